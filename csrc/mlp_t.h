@@ -1,0 +1,59 @@
+/*
+ * mlp_t.h — declarations of the kernels of one precision. Included by mlp.h only, twice: with MLP_T the
+ * scalar type (double, float) and MLP_FN(name) adding the suffix (_f64, _f32).
+ */
+
+/* The lecture's parameters: W1 (in, hidden), b1 (hidden), W2 (hidden, out), b2 (out). */
+typedef struct {
+    MLP_T *W1, *b1, *W2, *b2;
+} MLP_FN(mlp_params);
+
+/* ---- activations (activations.c) ---- */
+
+/* a[0..len) = act(a), in place. */
+void MLP_FN(mlp_activate)(mlp_activation act, size_t len, MLP_T *a);
+/* d[0..len) = d ⊙ act'(a), in place; the derivative is taken from the activation a. */
+void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t len, const MLP_T *a, MLP_T *d);
+
+/* ---- the dense layer (dense.c): forward and backward side by side ---- */
+
+/* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
+void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
+                               mlp_activation act, MLP_T *A);
+
+/* To the layer's input. D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
+void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
+                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev);
+
+/* To the layer's parameters. X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
+void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
+                                   MLP_T *db);
+
+/* p[0..len) += g[0..len)·lr, rounded as NumPy's `p += g * lr` (the product first). */
+void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p);
+
+/* ---- the lecture's network: two sigmoid dense layers (lecture.c) ---- */
+
+/* X (n, in) -> A1 (n, hidden) = σ(X·W1 + b1), P (n, out) = σ(A1·W2 + b2). */
+void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
+                                 MLP_T *P);
+
+/* y, P (n, out), A1 (n, hidden), W2 (hidden, out) -> D2 (n, out) = (y − P) ⊙ P(1 − P),
+   D1 (n, hidden) = (D2·W2ᵀ) ⊙ A1(1 − A1). Returns the lecture's loss, mean |y − P| over the n·out entries,
+   accumulated in double. */
+double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
+                                    const MLP_T *W2, MLP_T *D2, MLP_T *D1);
+
+/* In place: W2 += (A1ᵀ·D2)·lr, b2 += (Σ D2)·lr, W1 += (Xᵀ·D1)·lr, b1 += (Σ D1)·lr.
+   work: mlp_lecture_update_workspace(d) scalars. */
+void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *A1, const MLP_T *D2,
+                                const MLP_T *D1, const MLP_FN(mlp_params) *p, MLP_T lr, MLP_T *work);
+
+/* One epoch — forward, backward, update — in place. X (n, in), y (n, out). Returns the loss from before the
+   update. work: mlp_lecture_step_workspace(d) scalars. */
+double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
+                                MLP_T lr, MLP_T *work);
+
+/* `epochs` steps; losses[e] (double) is step e's loss. work as for mlp_lecture_step. */
+void MLP_FN(mlp_lecture_train)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
+                               MLP_T lr, size_t epochs, double *losses, MLP_T *work);

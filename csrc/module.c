@@ -1,0 +1,1003 @@
+/*
+ * module.c — mlpext._core: the only file that knows Python and NumPy.
+ *
+ * Every entry point does the same four things, in this order:
+ *   1. parse its arguments (METH_FASTCALL, keywords allowed);
+ *   2. validate all of them against a table of specs (name, role, shape in named dimensions) before touching
+ *      any memory — wrong type or dtype: TypeError; shape, layout, read-only or overlap: ValueError;
+ *   3. allocate what it returns and one scratch block (converted inputs + kernel workspace);
+ *   4. release the GIL, convert inputs and run the kernel from csrc/, take the GIL back.
+ * So a call that raises has written nothing.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <numpy/arrayobject.h>
+#include <numpy/arrayscalars.h>
+
+#include "mlp.h"
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Argument specs
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* The named dimensions that tie the shapes of one call together. */
+enum { DIM_N, DIM_IN, DIM_HIDDEN, DIM_OUT, NDIMS };
+static const char *const dim_names[NDIMS] = {"n", "in", "hidden", "out"};
+
+typedef enum {
+    PARAM,       /* a parameter, read only: float32/float64 ndarray, C-contiguous; sets the call's dtype */
+    PARAM_RW,    /* a parameter updated in place: as PARAM, and writable */
+    INPUT,       /* data (X, y): any real numeric array-like, converted to the call's dtype */
+    INTERMEDIATE, /* a value returned by forward/backward: an array of the call's dtype, any layout */
+    OUTPUT,      /* an out= array: ndarray of the call's dtype, C-contiguous, writable */
+} arg_role;
+
+typedef struct {
+    const char *name;
+    arg_role role;
+    int ndim;
+    int dims[2]; /* DIM_* of each axis */
+} arg_spec;
+
+#define MAX_ARGS 10
+
+/* One validated array argument. */
+typedef struct {
+    const arg_spec *spec;
+    PyObject *obj;       /* as passed (borrowed) */
+    PyArrayObject *arr;  /* the array: borrowed from obj, or owned when NumPy had to convert obj */
+    int owned;           /* arr is a reference this call owns */
+    void *data;          /* C-contiguous data of the call's dtype; NULL until the scratch block exists */
+    int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
+    size_t len;          /* number of elements */
+} arg_val;
+
+/* The state of one call, on the C stack. */
+typedef struct {
+    const char *fname;
+    int type_num; /* NPY_DOUBLE or NPY_FLOAT */
+    npy_intp dims[NDIMS];
+    int dim_arg[NDIMS]; /* which argument set each dimension (-1: not yet) */
+    arg_val args[MAX_ARGS];
+    int nargs;
+    size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
+} call_ctx;
+
+static void ctx_init(call_ctx *c, const char *fname)
+{
+    memset(c, 0, sizeof *c);
+    c->fname = fname;
+    c->type_num = -1;
+    for (int k = 0; k < NDIMS; k++) {
+        c->dim_arg[k] = -1;
+    }
+}
+
+static void ctx_release(call_ctx *c)
+{
+    for (int k = 0; k < c->nargs; k++) {
+        if (c->args[k].owned) {
+            Py_DECREF(c->args[k].arr);
+        }
+    }
+    c->nargs = 0;
+}
+
+/* "(4, 2)" */
+static void shape_str(char *buf, size_t size, int ndim, const npy_intp *shape)
+{
+    int used = snprintf(buf, size, "(");
+    for (int k = 0; k < ndim && used < (int)size; k++) {
+        used += snprintf(buf + used, size - used, k ? ", %" NPY_INTP_FMT : "%" NPY_INTP_FMT, shape[k]);
+    }
+    if (used < (int)size) {
+        snprintf(buf + used, size - used, ndim == 1 ? ",)" : ")");
+    }
+}
+
+/* The expected shape, with the dimensions known so far as numbers: "(2, hidden)". */
+static void expected_str(const call_ctx *c, const arg_spec *s, char *buf, size_t size)
+{
+    int used = snprintf(buf, size, "(");
+    for (int k = 0; k < s->ndim && used < (int)size; k++) {
+        int d = s->dims[k];
+        if (c->dim_arg[d] >= 0) {
+            used += snprintf(buf + used, size - used, "%s%" NPY_INTP_FMT, k ? ", " : "", c->dims[d]);
+        } else {
+            used += snprintf(buf + used, size - used, "%s%s", k ? ", " : "", dim_names[d]);
+        }
+    }
+    if (used < (int)size) {
+        snprintf(buf + used, size - used, s->ndim == 1 ? ",)" : ")");
+    }
+}
+
+static const char *dtype_name(int type_num) { return type_num == NPY_FLOAT ? "float32" : "float64"; }
+
+/* The name NumPy gives an array's dtype ("int64", ">f8"), for messages. Returns a new reference or NULL. */
+static PyObject *dtype_repr(PyArrayObject *a) { return PyObject_Str((PyObject *)PyArray_DESCR(a)); }
+
+static int is_float_param_dtype(PyArrayObject *a)
+{
+    return (PyArray_TYPE(a) == NPY_DOUBLE || PyArray_TYPE(a) == NPY_FLOAT) && PyArray_ISNOTSWAPPED(a);
+}
+
+static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *a, const char *expected)
+{
+    PyObject *got = dtype_repr(a);
+    if (got) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must have dtype %s, got %U", c->fname, name, expected, got);
+        Py_DECREF(got);
+    }
+    return -1;
+}
+
+/* Checks ndim and shape of a against spec s, binding named dimensions on first sight. */
+static int check_shape(call_ctx *c, int index, PyArrayObject *a)
+{
+    const arg_spec *s = c->args[index].spec;
+    char got[96], want[96];
+    if (PyArray_NDIM(a) != s->ndim) {
+        shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
+        expected_str(c, s, want, sizeof want);
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be %d-D with shape %s, got a %d-D array of shape %s", c->fname,
+                     s->name, s->ndim, want, PyArray_NDIM(a), got);
+        return -1;
+    }
+    for (int k = 0; k < s->ndim; k++) {
+        int d = s->dims[k];
+        npy_intp size = PyArray_DIM(a, k);
+        if (c->dim_arg[d] < 0) {
+            if (size < 1) {
+                shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
+                PyErr_Format(PyExc_ValueError, "%s(): %s has shape %s, but every dimension must be at least 1",
+                             c->fname, s->name, got);
+                return -1;
+            }
+            c->dims[d] = size;
+            c->dim_arg[d] = index;
+        } else if (size != c->dims[d]) {
+            const arg_val *src = &c->args[c->dim_arg[d]];
+            char src_shape[96];
+            shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
+            shape_str(src_shape, sizeof src_shape, PyArray_NDIM(src->arr), PyArray_DIMS(src->arr));
+            expected_str(c, s, want, sizeof want);
+            PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s to match %s of shape %s, got shape %s",
+                         c->fname, s->name, want, src->spec->name, src_shape, got);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Dtypes the kernel section copies and casts itself (native, aligned): no temporary array. */
+static int fast_convertible(PyArrayObject *a)
+{
+    if (!PyArray_ISNOTSWAPPED(a) || !PyArray_ISALIGNED(a)) {
+        return 0;
+    }
+    switch (PyArray_TYPE(a)) {
+    case NPY_BOOL: case NPY_BYTE: case NPY_UBYTE: case NPY_SHORT: case NPY_USHORT: case NPY_INT: case NPY_UINT:
+    case NPY_LONG: case NPY_ULONG: case NPY_LONGLONG: case NPY_ULONGLONG: case NPY_FLOAT: case NPY_DOUBLE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Validates the object passed for spec s (argument index) and records it. The call's dtype is already known. */
+static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
+{
+    int index = c->nargs;
+    arg_val *v = &c->args[index];
+    memset(v, 0, sizeof *v);
+    v->spec = s;
+    v->obj = obj;
+    const int is_param = s->role == PARAM || s->role == PARAM_RW;
+
+    if (PyArray_Check(obj)) {
+        v->arr = (PyArrayObject *)obj;
+    } else if (is_param || s->role == OUTPUT) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a numpy.ndarray of dtype %s, got %.200s", c->fname, s->name,
+                     dtype_name(c->type_num), Py_TYPE(obj)->tp_name);
+        return -1;
+    } else {
+        v->arr = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
+        if (v->arr == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* e.g. ragged nested lists */
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "%s(): %s must be a real numeric array, got %.200s that NumPy cannot "
+                             "turn into one", c->fname, s->name, Py_TYPE(obj)->tp_name);
+            }
+            return -1;
+        }
+        v->owned = 1;
+    }
+    c->nargs++; /* from here on ctx_release owns v */
+    PyArrayObject *a = v->arr;
+
+    /* dtype */
+    if (is_param || s->role == OUTPUT || s->role == INTERMEDIATE) {
+        if (PyArray_TYPE(a) != c->type_num || !PyArray_ISNOTSWAPPED(a)) {
+            const char *why = s->role == INTERMEDIATE ? " (the parameters' dtype)" : is_param ? " like the other "
+                              "parameters" : " (the parameters' dtype)";
+            char expected[64];
+            snprintf(expected, sizeof expected, "%s%s", dtype_name(c->type_num), why);
+            return type_error_dtype(c, s->name, a, expected);
+        }
+    } else { /* INPUT: real numbers only */
+        char kind = PyArray_DESCR(a)->kind;
+        if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
+            return type_error_dtype(c, s->name, a, "of real numbers (bool, int, uint or float)");
+        }
+    }
+
+    if (check_shape(c, index, a) < 0) {
+        return -1;
+    }
+    v->len = (size_t)PyArray_SIZE(a);
+
+    /* layout */
+    const int carray = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
+    if (is_param || s->role == OUTPUT) {
+        if (!carray) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous and aligned (it is %s in place, so it "
+                         "is never copied); pass np.ascontiguousarray(%s) and keep that array", c->fname, s->name,
+                         s->role == OUTPUT ? "written" : "used", s->name);
+            return -1;
+        }
+        if ((s->role == PARAM_RW || s->role == OUTPUT) && !PyArray_ISWRITEABLE(a)) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s is read-only, but it is %s in place", c->fname, s->name,
+                         s->role == OUTPUT ? "written" : "updated");
+            return -1;
+        }
+        v->data = PyArray_DATA(a);
+    } else if (PyArray_TYPE(a) == c->type_num && PyArray_ISNOTSWAPPED(a) && carray) {
+        v->data = PyArray_DATA(a);
+    } else if (fast_convertible(a)) {
+        v->convert = 1;
+        c->scratch_len += v->len;
+    } else { /* half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
+        PyArray_Descr *descr = PyArray_DescrFromType(c->type_num);
+        PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, descr, 0, 0,
+                                                               NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST, NULL);
+        if (conv == NULL) {
+            return -1;
+        }
+        if (v->owned) {
+            Py_DECREF(v->arr);
+        }
+        v->arr = conv;
+        v->owned = 1;
+        v->data = PyArray_DATA(conv);
+    }
+    return 0;
+}
+
+/* Byte range [lo, hi) that array a can touch. */
+static void memory_extent(PyArrayObject *a, const char **lo, const char **hi)
+{
+    const char *low = PyArray_BYTES(a), *high = low;
+    for (int k = 0; k < PyArray_NDIM(a); k++) {
+        npy_intp reach = (PyArray_DIM(a, k) - 1) * PyArray_STRIDE(a, k);
+        if (reach < 0) {
+            low += reach;
+        } else {
+            high += reach;
+        }
+    }
+    *lo = low;
+    *hi = high + PyArray_ITEMSIZE(a);
+}
+
+/* A written array (PARAM_RW, OUTPUT) must not share memory with any other argument as the caller passed it. */
+static int check_overlaps(const call_ctx *c)
+{
+    for (int w = 0; w < c->nargs; w++) {
+        const arg_val *wv = &c->args[w];
+        if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT) {
+            continue;
+        }
+        const char *wlo, *whi;
+        memory_extent(wv->arr, &wlo, &whi);
+        for (int k = 0; k < c->nargs; k++) {
+            const arg_val *kv = &c->args[k];
+            if (k == w || !PyArray_Check(kv->obj)) {
+                continue;
+            }
+            const char *lo, *hi;
+            memory_extent((PyArrayObject *)kv->obj, &lo, &hi);
+            if (lo < whi && wlo < hi) {
+                PyErr_Format(PyExc_ValueError, "%s(): %s shares memory with %s, but %s is written in place; pass "
+                             "separate arrays", c->fname, wv->spec->name, kv->spec->name, wv->spec->name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Sets the call's dtype from its parameters: all float32 or all float64, native byte order. */
+static int take_dtype(call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+{
+    const char *first = NULL;
+    for (int k = 0; k < n; k++) {
+        if (specs[k].role != PARAM && specs[k].role != PARAM_RW) {
+            continue;
+        }
+        PyObject *o = objs[k];
+        if (!PyArray_Check(o)) {
+            PyErr_Format(PyExc_TypeError, "%s(): %s must be a numpy.ndarray of dtype float32 or float64, got %.200s",
+                         c->fname, specs[k].name, Py_TYPE(o)->tp_name);
+            return -1;
+        }
+        PyArrayObject *a = (PyArrayObject *)o;
+        if (!is_float_param_dtype(a)) {
+            return type_error_dtype(c, specs[k].name, a, "float32 or float64 (native byte order)");
+        }
+        if (first == NULL) {
+            first = specs[k].name;
+            c->type_num = PyArray_TYPE(a);
+        } else if (PyArray_TYPE(a) != c->type_num) {
+            char expected[64];
+            snprintf(expected, sizeof expected, "%s like %s", dtype_name(c->type_num), first);
+            return type_error_dtype(c, specs[k].name, a, expected);
+        }
+    }
+    return 0;
+}
+
+/* Validates n array arguments. On error, releases what it took and returns -1. */
+static int take_arrays(call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+{
+    if (c->type_num < 0 && take_dtype(c, specs, objs, n) < 0) {
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        if (take_array(c, &specs[k], objs[k]) < 0) {
+            ctx_release(c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The out= argument: None, or a tuple of n arrays (a single array is also accepted when n == 1). */
+static int unpack_out(const call_ctx *c, PyObject *out, int n, PyObject **items)
+{
+    if (out == NULL || out == Py_None) {
+        for (int k = 0; k < n; k++) {
+            items[k] = NULL;
+        }
+        return 0;
+    }
+    if (n == 1 && PyArray_Check(out)) {
+        items[0] = out;
+        return 0;
+    }
+    if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != n) {
+        PyErr_Format(PyExc_TypeError, "%s(): out must be None or a tuple of %d arrays, got %.200s%s", c->fname, n,
+                     Py_TYPE(out)->tp_name, PyTuple_Check(out) ? " of another length" : "");
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        items[k] = PyTuple_GET_ITEM(out, k);
+    }
+    return 0;
+}
+
+/* Validates the out= arrays that were given (items[k] != NULL); allocates the others, after all checks passed.
+   The new arrays are returned in items as new references; given ones get a new reference too. */
+static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (items[k] != NULL && take_array(c, &specs[k], items[k]) < 0) {
+            return -1;
+        }
+    }
+    if (check_overlaps(c) < 0) {
+        return -1;
+    }
+    for (int k = 0; k < n; k++) {
+        if (items[k] != NULL) {
+            Py_INCREF(items[k]);
+            continue;
+        }
+        npy_intp shape[2];
+        for (int a = 0; a < specs[k].ndim; a++) {
+            shape[a] = c->dims[specs[k].dims[a]];
+        }
+        items[k] = PyArray_SimpleNew(specs[k].ndim, shape, c->type_num);
+        if (items[k] == NULL) {
+            for (int j = 0; j < k; j++) {
+                Py_CLEAR(items[j]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Scratch memory and input conversion
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Small calls use a stack buffer; larger ones one PyMem block (seen by tracemalloc). */
+#define STACK_SCRATCH_BYTES 4096
+
+typedef struct {
+    double stack[STACK_SCRATCH_BYTES / sizeof(double)];
+    void *heap;
+} scratch;
+
+/* elems (converted inputs) + work elements of the call's dtype, with overflow checks. */
+static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
+{
+    size_t item = c->type_num == NPY_FLOAT ? sizeof(float) : sizeof(double);
+    size_t elems = c->scratch_len + work;
+    s->heap = NULL;
+    if (elems < work || elems > (size_t)PY_SSIZE_T_MAX / item) {
+        PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", c->fname);
+        return NULL;
+    }
+    if (elems * item <= sizeof s->stack) {
+        return s->stack;
+    }
+    s->heap = PyMem_Malloc(elems * item);
+    if (s->heap == NULL) {
+        PyErr_NoMemory();
+    }
+    return s->heap;
+}
+
+static void scratch_free(scratch *s) { PyMem_Free(s->heap); }
+
+/* Hands out the scratch block: first the converted inputs (their data pointers), then the kernel workspace. */
+static void *assign_scratch(call_ctx *c, void *block)
+{
+    const size_t item = c->type_num == NPY_FLOAT ? sizeof(float) : sizeof(double);
+    char *p = block;
+    for (int k = 0; k < c->nargs; k++) {
+        if (c->args[k].convert) {
+            c->args[k].data = p;
+            p += c->args[k].len * item;
+        }
+    }
+    return p;
+}
+
+#define CONVERT_CASE(NPY_TYPE, SRC_T, DST_T)                                                                     \
+    case NPY_TYPE:                                                                                               \
+        for (npy_intp r = 0; r < rows; r++) {                                                                    \
+            const char *p = src + r * row_stride;                                                                \
+            for (npy_intp col = 0; col < cols; col++, p += col_stride) {                                         \
+                *dst++ = (DST_T) * (const SRC_T *)p;                                                             \
+            }                                                                                                    \
+        }                                                                                                        \
+        break;
+
+#define DEFINE_CONVERT(DST_T, SUFFIX)                                                                            \
+    /* src (rows, cols) with byte strides, of a type fast_convertible() accepts -> dst (rows, cols) C order. */  \
+    static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows, npy_intp cols, npy_intp row_stride,  \
+                                 npy_intp col_stride, DST_T *dst)                                                \
+    {                                                                                                            \
+        switch (type_num) {                                                                                      \
+            CONVERT_CASE(NPY_BOOL, npy_bool, DST_T)                                                              \
+            CONVERT_CASE(NPY_BYTE, npy_byte, DST_T)                                                              \
+            CONVERT_CASE(NPY_UBYTE, npy_ubyte, DST_T)                                                            \
+            CONVERT_CASE(NPY_SHORT, npy_short, DST_T)                                                            \
+            CONVERT_CASE(NPY_USHORT, npy_ushort, DST_T)                                                          \
+            CONVERT_CASE(NPY_INT, npy_int, DST_T)                                                                \
+            CONVERT_CASE(NPY_UINT, npy_uint, DST_T)                                                              \
+            CONVERT_CASE(NPY_LONG, npy_long, DST_T)                                                              \
+            CONVERT_CASE(NPY_ULONG, npy_ulong, DST_T)                                                            \
+            CONVERT_CASE(NPY_LONGLONG, npy_longlong, DST_T)                                                      \
+            CONVERT_CASE(NPY_ULONGLONG, npy_ulonglong, DST_T)                                                    \
+            CONVERT_CASE(NPY_FLOAT, npy_float, DST_T)                                                            \
+            CONVERT_CASE(NPY_DOUBLE, npy_double, DST_T)                                                          \
+        default:                                                                                                 \
+            break;                                                                                               \
+        }                                                                                                        \
+    }
+
+DEFINE_CONVERT(double, f64)
+DEFINE_CONVERT(float, f32)
+
+/* Copies (and casts) the inputs marked for conversion into their scratch slots. Needs no GIL. */
+static void convert_inputs(const call_ctx *c)
+{
+    for (int k = 0; k < c->nargs; k++) {
+        const arg_val *v = &c->args[k];
+        if (!v->convert) {
+            continue;
+        }
+        PyArrayObject *a = v->arr; /* 2-D: INPUT and INTERMEDIATE specs are */
+        const char *src = PyArray_BYTES(a);
+        npy_intp rows = PyArray_DIM(a, 0), cols = PyArray_DIM(a, 1);
+        npy_intp rs = PyArray_STRIDE(a, 0), cs = PyArray_STRIDE(a, 1);
+        if (c->type_num == NPY_FLOAT) {
+            convert_f32(PyArray_TYPE(a), src, rows, cols, rs, cs, v->data);
+        } else {
+            convert_f64(PyArray_TYPE(a), src, rows, cols, rs, cs, v->data);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Argument parsing (METH_FASTCALL | METH_KEYWORDS)
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Binds positional and keyword arguments to names[0..nnames); the first nrequired are required, the others
+   are left as NULL when absent. */
+static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                      const char *const *names, int nnames, int nrequired, PyObject **values)
+{
+    if (nargs > nnames) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, nnames, nargs);
+        return -1;
+    }
+    for (int k = 0; k < nnames; k++) {
+        values[k] = k < nargs ? args[k] : NULL;
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, j);
+        int k = 0;
+        while (k < nnames && PyUnicode_CompareWithASCIIString(key, names[k]) != 0) {
+            k++;
+        }
+        if (k == nnames) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fname, key);
+            return -1;
+        }
+        if (values[k] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, names[k]);
+            return -1;
+        }
+        values[k] = args[nargs + j];
+    }
+    for (int k = 0; k < nrequired; k++) {
+        if (values[k] == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s' (pos %d)", fname, names[k], k + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A real number: int, float, or a NumPy integer/floating scalar (not bool, not complex). */
+static int parse_real(const char *fname, const char *name, PyObject *o, double *value)
+{
+    if (PyBool_Check(o) || !(PyFloat_Check(o) || PyLong_Check(o) || PyArray_IsScalar(o, Integer) ||
+                             PyArray_IsScalar(o, Floating))) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number (int or float), got %.200s", fname, name,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    *value = PyFloat_AsDouble(o);
+    return (*value == -1.0 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* A non-negative int (Python or NumPy integer, not bool). */
+static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssize_t *value)
+{
+    if (PyBool_Check(o) || !(PyLong_Check(o) || PyArray_IsScalar(o, Integer))) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be an int, got %.200s", fname, name, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    PyObject *index = PyNumber_Index(o);
+    if (index == NULL) {
+        return -1;
+    }
+    *value = PyLong_AsSsize_t(index);
+    Py_DECREF(index);
+    if (*value == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s(): %s is too large", fname, name);
+        return -1;
+    }
+    if (*value < 0) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be non-negative, got %zd", fname, name, *value);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * One call: validated arguments, its out= arrays, its scratch block
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    call_ctx c;
+    PyObject *outs[2]; /* new references: the out= arrays given, or allocated */
+    int nouts;
+    scratch s;
+    void *work; /* kernel workspace, after the converted inputs */
+    mlp_dims d;
+} call;
+
+/* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL), allocates the missing
+   outputs and the scratch block with workspace(d) scalars of workspace (workspace may be NULL).
+   Returns 0, or -1 with an exception set and nothing left to free. */
+static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
+                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *))
+{
+    ctx_init(&k->c, fname);
+    k->nouts = 0;
+    k->s.heap = NULL;
+    if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
+        return -1;
+    }
+    if (take_outputs(&k->c, out_specs, k->outs, nouts) < 0) {
+        ctx_release(&k->c);
+        return -1;
+    }
+    k->nouts = nouts;
+    const call_ctx *c = &k->c;
+    k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
+                      (size_t)c->dims[DIM_OUT]};
+    size_t work = 0;
+    if (workspace != NULL && (work = workspace(&k->d)) == 0) {
+        PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", fname);
+    }
+    void *block = PyErr_Occurred() ? NULL : scratch_get(&k->s, c, work);
+    if (block == NULL) {
+        for (int j = 0; j < nouts; j++) {
+            Py_CLEAR(k->outs[j]);
+        }
+        ctx_release(&k->c);
+        return -1;
+    }
+    k->work = assign_scratch(&k->c, block);
+    return 0;
+}
+
+/* Frees the call's scratch and temporaries; returns result (NULL on error, then the outputs are dropped). */
+static PyObject *call_end(call *k, PyObject *result)
+{
+    scratch_free(&k->s);
+    ctx_release(&k->c);
+    for (int j = 0; j < k->nouts; j++) {
+        Py_CLEAR(k->outs[j]);
+    }
+    return result;
+}
+
+/* The outputs as the call's result: one array, or a tuple of them. */
+static PyObject *call_outputs(call *k)
+{
+    if (k->nouts == 1) {
+        return Py_NewRef(k->outs[0]);
+    }
+    return PyTuple_Pack(k->nouts, k->outs[0], k->outs[1]);
+}
+
+#define IS_F64(k) ((k)->c.type_num == NPY_DOUBLE)
+#define DATA(k, i) ((k)->c.args[i].data)
+#define OUT(k, i) PyArray_DATA((PyArrayObject *)(k)->outs[i])
+/* The parameters W1, b1, W2, b2 as arguments i..i+3, for kernels of suffix S. */
+#define PARAMS(k, i, S) ((mlp_params_##S){DATA(k, i), DATA(k, (i) + 1), DATA(k, (i) + 2), DATA(k, (i) + 3)})
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Entry points
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define SPEC_X {"X", INPUT, 2, {DIM_N, DIM_IN}}
+#define SPEC_Y {"y", INPUT, 2, {DIM_N, DIM_OUT}}
+#define SPEC_A1 {"hidden_activation", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}}
+#define SPEC_PARAMS(ROLE)                                                                                        \
+    {"W1", ROLE, 2, {DIM_IN, DIM_HIDDEN}}, {"b1", ROLE, 1, {DIM_HIDDEN}}, {"W2", ROLE, 2, {DIM_HIDDEN, DIM_OUT}}, \
+        {"b2", ROLE, 1, {DIM_OUT}}
+#define LECTURE_ARGS "X, y, W1, b1, W2, b2, learning_rate"
+
+PyDoc_STRVAR(forward_doc,
+"forward($module, X, W1, b1, W2, b2, out=None)\n--\n\n"
+"The lecture's forward pass.\n\n"
+"    hidden_activation = sigmoid(np.dot(X, W1) + b1)                  # (n, hidden)\n"
+"    predicted_output  = sigmoid(np.dot(hidden_activation, W2) + b2)  # (n, out)\n\n"
+"X (n, in): any real numeric array, cast to the parameters' dtype (float32 or float64).\n"
+"out: None, or a tuple (hidden_activation, predicted_output) of preallocated C-contiguous arrays,\n"
+"which are written and returned.\n\n"
+"Returns (hidden_activation, predicted_output).");
+
+static PyObject *py_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
+    static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
+    static const arg_spec out_specs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
+                                         {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}}};
+    PyObject *v[6];
+    call k;
+    if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
+        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), OUT(&k, 0), OUT(&k, 1));
+    } else {
+        mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), OUT(&k, 0), OUT(&k, 1));
+    }
+    Py_END_ALLOW_THREADS
+    return call_end(&k, call_outputs(&k));
+}
+
+PyDoc_STRVAR(backward_doc,
+"backward($module, y, hidden_activation, predicted_output, W2, out=None)\n--\n\n"
+"The lecture's backward pass: the deltas of the output and hidden layers.\n\n"
+"    delta_output = (y - predicted_output) * predicted_output * (1 - predicted_output)      # (n, out)\n"
+"    delta_hidden = np.dot(delta_output, W2.T) * hidden_activation * (1 - hidden_activation)  # (n, hidden)\n\n"
+"(each product rounded as the lecture's code rounds it). y (n, out): any real numeric array;\n"
+"hidden_activation and predicted_output: arrays of W2's dtype, as forward() returns them.\n"
+"out: None, or a tuple (delta_output, delta_hidden) of preallocated arrays, written and returned.\n\n"
+"Returns (delta_output, delta_hidden).");
+
+static PyObject *py_backward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"y", "hidden_activation", "predicted_output", "W2", "out"};
+    static const arg_spec specs[] = {
+        {"W2", PARAM, 2, {DIM_HIDDEN, DIM_OUT}}, SPEC_Y, SPEC_A1,
+        {"predicted_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}}};
+    static const arg_spec out_specs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}},
+                                         {"out[1] (delta_hidden)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}}};
+    PyObject *v[5];
+    call k;
+    if (parse_args("backward", args, nargs, kwnames, names, 5, 4, v) < 0) {
+        return NULL;
+    }
+    PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
+    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        mlp_lecture_backward_f64(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
+    } else {
+        mlp_lecture_backward_f32(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
+    }
+    Py_END_ALLOW_THREADS
+    return call_end(&k, call_outputs(&k));
+}
+
+PyDoc_STRVAR(update_doc,
+"update($module, X, hidden_activation, delta_output, delta_hidden, W1, b1, W2, b2, learning_rate)\n--\n\n"
+"The lecture's gradient-descent update, in place on W1, b1, W2, b2:\n\n"
+"    W2 += np.dot(hidden_activation.T, delta_output) * learning_rate\n"
+"    b2 += np.sum(delta_output, axis=0) * learning_rate\n"
+"    W1 += np.dot(X.T, delta_hidden) * learning_rate\n"
+"    b1 += np.sum(delta_hidden, axis=0) * learning_rate\n\n"
+"The parameters must be C-contiguous, writable, float32 or float64 (all the same). Returns None.");
+
+static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "hidden_activation", "delta_output", "delta_hidden",
+                                        "W1", "b1", "W2", "b2", "learning_rate"};
+    static const arg_spec specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}},
+                                     {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}}, SPEC_PARAMS(PARAM_RW)};
+    PyObject *v[9];
+    double lr;
+    call k;
+    if (parse_args("update", args, nargs, kwnames, names, 9, 9, v) < 0 ||
+        parse_real("update", "learning_rate", v[8], &lr) < 0 ||
+        call_begin(&k, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        mlp_lecture_update_f64(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f64), lr,
+                               k.work);
+    } else {
+        mlp_lecture_update_f32(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f32),
+                               (float)lr, k.work);
+    }
+    Py_END_ALLOW_THREADS
+    return call_end(&k, Py_NewRef(Py_None));
+}
+
+static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every"};
+static const arg_spec step_specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM_RW)};
+
+PyDoc_STRVAR(train_step_doc,
+"train_step($module, " LECTURE_ARGS ")\n--\n\n"
+"One epoch of the lecture's loop — forward, backward, update — in place on W1, b1, W2, b2.\n\n"
+"Returns the loss before the update, np.mean(np.abs(y - predicted_output)), as a float.");
+
+static PyObject *py_train_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *v[7];
+    double lr, loss;
+    call k;
+    if (parse_args("train_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
+        parse_real("train_step", "learning_rate", v[6], &lr) < 0 ||
+        call_begin(&k, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        loss = mlp_lecture_step_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, k.work);
+    } else {
+        loss = mlp_lecture_step_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, k.work);
+    }
+    Py_END_ALLOW_THREADS
+    return call_end(&k, PyFloat_FromDouble(loss));
+}
+
+/* Epochs between two looks at Python (signals, printing): about 10 ms of work, judged by the flop count. */
+static size_t epochs_per_chunk(const mlp_dims *d)
+{
+    double flops = 6.0 * (double)d->n * ((double)d->in * d->hidden + (double)d->hidden * d->out) +
+                   30.0 * (double)d->n * (d->hidden + d->out);
+    double chunk = 1e7 / flops;
+    return chunk < 1.0 ? 1 : chunk > 1e6 ? 1000000 : (size_t)chunk;
+}
+
+/* Prints the lecture's log line through sys.stdout (so it shows in Jupyter). */
+static int print_epoch(size_t epoch, double loss)
+{
+    char *text = PyOS_double_to_string(loss, 'f', 4, 0, NULL);
+    if (text == NULL) {
+        return -1;
+    }
+    PyObject *line = PyUnicode_FromFormat("Epoch: %zu, Loss: %s\n", epoch, text);
+    PyMem_Free(text);
+    if (line == NULL) {
+        return -1;
+    }
+    PyObject *out = PySys_GetObject("stdout"); /* borrowed */
+    int rc = 0;
+    if (out != NULL && out != Py_None) {
+        PyObject *r = PyObject_CallMethod(out, "write", "O", line);
+        rc = r ? 0 : -1;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(line);
+    return rc;
+}
+
+PyDoc_STRVAR(train_doc,
+"train($module, " LECTURE_ARGS ", epochs, log_every=0)\n--\n\n"
+"The lecture's whole training loop in one C call: `epochs` times train_step, in place.\n\n"
+"log_every=N > 0 prints 'Epoch: e, Loss: l' (4 decimals) through sys.stdout for every epoch e that is a\n"
+"multiple of N, as the lecture does with N = 1000. Ctrl-C stops the loop at a whole epoch and raises\n"
+"KeyboardInterrupt. Returns a float64 array of the `epochs` per-epoch losses (the values train_step returns).");
+
+static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *v[9];
+    double lr;
+    Py_ssize_t epochs, log_every = 0;
+    call k;
+    if (parse_args("train", args, nargs, kwnames, step_names, 9, 8, v) < 0 ||
+        parse_real("train", "learning_rate", v[6], &lr) < 0 || parse_count("train", "epochs", v[7], &epochs) < 0 ||
+        (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
+        return NULL;
+    }
+    npy_intp n_losses = epochs;
+    PyObject *losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE);
+    if (losses == NULL) {
+        return NULL;
+    }
+    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
+        Py_DECREF(losses);
+        return NULL;
+    }
+    double *loss = PyArray_DATA((PyArrayObject *)losses);
+    const size_t chunk = epochs_per_chunk(&k.d);
+    size_t done = 0, total = (size_t)epochs, every = (size_t)log_every;
+    int converted = 0;
+    while (done < total) {
+        size_t stop = total - done > chunk ? done + chunk : total;
+        size_t next_print = every ? (done + every - 1) / every * every : total; /* first multiple >= done */
+        if (every && next_print + 1 < stop) {
+            stop = next_print + 1; /* come back right after the epoch to print */
+        }
+        Py_BEGIN_ALLOW_THREADS
+        if (!converted) {
+            convert_inputs(&k.c);
+            converted = 1;
+        }
+        if (IS_F64(&k)) {
+            mlp_lecture_train_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, stop - done,
+                                  loss + done, k.work);
+        } else {
+            mlp_lecture_train_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, stop - done,
+                                  loss + done, k.work);
+        }
+        Py_END_ALLOW_THREADS
+        for (size_t e = done; e < stop; e++) { /* at most one print per chunk, by construction */
+            if (every && e % every == 0 && print_epoch(e, loss[e]) < 0) {
+                Py_DECREF(losses);
+                return call_end(&k, NULL);
+            }
+        }
+        done = stop;
+        if (done < total && PyErr_CheckSignals() < 0) { /* parameters are at a whole epoch */
+            Py_DECREF(losses);
+            return call_end(&k, NULL);
+        }
+    }
+    return call_end(&k, losses);
+}
+
+static size_t predict_workspace(const mlp_dims *d)
+{
+    return d->hidden > (size_t)-1 / d->n ? 0 : d->n * d->hidden; /* the hidden activation, (n, hidden) */
+}
+
+PyDoc_STRVAR(predict_doc,
+"predict($module, X, W1, b1, W2, b2, out=None)\n--\n\n"
+"The network's output for X: forward()'s predicted_output, without returning the hidden activation.\n"
+"out: None, or a preallocated (n, out) array (or a 1-tuple of one), written and returned.");
+
+static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
+    static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
+    static const arg_spec out_specs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}}};
+    PyObject *v[6];
+    call k;
+    if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
+        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), k.work, OUT(&k, 0));
+    } else {
+        mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), k.work, OUT(&k, 0));
+    }
+    Py_END_ALLOW_THREADS
+    return call_end(&k, call_outputs(&k));
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Module (multi-phase init, no state: nothing here is mutable)
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
+static PyMethodDef core_methods[] = {
+    {"forward", (PyCFunction)(void (*)(void))py_forward, FASTCALL_KW, forward_doc},
+    {"backward", (PyCFunction)(void (*)(void))py_backward, FASTCALL_KW, backward_doc},
+    {"update", (PyCFunction)(void (*)(void))py_update, FASTCALL_KW, update_doc},
+    {"train_step", (PyCFunction)(void (*)(void))py_train_step, FASTCALL_KW, train_step_doc},
+    {"train", (PyCFunction)(void (*)(void))py_train, FASTCALL_KW, train_doc},
+    {"predict", (PyCFunction)(void (*)(void))py_predict, FASTCALL_KW, predict_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int core_exec(PyObject *module)
+{
+    (void)module;
+    import_array1(-1); /* NumPy's C API table */
+    return 0;
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, core_exec},
+#ifdef Py_mod_multiple_interpreters
+    /* NumPy itself does not support subinterpreters. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* No global state; arrays shared between threads are the caller's to synchronize, as in NumPy. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "mlpext._core",
+    .m_doc = "The C core of mlpext: the lecture's MLP in place on NumPy arrays.",
+    .m_size = 0,
+    .m_methods = core_methods,
+    .m_slots = core_slots,
+};
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&core_module); }

@@ -1,0 +1,17 @@
+"""mlpext — the lecture's multilayer perceptron, trained in place on NumPy arrays by a C core.
+
+The six functions below carry the lecture's variable names and do what its NumPy script does, in C:
+
+    hidden_activation, predicted_output = mlpext.forward(X, W1, b1, W2, b2)
+    delta_output, delta_hidden = mlpext.backward(y, hidden_activation, predicted_output, W2)
+    mlpext.update(X, hidden_activation, delta_output, delta_hidden, W1, b1, W2, b2, learning_rate)
+    loss = mlpext.train_step(X, y, W1, b1, W2, b2, learning_rate)
+    losses = mlpext.train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0)
+    predicted = mlpext.predict(X, W1, b1, W2, b2)
+
+`mlpext.reference` holds the same functions in pure NumPy, written as the lecture writes them.
+"""
+from mlpext._core import backward, forward, predict, train, train_step, update
+
+__version__ = "0.1.0"
+__all__ = ["forward", "backward", "update", "train_step", "train", "predict"]
