@@ -20,6 +20,9 @@ def compile_args():
         # (no -ffast-math); errno from libm is never read.
         "-ffp-contract=off",
         "-fno-math-errno",
+        # Lets the compiler turn the selects in vmath.h into SIMD blends; FP results are unchanged (no code
+        # here reads the floating-point exception flags).
+        "-fno-trapping-math",
     ]
     # MLPEXT_CFLAGS adds flags to a local build (e.g. sanitizers); the shipped build never sets it.
     return args + os.environ.get("MLPEXT_CFLAGS", "").split()

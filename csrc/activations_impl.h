@@ -3,11 +3,8 @@
 void MLP_FN(mlp_activate)(mlp_activation act, size_t len, MLP_T *a)
 {
     switch (act) {
-    case MLP_SIGMOID:
-        /* The lecture's 1 / (1 + e^-z): e^-z overflows to inf for z < -709 (double), giving 0, as NumPy does. */
-        for (size_t k = 0; k < len; k++) {
-            a[k] = (MLP_T)1 / ((MLP_T)1 + MLP_EXP(-a[k]));
-        }
+    case MLP_SIGMOID: /* the lecture's 1 / (1 + e^-z) */
+        MLP_FN(sigmoid)(len, a);
         break;
     case MLP_IDENTITY:
         break;
@@ -17,8 +14,7 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t len, MLP_T *a)
 void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t len, const MLP_T *a, MLP_T *d)
 {
     switch (act) {
-    case MLP_SIGMOID:
-        /* The lecture's error * sigmoid_derivative(a) with sigmoid_derivative(a) = a * (1 - a). */
+    case MLP_SIGMOID: /* the lecture's error * sigmoid_derivative(a), sigmoid_derivative(a) = a * (1 - a) */
         for (size_t k = 0; k < len; k++) {
             d[k] = d[k] * (a[k] * ((MLP_T)1 - a[k]));
         }

@@ -36,6 +36,9 @@ typedef struct {
 size_t mlp_lecture_update_workspace(const mlp_dims *d);
 size_t mlp_lecture_step_workspace(const mlp_dims *d);
 
+/* The SIMD code path the kernels take on this CPU: "avx512f", "avx2", "sse2" or "generic". */
+const char *mlp_simd_path(void);
+
 #define MLP_T double
 #define MLP_FN(name) name##_f64
 #include "mlp_t.h"

@@ -51,6 +51,7 @@ typedef struct {
     void *data;          /* C-contiguous data of the call's dtype; NULL until the scratch block exists */
     int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
     size_t len;          /* number of elements */
+    const char *lo, *hi; /* bytes [lo, hi) that obj's memory spans, if obj is an ndarray (else both NULL) */
 } arg_val;
 
 /* The state of one call, on the C stack. */
@@ -66,8 +67,9 @@ typedef struct {
 
 static void ctx_init(call_ctx *c, const char *fname)
 {
-    memset(c, 0, sizeof *c);
-    c->fname = fname;
+    c->fname = fname; /* args[] is filled as arguments are taken: no need to clear it */
+    c->nargs = 0;
+    c->scratch_len = 0;
     c->type_num = -1;
     for (int k = 0; k < NDIMS; k++) {
         c->dim_arg[k] = -1;
@@ -186,6 +188,22 @@ static int fast_convertible(PyArrayObject *a)
     }
 }
 
+/* Byte range [lo, hi) that array a can touch. */
+static void memory_extent(PyArrayObject *a, const char **lo, const char **hi)
+{
+    const char *low = PyArray_BYTES(a), *high = low;
+    for (int k = 0; k < PyArray_NDIM(a); k++) {
+        npy_intp reach = (PyArray_DIM(a, k) - 1) * PyArray_STRIDE(a, k);
+        if (reach < 0) {
+            low += reach;
+        } else {
+            high += reach;
+        }
+    }
+    *lo = low;
+    *hi = high + PyArray_ITEMSIZE(a);
+}
+
 /* Validates the object passed for spec s (argument index) and records it. The call's dtype is already known. */
 static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 {
@@ -198,6 +216,7 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 
     if (PyArray_Check(obj)) {
         v->arr = (PyArrayObject *)obj;
+        memory_extent(v->arr, &v->lo, &v->hi);
     } else if (is_param || s->role == OUTPUT) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a numpy.ndarray of dtype %s, got %.200s", c->fname, s->name,
                      dtype_name(c->type_num), Py_TYPE(obj)->tp_name);
@@ -275,22 +294,6 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     return 0;
 }
 
-/* Byte range [lo, hi) that array a can touch. */
-static void memory_extent(PyArrayObject *a, const char **lo, const char **hi)
-{
-    const char *low = PyArray_BYTES(a), *high = low;
-    for (int k = 0; k < PyArray_NDIM(a); k++) {
-        npy_intp reach = (PyArray_DIM(a, k) - 1) * PyArray_STRIDE(a, k);
-        if (reach < 0) {
-            low += reach;
-        } else {
-            high += reach;
-        }
-    }
-    *lo = low;
-    *hi = high + PyArray_ITEMSIZE(a);
-}
-
 /* A written array (PARAM_RW, OUTPUT) must not share memory with any other argument as the caller passed it. */
 static int check_overlaps(const call_ctx *c)
 {
@@ -299,16 +302,9 @@ static int check_overlaps(const call_ctx *c)
         if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT) {
             continue;
         }
-        const char *wlo, *whi;
-        memory_extent(wv->arr, &wlo, &whi);
         for (int k = 0; k < c->nargs; k++) {
             const arg_val *kv = &c->args[k];
-            if (k == w || !PyArray_Check(kv->obj)) {
-                continue;
-            }
-            const char *lo, *hi;
-            memory_extent((PyArrayObject *)kv->obj, &lo, &hi);
-            if (lo < whi && wlo < hi) {
+            if (k != w && kv->lo != NULL && kv->lo < wv->hi && wv->lo < kv->hi) {
                 PyErr_Format(PyExc_ValueError, "%s(): %s shares memory with %s, but %s is written in place; pass "
                              "separate arrays", c->fname, wv->spec->name, kv->spec->name, wv->spec->name);
                 return -1;
