@@ -18,6 +18,9 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define MLP_X86_DISPATCH 1
+/* Below this length, AVX-512's wider vectors (and its gathers) cost more than they bring: measured on the
+   lecture's 4×3 and 4×1 activations, the AVX2 loop has the lower latency. */
+#define MLP_AVX512_MIN_LEN 64
 #define SIGMOID_VARIANTS(T, S)                                                                                   \
     static void sigmoid_generic_##S(size_t len, T *a) { SIGMOID_LOOP(T, len, a) }                                \
     __attribute__((target("avx2"))) static void sigmoid_avx2_##S(size_t len, T *a) { SIGMOID_LOOP(T, len, a) }   \
@@ -27,7 +30,7 @@
     }                                                                                                            \
     static void sigmoid_##S(size_t len, T *a)                                                                    \
     {                                                                                                            \
-        if (__builtin_cpu_supports("avx512f")) {                                                                 \
+        if (len >= MLP_AVX512_MIN_LEN && __builtin_cpu_supports("avx512f")) {                                    \
             sigmoid_avx512_##S(len, a);                                                                          \
         } else if (__builtin_cpu_supports("avx2")) {                                                             \
             sigmoid_avx2_##S(len, a);                                                                            \
@@ -47,7 +50,9 @@ SIGMOID_VARIANTS(float, f32)
 const char *mlp_simd_path(void)
 {
 #ifdef MLP_X86_DISPATCH
-    return __builtin_cpu_supports("avx512f") ? "avx512f" : __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
+    return __builtin_cpu_supports("avx512f") ? "avx512f (avx2 below 64 elements)"
+           : __builtin_cpu_supports("avx2")  ? "avx2"
+                                             : "sse2";
 #else
     return "generic";
 #endif

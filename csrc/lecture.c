@@ -1,5 +1,6 @@
 /* lecture.c — the lecture's two-layer sigmoid network, composed from the dense layer. */
 #include <math.h>
+#include <string.h>
 
 #include "mlp.h"
 

@@ -57,3 +57,15 @@ double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *
 /* `epochs` steps; losses[e] (double) is step e's loss. work as for mlp_lecture_step. */
 void MLP_FN(mlp_lecture_train)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                MLP_T lr, size_t epochs, double *losses, MLP_T *work);
+
+/* Every quantity of one step, for teaching: where mlp_lecture_trace writes them. Shapes as above;
+   W1_new.. are the parameters after the update (the inputs are not modified). */
+typedef struct {
+    MLP_T *Z1, *A1, *Z2, *P, *E2, *D2, *E1, *D1, *W1_new, *b1_new, *W2_new, *b2_new;
+} MLP_FN(mlp_trace);
+
+/* One step of the lecture written out: Z1 = X·W1 + b1, A1 = σ(Z1), Z2 = A1·W2 + b2, P = σ(Z2), E2 = y − P,
+   D2 = E2 ⊙ P(1 − P), E1 = D2·W2ᵀ, D1 = E1 ⊙ A1(1 − A1), then the update applied to copies of the parameters.
+   Every value equals what mlp_lecture_step computes. work: mlp_lecture_update_workspace(d) scalars. */
+void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
+                               MLP_T lr, const MLP_FN(mlp_trace) *t, MLP_T *work);

@@ -601,6 +601,31 @@ static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssiz
 }
 
 /* ------------------------------------------------------------------------------------------------------------
+ * The GIL
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Kernels whose work (multiply-adds and exps, roughly) is below this run with the GIL held: releasing and taking
+   it back costs about as much as 1000 such operations, and no other thread could do much in that time. NumPy
+   does the same (NPY_BEGIN_THREADS_THRESHOLDED). Everything larger, and every train(), releases it. */
+#define GIL_RELEASE_MIN_WORK 4096.0
+
+/* A rough count of one epoch's operations, for the two uses above. */
+static double epoch_work(const mlp_dims *d)
+{
+    return 3.0 * (double)d->n * ((double)d->in * d->hidden + (double)d->hidden * d->out) +
+           30.0 * (double)d->n * (d->hidden + d->out);
+}
+
+#define BEGIN_KERNEL(work)                                                                                       \
+    {                                                                                                            \
+        PyThreadState *_save = (work) >= GIL_RELEASE_MIN_WORK ? PyEval_SaveThread() : NULL;
+#define END_KERNEL                                                                                               \
+    if (_save != NULL) {                                                                                         \
+        PyEval_RestoreThread(_save);                                                                             \
+    }                                                                                                            \
+    }
+
+/* ------------------------------------------------------------------------------------------------------------
  * One call: validated arguments, its out= arrays, its scratch block
  * ------------------------------------------------------------------------------------------------------------ */
 
@@ -709,14 +734,14 @@ static PyObject *py_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_KERNEL(epoch_work(&k.d))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), OUT(&k, 0), OUT(&k, 1));
     } else {
         mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), OUT(&k, 0), OUT(&k, 1));
     }
-    Py_END_ALLOW_THREADS
+    END_KERNEL
     return call_end(&k, call_outputs(&k));
 }
 
@@ -747,14 +772,14 @@ static PyObject *py_backward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
     if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_KERNEL(epoch_work(&k.d))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_backward_f64(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
     } else {
         mlp_lecture_backward_f32(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
     }
-    Py_END_ALLOW_THREADS
+    END_KERNEL
     return call_end(&k, call_outputs(&k));
 }
 
@@ -781,7 +806,7 @@ static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssi
         call_begin(&k, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_KERNEL(epoch_work(&k.d))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_update_f64(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f64), lr,
@@ -790,7 +815,7 @@ static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssi
         mlp_lecture_update_f32(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f32),
                                (float)lr, k.work);
     }
-    Py_END_ALLOW_THREADS
+    END_KERNEL
     return call_end(&k, Py_NewRef(Py_None));
 }
 
@@ -812,23 +837,21 @@ static PyObject *py_train_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py
         call_begin(&k, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_KERNEL(epoch_work(&k.d))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         loss = mlp_lecture_step_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, k.work);
     } else {
         loss = mlp_lecture_step_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, k.work);
     }
-    Py_END_ALLOW_THREADS
+    END_KERNEL
     return call_end(&k, PyFloat_FromDouble(loss));
 }
 
-/* Epochs between two looks at Python (signals, printing): about 10 ms of work, judged by the flop count. */
+/* Epochs between two looks at Python (signals, printing): about 10 ms of work. */
 static size_t epochs_per_chunk(const mlp_dims *d)
 {
-    double flops = 6.0 * (double)d->n * ((double)d->in * d->hidden + (double)d->hidden * d->out) +
-                   30.0 * (double)d->n * (d->hidden + d->out);
-    double chunk = 1e7 / flops;
+    double chunk = 1e7 / (2.0 * epoch_work(d));
     return chunk < 1.0 ? 1 : chunk > 1e6 ? 1000000 : (size_t)chunk;
 }
 
@@ -892,7 +915,7 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         if (every && next_print + 1 < stop) {
             stop = next_print + 1; /* come back right after the epoch to print */
         }
-        Py_BEGIN_ALLOW_THREADS
+        BEGIN_KERNEL((double)(stop - done) * epoch_work(&k.d))
         if (!converted) {
             convert_inputs(&k.c);
             converted = 1;
@@ -904,7 +927,7 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
             mlp_lecture_train_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, stop - done,
                                   loss + done, k.work);
         }
-        Py_END_ALLOW_THREADS
+        END_KERNEL
         for (size_t e = done; e < stop; e++) { /* at most one print per chunk, by construction */
             if (every && e % every == 0 && print_epoch(e, loss[e]) < 0) {
                 Py_DECREF(losses);
@@ -918,6 +941,69 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         }
     }
     return call_end(&k, losses);
+}
+
+/* The trace's arrays: their names (the keys of worked_example.json) and shapes. */
+static const arg_spec trace_specs[] = {
+    {"Z1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},      {"A1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
+    {"Z2", OUTPUT, 2, {DIM_N, DIM_OUT}},         {"y_hat", OUTPUT, 2, {DIM_N, DIM_OUT}},
+    {"E2", OUTPUT, 2, {DIM_N, DIM_OUT}},         {"delta2", OUTPUT, 2, {DIM_N, DIM_OUT}},
+    {"E1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},      {"delta1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
+    {"W1_new", OUTPUT, 2, {DIM_IN, DIM_HIDDEN}}, {"b1_new", OUTPUT, 1, {DIM_HIDDEN}},
+    {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}}, {"b2_new", OUTPUT, 1, {DIM_OUT}},
+};
+#define N_TRACE ((int)(sizeof trace_specs / sizeof trace_specs[0]))
+
+PyDoc_STRVAR(trace_step_doc,
+"trace_step($module, " LECTURE_ARGS ")\n--\n\n"
+"Every quantity of one training step, as the lecture's slides write them out, computed by the C core:\n"
+"a dict of new arrays Z1, A1, Z2, y_hat, E2, delta2, E1, delta1 and the updated parameters W1_new,\n"
+"b1_new, W2_new, b2_new. The parameters passed in are left untouched. The values are those train_step\n"
+"computes (E1 = delta2 @ W2.T is the hidden layer's error before the sigmoid's derivative).");
+
+static PyObject *py_trace_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const arg_spec specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
+    PyObject *v[7], *arrays[N_TRACE] = {NULL}, *result = NULL;
+    double lr;
+    call k;
+    if (parse_args("trace_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
+        parse_real("trace_step", "learning_rate", v[6], &lr) < 0 ||
+        call_begin(&k, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace) < 0) {
+        return NULL;
+    }
+    void *data[N_TRACE];
+    for (int a = 0; a < N_TRACE; a++) {
+        npy_intp shape[2] = {k.c.dims[trace_specs[a].dims[0]], k.c.dims[trace_specs[a].dims[1]]};
+        arrays[a] = PyArray_SimpleNew(trace_specs[a].ndim, shape, k.c.type_num);
+        if (arrays[a] == NULL) {
+            goto done;
+        }
+        data[a] = PyArray_DATA((PyArrayObject *)arrays[a]);
+    }
+    BEGIN_KERNEL(epoch_work(&k.d))
+    convert_inputs(&k.c);
+    if (IS_F64(&k)) {
+        const mlp_trace_f64 t = {data[0], data[1], data[2], data[3], data[4],  data[5],
+                                 data[6], data[7], data[8], data[9], data[10], data[11]};
+        mlp_lecture_trace_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, &t, k.work);
+    } else {
+        const mlp_trace_f32 t = {data[0], data[1], data[2], data[3], data[4],  data[5],
+                                 data[6], data[7], data[8], data[9], data[10], data[11]};
+        mlp_lecture_trace_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, &t, k.work);
+    }
+    END_KERNEL
+    result = PyDict_New();
+    for (int a = 0; result != NULL && a < N_TRACE; a++) {
+        if (PyDict_SetItemString(result, trace_specs[a].name, arrays[a]) < 0) {
+            Py_CLEAR(result);
+        }
+    }
+done:
+    for (int a = 0; a < N_TRACE; a++) {
+        Py_XDECREF(arrays[a]);
+    }
+    return call_end(&k, result);
 }
 
 static size_t predict_workspace(const mlp_dims *d)
@@ -941,14 +1027,14 @@ static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace) < 0) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    BEGIN_KERNEL(epoch_work(&k.d))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), k.work, OUT(&k, 0));
     } else {
         mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), k.work, OUT(&k, 0));
     }
-    Py_END_ALLOW_THREADS
+    END_KERNEL
     return call_end(&k, call_outputs(&k));
 }
 
@@ -964,6 +1050,7 @@ static PyMethodDef core_methods[] = {
     {"train_step", (PyCFunction)(void (*)(void))py_train_step, FASTCALL_KW, train_step_doc},
     {"train", (PyCFunction)(void (*)(void))py_train, FASTCALL_KW, train_doc},
     {"predict", (PyCFunction)(void (*)(void))py_predict, FASTCALL_KW, predict_doc},
+    {"trace_step", (PyCFunction)(void (*)(void))py_trace_step, FASTCALL_KW, trace_step_doc},
     {NULL, NULL, 0, NULL},
 };
 

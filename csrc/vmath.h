@@ -1,13 +1,17 @@
 /*
- * vmath.h — an exp written to vectorize: no branches, no tables, no libm call, so a loop over a buffer compiles
- * to SIMD code at whatever width the enclosing function is built for (SSE2, AVX2, AVX-512). It uses no FMA, so
- * every build and every dispatch path gives bit-identical results.
+ * vmath.h — an exp written to vectorize: no branches, no libm call, so a loop over a buffer compiles to SIMD
+ * code at whatever width the enclosing function is built for (SSE2, AVX2, AVX-512; the table look-up becomes a
+ * gather). It uses no FMA, so every build and every dispatch path gives bit-identical results.
  *
- * Accuracy (tests/test_vmath.py measures it against long double): at most 1 ulp for x in [-708.39, 709.78];
- * +inf above (as the true value overflows); 0 below, where the true value is subnormal (flushed); NaN stays NaN.
- * Method: x = k·ln2 + r with |r| <= ln2/2 (Cody–Waite, ln2 split in two so k·ln2_hi is exact), e^r − 1 by its
- * Taylor series to r^13 (truncation error below 1e-17 relative), evaluated by Estrin's scheme for a short
- * dependency chain; then 2^k is put into the exponent bits.
+ * Accuracy (tests/test_vmath.py measures it against long double): within 0.52 ulp for x in [-708.39, 709.78],
+ * i.e. nearly always correctly rounded; +inf above (the true value overflows); 0 below, where the true value is
+ * subnormal (flushed: the sigmoid built on it is exactly 1 there either way); NaN stays NaN.
+ *
+ * Method (the table-driven scheme of Tang, as in ARM's optimized-routines): x = (k·128 + j)·ln2/128 + r with
+ * |r| <= ln2/256, split so the product with ln2/128's high part is exact; then
+ *     e^x = 2^k · 2^(j/128) · e^r,   e^r ≈ 1 + r + r²/2 + r³/6 + r⁴/24 + r⁵/120  (truncation < 1e-18),
+ * where 2^(j/128) comes from exp_table.h as a double plus the relative error of that double, which is added
+ * to the polynomial so the table costs no accuracy.
  */
 #ifndef MLPEXT_VMATH_H
 #define MLPEXT_VMATH_H
@@ -15,6 +19,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "exp_table.h"
 
 static inline uint64_t mlp_bits(double x)
 {
@@ -35,26 +41,21 @@ static inline double mlp_from_bits(uint64_t u)
 
 __attribute__((always_inline)) static inline double mlp_exp(double x)
 {
-    const double inv_ln2 = 0x1.71547652b82fep0, shift = 0x1.8p52; /* shift: rounds to an integer in the low bits */
-    const double ln2_hi = 0x1.62e42fefa3800p-1, ln2_lo = 0x1.ef35793c76730p-45;
-    double xc = x > 709.79 ? 709.79 : x; /* keep k in range; NaN passes through the comparisons */
-    xc = xc < -708.4 ? -708.4 : xc;
-    double kd = xc * inv_ln2 + shift;
-    uint64_t ki = mlp_bits(kd); /* low bits: 0x4338000000000000 + k */
-    kd -= shift;
-    double r = (xc - kd * ln2_hi) - kd * ln2_lo;
-    /* e^r − 1 = r + r² q(r), q(r) = Σ_{m=0..11} r^m / (m+2)! */
-    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-    double a0 = 1.0 / 2 + r * (1.0 / 6), a1 = 1.0 / 24 + r * (1.0 / 120), a2 = 1.0 / 720 + r * (1.0 / 5040);
-    double a3 = 1.0 / 40320 + r * (1.0 / 362880), a4 = 1.0 / 3628800 + r * (1.0 / 39916800);
-    double a5 = 1.0 / 479001600 + r * (1.0 / 6227020800.0);
-    double q = ((a0 + a1 * r2) + (a2 + a3 * r2) * r4) + (a4 + a5 * r2) * r8;
-    double p = r + r2 * q;
-    /* 2^k in the exponent bits; k reaches 1024 just below the overflow threshold, so for x > 0 the scale is
-       2^(k−1) and the product is doubled (exact). */
-    uint64_t bias = x > 0 ? (uint64_t)(1022 - 0x4338000000000000LL) : (uint64_t)(1023 - 0x4338000000000000LL);
-    double two = x > 0 ? 2.0 : 1.0;
-    double y = ((1.0 + p) * mlp_from_bits((ki + bias) << 52)) * two;
+    const double n_over_ln2 = 0x1.71547652b82fep0 * 128;
+    const double shift = 0x1.8p52; /* adding it rounds to an integer, which lands in the low mantissa bits */
+    const double ln2_hi = 0x1.62e42fef80000p-8, ln2_lo = 0x1.1cf79abc9e3b4p-43; /* ln2/128: hi·m exact, |m| < 2^18 */
+    double md = x * n_over_ln2 + shift;
+    uint64_t mi = mlp_bits(md); /* low bits: 0x4338000000000000 + m, m = 128·k + j */
+    md -= shift;
+    double r = (x - md * ln2_hi) - md * ln2_lo;
+    uint64_t j = mi & (MLP_EXP_TABLE_SIZE - 1);
+    /* k reaches 1024 just below the overflow threshold, so for x > 0 the scale is 2^(k−1) and t is doubled */
+    double t = MLP_EXP2_TABLE[j][0] * (x > 0 ? 2.0 : 1.0), t_err = MLP_EXP2_TABLE[j][1];
+    double r2 = r * r;
+    double p = (t_err + r) + (r2 * (0.5 + r * (1.0 / 6)) + (r2 * r2) * (1.0 / 24 + r * (1.0 / 120)));
+    /* 2^k into the exponent bits: (mi − j) << 45 is k << 52 modulo the shift's bits, which the bias clears. */
+    uint64_t bias = x > 0 ? (uint64_t)1022 << 52 : (uint64_t)1023 << 52;
+    double y = (t + t * p) * mlp_from_bits(((mi - j) << 45) + bias);
     y = x > MLP_EXP_OVERFLOW ? (double)INFINITY : y;
     return x < MLP_EXP_SUBNORMAL ? 0.0 : y;
 }

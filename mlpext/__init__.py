@@ -8,10 +8,12 @@ The six functions below carry the lecture's variable names and do what its NumPy
     loss = mlpext.train_step(X, y, W1, b1, W2, b2, learning_rate)
     losses = mlpext.train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0)
     predicted = mlpext.predict(X, W1, b1, W2, b2)
+    values = mlpext.trace_step(X, y, W1, b1, W2, b2, learning_rate)  # every intermediate of one step, as a dict
 
 `mlpext.reference` holds the same functions in pure NumPy, written as the lecture writes them.
 """
-from mlpext._core import backward, forward, predict, train, train_step, update
+from mlpext import reference
+from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
 
 __version__ = "0.1.0"
-__all__ = ["forward", "backward", "update", "train_step", "train", "predict"]
+__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step"]

@@ -5,7 +5,9 @@ and benchmarks compare the C core against. X and y are cast to the parameters' d
 """
 import numpy as np
 
-__all__ = ["sigmoid", "sigmoid_derivative", "forward", "backward", "update", "train_step", "train", "predict"]
+__all__ = [
+    "sigmoid", "sigmoid_derivative", "forward", "backward", "update", "train_step", "train", "predict", "trace_step",
+]
 
 
 def sigmoid(x):
@@ -77,3 +79,22 @@ def predict(X, W1, b1, W2, b2, out=None):
     if isinstance(out, tuple):
         (out,) = out
     return predicted_output if out is None else _written((out,), 0, predicted_output)
+
+
+def trace_step(X, y, W1, b1, W2, b2, learning_rate):
+    """Every quantity of one step, as the slides write them out; the parameters passed in are left untouched."""
+    X, y = _cast(X, W1), _cast(y, W1)
+    Z1 = np.dot(X, W1) + b1
+    A1 = sigmoid(Z1)
+    Z2 = np.dot(A1, W2) + b2
+    y_hat = sigmoid(Z2)
+    E2 = y - y_hat
+    delta2 = E2 * sigmoid_derivative(y_hat)
+    E1 = np.dot(delta2, W2.T)
+    delta1 = E1 * sigmoid_derivative(A1)
+    W1_new, b1_new, W2_new, b2_new = W1.copy(), b1.copy(), W2.copy(), b2.copy()
+    update(X, A1, delta2, delta1, W1_new, b1_new, W2_new, b2_new, learning_rate)
+    return {
+        "Z1": Z1, "A1": A1, "Z2": Z2, "y_hat": y_hat, "E2": E2, "delta2": delta2, "E1": E1, "delta1": delta1,
+        "W1_new": W1_new, "b1_new": b1_new, "W2_new": W2_new, "b2_new": b2_new,
+    }

@@ -1,0 +1,35 @@
+"""Types of mlpext._core, the C extension (see the docstrings of each function)."""
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+_Param = NDArray[Any]  # float32 or float64, C-contiguous; writable where it is updated
+_Real = Union[int, float, np.integer[Any], np.floating[Any]]
+
+def forward(
+    X: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param,
+    out: Optional[Tuple[NDArray[Any], NDArray[Any]]] = None,
+) -> Tuple[NDArray[Any], NDArray[Any]]: ...
+def backward(
+    y: ArrayLike, hidden_activation: NDArray[Any], predicted_output: NDArray[Any], W2: _Param,
+    out: Optional[Tuple[NDArray[Any], NDArray[Any]]] = None,
+) -> Tuple[NDArray[Any], NDArray[Any]]: ...
+def update(
+    X: ArrayLike, hidden_activation: NDArray[Any], delta_output: NDArray[Any], delta_hidden: NDArray[Any],
+    W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real,
+) -> None: ...
+def train_step(
+    X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real
+) -> float: ...
+def train(
+    X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real,
+    epochs: int, log_every: int = 0,
+) -> NDArray[np.float64]: ...
+def predict(
+    X: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param,
+    out: Union[None, NDArray[Any], Tuple[NDArray[Any]]] = None,
+) -> NDArray[Any]: ...
+def trace_step(
+    X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real
+) -> dict[str, NDArray[Any]]: ...
