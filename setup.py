@@ -1,11 +1,19 @@
 """Build of mlpext's C extension, mlpext._core. Everything else about the package is in pyproject.toml."""
+import glob
 import os
 import sys
 
 import numpy
 from setuptools import Extension, setup
 
-SOURCES = ["csrc/module.c", "csrc/activations.c", "csrc/dense.c", "csrc/lecture.c"]
+SOURCES = [
+    "csrc/module.c",
+    "csrc/activations.c",
+    "csrc/dense.c",
+    "csrc/lecture.c",
+    "csrc/net.c",
+    "csrc/optim.c",
+]
 
 
 def compile_args():
@@ -33,6 +41,7 @@ setup(
         Extension(
             "mlpext._core",
             sources=SOURCES,
+            depends=sorted(glob.glob("csrc/*.h")),  # rebuild when a header or template body changes
             include_dirs=["csrc", numpy.get_include()],
             define_macros=[
                 # Built against NumPy 2.x, runs on NumPy >= 1.25: the oldest C API we may use.

@@ -11,6 +11,9 @@
 #include "mlp.h"
 #include "vmath.h"
 
+/* tanh of the argument's own precision, as NumPy's np.tanh keeps the dtype. */
+#define MLP_TANH_OF(x) _Generic((x), float: tanhf, default: tanh)(x)
+
 #define SIGMOID_LOOP(T, len, a)                                                                                  \
     for (size_t k = 0; k < (len); k++) {                                                                         \
         (a)[k] = (T)(1.0 / (1.0 + mlp_exp(-(double)(a)[k])));                                                    \

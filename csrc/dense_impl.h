@@ -46,7 +46,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
                                mlp_activation act, MLP_T *A)
 {
     MLP_SMALL_SWITCH(out, MLP_FN(affine)(n, in, MLP_K, X, W, b, A));
-    MLP_FN(mlp_activate)(act, n * out, A);
+    MLP_FN(mlp_activate)(act, n, out, A);
 }
 
 /* D (n, out), W (in, out) -> D_prev (n, in) = D·Wᵀ. */
@@ -72,7 +72,7 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
                                       const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev)
 {
     MLP_SMALL_SWITCH(out, MLP_FN(times_transposed)(n, in, MLP_K, D, W, D_prev));
-    MLP_FN(mlp_mul_activation_grad)(act_prev, n * in, A_prev, D_prev);
+    MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
 
 /* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. No transposed copy of X. */

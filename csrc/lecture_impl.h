@@ -3,8 +3,8 @@
 void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
                                  MLP_T *P)
 {
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_SIGMOID, A1);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_SIGMOID, P);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_SIGMOID), A1);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P);
 }
 
 double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
@@ -17,8 +17,8 @@ double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP
         abs_sum += fabs((double)e);
         D2[k] = e;
     }
-    MLP_FN(mlp_mul_activation_grad)(MLP_SIGMOID, len, P, D2);
-    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_SIGMOID, D1);
+    MLP_FN(mlp_mul_activation_grad)(MLP_ACT(MLP_SIGMOID), d->n, d->out, P, D2);
+    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_ACT(MLP_SIGMOID), D1);
     return abs_sum / (double)len;
 }
 
@@ -60,17 +60,17 @@ void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y
                                MLP_T lr, const MLP_FN(mlp_trace) *t, MLP_T *work)
 {
     const size_t nh = d->n * d->hidden, no = d->n * d->out;
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_IDENTITY, t->Z1);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1);
     memcpy(t->A1, t->Z1, nh * sizeof *t->A1);
-    MLP_FN(mlp_activate)(MLP_SIGMOID, nh, t->A1);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_IDENTITY, t->Z2);
+    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->hidden, t->A1);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2);
     memcpy(t->P, t->Z2, no * sizeof *t->P);
-    MLP_FN(mlp_activate)(MLP_SIGMOID, no, t->P);
+    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->out, t->P);
     MLP_FN(mlp_lecture_backward)(d, y, t->A1, t->P, p->W2, t->D2, t->D1);
     for (size_t k = 0; k < no; k++) {
         t->E2[k] = y[k] - t->P[k];
     }
-    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_IDENTITY, t->E1);
+    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_ACT(MLP_IDENTITY), t->E1);
     memcpy(t->W1_new, p->W1, d->in * d->hidden * sizeof *t->W1_new);
     memcpy(t->b1_new, p->b1, d->hidden * sizeof *t->b1_new);
     memcpy(t->W2_new, p->W2, d->hidden * d->out * sizeof *t->W2_new);

@@ -14,6 +14,7 @@
 #define MLPEXT_MLP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,9 +22,22 @@ extern "C" {
 
 /* Activation functions. Their derivatives are taken from the activation's output, as the lecture does. */
 typedef enum {
-    MLP_IDENTITY = 0, /* a = z,               a' = 1        */
-    MLP_SIGMOID = 1,  /* a = 1 / (1 + e^-z),  a' = a(1 − a) */
+    MLP_IDENTITY = 0,   /* a = z,                  a' = 1                          */
+    MLP_SIGMOID = 1,    /* a = 1 / (1 + e^-z),     a' = a(1 − a)                   */
+    MLP_TANH = 2,       /* a = tanh z,             a' = 1 − a²                     */
+    MLP_RELU = 3,       /* a = max(z, 0),          a' = [a > 0]                    */
+    MLP_LEAKY_RELU = 4, /* a = z > 0 ? z : s·z,    a' = a > 0 ? 1 : s   (s = slope ≥ 0) */
+    MLP_SOFTMAX = 5,    /* a = e^z / Σ_row e^z, over each row (output layers only); its Jacobian is applied
+                           as a(d − Σ_row a⊙d) */
+} mlp_activation_kind;
+
+/* An activation and its parameter. */
+typedef struct {
+    mlp_activation_kind kind;
+    double slope; /* MLP_LEAKY_RELU's slope for z < 0 */
 } mlp_activation;
+
+#define MLP_ACT(kind) ((mlp_activation){(kind), 0.0})
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */
@@ -35,6 +49,47 @@ typedef struct {
    or 0 if the count overflows size_t. */
 size_t mlp_lecture_update_workspace(const mlp_dims *d);
 size_t mlp_lecture_step_workspace(const mlp_dims *d);
+
+/* ---- general networks (net.c, optim.c) ---- */
+
+/* Losses, as PyTorch defines them. P is the output layer's activation, Z its pre-activation, N the number of
+   output values (n·out), n the number of samples. */
+typedef enum {
+    MLP_LOSS_LECTURE = 0,       /* ½·Σ(y − P)², summed over the batch: the lecture's update */
+    MLP_LOSS_MSE = 1,           /* Σ(P − y)² / N (nn.MSELoss) */
+    MLP_LOSS_BCE = 2,           /* nn.BCELoss on a sigmoid output, mean; fused gradient (P − y)/N */
+    MLP_LOSS_CROSS_ENTROPY = 3, /* nn.CrossEntropyLoss on the logits Z (softmax output), mean over the n samples;
+                                   y one-hot/probability rows or class labels; fused gradient (P·Σ_row y − y)/n */
+} mlp_loss;
+
+/* The most layers a network may have (the kernels keep per-layer pointers on the stack). */
+#define MLP_MAX_LAYERS 64
+
+/* A network of L dense layers: layer l maps sizes[l] inputs to sizes[l+1] outputs with acts[l]. */
+typedef struct {
+    size_t n_layers;            /* 1 ≤ L ≤ MLP_MAX_LAYERS */
+    const size_t *sizes;        /* L + 1 sizes, each ≥ 1 */
+    const mlp_activation *acts; /* L activations; only the last may be MLP_SOFTMAX */
+    mlp_loss loss;
+} mlp_net;
+
+typedef enum { MLP_SGD = 0, MLP_ADAM = 1 } mlp_optimizer_kind;
+
+/* torch.optim.SGD (momentum, nesterov, weight_decay; dampening 0) or torch.optim.Adam (betas, eps, weight_decay). */
+typedef struct {
+    mlp_optimizer_kind kind;
+    double lr, momentum, beta1, beta2, eps, weight_decay;
+    int nesterov;
+} mlp_optimizer;
+
+/* Scalars of workspace for the net kernels on n samples in mini-batches of `batch` (≤ n) samples; `train`:
+   room for gradients and the mini-batch gather too. 0 if the count overflows. */
+size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train);
+/* size_t slots of integer workspace mlp_net_fit needs: the permutation and a mini-batch of labels. */
+size_t mlp_net_iworkspace(size_t n, size_t batch);
+
+/* xoshiro256**: the next number of the shuffle's generator, whose state s (not all zero) lives with the net. */
+uint64_t mlp_rng_next(uint64_t s[4]);
 
 /* The SIMD code path the kernels take on this CPU: "avx512f", "avx2", "sse2" or "generic". */
 const char *mlp_simd_path(void);

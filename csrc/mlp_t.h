@@ -10,10 +10,11 @@ typedef struct {
 
 /* ---- activations (activations.c) ---- */
 
-/* a[0..len) = act(a), in place. */
-void MLP_FN(mlp_activate)(mlp_activation act, size_t len, MLP_T *a);
-/* d[0..len) = d ⊙ act'(a), in place; the derivative is taken from the activation a. */
-void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t len, const MLP_T *a, MLP_T *d);
+/* a (rows, cols) = act(a), in place (softmax works row by row; the others element by element). */
+void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a);
+/* d (rows, cols) = d ⊙ act'(a) in place — the gradient through the activation, taken from its output a
+   (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)). */
+void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t cols, const MLP_T *a, MLP_T *d);
 
 /* ---- the dense layer (dense.c): forward and backward side by side ---- */
 
@@ -69,3 +70,46 @@ typedef struct {
    Every value equals what mlp_lecture_step computes. work: mlp_lecture_update_workspace(d) scalars. */
 void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                MLP_T lr, const MLP_FN(mlp_trace) *t, MLP_T *work);
+
+/* ---- general networks (net.c, optim.c) ---- */
+
+/* L weight matrices W[l] (sizes[l], sizes[l+1]) and L biases b[l] (sizes[l+1]); gradients have the same form. */
+typedef struct {
+    MLP_T *const *W;
+    MLP_T *const *b;
+} MLP_FN(mlp_net_params);
+
+/* The optimizer's state, one buffer per parameter tensor in the order W[0], b[0], W[1], b[1], ...:
+   SGD with momentum: buf (2L tensors); Adam: m and v (2L each) and the step count t. Unused fields are NULL. */
+typedef struct {
+    MLP_T *const *buf;
+    MLP_T *const *m;
+    MLP_T *const *v;
+    int64_t *t;
+} MLP_FN(mlp_optim_state);
+
+/* X (n, sizes[0]) -> out (n, sizes[L]), the output layer's activation. work: mlp_net_workspace(net, n, n, 0). */
+void MLP_FN(mlp_net_forward)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
+                             MLP_T *out, MLP_T *work);
+
+/* The loss on X (n, sizes[0]) against y (n, sizes[L]) — or, for cross-entropy with y NULL, labels (n) in
+   [0, sizes[L]) — and, if grads is not NULL, its gradient with respect to every parameter.
+   work: mlp_net_workspace(net, n, n, 1). */
+double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
+                            const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads, MLP_T *work);
+
+/* One optimizer step on a parameter tensor of len values with gradient g, in place on p and the tensor's state
+   (buf; or m, v with t the step count already incremented for this step). */
+void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
+                              MLP_T *v, int64_t t);
+
+/* `epochs` epochs of mini-batch training, in place on p and state. Each epoch: if shuffle and batch < n, a
+   Fisher–Yates permutation of the rows drawn from rng (j = next % (i + 1), i = n−1 … 1, from the identity), else
+   the rows in order; then consecutive mini-batches of `batch` rows (the last may be smaller), each: loss and
+   gradients, then one optimizer step. losses[e] is the sample-weighted mean of epoch e's mini-batch losses, each
+   taken before its update. y or labels as for mlp_net_loss.
+   work: mlp_net_workspace(net, n, batch, 1) scalars; iwork: mlp_net_iworkspace(n, batch). */
+void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
+                         const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                         const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                         uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork);

@@ -21,26 +21,34 @@
  * Argument specs
  * ------------------------------------------------------------------------------------------------------------ */
 
-/* The named dimensions that tie the shapes of one call together. */
-enum { DIM_N, DIM_IN, DIM_HIDDEN, DIM_OUT, NDIMS };
-static const char *const dim_names[NDIMS] = {"n", "in", "hidden", "out"};
+/* The named dimensions that tie the shapes of one call together: the lecture's four, or for a network the
+   number of samples and its L + 1 layer sizes. */
+enum { DIM_N, DIM_IN, DIM_HIDDEN, DIM_OUT, N_LECTURE_DIMS };
+static const char *const lecture_dim_names[N_LECTURE_DIMS] = {"n", "in", "hidden", "out"};
+#define DIM_SIZE(l) (1 + (l)) /* a network's sizes[l] */
+#define MAX_DIMS (MLP_MAX_LAYERS + 2)
 
 typedef enum {
-    PARAM,       /* a parameter, read only: float32/float64 ndarray, C-contiguous; sets the call's dtype */
-    PARAM_RW,    /* a parameter updated in place: as PARAM, and writable */
-    INPUT,       /* data (X, y): any real numeric array-like, converted to the call's dtype */
+    PARAM,        /* a parameter, read only: float32/float64 ndarray, C-contiguous; sets the call's dtype */
+    PARAM_RW,     /* a parameter (or optimizer state) updated in place: as PARAM, and writable */
+    INPUT,        /* data (X, y): any real numeric array-like, converted to the call's dtype */
     INTERMEDIATE, /* a value returned by forward/backward: an array of the call's dtype, any layout */
-    OUTPUT,      /* an out= array: ndarray of the call's dtype, C-contiguous, writable */
+    OUTPUT,       /* an out= array: ndarray of the call's dtype, C-contiguous, writable */
+    COUNTER,      /* integer state updated in place (Adam's step, the shuffle's generator): ndarray of the spec's
+                     own dtype, C-contiguous, writable */
+    LABELS,       /* class labels: an integer array-like, converted to npy_intp and checked against a range */
 } arg_role;
 
 typedef struct {
     const char *name;
     arg_role role;
     int ndim;
-    int dims[2]; /* DIM_* of each axis */
+    int dims[2];  /* the named dimension of each axis, or -1 with fixed_len for a fixed size */
+    int type_num; /* COUNTER: its dtype */
+    npy_intp fixed_len;
 } arg_spec;
 
-#define MAX_ARGS 10
+#define MAX_ARGS (6 * MLP_MAX_LAYERS + 4)
 
 /* One validated array argument. */
 typedef struct {
@@ -51,27 +59,31 @@ typedef struct {
     void *data;          /* C-contiguous data of the call's dtype; NULL until the scratch block exists */
     int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
     size_t len;          /* number of elements */
-    const char *lo, *hi; /* bytes [lo, hi) that obj's memory spans, if obj is an ndarray (else both NULL) */
+    const char *lo, *hi; /* bytes [lo, hi) of the array NumPy made of obj (obj's own memory, or a copy) */
 } arg_val;
 
 /* The state of one call, on the C stack. */
 typedef struct {
     const char *fname;
     int type_num; /* NPY_DOUBLE or NPY_FLOAT */
-    npy_intp dims[NDIMS];
-    int dim_arg[NDIMS]; /* which argument set each dimension (-1: not yet) */
+    int ndims;
+    const char *const *dim_names; /* names of the dimensions for messages; NULL: a network's "n", "sizes[l]" */
+    npy_intp dims[MAX_DIMS];
+    int dim_arg[MAX_DIMS]; /* which argument set each dimension (-1: not yet) */
     arg_val args[MAX_ARGS];
     int nargs;
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
 } call_ctx;
 
-static void ctx_init(call_ctx *c, const char *fname)
+static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *const *dim_names)
 {
     c->fname = fname; /* args[] is filled as arguments are taken: no need to clear it */
     c->nargs = 0;
     c->scratch_len = 0;
     c->type_num = -1;
-    for (int k = 0; k < NDIMS; k++) {
+    c->ndims = ndims;
+    c->dim_names = dim_names;
+    for (int k = 0; k < ndims; k++) {
         c->dim_arg[k] = -1;
     }
 }
@@ -104,10 +116,17 @@ static void expected_str(const call_ctx *c, const arg_spec *s, char *buf, size_t
     int used = snprintf(buf, size, "(");
     for (int k = 0; k < s->ndim && used < (int)size; k++) {
         int d = s->dims[k];
-        if (c->dim_arg[d] >= 0) {
-            used += snprintf(buf + used, size - used, "%s%" NPY_INTP_FMT, k ? ", " : "", c->dims[d]);
+        const char *sep = k ? ", " : "";
+        if (d < 0) {
+            used += snprintf(buf + used, size - used, "%s%" NPY_INTP_FMT, sep, s->fixed_len);
+        } else if (c->dim_arg[d] >= 0) {
+            used += snprintf(buf + used, size - used, "%s%" NPY_INTP_FMT, sep, c->dims[d]);
+        } else if (c->dim_names != NULL) {
+            used += snprintf(buf + used, size - used, "%s%s", sep, c->dim_names[d]);
+        } else if (d == DIM_N) {
+            used += snprintf(buf + used, size - used, "%sn", sep);
         } else {
-            used += snprintf(buf + used, size - used, "%s%s", k ? ", " : "", dim_names[d]);
+            used += snprintf(buf + used, size - used, "%ssizes[%d]", sep, d - 1);
         }
     }
     if (used < (int)size) {
@@ -150,7 +169,15 @@ static int check_shape(call_ctx *c, int index, PyArrayObject *a)
     for (int k = 0; k < s->ndim; k++) {
         int d = s->dims[k];
         npy_intp size = PyArray_DIM(a, k);
-        if (c->dim_arg[d] < 0) {
+        if (d < 0) {
+            if (size != s->fixed_len) {
+                shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
+                expected_str(c, s, want, sizeof want);
+                PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s, got shape %s", c->fname, s->name, want,
+                             got);
+                return -1;
+            }
+        } else if (c->dim_arg[d] < 0) {
             if (size < 1) {
                 shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
                 PyErr_Format(PyExc_ValueError, "%s(): %s has shape %s, but every dimension must be at least 1",
@@ -213,13 +240,15 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     v->spec = s;
     v->obj = obj;
     const int is_param = s->role == PARAM || s->role == PARAM_RW;
+    const int exact = is_param || s->role == OUTPUT || s->role == COUNTER; /* used in place: never converted */
+    const int type_num = s->role == COUNTER ? s->type_num : c->type_num;
 
     if (PyArray_Check(obj)) {
         v->arr = (PyArrayObject *)obj;
-        memory_extent(v->arr, &v->lo, &v->hi);
-    } else if (is_param || s->role == OUTPUT) {
+    } else if (exact) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a numpy.ndarray of dtype %s, got %.200s", c->fname, s->name,
-                     dtype_name(c->type_num), Py_TYPE(obj)->tp_name);
+                     type_num == NPY_INT64 ? "int64" : type_num == NPY_UINT64 ? "uint64" : dtype_name(type_num),
+                     Py_TYPE(obj)->tp_name);
         return -1;
     } else {
         v->arr = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
@@ -235,20 +264,32 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     }
     c->nargs++; /* from here on ctx_release owns v */
     PyArrayObject *a = v->arr;
+    memory_extent(a, &v->lo, &v->hi); /* the caller's memory, when obj is an array or exposes a buffer */
 
     /* dtype */
-    if (is_param || s->role == OUTPUT || s->role == INTERMEDIATE) {
-        if (PyArray_TYPE(a) != c->type_num || !PyArray_ISNOTSWAPPED(a)) {
-            const char *why = s->role == INTERMEDIATE ? " (the parameters' dtype)" : is_param ? " like the other "
-                              "parameters" : " (the parameters' dtype)";
-            char expected[64];
-            snprintf(expected, sizeof expected, "%s%s", dtype_name(c->type_num), why);
-            return type_error_dtype(c, s->name, a, expected);
-        }
-    } else { /* INPUT: real numbers only */
-        char kind = PyArray_DESCR(a)->kind;
+    const char kind = PyArray_DESCR(a)->kind;
+    switch (s->role) {
+    case INPUT:
         if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
             return type_error_dtype(c, s->name, a, "of real numbers (bool, int, uint or float)");
+        }
+        break;
+    case LABELS:
+        if (kind != 'i' && kind != 'u') {
+            return type_error_dtype(c, s->name, a, "of integers (class labels)");
+        }
+        break;
+    case COUNTER:
+        if (PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
+            return type_error_dtype(c, s->name, a, type_num == NPY_INT64 ? "int64" : "uint64");
+        }
+        break;
+    default: /* PARAM, PARAM_RW, INTERMEDIATE, OUTPUT: the call's dtype */
+        if (PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
+            char expected[64];
+            snprintf(expected, sizeof expected, "%s%s", dtype_name(type_num),
+                     is_param ? " like the other parameters" : " (the parameters' dtype)");
+            return type_error_dtype(c, s->name, a, expected);
         }
     }
 
@@ -259,27 +300,29 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 
     /* layout */
     const int carray = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
-    if (is_param || s->role == OUTPUT) {
+    if (exact) {
         if (!carray) {
             PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous and aligned (it is %s in place, so it "
                          "is never copied); pass np.ascontiguousarray(%s) and keep that array", c->fname, s->name,
-                         s->role == OUTPUT ? "written" : "used", s->name);
+                         s->role == PARAM ? "used" : "written", s->name);
             return -1;
         }
-        if ((s->role == PARAM_RW || s->role == OUTPUT) && !PyArray_ISWRITEABLE(a)) {
+        if (s->role != PARAM && !PyArray_ISWRITEABLE(a)) {
             PyErr_Format(PyExc_ValueError, "%s(): %s is read-only, but it is %s in place", c->fname, s->name,
                          s->role == OUTPUT ? "written" : "updated");
             return -1;
         }
         v->data = PyArray_DATA(a);
-    } else if (PyArray_TYPE(a) == c->type_num && PyArray_ISNOTSWAPPED(a) && carray) {
+        return 0;
+    }
+    const int target = s->role == LABELS ? NPY_INTP : c->type_num;
+    if (PyArray_TYPE(a) == target && PyArray_ISNOTSWAPPED(a) && carray) {
         v->data = PyArray_DATA(a);
-    } else if (fast_convertible(a)) {
+    } else if (s->role != LABELS && fast_convertible(a)) {
         v->convert = 1;
         c->scratch_len += v->len;
-    } else { /* half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
-        PyArray_Descr *descr = PyArray_DescrFromType(c->type_num);
-        PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, descr, 0, 0,
+    } else { /* labels; half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
+        PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(target), 0, 0,
                                                                NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST, NULL);
         if (conv == NULL) {
             return -1;
@@ -294,17 +337,18 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     return 0;
 }
 
-/* A written array (PARAM_RW, OUTPUT) must not share memory with any other argument as the caller passed it. */
+/* A written array (PARAM_RW, OUTPUT, COUNTER) must not share memory with any other argument as the caller
+   passed it. */
 static int check_overlaps(const call_ctx *c)
 {
     for (int w = 0; w < c->nargs; w++) {
         const arg_val *wv = &c->args[w];
-        if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT) {
+        if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT && wv->spec->role != COUNTER) {
             continue;
         }
         for (int k = 0; k < c->nargs; k++) {
             const arg_val *kv = &c->args[k];
-            if (k != w && kv->lo != NULL && kv->lo < wv->hi && wv->lo < kv->hi) {
+            if (k != w && kv->lo < wv->hi && wv->lo < kv->hi) {
                 PyErr_Format(PyExc_ValueError, "%s(): %s shares memory with %s, but %s is written in place; pass "
                              "separate arrays", c->fname, wv->spec->name, kv->spec->name, wv->spec->name);
                 return -1;
@@ -638,13 +682,12 @@ typedef struct {
     mlp_dims d;
 } call;
 
-/* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL), allocates the missing
-   outputs and the scratch block with workspace(d) scalars of workspace (workspace may be NULL).
-   Returns 0, or -1 with an exception set and nothing left to free. */
-static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
-                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *))
+/* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
+   outputs. Returns 0, or -1 with an exception set and nothing left to free. */
+static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, const arg_spec *specs,
+                         PyObject *const *objs, int n, const arg_spec *out_specs, int nouts, PyObject *out_arg)
 {
-    ctx_init(&k->c, fname);
+    ctx_init(&k->c, fname, ndims, dim_names);
     k->nouts = 0;
     k->s.heap = NULL;
     if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
@@ -655,16 +698,21 @@ static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObjec
         return -1;
     }
     k->nouts = nouts;
-    const call_ctx *c = &k->c;
-    k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
-                      (size_t)c->dims[DIM_OUT]};
-    size_t work = 0;
-    if (workspace != NULL && (work = workspace(&k->d)) == 0) {
-        PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", fname);
+    return 0;
+}
+
+/* After call_validate: the scratch block, with `work` scalars of kernel workspace (work_ok = 0: the size
+   overflowed). Returns 0, or -1 with an exception set and everything released. */
+static int call_alloc(call *k, size_t work, int work_ok)
+{
+    void *block = NULL;
+    if (!work_ok) {
+        PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", k->c.fname);
+    } else {
+        block = scratch_get(&k->s, &k->c, work);
     }
-    void *block = PyErr_Occurred() ? NULL : scratch_get(&k->s, c, work);
     if (block == NULL) {
-        for (int j = 0; j < nouts; j++) {
+        for (int j = 0; j < k->nouts; j++) {
             Py_CLEAR(k->outs[j]);
         }
         ctx_release(&k->c);
@@ -672,6 +720,21 @@ static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObjec
     }
     k->work = assign_scratch(&k->c, block);
     return 0;
+}
+
+/* call_validate and call_alloc for the lecture's functions: workspace(d) scalars of workspace (workspace may be
+   NULL for none). */
+static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
+                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *))
+{
+    if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, specs, objs, n, out_specs, nouts, out_arg) < 0) {
+        return -1;
+    }
+    const call_ctx *c = &k->c;
+    k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
+                      (size_t)c->dims[DIM_OUT]};
+    size_t work = workspace != NULL ? workspace(&k->d) : 0;
+    return call_alloc(k, work, workspace == NULL || work != 0);
 }
 
 /* Frees the call's scratch and temporaries; returns result (NULL on error, then the outputs are dropped). */
@@ -704,12 +767,12 @@ static PyObject *call_outputs(call *k)
  * Entry points
  * ------------------------------------------------------------------------------------------------------------ */
 
-#define SPEC_X {"X", INPUT, 2, {DIM_N, DIM_IN}}
-#define SPEC_Y {"y", INPUT, 2, {DIM_N, DIM_OUT}}
-#define SPEC_A1 {"hidden_activation", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}}
+#define SPEC_X {"X", INPUT, 2, {DIM_N, DIM_IN}, 0, 0}
+#define SPEC_Y {"y", INPUT, 2, {DIM_N, DIM_OUT}, 0, 0}
+#define SPEC_A1 {"hidden_activation", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0}
 #define SPEC_PARAMS(ROLE)                                                                                        \
-    {"W1", ROLE, 2, {DIM_IN, DIM_HIDDEN}}, {"b1", ROLE, 1, {DIM_HIDDEN}}, {"W2", ROLE, 2, {DIM_HIDDEN, DIM_OUT}}, \
-        {"b2", ROLE, 1, {DIM_OUT}}
+    {"W1", ROLE, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1", ROLE, 1, {DIM_HIDDEN}, 0, 0}, {"W2", ROLE, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, \
+        {"b2", ROLE, 1, {DIM_OUT}, 0, 0}
 #define LECTURE_ARGS "X, y, W1, b1, W2, b2, learning_rate"
 
 PyDoc_STRVAR(forward_doc,
@@ -726,8 +789,8 @@ static PyObject *py_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
 {
     static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
     static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
-    static const arg_spec out_specs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
-                                         {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}}};
+    static const arg_spec out_specs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
+                                         {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
     PyObject *v[6];
     call k;
     if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
@@ -759,10 +822,10 @@ static PyObject *py_backward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
 {
     static const char *const names[] = {"y", "hidden_activation", "predicted_output", "W2", "out"};
     static const arg_spec specs[] = {
-        {"W2", PARAM, 2, {DIM_HIDDEN, DIM_OUT}}, SPEC_Y, SPEC_A1,
-        {"predicted_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}}};
-    static const arg_spec out_specs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}},
-                                         {"out[1] (delta_hidden)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}}};
+        {"W2", PARAM, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, SPEC_Y, SPEC_A1,
+        {"predicted_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0}};
+    static const arg_spec out_specs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
+                                         {"out[1] (delta_hidden)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0}};
     PyObject *v[5];
     call k;
     if (parse_args("backward", args, nargs, kwnames, names, 5, 4, v) < 0) {
@@ -796,8 +859,8 @@ static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssi
 {
     static const char *const names[] = {"X", "hidden_activation", "delta_output", "delta_hidden",
                                         "W1", "b1", "W2", "b2", "learning_rate"};
-    static const arg_spec specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}},
-                                     {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}}, SPEC_PARAMS(PARAM_RW)};
+    static const arg_spec specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0},
+                                     {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0}, SPEC_PARAMS(PARAM_RW)};
     PyObject *v[9];
     double lr;
     call k;
@@ -945,12 +1008,12 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
 
 /* The trace's arrays: their names (the keys of worked_example.json) and shapes. */
 static const arg_spec trace_specs[] = {
-    {"Z1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},      {"A1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
-    {"Z2", OUTPUT, 2, {DIM_N, DIM_OUT}},         {"y_hat", OUTPUT, 2, {DIM_N, DIM_OUT}},
-    {"E2", OUTPUT, 2, {DIM_N, DIM_OUT}},         {"delta2", OUTPUT, 2, {DIM_N, DIM_OUT}},
-    {"E1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},      {"delta1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}},
-    {"W1_new", OUTPUT, 2, {DIM_IN, DIM_HIDDEN}}, {"b1_new", OUTPUT, 1, {DIM_HIDDEN}},
-    {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}}, {"b2_new", OUTPUT, 1, {DIM_OUT}},
+    {"Z1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},      {"A1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
+    {"Z2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},         {"y_hat", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
+    {"E2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},         {"delta2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
+    {"E1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},      {"delta1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
+    {"W1_new", OUTPUT, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1_new", OUTPUT, 1, {DIM_HIDDEN}, 0, 0},
+    {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, {"b2_new", OUTPUT, 1, {DIM_OUT}, 0, 0},
 };
 #define N_TRACE ((int)(sizeof trace_specs / sizeof trace_specs[0]))
 
@@ -1020,7 +1083,7 @@ static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
 {
     static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
     static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
-    static const arg_spec out_specs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}}};
+    static const arg_spec out_specs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
     PyObject *v[6];
     call k;
     if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
@@ -1039,6 +1102,509 @@ static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
 }
 
 /* ------------------------------------------------------------------------------------------------------------
+ * General networks: the private functions behind mlpext.MLP (mlpext/network.py)
+ * ------------------------------------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    mlp_activation_kind kind;
+} activation_names[] = {{"identity", MLP_IDENTITY}, {"sigmoid", MLP_SIGMOID},       {"tanh", MLP_TANH},
+                        {"relu", MLP_RELU},         {"leaky_relu", MLP_LEAKY_RELU}, {"softmax", MLP_SOFTMAX}};
+static const char *const loss_names[] = {"lecture", "mse", "bce", "cross_entropy"};
+static const char *const optimizer_names[] = {"sgd", "adam"};
+
+/* The index of the str `o` in names[0..n), or -1 with a ValueError listing them. */
+static int parse_name(const char *fname, const char *what, PyObject *o, const char *const *names, int n)
+{
+    for (int k = 0; PyUnicode_Check(o) && k < n; k++) {
+        if (PyUnicode_CompareWithASCIIString(o, names[k]) == 0) {
+            return k;
+        }
+    }
+    PyObject *choices = PyUnicode_FromString(names[0]);
+    for (int k = 1; choices != NULL && k < n; k++) {
+        Py_SETREF(choices, PyUnicode_FromFormat("%U, %s", choices, names[k]));
+    }
+    if (choices != NULL) {
+        PyErr_Format(PyUnicode_Check(o) ? PyExc_ValueError : PyExc_TypeError, "%s(): unknown %s %R; expected one of "
+                     "%U", fname, what, o, choices);
+        Py_DECREF(choices);
+    }
+    return -1;
+}
+
+/* Everything one network call is given, parsed and validated. */
+typedef struct {
+    call k;
+    mlp_net net;
+    size_t sizes[MLP_MAX_LAYERS + 1];
+    mlp_activation acts[MLP_MAX_LAYERS];
+    arg_spec specs[MAX_ARGS];
+    char names[MAX_ARGS][24];
+    PyObject *objs[MAX_ARGS];
+    int nspecs;
+    int L;
+    PyObject *y_array; /* y as an array (owned), to look at its ndim before choosing its spec */
+    int labels;        /* y is a vector of class labels */
+} net_call;
+
+/* The layer list (weights or biases): a list or tuple of arrays. */
+static int parse_layers(const char *fname, const char *what, PyObject *o, int *L)
+{
+    if (!PyList_Check(o) && !PyTuple_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a list of arrays, got %.200s", fname, what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+    if (n < 1 || n > MLP_MAX_LAYERS || (*L >= 0 && n != *L)) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must hold one array per layer (1 to %d%s), got %zd", fname, what,
+                     MLP_MAX_LAYERS, *L >= 0 ? ", as many as weights" : "", n);
+        return -1;
+    }
+    *L = (int)n;
+    return 0;
+}
+
+/* A list or tuple of exactly `count` arrays. */
+static int parse_list(const char *fname, const char *what, PyObject *o, int count)
+{
+    if (!PyList_Check(o) && !PyTuple_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a list of arrays, got %.200s", fname, what,
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(o) != count) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count,
+                     PySequence_Fast_GET_SIZE(o));
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds the array `obj` with this spec to the call's list; name is formatted from fmt and index. */
+static void add_spec(net_call *nc, PyObject *obj, const char *fmt, int index, arg_role role, int ndim, int d0, int d1)
+{
+    int i = nc->nspecs++;
+    snprintf(nc->names[i], sizeof nc->names[i], fmt, index);
+    nc->specs[i] = (arg_spec){nc->names[i], role, ndim, {d0, d1}, 0, 0};
+    nc->objs[i] = obj;
+}
+
+/* The network's structure (weights, biases, activations, slope) and X; param_role: PARAM or PARAM_RW. */
+static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *weights, PyObject *biases,
+                     PyObject *activations, PyObject *slope, arg_role param_role)
+{
+    double leaky_slope;
+    nc->L = -1;
+    nc->nspecs = 0;
+    nc->y_array = NULL;
+    nc->labels = 0;
+    if (parse_layers(fname, "weights", weights, &nc->L) < 0 || parse_layers(fname, "biases", biases, &nc->L) < 0 ||
+        parse_real(fname, "slope", slope, &leaky_slope) < 0) {
+        return -1;
+    }
+    const int L = nc->L;
+    if ((!PyList_Check(activations) && !PyTuple_Check(activations)) ||
+        PySequence_Fast_GET_SIZE(activations) != L) {
+        PyErr_Format(PyExc_ValueError, "%s(): activations must be a list of %d names, one per layer", fname, L);
+        return -1;
+    }
+    const char *act_names[6];
+    for (int k = 0; k < 6; k++) {
+        act_names[k] = activation_names[k].name;
+    }
+    for (int l = 0; l < L; l++) {
+        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, 6);
+        if (a < 0) {
+            return -1;
+        }
+        if (activation_names[a].kind == MLP_SOFTMAX && l != L - 1) {
+            PyErr_Format(PyExc_ValueError, "%s(): softmax can only be the output layer's activation", fname);
+            return -1;
+        }
+        nc->acts[l] = (mlp_activation){activation_names[a].kind, leaky_slope};
+    }
+    for (int l = 0; l < L; l++) {
+        add_spec(nc, PySequence_Fast_GET_ITEM(weights, l), "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, PySequence_Fast_GET_ITEM(biases, l), "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
+    }
+    add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
+    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE};
+    return 0;
+}
+
+/* y for this loss: (n, out) values, or for cross-entropy also (n,) integer labels. */
+static int net_add_y(net_call *nc, PyObject *y)
+{
+    nc->y_array = PyArray_FromAny(y, NULL, 0, 0, 0, NULL);
+    if (nc->y_array == NULL) {
+        return -1;
+    }
+    PyArrayObject *ya = (PyArrayObject *)nc->y_array;
+    const char kind = PyArray_DESCR(ya)->kind;
+    nc->labels = nc->net.loss == MLP_LOSS_CROSS_ENTROPY && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
+    if (nc->labels) {
+        add_spec(nc, nc->y_array, "y", 0, LABELS, 1, DIM_N, 0);
+    } else {
+        add_spec(nc, nc->y_array, "y", 0, INPUT, 2, DIM_N, DIM_SIZE(nc->L));
+    }
+    return 0;
+}
+
+/* Validates every array added, then sizes and targets; allocates `work` scalars of workspace. */
+static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int nouts, const arg_spec *out_specs)
+{
+    call *k = &nc->k;
+    if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->specs, nc->objs, nc->nspecs, out_specs, nouts,
+                      out_arg) < 0) {
+        return -1;
+    }
+    for (int l = 0; l <= nc->L; l++) {
+        nc->sizes[l] = (size_t)k->c.dims[DIM_SIZE(l)];
+    }
+    return 0;
+}
+
+/* After the scratch exists: converts the inputs (with the GIL: they are checked next) and checks the targets —
+   labels in range, no NaN in y. y is argument y_index. */
+static int net_check_targets(net_call *nc, int y_index)
+{
+    call *k = &nc->k;
+    convert_inputs(&k->c);
+    const arg_val *yv = &k->c.args[y_index];
+    const size_t out = nc->sizes[nc->L];
+    if (nc->labels) {
+        const npy_intp *lab = yv->data;
+        for (size_t i = 0; i < yv->len; i++) {
+            if (lab[i] < 0 || (size_t)lab[i] >= out) {
+                PyErr_Format(PyExc_ValueError, "%s(): y holds the class label %zd at index %zu, but the network has "
+                             "%zu outputs (labels 0 to %zu)", k->c.fname, (Py_ssize_t)lab[i], i, out, out - 1);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < yv->len; i++) {
+        const double v = k->c.type_num == NPY_DOUBLE ? ((const double *)yv->data)[i] : ((const float *)yv->data)[i];
+        if (v != v) {
+            PyErr_Format(PyExc_ValueError, "%s(): y holds NaN (at flat index %zu); targets must be numbers",
+                         k->c.fname, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void net_end(net_call *nc) { Py_CLEAR(nc->y_array); }
+
+/* Pointers to L (W, b) pairs, arguments first, first + 2, ... and first + 1, first + 3, ... */
+#define NET_PARAMS(nc, Wp, bp, first)                                                                         \
+    for (int l = 0; l < (nc)->L; l++) {                                                                          \
+        (Wp)[l] = DATA(&(nc)->k, (first) + 2 * l);                                                               \
+        (bp)[l] = DATA(&(nc)->k, (first) + 2 * l + 1);                                                           \
+    }
+
+static double net_epoch_work(const mlp_net *net, size_t n)
+{
+    double w = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        w += 3.0 * (double)n * (double)net->sizes[l] * (double)net->sizes[l + 1] + 30.0 * (double)n * net->sizes[l + 1];
+    }
+    return w;
+}
+
+PyDoc_STRVAR(net_forward_doc,
+"net_forward($module, X, weights, biases, activations, slope, out=None)\n--\n\n"
+"A network's output for X (n, sizes[0]): (n, sizes[L]). Private: mlpext.MLP.forward is the public face.");
+
+static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "weights", "biases", "activations", "slope", "out"};
+    PyObject *v[6];
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    if (parse_args("net_forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
+        net_begin(nc, "net_forward", v[0], v[1], v[2], v[3], v[4], PARAM) < 0) {
+        goto done;
+    }
+    const arg_spec out_spec = {"out", OUTPUT, 2, {DIM_N, DIM_SIZE(nc->L)}, 0, 0};
+    if (net_validate(nc, "net_forward", v[5], 1, &out_spec) < 0) {
+        goto done;
+    }
+    const size_t n = (size_t)nc->k.c.dims[DIM_N];
+    const size_t work = mlp_net_workspace(&nc->net, n, n, 0);
+    if (call_alloc(&nc->k, work, work != 0) < 0) {
+        goto done;
+    }
+    const int X_index = 2 * nc->L;
+    BEGIN_KERNEL(net_epoch_work(&nc->net, n) / 3)
+    convert_inputs(&nc->k.c);
+    if (IS_F64(&nc->k)) {
+        double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
+        NET_PARAMS(nc, W, b, 0)
+        const mlp_net_params_f64 p = {W, b};
+        mlp_net_forward_f64(&nc->net, n, DATA(&nc->k, X_index), &p, OUT(&nc->k, 0), nc->k.work);
+    } else {
+        float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
+        NET_PARAMS(nc, W, b, 0)
+        const mlp_net_params_f32 p = {W, b};
+        mlp_net_forward_f32(&nc->net, n, DATA(&nc->k, X_index), &p, OUT(&nc->k, 0), nc->k.work);
+    }
+    END_KERNEL
+    result = call_end(&nc->k, call_outputs(&nc->k));
+done:
+    net_end(nc);
+    PyMem_Free(nc);
+    return result;
+}
+
+PyDoc_STRVAR(net_loss_doc,
+"net_loss($module, X, y, weights, biases, activations, slope, loss, grads=None)\n--\n\n"
+"A network's loss on (X, y), and with grads (a list of 2L arrays dW_0, db_0, dW_1, ...) its gradient.\n"
+"Private: mlpext.MLP.loss and .gradients are the public face.");
+
+static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "grads"};
+    PyObject *v[8];
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    int loss;
+    if (parse_args("net_loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
+        net_begin(nc, "net_loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
+        (loss = parse_name("net_loss", "loss", v[6], loss_names, 4)) < 0) {
+        goto done;
+    }
+    nc->net.loss = (mlp_loss)loss;
+    const int with_grads = v[7] != NULL && v[7] != Py_None;
+    if (net_add_y(nc, v[1]) < 0) {
+        goto done;
+    }
+    if (with_grads) {
+        if (parse_list("net_loss", "grads (dW_0, db_0, dW_1, ...)", v[7], 2 * nc->L) < 0) {
+            goto done;
+        }
+        for (int l = 0; l < nc->L; l++) {
+            add_spec(nc, PySequence_Fast_GET_ITEM(v[7], 2 * l), "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l),
+                     DIM_SIZE(l + 1));
+            add_spec(nc, PySequence_Fast_GET_ITEM(v[7], 2 * l + 1), "grads[%d]", 2 * l + 1, OUTPUT, 1,
+                     DIM_SIZE(l + 1), 0);
+        }
+    }
+    if (net_validate(nc, "net_loss", NULL, 0, NULL) < 0) {
+        goto done;
+    }
+    const size_t n = (size_t)nc->k.c.dims[DIM_N];
+    const size_t work = mlp_net_workspace(&nc->net, n, n, 0);
+    const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
+    if (call_alloc(&nc->k, work, work != 0) < 0) {
+        goto done;
+    }
+    if (net_check_targets(nc, y_index) < 0) {
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
+    const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
+    double value;
+    BEGIN_KERNEL(net_epoch_work(&nc->net, n))
+    if (IS_F64(&nc->k)) {
+        double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
+        NET_PARAMS(nc, W, b, 0)
+        if (with_grads) {
+            NET_PARAMS(nc, dW, db, g_index)
+        }
+        const mlp_net_params_f64 p = {W, b}, g = {dW, db};
+        value = mlp_net_loss_f64(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,
+                                 nc->k.work);
+    } else {
+        float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
+        NET_PARAMS(nc, W, b, 0)
+        if (with_grads) {
+            NET_PARAMS(nc, dW, db, g_index)
+        }
+        const mlp_net_params_f32 p = {W, b}, g = {dW, db};
+        value = mlp_net_loss_f32(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,
+                                 nc->k.work);
+    }
+    END_KERNEL
+    result = call_end(&nc->k, PyFloat_FromDouble(value));
+done:
+    net_end(nc);
+    PyMem_Free(nc);
+    return result;
+}
+
+PyDoc_STRVAR(net_fit_doc,
+"net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
+"        shuffle, rng)\n--\n\n"
+"`epochs` epochs of mini-batch training in place on the parameters, the optimizer state and rng; returns the\n"
+"per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay); state:\n"
+"sgd: [] (no momentum) or 2L momentum buffers; adam: [t] + 2L first + 2L second moments. rng: uint64 (4,).\n"
+"Private: mlpext.MLP.fit and .step are the public face.");
+
+static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "optimizer",
+                                        "hyper", "state", "epochs", "batch_size", "shuffle", "rng"};
+    PyObject *v[14];
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL, *losses = NULL;
+    size_t *iwork = NULL;
+    int loss, kind, shuffle;
+    double h[7];
+    Py_ssize_t epochs, batch;
+    if (parse_args("net_fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
+        net_begin(nc, "net_fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
+        (loss = parse_name("net_fit", "loss", v[6], loss_names, 4)) < 0 ||
+        (kind = parse_name("net_fit", "optimizer", v[7], optimizer_names, 2)) < 0 ||
+        parse_count("net_fit", "epochs", v[10], &epochs) < 0 || parse_count("net_fit", "batch_size", v[11], &batch) < 0 ||
+        (shuffle = PyObject_IsTrue(v[12])) < 0) {
+        goto done;
+    }
+    if (!PyTuple_Check(v[8]) || PyTuple_GET_SIZE(v[8]) != 7) {
+        PyErr_SetString(PyExc_TypeError, "net_fit(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, "
+                        "beta2, eps, weight_decay)");
+        goto done;
+    }
+    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
+                                              "weight_decay"};
+    for (int i = 0; i < 7; i++) {
+        PyObject *item = PyTuple_GET_ITEM(v[8], i);
+        if (i == 2) {
+            if ((h[i] = PyObject_IsTrue(item)) < 0) {
+                goto done;
+            }
+        } else if (parse_real("net_fit", hyper_names[i], item, &h[i]) < 0) {
+            goto done;
+        }
+    }
+    if (batch < 1) {
+        PyErr_SetString(PyExc_ValueError, "net_fit(): batch_size must be at least 1");
+        goto done;
+    }
+    nc->net.loss = (mlp_loss)loss;
+    const mlp_optimizer opt = {(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
+    if (net_add_y(nc, v[1]) < 0) {
+        goto done;
+    }
+    /* the optimizer's state */
+    const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
+    const int S = n_state;
+    if (parse_list("net_fit", "state (the optimizer's buffers)", v[9], S) < 0) {
+        goto done;
+    }
+    const int state_index = nc->nspecs;
+    int first_float = 0;
+    if (kind == MLP_ADAM) {
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[9], 0), "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        nc->specs[nc->nspecs - 1].type_num = NPY_INT64;
+        nc->specs[nc->nspecs - 1].fixed_len = 1;
+        first_float = 1;
+    }
+    for (int i = first_float; i < S; i++) {
+        const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
+        if (t % 2 == 0) {
+            add_spec(nc, PySequence_Fast_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        } else {
+            add_spec(nc, PySequence_Fast_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
+        }
+    }
+    const int rng_index = nc->nspecs;
+    add_spec(nc, v[13], "rng", 0, COUNTER, 1, -1, 0);
+    nc->specs[rng_index].type_num = NPY_UINT64;
+    nc->specs[rng_index].fixed_len = 4;
+    if (net_validate(nc, "net_fit", NULL, 0, NULL) < 0) {
+        goto done;
+    }
+    const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
+    const size_t work = mlp_net_workspace(&nc->net, n, nb, 1);
+    const int X_index = 2 * L, y_index = X_index + 1;
+    if (call_alloc(&nc->k, work, work != 0) < 0) {
+        goto done;
+    }
+    uint64_t *rng = DATA(&nc->k, rng_index);
+    npy_intp n_losses = epochs;
+    if (net_check_targets(nc, y_index) < 0 || (losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE)) == NULL ||
+        (iwork = PyMem_Malloc(mlp_net_iworkspace(n, nb) * sizeof *iwork)) == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        Py_CLEAR(losses);
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    if (rng[0] == 0 && rng[1] == 0 && rng[2] == 0 && rng[3] == 0) {
+        PyErr_SetString(PyExc_ValueError, "net_fit(): rng must not be all zero (xoshiro256** would stay at zero)");
+        Py_CLEAR(losses);
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
+    const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
+    double *loss_out = PyArray_DATA((PyArrayObject *)losses);
+    const double work_per_epoch = 2.0 * net_epoch_work(&nc->net, n);
+    const size_t chunk = work_per_epoch > 1e7 ? 1 : (size_t)(1e7 / work_per_epoch);
+    for (size_t done_epochs = 0; done_epochs < (size_t)epochs;) {
+        const size_t count = (size_t)epochs - done_epochs < chunk ? (size_t)epochs - done_epochs : chunk;
+        BEGIN_KERNEL((double)count * work_per_epoch)
+        if (IS_F64(&nc->k)) {
+            double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *sb[2 * MLP_MAX_LAYERS], *sm[2 * MLP_MAX_LAYERS],
+                *sv[2 * MLP_MAX_LAYERS];
+            NET_PARAMS(nc, W, b, 0)
+            for (int i = 0; i < 2 * L; i++) {
+                sb[i] = kind == MLP_SGD && S ? DATA(&nc->k, state_index + i) : NULL;
+                sm[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + i) : NULL;
+                sv[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + 2 * L + i) : NULL;
+            }
+            const mlp_net_params_f64 p = {W, b};
+            const mlp_optim_state_f64 st = {S && kind == MLP_SGD ? sb : NULL, kind == MLP_ADAM ? sm : NULL,
+                                            kind == MLP_ADAM ? sv : NULL,
+                                            kind == MLP_ADAM ? DATA(&nc->k, state_index) : NULL};
+            mlp_net_fit_f64(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,
+                            loss_out + done_epochs, nc->k.work, iwork);
+        } else {
+            float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *sb[2 * MLP_MAX_LAYERS], *sm[2 * MLP_MAX_LAYERS],
+                *sv[2 * MLP_MAX_LAYERS];
+            NET_PARAMS(nc, W, b, 0)
+            for (int i = 0; i < 2 * L; i++) {
+                sb[i] = kind == MLP_SGD && S ? DATA(&nc->k, state_index + i) : NULL;
+                sm[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + i) : NULL;
+                sv[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + 2 * L + i) : NULL;
+            }
+            const mlp_net_params_f32 p = {W, b};
+            const mlp_optim_state_f32 st = {S && kind == MLP_SGD ? sb : NULL, kind == MLP_ADAM ? sm : NULL,
+                                            kind == MLP_ADAM ? sv : NULL,
+                                            kind == MLP_ADAM ? DATA(&nc->k, state_index) : NULL};
+            mlp_net_fit_f32(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,
+                            loss_out + done_epochs, nc->k.work, iwork);
+        }
+        END_KERNEL
+        done_epochs += count;
+        if (done_epochs < (size_t)epochs && PyErr_CheckSignals() < 0) { /* parameters are at a whole epoch */
+            Py_CLEAR(losses);
+            break;
+        }
+    }
+    result = call_end(&nc->k, losses);
+done:
+    PyMem_Free(iwork);
+    net_end(nc);
+    PyMem_Free(nc);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
  * Module (multi-phase init, no state: nothing here is mutable)
  * ------------------------------------------------------------------------------------------------------------ */
 
@@ -1051,6 +1617,9 @@ static PyMethodDef core_methods[] = {
     {"train", (PyCFunction)(void (*)(void))py_train, FASTCALL_KW, train_doc},
     {"predict", (PyCFunction)(void (*)(void))py_predict, FASTCALL_KW, predict_doc},
     {"trace_step", (PyCFunction)(void (*)(void))py_trace_step, FASTCALL_KW, trace_step_doc},
+    {"net_forward", (PyCFunction)(void (*)(void))py_net_forward, FASTCALL_KW, net_forward_doc},
+    {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
+    {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,79 @@
+/* net.c — networks of any depth, composed from the dense layer: forward, loss, backward, mini-batch fit. */
+#include <math.h>
+#include <string.h>
+
+#include "mlp.h"
+#include "vmath.h"
+
+#define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
+#define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
+
+static size_t mul_or_0(size_t a, size_t b, int *ok)
+{
+    if (a != 0 && b > (size_t)-1 / a) {
+        *ok = 0;
+    }
+    return a * b;
+}
+
+static size_t add_or_0(size_t a, size_t b, int *ok)
+{
+    if (b > (size_t)-1 - a) {
+        *ok = 0;
+    }
+    return a + b;
+}
+
+/* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
+   delta buffers of the widest layer, all for `batch` rows; for training also the gradients of every parameter and
+   the gathered mini-batch of X and y. */
+size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train)
+{
+    int ok = 1;
+    const size_t L = net->n_layers, *s = net->sizes;
+    size_t widest = 0, per_row = s[L], params = 0; /* per_row starts with Z's width */
+    for (size_t l = 1; l <= L; l++) {
+        per_row = add_or_0(per_row, s[l], &ok);
+        widest = s[l] > widest ? s[l] : widest;
+        params = add_or_0(params, add_or_0(mul_or_0(s[l - 1], s[l], &ok), s[l], &ok), &ok);
+    }
+    per_row = add_or_0(per_row, mul_or_0(2, widest, &ok), &ok);
+    if (train) {
+        per_row = add_or_0(per_row, add_or_0(s[0], s[L], &ok), &ok);
+    }
+    size_t total = add_or_0(mul_or_0(batch, per_row, &ok), train ? params : 0, &ok);
+    (void)n;
+    return ok ? total : 0;
+}
+
+size_t mlp_net_iworkspace(size_t n, size_t batch) { return n + batch; }
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t mlp_rng_next(uint64_t s[4])
+{
+    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* perm[0..n) = a Fisher–Yates shuffle of 0..n−1. */
+static void shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
+{
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = i;
+    }
+    for (size_t i = n - 1; i >= 1; i--) {
+        size_t j = (size_t)(mlp_rng_next(rng) % (uint64_t)(i + 1)), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+#define MLP_IMPL "net_impl.h"
+#include "each_precision.h"

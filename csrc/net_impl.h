@@ -1,0 +1,221 @@
+/* net_impl.h — template body of net.c (see each_precision.h). */
+
+/* Where the workspace's parts are, for `batch` rows. */
+typedef struct {
+    MLP_T *A[MLP_MAX_LAYERS + 1]; /* A[l] (batch, sizes[l]) for l ≥ 1: layer outputs, after their activation */
+    MLP_T *Z;                     /* (batch, sizes[L]): the output layer before its activation */
+    MLP_T *G[2];                  /* (batch, widest): the delta ∂loss/∂(pre-activation), ping-pong */
+    MLP_T *dW[MLP_MAX_LAYERS];    /* train: gradients, W[l]'s shape */
+    MLP_T *db[MLP_MAX_LAYERS];    /* train: gradients, b[l]'s shape */
+    MLP_T *Xb, *yb;               /* train: the gathered mini-batch, (batch, sizes[0]) and (batch, sizes[L]) */
+} MLP_FN(net_work);
+
+static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_T *work, MLP_FN(net_work) *w)
+{
+    const size_t L = net->n_layers, *s = net->sizes;
+    size_t widest = 0;
+    for (size_t l = 1; l <= L; l++) {
+        w->A[l] = work;
+        work += batch * s[l];
+        widest = s[l] > widest ? s[l] : widest;
+    }
+    w->Z = work;
+    work += batch * s[L];
+    w->G[0] = work;
+    w->G[1] = work + batch * widest;
+    work += 2 * batch * widest;
+    if (train) {
+        for (size_t l = 0; l < L; l++) {
+            w->dW[l] = work;
+            w->db[l] = work + s[l] * s[l + 1];
+            work += s[l] * s[l + 1] + s[l + 1];
+        }
+        w->Xb = work;
+        w->yb = work + batch * s[0];
+    }
+}
+
+/* m rows of X through every layer: A[1..L], and Z for the output layer. */
+static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
+                                     MLP_FN(net_work) *w)
+{
+    const size_t L = net->n_layers, *s = net->sizes;
+    const MLP_T *in = X;
+    for (size_t l = 0; l + 1 < L; l++) {
+        MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1]);
+        in = w->A[l + 1];
+    }
+    MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z);
+    memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
+    MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
+}
+
+/* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z.
+   y (m, out), or labels (m) when y is NULL (cross-entropy). The loss is accumulated in double. */
+static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
+                                      const MLP_FN(net_work) *w, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    const MLP_T *P = w->A[net->n_layers], *Z = w->Z;
+    double sum = 0.0;
+    switch (net->loss) {
+    case MLP_LOSS_LECTURE: /* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
+        for (size_t k = 0; k < N; k++) {
+            G[k] = P[k] - y[k];
+            sum += (double)G[k] * (double)G[k];
+        }
+        MLP_FN(mlp_mul_activation_grad)(net->acts[net->n_layers - 1], m, o, P, G);
+        return 0.5 * sum;
+    case MLP_LOSS_MSE: { /* Σ(P − y)²/N; G = ((P − y)·(2/N)) ⊙ act'(P) */
+        const MLP_T scale = (MLP_T)(2.0 / (double)N);
+        for (size_t k = 0; k < N; k++) {
+            const MLP_T e = P[k] - y[k];
+            sum += (double)e * (double)e;
+            G[k] = e * scale;
+        }
+        MLP_FN(mlp_mul_activation_grad)(net->acts[net->n_layers - 1], m, o, P, G);
+        return sum / (double)N;
+    }
+    case MLP_LOSS_BCE: /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100); fused G = (P − y)/N */
+        for (size_t k = 0; k < N; k++) {
+            const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
+            const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
+            sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
+            G[k] = (P[k] - y[k]) / (MLP_T)N;
+        }
+        return sum / (double)N;
+    case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
+        for (size_t r = 0; r < m; r++) {
+            const MLP_T *z = Z + r * o, *p = P + r * o;
+            MLP_T *g = G + r * o;
+            MLP_T max = z[0], total = 0;
+            for (size_t c = 1; c < o; c++) {
+                max = z[c] > max ? z[c] : max;
+            }
+            for (size_t c = 0; c < o; c++) {
+                total += (MLP_T)mlp_exp((double)(z[c] - max));
+            }
+            const MLP_T log_total = MLP_LOG_OF(total);
+            if (y == NULL) {
+                const size_t c = labels[r];
+                sum += (double)(log_total - (z[c] - max));
+                for (size_t j = 0; j < o; j++) {
+                    g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
+                }
+            } else { /* ∂/∂z_c = P_c·Σ_j y_j − y_c: P − y for rows that sum to 1 */
+                const MLP_T *t = y + r * o;
+                MLP_T t_sum = 0;
+                for (size_t c = 0; c < o; c++) {
+                    t_sum += t[c];
+                }
+                for (size_t c = 0; c < o; c++) {
+                    sum += (double)(t[c] * (log_total - (z[c] - max)));
+                    g[c] = (p[c] * t_sum - t[c]) / (MLP_T)m;
+                }
+            }
+        }
+        return sum / (double)m;
+    }
+    return 0.0;
+}
+
+/* From G (the output layer's delta) down to the input: every parameter's gradient into grads. */
+static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
+                                      MLP_FN(net_work) *w, MLP_T *const *dW, MLP_T *const *db)
+{
+    const size_t *s = net->sizes;
+    int cur = 0;
+    for (size_t l = net->n_layers; l-- > 0;) {
+        const MLP_T *in = l == 0 ? X : w->A[l];
+        MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l]);
+        if (l > 0) {
+            MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l], net->acts[l - 1],
+                                             w->G[1 - cur]);
+            cur = 1 - cur;
+        }
+    }
+}
+
+void MLP_FN(mlp_net_forward)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
+                             MLP_T *out, MLP_T *work)
+{
+    MLP_FN(net_work) w;
+    MLP_FN(net_layout)(net, n, 0, work, &w);
+    MLP_FN(net_forward_rows)(net, n, X, p, &w);
+    memcpy(out, w.A[net->n_layers], n * net->sizes[net->n_layers] * sizeof *out);
+}
+
+double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
+                            const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads, MLP_T *work)
+{
+    MLP_FN(net_work) w;
+    MLP_FN(net_layout)(net, n, 0, work, &w);
+    MLP_FN(net_forward_rows)(net, n, X, p, &w);
+    const double loss = MLP_FN(net_output_grad)(net, n, y, labels, &w, w.G[0]);
+    if (grads != NULL) {
+        MLP_FN(net_backward_rows)(net, n, X, p, &w, grads->W, grads->b);
+    }
+    return loss;
+}
+
+/* One optimizer step over every tensor, W[0], b[0], W[1], ... */
+static void MLP_FN(net_optimize)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                                 const MLP_FN(mlp_optim_state) *state, const MLP_FN(net_work) *w)
+{
+    const size_t *s = net->sizes;
+    int64_t t = 0;
+    if (opt->kind == MLP_ADAM) {
+        t = ++*state->t;
+    }
+    for (size_t l = 0; l < net->n_layers; l++) {
+        for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
+            const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
+            MLP_FN(mlp_optim_update)(opt, len, k ? p->b[l] : p->W[l], k ? w->db[l] : w->dW[l],
+                                     state->buf ? state->buf[i] : NULL, state->m ? state->m[i] : NULL,
+                                     state->v ? state->v[i] : NULL, t);
+        }
+    }
+}
+
+void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
+                         const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                         const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                         uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork)
+{
+    const size_t in = net->sizes[0], o = net->sizes[net->n_layers];
+    batch = batch < n ? batch : n;
+    const int gather = shuffle && batch < n;
+    size_t *perm = iwork, *label_batch = iwork + n;
+    MLP_FN(net_work) w;
+    MLP_FN(net_layout)(net, batch, 1, work, &w);
+    for (size_t e = 0; e < epochs; e++) {
+        if (gather) {
+            shuffle_rows(n, perm, rng);
+        }
+        double total = 0.0;
+        for (size_t start = 0; start < n; start += batch) {
+            const size_t m = n - start < batch ? n - start : batch;
+            const MLP_T *Xm = X + start * in, *ym = y ? y + start * o : NULL;
+            const size_t *lm = y ? NULL : labels + start;
+            if (gather) { /* rows perm[start .. start + m) */
+                for (size_t r = 0; r < m; r++) {
+                    const size_t src = perm[start + r];
+                    memcpy(w.Xb + r * in, X + src * in, in * sizeof *X);
+                    if (y) {
+                        memcpy(w.yb + r * o, y + src * o, o * sizeof *y);
+                    } else {
+                        label_batch[r] = labels[src];
+                    }
+                }
+                Xm = w.Xb;
+                ym = y ? w.yb : NULL;
+                lm = y ? NULL : label_batch;
+            }
+            MLP_FN(net_forward_rows)(net, m, Xm, p, &w);
+            total += MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]) * (double)m;
+            MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db);
+            MLP_FN(net_optimize)(net, p, opt, state, &w);
+        }
+        losses[e] = total / (double)n;
+    }
+}
