@@ -1,123 +1,219 @@
 /*
  * dense_impl.h — template body of dense.c (see each_precision.h).
  *
- * Every sum runs over its index in increasing order, starting from the first product, and every product is
- * rounded before it is added (the build has -ffp-contract=off): NumPy's rounding for these sums, up to the
- * order its BLAS picks. Sums are kept in registers, MLP_JB output columns at a time, and written once.
+ * The three matrix products of a dense layer — X·W (forward), D·Wᵀ (delta to the input), Xᵀ·D (weight
+ * gradient, with no transposed copy) — as register-tiled loops: a tile of sums lives in registers while its
+ * index runs, and is written once. Every sum runs over its index in increasing order, starting from the first
+ * product, and every product is rounded before it is added (-ffp-contract=off): NumPy's rounding for these
+ * sums, up to the order its BLAS picks; and the same bits in every SIMD build (simd.h).
  */
 
-#define MLP_JB 8 /* columns per register block: one AVX-512 vector of double, two of float… */
+#define MLP_TR 4 /* tile rows */
+#define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
 
-/* X (n, in), W (in, out), b (out) -> A (n, out) = X·W + b, before the activation. */
-MLP_INLINE void MLP_FN(affine)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               MLP_T *A)
+/* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`. */
+MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+                                     const MLP_T *bias, MLP_T *C)
 {
-    for (size_t r = 0; r < n; r++) {
-        const MLP_T *x = X + r * in; /* row r of X, (in) */
-        MLP_T *a = A + r * out;      /* row r of A, (out) */
+    size_t r = 0;
+    for (; r + MLP_TR <= n; r += MLP_TR) {
+        const MLP_T *a = A + r * k;
         size_t j = 0;
-        for (; j + MLP_JB <= out; j += MLP_JB) { /* a[j:j+JB] = x · W[:, j:j+JB] + b[j:j+JB] */
-            MLP_T acc[MLP_JB];
-            for (size_t c = 0; c < MLP_JB; c++) {
-                acc[c] = x[0] * W[j + c];
-            }
-            for (size_t k = 1; k < in; k++) {
-                const MLP_T *w = W + k * out + j;
-                for (size_t c = 0; c < MLP_JB; c++) {
-                    acc[c] += x[k] * w[c];
+        for (; j + MLP_TC <= m; j += MLP_TC) { /* a 4 × 8 tile */
+            MLP_T acc[MLP_TR][MLP_TC];
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[i][c] = a[i * k] * B[j + c];
                 }
             }
-            for (size_t c = 0; c < MLP_JB; c++) { /* (X·W) + b, as NumPy's `np.dot(X, W) + b` */
-                a[j + c] = acc[c] + b[j + c];
+            for (size_t p = 1; p < k; p++) {
+                const MLP_T *b = B + p * m + j;
+                for (size_t i = 0; i < MLP_TR; i++) {
+                    for (size_t c = 0; c < MLP_TC; c++) {
+                        acc[i][c] += a[i * k + p] * b[c];
+                    }
+                }
+            }
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    C[(r + i) * m + j + c] = acc[i][c] + bias[j + c];
+                }
             }
         }
-        for (; j < out; j++) {
-            MLP_T s = x[0] * W[j];
-            for (size_t k = 1; k < in; k++) {
-                s += x[k] * W[k * out + j];
+        for (; j < m; j++) { /* a 4 × 1 tile */
+            MLP_T acc[MLP_TR];
+            for (size_t i = 0; i < MLP_TR; i++) {
+                acc[i] = a[i * k] * B[j];
             }
-            a[j] = s + b[j];
+            for (size_t p = 1; p < k; p++) {
+                for (size_t i = 0; i < MLP_TR; i++) {
+                    acc[i] += a[i * k + p] * B[p * m + j];
+                }
+            }
+            for (size_t i = 0; i < MLP_TR; i++) {
+                C[(r + i) * m + j] = acc[i] + bias[j];
+            }
+        }
+    }
+    for (; r < n; r++) { /* the last rows, one at a time */
+        const MLP_T *a = A + r * k;
+        for (size_t j = 0; j < m; j++) {
+            MLP_T s = a[0] * B[j];
+            for (size_t p = 1; p < k; p++) {
+                s += a[p] * B[p * m + j];
+            }
+            C[r * m + j] = s + bias[j];
         }
     }
 }
+
+/* C (n, k) = D (n, m) · Wᵀ, W (k, m): C[r, q] = Σ_j D[r, j]·W[q, j], over j — dot products of rows, 4 × 4 at
+   a time so that 16 independent sums are in flight. */
+MLP_INLINE void MLP_FN(gemm_nt)(size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
+{
+    size_t r = 0;
+    for (; r + MLP_TR <= n; r += MLP_TR) {
+        size_t q = 0;
+        for (; q + 4 <= k; q += 4) {
+            MLP_T acc[MLP_TR][4];
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t t = 0; t < 4; t++) {
+                    acc[i][t] = D[(r + i) * m] * W[(q + t) * m];
+                }
+            }
+            for (size_t j = 1; j < m; j++) {
+                for (size_t i = 0; i < MLP_TR; i++) {
+                    for (size_t t = 0; t < 4; t++) {
+                        acc[i][t] += D[(r + i) * m + j] * W[(q + t) * m + j];
+                    }
+                }
+            }
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t t = 0; t < 4; t++) {
+                    C[(r + i) * k + q + t] = acc[i][t];
+                }
+            }
+        }
+        for (; q < k; q++) {
+            for (size_t i = 0; i < MLP_TR; i++) {
+                const MLP_T *d = D + (r + i) * m, *w = W + q * m;
+                MLP_T s = d[0] * w[0];
+                for (size_t j = 1; j < m; j++) {
+                    s += d[j] * w[j];
+                }
+                C[(r + i) * k + q] = s;
+            }
+        }
+    }
+    for (; r < n; r++) {
+        const MLP_T *d = D + r * m;
+        for (size_t q = 0; q < k; q++) {
+            const MLP_T *w = W + q * m;
+            MLP_T s = d[0] * w[0];
+            for (size_t j = 1; j < m; j++) {
+                s += d[j] * w[j];
+            }
+            C[r * k + q] = s;
+        }
+    }
+}
+
+/* G (k, m) = Xᵀ·D, X (n, k), D (n, m): G[q, j] = Σ_r X[r, q]·D[r, j], over r, read in place. */
+MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
+{
+    size_t q = 0;
+    for (; q + MLP_TR <= k; q += MLP_TR) {
+        size_t j = 0;
+        for (; j + MLP_TC <= m; j += MLP_TC) {
+            MLP_T acc[MLP_TR][MLP_TC];
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[i][c] = X[q + i] * D[j + c];
+                }
+            }
+            for (size_t r = 1; r < n; r++) {
+                const MLP_T *x = X + r * k + q, *d = D + r * m + j;
+                for (size_t i = 0; i < MLP_TR; i++) {
+                    for (size_t c = 0; c < MLP_TC; c++) {
+                        acc[i][c] += x[i] * d[c];
+                    }
+                }
+            }
+            for (size_t i = 0; i < MLP_TR; i++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    G[(q + i) * m + j + c] = acc[i][c];
+                }
+            }
+        }
+        for (; j < m; j++) {
+            MLP_T acc[MLP_TR];
+            for (size_t i = 0; i < MLP_TR; i++) {
+                acc[i] = X[q + i] * D[j];
+            }
+            for (size_t r = 1; r < n; r++) {
+                for (size_t i = 0; i < MLP_TR; i++) {
+                    acc[i] += X[r * k + q + i] * D[r * m + j];
+                }
+            }
+            for (size_t i = 0; i < MLP_TR; i++) {
+                G[(q + i) * m + j] = acc[i];
+            }
+        }
+    }
+    for (; q < k; q++) {
+        for (size_t j = 0; j < m; j++) {
+            MLP_T s = X[q] * D[j];
+            for (size_t r = 1; r < n; r++) {
+                s += X[r * k + q] * D[r * m + j];
+            }
+            G[q * m + j] = s;
+        }
+    }
+}
+
+/* Σ over rows: db (m) = Σ_r D[r, :], row by row as NumPy's np.sum(D, axis=0). */
+MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
+{
+    for (size_t j = 0; j < m; j++) {
+        db[j] = D[j];
+    }
+    for (size_t r = 1; r < n; r++) {
+        for (size_t j = 0; j < m; j++) {
+            db[j] += D[r * m + j];
+        }
+    }
+}
+
+MLP_SIMD_VARIANTS(gemm_nn_bias_v,
+                  (size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C),
+                  MLP_FN(gemm_nn_bias), (n, k, m, A, B, bias, C))
+MLP_SIMD_VARIANTS(gemm_nt_v, (size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C),
+                  MLP_FN(gemm_nt), (n, k, m, D, W, C))
+MLP_SIMD_VARIANTS(gemm_tn_v, (size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G),
+                  MLP_FN(gemm_tn), (n, k, m, X, D, G))
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
                                mlp_activation act, MLP_T *A)
 {
-    MLP_SMALL_SWITCH(out, MLP_FN(affine)(n, in, MLP_K, X, W, b, A));
+    MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
     MLP_FN(mlp_activate)(act, n, out, A);
-}
-
-/* D (n, out), W (in, out) -> D_prev (n, in) = D·Wᵀ. */
-MLP_INLINE void MLP_FN(times_transposed)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
-                                         MLP_T *D_prev)
-{
-    for (size_t r = 0; r < n; r++) {
-        const MLP_T *d = D + r * out; /* row r of D, (out) */
-        MLP_T *dp = D_prev + r * in;  /* row r of D_prev, (in) */
-        for (size_t k = 0; k < in; k++) { /* dp[k] = d · W[k, :] */
-            const MLP_T *w = W + k * out;
-            MLP_T s = d[0] * w[0];
-            for (size_t j = 1; j < out; j++) {
-                s += d[j] * w[j];
-            }
-            dp[k] = s;
-        }
-    }
 }
 
 /* D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
                                       const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev)
 {
-    MLP_SMALL_SWITCH(out, MLP_FN(times_transposed)(n, in, MLP_K, D, W, D_prev));
+    MLP_SIMD_CALL(gemm_nt_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
     MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
 
-/* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. No transposed copy of X. */
-MLP_INLINE void MLP_FN(param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
-                                    MLP_T *db)
-{
-    for (size_t k = 0; k < in; k++) {
-        MLP_T *g = dW + k * out; /* row k of dW = Σ_r X[r, k] · D[r, :] */
-        size_t j = 0;
-        for (; j + MLP_JB <= out; j += MLP_JB) {
-            MLP_T acc[MLP_JB];
-            for (size_t c = 0; c < MLP_JB; c++) {
-                acc[c] = X[k] * D[j + c];
-            }
-            for (size_t r = 1; r < n; r++) {
-                const MLP_T xrk = X[r * in + k], *d = D + r * out + j;
-                for (size_t c = 0; c < MLP_JB; c++) {
-                    acc[c] += xrk * d[c];
-                }
-            }
-            for (size_t c = 0; c < MLP_JB; c++) {
-                g[j + c] = acc[c];
-            }
-        }
-        for (; j < out; j++) {
-            MLP_T s = X[k] * D[j];
-            for (size_t r = 1; r < n; r++) {
-                s += X[r * in + k] * D[r * out + j];
-            }
-            g[j] = s;
-        }
-    }
-    for (size_t j = 0; j < out; j++) { /* as NumPy's np.sum(D, axis=0): row by row */
-        MLP_T s = D[j];
-        for (size_t r = 1; r < n; r++) {
-            s += D[r * out + j];
-        }
-        db[j] = s;
-    }
-}
-
+/* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db)
 {
-    MLP_SMALL_SWITCH(out, MLP_FN(param_grads)(n, in, MLP_K, X, D, dW, db));
+    MLP_SIMD_CALL(gemm_tn_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
+    MLP_FN(sum_rows)(n, out, D, db);
 }
 
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)

@@ -1,0 +1,40 @@
+/*
+ * simd.h — runtime dispatch between builds of one loop for the x86-64 baseline (SSE2), AVX2 and AVX-512.
+ *
+ * A kernel body is an always-inline function; MLP_SIMD_VARIANTS compiles it into three functions with
+ * different target attributes, and the caller picks one with __builtin_cpu_supports (a load and a test, no
+ * state of ours). The bodies use no FMA, so all three give the same bits. Elsewhere than x86 with GCC/Clang,
+ * only the portable build exists.
+ */
+#ifndef MLPEXT_SIMD_H
+#define MLPEXT_SIMD_H
+
+#define MLP_INLINE __attribute__((always_inline)) static inline
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define MLP_X86_DISPATCH 1
+#define MLP_HAS_AVX512() __builtin_cpu_supports("avx512f")
+#define MLP_HAS_AVX2() __builtin_cpu_supports("avx2")
+/* Defines NAME_generic, NAME_avx2 and NAME_avx512 (static, each with the template's suffix: MLP_FN), each running
+   BODY ARGS. */
+#define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS)                                                              \
+    static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }                                                     \
+    __attribute__((target("avx2"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                        \
+    __attribute__((target("avx512f"))) static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
+/* Calls the widest of NAME's variants this CPU runs when WIDE is true, else the generic one. */
+#define MLP_SIMD_CALL(NAME, WIDE, ARGS)                                                                          \
+    do {                                                                                                         \
+        if ((WIDE) && MLP_HAS_AVX512()) {                                                                        \
+            MLP_FN(NAME##_avx512) ARGS;                                                                          \
+        } else if ((WIDE) && MLP_HAS_AVX2()) {                                                                   \
+            MLP_FN(NAME##_avx2) ARGS;                                                                            \
+        } else {                                                                                                 \
+            MLP_FN(NAME##_generic) ARGS;                                                                         \
+        }                                                                                                        \
+    } while (0)
+#else
+#define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS) static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }
+#define MLP_SIMD_CALL(NAME, WIDE, ARGS) MLP_FN(NAME##_generic) ARGS
+#endif
+
+#endif /* MLPEXT_SIMD_H */
