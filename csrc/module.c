@@ -616,7 +616,14 @@ static int parse_real(const char *fname, const char *name, PyObject *o, double *
         return -1;
     }
     *value = PyFloat_AsDouble(o);
-    return (*value == -1.0 && PyErr_Occurred()) ? -1 : 0;
+    if (*value == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) { /* an int beyond the double range */
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s(): %s is too large for a float", fname, name);
+        }
+        return -1;
+    }
+    return 0;
 }
 
 /* A non-negative int (Python or NumPy integer, not bool). */
@@ -959,14 +966,13 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
         return NULL;
     }
-    npy_intp n_losses = epochs;
-    PyObject *losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE);
-    if (losses == NULL) {
+    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
         return NULL;
     }
-    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
-        Py_DECREF(losses);
-        return NULL;
+    npy_intp n_losses = epochs;
+    PyObject *losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE); /* after every check: nothing to undo */
+    if (losses == NULL) {
+        return call_end(&k, NULL);
     }
     double *loss = PyArray_DATA((PyArrayObject *)losses);
     const size_t chunk = epochs_per_chunk(&k.d);

@@ -1,0 +1,51 @@
+"""Small helpers shared by mlpext's test modules (plain functions, no fixtures, so Hypothesis tests can use them)."""
+import numpy as np
+
+# The lecture's data set: XOR, as integer arrays exactly as MLP.py writes them.
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+XOR_Y = np.array([[0], [1], [1], [0]])
+
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def param_shapes(n_in, hidden, n_out):
+    """Shapes of W1, b1, W2, b2 for an in-hidden-out network."""
+    return [(n_in, hidden), (hidden,), (hidden, n_out), (n_out,)]
+
+
+def make_params(seed, n_in=2, hidden=3, n_out=1, dtype=np.float64):
+    """W1, b1, W2, b2 drawn as the lecture does (standard normal), from np.random.default_rng(seed)."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in param_shapes(n_in, hidden, n_out)]
+
+
+def copies(arrays):
+    """Independent C-contiguous copies of a list of arrays."""
+    return [np.array(a, copy=True, order="C") for a in arrays]
+
+
+def snapshot(arrays):
+    """The exact bytes of each array, to check later that nothing was written."""
+    return [a.tobytes() for a in arrays]
+
+
+def assert_unchanged(arrays, before):
+    """Every array still holds exactly the bytes recorded by snapshot()."""
+    for name, a, b in zip(PARAM_NAMES + tuple(f"arg{k}" for k in range(10)), arrays, before):
+        assert a.tobytes() == b, f"{name} was modified"
+
+
+def assert_close_to_scale(actual, expected, rtol, err_msg=""):
+    """|actual - expected| <= rtol * max|expected|, elementwise.
+
+    A norm-wise relative comparison: an entry near zero is judged against the size of the whole array rather
+    than its own size. Rounding errors in a trajectory of many epochs are made at the size of the array's
+    largest entries (parameters and their updates are sums of terms of that size), so an entry that happens to
+    pass close to zero carries an absolute error of that size, not a small relative one.
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape} {err_msg}"
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype} {err_msg}"
+    scale = float(np.max(np.abs(expected.astype(np.float64)))) if expected.size else 0.0
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale, err_msg=err_msg)

@@ -1,0 +1,394 @@
+"""Property tests: every mlpext function against the pure NumPy oracle mlpext.reference, on random networks.
+
+Hypothesis draws the sizes n, in, hidden, out in 1..12, the dtype (float64 or float32), every array and the
+learning rate, and checks forward, backward, update, train_step, train (1-4 epochs) and predict.
+
+How close is close enough
+-------------------------
+Both implementations evaluate the same formulas; they differ only in rounding (summation order of the dot
+products and sums, the exp implementation, FMA or not). A sum of k terms has a rounding error of at most about
+k·u·Σ|terms|, where u is the unit roundoff (2**-53 for float64, 2**-24 for float32); products and the sigmoid
+add a few u relative. Comparing with a bare relative tolerance fails for entries that come out near zero
+through cancellation (Σ terms ≈ 0 while Σ|terms| is not), and comparing with a fixed absolute tolerance is
+meaningless for entries that are legitimately tiny. So the tests propagate, alongside the values, an error
+*magnitude* M for every quantity: Σ|terms| of its sums, carried through the sigmoid (times σ' = a(1-a)), the
+deltas and the updates to first order (and through several epochs for train). Each entry must then satisfy
+
+    |mlpext - reference| <= rtol * (|reference| + M) + tiny
+
+with rtol = 1e-12 for float64 (k <= ~30 operations here, so the true worst case is ~30 * 2 * 1.1e-16 = 7e-15:
+more than 100x headroom) and rtol = 1e-5 for float32 (30 * 2 * 6e-8 = 3.6e-6: about 3x headroom over the
+worst case, which real rounding errors, being random, are far below). `tiny` is the dtype's smallest normal
+number: below it values lose relative precision (gradual underflow), and an implementation computing sigmoid(z)
+for very negative z as exp(z)/(1+exp(z)) gets a subnormal where NumPy's 1/(1+exp(-z)) gets exactly 0.
+
+Also: X given in any real dtype, layout or as a list gives exactly the result of the converted C array, and
+out= arrays are the returned objects and hold the same numbers.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import mlpext
+import mlpext.reference as reference
+from mlp_helpers import copies, make_params, param_shapes
+
+DTYPES = [np.dtype(np.float64), np.dtype(np.float32)]
+RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
+# train runs several epochs per example and costs more: a quarter of the profile's examples.
+FEWER = settings(max_examples=max(10, settings.default.max_examples // 4))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Strategies
+# ------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Net:
+    dtype: np.dtype
+    X: np.ndarray
+    y: np.ndarray
+    params: list
+    lr: float
+
+    @property
+    def sizes(self):
+        return self.X.shape[0], self.X.shape[1], self.params[0].shape[1], self.y.shape[1]
+
+
+def arrays(draw, dtype, shape, lo, hi):
+    elements = st.floats(lo, hi, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False)
+    return draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+@st.composite
+def nets(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    n, n_in, hidden, n_out = (draw(st.integers(1, 12)) for _ in range(4))
+    X = arrays(draw, dtype, (n, n_in), -4, 4)
+    y = arrays(draw, dtype, (n, n_out), -1, 2)
+    params = [arrays(draw, dtype, shape, -4, 4) for shape in param_shapes(n_in, hidden, n_out)]
+    lr = draw(st.one_of(st.floats(-2, 2, allow_nan=False), st.integers(-2, 2)))
+    return Net(dtype, X, y, params, lr)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Error magnitudes (float64, first order; see the module docstring)
+# ------------------------------------------------------------------------------------------------------------
+
+def f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def sigmoid64(z):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
+
+
+def forward_magnitudes(X, params, dparams):
+    """A1, M_A1, P, M_P for parameters carrying error magnitudes dparams."""
+    X = f64(X)
+    W1, b1, W2, b2 = map(f64, params)
+    dW1, db1, dW2, db2 = dparams
+    A1 = sigmoid64(X @ W1 + b1)
+    M_A1 = A1 * (1 - A1) * (np.abs(X) @ (np.abs(W1) + dW1) + np.abs(b1) + db1)
+    P = sigmoid64(A1 @ W2 + b2)
+    M_P = P * (1 - P) * ((A1 + M_A1) @ (np.abs(W2) + dW2) + np.abs(b2) + db2)
+    return A1, M_A1, P, M_P
+
+
+def backward_magnitudes(y, A1, M_A1, P, M_P, W2, dW2):
+    """D2, M_D2, D1, M_D1 from inputs carrying error magnitudes M_A1, M_P, dW2."""
+    y, A1, P, W2 = map(f64, (y, A1, P, W2))
+    E = y - P
+    D2 = E * P * (1 - P)
+    # |d D2 / d P| <= 1/4 + |E|; P's error is its own rounding (relative: |P|) plus what it inherits (M_P). The
+    # first matters: for P near 1, 1 - P has few correct digits (P = 1 - 6e-6 in float32 leaves 1 - P 1% off).
+    M_D2 = np.abs(D2) + (0.25 + np.abs(E)) * (np.abs(P) + M_P)
+    G = D2 @ W2.T
+    S1 = np.abs(A1 * (1 - A1))
+    D1 = G * S1
+    M_D1 = ((np.abs(D2) + M_D2) @ (np.abs(W2) + dW2).T) * S1 + np.abs(G) * np.abs(1 - 2 * A1) * (np.abs(A1) + M_A1)
+    return D2, M_D2, D1, M_D1
+
+
+def update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr):
+    """The updated parameters (float64) and their error magnitudes."""
+    X, A1, D2, D1 = map(f64, (X, A1, D2, D1))
+    W1, b1, W2, b2 = map(f64, params)
+    dW1, db1, dW2, db2 = dparams
+    lr = abs(float(lr))
+    new = [W1 + X.T @ D1 * lr, b1 + D1.sum(0) * lr, W2 + A1.T @ D2 * lr, b2 + D2.sum(0) * lr]
+    mags = [np.abs(W1) + dW1 + lr * (np.abs(X).T @ (np.abs(D1) + M_D1)),
+            np.abs(b1) + db1 + lr * (np.abs(D1) + M_D1).sum(0),
+            np.abs(W2) + dW2 + lr * ((np.abs(A1) + M_A1).T @ (np.abs(D2) + M_D2)),
+            np.abs(b2) + db2 + lr * (np.abs(D2) + M_D2).sum(0)]
+    return new, mags
+
+
+def zero_magnitudes(params):
+    return [np.zeros(p.shape) for p in params]
+
+
+def step_magnitudes(X, y, params, dparams, lr):
+    """One training step: new params, their magnitudes, and the loss's magnitude."""
+    A1, M_A1, P, M_P = forward_magnitudes(X, params, dparams)
+    D2, M_D2, D1, M_D1 = backward_magnitudes(y, A1, M_A1, P, M_P, params[2], dparams[2])
+    new, mags = update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr)
+    M_loss = float(np.mean(np.abs(f64(y) - P) + np.abs(P) + M_P))  # y - P cancels: P's own rounding counts
+    return new, mags, M_loss
+
+
+def assert_within(actual, expected, M, what, precision=None):
+    """|actual - expected| <= rtol * (|expected| + M) + tiny, elementwise; same dtype and shape.
+
+    rtol and tiny are those of `precision`, the dtype the values were computed in (by default expected's).
+    """
+    expected = np.asarray(expected)
+    actual = np.asarray(actual)
+    dtype = np.dtype(precision or expected.dtype)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    err = np.abs(f64(actual) - f64(expected))
+    tol = RTOL[dtype] * (np.abs(f64(expected)) + M) + np.finfo(dtype).tiny
+    bad = ~(err <= tol)
+    assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} entries off; worst |err|/tol = "
+                           f"{np.max(err / tol):.3g}\nactual={actual!r}\nexpected={expected!r}")
+
+
+def quiet(fn, *args, **kwargs):
+    """The reference, without NumPy's overflow warning for exp(-z) at large |z| (it still returns 0 or 1)."""
+    with np.errstate(over="ignore"):
+        return fn(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Each function against the reference
+# ------------------------------------------------------------------------------------------------------------
+
+@given(nets())
+def test_forward(net):
+    A1, P = mlpext.forward(net.X, *net.params)
+    A1_ref, P_ref = quiet(reference.forward, net.X, *net.params)
+    _, M_A1, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params))
+    assert_within(A1, A1_ref, M_A1, "hidden_activation")
+    assert_within(P, P_ref, M_P, "predicted_output")
+
+
+@given(nets())
+def test_predict(net):
+    P = mlpext.predict(net.X, *net.params)
+    P_ref = quiet(reference.predict, net.X, *net.params)
+    _, _, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params))
+    assert_within(P, P_ref, M_P, "predicted")
+
+
+@given(nets(), st.data())
+def test_backward(net, data):
+    n, _, hidden, n_out = net.sizes
+    A1 = arrays(data.draw, net.dtype, (n, hidden), 0, 1)  # activations, as forward returns them
+    P = arrays(data.draw, net.dtype, (n, n_out), 0, 1)
+    W2 = net.params[2]
+    D2, D1 = mlpext.backward(net.y, A1, P, W2)
+    D2_ref, D1_ref = reference.backward(net.y, A1, P, W2)
+    _, M_D2, _, M_D1 = backward_magnitudes(net.y, A1, 0.0, P, 0.0, W2, 0.0)
+    # M_D2 includes |D2| itself; with exact inputs D2 is a few correctly rounded products, relative error only.
+    assert_within(D2, D2_ref, 0.0, "delta_output")
+    assert_within(D1, D1_ref, M_D1, "delta_hidden")
+
+
+@given(nets(), st.data())
+def test_update(net, data):
+    n, _, hidden, n_out = net.sizes
+    A1 = arrays(data.draw, net.dtype, (n, hidden), 0, 1)
+    D2 = arrays(data.draw, net.dtype, (n, n_out), -1, 1)
+    D1 = arrays(data.draw, net.dtype, (n, hidden), -1, 1)
+    params, params_ref = copies(net.params), copies(net.params)
+    assert mlpext.update(net.X, A1, D2, D1, *params, net.lr) is None
+    reference.update(net.X, A1, D2, D1, *params_ref, net.lr)
+    _, mags = update_magnitudes(net.X, A1, 0.0, D2, 0.0, D1, 0.0, net.params, zero_magnitudes(net.params), net.lr)
+    for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
+        assert_within(actual, expected, M, name)
+
+
+@given(nets())
+def test_train_step(net):
+    params, params_ref = copies(net.params), copies(net.params)
+    loss = mlpext.train_step(net.X, net.y, *params, net.lr)
+    loss_ref = quiet(reference.train_step, net.X, net.y, *params_ref, net.lr)
+    _, mags, M_loss = step_magnitudes(net.X, net.y, net.params, zero_magnitudes(net.params), net.lr)
+    assert type(loss) is float
+    assert_within(np.float64(loss), np.float64(loss_ref), M_loss, "loss", net.dtype)
+    for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
+        assert_within(actual, expected, M, name)
+
+
+@FEWER
+@given(nets(), st.integers(1, 4))
+def test_train(net, epochs):
+    params, params_ref = copies(net.params), copies(net.params)
+    losses = mlpext.train(net.X, net.y, *params, net.lr, epochs)
+    losses_ref = quiet(reference.train, net.X, net.y, *params_ref, net.lr, epochs)
+    assert losses.dtype == np.float64 and losses.shape == (epochs,)
+    current, mags = [f64(p) for p in net.params], zero_magnitudes(net.params)
+    for epoch in range(epochs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            current, mags, M_loss = step_magnitudes(net.X, net.y, current, mags, net.lr)
+        assert_within(losses[epoch], losses_ref[epoch], M_loss, f"loss of epoch {epoch}", net.dtype)
+    for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
+        assert_within(actual, expected, M, name)
+
+
+def test_magnitudes_are_not_vacuous():
+    """The tolerance catches a real slip: a learning rate off by 1e-9 in float64 fails the check."""
+    params = make_params(3, 3, 4, 2)
+    X = np.random.default_rng(3).standard_normal((5, 3))
+    y = np.random.default_rng(4).uniform(size=(5, 2))
+    good, wrong = copies(params), copies(params)
+    reference.train_step(X, y, *good, 0.5)
+    mlpext.train_step(X, y, *wrong, 0.5 * (1 + 1e-9))
+    _, mags, _ = step_magnitudes(X, y, params, zero_magnitudes(params), 0.5)
+    with pytest.raises(AssertionError):
+        for actual, expected, M in zip(wrong, good, mags):
+            assert_within(actual, expected, M, "W")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# X (and y) in any real dtype and layout: exactly the result of the converted C array
+# ------------------------------------------------------------------------------------------------------------
+
+KINDS = ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16",
+         "float32", "float64", "longdouble"]
+
+
+def values_of_kind(kind, shape, rng):
+    if kind == "bool":
+        return rng.integers(0, 2, shape).astype(bool)
+    dtype = np.dtype(kind)
+    if dtype.kind in "iu":
+        lo = 0 if dtype.kind == "u" else -5
+        return rng.integers(lo, 6, shape).astype(dtype)
+    return rng.uniform(-3, 3, shape).astype(dtype)
+
+
+def layout(a, how):
+    """a (a C array) re-presented with the same values in another layout or container."""
+    if how == "C":
+        return a
+    if how == "fortran":
+        return np.asfortranarray(a)
+    if how == "strided":
+        big = np.zeros((a.shape[0] * 2, a.shape[1] * 3), dtype=a.dtype)
+        big[::2, ::3] = a
+        return big[::2, ::3]
+    if how == "negative_strides":
+        return np.ascontiguousarray(a[::-1, ::-1])[::-1, ::-1]
+    if how == "byteswapped":
+        return a.astype(a.dtype.newbyteorder())
+    if how == "misaligned":
+        raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+        view = raw[1:].view(a.dtype).reshape(a.shape)
+        view[...] = a
+        return view
+    if how == "broadcast":  # stride 0 along the rows: only valid when all rows are equal
+        return np.broadcast_to(a[:1], a.shape)
+    if how == "list":
+        return a.tolist()
+    if how == "tuple":
+        return tuple(tuple(row) for row in a.tolist())
+    raise AssertionError(how)
+
+
+LAYOUTS = ["C", "fortran", "strided", "negative_strides", "byteswapped", "misaligned", "broadcast", "list", "tuple"]
+
+
+def converted(a, how, dtype):
+    """The C array of the params' dtype that mlpext should see for layout(a, how)."""
+    return np.ascontiguousarray(np.asarray(layout(a, how)), dtype=dtype)
+
+
+@pytest.mark.parametrize("how", LAYOUTS)
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_input_conversion(kind, how, dtype):
+    rng = np.random.default_rng([KINDS.index(kind), LAYOUTS.index(how)])
+    n, n_in, hidden, n_out = 5, 3, 4, 2
+    X_raw = values_of_kind(kind, (n, n_in), rng)
+    y_raw = values_of_kind(kind, (n, n_out), rng)
+    X, y = layout(X_raw, how), layout(y_raw, how)
+    Xc, yc = converted(X_raw, how, dtype), converted(y_raw, how, dtype)
+    params = make_params(7, n_in, hidden, n_out, dtype)
+
+    for got, want in zip(mlpext.forward(X, *params), mlpext.forward(Xc, *params)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(mlpext.predict(X, *params), mlpext.predict(Xc, *params))
+
+    A1, P = mlpext.forward(Xc, *params)
+    for got, want in zip(mlpext.backward(y, A1, P, params[2]), mlpext.backward(yc, A1, P, params[2])):
+        np.testing.assert_array_equal(got, want)
+
+    D2, D1 = mlpext.backward(yc, A1, P, params[2])
+    a, b = copies(params), copies(params)
+    mlpext.update(X, A1, D2, D1, *a, 0.5)
+    mlpext.update(Xc, A1, D2, D1, *b, 0.5)
+    for got, want in zip(a, b):
+        np.testing.assert_array_equal(got, want)
+
+    a, b = copies(params), copies(params)
+    assert mlpext.train_step(X, y, *a, 0.5) == mlpext.train_step(Xc, yc, *b, 0.5)
+    np.testing.assert_array_equal(mlpext.train(X, y, *a, 0.5, 3), mlpext.train(Xc, yc, *b, 0.5, 3))
+    for got, want in zip(a, b):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_intermediates_in_any_layout(dtype):
+    """hidden_activation, predicted_output and the deltas may be non-contiguous (same dtype): same result."""
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((6, 3)), rng.uniform(size=(6, 2))
+    params = make_params(11, 3, 4, 2, dtype)
+    A1, P = mlpext.forward(X, *params)
+    D2, D1 = mlpext.backward(y, A1, P, params[2])
+    for how in ["fortran", "strided", "negative_strides", "misaligned"]:
+        A1v, Pv, D2v, D1v = (layout(a, how) for a in (A1, P, D2, D1))
+        for got, want in zip(mlpext.backward(y, A1v, Pv, params[2]), (D2, D1)):
+            np.testing.assert_array_equal(got, want, err_msg=how)
+        a, b = copies(params), copies(params)
+        mlpext.update(X, A1v, D2v, D1v, *a, 0.3)
+        mlpext.update(X, A1, D2, D1, *b, 0.3)
+        for got, want in zip(a, b):
+            np.testing.assert_array_equal(got, want, err_msg=how)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# out=
+# ------------------------------------------------------------------------------------------------------------
+
+@given(nets())
+def test_out_arrays(net):
+    n, _, hidden, n_out = net.sizes
+    fill = np.nan  # poison: every entry must be written
+    A1_out, P_out = np.full((n, hidden), fill, net.dtype), np.full((n, n_out), fill, net.dtype)
+    A1_new, P_new = mlpext.forward(net.X, *net.params)
+    A1, P = mlpext.forward(net.X, *net.params, out=(A1_out, P_out))
+    assert A1 is A1_out and P is P_out
+    np.testing.assert_array_equal(A1, A1_new)
+    np.testing.assert_array_equal(P, P_new)
+
+    D2_out, D1_out = np.full((n, n_out), fill, net.dtype), np.full((n, hidden), fill, net.dtype)
+    D2_new, D1_new = mlpext.backward(net.y, A1, P, net.params[2])
+    D2, D1 = mlpext.backward(net.y, A1, P, net.params[2], out=(D2_out, D1_out))
+    assert D2 is D2_out and D1 is D1_out
+    np.testing.assert_array_equal(D2, D2_new)
+    np.testing.assert_array_equal(D1, D1_new)
+
+    for wrap in (lambda a: a, lambda a: (a,)):
+        out = np.full((n, n_out), fill, net.dtype)
+        got = mlpext.predict(net.X, *net.params, out=wrap(out))
+        assert got is out
+        np.testing.assert_array_equal(got, P_new)

@@ -1,0 +1,158 @@
+"""The slides' one-step worked example, checked against the exact float64 values in data/worked_example.json.
+
+X = [[1, 0]], y = [[1]], W1 = [[.1, .2], [.3, .4]], b1 = [.5, .6], W2 = [[.7], [.8]], b2 = [.9], η = 0.1.
+
+The API does not return Z1, Z2, E1 or E2; we check what it returns (A1, ŷ, δ2, δ1 and the updated parameters),
+E2 through y − ŷ, and |E2| as the loss of train_step / train. Every value must agree to 1e-13 relative, for the
+C core (mlpext) and for the pure NumPy oracle (mlpext.reference) alike.
+"""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import mlpext
+import mlpext.reference
+
+RTOL = 1e-13
+DATA = pathlib.Path(__file__).parent / "data" / "worked_example.json"
+EXPECTED = {key: np.array(value, dtype=np.float64) for key, value in json.loads(DATA.read_text()).items()}
+
+IMPLEMENTATIONS = [pytest.param(mlpext, id="mlpext"), pytest.param(mlpext.reference, id="reference")]
+LEARNING_RATE = 0.1
+
+
+def slide_data():
+    X = np.array([[1.0, 0.0]])
+    y = np.array([[1.0]])
+    return X, y
+
+
+def slide_params():
+    W1 = np.array([[0.1, 0.2], [0.3, 0.4]])
+    b1 = np.array([0.5, 0.6])
+    W2 = np.array([[0.7], [0.8]])
+    b2 = np.array([0.9])
+    return [W1, b1, W2, b2]
+
+
+def check(actual, key):
+    actual = np.asarray(actual)
+    assert actual.dtype == np.float64
+    assert actual.shape == EXPECTED[key].shape, key
+    np.testing.assert_allclose(actual, EXPECTED[key], rtol=RTOL, atol=0, err_msg=key)
+
+
+def check_updated_params(params):
+    for array, key in zip(params, ["W1_new", "b1_new", "W2_new", "b2_new"]):
+        check(array, key)
+
+
+def test_json_copy_is_self_consistent():
+    """The copied data are the slides' example: Z1 = X·W1 + b1 and ŷ = 1 − E2 hold in the file itself."""
+    X, y = slide_data()
+    W1, b1, _, _ = slide_params()
+    np.testing.assert_allclose(EXPECTED["Z1"], X @ W1 + b1, rtol=RTOL)
+    np.testing.assert_allclose(EXPECTED["E2"], y - EXPECTED["y_hat"], rtol=RTOL)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_forward(impl):
+    X, _ = slide_data()
+    A1, y_hat = impl.forward(X, *slide_params())
+    check(A1, "A1")
+    check(y_hat, "y_hat")
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_output_error_through_y_minus_y_hat(impl):
+    X, y = slide_data()
+    _, y_hat = impl.forward(X, *slide_params())
+    check(y - y_hat, "E2")
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_backward(impl):
+    _, y = slide_data()
+    W2 = slide_params()[2]
+    delta2, delta1 = impl.backward(y, EXPECTED["A1"], EXPECTED["y_hat"], W2)
+    check(delta2, "delta2")
+    check(delta1, "delta1")
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_backward_from_own_forward(impl):
+    X, y = slide_data()
+    params = slide_params()
+    A1, y_hat = impl.forward(X, *params)
+    delta2, delta1 = impl.backward(y, A1, y_hat, params[2])
+    check(delta2, "delta2")
+    check(delta1, "delta1")
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_update(impl):
+    X, _ = slide_data()
+    params = slide_params()
+    result = impl.update(X, EXPECTED["A1"], EXPECTED["delta2"], EXPECTED["delta1"], *params, LEARNING_RATE)
+    assert result is None
+    check_updated_params(params)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_phase_by_phase(impl):
+    X, y = slide_data()
+    params = slide_params()
+    A1, y_hat = impl.forward(X, *params)
+    delta2, delta1 = impl.backward(y, A1, y_hat, params[2])
+    impl.update(X, A1, delta2, delta1, *params, LEARNING_RATE)
+    check_updated_params(params)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_train_step(impl):
+    X, y = slide_data()
+    params = slide_params()
+    loss = impl.train_step(X, y, *params, LEARNING_RATE)
+    assert type(loss) is float
+    np.testing.assert_allclose(loss, abs(EXPECTED["E2"][0, 0]), rtol=RTOL, atol=0)
+    check_updated_params(params)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_train_one_epoch(impl):
+    X, y = slide_data()
+    params = slide_params()
+    losses = impl.train(X, y, *params, LEARNING_RATE, 1)
+    assert losses.dtype == np.float64 and losses.shape == (1,)
+    np.testing.assert_allclose(losses, np.abs(EXPECTED["E2"]).ravel(), rtol=RTOL, atol=0)
+    check_updated_params(params)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_integer_input_as_on_the_slide(impl):
+    """X and y written as integers, as on the slide, give the same step."""
+    params = slide_params()
+    loss = impl.train_step([[1, 0]], [[1]], *params, LEARNING_RATE)
+    np.testing.assert_allclose(loss, abs(EXPECTED["E2"][0, 0]), rtol=RTOL, atol=0)
+    check_updated_params(params)
+
+
+def test_predict_is_y_hat():
+    X, _ = slide_data()
+    check(mlpext.predict(X, *slide_params()), "y_hat")
+
+
+@pytest.mark.skipif(not hasattr(mlpext, "trace_step"), reason="no trace_step in this build")
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_trace_step_gives_every_quantity_of_the_slides(impl):
+    """trace_step returns all of them, Z1, Z2, E1 and E2 included; the parameters passed stay untouched."""
+    X, y = slide_data()
+    params = slide_params()
+    trace = impl.trace_step(X, y, *params, LEARNING_RATE)
+    assert sorted(trace) == sorted(EXPECTED)
+    for key in EXPECTED:
+        check(trace[key], key)
+    for array, original in zip(params, slide_params()):
+        np.testing.assert_array_equal(array, original)
