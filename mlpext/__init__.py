@@ -11,9 +11,18 @@ The six functions below carry the lecture's variable names and do what its NumPy
     values = mlpext.trace_step(X, y, W1, b1, W2, b2, learning_rate)  # every intermediate of one step, as a dict
 
 `mlpext.reference` holds the same functions in pure NumPy, written as the lecture writes them.
+
+Networks of any depth, with other activations, losses (PyTorch's definitions) and optimizers (SGD, Adam),
+trained by the same C core:
+
+    net = mlpext.MLP([2, 16, 1], activation="tanh", loss="bce", optimizer="adam", learning_rate=0.01, seed=0)
+    history = net.fit(X, y, epochs=500, batch_size=32)
+
+scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
 from mlpext import reference
 from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
+from mlpext.network import MLP
 
 __version__ = "0.1.0"
-__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step"]
+__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP"]

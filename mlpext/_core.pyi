@@ -1,5 +1,5 @@
 """Types of mlpext._core, the C extension (see the docstrings of each function)."""
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -33,3 +33,14 @@ def predict(
 def trace_step(
     X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real
 ) -> dict[str, NDArray[Any]]: ...
+
+# Private: the C side of mlpext.MLP (mlpext/network.py).
+def net_forward(X: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param], activations: Sequence[str],
+                slope: _Real, out: Optional[NDArray[Any]] = None) -> NDArray[Any]: ...
+def net_loss(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param],
+             activations: Sequence[str], slope: _Real, loss: str,
+             grads: Optional[Sequence[NDArray[Any]]] = None) -> float: ...
+def net_fit(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param],
+            activations: Sequence[str], slope: _Real, loss: str, optimizer: str,
+            hyper: Tuple[float, float, bool, float, float, float, float], state: Sequence[NDArray[Any]],
+            epochs: int, batch_size: int, shuffle: bool, rng: NDArray[np.uint64]) -> NDArray[np.float64]: ...

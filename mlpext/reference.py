@@ -2,11 +2,15 @@
 
 The same six functions as mlpext, with the same signatures and the same numbers: the baseline that the tests
 and benchmarks compare the C core against. X and y are cast to the parameters' dtype, as mlpext does.
+The NumPy baseline of general networks (mlpext.MLP) is NumpyMLP, from mlpext.reference_net.
 """
 import numpy as np
 
+from mlpext.reference_net import NumpyMLP
+
 __all__ = [
     "sigmoid", "sigmoid_derivative", "forward", "backward", "update", "train_step", "train", "predict", "trace_step",
+    "NumpyMLP",
 ]
 
 

@@ -1,0 +1,581 @@
+"""mlpext.MLP (general networks on the C core) against the NumPy baseline NumpyMLP, and its public behaviour.
+
+Every valid combination of hidden activation × loss / output activation × optimizer, in float64 and float32:
+forward, loss and gradients at the initial point, six step() calls on batches of changing size, then fit() with
+shuffled mini-batches (three epochs of four batches); the parameters, the optimizer state, the shuffle RNG
+state and the loss histories must agree.
+
+How close is close enough
+-------------------------
+Both sides evaluate the same formulas in the same order except for the summation order of NumPy's BLAS and the
+exp/tanh implementations, so they differ by rounding only. Arrays are compared relative to their largest entry
+(mlp_helpers.assert_close_to_scale): entries that pass near zero carry absolute errors of the array's scale.
+
+* float64: ≤ 1e-10. A step rounds each parameter a few dozen times (sums over ≤ 17 rows and ≤ 6 inputs, the
+  activations, the optimizer's formula), each time by ≤ u = 2**-53 ≈ 1.1e-16 of the scale; over 18 steps that
+  is ~1e-13 at worst. The differences seen are ~3e-15; a wrong term or order of updates gives ≥ 1e-4.
+* float32: ≤ 1e-4. The same count with u = 2**-24 ≈ 6e-8: 18 steps × ~50 roundings × u ≈ 5e-5. The
+  differences seen are ~2e-6.
+The RNG state is compared exactly: both sides must draw the same permutations.
+"""
+import _thread
+import sys
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+import mlpext
+from mlp_helpers import XOR_X, XOR_Y, assert_close_to_scale, make_params
+from mlpext.network import MLP
+from mlpext.reference_net import NumpyMLP
+
+RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
+IMPLEMENTATIONS = [MLP, NumpyMLP]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+LOSS_CASES = [  # (loss, output activation, target kind)
+    ("lecture", "sigmoid", "real"),
+    ("lecture", "identity", "real"),
+    ("lecture", "softmax", "real"),
+    ("mse", "identity", "real"),
+    ("mse", "sigmoid", "real"),
+    ("mse", "softmax", "real"),
+    ("bce", "sigmoid", "binary"),
+    ("cross_entropy", "softmax", "labels"),
+    ("cross_entropy", "softmax", "probabilities"),
+]
+OPTIMIZERS = {
+    "sgd": dict(optimizer="sgd", learning_rate=0.1),
+    "momentum": dict(optimizer="sgd", learning_rate=0.05, momentum=0.9),
+    "nesterov-wd": dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": dict(optimizer="adam", learning_rate=0.01),
+    "adam-wd-lowbeta": dict(optimizer="adam", learning_rate=0.01, betas=(0.4, 0.99), eps=1e-6, weight_decay=0.1),
+}
+SIZES = [4, 6, 5, 3]
+N = 17
+
+
+def make_data(kind, n=N, inputs=SIZES[0], outputs=SIZES[-1], seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, inputs))
+    if kind == "real":
+        y = rng.standard_normal((n, outputs))
+    elif kind == "binary":
+        y = rng.integers(0, 2, (n, outputs))
+    elif kind == "labels":
+        y = rng.integers(0, outputs, n)
+    else:
+        y = rng.dirichlet(np.ones(outputs), n)
+    return X, y
+
+
+def config(hidden, loss, out, opt, dtype):
+    opt = dict(OPTIMIZERS[opt])
+    if loss == "lecture":  # a sum over the batch, not a mean: smaller steps keep these runs from diverging
+        opt["learning_rate"] /= 5
+    return dict(activation=hidden, output_activation=out, loss=loss, dtype=dtype, seed=3, leaky_slope=0.1, **opt)
+
+
+def flat_params(net):
+    return [p for pair in net.params for p in pair]
+
+
+def state_of(net):
+    """Everything a step changes: parameters, optimizer state (with Adam's step count) and the RNG state."""
+    return flat_params(net) + list(net._state) + [net._rng]
+
+
+def snapshot(net):
+    return [a.tobytes() for a in state_of(net)]
+
+
+def assert_same_trajectory(a, b, rtol, what=""):
+    pa, pb = flat_params(a) + a._state, flat_params(b) + b._state
+    assert len(pa) == len(pb)
+    for k, (x, y) in enumerate(zip(pa, pb)):
+        if x.dtype == np.int64:
+            assert np.array_equal(x, y), f"{what}: Adam's step count"
+        else:
+            assert_close_to_scale(x, y, rtol, err_msg=f"{what}: array {k}")
+    assert np.array_equal(a._rng, b._rng), f"{what}: RNG state"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# MLP against NumpyMLP
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("loss, out, kind", LOSS_CASES, ids=lambda v: str(v))
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_matches_numpy_baseline(hidden, loss, out, kind, opt, dtype):
+    cfg = config(hidden, loss, out, opt, dtype)
+    c, r = MLP(SIZES, **cfg), NumpyMLP(SIZES, **cfg)
+    rtol = RTOL[np.dtype(dtype)]
+    X, y = make_data(kind)
+    for p, q in zip(flat_params(c), flat_params(r)):  # the same initialization
+        assert p.tobytes() == q.tobytes()
+    # forward, loss, gradients at the start
+    assert_close_to_scale(c.forward(X), r.forward(X), rtol)
+    assert c.loss(X, y) == pytest.approx(r.loss(X, y), rel=rtol)
+    for gc, gr in zip(c.gradients(X, y), r.gradients(X, y)):
+        for a, b in zip(gc, gr):
+            assert_close_to_scale(a, b, rtol)
+    # steps on batches of 3 … 8 rows
+    for k in range(6):
+        batch = slice(k, 2 * k + 3)
+        lc, lr = c.step(X[batch], y[batch]), r.step(X[batch], y[batch])
+        assert isinstance(lc, float)
+        assert lc == pytest.approx(lr, rel=rtol)
+    assert_same_trajectory(c, r, rtol, "after step()")
+    # fit with shuffled mini-batches: 4 batches per epoch, the last smaller
+    hc, hr = c.fit(X, y, 3, batch_size=5), r.fit(X, y, 3, batch_size=5)
+    assert hc.dtype == np.float64 and hc.shape == (3,)
+    assert_close_to_scale(hc, hr, rtol)
+    assert_same_trajectory(c, r, rtol, "after fit()")
+    assert_close_to_scale(c.forward(X), r.forward(X), rtol)
+    if loss in ("bce", "cross_entropy"):
+        assert_close_to_scale(c.predict_proba(X), r.predict_proba(X), rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [[3, 2], [2, 1, 1], [5, 8, 8, 8, 8, 4]], ids=str)
+def test_other_depths_match(sizes, dtype):
+    """No hidden layer, width-1 layers, a deeper network; full-batch and unshuffled mini-batch fits."""
+    cfg = dict(activation="tanh", loss="mse", optimizer="adam", learning_rate=0.01, dtype=dtype, seed=1)
+    c, r = MLP(sizes, **cfg), NumpyMLP(sizes, **cfg)
+    X, y = make_data("real", n=9, inputs=sizes[0], outputs=sizes[-1])
+    assert_close_to_scale(c.fit(X, y, 4), r.fit(X, y, 4), RTOL[np.dtype(dtype)])
+    assert_close_to_scale(c.fit(X, y, 3, batch_size=2, shuffle=False), r.fit(X, y, 3, batch_size=2, shuffle=False),
+                          RTOL[np.dtype(dtype)])
+    assert_same_trajectory(c, r, RTOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sgd_step_subtracts_learning_rate_times_gradient(dtype):
+    """gradients() has the sign of ∂loss/∂param: one plain SGD step is exactly p − lr·gradient."""
+    net = MLP([4, 6, 3], activation="relu", loss="cross_entropy", learning_rate=0.3, dtype=dtype, seed=2)
+    X, y = make_data("labels", outputs=3)
+    before = [p.copy() for p in flat_params(net)]
+    grads = [g for pair in net.gradients(X, y) for g in pair]
+    net.step(X, y)
+    for p, p0, g in zip(flat_params(net), before, grads):
+        assert np.array_equal(p, p0 - 0.3 * g)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The lecture
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lecture_compatibility(seed, dtype):
+    """MLP([2, 3, 1], sigmoid, lecture loss, SGD 0.5) with the lecture's weights = mlpext.train, bit for bit."""
+    W1, b1, W2, b2 = make_params(seed, dtype=np.dtype(dtype))
+    net = MLP([2, 3, 1], activation="sigmoid", output_activation="sigmoid", loss="lecture", optimizer="sgd",
+              learning_rate=0.5, dtype=dtype)
+    (nW1, nb1), (nW2, nb2) = net.params
+    nW1[...], nb1[...], nW2[...], nb2[...] = W1, b1, W2, b2
+    mlpext.train(XOR_X, XOR_Y, W1, b1, W2, b2, 0.5, 10000)
+    history = net.fit(XOR_X, XOR_Y, epochs=10000)
+    for a, b in zip((nW1, nb1, nW2, nb2), (W1, b1, W2, b2)):
+        assert a.tobytes() == b.tobytes()
+    # fit reports the lecture loss ½Σ(y − ŷ)² (train reports mean|y − ŷ|): check the last one directly
+    W1, b1, W2, b2 = make_params(seed, dtype=np.dtype(dtype))
+    mlpext.train(XOR_X, XOR_Y, W1, b1, W2, b2, 0.5, 9999)
+    predicted = mlpext.predict(XOR_X, W1, b1, W2, b2).astype(np.float64)
+    assert history[-1] == pytest.approx(0.5 * np.sum((XOR_Y - predicted) ** 2), rel=1e-6)
+    if seed == 0:  # this start solves XOR, as the lecture's does
+        assert (net.predict(XOR_X) > 0.5).astype(int).tolist() == XOR_Y.tolist()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reproducibility and the fit loop
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_same_seed_is_bit_identical(cls, dtype):
+    X, y = make_data("labels", n=40)
+    runs = []
+    for _ in range(2):
+        net = cls(SIZES, activation="relu", loss="cross_entropy", optimizer="adam", learning_rate=0.01,
+                  dtype=dtype, seed=42)
+        history = net.fit(X, y, epochs=5, batch_size=8)
+        runs.append((history.tobytes(), snapshot(net)))
+    assert runs[0] == runs[1]
+    other = cls(SIZES, dtype=dtype, seed=43)
+    assert flat_params(other)[0].tobytes() != flat_params(cls(SIZES, dtype=dtype, seed=42))[0].tobytes()
+    assert flat_params(cls(SIZES, dtype=dtype))[0].tobytes() != flat_params(cls(SIZES, dtype=dtype))[0].tobytes()
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_chunked_fit_is_the_same_run(cls, capsys):
+    """verbose and callback split fit into several calls: same parameters, same history, bit for bit."""
+    X, y = make_data("binary", n=30)
+    kwargs = dict(activation="tanh", loss="bce", optimizer="sgd", learning_rate=0.1, momentum=0.5, seed=5)
+    plain, chunked, called = cls(SIZES, **kwargs), cls(SIZES, **kwargs), cls(SIZES, **kwargs)
+    h_plain = plain.fit(X, y, epochs=23, batch_size=7)
+    h_verbose = chunked.fit(X, y, epochs=23, batch_size=7, verbose=10)
+    seen = []
+    h_callback = called.fit(X, y, epochs=23, batch_size=7, callback=lambda e, l: seen.append((e, l)))
+    assert h_plain.tobytes() == h_verbose.tobytes() == h_callback.tobytes()
+    assert snapshot(plain) == snapshot(chunked) == snapshot(called)
+    assert seen == [(e, float(h_plain[e])) for e in range(23)]
+    assert all(type(l) is float for _, l in seen)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Epoch: {e}, Loss: {h_plain[e]:.4f}" for e in (0, 10, 20)]
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_verbose_true_prints_every_epoch(cls, capsys):
+    net = cls([2, 3, 1], activation="sigmoid", loss="lecture", learning_rate=0.5, seed=0)
+    history = net.fit(XOR_X, XOR_Y, epochs=3, verbose=True)
+    assert capsys.readouterr().out == "".join(f"Epoch: {e}, Loss: {history[e]:.4f}\n" for e in range(3))
+    net.fit(XOR_X, XOR_Y, epochs=3, verbose=0)
+    net.fit(XOR_X, XOR_Y, epochs=3, verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_callback_returning_true_stops(cls):
+    X, y = make_data("real", n=12)
+    net, twin = cls(SIZES, seed=1), cls(SIZES, seed=1)
+    history = net.fit(X, y, epochs=50, batch_size=4, callback=lambda e, l: e == 6)
+    assert history.shape == (7,)
+    assert history.tobytes() == twin.fit(X, y, epochs=7, batch_size=4).tobytes()
+    assert snapshot(net) == snapshot(twin)
+    # anything but True (None, a number, a non-empty list…) continues
+    assert net.fit(X, y, epochs=3, callback=lambda e, l: l).shape == (3,)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_progress_bar(cls, monkeypatch, capsys):
+    events = []
+
+    class FakeBar:
+        def __init__(self, total, unit):
+            events.append(("total", total))
+
+        def update(self, k):
+            events.append(("update", k))
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def write(self, line):
+            events.append(("write", line))
+
+        def close(self):
+            events.append(("close",))
+
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = FakeBar
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    X, y = make_data("real", n=12)
+    net, twin = cls(SIZES, seed=1), cls(SIZES, seed=1)
+    history = net.fit(X, y, epochs=40, batch_size=5, progress=True, verbose=25)
+    assert history.tobytes() == twin.fit(X, y, epochs=40, batch_size=5).tobytes()
+    assert snapshot(net) == snapshot(twin)
+    assert events[0] == ("total", 40) and events[-1] == ("close",)
+    assert sum(k for kind, *k in events if kind == "update" for k in k) == 40
+    assert [e[1] for e in events if e[0] == "write"] == [f"Epoch: {e}, Loss: {history[e]:.4f}" for e in (0, 25)]
+    assert capsys.readouterr().out == ""  # printed through the bar
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_progress_without_tqdm_is_a_clear_import_error(cls, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    net = cls(SIZES, seed=1)
+    before = snapshot(net)
+    X, y = make_data("real")
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        net.fit(X, y, epochs=2, progress=True)
+    assert snapshot(net) == before
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_ctrl_c_stops_at_an_epoch(chunked):
+    """KeyboardInterrupt (here from another thread, as Ctrl-C would be) stops a long fit within a fraction of a
+    second; the network is left at a whole epoch, usable."""
+    X, y = make_data("real", n=8)
+    net = MLP(SIZES, seed=0)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(X, y, epochs=5_000_000, batch_size=3, verbose=10**9 if chunked else 0)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 5  # the whole fit would take ~10 s or more
+    assert all(np.all(np.isfinite(p)) for p in flat_params(net))
+    assert net.fit(X, y, epochs=2).shape == (2,)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_fit_edge_cases(cls):
+    X, y = make_data("real", n=5)
+    net = cls(SIZES, seed=1)
+    before = snapshot(net)
+    assert net.fit(X, y, epochs=0).shape == (0,)
+    assert net.fit(X, y, epochs=0, verbose=1, callback=print).shape == (0,)
+    assert snapshot(net) == before
+    big = cls(SIZES, seed=1)
+    # batch_size >= n is the whole batch in the given order: no RNG draws, same as batch_size=None
+    assert net.fit(X, y, epochs=2, batch_size=100).tobytes() == big.fit(X, y, epochs=2).tobytes()
+    assert snapshot(net) == snapshot(big)
+    assert np.array_equal(net._rng, cls(SIZES, seed=1)._rng)
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            net.fit(X, y, epochs=1, batch_size=bad)
+    for bad in (1.5, "2", True):
+        with pytest.raises(TypeError):
+            net.fit(X, y, epochs=bad)
+    with pytest.raises(ValueError):
+        net.fit(X, y, epochs=-1)
+    with pytest.raises(TypeError):
+        net.fit(X, y, epochs=1, callback="not callable")
+    assert snapshot(net) == snapshot(big)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_learning_rate_can_change(cls):
+    X, y = make_data("real")
+    a, b = cls(SIZES, seed=2, learning_rate=0.1), cls(SIZES, seed=2, learning_rate=0.05)
+    a.learning_rate = 0.05
+    assert a.learning_rate == 0.05
+    a.fit(X, y, 2)
+    b.fit(X, y, 2)
+    assert snapshot(a) == snapshot(b)
+    with pytest.raises(ValueError):
+        a.learning_rate = -1.0
+    with pytest.raises(TypeError):
+        a.learning_rate = "0.1"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# predict, predict_proba, y's forms
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_predict_and_predict_proba(cls):
+    X, labels = make_data("labels", n=10)
+    ce = cls(SIZES, loss="cross_entropy", seed=0, dtype=np.float64)
+    proba = ce.predict_proba(X)
+    assert proba.shape == (10, 3) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-14)
+    np.testing.assert_array_equal(proba, ce.forward(X))
+    pred = ce.predict(X)
+    assert pred.dtype == np.int64 and pred.shape == (10,)
+    np.testing.assert_array_equal(pred, np.argmax(proba, axis=1))
+
+    bce = cls([4, 5, 2], loss="bce", seed=0)
+    proba = bce.predict_proba(X)
+    assert proba.shape == (10, 2) and proba.dtype == np.float32 and np.all((proba > 0) & (proba < 1))
+    pred = bce.predict(X)
+    assert pred.dtype == np.int64 and pred.shape == (10, 2)
+    np.testing.assert_array_equal(pred, (proba >= 0.5).astype(np.int64))
+
+    for loss in ("mse", "lecture"):
+        reg = cls(SIZES, loss=loss, seed=0)
+        np.testing.assert_array_equal(reg.predict(X), reg.forward(X))
+        with pytest.raises(ValueError, match="classification"):
+            reg.predict_proba(X)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_natural_output_activations(cls):
+    expected = {"lecture": "sigmoid", "mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
+    for loss, out in expected.items():
+        net = cls([2, 3, 2], loss=loss)
+        assert net.output_activation == out and net.activations == ("relu", out) and net.loss_name == loss
+    assert cls([2, 3, 4, 1], activation=["tanh", "sigmoid"]).activations == ("tanh", "sigmoid", "identity")
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_y_forms(cls):
+    """A 1-D y is a column for single-output networks; cross_entropy takes labels, one-hot rows or lists."""
+    X, y = make_data("real", outputs=1)
+    net = cls([4, 3, 1], seed=0, dtype=np.float64)
+    assert net.loss(X, y[:, 0]) == net.loss(X, y) == net.loss(X.tolist(), y.tolist())
+    X, labels = make_data("labels")
+    ce = cls(SIZES, loss="cross_entropy", seed=0, dtype=np.float64)
+    onehot = np.eye(3)[labels]
+    for form in (labels.astype(np.int32), labels.astype(np.uint8), labels.tolist(), onehot, onehot.astype(bool)):
+        assert ce.loss(X, form) == pytest.approx(ce.loss(X, labels), rel=1e-15)
+    # int y for bce, X of any real dtype
+    b = cls([4, 3, 1], loss="bce", seed=0, dtype=np.float64)
+    assert b.loss(X.astype(np.float32), labels % 2) == b.loss(X.astype(np.float32).astype(np.float64),
+                                                              (labels % 2).astype(np.float64))
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_params_are_owned_and_writable(cls):
+    net = cls([3, 4, 2], dtype=np.float64, seed=0)
+    assert isinstance(net.params, list) and len(net.params) == 2
+    for (W, b), (fan_in, fan_out) in zip(net.params, [(3, 4), (4, 2)]):
+        assert W.shape == (fan_in, fan_out) and b.shape == (fan_out,)
+        assert W.flags.c_contiguous and W.flags.owndata and W.flags.writeable
+    W, b = net.params[0]
+    W[...] = 0
+    b[...] = 0
+    net.params[1][0][...] = 0
+    net.params[1][1][...] = [1, 2]
+    np.testing.assert_array_equal(net.forward(np.ones((2, 3))), [[1, 2], [1, 2]])
+    X, y = make_data("real", inputs=3, outputs=2)
+    net.fit(X, y, 1)
+    assert net.params[0][0] is W  # updated in place
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Bad configuration and bad input
+# ------------------------------------------------------------------------------------------------------------
+
+BAD_CONFIGS = [
+    (dict(activation="softmax"), ValueError),
+    (dict(activation="gelu"), ValueError),
+    (dict(activation=3), TypeError),
+    (dict(activation=["relu"]), ValueError),  # two hidden layers in SIZES
+    (dict(output_activation="tanh"), ValueError),
+    (dict(output_activation="Softmax"), ValueError),
+    (dict(loss="hinge"), ValueError),
+    (dict(loss=None), TypeError),
+    (dict(loss="bce", output_activation="softmax"), ValueError),
+    (dict(loss="bce", output_activation="identity"), ValueError),
+    (dict(loss="cross_entropy", output_activation="sigmoid"), ValueError),
+    (dict(optimizer="rmsprop"), ValueError),
+    (dict(learning_rate=-0.1), ValueError),
+    (dict(learning_rate=float("nan")), ValueError),
+    (dict(learning_rate="0.1"), TypeError),
+    (dict(learning_rate=True), TypeError),
+    (dict(momentum=-0.5), ValueError),
+    (dict(nesterov=True), ValueError),  # without momentum
+    (dict(nesterov=1), TypeError),
+    (dict(betas=(0.9, 1.0)), ValueError),
+    (dict(betas=(-0.1, 0.9)), ValueError),
+    (dict(betas=0.9), TypeError),
+    (dict(eps=-1e-8), ValueError),
+    (dict(weight_decay=-0.01), ValueError),
+    (dict(leaky_slope=-0.01), ValueError),
+    (dict(dtype=np.float16), TypeError),
+    (dict(dtype=np.int32), TypeError),
+    (dict(dtype="not a dtype"), TypeError),
+    (dict(seed=-1), ValueError),
+    (dict(seed=1.5), TypeError),
+]
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kwargs, error", BAD_CONFIGS, ids=lambda v: str(v))
+def test_bad_configuration(cls, kwargs, error):
+    with pytest.raises(error):
+        cls(SIZES, **kwargs)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("sizes, error", [([3], ValueError), ([], ValueError), ([3, 0, 2], ValueError),
+                                          ([3, 2.0], TypeError), ("32", TypeError), (5, TypeError),
+                                          ([3, True], TypeError)], ids=str)
+def test_bad_layer_sizes(cls, sizes, error):
+    with pytest.raises(error):
+        cls(sizes)
+
+
+def test_layer_limit():
+    assert MLP([2] * 65).n_layers == 64
+    with pytest.raises(ValueError, match="up to 64"):
+        MLP([2] * 66)
+    assert NumpyMLP([2] * 66).n_layers == 65  # the NumPy baseline has no such limit
+
+
+def test_good_configurations():
+    for dtype in (np.float32, np.float64, "float32", np.dtype("float64")):
+        assert MLP([2, 2], dtype=dtype).params[0][0].dtype == np.dtype(dtype)
+    net = MLP([2, 2], optimizer="adam", momentum=0.9, nesterov=True)  # sgd's options: ignored by adam
+    assert net.optimizer == "adam" and net._state[0].dtype == np.int64
+    assert MLP([2, 2], leaky_slope=0, activation="leaky_relu").leaky_slope == 0.0
+    assert MLP([2, 2], seed=np.int64(3)).seed == 3
+    assert "MLP([2, 3, 1]" in repr(MLP([2, 3, 1]))
+
+
+def bad_inputs(cls):
+    """(description, network kwargs, method name, X, y) of calls that must raise, and their error types."""
+    X, labels = make_data("labels")
+    _, real = make_data("real")
+    yield "label too large", dict(loss="cross_entropy"), (X, np.where(labels == 0, 3, labels)), ValueError
+    yield "negative label", dict(loss="cross_entropy"), (X, labels - 1), ValueError
+    yield "float labels", dict(loss="cross_entropy"), (X, labels.astype(np.float64)), ValueError
+    yield "y too narrow", dict(loss="mse"), (X, real[:, :2]), ValueError
+    yield "y too wide", dict(loss="cross_entropy"), (X, np.eye(4)[labels]), ValueError
+    yield "1-D y, 3 outputs", dict(loss="mse"), (X, real[:, 0]), ValueError
+    yield "y rows", dict(loss="mse"), (X, real[:-1]), ValueError
+    yield "X width", dict(loss="mse"), (X[:, :3], real), ValueError
+    yield "X 1-D", dict(loss="mse"), (X[0], real[0]), ValueError
+    yield "X complex", dict(loss="mse"), (X.astype(complex), real), TypeError
+    yield "X strings", dict(loss="mse"), (X.astype(str), real), TypeError
+    y_nan = real.copy()
+    y_nan[3, 1] = np.nan
+    yield "NaN target", dict(loss="mse"), (X, y_nan), ValueError
+    yield "NaN bce label", dict(loss="bce"), (X, np.where(y_nan > 0, 1.0, y_nan)), ValueError
+    yield "NaN CE row", dict(loss="cross_entropy"), (X, np.where(np.isnan(y_nan), np.nan, np.eye(3)[labels])), \
+        ValueError
+    yield "no rows", dict(loss="mse"), (X[:0], real[:0]), ValueError
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("method", ["fit", "fit-minibatch", "fit-verbose", "step", "loss", "gradients"])
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
+def test_bad_input_touches_nothing(cls, method, opt, capsys):
+    for what, kwargs, (X, y), error in bad_inputs(cls):
+        net = cls(SIZES, seed=0, **kwargs, **OPTIMIZERS[opt])
+        before = snapshot(net)
+        with pytest.raises(error):
+            if method == "fit":
+                net.fit(X, y, epochs=3)
+            elif method == "fit-minibatch":
+                net.fit(X, y, epochs=3, batch_size=4)
+            elif method == "fit-verbose":
+                net.fit(X, y, epochs=3, batch_size=4, verbose=1, callback=lambda e, l: None)
+            else:
+                getattr(net, method)(X, y)
+        assert snapshot(net) == before, f"{what}: {method} changed the network"
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_bad_parameters_touch_nothing(cls):
+    """Parameters replaced by arrays of the wrong dtype or shape: TypeError / ValueError, nothing written."""
+    X, y = make_data("real")
+    net = cls(SIZES, seed=0, optimizer="adam")
+    W0, b0 = net.params[0]
+    for replacement, error in (((W0.astype(np.float64), b0), TypeError), ((W0[:, :5].copy(), b0), ValueError),
+                               ((W0, b0.astype(np.float64)), TypeError)):
+        net.params[0] = replacement
+        before = snapshot(net)
+        for call in (lambda: net.fit(X, y, 2, batch_size=3), lambda: net.step(X, y), lambda: net.forward(X)):
+            with pytest.raises(error):
+                call()
+            assert snapshot(net) == before
+    net.params[0] = (W0, b0)
+    net.step(X, y)
+
+
+def test_mlp_rejects_what_the_c_core_needs():
+    """The C core's own checks stay reachable through MLP: non-contiguous or read-only parameters."""
+    X, y = make_data("real")
+    net = MLP(SIZES, seed=0)
+    W0, b0 = net.params[0]
+    net.params[0] = (np.asfortranarray(W0), b0)
+    with pytest.raises(ValueError, match="contiguous"):
+        net.step(X, y)
+    ro = W0.copy()
+    ro.setflags(write=False)
+    net.params[0] = (ro, b0)
+    with pytest.raises(ValueError):
+        net.step(X, y)
+    np.testing.assert_array_equal(net.forward(X), MLP(SIZES, seed=0).forward(X))  # reading needs no write access

@@ -1,0 +1,159 @@
+"""save() / load(): an exact round trip of the configuration, the parameters, the optimizer state and the
+shuffle RNG state, so that a loaded network continues training bit-identically; files are interchangeable
+between mlpext.MLP and NumpyMLP; broken files are a ValueError."""
+import io
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from mlpext.network import MLP
+from mlpext.reference_net import NumpyMLP
+
+IMPLEMENTATIONS = [MLP, NumpyMLP]
+CONFIGS = {
+    "sgd": dict(activation="tanh", loss="mse", optimizer="sgd", learning_rate=0.05),
+    "momentum": dict(activation="leaky_relu", leaky_slope=0.2, loss="bce", optimizer="sgd", learning_rate=0.1,
+                     momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": dict(activation=["relu", "sigmoid"], loss="cross_entropy", optimizer="adam", learning_rate=3e-3,
+                 betas=(0.8, 0.995), eps=1e-7, weight_decay=0.01),
+}
+SIZES = [4, 7, 5, 3]
+
+
+def data(loss, n=25, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, SIZES[0]))
+    if loss == "cross_entropy":
+        return X, rng.integers(0, SIZES[-1], n)
+    if loss == "bce":
+        return X, rng.integers(0, 2, (n, SIZES[-1]))
+    return X, rng.standard_normal((n, SIZES[-1]))
+
+
+def everything(net):
+    return [a for pair in net.params for a in pair] + list(net._state) + [net._rng]
+
+
+def assert_identical(a, b):
+    assert a.get_config() == b.get_config()
+    ea, eb = everything(a), everything(b)
+    assert len(ea) == len(eb)
+    for x, y in zip(ea, eb):
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_round_trip_continues_bit_identically(cls, name, dtype, tmp_path):
+    cfg = CONFIGS[name]
+    net = cls(SIZES, dtype=dtype, seed=11, **cfg)
+    X, y = data(cfg["loss"])
+    net.fit(X, y, epochs=3, batch_size=6)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    loaded = cls.load(path)
+    assert type(loaded) is cls
+    assert_identical(net, loaded)
+    for a in everything(loaded):  # owned, writable, C-contiguous arrays, as a fresh network's
+        assert a.flags.c_contiguous and a.flags.writeable and a.flags.owndata
+    # continued training: the same batches (same RNG state), the same optimizer state
+    h1 = net.fit(X, y, epochs=4, batch_size=6)
+    h2 = loaded.fit(X, y, epochs=4, batch_size=6)
+    assert h1.tobytes() == h2.tobytes()
+    assert net.step(X[:5], y[:5]) == loaded.step(X[:5], y[:5])
+    assert_identical(net, loaded)
+
+
+@pytest.mark.parametrize("source, target", [(MLP, NumpyMLP), (NumpyMLP, MLP)], ids=["MLP->Numpy", "Numpy->MLP"])
+def test_files_are_interchangeable(source, target, tmp_path):
+    cfg = CONFIGS["adam"]
+    net = source(SIZES, dtype=np.float64, seed=3, **cfg)
+    X, y = data(cfg["loss"])
+    net.fit(X, y, epochs=2, batch_size=8)
+    net.save(tmp_path / "net.npz")
+    other = target.load(tmp_path / "net.npz")
+    assert type(other) is target
+    assert_identical(net, other)
+    h1, h2 = net.fit(X, y, epochs=2, batch_size=8), other.fit(X, y, epochs=2, batch_size=8)
+    np.testing.assert_allclose(h1, h2, rtol=1e-12)
+    assert np.array_equal(net._rng, other._rng)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_paths_and_file_objects(cls, tmp_path):
+    net = cls([2, 3, 1], seed=None, learning_rate=0.25)
+    net.learning_rate = 0.125  # changed after construction: saved as it is now
+    for path in (str(tmp_path / "a.npz"), tmp_path / "b.npz", tmp_path / "no_suffix"):
+        net.save(path)
+        assert pathlib.Path(path).exists()  # written exactly where asked (no ".npz" appended)
+        loaded = cls.load(path)
+        assert_identical(net, loaded)
+        assert loaded.seed is None and loaded.learning_rate == 0.125
+    buffer = io.BytesIO()
+    net.save(buffer)
+    buffer.seek(0)
+    assert_identical(net, cls.load(buffer))
+
+
+def rewrite(src, dst, change):
+    """Copy the .npz file src to dst with change(dict of arrays) applied."""
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    change(arrays)
+    np.savez(dst, **arrays)
+
+
+def set_config(arrays, **updates):
+    header = json.loads(str(arrays["config"][()]))
+    for key, value in updates.items():
+        if key in ("format", "version"):
+            header[key] = value
+        else:
+            header["config"][key] = value
+    arrays["config"] = np.array(json.dumps(header))
+
+
+BROKEN = {
+    "missing W1": lambda a: a.pop("W1"),
+    "extra array": lambda a: a.update(extra=np.zeros(2)),
+    "missing config": lambda a: a.pop("config"),
+    "config not JSON": lambda a: a.update(config=np.array("{not json")),
+    "config a number": lambda a: a.update(config=np.array(3.0)),
+    "other format": lambda a: set_config(a, format="something else"),
+    "future version": lambda a: set_config(a, version=99),
+    "bad loss name": lambda a: set_config(a, loss="hinge"),
+    "unknown key": lambda a: set_config(a, colour="blue"),
+    "sizes disagree": lambda a: set_config(a, layer_sizes=[4, 7, 5, 2]),
+    "W0 wrong shape": lambda a: a.update(W0=a["W0"][:, :3]),
+    "b0 wrong dtype": lambda a: a.update(b0=a["b0"].astype(np.float32)),
+    "dtype disagrees": lambda a: set_config(a, dtype="float32"),
+    "step count float": lambda a: a.update(state0=a["state0"].astype(np.float64)),
+    "rng all zero": lambda a: a.update(rng=np.zeros(4, np.uint64)),
+    "rng wrong dtype": lambda a: a.update(rng=a["rng"].astype(np.int64)),
+    "momentum state for adam": lambda a: set_config(a, optimizer="sgd", momentum=0.9),
+}
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("what", list(BROKEN))
+def test_broken_files(cls, what, tmp_path):
+    net = cls(SIZES, dtype=np.float64, seed=1, **CONFIGS["adam"])
+    net.save(tmp_path / "good.npz")
+    rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", BROKEN[what])
+    with pytest.raises(ValueError):
+        cls.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_not_npz_files(cls, tmp_path):
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ValueError):
+        cls.load(tmp_path / "array.npy")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))  # pickles are never loaded
+    with pytest.raises(ValueError):
+        cls.load(tmp_path / "objects.npy")
+    with pytest.raises(FileNotFoundError):
+        cls.load(tmp_path / "missing.npz")
