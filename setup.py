@@ -47,6 +47,7 @@ setup(
                 # Built against NumPy 2.x, runs on NumPy >= 1.25: the oldest C API we may use.
                 ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION"),
                 ("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
+                ("MLPEXT_BUILD_FLAGS", '"' + " ".join(compile_args()) + '"'),
             ],
             extra_compile_args=compile_args(),
             extra_link_args=os.environ.get("MLPEXT_LDFLAGS", "").split(),

@@ -1610,6 +1610,28 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(build_info_doc,
+"build_info($module)\n--\n\n"
+"How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config).");
+
+#define MLP_STR2(x) #x
+#define MLP_STR(x) MLP_STR2(x)
+#ifndef MLPEXT_BUILD_FLAGS
+#define MLPEXT_BUILD_FLAGS "unknown"
+#endif
+
+static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args))
+{
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i}", "simd", mlp_simd_path(), "compiler",
+#ifdef __VERSION__
+                         __VERSION__,
+#else
+                         "unknown",
+#endif
+                         "cflags", MLPEXT_BUILD_FLAGS, "numpy_target_api", MLP_STR(NPY_TARGET_VERSION),
+                         "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS);
+}
+
 /* ------------------------------------------------------------------------------------------------------------
  * Module (multi-phase init, no state: nothing here is mutable)
  * ------------------------------------------------------------------------------------------------------------ */
@@ -1624,6 +1646,7 @@ static PyMethodDef core_methods[] = {
     {"predict", (PyCFunction)(void (*)(void))py_predict, FASTCALL_KW, predict_doc},
     {"trace_step", (PyCFunction)(void (*)(void))py_trace_step, FASTCALL_KW, trace_step_doc},
     {"net_forward", (PyCFunction)(void (*)(void))py_net_forward, FASTCALL_KW, net_forward_doc},
+    {"build_info", py_build_info, METH_NOARGS, build_info_doc},
     {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
     {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},
     {NULL, NULL, 0, NULL},

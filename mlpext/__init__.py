@@ -25,4 +25,22 @@ from mlpext._core import backward, forward, predict, trace_step, train, train_st
 from mlpext.network import MLP
 
 __version__ = "0.1.0"
-__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP"]
+__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP", "show_config"]
+
+
+def show_config():
+    """Print how mlpext was built and which code paths it takes here: SIMD kernels, flags, NumPy, threads."""
+    import numpy
+
+    from mlpext import _core
+
+    info = _core.build_info()
+    print(f"mlpext {__version__}")
+    print(f"  kernels: {info['simd']} (chosen at run time; every path gives the same bits)")
+    print("  matrix products: mlpext's own register-tiled kernels, no BLAS")
+    print(f"  threads: each call runs on one thread; the GIL is released when a call does more than "
+          f"{info['gil_release_min_work']:.0f} operations, so calls from several threads run in parallel")
+    print(f"  compiler: {info['compiler']}")
+    print(f"  flags: {info['cflags']}")
+    print(f"  NumPy C API target: {info['numpy_target_api']}; running with NumPy {numpy.__version__}")
+    print(f"  network depth: at most {info['max_layers']} layers")
