@@ -1,0 +1,520 @@
+"""scikit-learn estimators backed by mlpext: ``MLPClassifier`` and ``MLPRegressor``.
+
+They take scikit-learn's own parameter names where they overlap with
+:class:`sklearn.neural_network.MLPClassifier` / ``MLPRegressor``, and train an :class:`mlpext.MLP` in C::
+
+    from mlpext.sklearn import MLPClassifier
+    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, random_state=0).fit(X_train, y_train)
+    clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
+
+This module needs scikit-learn (``pip install "mlpext[sklearn]"``); ``import mlpext`` never imports it.
+
+What maps to what
+-----------------
+- ``hidden_layer_sizes``: the hidden layers; the network is ``[n_features, *hidden_layer_sizes, n_outputs]``.
+- ``activation``: scikit-learn's names, ``"identity"``, ``"logistic"`` (mlpext's ``"sigmoid"``), ``"tanh"``,
+  ``"relu"``; mlpext's ``"sigmoid"`` and ``"leaky_relu"`` are accepted too.
+- ``solver``: ``"sgd"`` (with ``momentum`` and ``nesterovs_momentum``) or ``"adam"`` (``beta_1``, ``beta_2``,
+  ``epsilon``). There is no ``"lbfgs"``. The learning rate is constant (``learning_rate_init``).
+- ``alpha`` (the L2 penalty): scikit-learn adds ``0.5 * alpha * ||W||²`` to the *sum* of a batch's losses, so the
+  gradient of the *mean* batch loss grows by ``(alpha / batch_size) * W``. mlpext's optimizers take a
+  torch-style ``weight_decay`` that adds ``weight_decay * p`` to the mean gradient, so we pass
+  ``weight_decay = alpha / batch_size`` (the batch size actually used). That is the same penalty per step on the
+  weights for every full batch (``partial_fit``: the batch size of that call). Unlike scikit-learn, mlpext's
+  weight decay also applies to the biases (a negligible difference at the usual values of ``alpha``).
+- ``batch_size``: ``"auto"`` is ``min(200, n_samples)``; an int is clipped to ``[1, n_samples]`` with a warning,
+  as scikit-learn does.
+- ``max_iter``, ``tol``, ``n_iter_no_change``: epochs and stopping as in scikit-learn. Training stops when the
+  epoch's loss (or, with ``early_stopping=True``, the validation score) has not improved by ``tol`` for more than
+  ``n_iter_no_change`` consecutive epochs; reaching ``max_iter`` first raises a ``ConvergenceWarning``.
+- ``random_state``: an int is passed to :class:`mlpext.MLP` as its ``seed`` (so ``random_state=0`` gives the same
+  initial weights as ``mlpext.MLP(..., seed=0)``); the same seed drives the shuffling. Same ``random_state``,
+  same data, same result.
+- ``dtype``: the precision the network computes in, ``"float64"`` (the default, as scikit-learn) or
+  ``"float32"`` (faster). Predictions and probabilities are returned as float64 either way.
+
+Losses: the classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
+classes (as scikit-learn) and a softmax output with cross-entropy for more. The regressor minimises the mean
+squared error over all outputs, ``mean((y - ŷ)²)``; scikit-learn reports half of it, so ``loss_curve_`` values
+are about twice scikit-learn's for one output.
+
+Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling", "adaptive"), ``power_t``,
+``max_fun``, ``sample_weight``, sparse input (rejected with scikit-learn's usual ``TypeError``) and
+multi-label classification.
+"""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _sk_validate_data
+except ImportError:  # pragma: no cover - scikit-learn < 1.6
+    _sk_validate_data = None
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+}
+_SOLVERS = ("sgd", "adam")
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _validate_data(estimator, *args, **kwargs):
+    """scikit-learn's validate_data (>= 1.6) or the BaseEstimator._validate_data method (older)."""
+    if _sk_validate_data is not None:
+        return _sk_validate_data(estimator, *args, **kwargs)
+    return estimator._validate_data(*args, **kwargs)  # pragma: no cover
+
+
+def _mlp_class():
+    from mlpext import MLP
+
+    return MLP
+
+
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, validation and the training loop."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate_init=0.001,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dtype="float64",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self):
+        """Validate the hyper-parameters; returns (hidden sizes tuple, mlpext activation, numpy dtype)."""
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, numbers.Integral):
+            hidden = (hidden,)
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints, got {hidden!r}.") from None
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must contain only positive ints, got {self.hidden_layer_sizes!r}.")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}."
+            )
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be 'sgd' or 'adam' (mlpext has no 'lbfgs'), got {self.solver!r}.")
+        for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+        for name in ("learning_rate_init",):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value > 0:
+                raise ValueError(f"{name} must be a real number > 0, got {value!r}.")
+        for name in ("alpha", "tol", "epsilon", "momentum"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"{name} must be a real number >= 0, got {value!r}.")
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
+        for name in ("beta_1", "beta_2"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
+                                              and not isinstance(self.batch_size, bool))):
+            raise ValueError(f"batch_size must be 'auto' or an int, got {self.batch_size!r}.")
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
+        return hidden, _ACTIVATIONS[self.activation], dtype
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if not 1 <= self.batch_size <= n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    # ------------------------------------------------------------------ the network
+    def _make_net(self, n_features, n_outputs, loss, batch_size, activation, hidden, dtype, seed):
+        kwargs = dict(
+            activation=activation,
+            loss=loss,
+            optimizer=self.solver,
+            learning_rate=float(self.learning_rate_init),
+            weight_decay=float(self.alpha) / batch_size,
+            dtype=dtype,
+            seed=seed,
+        )
+        if self.solver == "sgd":
+            kwargs.update(momentum=float(self.momentum),
+                          nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
+        else:
+            kwargs.update(betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+        self._net = _mlp_class()([n_features, *hidden, n_outputs], **kwargs)
+
+    def _expose_params(self):
+        self.coefs_ = [W for W, _ in self._net.params]
+        self.intercepts_ = [b for _, b in self._net.params]
+        self.n_layers_ = len(self.coefs_) + 1
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, X, y, incremental, classes=None):
+        hidden, activation, dtype = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        fitted = hasattr(self, "_net")
+        # A new network for fit() (unless warm_start) and for the first partial_fit(); otherwise continue.
+        continuing = fitted and (incremental or self.warm_start)
+        X, y = self._validate_xy(X, y, reset=not continuing, dtype=dtype)
+        y_net, n_outputs, loss = self._encode_y(y, continuing, classes)
+        if continuing and self._net_sizes() != [X.shape[1], *hidden, n_outputs]:
+            if incremental:
+                raise ValueError(
+                    f"partial_fit: the network's layer sizes {self._net_sizes()} do not match "
+                    f"{[X.shape[1], *hidden, n_outputs]} (were hidden_layer_sizes changed?)")
+            continuing = False
+
+        early_stopping = bool(self.early_stopping) and not incremental
+        X_val = y_val = None
+        if early_stopping:
+            stratify = y_net if isinstance(self, ClassifierMixin) else None
+            X, X_val, y_net, y_val = train_test_split(
+                X, y_net, random_state=np.random.RandomState(self._seed if continuing else self._draw_seed()),
+                test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset.")
+            X, y_net = np.ascontiguousarray(X), np.ascontiguousarray(y_net)
+            y_val = self._decode_y(y_val)
+        batch_size = self._batch_size(X.shape[0])
+
+        if not continuing:
+            seed = self._seed if early_stopping else self._draw_seed()
+            self._make_net(X.shape[1], n_outputs, loss, batch_size, activation, hidden, dtype, seed)
+            self.n_outputs_ = n_outputs
+            self.out_activation_ = {"bce": "logistic", "cross_entropy": "softmax", "mse": "identity"}[loss]
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.best_loss_ = np.inf
+            self._no_improvement_count = 0
+        else:  # hyper-parameters may have been changed with set_params since the network was made
+            self._net.learning_rate = float(self.learning_rate_init)
+            self._net.weight_decay = float(self.alpha) / batch_size
+        if not incremental:
+            self.n_iter_ = 0
+            self._no_improvement_count = 0
+        if early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+        elif not continuing:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._train(X, y_net, X_val, y_val, batch_size, incremental)
+        return self
+
+    def _draw_seed(self):
+        """The seed of a new network: random_state itself when it is an int, else one drawn from it."""
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            self._seed = int(self.random_state)
+        else:
+            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        return self._seed
+
+    def _train(self, X, y, X_val, y_val, batch_size, incremental):
+        """The epochs: max_iter of them (one for partial_fit), with scikit-learn's stopping rule."""
+        net = self._net
+        n_samples = X.shape[0]
+        best_params = None
+        for _ in range(1 if incremental else self.max_iter):
+            try:
+                losses = net.fit(X, y, epochs=1, batch_size=batch_size, shuffle=bool(self.shuffle))
+            except KeyboardInterrupt:
+                warnings.warn("Training interrupted by user.")
+                break
+            loss = float(np.asarray(losses, dtype=np.float64).ravel()[-1])
+            self.n_iter_ += 1
+            self.t_ += n_samples
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+
+            if X_val is not None:
+                self._expose_params()
+                score = self.score(X_val, y_val)
+                self.validation_scores_.append(score)
+                if self.verbose:
+                    print("Validation score: %f" % score)
+                if score < self.best_validation_score_ + self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best_params = [(W.copy(), b.copy()) for W, b in net.params]
+            else:
+                if loss > self.best_loss_ - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if loss < self.best_loss_:
+                    self.best_loss_ = loss
+
+            if self._no_improvement_count > self.n_iter_no_change:
+                if self.verbose:
+                    what = "Validation score" if X_val is not None else "Training loss"
+                    print("%s did not improve more than tol=%f for %d consecutive epochs. Stopping."
+                          % (what, self.tol, self.n_iter_no_change))
+                break
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                    "converged yet." % self.max_iter,
+                    ConvergenceWarning,
+                )
+        if best_params is not None:  # early_stopping: keep the weights of the best validation score
+            for (W, b), (W_best, b_best) in zip(net.params, best_params):
+                W[...] = W_best
+                b[...] = b_best
+        self._expose_params()
+
+    def _net_sizes(self):
+        return [self._net.params[0][0].shape[0]] + [W.shape[1] for W, _ in self._net.params]
+
+    def _forward(self, X):
+        check_is_fitted(self)
+        X = _validate_data(self, X, reset=False, dtype=np.dtype(self._net.params[0][0].dtype), order="C",
+                           accept_sparse=False)
+        return np.asarray(self._net.forward(X), dtype=np.float64)
+
+    def fit(self, X, y):
+        """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs."""
+        return self._fit(X, y, incremental=False)
+
+    # Pickling: an mlpext.MLP may hold C state; keep the estimator picklable whatever the network holds.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        net = state.pop("_net", None)
+        if net is not None:
+            try:
+                import pickle
+
+                pickle.dumps(net)
+                state["_net"] = net
+            except Exception:  # the network is not picklable: carry its saved file's bytes instead
+                import os
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = os.path.join(tmp, "net.npz")
+                    net.save(path)
+                    with open(path, "rb") as f:
+                        state["_net_saved"] = f.read()
+                state.pop("coefs_", None)
+                state.pop("intercepts_", None)
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_net_saved", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            import os
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "net.npz")
+                with open(path, "wb") as f:
+                    f.write(saved)
+                self._net = _mlp_class().load(path)
+            self._expose_params()
+
+
+def _tags_with(tags, **changes):
+    for path, value in changes.items():
+        obj = tags
+        parts = path.split("__")
+        for part in parts[:-1]:
+            obj = getattr(obj, part)
+        setattr(obj, parts[-1], value)
+    return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by mlpext (log-loss; sgd or adam).
+
+    Parameters are scikit-learn's (see the module docstring for how each maps onto :class:`mlpext.MLP`).
+    Labels can be of any type (ints, strings, ...); ``predict`` returns them as given.
+
+    Attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (for DataFrames with string column
+    names), ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``t_``, ``coefs_`` and ``intercepts_``
+    (the network's own weight arrays, ``W`` of shape (fan_in, fan_out)), ``n_layers_``, ``n_outputs_``,
+    ``out_activation_``, ``validation_scores_`` and ``best_validation_score_`` (with ``early_stopping``).
+    """
+
+    def _validate_xy(self, X, y, reset, dtype):
+        X, y = _validate_data(self, X, y, reset=reset, dtype=dtype, order="C", accept_sparse=False,
+                              multi_output=True, y_numeric=False)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_y(self, y, continuing, classes=None):
+        """Labels -> what the network trains on: (n, 1) 0/1 floats for 2 classes (bce), else int indices."""
+        if not continuing:
+            self.classes_ = unique_labels(y if classes is None else classes)
+        classes = self.classes_
+        if len(classes) < 2:
+            raise ValueError(
+                "MLPClassifier needs samples of at least 2 classes in the data, but the data contains only one "
+                "class: %r" % classes[0]
+            )
+        unknown = np.setdiff1d(unique_labels(y), classes)
+        if unknown.size:
+            raise ValueError(f"y has labels that are not in classes_ {classes!r}: {unknown!r}")
+        index = np.searchsorted(classes, y)
+        if len(classes) == 2:
+            return np.ascontiguousarray(index.reshape(-1, 1), dtype=np.dtype(self.dtype)), 1, "bce"
+        return np.ascontiguousarray(index, dtype=np.int64), len(classes), "cross_entropy"
+
+    def _decode_y(self, y_net):
+        if y_net.ndim == 2:
+            return self.classes_[y_net[:, 0].astype(np.intp)]
+        return self.classes_[y_net.astype(np.intp)]
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls.
+
+        ``classes`` (every label that will ever appear) is required on the first call, as in scikit-learn.
+        """
+        if not hasattr(self, "_net"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(
+                "`classes=%r` is not the same as on last call to partial_fit, was: %r" % (classes, self.classes_))
+        return self._fit(X, y, incremental=True, classes=classes if not hasattr(self, "_net") else None)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        out = self._forward(X)
+        if out.shape[1] == 1:
+            p = out[:, 0]
+            return np.column_stack([1.0 - p, p])
+        return out
+
+    def predict_log_proba(self, X):
+        """The logarithm of ``predict_proba(X)``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row, as one of ``classes_``."""
+        proba = self.predict_proba(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        return super().__sklearn_tags__()
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {}
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by mlpext (mean squared error; identity output; sgd or adam).
+
+    ``y`` can be (n_samples,) or (n_samples, n_targets). Parameters are scikit-learn's (see the module
+    docstring). Attributes as :class:`MLPClassifier`, without ``classes_``.
+    """
+
+    def _validate_xy(self, X, y, reset, dtype):
+        X, y = _validate_data(self, X, y, reset=reset, dtype=dtype, order="C", accept_sparse=False,
+                              multi_output=True, y_numeric=True)
+        return X, y
+
+    def _encode_y(self, y, continuing, classes=None):
+        y = np.asarray(y, dtype=np.dtype(self.dtype))
+        if not continuing:
+            self._y_1d = y.ndim == 1
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        return np.ascontiguousarray(y2), y2.shape[1], "mse"
+
+    def _decode_y(self, y_net):
+        return y_net[:, 0] if self._y_1d else y_net
+
+    def partial_fit(self, X, y):
+        """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """The network's output: (n_samples,) for a 1-D ``y`` at fit time, else (n_samples, n_targets)."""
+        out = self._forward(X)  # checks that the estimator is fitted
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}

@@ -1,0 +1,292 @@
+"""mlpext.sklearn: scikit-learn's estimator checks on MLPClassifier and MLPRegressor, and their behaviour.
+
+Skipped when scikit-learn is not installed (pip install "mlpext[sklearn]").
+"""
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_digits, load_iris, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from mlpext import MLP  # noqa: E402
+from mlpext.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------------- the checks
+@parametrize_with_checks([MLPClassifier(), MLPRegressor(),
+                          MLPClassifier(solver="sgd", dtype="float32"), MLPRegressor(solver="sgd", dtype="float32")])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        # The checks fit tiny data sets for max_iter epochs; not converging there is expected and harmless.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+# ---------------------------------------------------------------------------------------------------- behaviour
+def test_import_mlpext_does_not_import_sklearn(tmp_path):
+    import os
+
+    import mlpext
+
+    env = dict(os.environ)  # the mlpext this test imported (installed or in the source tree), from elsewhere
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mlpext.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    code = ("import sys, mlpext, mlpext.network, mlpext.digits\n"
+            "assert not any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules)\n"
+            "assert 'PIL' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def test_classifier_digits_accuracy(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.95
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 10) and proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_test))
+    assert clf.n_iter_ == 30 and len(clf.loss_curve_) == 30
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.n_features_in_ == 64
+    assert [W.shape for W in clf.coefs_] == [(64, 64), (64, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(64,), (10,)]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_classifier_solvers_and_dtypes(solver, dtype):
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), solver=solver, learning_rate_init=0.01, max_iter=300,
+                        batch_size=16, random_state=0, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.score(X, y) >= 0.9
+    assert clf.coefs_[0].dtype == np.dtype(dtype)
+    assert clf.predict_proba(X).dtype == np.float64
+
+
+def test_classifier_string_labels_binary():
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    labels = np.where(y == 0, "setosa", "other")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, labels)
+    assert list(clf.classes_) == ["other", "setosa"]
+    assert clf.n_outputs_ == 1 and clf.out_activation_ == "logistic"
+    assert clf.predict_proba(X).shape == (len(X), 2)
+    assert set(clf.predict(X)) <= {"other", "setosa"}
+    assert clf.score(X, labels) == 1.0
+
+
+def test_classifier_one_class_is_an_error():
+    with pytest.raises(ValueError, match="one class"):
+        MLPClassifier().fit(np.zeros((3, 2)), [1, 1, 1])
+
+
+def test_classifier_partial_fit():
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:50], y[:50], classes=[0, 1, 2])  # only class 0 in this batch
+    assert list(clf.classes_) == [0, 1, 2] and clf.n_iter_ == 1
+    for _ in range(100):
+        clf.partial_fit(X, y)
+    assert clf.n_iter_ == 101 and len(clf.loss_curve_) == 101
+    assert clf.score(X, y) >= 0.9
+    with pytest.raises(ValueError, match="not the same"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X[:2], [0, 7])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :3], y)
+
+
+def test_partial_fit_continues_fit():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    W = clf.coefs_[0].copy()
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 6
+    assert not np.array_equal(W, clf.coefs_[0])
+
+
+def test_regressor_single_and_multi_output():
+    X, y = make_regression(n_samples=300, n_features=5, n_targets=2, noise=0.1, random_state=0)
+    y = (y - y.mean(0)) / y.std(0)
+    reg = MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300, random_state=0)
+    reg.fit(X, y)
+    assert reg.predict(X).shape == (300, 2)
+    assert reg.score(X, y) > 0.95
+    reg1 = MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=300, random_state=0)
+    reg1.fit(X, y[:, 0])
+    assert reg1.predict(X).shape == (300,)
+    assert reg1.predict(X).dtype == np.float64
+    assert reg1.score(X, y[:, 0]) > 0.95
+
+
+def test_convergence_warning_and_early_stop_on_training_loss():
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        MLPClassifier(max_iter=3, random_state=0).fit(X, y)
+    # A huge tol: after the first epoch (which improves on inf) the loss never improves "enough", so training
+    # stops once n_iter_no_change + 1 epochs have not improved: after n_iter_no_change + 2 epochs in all.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = MLPClassifier(max_iter=100, tol=10.0, n_iter_no_change=4, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 6
+
+
+def test_early_stopping_on_validation_score(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, max_iter=200, batch_size=32,
+                        random_state=0).fit(X_train, y_train)
+    assert clf.n_iter_ < 200
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.score(X_test, y_test) > 0.9
+    with pytest.raises(ValueError, match="early_stopping"):
+        clf.partial_fit(X_train, y_train)
+
+
+def test_deterministic_with_random_state():
+    X, y = load_iris(return_X_y=True)
+    a = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=3)
+    b = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a.fit(X, y)
+        b.fit(X, y)
+    for Wa, Wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(Wa, Wb)
+    assert a.loss_curve_ == b.loss_curve_
+
+
+def test_random_state_is_the_mlp_seed():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=7)
+    net = MLP([4, 8, 3], loss="cross_entropy", optimizer="adam", dtype=np.float64, seed=7)
+    clf._check_params()
+    clf._draw_seed()
+    clf._make_net(4, 3, "cross_entropy", 150, "relu", (8,), np.dtype(np.float64), clf._seed)
+    for (W, b), (W2, b2) in zip(clf._net.params, net.params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_alpha_maps_to_weight_decay_over_batch_size():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(alpha=0.5, batch_size=25, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf._net.weight_decay == pytest.approx(0.5 / 25)
+
+
+def test_pickle_roundtrip(digits):
+    X_train, X_test, y_train, _ = digits
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone.predict_proba(X_test), clf.predict_proba(X_test))
+    clone.partial_fit(X_train, y_train)  # still trainable after unpickling
+    assert clone.n_iter_ == 6
+
+
+def test_pickle_falls_back_to_save_and_load(digits):
+    """Should the network ever hold something pickle cannot take (C state), pickling goes through MLP.save."""
+    import threading
+
+    X_train, X_test, y_train, _ = digits
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, y_train)
+    clf._net._not_picklable = threading.Lock()
+    clone = pickle.loads(pickle.dumps(clf))
+    assert not hasattr(clone._net, "_not_picklable")
+    np.testing.assert_array_equal(clone.predict_proba(X_test), clf.predict_proba(X_test))
+    assert clone.coefs_[0] is clone._net.params[0][0]
+
+
+def test_errors():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+    with pytest.raises(ValueError, match="solver"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="softplus").fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        MLPClassifier(hidden_layer_sizes=(0,)).fit(X, y)
+    with pytest.raises(ValueError, match="dtype"):
+        MLPClassifier(dtype="int32").fit(X, y)
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MLPClassifier().fit(Xn, y)
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        MLPClassifier().fit(scipy_sparse.csr_matrix(X), y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="clipped"):
+            MLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
+
+
+def test_warm_start_continues_and_set_params_apply():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        net = clf._net
+        W = clf.coefs_[0].copy()
+        clf.set_params(learning_rate_init=0.05, alpha=0.3).fit(X, y)
+    assert clf._net is net and not np.array_equal(W, clf.coefs_[0])  # the same network, trained further
+    assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 10
+    assert net.learning_rate == 0.05 and net.weight_decay == pytest.approx(0.3 / 150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(warm_start=False).fit(X, y)
+    assert clf._net is not net and len(clf.loss_curve_) == 5
+
+
+def test_matches_scikit_learn_accuracy(digits):
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X_train, X_test, y_train, y_test = digits
+    params = dict(hidden_layer_sizes=(64,), batch_size=32, max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
+        theirs = SkMLPClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
+    assert ours >= theirs - 0.02, (ours, theirs)
