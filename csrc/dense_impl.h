@@ -10,37 +10,59 @@
 
 #define MLP_TR 4 /* tile rows */
 #define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
+#define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 */
 
-/* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`. */
+/* A row of MLP_TC values: a GCC/Clang vector, which each SIMD build compiles to its own registers
+   (two SSE2, one AVX2 or one AVX-512 for double). Products are rounded before sums (-ffp-contract=off). */
+typedef MLP_T MLP_FN(vec) __attribute__((vector_size(MLP_TC * sizeof(MLP_T))));
+
+/* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`.
+   Column strips of 8 outer (the strip of B stays in cache), 4 × 8 tiles of C in registers inner. */
 MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
                                      const MLP_T *bias, MLP_T *C)
 {
-    size_t r = 0;
-    for (; r + MLP_TR <= n; r += MLP_TR) {
-        const MLP_T *a = A + r * k;
-        size_t j = 0;
-        for (; j + MLP_TC <= m; j += MLP_TC) { /* a 4 × 8 tile */
-            MLP_T acc[MLP_TR][MLP_TC];
+    size_t j = 0;
+    for (; j + MLP_TC <= m; j += MLP_TC) {
+        MLP_FN(vec) bj;
+        MLP_VLOAD(bj, bias + j);
+        size_t r = 0;
+        for (; r + MLP_TR <= n; r += MLP_TR) {
+            const MLP_T *a = A + r * k;
+            MLP_FN(vec) acc[MLP_TR];
+            MLP_FN(vec) b0;
+            MLP_VLOAD(b0, B + j);
             for (size_t i = 0; i < MLP_TR; i++) {
-                for (size_t c = 0; c < MLP_TC; c++) {
-                    acc[i][c] = a[i * k] * B[j + c];
-                }
+                acc[i] = b0 * a[i * k];
             }
             for (size_t p = 1; p < k; p++) {
-                const MLP_T *b = B + p * m + j;
+                MLP_FN(vec) b;
+                MLP_VLOAD(b, B + p * m + j);
                 for (size_t i = 0; i < MLP_TR; i++) {
-                    for (size_t c = 0; c < MLP_TC; c++) {
-                        acc[i][c] += a[i * k + p] * b[c];
-                    }
+                    acc[i] += b * a[i * k + p];
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
-                for (size_t c = 0; c < MLP_TC; c++) {
-                    C[(r + i) * m + j + c] = acc[i][c] + bias[j + c];
-                }
+                MLP_FN(vec) out = acc[i] + bj;
+                MLP_VSTORE(C + (r + i) * m + j, out);
             }
         }
-        for (; j < m; j++) { /* a 4 × 1 tile */
+        for (; r < n; r++) { /* the last rows, one at a time */
+            const MLP_T *a = A + r * k;
+            MLP_FN(vec) acc, b;
+            MLP_VLOAD(acc, B + j);
+            acc = acc * a[0];
+            for (size_t p = 1; p < k; p++) {
+                MLP_VLOAD(b, B + p * m + j);
+                acc += b * a[p];
+            }
+            acc = acc + bj;
+            MLP_VSTORE(C + r * m + j, acc);
+        }
+    }
+    for (; j < m; j++) { /* the last columns, 4 rows at a time */
+        size_t r = 0;
+        for (; r + MLP_TR <= n; r += MLP_TR) {
+            const MLP_T *a = A + r * k;
             MLP_T acc[MLP_TR];
             for (size_t i = 0; i < MLP_TR; i++) {
                 acc[i] = a[i * k] * B[j];
@@ -54,10 +76,8 @@ MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *
                 C[(r + i) * m + j] = acc[i] + bias[j];
             }
         }
-    }
-    for (; r < n; r++) { /* the last rows, one at a time */
-        const MLP_T *a = A + r * k;
-        for (size_t j = 0; j < m; j++) {
+        for (; r < n; r++) {
+            const MLP_T *a = A + r * k;
             MLP_T s = a[0] * B[j];
             for (size_t p = 1; p < k; p++) {
                 s += a[p] * B[p * m + j];
@@ -118,50 +138,66 @@ MLP_INLINE void MLP_FN(gemm_nt)(size_t n, size_t k, size_t m, const MLP_T *D, co
     }
 }
 
-/* G (k, m) = Xᵀ·D, X (n, k), D (n, m): G[q, j] = Σ_r X[r, q]·D[r, j], over r, read in place. */
+/* G (k, m) = Xᵀ·D, X (n, k), D (n, m): G[q, j] = Σ_r X[r, q]·D[r, j], over r, read in place.
+   When G is small (it stays in cache) or narrow, row by row: G[q, :] = X[0, q]·D[0, :], then += X[r, q]·D[r, :]
+   for r = 1, 2, ... — X and D are each read once, in order. Otherwise 4 × 8 tiles of G in registers, each
+   running down the rows of X and D. */
 MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    size_t q = 0;
-    for (; q + MLP_TR <= k; q += MLP_TR) {
-        size_t j = 0;
-        for (; j + MLP_TC <= m; j += MLP_TC) {
-            MLP_T acc[MLP_TR][MLP_TC];
-            for (size_t i = 0; i < MLP_TR; i++) {
-                for (size_t c = 0; c < MLP_TC; c++) {
-                    acc[i][c] = X[q + i] * D[j + c];
-                }
-            }
-            for (size_t r = 1; r < n; r++) {
-                const MLP_T *x = X + r * k + q, *d = D + r * m + j;
-                for (size_t i = 0; i < MLP_TR; i++) {
-                    for (size_t c = 0; c < MLP_TC; c++) {
-                        acc[i][c] += x[i] * d[c];
+    if (k < MLP_TR || m < MLP_TC || k * m * sizeof(MLP_T) <= MLP_TN_ROWWISE_BYTES) {
+        for (size_t r = 0; r < n; r++) {
+            const MLP_T *x = X + r * k, *d = D + r * m;
+            for (size_t q = 0; q < k; q++) {
+                MLP_T *g = G + q * m;
+                const MLP_T xq = x[q];
+                if (r == 0) {
+                    for (size_t j = 0; j < m; j++) {
+                        g[j] = xq * d[j];
+                    }
+                } else {
+                    for (size_t j = 0; j < m; j++) {
+                        g[j] += xq * d[j];
                     }
                 }
             }
-            for (size_t i = 0; i < MLP_TR; i++) {
-                for (size_t c = 0; c < MLP_TC; c++) {
-                    G[(q + i) * m + j + c] = acc[i][c];
-                }
-            }
         }
-        for (; j < m; j++) {
-            MLP_T acc[MLP_TR];
+        return;
+    }
+    size_t j = 0;
+    for (; j + MLP_TC <= m; j += MLP_TC) {
+        size_t q = 0;
+        for (; q + MLP_TR <= k; q += MLP_TR) {
+            MLP_FN(vec) acc[MLP_TR];
+            MLP_FN(vec) d0;
+            MLP_VLOAD(d0, D + j);
             for (size_t i = 0; i < MLP_TR; i++) {
-                acc[i] = X[q + i] * D[j];
+                acc[i] = d0 * X[q + i];
             }
             for (size_t r = 1; r < n; r++) {
+                MLP_FN(vec) d;
+                MLP_VLOAD(d, D + r * m + j);
+                const MLP_T *x = X + r * k + q;
                 for (size_t i = 0; i < MLP_TR; i++) {
-                    acc[i] += X[r * k + q + i] * D[r * m + j];
+                    acc[i] += d * x[i];
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
-                G[(q + i) * m + j] = acc[i];
+                MLP_VSTORE(G + (q + i) * m + j, acc[i]);
             }
         }
+        for (; q < k; q++) {
+            MLP_FN(vec) acc, d;
+            MLP_VLOAD(acc, D + j);
+            acc = acc * X[q];
+            for (size_t r = 1; r < n; r++) {
+                MLP_VLOAD(d, D + r * m + j);
+                acc += d * X[r * k + q];
+            }
+            MLP_VSTORE(G + q * m + j, acc);
+        }
     }
-    for (; q < k; q++) {
-        for (size_t j = 0; j < m; j++) {
+    for (; j < m; j++) {
+        for (size_t q = 0; q < k; q++) {
             MLP_T s = X[q] * D[j];
             for (size_t r = 1; r < n; r++) {
                 s += X[r * k + q] * D[r * m + j];
