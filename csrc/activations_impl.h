@@ -1,5 +1,15 @@
 /* activations_impl.h — template body of activations.c (see each_precision.h). */
 
+/* a[0..len) = 1 / (1 + e^-a), the lecture's sigmoid, in double. */
+MLP_INLINE void MLP_FN(sigmoid)(size_t len, MLP_T *a)
+{
+    for (size_t k = 0; k < len; k++) {
+        a[k] = (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)a[k])));
+    }
+}
+
+MLP_SIMD_VARIANTS(sigmoid_v, (size_t len, MLP_T *a), MLP_FN(sigmoid), (len, a))
+
 /* row (cols) = softmax(row): e^(z − max) / Σ e^(z − max); NaN anywhere in the row gives a NaN row. */
 static void MLP_FN(softmax_row)(size_t cols, MLP_T *row)
 {
@@ -25,7 +35,7 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
     case MLP_IDENTITY:
         break;
     case MLP_SIGMOID: /* the lecture's 1 / (1 + e^-z) */
-        MLP_FN(sigmoid)(len, a);
+        MLP_SIMD_CALL(sigmoid_v, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
         break;
     case MLP_TANH:
         for (size_t k = 0; k < len; k++) {

@@ -232,7 +232,7 @@ MLP_SIMD_VARIANTS(gemm_tn_v, (size_t n, size_t k, size_t m, const MLP_T *X, cons
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
                                mlp_activation act, MLP_T *A)
 {
-    MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
+    MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
     MLP_FN(mlp_activate)(act, n, out, A);
 }
 
@@ -240,7 +240,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
                                       const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev)
 {
-    MLP_SIMD_CALL(gemm_nt_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
+    MLP_SIMD_CALL(gemm_nt_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
     MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
 
@@ -248,7 +248,7 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db)
 {
-    MLP_SIMD_CALL(gemm_tn_v, n * in * out >= MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
+    MLP_SIMD_CALL(gemm_tn_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
     MLP_FN(sum_rows)(n, out, D, db);
 }
 

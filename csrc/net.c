@@ -3,26 +3,11 @@
 #include <string.h>
 
 #include "mlp.h"
+#include "size_math.h"
 #include "vmath.h"
 
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
-
-static size_t mul_or_0(size_t a, size_t b, int *ok)
-{
-    if (a != 0 && b > (size_t)-1 / a) {
-        *ok = 0;
-    }
-    return a * b;
-}
-
-static size_t add_or_0(size_t a, size_t b, int *ok)
-{
-    if (b > (size_t)-1 - a) {
-        *ok = 0;
-    }
-    return a + b;
-}
 
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
    delta buffers of the widest layer, all for `batch` rows; for training also the gradients of every parameter and
@@ -33,15 +18,15 @@ size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train)
     const size_t L = net->n_layers, *s = net->sizes;
     size_t widest = 0, per_row = s[L], params = 0; /* per_row starts with Z's width */
     for (size_t l = 1; l <= L; l++) {
-        per_row = add_or_0(per_row, s[l], &ok);
+        per_row = mlp_size_add(per_row, s[l], &ok);
         widest = s[l] > widest ? s[l] : widest;
-        params = add_or_0(params, add_or_0(mul_or_0(s[l - 1], s[l], &ok), s[l], &ok), &ok);
+        params = mlp_size_add(params, mlp_size_add(mlp_size_mul(s[l - 1], s[l], &ok), s[l], &ok), &ok);
     }
-    per_row = add_or_0(per_row, mul_or_0(2, widest, &ok), &ok);
+    per_row = mlp_size_add(per_row, mlp_size_mul(2, widest, &ok), &ok);
     if (train) {
-        per_row = add_or_0(per_row, add_or_0(s[0], s[L], &ok), &ok);
+        per_row = mlp_size_add(per_row, mlp_size_add(s[0], s[L], &ok), &ok);
     }
-    size_t total = add_or_0(mul_or_0(batch, per_row, &ok), train ? params : 0, &ok);
+    size_t total = mlp_size_add(mlp_size_mul(batch, per_row, &ok), train ? params : 0, &ok);
     (void)n;
     return ok ? total : 0;
 }

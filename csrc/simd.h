@@ -21,12 +21,13 @@
     static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }                                                     \
     __attribute__((target("avx2"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                        \
     __attribute__((target("avx512f"))) static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
-/* Calls the widest of NAME's variants this CPU runs when WIDE is true, else the generic one. */
-#define MLP_SIMD_CALL(NAME, WIDE, ARGS)                                                                          \
+/* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512, else its AVX2 variant when
+   size >= MIN2 and the CPU has AVX2, else the generic one. */
+#define MLP_SIMD_CALL(NAME, size, MIN2, MIN512, ARGS)                                                            \
     do {                                                                                                         \
-        if ((WIDE) && MLP_HAS_AVX512()) {                                                                        \
+        if ((size) >= (MIN512) && MLP_HAS_AVX512()) {                                                            \
             MLP_FN(NAME##_avx512) ARGS;                                                                          \
-        } else if ((WIDE) && MLP_HAS_AVX2()) {                                                                   \
+        } else if ((size) >= (MIN2) && MLP_HAS_AVX2()) {                                                         \
             MLP_FN(NAME##_avx2) ARGS;                                                                            \
         } else {                                                                                                 \
             MLP_FN(NAME##_generic) ARGS;                                                                         \
@@ -34,7 +35,7 @@
     } while (0)
 #else
 #define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS) static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }
-#define MLP_SIMD_CALL(NAME, WIDE, ARGS) MLP_FN(NAME##_generic) ARGS
+#define MLP_SIMD_CALL(NAME, size, MIN2, MIN512, ARGS) MLP_FN(NAME##_generic) ARGS
 #endif
 
 #endif /* MLPEXT_SIMD_H */
