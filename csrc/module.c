@@ -1456,6 +1456,28 @@ PyDoc_STRVAR(net_fit_doc,
 "sgd: [] (no momentum) or 2L momentum buffers; adam: [t] + 2L first + 2L second moments. rng: uint64 (4,).\n"
 "Private: mlpext.MLP.fit and .step are the public face.");
 
+/* One chunk of net_fit for the scalar type T (kernel suffix S), from py_net_fit's locals: the parameters are
+   arguments 0..2L−1, the optimizer's state starts at state_index (Adam: its step first). */
+#define NET_FIT_KERNEL(T, S)                                                                                     \
+    do {                                                                                                         \
+        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *buf[2 * MLP_MAX_LAYERS], *m1[2 * MLP_MAX_LAYERS],             \
+            *m2[2 * MLP_MAX_LAYERS];                                                                             \
+        NET_PARAMS(nc, W, b, 0)                                                                                  \
+        const int adam = kind == MLP_ADAM, first = state_index + adam;                                           \
+        for (int i = 0; !adam && i < S_count; i++) { /* SGD's momentum buffers, 2L or none */                   \
+            buf[i] = DATA(&nc->k, first + i);                                                                    \
+        }                                                                                                        \
+        for (int i = 0; adam && i < 2 * L; i++) {                                                                \
+            m1[i] = DATA(&nc->k, first + i);                                                                     \
+            m2[i] = DATA(&nc->k, first + 2 * L + i);                                                             \
+        }                                                                                                        \
+        const mlp_net_params_##S p = {W, b};                                                                     \
+        const mlp_optim_state_##S st = {!adam && S_count ? buf : NULL, adam ? m1 : NULL, adam ? m2 : NULL,        \
+                                        adam ? DATA(&nc->k, state_index) : NULL};                                \
+        mlp_net_fit_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,  \
+                        loss_out + done_epochs, nc->k.work, iwork);                                              \
+    } while (0)
+
 static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "optimizer",
@@ -1506,8 +1528,8 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     }
     /* the optimizer's state */
     const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
-    const int S = n_state;
-    if (parse_list("net_fit", "state (the optimizer's buffers)", v[9], S) < 0) {
+    const int S_count = n_state;
+    if (parse_list("net_fit", "state (the optimizer's buffers)", v[9], S_count) < 0) {
         goto done;
     }
     const int state_index = nc->nspecs;
@@ -1518,7 +1540,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         nc->specs[nc->nspecs - 1].fixed_len = 1;
         first_float = 1;
     }
-    for (int i = first_float; i < S; i++) {
+    for (int i = first_float; i < S_count; i++) {
         const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
         if (t % 2 == 0) {
             add_spec(nc, PySequence_Fast_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
@@ -1565,35 +1587,9 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         const size_t count = (size_t)epochs - done_epochs < chunk ? (size_t)epochs - done_epochs : chunk;
         BEGIN_KERNEL((double)count * work_per_epoch)
         if (IS_F64(&nc->k)) {
-            double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *sb[2 * MLP_MAX_LAYERS], *sm[2 * MLP_MAX_LAYERS],
-                *sv[2 * MLP_MAX_LAYERS];
-            NET_PARAMS(nc, W, b, 0)
-            for (int i = 0; i < 2 * L; i++) {
-                sb[i] = kind == MLP_SGD && S ? DATA(&nc->k, state_index + i) : NULL;
-                sm[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + i) : NULL;
-                sv[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + 2 * L + i) : NULL;
-            }
-            const mlp_net_params_f64 p = {W, b};
-            const mlp_optim_state_f64 st = {S && kind == MLP_SGD ? sb : NULL, kind == MLP_ADAM ? sm : NULL,
-                                            kind == MLP_ADAM ? sv : NULL,
-                                            kind == MLP_ADAM ? DATA(&nc->k, state_index) : NULL};
-            mlp_net_fit_f64(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,
-                            loss_out + done_epochs, nc->k.work, iwork);
+            NET_FIT_KERNEL(double, f64);
         } else {
-            float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *sb[2 * MLP_MAX_LAYERS], *sm[2 * MLP_MAX_LAYERS],
-                *sv[2 * MLP_MAX_LAYERS];
-            NET_PARAMS(nc, W, b, 0)
-            for (int i = 0; i < 2 * L; i++) {
-                sb[i] = kind == MLP_SGD && S ? DATA(&nc->k, state_index + i) : NULL;
-                sm[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + i) : NULL;
-                sv[i] = kind == MLP_ADAM ? DATA(&nc->k, state_index + 1 + 2 * L + i) : NULL;
-            }
-            const mlp_net_params_f32 p = {W, b};
-            const mlp_optim_state_f32 st = {S && kind == MLP_SGD ? sb : NULL, kind == MLP_ADAM ? sm : NULL,
-                                            kind == MLP_ADAM ? sv : NULL,
-                                            kind == MLP_ADAM ? DATA(&nc->k, state_index) : NULL};
-            mlp_net_fit_f32(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,
-                            loss_out + done_epochs, nc->k.work, iwork);
+            NET_FIT_KERNEL(float, f32);
         }
         END_KERNEL
         done_epochs += count;
