@@ -10,7 +10,8 @@
 
 #define MLP_TR 4 /* tile rows */
 #define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
-#define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 */
+#define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 ... */
+#define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
 
 /* A row of MLP_TC values: a GCC/Clang vector, which each SIMD build compiles to its own registers
    (two SSE2, one AVX2 or one AVX-512 for double). Products are rounded before sums (-ffp-contract=off). */
@@ -139,12 +140,12 @@ MLP_INLINE void MLP_FN(gemm_nt)(size_t n, size_t k, size_t m, const MLP_T *D, co
 }
 
 /* G (k, m) = Xᵀ·D, X (n, k), D (n, m): G[q, j] = Σ_r X[r, q]·D[r, j], over r, read in place.
-   When G is small (it stays in cache) or narrow, row by row: G[q, :] = X[0, q]·D[0, :], then += X[r, q]·D[r, :]
-   for r = 1, 2, ... — X and D are each read once, in order. Otherwise 4 × 8 tiles of G in registers, each
-   running down the rows of X and D. */
+   When G is small (it stays in cache) or narrow, and there are enough rows, row by row: G[q, :] = X[0, q]·D[0, :],
+   then += X[r, q]·D[r, :] for r = 1, 2, ... — X and D are each read once, in order. Otherwise the sums stay in
+   registers (4 × 8 tiles of G, or one at a time at the edges), each running down the rows of X and D. */
 MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    if (k < MLP_TR || m < MLP_TC || k * m * sizeof(MLP_T) <= MLP_TN_ROWWISE_BYTES) {
+    if (n > MLP_TN_ROWWISE_MIN_ROWS && (k < MLP_TR || m < MLP_TC || k * m * sizeof(MLP_T) <= MLP_TN_ROWWISE_BYTES)) {
         for (size_t r = 0; r < n; r++) {
             const MLP_T *x = X + r * k, *d = D + r * m;
             for (size_t q = 0; q < k; q++) {
@@ -232,7 +233,11 @@ MLP_SIMD_VARIANTS(gemm_tn_v, (size_t n, size_t k, size_t m, const MLP_T *X, cons
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
                                mlp_activation act, MLP_T *A)
 {
-    MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
+    if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
+    } else {
+        MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
+    }
     MLP_FN(mlp_activate)(act, n, out, A);
 }
 
@@ -240,7 +245,11 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
                                       const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev)
 {
-    MLP_SIMD_CALL(gemm_nt_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
+    if (out <= MLP_SMALL_WIDTH) {
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
+    } else {
+        MLP_SIMD_CALL(gemm_nt_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
+    }
     MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
 
@@ -248,8 +257,12 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db)
 {
-    MLP_SIMD_CALL(gemm_tn_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
-    MLP_FN(sum_rows)(n, out, D, db);
+    if (out <= MLP_SMALL_WIDTH) {
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
+    } else {
+        MLP_SIMD_CALL(gemm_tn_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
+        MLP_FN(sum_rows)(n, out, D, db);
+    }
 }
 
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)
