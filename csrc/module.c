@@ -48,7 +48,8 @@ typedef struct {
     npy_intp fixed_len;
 } arg_spec;
 
-#define MAX_ARGS (6 * MLP_MAX_LAYERS + 4)
+#define MAX_ARGS (6 * MLP_MAX_LAYERS + 4) /* a network's fit: X, y, parameters, optimizer state, rng */
+#define LECTURE_MAX_ARGS 12
 
 /* One validated array argument. */
 typedef struct {
@@ -70,13 +71,14 @@ typedef struct {
     const char *const *dim_names; /* names of the dimensions for messages; NULL: a network's "n", "sizes[l]" */
     npy_intp dims[MAX_DIMS];
     int dim_arg[MAX_DIMS]; /* which argument set each dimension (-1: not yet) */
-    arg_val args[MAX_ARGS];
+    arg_val *args; /* room for every array argument of the call */
     int nargs;
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
 } call_ctx;
 
-static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *const *dim_names)
+static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *const *dim_names, arg_val *args)
 {
+    c->args = args;
     c->fname = fname; /* args[] is filled as arguments are taken: no need to clear it */
     c->nargs = 0;
     c->scratch_len = 0;
@@ -687,14 +689,16 @@ typedef struct {
     scratch s;
     void *work; /* kernel workspace, after the converted inputs */
     mlp_dims d;
+    arg_val lecture_args[LECTURE_MAX_ARGS]; /* the lecture's functions' arguments (a network's are elsewhere) */
 } call;
 
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
    outputs. Returns 0, or -1 with an exception set and nothing left to free. */
-static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, const arg_spec *specs,
-                         PyObject *const *objs, int n, const arg_spec *out_specs, int nouts, PyObject *out_arg)
+static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
+                         const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
+                         PyObject *out_arg)
 {
-    ctx_init(&k->c, fname, ndims, dim_names);
+    ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
     k->s.heap = NULL;
     if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
@@ -734,7 +738,8 @@ static int call_alloc(call *k, size_t work, int work_ok)
 static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
                       const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *))
 {
-    if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, specs, objs, n, out_specs, nouts, out_arg) < 0) {
+    if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
+                      out_arg) < 0) {
         return -1;
     }
     const call_ctx *c = &k->c;
@@ -1148,6 +1153,7 @@ typedef struct {
     arg_spec specs[MAX_ARGS];
     char names[MAX_ARGS][24];
     PyObject *objs[MAX_ARGS];
+    arg_val args[MAX_ARGS];
     int nspecs;
     int L;
     PyObject *y_array; /* y as an array (owned), to look at its ndim before choosing its spec */
@@ -1262,8 +1268,8 @@ static int net_add_y(net_call *nc, PyObject *y)
 static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int nouts, const arg_spec *out_specs)
 {
     call *k = &nc->k;
-    if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->specs, nc->objs, nc->nspecs, out_specs, nouts,
-                      out_arg) < 0) {
+    if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs, out_specs,
+                      nouts, out_arg) < 0) {
         return -1;
     }
     for (int l = 0; l <= nc->L; l++) {
