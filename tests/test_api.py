@@ -40,10 +40,14 @@ def problem(dtype=np.float64, n=6, n_in=3, hidden=4, n_out=2, seed=0):
 # ------------------------------------------------------------------------------------------------------------
 
 def test_public_names():
+    """Every public name exists; the lecture's functions and trace_step have their NumPy twins in reference,
+    and MLP has NumpyMLP."""
     assert set(FUNCTIONS) <= set(mlpext.__all__)
     for name in mlpext.__all__:
         assert callable(getattr(mlpext, name))
+    for name in [*FUNCTIONS, "trace_step"]:
         assert callable(getattr(reference, name))
+    assert callable(reference.NumpyMLP)
 
 
 @pytest.mark.parametrize("fname", FUNCTIONS)
