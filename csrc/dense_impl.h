@@ -12,6 +12,7 @@
 #define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
 #define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 ... */
 #define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
+#define MLP_TN_TILE_BYTES (256 * 1024)     /* ... and X, D are larger than this (else tiles read them from cache) */
 
 /* A row of MLP_TC values: a GCC/Clang vector, which each SIMD build compiles to its own registers
    (two SSE2, one AVX2 or one AVX-512 for double). Products are rounded before sums (-ffp-contract=off). */
@@ -140,12 +141,15 @@ MLP_INLINE void MLP_FN(gemm_nt)(size_t n, size_t k, size_t m, const MLP_T *D, co
 }
 
 /* G (k, m) = Xᵀ·D, X (n, k), D (n, m): G[q, j] = Σ_r X[r, q]·D[r, j], over r, read in place.
-   When G is small (it stays in cache) or narrow, and there are enough rows, row by row: G[q, :] = X[0, q]·D[0, :],
-   then += X[r, q]·D[r, :] for r = 1, 2, ... — X and D are each read once, in order. Otherwise the sums stay in
-   registers (4 × 8 tiles of G, or one at a time at the edges), each running down the rows of X and D. */
+   When G is narrow, or small (it stays in cache) while X and D are not, and there are enough rows: row by row,
+   G[q, :] = X[0, q]·D[0, :], then += X[r, q]·D[r, :] for r = 1, 2, ... — X and D are each read once, in order.
+   Otherwise the sums stay in registers (4 × 8 tiles of G, or one at a time at the edges), each running down the
+   rows of X and D (from cache, when they fit). */
 MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    if (n > MLP_TN_ROWWISE_MIN_ROWS && (k < MLP_TR || m < MLP_TC || k * m * sizeof(MLP_T) <= MLP_TN_ROWWISE_BYTES)) {
+    const int narrow = k < MLP_TR || m < MLP_TC;
+    const int streaming = k * m * sizeof(MLP_T) <= MLP_TN_ROWWISE_BYTES && n * (k + m) * sizeof(MLP_T) > MLP_TN_TILE_BYTES;
+    if (n > MLP_TN_ROWWISE_MIN_ROWS && (narrow || streaming)) {
         for (size_t r = 0; r < n; r++) {
             const MLP_T *x = X + r * k, *d = D + r * m;
             for (size_t q = 0; q < k; q++) {
