@@ -298,7 +298,10 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     if (check_shape(c, index, a) < 0) {
         return -1;
     }
-    v->len = (size_t)PyArray_SIZE(a);
+    v->len = 1;
+    for (int k = 0; k < s->ndim; k++) { /* shape checked: no overflow, each dimension >= 1 */
+        v->len *= (size_t)PyArray_DIM(a, k);
+    }
 
     /* layout */
     const int carray = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
