@@ -1,0 +1,175 @@
+"""Fuzzing mlpext.MLP's entry points (forward, predict, loss, gradients, step, fit) with hypothesis.
+
+Each example builds a small network and throws arbitrary data at one method: X and y of random dtype (bool, ints,
+float16/32/64, complex, object, big-endian), shape (0 and 1 included, wrong widths, wrong ndim), layout (Fortran
+order, strided and negative-stride views), NaN/inf, labels in and out of range, non-arrays. Every call must end in
+one of two ways:
+
+- a result — for finite data, equal to what the pure-NumPy NumpyMLP computes on the same inputs (float64: 1e-9
+  relative to the values' scale, so an error in any term shows; the two run the same operations in the same
+  order) — or
+- TypeError / ValueError, with every parameter, the optimizer state and the shuffle generator unchanged, bit for bit.
+
+Examples per method: the hypothesis profile's (HYPOTHESIS_PROFILE=ci in .ci/run), times MLPEXT_FUZZ_SCALE
+(default 1; .ci/run sets 10, for 10,000 examples per entry point).
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from mlpext.network import MLP
+from mlpext.reference_net import NumpyMLP
+
+SCALE = int(os.environ.get("MLPEXT_FUZZ_SCALE", "1"))
+EXAMPLES = settings().max_examples * SCALE
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+
+DTYPES = ["bool", "int8", "uint8", "int32", "int64", "uint64", "float16", "float32", "float64", ">f8", "<i4",
+          "complex128", "object"]
+LAYOUTS = ["C", "F", "strided", "reversed"]
+CONFIGS = [  # (loss, output activation, hidden activation, optimizer)
+    ("mse", "identity", "relu", "sgd"),
+    ("lecture", "sigmoid", "sigmoid", "sgd"),
+    ("bce", "sigmoid", "tanh", "adam"),
+    ("cross_entropy", "softmax", "leaky_relu", "adam"),
+    ("mse", "softmax", "identity", "sgd"),
+]
+
+
+def snapshot(net):
+    arrays = [a for pair in net.params for a in pair] + list(net._state) + [net._rng]
+    return [a.copy() for a in arrays]
+
+
+def unchanged(net, before):
+    after = [a for pair in net.params for a in pair] + list(net._state) + [net._rng]
+    return all(a.tobytes() == b.tobytes() and a.dtype == b.dtype for a, b in zip(after, before))
+
+
+def layout(a, how):
+    """The same values as a, in another memory layout."""
+    if a.ndim == 0 or a.size == 0:
+        return a
+    if how == "F":
+        return np.asfortranarray(a)
+    if how == "strided":
+        wide = np.zeros((a.shape[0] * 2,) + a.shape[1:], dtype=a.dtype)
+        wide[::2] = a
+        return wide[::2]
+    if how == "reversed":
+        return np.ascontiguousarray(a[::-1])[::-1]
+    return a
+
+
+@st.composite
+def cases(draw):
+    config = draw(st.sampled_from(CONFIGS))
+    sizes = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(2, 4)))]
+    n = draw(st.integers(0, 6))
+    x_cols = sizes[0] if draw(st.integers(0, 9)) else draw(st.integers(0, 7))  # sometimes the wrong width
+    x_dtype = draw(st.sampled_from(DTYPES)) if draw(st.booleans()) else "float64"
+    values = draw(st.sampled_from(["normal", "huge", "nan", "inf"]))
+    x_shape = draw(st.sampled_from([(n, x_cols), (n, x_cols), (n,), (n, x_cols, 1), ()]))
+    kind = draw(st.sampled_from(["rows", "labels", "wrong_width", "nan", "out_of_range", "list", "none"]))
+    return dict(config=config, sizes=sizes, n=n, x_shape=x_shape, x_dtype=x_dtype, values=values,
+                x_layout=draw(st.sampled_from(LAYOUTS)), y_kind=kind, seed=draw(st.integers(0, 2**16)),
+                dtype=draw(st.sampled_from([np.float64, np.float32])), batch=draw(st.integers(1, 8)),
+                shuffle=draw(st.booleans()))
+
+
+def make_x(c, rng):
+    base = rng.standard_normal(c["x_shape"]) * (1e300 if c["values"] == "huge" else 1.0)
+    if c["values"] == "nan" and base.size:
+        base.flat[0] = np.nan
+    if c["values"] == "inf" and base.size:
+        base.flat[-1] = np.inf
+    if c["x_dtype"] == "object":
+        return base.astype(object)
+    with np.errstate(all="ignore"):
+        return layout(base.astype(c["x_dtype"]), c["x_layout"])
+
+
+def make_y(c, rng):
+    n, out = c["n"], c["sizes"][-1]
+    kind = c["y_kind"]
+    if kind == "none":
+        return None
+    if kind == "labels" or kind == "out_of_range":
+        labels = rng.integers(0, out, n)
+        if kind == "out_of_range" and n:
+            labels[rng.integers(0, n)] = out + rng.integers(0, 3) if rng.integers(0, 2) else -1
+        return labels
+    y = rng.random((n, out + (1 if kind == "wrong_width" else 0)))
+    if kind == "nan" and y.size:
+        y.flat[0] = np.nan
+    return y.tolist() if kind == "list" else y
+
+
+def build(c, cls):
+    loss, out_act, hidden, optimizer = c["config"]
+    return cls(c["sizes"], activation=hidden, output_activation=out_act, loss=loss, optimizer=optimizer,
+               learning_rate=0.05, momentum=0.5 if optimizer == "sgd" else 0.0, dtype=c["dtype"], seed=c["seed"])
+
+
+def run(method, net, X, y, c):
+    if method == "forward":
+        return net.forward(X)
+    if method == "predict":
+        return net.predict(X)
+    if method == "loss":
+        return net.loss(X, y)
+    if method == "gradients":
+        return [a for pair in net.gradients(X, y) for a in pair]
+    if method == "step":
+        return net.step(X, y)
+    return net.fit(X, y, 2, batch_size=c["batch"], shuffle=c["shuffle"])
+
+
+def assert_close(a, b, dtype):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    finite = np.isfinite(b)
+    assert np.array_equal(np.isfinite(a), finite)
+    scale = np.max(np.abs(b[finite]), initial=1.0)
+    rtol = 1e-9 if dtype == np.float64 else 1e-3
+    assert np.all(np.abs(a[finite] - b[finite]) <= rtol * scale)
+
+
+@pytest.mark.parametrize("method", ["forward", "predict", "loss", "gradients", "step", "fit"])
+@FUZZ
+@given(c=cases())
+def test_method_returns_the_reference_or_raises_cleanly(method, c):
+    rng = np.random.default_rng(c["seed"])
+    X, y = make_x(c, rng), make_y(c, rng)
+    net, ref = build(c, MLP), build(c, NumpyMLP)
+    before = snapshot(net)
+    try:
+        with np.errstate(all="ignore"):
+            got = run(method, net, X, y, c)
+    except (TypeError, ValueError) as error:
+        event(f"raised {type(error).__name__}")
+        assert unchanged(net, before), f"{method} raised {error!r} but changed the network"
+        return
+    event("returned")
+    if c["values"] != "normal":
+        # inf and overflow reach inf·0 somewhere: IEEE (mlpext) gives NaN where NumPy's BLAS skips zero
+        # factors and gives a number — both are right by their own rules; nothing to compare.
+        return
+    # It worked: the pure-NumPy network must agree, on the same inputs cast the same way.
+    try:
+        with np.errstate(all="ignore"):
+            expected = run(method, ref, X, y, c)
+    except (TypeError, ValueError, OverflowError) as error:
+        pytest.fail(f"mlpext accepted what NumpyMLP rejects ({error!r})")
+    if method in ("forward", "loss", "step", "fit"):
+        assert_close(got, expected, c["dtype"])
+    elif method == "gradients":
+        for g, e in zip(got, expected):
+            assert_close(g, e, c["dtype"])
+    if method in ("step", "fit"):
+        for (W, b), (Wr, br) in zip(net.params, ref.params):
+            assert_close(W, Wr, c["dtype"])
+            assert_close(b, br, c["dtype"])
