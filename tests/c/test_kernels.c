@@ -1,0 +1,377 @@
+/*
+ * test_kernels.c — unit tests of mlpext's C core (csrc/), compiled alone: no Python, no NumPy.
+ *
+ *     cc -std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math \
+ *        csrc/activations.c csrc/dense.c csrc/lecture.c tests/c/test_kernels.c -lm -o test_kernels
+ *     ./test_kernels            (tests/c/run.sh does this, then again under valgrind and with sanitizers)
+ *
+ * Every kernel of mlp.h is checked, in both precisions, against a naive loop written here.
+ *
+ * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
+ * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
+ * product, every product rounded before it is added"; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
+ * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
+ * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
+ * read or write of the wrong element.
+ *
+ * Tolerances only where the two sides compute differently, each explained where it is used:
+ *   - mlp_exp against long double expl (the documented 0.52 ulp bound);
+ *   - the sigmoid built on mlp_exp against the one built on libm's exp (two different exps);
+ *   - the dense layer against sums accumulated in long double (another rounding order: the standard error
+ *     bound of a k-term dot product, gamma_k * sum|terms|).
+ *
+ * Every output buffer has guard zones before and after it: a kernel writing out of bounds fails a test
+ * natively, not only under valgrind/ASan. Inputs are checked unchanged after each call.
+ *
+ * Output: one line per test ("ok" / "FAIL"), then a last line "N passed, M failed". Exit status 1 if any
+ * failed. MLPEXT_C_SEED=<integer> changes the random data (default: fixed).
+ */
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../csrc/mlp.h"
+#include "../../csrc/vmath.h" /* mlp_exp: the naive sigmoid uses the kernel's exp, so it can be compared exactly */
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Harness
+ * ------------------------------------------------------------------------------------------------------------ */
+
+static const char *current_test;
+static int failures_in_test;
+static int tests_passed, tests_failed;
+
+#define MAX_REPORTS_PER_TEST 8
+
+static void report(int line, const char *fmt, ...)
+{
+    failures_in_test++;
+    if (failures_in_test > MAX_REPORTS_PER_TEST) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "  %s: line %d: ", current_test, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+#define CHECK(cond)                                                                                              \
+    do {                                                                                                         \
+        if (!(cond)) {                                                                                           \
+            report(__LINE__, "check failed: %s", #cond);                                                         \
+        }                                                                                                        \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                                                        \
+    do {                                                                                                         \
+        if (!(cond)) {                                                                                           \
+            report(__LINE__, __VA_ARGS__);                                                                       \
+        }                                                                                                        \
+    } while (0)
+
+static void run_test(const char *name, void (*fn)(void))
+{
+    current_test = name;
+    failures_in_test = 0;
+    fn();
+    if (failures_in_test == 0) {
+        tests_passed++;
+        printf("ok   %s\n", name);
+    } else {
+        tests_failed++;
+        printf("FAIL %s (%d failed checks)\n", name, failures_in_test);
+    }
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Random numbers (xorshift64*), deterministic
+ * ------------------------------------------------------------------------------------------------------------ */
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+
+static uint64_t rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+/* uniform in [lo, hi) */
+static double rng_uniform(double lo, double hi) { return lo + (hi - lo) * (double)(rng_next() >> 11) * 0x1p-53; }
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Guarded buffers: GUARD bytes of a known pattern before and after the payload
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define GUARD 64
+#define GUARD_BYTE 0xA5
+
+static void *guarded_alloc(size_t bytes)
+{
+    unsigned char *raw = malloc(bytes + 2 * GUARD);
+    if (raw == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    memset(raw, GUARD_BYTE, bytes + 2 * GUARD);
+    memcpy(raw, &bytes, sizeof bytes); /* the size, for the check and the free */
+    return raw + GUARD;
+}
+
+static int guards_intact(const void *p)
+{
+    const unsigned char *raw = (const unsigned char *)p - GUARD;
+    size_t bytes;
+    memcpy(&bytes, raw, sizeof bytes);
+    for (size_t k = sizeof bytes; k < GUARD; k++) {
+        if (raw[k] != GUARD_BYTE) {
+            return 0;
+        }
+    }
+    for (size_t k = 0; k < GUARD; k++) {
+        if (raw[GUARD + bytes + k] != GUARD_BYTE) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void guarded_free(void *p)
+{
+    if (p != NULL) {
+        free((unsigned char *)p - GUARD);
+    }
+}
+
+/* Ordered integer images of doubles: |ord(a) - ord(b)| is the distance in ulps (same sign, finite). */
+static int64_t ord64(double x)
+{
+    int64_t i;
+    memcpy(&i, &x, sizeof i);
+    return i < 0 ? INT64_MIN - i : i;
+}
+
+static int32_t ord32(float x)
+{
+    int32_t i;
+    memcpy(&i, &x, sizeof i);
+    return i < 0 ? INT32_MIN - i : i;
+}
+
+/* The sizes every shape test runs over: 1 and small sizes around the kernels' special cases (widths 1..4 are
+   compile-time constants, MLP_JB = 8 output columns per register block), and a few beyond. */
+static const size_t N_SIZES[] = {1, 2, 3, 5, 8, 13};
+static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17};
+static const size_t OUT_SIZES[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The lecture tests run over this grid of (n, in, hidden, out) and over two weight scales: 1 (the lecture's
+   regime) and 40 (saturated sigmoids, exact 0 and 1). */
+static const size_t L_N[] = {1, 2, 5, 8};
+static const size_t L_IN[] = {1, 2, 3, 9};
+static const size_t L_HIDDEN[] = {1, 3, 4, 8, 9, 17};
+static const size_t L_OUT[] = {1, 2, 5, 8, 9};
+static const double L_SCALES[] = {1.0, 40.0};
+
+#define FOR_LECTURE_SHAPES(...)                                                                                 \
+    for (size_t i_s = 0; i_s < COUNT(L_SCALES); i_s++)                                                           \
+        for (size_t i_n = 0; i_n < COUNT(L_N); i_n++)                                                            \
+            for (size_t i_i = 0; i_i < COUNT(L_IN); i_i++)                                                       \
+                for (size_t i_h = 0; i_h < COUNT(L_HIDDEN); i_h++)                                               \
+                    for (size_t i_o = 0; i_o < COUNT(L_OUT); i_o++) {                                            \
+                        MLP_FN(net) t = MLP_FN(net_new)(L_N[i_n], L_IN[i_i], L_HIDDEN[i_h], L_OUT[i_o],          \
+                                                        L_SCALES[i_s]);                                          \
+                        const mlp_dims *d = &t.d;                                                                \
+                        const MLP_FN(mlp_params) p = {t.W1, t.b1, t.W2, t.b2};                                   \
+                        (void)p;                                                                                 \
+                        __VA_ARGS__;                                                                             \
+                        MLP_FN(net_free)(&t);                                                                    \
+                    }
+
+#define FOR_DENSE_SHAPES(...)                                                                                   \
+    for (size_t i_n = 0; i_n < COUNT(N_SIZES); i_n++)                                                            \
+        for (size_t i_i = 0; i_i < COUNT(IN_SIZES); i_i++)                                                       \
+            for (size_t i_o = 0; i_o < COUNT(OUT_SIZES); i_o++) {                                                \
+                const size_t n = N_SIZES[i_n], in = IN_SIZES[i_i], out = OUT_SIZES[i_o];                         \
+                __VA_ARGS__;                                                                                     \
+            }
+
+/* Helpers the template uses; MLP_FN picks the precision at the place of use. */
+#define SAME(what, a, b, len) MLP_FN(same_bits)(__LINE__, (what), (a), (b), (len))
+#define GUARDS_OK(p) CHECKF(guards_intact(p), "a kernel wrote outside the buffer %s", #p)
+
+/* ------------------------------------------------------------------------------------------------------------
+ * The precision-generic tests: kernels_t.h, compiled once per precision
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define MLP_T double
+#define MLP_FN(name) name##_f64
+#define MLP_ORD ord64
+#define MLP_UINT_T uint64_t
+#include "kernels_t.h"
+#undef MLP_T
+#undef MLP_FN
+#undef MLP_ORD
+#undef MLP_UINT_T
+
+#define MLP_T float
+#define MLP_FN(name) name##_f32
+#define MLP_ORD ord32
+#define MLP_UINT_T uint32_t
+#include "kernels_t.h"
+#undef MLP_T
+#undef MLP_FN
+#undef MLP_ORD
+#undef MLP_UINT_T
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Precision-independent tests
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Does long double carry more precision than double here? Not under valgrind, which runs x87 arithmetic in
+   double precision: the exp reference is then only as accurate as what it checks. */
+static int long_double_is_extended(void)
+{
+    volatile long double one = 1.0L, tiny = 0x1p-60L;
+    return LDBL_MANT_DIG >= 64 && one + tiny != one;
+}
+
+/* Error of y against the exact value ref, in ulps of double at ref. */
+static double ulp_error(double y, long double ref)
+{
+    int e;
+    frexpl(ref, &e);                                    /* ref = m * 2^e, m in [0.5, 1) */
+    long double ulp = ldexpl(1.0L, (e - 53 < -1074) ? -1074 : e - 53); /* ulp of a double of that binade */
+    return (double)(fabsl((long double)y - ref) / ulp);
+}
+
+/* mlp_exp's documented accuracy (vmath.h): within 0.52 ulp on [-708.39, 709.78]; +inf above; 0 below; NaN -> NaN.
+   The reference is expl, accurate to about 2^-63 relative = 0.001 ulp of double: the bound is tested as
+   0.52 + 0.002. When long double has no extra precision (valgrind), the reference itself is ~0.5 ulp off and
+   only a loose 2 ulp sanity bound can be checked; the native run of run.sh checks the tight one. */
+static void test_exp_accuracy(void)
+{
+    const int extended = long_double_is_extended();
+    const double bound = extended ? 0.522 : 2.0;
+    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
+    const long samples = samples_env ? atol(samples_env) : 400000;
+    double worst = 0, worst_x = 0;
+    for (long s = 0; s < samples + 64; s++) {
+        double x;
+        if (s < samples / 2) {
+            x = rng_uniform(MLP_EXP_SUBNORMAL, MLP_EXP_OVERFLOW); /* the whole range */
+        } else if (s < samples) {
+            x = rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-30, 3)); /* near 0, where e^x ~ 1 + x */
+        } else {
+            /* ends of the range and exact table points j·ln2/128 */
+            static const double fixed[] = {0.0, -0.0, 1.0, -1.0, 0.5, 1e-300, -1e-300, 0x1p-1074, 700, -700};
+            const size_t nf = sizeof fixed / sizeof fixed[0];
+            const long k = s - samples;
+            x = (size_t)k < nf ? fixed[k] : (double)(k - (long)nf - 27) * 0.6931471805599453 / 128;
+        }
+        double y = mlp_exp(x);
+        double err = ulp_error(y, expl((long double)x));
+        if (!(err <= worst)) { /* also catches NaN */
+            worst = err;
+            worst_x = x;
+        }
+    }
+    CHECKF(worst <= bound, "mlp_exp: %.4f ulp at x = %a (bound %.3f)", worst, worst_x, bound);
+    printf("     mlp_exp: max error %.4f ulp over %ld samples (reference: %s)\n", worst, samples + 64,
+           extended ? "long double expl" : "expl without extended precision, loose bound");
+
+    CHECK(mlp_exp(0.0) == 1.0);
+    CHECK(mlp_exp(-0.0) == 1.0);
+    CHECK(mlp_exp(MLP_EXP_OVERFLOW) < INFINITY && mlp_exp(MLP_EXP_OVERFLOW) > 1e307);
+    CHECK(mlp_exp(nextafter(MLP_EXP_OVERFLOW, INFINITY)) == INFINITY);
+    CHECK(mlp_exp(710.0) == INFINITY && mlp_exp(1e300) == INFINITY && mlp_exp(INFINITY) == INFINITY);
+    CHECK(mlp_exp(MLP_EXP_SUBNORMAL) >= DBL_MIN);
+    CHECK(mlp_exp(nextafter(MLP_EXP_SUBNORMAL, -INFINITY)) == 0.0);
+    CHECK(mlp_exp(-745.2) == 0.0 && mlp_exp(-1e300) == 0.0 && mlp_exp(-INFINITY) == 0.0);
+    CHECK(isnan(mlp_exp(NAN)) && isnan(mlp_exp(-NAN)));
+}
+
+static void test_workspace_sizes(void)
+{
+    mlp_dims d = {4, 2, 3, 1};
+    /* update: dW1 (2·3) + db1 (3) + dW2 (3·1) + db2 (1) */
+    CHECK(mlp_lecture_update_workspace(&d) == 6 + 3 + 3 + 1);
+    /* step: A1, D1 (4·3 each), P, D2 (4·1 each), then the update's */
+    CHECK(mlp_lecture_step_workspace(&d) == 2 * (12 + 4) + 13);
+    const size_t big = SIZE_MAX / 2 + 1;
+    mlp_dims huge_n = {big, 1, 1, 1}, huge_in = {1, big, 3, 1}, huge_hidden = {1, 1, SIZE_MAX, 1};
+    mlp_dims huge_out = {1, 1, 1, SIZE_MAX}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1};
+    CHECK(mlp_lecture_step_workspace(&huge_n) == 0);      /* n·(hidden + out)·2 overflows */
+    CHECK(mlp_lecture_update_workspace(&huge_n) == 1 + 1 + 1 + 1); /* does not depend on n */
+    CHECK(mlp_lecture_update_workspace(&huge_in) == 0);  /* in·hidden overflows */
+    CHECK(mlp_lecture_step_workspace(&huge_in) == 0);
+    CHECK(mlp_lecture_update_workspace(&huge_hidden) == 0); /* hidden + ... overflows */
+    CHECK(mlp_lecture_step_workspace(&huge_hidden) == 0);
+    CHECK(mlp_lecture_update_workspace(&huge_out) == 0);
+    CHECK(mlp_lecture_step_workspace(&square) == 0); /* 2^33 · (2^31 + 1) · 2 > 2^64 */
+    /* the largest that fits: 1·1 + 1 + 1·K + K = SIZE_MAX − 1 for K = (SIZE_MAX − 3) / 2; one more overflows */
+    const size_t K = (SIZE_MAX - 3) / 2;
+    mlp_dims edge = {1, 1, 1, K}, over = {1, 1, 1, K + 1};
+    CHECK(mlp_lecture_update_workspace(&edge) == SIZE_MAX - 1);
+    CHECK(mlp_lecture_update_workspace(&over) == 0);
+}
+
+static void test_simd_path(void)
+{
+    const char *path = mlp_simd_path();
+    CHECK(path != NULL);
+    if (path != NULL) {
+        CHECKF(strncmp(path, "avx512f", 7) == 0 || strcmp(path, "avx2") == 0 || strcmp(path, "sse2") == 0 ||
+                   strcmp(path, "generic") == 0,
+               "unexpected SIMD path '%s'", path);
+        printf("     SIMD path: %s\n", path);
+    }
+}
+
+int main(void)
+{
+    const char *seed = getenv("MLPEXT_C_SEED");
+    if (seed != NULL && *seed) {
+        rng_state = strtoull(seed, NULL, 0) | 1;
+    }
+#define BOTH(name)                                                                                               \
+    run_test(#name "_f64", name##_f64);                                                                          \
+    run_test(#name "_f32", name##_f32);
+
+    run_test("simd_path", test_simd_path);
+    run_test("exp_accuracy", test_exp_accuracy);
+    run_test("workspace_sizes", test_workspace_sizes);
+    BOTH(test_sigmoid_exact)
+    BOTH(test_sigmoid_same_bits_any_length)
+    BOTH(test_sigmoid_special_values)
+    BOTH(test_sigmoid_vs_libm)
+    BOTH(test_activation_identity)
+    BOTH(test_all_activations_exact)
+    BOTH(test_softmax_properties)
+    BOTH(test_mul_activation_grad_exact)
+    BOTH(test_dense_forward_exact)
+    BOTH(test_dense_forward_vs_long_double)
+    BOTH(test_dense_backward_delta_exact)
+    BOTH(test_dense_param_grads_exact)
+    BOTH(test_add_scaled_exact)
+    BOTH(test_lecture_forward_exact)
+    BOTH(test_lecture_backward_exact)
+    BOTH(test_lecture_update_exact)
+    BOTH(test_lecture_step_exact)
+    BOTH(test_lecture_train_is_repeated_step)
+    BOTH(test_lecture_trace_exact)
+    BOTH(test_lecture_xor_learns)
+    BOTH(test_saturated_no_nan)
+
+    printf("%d passed, %d failed\n", tests_passed, tests_failed);
+    return tests_failed ? 1 : 0;
+}

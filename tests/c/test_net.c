@@ -1,0 +1,209 @@
+/*
+ * test_net.c — C unit tests of the general-network kernels (csrc/net.c, csrc/optim.c), no Python involved.
+ *
+ *   - a network configured as the lecture's (two sigmoid layers, "lecture" loss, SGD, full batch) trains
+ *     bit-identically to mlp_lecture_train;
+ *   - the optimizers against their formulas written out naively (torch.optim's order of operations);
+ *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
+ *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice.
+ * Prints "k passed, m failed"; exit status 1 if anything failed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        printf("FAILED: %s\n", what);
+    }
+}
+
+static uint64_t seed_state = 0x9E3779B97F4A7C15u;
+static double uniform(void) /* in [-1, 1) */
+{
+    seed_state ^= seed_state << 13;
+    seed_state ^= seed_state >> 7;
+    seed_state ^= seed_state << 17;
+    return (double)(seed_state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+static void fill(double *a, size_t n, double scale)
+{
+    for (size_t k = 0; k < n; k++) {
+        a[k] = uniform() * scale;
+    }
+}
+
+static void test_lecture_network(void)
+{
+    double X[8] = {0, 0, 0, 1, 1, 0, 1, 1}, y[4] = {0, 1, 1, 0};
+    double W1[6], b1[3], W2[3], b2[1];
+    fill(W1, 6, 1), fill(b1, 3, 1), fill(W2, 3, 1), fill(b2, 1, 1);
+    double V1[6], c1[3], V2[3], c2[1];
+    memcpy(V1, W1, sizeof W1), memcpy(c1, b1, sizeof b1), memcpy(V2, W2, sizeof W2), memcpy(c2, b2, sizeof b2);
+
+    const mlp_dims d = {4, 2, 3, 1};
+    const mlp_params_f64 p = {W1, b1, W2, b2};
+    double work[256], losses[2000];
+    mlp_lecture_train_f64(&d, X, y, &p, 0.5, 2000, losses, work);
+
+    const size_t sizes[3] = {2, 3, 1};
+    const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
+    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE};
+    double *Ws[2] = {V1, V2}, *bs[2] = {c1, c2};
+    const mlp_net_params_f64 q = {Ws, bs};
+    const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
+    const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
+    uint64_t rng[4] = {1, 2, 3, 4};
+    double *nwork = malloc(mlp_net_workspace(&net, 4, 4, 1) * sizeof *nwork), net_losses[2000];
+    size_t iwork[8];
+    mlp_net_fit_f64(&net, 4, X, y, NULL, &q, &sgd, &none, 2000, 4, 0, rng, net_losses, nwork, iwork);
+    free(nwork);
+    check(memcmp(W1, V1, sizeof W1) == 0 && memcmp(b1, c1, sizeof b1) == 0 && memcmp(W2, V2, sizeof W2) == 0 &&
+              memcmp(b2, c2, sizeof b2) == 0,
+          "the lecture's network as an mlp_net trains bit-identically to mlp_lecture_train");
+}
+
+static void test_optimizers(void)
+{
+    enum { N = 37 };
+    double p[N], g[N], buf[N], m[N], v[N], q[N], qb[N], qm[N], qv[N];
+    fill(p, N, 1), fill(g, N, 1), fill(buf, N, 0.1), fill(m, N, 0.1);
+    for (size_t k = 0; k < N; k++) {
+        v[k] = fabs(uniform()) * 0.01;
+    }
+    for (int nesterov = 0; nesterov <= 1; nesterov++) {
+        memcpy(q, p, sizeof p), memcpy(qb, buf, sizeof buf);
+        const mlp_optimizer sgd = {MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, nesterov};
+        mlp_optim_update_f64(&sgd, N, q, g, qb, NULL, NULL, 0);
+        int same = 1;
+        for (size_t k = 0; k < N; k++) {
+            double gk = g[k] + 0.01 * p[k], b = buf[k] * 0.9 + gk;
+            double step = nesterov ? gk + 0.9 * b : b;
+            same &= q[k] == p[k] - 0.1 * step && qb[k] == b;
+        }
+        check(same, nesterov ? "SGD with Nesterov momentum and weight decay, as its formula"
+                             : "SGD with momentum and weight decay, as its formula");
+    }
+    memcpy(q, p, sizeof p), memcpy(qm, m, sizeof m), memcpy(qv, v, sizeof v);
+    const mlp_optimizer adam = {MLP_ADAM, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.01, 0};
+    mlp_optim_update_f64(&adam, N, q, g, NULL, qm, qv, 3);
+    int same = 1;
+    const double bc1 = 1 - pow(0.9, 3), bc2 = 1 - pow(0.999, 3);
+    for (size_t k = 0; k < N; k++) {
+        double gk = g[k] + 0.01 * p[k];
+        double mk = m[k] + (1 - 0.9) * (gk - m[k]);
+        double vk = v[k] * 0.999 + ((1 - 0.999) * gk) * gk;
+        double denom = sqrt(vk) / pow(bc2, 0.5) + 1e-8;
+        same &= qm[k] == mk && qv[k] == vk && q[k] == p[k] + (-(0.001 / bc1) * mk) / denom;
+    }
+    check(same, "Adam with weight decay at step 3, as torch.optim.Adam's formula");
+}
+
+/* Central finite differences of mlp_net_loss against its gradient, for one loss and hidden activation. */
+static void test_gradient(mlp_loss loss, mlp_activation_kind hidden, mlp_activation_kind output, int labels)
+{
+    enum { n = 5, L = 2 };
+    const size_t sizes[L + 1] = {3, 4, 3};
+    const mlp_activation acts[L] = {{hidden, 0.2}, {output, 0.0}};
+    const mlp_net net = {L, sizes, acts, loss};
+    double W0[12], b0[4], W1[12], b1[3], dW0[12], db0[4], dW1[12], db1[3], X[n * 3], y[n * 3];
+    size_t lab[n];
+    fill(W0, 12, 1), fill(b0, 4, 1), fill(W1, 12, 1), fill(b1, 3, 1), fill(X, n * 3, 1);
+    for (size_t k = 0; k < n * 3; k++) {
+        y[k] = loss == MLP_LOSS_BCE ? (uniform() > 0 ? 1.0 : 0.0) : fabs(uniform());
+    }
+    for (size_t r = 0; r < n; r++) {
+        lab[r] = r % 3;
+    }
+    double *Ws[L] = {W0, W1}, *bs[L] = {b0, b1}, *dWs[L] = {dW0, dW1}, *dbs[L] = {db0, db1};
+    const mlp_net_params_f64 p = {Ws, bs}, g = {dWs, dbs};
+    double *work = malloc(mlp_net_workspace(&net, n, n, 0) * sizeof *work);
+    const double *yy = labels ? NULL : y;
+    const size_t *ll = labels ? lab : NULL;
+    mlp_net_loss_f64(&net, n, X, yy, ll, &p, &g, work);
+    double worst = 0, scale = 0;
+    double *tensors[4] = {W0, b0, W1, b1}, *grads[4] = {dW0, db0, dW1, db1};
+    const size_t lens[4] = {12, 4, 12, 3};
+    for (int t = 0; t < 4; t++) {
+        for (size_t k = 0; k < lens[t]; k++) {
+            const double old = tensors[t][k], h = 1e-6;
+            tensors[t][k] = old + h;
+            const double up = mlp_net_loss_f64(&net, n, X, yy, ll, &p, NULL, work);
+            tensors[t][k] = old - h;
+            const double down = mlp_net_loss_f64(&net, n, X, yy, ll, &p, NULL, work);
+            tensors[t][k] = old;
+            const double fd = (up - down) / (2 * h);
+            worst = fmax(worst, fabs(fd - grads[t][k]));
+            scale = fmax(scale, fabs(fd));
+        }
+    }
+    free(work);
+    char what[160];
+    snprintf(what, sizeof what, "gradient of loss %d with hidden activation %d, output %d%s: max error %.2e of %.2e",
+             (int)loss, (int)hidden, (int)output, labels ? " (labels)" : "", worst, scale);
+    check(scale > 1e-6 && worst <= 1e-6 * scale, what);
+}
+
+static void test_fit_visits_every_row(void)
+{
+    /* With a zero learning rate nothing moves, and the loss of each epoch is the full-batch loss whatever the
+       order: the sample-weighted mean of mini-batch losses of an additive loss. */
+    enum { n = 23 };
+    const size_t sizes[3] = {2, 3, 2};
+    const mlp_activation acts[2] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_IDENTITY)};
+    const mlp_net net = {2, sizes, acts, MLP_LOSS_MSE};
+    double W0[6], b0[3], W1[6], b1[2], X[n * 2], y[n * 2], full_work[512], losses[3];
+    fill(W0, 6, 1), fill(b0, 3, 1), fill(W1, 6, 1), fill(b1, 2, 1), fill(X, n * 2, 1), fill(y, n * 2, 1);
+    double *Ws[2] = {W0, W1}, *bs[2] = {b0, b1};
+    const mlp_net_params_f64 p = {Ws, bs};
+    const double full = mlp_net_loss_f64(&net, n, X, y, NULL, &p, NULL, full_work);
+    const mlp_optimizer sgd = {MLP_SGD, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
+    const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
+    uint64_t rng[4] = {5, 6, 7, 8}, rng2[4] = {5, 6, 7, 8};
+    double *work = malloc(mlp_net_workspace(&net, n, 4, 1) * sizeof *work);
+    size_t iwork[n + 4];
+    mlp_net_fit_f64(&net, n, X, y, NULL, &p, &sgd, &none, 3, 4, 1, rng, losses, work, iwork);
+    int ok = 1;
+    for (int e = 0; e < 3; e++) {
+        ok &= fabs(losses[e] - full) <= 1e-12 * full;
+    }
+    check(ok, "shuffled mini-batches cover every row once per epoch");
+    int perm_ok = 1, seen[n] = {0};
+    for (size_t i = 0; i < n; i++) {
+        perm_ok &= iwork[i] < n && !seen[iwork[i]]++;
+    }
+    check(perm_ok, "the shuffle is a permutation");
+    double again[3];
+    mlp_net_fit_f64(&net, n, X, y, NULL, &p, &sgd, &none, 3, 4, 1, rng2, again, work, iwork);
+    check(memcmp(rng, rng2, sizeof rng) == 0 && memcmp(losses, again, sizeof losses) == 0,
+          "the same generator state gives the same run");
+    free(work);
+}
+
+int main(void)
+{
+    test_lecture_network();
+    test_optimizers();
+    const mlp_activation_kind hidden[5] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY};
+    for (int h = 0; h < 5; h++) {
+        test_gradient(MLP_LOSS_LECTURE, hidden[h], MLP_SIGMOID, 0);
+        test_gradient(MLP_LOSS_MSE, hidden[h], MLP_IDENTITY, 0);
+        test_gradient(MLP_LOSS_MSE, hidden[h], MLP_SOFTMAX, 0);
+        test_gradient(MLP_LOSS_BCE, hidden[h], MLP_SIGMOID, 0);
+        test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 0);
+        test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 1);
+    }
+    test_fit_visits_every_row();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,138 @@
+"""Ctrl-C during a long train(): KeyboardInterrupt within ~0.1 s, parameters at a whole-epoch boundary.
+
+train() runs its epochs in chunks of about 10 ms of work with the GIL released, and checks for signals between
+chunks (PyErr_CheckSignals). A SIGINT sent while it runs must therefore raise KeyboardInterrupt after at most one
+chunk, and leave W1, b1, W2, b2 exactly as they are after some whole number e of epochs: equal, bit for bit, to
+e calls of train_step from the same initial parameters (train_step runs the same kernel as one epoch of train).
+
+The interrupt is sent from another thread, three ways: signal.pthread_kill to the main thread (what a terminal's
+Ctrl-C amounts to for the thread running Python), os.kill to the whole process (the signal may land on any
+thread; Python's handler only sets a flag the main thread checks), and _thread.interrupt_main() (no real signal).
+The measured latency (signal sent -> KeyboardInterrupt caught) is printed; the assertion allows 1 s, generous
+for loaded CI machines and sanitizer builds.
+"""
+import _thread
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import mlpext
+
+LATENCY_BOUND = 1.0  # seconds; typically ~0.01
+SEND_AFTER = 0.25  # seconds into train()
+
+
+def make(n, n_in, hidden, n_out, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = (rng.uniform(0, 1, (n, n_out)) > 0.5).astype(dtype)
+    params = [(0.3 * rng.standard_normal(s)).astype(dtype)
+              for s in ((n_in, hidden), (hidden,), (hidden, n_out), (n_out,))]
+    return X, y, params
+
+
+def sized_for_epoch_time(target, dtype):
+    """A network (n, 64, 128, 10) with n chosen so that one epoch takes about `target` seconds here."""
+    n = 64
+    while True:
+        X, y, params = make(n, 64, 128, 10, dtype)
+        p = [a.copy() for a in params]
+        start = time.perf_counter()
+        mlpext.train(X, y, *p, 0.01, 20)
+        per_epoch = (time.perf_counter() - start) / 20
+        if per_epoch >= target or n >= 1 << 14:
+            return X, y, params, per_epoch
+        n *= 2
+
+
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler (raise KeyboardInterrupt) for the test, whatever the runner installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_train(X, y, params, lr, epochs, how):
+    """Runs train() in the main thread and interrupts it from another thread after SEND_AFTER seconds.
+    Returns the latency from sending to catching KeyboardInterrupt."""
+    main = threading.main_thread().ident
+    sent = []
+
+    def sender():
+        time.sleep(SEND_AFTER)
+        sent.append(time.perf_counter())
+        if how == "pthread_kill":
+            signal.pthread_kill(main, signal.SIGINT)
+        elif how == "kill":
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            _thread.interrupt_main()
+
+    t = threading.Thread(target=sender)
+    t.start()
+    try:
+        try:
+            mlpext.train(X, y, *params, lr, epochs)
+        except KeyboardInterrupt:
+            caught = time.perf_counter()
+        else:
+            raise AssertionError(f"train() ran all {epochs} epochs: it was not interrupted")
+    finally:
+        t.join()
+    return caught - sent[0]
+
+
+def replay_to(X, y, initial, target, lr, max_epochs):
+    """The e such that e train_step calls from `initial` give exactly `target`; None if none up to max_epochs."""
+    p = [a.copy() for a in initial]
+    for e in range(max_epochs + 1):
+        if all(np.array_equal(a, b) and a.tobytes() == b.tobytes() for a, b in zip(p, target)):
+            return e
+        mlpext.train_step(X, y, *p, lr)
+    return None
+
+
+@pytest.mark.parametrize("how", ["pthread_kill", "kill", "interrupt_main"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ctrl_c_stops_train_at_an_epoch(default_sigint, how, dtype):
+    X, y, params, per_epoch = sized_for_epoch_time(1e-3, dtype)
+    initial = [a.copy() for a in params]
+    lr = 0.05
+    epochs = int(60 / per_epoch)  # a minute of work, if the interrupt were ignored
+    latency = interrupt_train(X, y, params, lr, epochs, how)
+    done_estimate = int((SEND_AFTER + latency) / per_epoch)
+    print(f"{how} {np.dtype(dtype).name}: n={X.shape[0]}, {per_epoch * 1e3:.2f} ms per epoch; "
+          f"KeyboardInterrupt {latency * 1e3:.1f} ms after the signal")
+    assert latency < LATENCY_BOUND, f"KeyboardInterrupt came {latency:.3f} s after the signal"
+    e = replay_to(X, y, initial, params, lr, max_epochs=10 * done_estimate + 100)
+    assert e is not None, "the interrupted parameters are not those of any whole number of epochs"
+    print(f"  parameters = exactly {e} epochs (estimate from timing: ~{done_estimate})")
+    assert e >= 1
+    # the extension works normally after the interrupt
+    losses = mlpext.train(X, y, *params, lr, 2)
+    assert losses.shape == (2,) and np.isfinite(losses).all()
+
+
+def test_ctrl_c_stops_a_tiny_train(default_sigint):
+    """The lecture's XOR network: microsecond epochs, run with the GIL held in chunks of thousands of epochs —
+    still interrupted promptly and at an epoch boundary."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+    rng = np.random.default_rng(1)
+    params = [rng.standard_normal(s) for s in ((2, 3), (3,), (3, 1), (1,))]
+    initial = [a.copy() for a in params]
+    latency = interrupt_train(X, y, params, 0.1, 10 ** 8, "pthread_kill")
+    print(f"XOR: KeyboardInterrupt {latency * 1e3:.1f} ms after the signal")
+    assert latency < LATENCY_BOUND
+    start = time.perf_counter()
+    p = [a.copy() for a in initial]
+    mlpext.train(X, y, *p, 0.1, 10_000)
+    per_epoch = (time.perf_counter() - start) / 10_000
+    e = replay_to(X, y, initial, params, 0.1, max_epochs=int(3 * (SEND_AFTER + latency) / per_epoch) + 10_000)
+    assert e is not None and e >= 1, "the interrupted parameters are not those of any whole number of epochs"
+    print(f"  parameters = exactly {e} epochs")

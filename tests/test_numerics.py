@@ -1,0 +1,230 @@
+"""Numerics at the edges: saturated sigmoids, huge weights, NaN and inf, float32.
+
+- The sigmoid never overflows: 1 / (1 + e^-z) with e^-z = inf for z < -709.78 gives exactly 0, and z = 1000
+  gives exactly 1 — no warnings (the C core raises none; NumPy's reference would warn "overflow in exp"), no NaN
+  from finite input, in float32 and float64.
+- Over the whole real line the sigmoid is accurate: float64 within 4 ulp of NumPy's 1/(1 + exp(-z)) in float64,
+  float32 within 1 ulp of that value rounded to float32 (the C core computes float32 sigmoids in double and
+  rounds once, so it is right even where float32's own exp overflows: sigmoid(-100) is 3.7e-44, not 0).
+- Training with huge weights stays finite: deltas at saturated units are exactly 0.
+- NaN and inf propagate as IEEE arithmetic says: a NaN in row r of X makes row r of the outputs NaN and leaves
+  the other rows exactly as without it; NaN parameters, data or learning rates give NaN results, never an
+  exception; +-inf inputs saturate the sigmoid to exactly 0 or 1 (and 0 * inf is NaN).
+- The loss is mean |y - P| accumulated in double, exactly, also for float32 networks.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import mlpext
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(autouse=True)
+def no_warnings():
+    """Any warning (NumPy's overflow/invalid ones included) fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            yield
+
+
+def sigmoid_via_forward(z, dtype):
+    """sigmoid(z) for a vector z, computed by mlpext.forward as the hidden activation with W1 = [[1]], b1 = 0."""
+    z = np.asarray(z, dtype=dtype).reshape(-1, 1)
+    W1, b1 = np.ones((1, 1), dtype), np.zeros(1, dtype)
+    W2, b2 = np.ones((1, 1), dtype), np.zeros(1, dtype)
+    A1, P = mlpext.forward(z, W1, b1, W2, b2)
+    return A1[:, 0]
+
+
+def ordered(a):
+    """Integer images of floats whose differences are distances in ulps (for values of one sign)."""
+    a = np.asarray(a)
+    i = a.view(np.int32 if a.dtype == np.float32 else np.int64).astype(np.int64)
+    return np.where(i < 0, np.iinfo(i.dtype).min - i, i)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_at_plus_minus_1000(dtype):
+    s = sigmoid_via_forward([1000, -1000, 1e30, -1e30, 750, -750, 0], dtype)
+    assert s.dtype == dtype
+    assert s[0] == 1 and s[2] == 1 and s[4] == 1
+    assert s[1] == 0 and s[3] == 0 and s[5] == 0
+    assert s[6] == 0.5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_with_huge_weights(dtype):
+    """|z| in the thousands at both layers: every activation exactly 0 or 1, nothing NaN, no warning."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 4)).astype(dtype)
+    W1 = (1000 * rng.choice([-1, 1], (4, 8)) * rng.uniform(1, 3, (4, 8))).astype(dtype)
+    b1 = np.zeros(8, dtype)
+    W2 = (5000 * rng.choice([-1, 1], (8, 3))).astype(dtype)
+    b2 = np.full(3, 0.5, dtype)
+    A1, P = mlpext.forward(X, W1, b1, W2, b2)
+    for a in (A1, P):
+        assert a.dtype == dtype and not np.isnan(a).any() and ((a >= 0) & (a <= 1)).all()
+    assert np.isin(A1, (0, 1)).mean() > 0.75  # mostly saturated to exactly 0 or 1
+    assert np.array_equal(mlpext.predict(X, W1, b1, W2, b2), P)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_accurate_over_the_real_line(dtype):
+    z = np.concatenate([
+        np.linspace(-800, 800, 16001), np.linspace(-40, 40, 8001), -np.logspace(-40, 3, 500),
+        np.logspace(-40, 3, 500), [-745.2, -745.1, -709.79, -709.78, -708.4, -708.39, -103.98, -88.73, -88.72,
+                                   -87.34, 36.73, 36.74, 16.64, 16.65, 709.78, 745.2],
+    ])
+    with np.errstate(all="ignore"):
+        z = z.astype(dtype)
+    s = sigmoid_via_forward(z, dtype)
+    assert not np.isnan(s).any() and ((s >= 0) & (s <= 1)).all()
+    order = np.argsort(z, kind="stable")
+    assert (np.diff(s[order]) >= 0).all(), "sigmoid decreases somewhere"
+    with np.errstate(all="ignore"):
+        true = 1 / (1 + np.exp(-z.astype(np.float64)))  # float64 NumPy: accurate to ~1 ulp of float64
+    if dtype == np.float64:
+        bound = 4  # two exps within ~0.5 ulp each, then 1 + e and the division: see tests/c/test_kernels.c
+        dist = np.abs(ordered(s) - ordered(true))
+    else:
+        bound = 1  # one rounding of an (almost) correct double: at most one float32 ulp off
+        with np.errstate(all="ignore"):
+            dist = np.abs(ordered(s) - ordered(true.astype(np.float32)))
+    worst = int(dist.max())
+    print(f"{np.dtype(dtype).name}: sigmoid at most {worst} ulp from the float64 reference over {z.size} points")
+    assert worst <= bound, f"z = {z[np.argmax(dist)]!r}: {s[np.argmax(dist)]!r} vs {true[np.argmax(dist)]!r}"
+    if dtype == np.float32:  # float32's own exp overflows at 88.7; the C core's value is the true one
+        s100 = sigmoid_via_forward([-100.0], dtype)[0]
+        assert s100 == np.float32(3.720076e-44) and s100 > 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_training_with_huge_weights_stays_finite(dtype):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((32, 5)).astype(dtype)
+    y = (rng.uniform(size=(32, 2)) > 0.5).astype(dtype)
+    params = [(s * rng.standard_normal(shape)).astype(dtype)
+              for s, shape in ((1e3, (5, 7)), (1e3, (7,)), (1e4, (7, 2)), (1e3, (2,)))]
+    losses = mlpext.train(X, y, *params, 0.5, 50)
+    assert np.isfinite(losses).all() and ((losses >= 0) & (losses <= 1)).all()
+    assert all(np.isfinite(p).all() for p in params)
+    loss = mlpext.train_step(X, y, *params, 0.5)
+    assert np.isfinite(loss)
+    trace = mlpext.trace_step(X, y, *params, 0.5)
+    assert all(np.isfinite(v).all() for v in trace.values())
+    # at saturated outputs the output delta is exactly 0
+    sat = np.isin(trace["y_hat"], (0, 1))
+    assert sat.any() and (trace["delta2"][sat] == 0).all()
+
+
+def small_net(dtype, n=6, n_in=3, hidden=4, n_out=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = rng.uniform(0, 1, (n, n_out)).astype(dtype)
+    params = [rng.standard_normal(s).astype(dtype) for s in ((n_in, hidden), (hidden,), (hidden, n_out), (n_out,))]
+    return X, y, params
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_in_a_row_stays_in_that_row(dtype):
+    X, y, params = small_net(dtype)
+    Xn = X.copy()
+    Xn[2, 1] = np.nan
+    A1, P = mlpext.forward(Xn, *params)
+    assert np.isnan(A1[2]).all() and np.isnan(P[2]).all()
+    keep = [0, 1, 3, 4, 5]
+    A1k, Pk = mlpext.forward(X[keep], *params)  # rows are independent: bit for bit the same
+    assert np.array_equal(A1[keep], A1k) and np.array_equal(P[keep], Pk)
+    D2, D1 = mlpext.backward(y, A1, P, params[2])
+    assert np.isnan(D2[2]).all() and np.isnan(D1[2]).all() and np.isfinite(D2[keep]).all()
+    loss = mlpext.train_step(Xn, y, *[p.copy() for p in params], 0.5)
+    assert np.isnan(loss)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("where", ["W1", "b1", "W2", "b2"])
+def test_nan_parameters(dtype, where):
+    X, y, params = small_net(dtype)
+    k = ("W1", "b1", "W2", "b2").index(where)
+    params[k].reshape(-1)[0] = np.nan
+    A1, P = mlpext.forward(X, *params)
+    if where in ("W1", "b1"):
+        assert np.isnan(A1[:, 0]).all() and np.isfinite(A1[:, 1:]).all()
+        assert np.isnan(P).all()  # hidden unit 0 feeds every output
+    elif where == "W2":
+        assert np.isfinite(A1).all() and np.isnan(P[:, 0]).all() and np.isfinite(P[:, 1:]).all()
+    else:
+        assert np.isnan(P[:, 0]).all() and np.isfinite(P[:, 1]).all()
+    losses = mlpext.train(X, y, *params, 0.5, 3)
+    assert np.isnan(losses).all()
+    assert any(np.isnan(p).any() for p in params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_infinite_inputs_saturate(dtype):
+    X, y, params = small_net(dtype)
+    W1 = params[0]
+    W1[0] = [2.0, -1.0, 0.0, 3.0]  # hidden unit 2 multiplies X[:, 0] by 0
+    Xi = X.copy()
+    Xi[1, 0] = np.inf
+    Xi[3, 0] = -np.inf
+    A1, P = mlpext.forward(Xi, *params)
+    assert A1[1, 0] == 1 and A1[1, 1] == 0 and A1[1, 3] == 1  # sigmoid(+-inf) exactly
+    assert A1[3, 0] == 0 and A1[3, 1] == 1 and A1[3, 3] == 0
+    assert np.isnan(A1[1, 2]) and np.isnan(A1[3, 2])  # inf * 0 is NaN
+    assert np.isfinite(A1[[0, 2, 4, 5]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lr", [np.nan, np.inf, -np.inf])
+def test_nonfinite_learning_rate(dtype, lr):
+    X, y, params = small_net(dtype)
+    loss = mlpext.train_step(X, y, *params, lr)
+    assert np.isfinite(loss)  # the loss is from before the update
+    for p in params:  # every entry moved by g * lr: +-inf, or NaN (where g = 0 or lr is NaN)
+        assert not np.isfinite(p).any()
+        if np.isnan(lr):
+            assert np.isnan(p).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nonfinite_targets(dtype):
+    X, y, params = small_net(dtype)
+    y = y.copy()
+    y[0, 0], y[1, 1] = np.nan, np.inf
+    A1, P = mlpext.forward(X, *params)
+    D2, D1 = mlpext.backward(y, A1, P, params[2])
+    assert np.isnan(D2[0, 0]) and D2[1, 1] == np.inf  # (inf - P) * P(1 - P), P strictly inside (0, 1)
+    assert np.isnan(D1[0]).all() and not np.isfinite(D1[1]).any()
+    assert np.isfinite(D2[2:]).all() and np.isfinite(D1[2:]).all()
+    assert np.isnan(mlpext.train_step(X, y, *params, 0.1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_subnormal_and_tiny_inputs(dtype):
+    X, y, params = small_net(dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    Xt = np.full_like(X, tiny)
+    A1, P = mlpext.forward(Xt, *params)
+    A1_0, P_0 = mlpext.forward(np.zeros_like(X), *params)
+    assert np.allclose(A1, A1_0, rtol=0, atol=np.finfo(dtype).eps) and np.allclose(P, P_0, rtol=0,
+                                                                                   atol=np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (4, 1), (7, 3), (33, 5)])
+def test_loss_is_mean_abs_error_accumulated_in_double(dtype, shape):
+    """train_step's loss is Σ|y − P| / (n·out) with y − P rounded to the dtype, |·| and the sum in double, in
+    row-major order: reproduced exactly here."""
+    n, n_out = shape
+    X, y, params = small_net(dtype, n=n, n_out=n_out, seed=5)
+    A1, P = mlpext.forward(X, *params)
+    total = 0.0
+    for e in (y - P).ravel():  # y − P in the dtype, as the kernel
+        total += abs(float(e))
+    expected = total / (n * n_out)
+    assert mlpext.train_step(X, y, *params, 0.1) == expected
