@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs the C unit tests of mlpext's kernels (tests/c/test_kernels.c): no Python involved.
+# Builds and runs the C unit tests of mlpext's kernels (tests/c/test_kernels.c, tests/c/test_net.c): no Python.
 #
 #     bash tests/c/run.sh            (from anywhere)
 #
@@ -21,7 +21,8 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 CC="${CC:-cc}"
-SOURCES=(csrc/activations.c csrc/dense.c csrc/lecture.c tests/c/test_kernels.c)
+KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c)
+TESTS=(test_kernels test_net) # tests/c/NAME.c, each its own program
 COMMON=(-std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 
 if [ -n "${BUILD_DIR:-}" ]; then
@@ -64,46 +65,48 @@ run() {
     total_failed=$((total_failed + failed))
 }
 
-# build LABEL OUTPUT FLAGS...: compiles the kernels with the tests; a failed build is one failure.
+# build LABEL TEST OUTPUT FLAGS...: compiles the kernels with tests/c/TEST.c; a failed build is one failure.
 build() {
-    local label="$1" output="$2"
-    shift 2
-    printf '\n==> building %s: %s %s\n' "$label" "$CC" "$*"
-    if ! "$CC" "${COMMON[@]}" "$@" "${SOURCES[@]}" -lm -o "$output"; then
+    local label="$1" test="$2" output="$3"
+    shift 3
+    printf '\n==> building %s %s: %s %s\n' "$test" "$label" "$CC" "$*"
+    if ! "$CC" "${COMMON[@]}" "$@" "${KERNELS[@]}" "tests/c/$test.c" -lm -o "$output"; then
         echo "FAILED: build $label"
         total_failed=$((total_failed + 1))
         return 1
     fi
 }
 
-# 1. the reference command line's flags
-if build "-O2" "$build/test_kernels_O2" -O2; then
-    run "-O2" "$build/test_kernels_O2"
-    # 2. valgrind
-    if [ "${VALGRIND:-1}" != 0 ]; then
-        if command -v valgrind >/dev/null 2>&1; then
-            run "-O2 under valgrind" valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
-                --show-leak-kinds=all -q "$build/test_kernels_O2"
-        else
-            echo "FAILED: valgrind is not installed (VALGRIND=0 skips this run)"
-            total_failed=$((total_failed + 1))
+for t in "${TESTS[@]}"; do
+    # 1. the reference command line's flags
+    if build "-O2" "$t" "$build/${t}_O2" -O2; then
+        run "$t -O2" "$build/${t}_O2"
+        # 2. valgrind
+        if [ "${VALGRIND:-1}" != 0 ]; then
+            if command -v valgrind >/dev/null 2>&1; then
+                run "$t -O2 under valgrind" valgrind --error-exitcode=1 --leak-check=full \
+                    --errors-for-leak-kinds=all --show-leak-kinds=all -q "$build/${t}_O2"
+            else
+                echo "FAILED: valgrind is not installed (VALGRIND=0 skips this run)"
+                total_failed=$((total_failed + 1))
+            fi
         fi
     fi
-fi
 
-# 3. the shipped optimization level
-if build "-O3" "$build/test_kernels_O3" -O3; then
-    run "-O3" "$build/test_kernels_O3"
-fi
-
-# 4. sanitizers
-if [ "${SANITIZE:-1}" != 0 ]; then
-    if build "ASan+UBSan" "$build/test_kernels_san" -O1 -g -fno-omit-frame-pointer \
-        -fsanitize=address,undefined -fno-sanitize-recover=all; then
-        ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-            run "ASan+UBSan" "$build/test_kernels_san"
+    # 3. the shipped optimization level
+    if build "-O3" "$t" "$build/${t}_O3" -O3; then
+        run "$t -O3" "$build/${t}_O3"
     fi
-fi
+
+    # 4. sanitizers
+    if [ "${SANITIZE:-1}" != 0 ]; then
+        if build "ASan+UBSan" "$t" "$build/${t}_san" -O1 -g -fno-omit-frame-pointer \
+            -fsanitize=address,undefined -fno-sanitize-recover=all; then
+            ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0" \
+                UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" run "$t ASan+UBSan" "$build/${t}_san"
+        fi
+    fi
+done
 
 printf '\n%d passed, %d failed\n' "$total_passed" "$total_failed"
 [ "$total_failed" -eq 0 ]

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlp.h"
+#include "../../csrc/mlp.h"
 
 static int passed, failed;
 
