@@ -1382,6 +1382,20 @@ PyDoc_STRVAR(net_loss_doc,
 "A network's loss on (X, y), and with grads (a list of 2L arrays dW_0, db_0, dW_1, ...) its gradient.\n"
 "Private: mlpext.MLP.loss and .gradients are the public face.");
 
+/* net_loss's kernel call for the scalar type T (kernel suffix S), from py_net_loss's locals: the parameters are
+   arguments 0..2L−1, the gradients (with_grads) 2L from g_index. */
+#define NET_LOSS_KERNEL(T, S)                                                                                    \
+    do {                                                                                                         \
+        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];                      \
+        NET_PARAMS(nc, W, b, 0)                                                                                  \
+        if (with_grads) {                                                                                        \
+            NET_PARAMS(nc, dW, db, g_index)                                                                      \
+        }                                                                                                        \
+        const mlp_net_params_##S p = {W, b}, g = {dW, db};                                                       \
+        value = mlp_net_loss_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,     \
+                                 nc->k.work);                                                                    \
+    } while (0)
+
 static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "grads"};
@@ -1431,23 +1445,9 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
     double value;
     BEGIN_KERNEL(net_epoch_work(&nc->net, n))
     if (IS_F64(&nc->k)) {
-        double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
-        NET_PARAMS(nc, W, b, 0)
-        if (with_grads) {
-            NET_PARAMS(nc, dW, db, g_index)
-        }
-        const mlp_net_params_f64 p = {W, b}, g = {dW, db};
-        value = mlp_net_loss_f64(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,
-                                 nc->k.work);
+        NET_LOSS_KERNEL(double, f64);
     } else {
-        float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];
-        NET_PARAMS(nc, W, b, 0)
-        if (with_grads) {
-            NET_PARAMS(nc, dW, db, g_index)
-        }
-        const mlp_net_params_f32 p = {W, b}, g = {dW, db};
-        value = mlp_net_loss_f32(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,
-                                 nc->k.work);
+        NET_LOSS_KERNEL(float, f32);
     }
     END_KERNEL
     result = call_end(&nc->k, PyFloat_FromDouble(value));
