@@ -82,9 +82,9 @@ typedef struct {
     int nesterov;
 } mlp_optimizer;
 
-/* Scalars of workspace for the net kernels on n samples in mini-batches of `batch` (≤ n) samples; `train`:
+/* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
-size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train);
+size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train);
 /* size_t slots of integer workspace mlp_net_fit needs: the permutation and a mini-batch of labels. */
 size_t mlp_net_iworkspace(size_t n, size_t batch);
 

@@ -88,13 +88,13 @@ typedef struct {
     int64_t *t;
 } MLP_FN(mlp_optim_state);
 
-/* X (n, sizes[0]) -> out (n, sizes[L]), the output layer's activation. work: mlp_net_workspace(net, n, n, 0). */
+/* X (n, sizes[0]) -> out (n, sizes[L]), the output layer's activation. work: mlp_net_workspace(net, n, 0). */
 void MLP_FN(mlp_net_forward)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
                              MLP_T *out, MLP_T *work);
 
 /* The loss on X (n, sizes[0]) against y (n, sizes[L]) — or, for cross-entropy with y NULL, labels (n) in
    [0, sizes[L]) — and, if grads is not NULL, its gradient with respect to every parameter.
-   work: mlp_net_workspace(net, n, n, 1). */
+   work: mlp_net_workspace(net, n, 0). */
 double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
                             const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads, MLP_T *work);
 
@@ -108,7 +108,7 @@ void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, co
    the rows in order; then consecutive mini-batches of `batch` rows (the last may be smaller), each: loss and
    gradients, then one optimizer step. losses[e] is the sample-weighted mean of epoch e's mini-batch losses, each
    taken before its update. y or labels as for mlp_net_loss.
-   work: mlp_net_workspace(net, n, batch, 1) scalars; iwork: mlp_net_iworkspace(n, batch). */
+   work: mlp_net_workspace(net, batch, 1) scalars; iwork: mlp_net_iworkspace(n, batch). */
 void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
                          const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
                          const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,

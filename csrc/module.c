@@ -16,6 +16,7 @@
 #include <numpy/arrayscalars.h>
 
 #include "mlp.h"
+#include "size_math.h"
 
 /* ------------------------------------------------------------------------------------------------------------
  * Argument specs
@@ -926,10 +927,10 @@ static PyObject *py_train_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py
     return call_end(&k, PyFloat_FromDouble(loss));
 }
 
-/* Epochs between two looks at Python (signals, printing): about 10 ms of work. */
-static size_t epochs_per_chunk(const mlp_dims *d)
+/* Epochs between two looks at Python (signals, printing): about 10 ms of work, for epochs of this much work. */
+static size_t epochs_per_chunk(double work_per_epoch)
 {
-    double chunk = 1e7 / (2.0 * epoch_work(d));
+    double chunk = 1e7 / work_per_epoch;
     return chunk < 1.0 ? 1 : chunk > 1e6 ? 1000000 : (size_t)chunk;
 }
 
@@ -983,7 +984,7 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         return call_end(&k, NULL);
     }
     double *loss = PyArray_DATA((PyArrayObject *)losses);
-    const size_t chunk = epochs_per_chunk(&k.d);
+    const size_t chunk = epochs_per_chunk(2.0 * epoch_work(&k.d));
     size_t done = 0, total = (size_t)epochs, every = (size_t)log_every;
     int converted = 0;
     while (done < total) {
@@ -1085,7 +1086,9 @@ done:
 
 static size_t predict_workspace(const mlp_dims *d)
 {
-    return d->hidden > (size_t)-1 / d->n ? 0 : d->n * d->hidden; /* the hidden activation, (n, hidden) */
+    int ok = 1;
+    const size_t len = mlp_size_mul(d->n, d->hidden, &ok); /* the hidden activation, (n, hidden) */
+    return ok ? len : 0;
 }
 
 PyDoc_STRVAR(predict_doc,
@@ -1351,7 +1354,7 @@ static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, P
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
-    const size_t work = mlp_net_workspace(&nc->net, n, n, 0);
+    const size_t work = mlp_net_workspace(&nc->net, n, 0);
     if (call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
@@ -1431,7 +1434,7 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
-    const size_t work = mlp_net_workspace(&nc->net, n, n, 0);
+    const size_t work = mlp_net_workspace(&nc->net, n, 0);
     const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
     if (call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
@@ -1565,7 +1568,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
-    const size_t work = mlp_net_workspace(&nc->net, n, nb, 1);
+    const size_t work = mlp_net_workspace(&nc->net, nb, 1);
     const int X_index = 2 * L, y_index = X_index + 1;
     if (call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
@@ -1591,7 +1594,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
     double *loss_out = PyArray_DATA((PyArrayObject *)losses);
     const double work_per_epoch = 2.0 * net_epoch_work(&nc->net, n);
-    const size_t chunk = work_per_epoch > 1e7 ? 1 : (size_t)(1e7 / work_per_epoch);
+    const size_t chunk = epochs_per_chunk(work_per_epoch);
     for (size_t done_epochs = 0; done_epochs < (size_t)epochs;) {
         const size_t count = (size_t)epochs - done_epochs < chunk ? (size_t)epochs - done_epochs : chunk;
         BEGIN_KERNEL((double)count * work_per_epoch)

@@ -12,7 +12,7 @@
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
    delta buffers of the widest layer, all for `batch` rows; for training also the gradients of every parameter and
    the gathered mini-batch of X and y. */
-size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train)
+size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
     int ok = 1;
     const size_t L = net->n_layers, *s = net->sizes;
@@ -27,7 +27,6 @@ size_t mlp_net_workspace(const mlp_net *net, size_t n, size_t batch, int train)
         per_row = mlp_size_add(per_row, mlp_size_add(s[0], s[L], &ok), &ok);
     }
     size_t total = mlp_size_add(mlp_size_mul(batch, per_row, &ok), train ? params : 0, &ok);
-    (void)n;
     return ok ? total : 0;
 }
 

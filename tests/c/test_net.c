@@ -64,7 +64,7 @@ static void test_lecture_network(void)
     const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
     const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
     uint64_t rng[4] = {1, 2, 3, 4};
-    double *nwork = malloc(mlp_net_workspace(&net, 4, 4, 1) * sizeof *nwork), net_losses[2000];
+    double *nwork = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *nwork), net_losses[2000];
     size_t iwork[8];
     mlp_net_fit_f64(&net, 4, X, y, NULL, &q, &sgd, &none, 2000, 4, 0, rng, net_losses, nwork, iwork);
     free(nwork);
@@ -127,7 +127,7 @@ static void test_gradient(mlp_loss loss, mlp_activation_kind hidden, mlp_activat
     }
     double *Ws[L] = {W0, W1}, *bs[L] = {b0, b1}, *dWs[L] = {dW0, dW1}, *dbs[L] = {db0, db1};
     const mlp_net_params_f64 p = {Ws, bs}, g = {dWs, dbs};
-    double *work = malloc(mlp_net_workspace(&net, n, n, 0) * sizeof *work);
+    double *work = malloc(mlp_net_workspace(&net, n, 0) * sizeof *work);
     const double *yy = labels ? NULL : y;
     const size_t *ll = labels ? lab : NULL;
     mlp_net_loss_f64(&net, n, X, yy, ll, &p, &g, work);
@@ -170,7 +170,7 @@ static void test_fit_visits_every_row(void)
     const mlp_optimizer sgd = {MLP_SGD, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
     const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
     uint64_t rng[4] = {5, 6, 7, 8}, rng2[4] = {5, 6, 7, 8};
-    double *work = malloc(mlp_net_workspace(&net, n, 4, 1) * sizeof *work);
+    double *work = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *work);
     size_t iwork[n + 4];
     mlp_net_fit_f64(&net, n, X, y, NULL, &p, &sgd, &none, 3, 4, 1, rng, losses, work, iwork);
     int ok = 1;
