@@ -36,14 +36,149 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
     MLP_FN(mlp_add_scaled)(d->hidden, db1, lr, p->b1);
 }
 
+/* The lecture's sigmoid of one value, as mlp_activate computes it: in double, rounded once. */
+MLP_INLINE MLP_T MLP_FN(sigmoid_of)(MLP_T z)
+{
+    return (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)z)));
+}
+
+/* One epoch of a small network in one pass (mlp_lecture_step's fast path): the same operations in the same order
+   as the dense layer's kernels — every sum over its index in increasing order, each product rounded before it is
+   added — so the same bits; but with no call between the phases, each sigmoid taken as soon as its sum is known,
+   and the widths IN, h, o compile-time constants (small_train), so that everything but the loops over the n
+   samples unrolls, and those vectorize. The epoch is a chain of dependent operations two sigmoids deep; this is
+   the shortest one we found the compiler to schedule. n <= MLP_SMALL_MAX_ROWS, IN and h <= MLP_SMALL_WIDTH,
+   o == 1. */
+MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size_t h, const size_t o,
+                                     const MLP_T *restrict X, const MLP_T *restrict y, MLP_T *restrict W1,
+                                     MLP_T *restrict b1, MLP_T *restrict W2, MLP_T *restrict b2, const MLP_T lr)
+{
+    MLP_T A1[MLP_SMALL_MAX_ROWS * MLP_SMALL_WIDTH], P[MLP_SMALL_MAX_ROWS], D2[MLP_SMALL_MAX_ROWS],
+        D1[MLP_SMALL_MAX_ROWS * MLP_SMALL_WIDTH];
+    if (n == 0) { /* never (dimensions are >= 1): telling the compiler shows it every row is written before read */
+        __builtin_unreachable();
+    }
+    for (size_t i = 0; i < n; i++) { /* A1 = σ(X·W1 + b1) */
+        const MLP_T *x = X + i * IN;
+        for (size_t j = 0; j < h; j++) {
+            MLP_T s = x[0] * W1[j];
+            for (size_t q = 1; q < IN; q++) {
+                s += x[q] * W1[q * h + j];
+            }
+            A1[i * h + j] = MLP_FN(sigmoid_of)(s + b1[j]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) { /* P = σ(A1·W2 + b2) */
+        const MLP_T *a = A1 + i * h;
+        for (size_t j = 0; j < o; j++) {
+            MLP_T s = a[0] * W2[j];
+            for (size_t q = 1; q < h; q++) {
+                s += a[q] * W2[q * o + j];
+            }
+            P[i * o + j] = MLP_FN(sigmoid_of)(s + b2[j]);
+        }
+    }
+    double abs_sum = 0.0;
+    for (size_t k = 0; k < n * o; k++) { /* E2 = y − P, D2 = E2 ⊙ P(1 − P) */
+        const MLP_T e = y[k] - P[k];
+        abs_sum += fabs((double)e);
+        D2[k] = e * (P[k] * ((MLP_T)1 - P[k]));
+    }
+    for (size_t i = 0; i < n; i++) { /* D1 = (D2·W2ᵀ) ⊙ A1(1 − A1) */
+        for (size_t q = 0; q < h; q++) {
+            MLP_T s = D2[i * o] * W2[q * o];
+            for (size_t j = 1; j < o; j++) {
+                s += D2[i * o + j] * W2[q * o + j];
+            }
+            const MLP_T a = A1[i * h + q];
+            D1[i * h + q] = s * (a * ((MLP_T)1 - a));
+        }
+    }
+    /* The update in the lecture's order, each gradient summed over the rows: W2, b2, W1, b1. */
+    for (size_t q = 0; q < h; q++) {
+        for (size_t j = 0; j < o; j++) {
+            MLP_T s = A1[q] * D2[j];
+            for (size_t r = 1; r < n; r++) {
+                s += A1[r * h + q] * D2[r * o + j];
+            }
+            W2[q * o + j] += s * lr;
+        }
+    }
+    for (size_t j = 0; j < o; j++) {
+        MLP_T s = D2[j];
+        for (size_t r = 1; r < n; r++) {
+            s += D2[r * o + j];
+        }
+        b2[j] += s * lr;
+    }
+    for (size_t q = 0; q < IN; q++) {
+        for (size_t j = 0; j < h; j++) {
+            MLP_T s = X[q] * D1[j];
+            for (size_t r = 1; r < n; r++) {
+                s += X[r * IN + q] * D1[r * h + j];
+            }
+            W1[q * h + j] += s * lr;
+        }
+    }
+    for (size_t j = 0; j < h; j++) {
+        MLP_T s = D1[j];
+        for (size_t r = 1; r < n; r++) {
+            s += D1[r * h + j];
+        }
+        b1[j] += s * lr;
+    }
+    return abs_sum / (double)(n * o);
+}
+
+/* `epochs` epochs of small_step, losses[e] each one's loss, with every width a compile-time constant: the input
+   and hidden widths 1 to MLP_SMALL_WIDTH, one output (mlp_lecture_is_small). */
+MLP_INLINE void MLP_FN(small_train)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
+                                    MLP_T lr, size_t epochs, double *losses)
+{
+#define MLP_SMALL_EPOCHS(IN, H, O)                                                                               \
+    for (size_t e = 0; e < epochs; e++) {                                                                        \
+        losses[e] = MLP_FN(small_step)(d->n, IN, H, O, X, y, p->W1, p->b1, p->W2, p->b2, lr);                   \
+    }
+    MLP_CONST_SWITCH(IN, d->in, MLP_CONST_SWITCH(H, d->hidden, MLP_SMALL_EPOCHS(IN, H, 1)));
+#undef MLP_SMALL_EPOCHS
+}
+#ifdef MLP_X86_DISPATCH
+/* ... compiled for AVX2, which vectorizes the loops over the samples: that is where the gain is (without it the
+   one-pass epoch is no faster than the modular one), so other CPUs keep the modular path — the same bits. */
+__attribute__((target("avx2"))) static void MLP_FN(small_train_avx2)(const mlp_dims *d, const MLP_T *X,
+                                                                     const MLP_T *y, const MLP_FN(mlp_params) *p,
+                                                                     MLP_T lr, size_t epochs, double *losses)
+{
+    MLP_FN(small_train)(d, X, y, p, lr, epochs, losses);
+}
+#endif
+
+/* Runs the epochs in one pass and returns 1 where that is the faster way; returns 0 (nothing done) elsewhere. */
+static int MLP_FN(small_train_if_faster)(const mlp_dims *d, const MLP_T *X, const MLP_T *y,
+                                          const MLP_FN(mlp_params) *p, MLP_T lr, size_t epochs, double *losses)
+{
+#ifdef MLP_X86_DISPATCH
+    if (mlp_lecture_is_small(d) && MLP_HAS_AVX2()) {
+        MLP_FN(small_train_avx2)(d, X, y, p, lr, epochs, losses);
+        return 1;
+    }
+#endif
+    (void)d, (void)X, (void)y, (void)p, (void)lr, (void)epochs, (void)losses;
+    return 0;
+}
+
 double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                 MLP_T lr, MLP_T *work)
 {
+    double loss;
+    if (MLP_FN(small_train_if_faster)(d, X, y, p, lr, 1, &loss)) {
+        return loss;
+    }
     MLP_T *A1 = work, *P = A1 + d->n * d->hidden;
     MLP_T *D2 = P + d->n * d->out, *D1 = D2 + d->n * d->out;
     MLP_T *update_work = D1 + d->n * d->hidden;
     MLP_FN(mlp_lecture_forward)(d, X, p, A1, P);
-    const double loss = MLP_FN(mlp_lecture_backward)(d, y, A1, P, p->W2, D2, D1);
+    loss = MLP_FN(mlp_lecture_backward)(d, y, A1, P, p->W2, D2, D1);
     MLP_FN(mlp_lecture_update)(d, X, A1, D2, D1, p, lr, update_work);
     return loss;
 }
@@ -51,6 +186,9 @@ double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *
 void MLP_FN(mlp_lecture_train)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                MLP_T lr, size_t epochs, double *losses, MLP_T *work)
 {
+    if (MLP_FN(small_train_if_faster)(d, X, y, p, lr, epochs, losses)) {
+        return;
+    }
     for (size_t e = 0; e < epochs; e++) {
         losses[e] = MLP_FN(mlp_lecture_step)(d, X, y, p, lr, work);
     }

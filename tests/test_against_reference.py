@@ -392,3 +392,38 @@ def test_out_arrays(net):
         got = mlpext.predict(net.X, *net.params, out=wrap(out))
         assert got is out
         np.testing.assert_array_equal(got, P_new)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The one-pass epoch of tiny networks
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [1, 3, 4, 7, 64, 65])
+def test_one_pass_epoch_is_bit_identical_to_the_phases(dtype, n):
+    """train and train_step run networks of at most 4 inputs, 4 hidden units and one output (and at most 64
+    samples) through a one-pass epoch, on CPUs with AVX2; forward/backward/update always run the dense layer's
+    kernels. Both evaluate the same operations in the same order, so they must agree to the bit: here on every
+    input and hidden width 1-4, with batches inside and just outside (65) the one-pass range."""
+    rng = np.random.default_rng(n)
+    lr, epochs = 0.7, 6
+    for n_in in range(1, 5):
+        for hidden in range(1, 5):
+            X = rng.standard_normal((n, n_in)).astype(dtype)
+            y = rng.uniform(size=(n, 1)).astype(dtype)
+            params = make_params(n_in * 10 + hidden, n_in, hidden, 1, dtype)
+            fused, stepped, phased = copies(params), copies(params), copies(params)
+            losses = mlpext.train(X, y, *fused, lr, epochs)
+            step_losses = [mlpext.train_step(X, y, *stepped, lr) for _ in range(epochs)]
+            phase_losses = []
+            for _ in range(epochs):
+                A1, P = mlpext.forward(X, *phased)
+                phase_losses.append(np.abs((y - P).astype(np.float64)).mean())
+                D2, D1 = mlpext.backward(y, A1, P, phased[2])
+                mlpext.update(X, A1, D2, D1, *phased, lr)
+            where = f"n={n} in={n_in} hidden={hidden}"
+            for a, b, c in zip(fused, stepped, phased):
+                np.testing.assert_array_equal(a, c, err_msg=where)
+                np.testing.assert_array_equal(b, c, err_msg=where)
+            np.testing.assert_array_equal(losses, step_losses, err_msg=where)
+            np.testing.assert_allclose(losses, phase_losses, rtol=1e-13, err_msg=where)
