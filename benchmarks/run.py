@@ -22,8 +22,8 @@ PyTorch, when importable, runs each workload too, with torch.set_num_threads equ
 (or --torch-threads N; mlpext itself runs on one thread). For the sigmoid networks it runs the lecture's
 computation written with tensor operations under torch.no_grad() (no autograd): the same forward pass,
 δ = (y − ŷ)·ŷ(1 − ŷ), W += lr·Aᵀδ (which is gradient descent on ½·Σ(y − ŷ)²) and the per-epoch loss mean|y − ŷ|
-that mlpext.train returns. For digits it runs the usual PyTorch loop (nn.Linear, F.cross_entropy, autograd, torch.optim.Adam) in
-float32, on the same mini-batch size and epochs.
+that mlpext.train returns. For digits it runs the usual PyTorch loop (nn.Linear, F.cross_entropy, autograd,
+torch.optim.Adam) in float32, on the same mini-batch size and epochs.
 
 Every implementation of a workload is timed in the same run: best of --repeats runs (time.perf_counter, garbage
 collector off, implementations taking turns, after a warm-up). The table gives each one's time per epoch and
