@@ -19,7 +19,8 @@ Workloads (NAME for --only), each timed per epoch:
              (benchmarks/bench_mlp.py's runners). Needs scikit-learn (for the data); skipped without it.
 
 PyTorch, when importable, runs each workload too, with torch.set_num_threads equal to NumPy's BLAS thread count
-(or --torch-threads N; mlpext itself runs on one thread). For the sigmoid networks it runs the lecture's
+(or --torch-threads N; mlpext itself runs on one thread), and OMP_WAIT_POLICY=PASSIVE unless set (so that its
+idle threads do not spin on the cores NumPy's BLAS threads need). For the sigmoid networks it runs the lecture's
 computation written with tensor operations under torch.no_grad() (no autograd): the same forward pass,
 δ = (y − ŷ)·ŷ(1 − ŷ), W += lr·Aᵀδ (which is gradient descent on ½·Σ(y − ŷ)²) and the per-epoch loss mean|y − ŷ|
 that mlpext.train returns. For digits it runs the usual PyTorch loop (nn.Linear, F.cross_entropy, autograd,
@@ -46,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 import numpy as np
 
@@ -79,6 +81,15 @@ LABELS = {
     "sklearn": "scikit-learn MLPClassifier",
     "torch": "PyTorch",
 }
+
+
+def label(w, name):
+    """The implementation's name in the table and the plot (digits' NumPy is the reference network)."""
+    if w.name == "digits" and name == "numpy":
+        return "NumPy (reference_net.NumpyMLP)"
+    if w.name == "digits" and name == "torch":
+        return "PyTorch (autograd, Adam)"
+    return LABELS[name]
 
 
 class Workload:
@@ -116,6 +127,9 @@ WORKLOADS = [
 # ---------------------------------------------------------------------------------------------------------------
 
 def import_torch():
+    # PyTorch's OpenMP threads otherwise spin after each operation, taking the cores from NumPy's BLAS threads
+    # (and the reverse) while the implementations take turns in one process.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
@@ -321,7 +335,7 @@ def print_table(results):
     for w, epochs, per_epoch in results:
         title = f"{w.title} ({epochs} ep.)"
         for name, seconds, ratio, floor_text, verdict in rows(w, per_epoch):
-            print(f"{title:<52} {LABELS[name]:<30} {format_time(seconds):>10} {ratio:>8.2f}×  {floor_text:<22} "
+            print(f"{title:<52} {label(w, name):<30} {format_time(seconds):>10} {ratio:>8.2f}×  {floor_text:<22} "
                   f"{verdict}")
             title = ""
 
@@ -341,7 +355,7 @@ def git_commit():
     return done.stdout.strip() or None
 
 
-def markdown_section(results, cg, info, torch, repeats, quick):
+def markdown_section(results, cg, info, torch, repeats, quick, load):
     extra = versions(torch)
     commit = git_commit()
     lines = [
@@ -354,12 +368,14 @@ def markdown_section(results, cg, info, torch, repeats, quick):
         "workload's NumPy loop; the floors are the project's targets, reported and never asserted. "
         "`python benchmarks/run.py --help` describes each workload and implementation; "
         "`--only NAME`, `--quick`, `--repeats N` and `--no-write` (print only) shorten a run. This section and "
-        "[speedup.png](speedup.png) are rewritten by each full run.",
+        "[speedup.png](speedup.png) are rewritten by each run without `--no-write`.",
         "",
         f"Machine: {machine_line(info)}; scikit-learn {extra['scikit-learn']}; PyTorch {extra['PyTorch']}  ",
         f"Date: {datetime.date.today().isoformat()}" + (f", commit `{commit}`" if commit else "") + "  ",
+        f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} — the machine is "
+        "shared, and a loaded core hurts most the implementations that use two threads.  ",
         "mlpext runs on one thread; NumPy (and so scikit-learn) uses its BLAS's threads as configured; PyTorch "
-        "is set to the same number of threads.",
+        "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`.",
         "",
         "| workload | implementation | time per epoch | speed-up over NumPy | floor | |",
         "|---|---|---:|---:|---|---|",
@@ -367,7 +383,7 @@ def markdown_section(results, cg, info, torch, repeats, quick):
     for w, epochs, per_epoch in results:
         title = f"{w.title} ({epochs} epochs)"
         for name, seconds, ratio, floor_text, verdict in rows(w, per_epoch):
-            lines.append(f"| {title} | {LABELS[name]} | {format_time(seconds)} | {ratio:.2f}× | "
+            lines.append(f"| {title} | {label(w, name)} | {format_time(seconds)} | {ratio:.2f}× | "
                          f"{floor_text or '—'} | {verdict} |")
             title = ""
     lines += [
@@ -384,7 +400,14 @@ def markdown_section(results, cg, info, torch, repeats, quick):
         "![Speed-up over NumPy against network size](speedup.png)",
         END,
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(wrap(line) for line in lines) + "\n"
+
+
+def wrap(line, width=115):
+    """A prose line of the section wrapped as the docs are (tables, headings and forced breaks left alone)."""
+    if line.startswith(("|", "#", "!", "<")) or line.endswith("  ") or len(line) <= width:
+        return line
+    return textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
 
 
 def write_doc(section):
@@ -410,19 +433,19 @@ def plot(results, path):
         base = per_epoch["numpy"]
         for name, seconds in per_epoch.items():
             if name != "numpy":
-                series.setdefault(name, []).append((w.multiply_adds(), base / seconds, w.name))
+                series.setdefault(label(w, name), []).append((w.multiply_adds(), base / seconds, w.name))
     fig, ax = plt.subplots(figsize=(8, 5.5))
     markers = iter("os^vDP*Xh<>")
     for name, points in series.items():
         points.sort()
         xs, ys, _ = zip(*points)
-        ax.plot(xs, ys, marker=next(markers), label=LABELS[name])
+        ax.plot(xs, ys, marker=next(markers), label=name)
     labelled = set()
     for points in series.values():
-        for x, y, label in points:
-            if label not in labelled:
-                ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8, color="0.3")
-                labelled.add(label)
+        for x, y, workload in points:
+            if workload not in labelled:
+                ax.annotate(workload, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8, color="0.3")
+                labelled.add(workload)
     ax.axhline(1.0, color="0.5", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -459,7 +482,8 @@ def main(argv=None):
         if threads:
             torch.set_num_threads(threads)
     info = machine_info()
-    print(machine_line(info))
+    load = os.getloadavg()
+    print(machine_line(info) + f"; load average {load[0]:.2f}")
     print("; ".join(f"{k} {v}" for k, v in versions(torch).items()))
     if torch is None:
         print("PyTorch is not importable: its rows are skipped")
@@ -484,7 +508,7 @@ def main(argv=None):
     print("\n" + callgrind_text(cg))
 
     if not args.no_write and results:
-        write_doc(markdown_section(results, cg, info, torch, repeats, args.quick))
+        write_doc(markdown_section(results, cg, info, torch, repeats, args.quick, load))
         print(f"\nwrote the suite's section of {os.path.relpath(DOC)}")
         try:
             plot(results, PLOT)
