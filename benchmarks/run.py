@@ -56,6 +56,7 @@ ROOT = os.path.normpath(os.path.join(HERE, os.pardir))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, HERE)
 
+import mlpext  # noqa: E402
 from mlpext import reference  # noqa: E402
 import bench_mlp  # noqa: E402
 from bench_threads import make  # noqa: E402
@@ -98,6 +99,7 @@ class Workload:
         self.epochs, self.quick_epochs = epochs, quick_epochs
         self.floors = floors  # {implementation: minimum speed-up over `baseline`}
         self.baseline = baseline
+        self.check = None  # how far the other implementations' first losses are from NumPy's (check_same_losses)
 
     def multiply_adds(self):
         """Multiply-adds per epoch of the 2-layer network: forward n·(in·h + h·out), δ_hidden n·out·h, and the
@@ -216,7 +218,21 @@ def time_sigmoid(w, epochs, repeats, torch):
             modes.insert(1, ("train_step", train_step_loop))
     if torch is not None:
         modes.append(("torch", torch_lecture_loop(torch)))
+    check_same_losses(w, arrays, lr, torch)
     return time_modes(epochs, repeats, modes=modes, arrays=arrays, learning_rate=lr)
+
+
+def check_same_losses(w, arrays, lr, torch):
+    """Prints how far mlpext's and PyTorch's first epochs' losses are from NumPy's: the same computation."""
+    X, y, *params = arrays
+    epochs = 1 if w.name == "wide" else 3
+    base = reference.train(X, y, *[p.copy() for p in params], lr, epochs)
+    others = {"mlpext": mlpext.train(X, y, *[p.copy() for p in params], lr, epochs)}
+    if torch is not None:
+        others["PyTorch"] = torch_lecture_loop(torch)(X, y, *[p.copy() for p in params], lr, epochs).numpy()
+    gaps = ", ".join(f"{name} {np.max(np.abs(losses - base) / np.abs(base)):.1e}" for name, losses in others.items())
+    w.check = f"{w.name} ({epochs} epochs): {gaps}"
+    print(f"  same computation? max relative difference of the first epochs' losses from NumPy's, {w.check}")
 
 
 def time_digits(w, epochs, repeats, torch):
@@ -227,6 +243,9 @@ def time_digits(w, epochs, repeats, torch):
     except ImportError:
         return None
     hidden = w.sizes[1]
+    drift = bench_mlp.check_same_training("adam", X, y, 3, 32, hidden)
+    w.check = f"digits (3 epochs, NumpyMLP): mlpext f64 {drift:.1e}"
+    print(f"  same computation? {w.check}")
     runners = bench_mlp.make_runners("adam", X, y, epochs, 32, hidden)
     keys = {"mlpext f64": "fit f64", "mlpext f32": "fit f32", "numpy f64": "numpy", "sklearn f64": "sklearn",
             "mlpext.sklearn": "mlpext.sklearn"}
@@ -394,6 +413,12 @@ def markdown_section(results, cg, info, torch, repeats, quick, load):
         "under `torch.no_grad()` for the sigmoid networks (the same computation, no autograd) and its ordinary "
         "autograd + `torch.optim.Adam` loop, in float32, for digits. scikit-learn has no network with the "
         "lecture's sigmoid output and squared error, so it runs the digits workload only.",
+    ]
+    checks = [w.check for w, _, _ in results if w.check]
+    if checks:
+        lines += ["", "The same computation: the largest relative difference between the first epochs' losses of "
+                  "mlpext (and PyTorch) and NumPy's, from the same initial weights: " + "; ".join(checks) + "."]
+    lines += [
         "",
         f"Regression guard (machine-noise free): {callgrind_text(cg)}",
         "",
