@@ -392,8 +392,8 @@ def markdown_section(results, cg, info, torch, repeats, quick, load):
         "",
         f"Machine: {machine_line(info)}; scikit-learn {extra['scikit-learn']}; PyTorch {extra['PyTorch']}  ",
         f"Date: {datetime.date.today().isoformat()}" + (f", commit `{commit}`" if commit else "") + "  ",
-        f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} — the machine is "
-        "shared, and a loaded core hurts most the implementations that use two threads.  ",
+        f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (the run itself adds "
+        "1 to 2). The machine is shared; other work on a core hurts most the implementations that use two threads.  ",
         "mlpext runs on one thread; NumPy (and so scikit-learn) uses its BLAS's threads as configured; PyTorch "
         "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`.",
         "",
@@ -477,7 +477,7 @@ def plot(results, path):
     ax.set_yscale("log")
     ax.set_xlabel("network size: multiply-adds per epoch")
     ax.set_ylabel("speed-up over the NumPy loop (×)")
-    ax.set_title("mlpext and competitors against NumPy, per epoch")
+    ax.set_title("mlpext and competitors against NumPy, per epoch (digits: against NumpyMLP)", fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
