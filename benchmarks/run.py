@@ -395,7 +395,10 @@ def markdown_section(results, cg, info, torch, repeats, quick, load):
         f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (the run itself adds "
         "1 to 2). The machine is shared; other work on a core hurts most the implementations that use two threads.  ",
         "mlpext runs on one thread; NumPy (and so scikit-learn) uses its BLAS's threads as configured; PyTorch "
-        "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`.",
+        "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`. Two-thread figures (NumPy's BLAS on "
+        "the larger networks, PyTorch) can swing several-fold between runs when another process holds one of the "
+        "two cores, even as a best of several runs; mlpext's single-thread figures move by about 10 %. Compare "
+        "the larger networks' ratios across runs with care: the callgrind count below is the noise-free guard.",
         "",
         "| workload | implementation | time per epoch | speed-up over NumPy | floor | |",
         "|---|---|---:|---:|---|---|",
