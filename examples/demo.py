@@ -109,14 +109,15 @@ def train_loop(X, y, W1, b1, W2, b2, learning_rate, epochs):
 MODES = [("numpy", numpy_loop), ("phases", phases_loop), ("train_step", train_step_loop), ("train", train_loop)]
 
 
-def time_modes(epochs=EPOCHS, repeats=5, modes=MODES):
+def time_modes(epochs=EPOCHS, repeats=5, modes=MODES, arrays=None, learning_rate=LEARNING_RATE):
     """Best-of-`repeats` wall time (time.perf_counter) of `epochs` epochs of each mode, every run starting from the
-    lecture's initial weights. The modes take turns within each repeat, and the garbage collector is off while a run
-    is timed (as in timeit). Returns {mode: seconds per epoch}."""
-    X, y, *params = lecture_arrays()
+    same initial weights: `arrays` = (X, y, W1, b1, W2, b2), the lecture's (lecture_arrays()) by default. The modes
+    take turns within each repeat, and the garbage collector is off while a run is timed (as in timeit). Returns
+    {mode: seconds per epoch}."""
+    X, y, *params = lecture_arrays() if arrays is None else arrays
     best = {name: float("inf") for name, _ in modes}
     for name, loop in modes:  # warm-up: first calls, caches, CPU clock
-        loop(X, y, *[p.copy() for p in params], LEARNING_RATE, min(epochs, 200))
+        loop(X, y, *[p.copy() for p in params], learning_rate, min(epochs, 200))
     for _ in range(repeats):
         for name, loop in modes:
             run = [p.copy() for p in params]
@@ -124,7 +125,7 @@ def time_modes(epochs=EPOCHS, repeats=5, modes=MODES):
             gc.disable()
             try:
                 t0 = time.perf_counter()
-                loop(X, y, *run, LEARNING_RATE, epochs)
+                loop(X, y, *run, learning_rate, epochs)
                 elapsed = time.perf_counter() - t0
             finally:
                 if gc_was_enabled:
