@@ -2,20 +2,28 @@
  * dense_impl.h — template body of dense.c (see each_precision.h).
  *
  * The three matrix products of a dense layer — X·W (forward), D·Wᵀ (delta to the input), Xᵀ·D (weight
- * gradient, with no transposed copy) — as register-tiled loops: a tile of sums lives in registers while its
- * index runs, and is written once. Every sum runs over its index in increasing order, starting from the first
- * product, and every product is rounded before it is added (-ffp-contract=off): NumPy's rounding for these
- * sums, up to the order its BLAS picks; and the same bits in every SIMD build (simd.h).
+ * gradient, with no transposed copy) — and their dispatch. Every sum runs over its index in increasing order,
+ * starting from the first product. Two kinds of step:
+ *   - unfused, every product rounded before it is added (-ffp-contract=off): NumPy's rounding for these sums, up
+ *     to the order its BLAS picks. Layers of fewer than MLP_DENSE_FMA_MIN weights, and every layer on a CPU
+ *     without FMA. Below MLP_DENSE_SIMD_MIN multiply-adds (the lecture's network) the portable loops of this file;
+ *     above, the SIMD kernels of dense_simd_impl.h run unfused — the same bits;
+ *   - fused (one rounding per multiply-add): layers of at least MLP_DENSE_FMA_MIN weights, with the SIMD kernels
+ *     (dense_simd_impl.h), the same bits on AVX2 and AVX-512.
+ * The choice depends on the layer's shape and the CPU, never on the number of rows.
+ *
+ * The portable loops below are register-tiled: a tile of sums lives in registers while its index runs, and is
+ * written once.
  */
 
 #define MLP_TR 4 /* tile rows */
-#define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
+#define MLP_TC 8 /* tile columns */
 #define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 ... */
 #define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
 #define MLP_TN_TILE_BYTES (256 * 1024)     /* ... and X, D are larger than this (else tiles read them from cache) */
 
-/* A row of MLP_TC values: a GCC/Clang vector, which each SIMD build compiles to its own registers
-   (two SSE2, one AVX2 or one AVX-512 for double). Products are rounded before sums (-ffp-contract=off). */
+/* A row of MLP_TC values: a GCC/Clang vector (SSE2 registers in the portable build). Products are rounded before
+   sums (-ffp-contract=off). */
 typedef MLP_T MLP_FN(vec) __attribute__((vector_size(MLP_TC * sizeof(MLP_T))));
 
 /* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`.

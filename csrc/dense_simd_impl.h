@@ -1,16 +1,21 @@
 /*
- * dense_fma_impl.h — the dense layer's three products with fused multiply-adds, for one precision (MLP_T,
- * MLP_FN) and one instruction set. Included by dense_impl.h once per instruction set, with:
+ * dense_simd_impl.h — the dense layer's three products as SIMD kernels, for one precision (MLP_T, MLP_FN) and one
+ * instruction set. Included by dense_impl.h once per instruction set, with:
  *   MLP_ISA        avx512 | avx2 (the suffix of the names: MLP_FK(name) = name_f32_avx512, ...)
  *   MLP_ISA_ATTR   its target attribute ("avx512f", "avx2,fma")
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
- * (vectors) times a scalar of A per row of the tile (broadcast), fused into the tile. A is read either by rows
- * (X·W, D·Wᵀ) or by columns (Xᵀ·D, in place: no transposed copy); D·Wᵀ reads Wᵀ from a small packed panel.
+ * (vectors) times a scalar of A per row of the tile (broadcast), added into the tile. A is read either by rows
+ * (X·W, D·Wᵀ) or by columns (Xᵀ·D, in place: no transposed copy); D·Wᵀ reads Wᵀ from a small packed panel, and
+ * a strip of B read by several tiles is packed too (B's rows can be 4 KB apart, all in one set of L1).
+ *
  * Every element of C is the same chain whatever the tile, the block or the instruction set:
- *     s = a_0·b_0 (rounded),  s = fma(a_p, b_p, s) for p = 1, 2, ... in increasing order,  then s + bias.
+ *     s = a_0·b_0 (rounded),  then for p = 1, 2, ... in increasing order
+ *         fused:   s = fma(a_p, b_p, s)        (one rounding)
+ *         unfused: s = s + a_p·b_p             (the product rounded, then the sum: the portable build's bits)
+ *     then s + bias.
  * Blocks of the sum (MLP_KC) store s in C and load it back, which changes nothing: s is a rounded value either
  * way. So the AVX2 and AVX-512 builds agree to the bit, and with a plain loop of fma() (tests/c).
  */

@@ -9,12 +9,12 @@
  *
  * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
  * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
- * product, every product rounded before it is added"; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
+ * product", each product rounded before it is added unless the layer fuses; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
- * read or write of the wrong element. The dense layer's larger products run FMA kernels (dense_fma_impl.h): the
- * same sums in the same order, each step one fused multiply-add; the naive loops then use fma()/fmaf() for those
- * sizes (dense_fused, below), still bit for bit.
+ * read or write of the wrong element. The dense layers of at least 2048 weights sum with fused multiply-adds
+ * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use fma()/fmaf()
+ * (dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
  *   - mlp_exp against long double expl (the documented 0.52 ulp bound);
