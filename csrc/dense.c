@@ -1,4 +1,5 @@
 /* dense.c — the dense layer: forward and backward side by side. */
+#include <float.h>
 #include <string.h>
 
 #include "mlp.h"
@@ -14,6 +15,9 @@
 /* Layers with at least this many weights (in·out) sum with fused multiply-adds, where the CPU has them; smaller
    ones round every product before adding it, as NumPy's matmul does on the lecture's sizes. */
 #define MLP_DENSE_FMA_MIN 2048
+
+/* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
+#define MLP_TN_SCAN_MIN (1 << 18)
 
 #define MLP_UNPAREN(...) __VA_ARGS__
 

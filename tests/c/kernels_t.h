@@ -750,6 +750,42 @@ static void MLP_FN(test_dense_products_each_path)(void)
     printf("\n");
 }
 
+/* Xᵀ·D with subnormal numbers in D (its tiles then run transposed, see dense_simd_impl.h), in X, or in both:
+   every build against the naive loop, bit for bit. Products of at least 2^18 multiply-adds (where the kernels
+   look for subnormals), one in 37 values subnormal. */
+static void MLP_FN(test_dense_tn_subnormal)(void)
+{
+    static const size_t shapes[][3] = {{64, 70, 300}, {13, 33, 700}, {25, 17, 1000}, {1, 50, 6000}, {40, 1, 7000}};
+    const double tiny = sizeof(MLP_T) == 4 ? FLT_MIN : DBL_MIN;
+    for (int path = 0; path < 5; path++) {
+        for (size_t s = 0; s < COUNT(shapes); s++) {
+            for (int where = 1; where <= 3; where++) { /* 1: D, 2: X, 3: both */
+                const size_t k = shapes[s][0], m = shapes[s][1], n = shapes[s][2];
+                MLP_T *X = MLP_FN(rand_buf)(n * k, -2, 2), *D = MLP_FN(rand_buf)(n * m, -1, 1);
+                for (size_t i = 0; i < n * m && (where & 1); i += 37) {
+                    D[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                }
+                for (size_t i = 5; i < n * k && (where & 2); i += 37) {
+                    X[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                }
+                MLP_T *G = MLP_FN(buf)(k * m), *ref = MLP_FN(buf)(k * m);
+                if (MLP_FN(mlp_dense_product_path)(2, path, n, k, m, X, D, NULL, G)) {
+                    MLP_FN(naive_product)(2, path == 1 || path == 2, n, k, m, X, D, NULL, ref);
+                    if (!SAME("Xᵀ·D", G, ref, k * m)) {
+                        report(__LINE__, "  path %d: k %zu m %zu n %zu, subnormals in %s", path, k, m, n,
+                               where == 1 ? "D" : where == 2 ? "X" : "both");
+                    }
+                    GUARDS_OK(G);
+                }
+                guarded_free(X);
+                guarded_free(D);
+                guarded_free(G);
+                guarded_free(ref);
+            }
+        }
+    }
+}
+
 /* A row's output of the forward product and of the delta to the input does not depend on the batch it comes in:
    every row of a batch of n equals the same row computed alone (n = 1) and in a batch of 3, on either side of the
    FMA layer size (2048 weights) and of the portable build's size (2048 multiply-adds per call). */
