@@ -1,4 +1,5 @@
 /* dense.c — the dense layer: forward and backward side by side. */
+#include <float.h>
 #include <string.h>
 
 #include "mlp.h"
@@ -11,6 +12,80 @@
 
 /* Below this many multiply-adds a call runs the portable build: dispatch would cost more than it brings. */
 #define MLP_DENSE_SIMD_MIN 2048
+
+/* Layers with at least this many weights (in·out) sum with fused multiply-adds, where the CPU has them; smaller
+   ones round every product before adding it, as NumPy's matmul does on the lecture's sizes. */
+#define MLP_DENSE_FMA_MIN 2048
+
+/* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
+#define MLP_TN_SCAN_MIN (1 << 18)
+
+#define MLP_UNPAREN(...) __VA_ARGS__
+
+#ifdef MLP_X86_DISPATCH
+/* ---- the SIMD kernels' vocabulary (dense_simd_impl.h), one set per (precision, instruction set) ----
+   The template names them MLP_FK(name): name_f64_avx512, name_f32_avx2, ... Intrinsics are usable inside
+   functions with the matching target attribute without any -m flag (GCC >= 4.9, Clang). */
+#include <immintrin.h>
+
+/* name, of the template's precision (MLP_FN) and of instruction set isa; MLP_FK: of the set being compiled */
+#define MLP_FKI(name, isa) MLP_FKI_(MLP_FN(name), isa)
+#define MLP_FKI_(a, b) MLP_FKI__(a, b)
+#define MLP_FKI__(a, b) a##_##b
+#define MLP_FK(name) MLP_FKI(name, MLP_ISA)
+
+typedef __m512d mlp_vec_f64_avx512;
+typedef __m512 mlp_vec_f32_avx512;
+typedef __m256d mlp_vec_f64_avx2;
+typedef __m256 mlp_vec_f32_avx2;
+/* which lanes of a vector are live, for a partial last vector of a row */
+typedef __mmask8 mlp_mask_f64_avx512;
+typedef __mmask16 mlp_mask_f32_avx512;
+typedef __m256i mlp_mask_f64_avx2;
+typedef __m256i mlp_mask_f32_avx2;
+
+#define MLP_AVX512_FN __attribute__((always_inline, target("avx512f"))) static inline
+#define MLP_AVX2_FN __attribute__((always_inline, target("avx2,fma"))) static inline
+
+/* The first `live` lanes (1 to the vector's length). */
+MLP_AVX512_FN __mmask8 mlp_mask_first_f64_avx512(size_t live) { return (__mmask8)((1u << live) - 1u); }
+MLP_AVX512_FN __mmask16 mlp_mask_first_f32_avx512(size_t live) { return (__mmask16)((1u << live) - 1u); }
+MLP_AVX2_FN __m256i mlp_mask_first_f64_avx2(size_t live)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)live), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)live), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+#define MLP_VSET1_f64_avx512 _mm512_set1_pd
+#define MLP_VSET1_f32_avx512 _mm512_set1_ps
+#define MLP_VSET1_f64_avx2 _mm256_set1_pd
+#define MLP_VSET1_f32_avx2 _mm256_set1_ps
+#define MLP_VLOADU_f64_avx512 _mm512_loadu_pd
+#define MLP_VLOADU_f32_avx512 _mm512_loadu_ps
+#define MLP_VLOADU_f64_avx2 _mm256_loadu_pd
+#define MLP_VLOADU_f32_avx2 _mm256_loadu_ps
+#define MLP_VSTOREU_f64_avx512 _mm512_storeu_pd
+#define MLP_VSTOREU_f32_avx512 _mm512_storeu_ps
+#define MLP_VSTOREU_f64_avx2 _mm256_storeu_pd
+#define MLP_VSTOREU_f32_avx2 _mm256_storeu_ps
+/* masked load (dead lanes read as 0, their memory untouched) and store (dead lanes not written) */
+#define MLP_VLOADM_f64_avx512(p, k) _mm512_maskz_loadu_pd((k), (p))
+#define MLP_VLOADM_f32_avx512(p, k) _mm512_maskz_loadu_ps((k), (p))
+#define MLP_VLOADM_f64_avx2(p, k) _mm256_maskload_pd((p), (k))
+#define MLP_VLOADM_f32_avx2(p, k) _mm256_maskload_ps((p), (k))
+#define MLP_VSTOREM_f64_avx512(p, k, v) _mm512_mask_storeu_pd((p), (k), (v))
+#define MLP_VSTOREM_f32_avx512(p, k, v) _mm512_mask_storeu_ps((p), (k), (v))
+#define MLP_VSTOREM_f64_avx2(p, k, v) _mm256_maskstore_pd((p), (k), (v))
+#define MLP_VSTOREM_f32_avx2(p, k, v) _mm256_maskstore_ps((p), (k), (v))
+/* a·b + c, rounded once */
+#define MLP_VFMA_f64_avx512 _mm512_fmadd_pd
+#define MLP_VFMA_f32_avx512 _mm512_fmadd_ps
+#define MLP_VFMA_f64_avx2 _mm256_fmadd_pd
+#define MLP_VFMA_f32_avx2 _mm256_fmadd_ps
+#endif
 
 #define MLP_IMPL "dense_impl.h"
 #include "each_precision.h"

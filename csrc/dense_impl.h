@@ -2,20 +2,28 @@
  * dense_impl.h — template body of dense.c (see each_precision.h).
  *
  * The three matrix products of a dense layer — X·W (forward), D·Wᵀ (delta to the input), Xᵀ·D (weight
- * gradient, with no transposed copy) — as register-tiled loops: a tile of sums lives in registers while its
- * index runs, and is written once. Every sum runs over its index in increasing order, starting from the first
- * product, and every product is rounded before it is added (-ffp-contract=off): NumPy's rounding for these
- * sums, up to the order its BLAS picks; and the same bits in every SIMD build (simd.h).
+ * gradient, with no transposed copy) — and their dispatch. Every sum runs over its index in increasing order,
+ * starting from the first product. Two kinds of step:
+ *   - unfused, every product rounded before it is added (-ffp-contract=off): NumPy's rounding for these sums, up
+ *     to the order its BLAS picks. Layers of fewer than MLP_DENSE_FMA_MIN weights, and every layer on a CPU
+ *     without FMA. Below MLP_DENSE_SIMD_MIN multiply-adds (the lecture's network) the portable loops of this file;
+ *     above, the SIMD kernels of dense_simd_impl.h run unfused — the same bits;
+ *   - fused (one rounding per multiply-add): layers of at least MLP_DENSE_FMA_MIN weights, with the SIMD kernels
+ *     (dense_simd_impl.h), the same bits on AVX2 and AVX-512.
+ * The choice depends on the layer's shape and the CPU, never on the number of rows.
+ *
+ * The portable loops below are register-tiled: a tile of sums lives in registers while its index runs, and is
+ * written once.
  */
 
 #define MLP_TR 4 /* tile rows */
-#define MLP_TC 8 /* tile columns: one AVX-512 vector of double, one AVX2 vector of float */
+#define MLP_TC 8 /* tile columns */
 #define MLP_TN_ROWWISE_BYTES (128 * 1024) /* Xᵀ·D goes row by row while its result fits in L2 ... */
 #define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
 #define MLP_TN_TILE_BYTES (256 * 1024)     /* ... and X, D are larger than this (else tiles read them from cache) */
 
-/* A row of MLP_TC values: a GCC/Clang vector, which each SIMD build compiles to its own registers
-   (two SSE2, one AVX2 or one AVX-512 for double). Products are rounded before sums (-ffp-contract=off). */
+/* A row of MLP_TC values: a GCC/Clang vector (SSE2 registers in the portable build). Products are rounded before
+   sums (-ffp-contract=off). */
 typedef MLP_T MLP_FN(vec) __attribute__((vector_size(MLP_TC * sizeof(MLP_T))));
 
 /* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`.
@@ -225,13 +233,71 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
     }
 }
 
-MLP_SIMD_VARIANTS(gemm_nn_bias_v,
-                  (size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C),
-                  MLP_FN(gemm_nn_bias), (n, k, m, A, B, bias, C))
-MLP_SIMD_VARIANTS(gemm_nt_v, (size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C),
-                  MLP_FN(gemm_nt), (n, k, m, D, W, C))
-MLP_SIMD_VARIANTS(gemm_tn_v, (size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G),
-                  MLP_FN(gemm_tn), (n, k, m, X, D, G))
+/* The portable build (x86-64 baseline, no FMA): small products, and every product where the CPU has neither
+   AVX2+FMA nor AVX-512. */
+static void MLP_FN(gemm_nn_bias_generic)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+                                         const MLP_T *bias, MLP_T *C)
+{
+    MLP_FN(gemm_nn_bias)(n, k, m, A, B, bias, C);
+}
+static void MLP_FN(gemm_nt_generic)(size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
+{
+    MLP_FN(gemm_nt)(n, k, m, D, W, C);
+}
+static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
+{
+    MLP_FN(gemm_tn)(n, k, m, X, D, G);
+}
+
+#ifdef MLP_X86_DISPATCH
+/* The SIMD kernels (dense_simd_impl.h), fused or not. AVX-512: 32 vector registers, a 12 × 2-vector tile
+   (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums). */
+#define MLP_ISA avx512
+#define MLP_ISA_ATTR "avx512f"
+#define MLP_MR 12
+#define MLP_NV 2
+#define MLP_KC 256
+#include "dense_simd_impl.h"
+#undef MLP_ISA
+#undef MLP_ISA_ATTR
+#undef MLP_MR
+#undef MLP_NV
+#undef MLP_KC
+
+#define MLP_ISA avx2
+#define MLP_ISA_ATTR "avx2,fma"
+#define MLP_MR 6
+#define MLP_NV 2
+#define MLP_KC 256
+#include "dense_simd_impl.h"
+#undef MLP_ISA
+#undef MLP_ISA_ATTR
+#undef MLP_MR
+#undef MLP_NV
+#undef MLP_KC
+
+/* Runs product NAME (gemm_nn_bias, gemm_nt, gemm_tn) of a layer (in, out), out > MLP_SMALL_WIDTH, on n rows:
+   - a layer of at least MLP_DENSE_FMA_MIN weights: the fused kernel of the widest instruction set the CPU has;
+   - a smaller one: below MLP_DENSE_SIMD_MIN multiply-adds the portable build, else the unfused SIMD kernel
+     (the same bits).
+   Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
+   whatever batch it comes in. */
+#define MLP_DENSE_PRODUCT(NAME, n, in, out, ARGS_AFTER_FUSED)                                                     \
+    do {                                                                                                         \
+        const int fused_ = (in) * (out) >= MLP_DENSE_FMA_MIN;                                                    \
+        if (!fused_ && (n) * (in) * (out) < MLP_DENSE_SIMD_MIN) {                                                \
+            MLP_FN(NAME##_generic) ARGS_AFTER_FUSED;                                                             \
+        } else if (MLP_HAS_AVX512()) {                                                                           \
+            MLP_FKI(simd_##NAME, avx512)(fused_, MLP_UNPAREN ARGS_AFTER_FUSED);                                   \
+        } else if (MLP_HAS_AVX2_FMA()) {                                                                         \
+            MLP_FKI(simd_##NAME, avx2)(fused_, MLP_UNPAREN ARGS_AFTER_FUSED);                                     \
+        } else {                                                                                                 \
+            MLP_FN(NAME##_generic) ARGS_AFTER_FUSED;                                                             \
+        }                                                                                                        \
+    } while (0)
+#else
+#define MLP_DENSE_PRODUCT(NAME, n, in, out, ARGS_AFTER_FUSED) MLP_FN(NAME##_generic) ARGS_AFTER_FUSED
+#endif
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
@@ -240,7 +306,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
     if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
     } else {
-        MLP_SIMD_CALL(gemm_nn_bias_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, W, b, A));
+        MLP_DENSE_PRODUCT(gemm_nn_bias, n, in, out, (n, in, out, X, W, b, A));
     }
     MLP_FN(mlp_activate)(act, n, out, A);
 }
@@ -252,7 +318,7 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
     } else {
-        MLP_SIMD_CALL(gemm_nt_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, D, W, D_prev));
+        MLP_DENSE_PRODUCT(gemm_nt, n, in, out, (n, in, out, D, W, D_prev));
     }
     MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
@@ -264,9 +330,48 @@ void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T 
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
     } else {
-        MLP_SIMD_CALL(gemm_tn_v, n * in * out, MLP_DENSE_SIMD_MIN, MLP_DENSE_SIMD_MIN, (n, in, out, X, D, dW));
+        MLP_DENSE_PRODUCT(gemm_tn, n, in, out, (n, in, out, X, D, dW));
         MLP_FN(sum_rows)(n, out, D, db);
     }
+}
+
+/* For the C tests (tests/c): one product through one build, whatever its size. which: 0 C (n, m) = A (n, k) ·
+   B (k, m) + bias; 1 C (n, k) = A (n, m) · Bᵀ, B (k, m); 2 C (k, m) = Aᵀ · B, A (n, k), B (n, m). path: 0 the
+   portable build; 1 AVX2 and 2 AVX-512, fused; 3 AVX2 and 4 AVX-512, unfused. Returns 0, and does nothing, if
+   this CPU or compiler lacks the path. */
+int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+                                   const MLP_T *bias, MLP_T *C)
+{
+#ifdef MLP_X86_DISPATCH
+#define MLP_PATH_CASES(ISA, fused)                                                                               \
+    switch (which) {                                                                                             \
+    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, B, bias, C); return 1;                          \
+    case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C); return 1;                                     \
+    default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
+    }
+    if (path == 2 || path == 4) {
+        if (!MLP_HAS_AVX512()) {
+            return 0;
+        }
+        MLP_PATH_CASES(avx512, path == 2)
+    }
+    if (path == 1 || path == 3) {
+        if (!MLP_HAS_AVX2_FMA()) {
+            return 0;
+        }
+        MLP_PATH_CASES(avx2, path == 1)
+    }
+#undef MLP_PATH_CASES
+#endif
+    if (path != 0) {
+        return 0;
+    }
+    switch (which) {
+    case 0: MLP_FN(gemm_nn_bias_generic)(n, k, m, A, B, bias, C); break;
+    case 1: MLP_FN(gemm_nt_generic)(n, k, m, A, B, C); break;
+    default: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
+    }
+    return 1;
 }
 
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)

@@ -5,6 +5,9 @@
  * different target attributes, and the caller picks one with __builtin_cpu_supports (a load and a test, no
  * state of ours). The bodies use no FMA, so all three give the same bits. Elsewhere than x86 with GCC/Clang,
  * only the portable build exists.
+ *
+ * The dense layer's products (dense.c) dispatch with the same tests to their own kernels, which use FMA on
+ * large layers (target("avx2,fma") / target("avx512f")): see dense_simd_impl.h.
  */
 #ifndef MLPEXT_SIMD_H
 #define MLPEXT_SIMD_H
@@ -15,6 +18,8 @@
 #define MLP_X86_DISPATCH 1
 #define MLP_HAS_AVX512() __builtin_cpu_supports("avx512f")
 #define MLP_HAS_AVX2() __builtin_cpu_supports("avx2")
+/* AVX2 with FMA3: the dense layer's fused multiply-add kernels (every AVX-512 CPU has FMA). */
+#define MLP_HAS_AVX2_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 /* Defines NAME_generic, NAME_avx2 and NAME_avx512 (static, each with the template's suffix: MLP_FN), each running
    BODY ARGS. */
 #define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS)                                                              \

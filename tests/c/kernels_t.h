@@ -42,15 +42,27 @@ static int MLP_FN(same_bits)(int line, const char *what, const MLP_T *a, const M
 
 static MLP_T MLP_FN(naive_sigmoid)(MLP_T z) { return (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)z))); }
 
-/* A (n, out) = X (n, in) · W (in, out) + b: each sum from the first product, k increasing, then + b. */
+/* One step of a sum as the dense kernels take it: s + a·b, with the product rounded first (the portable build),
+   or fused, rounded once (the FMA kernels): fmaf for float, as a double fma of floats would round twice. */
+static MLP_T MLP_FN(madd)(int fused, MLP_T s, MLP_T a, MLP_T b)
+{
+    if (!fused) {
+        return s + a * b;
+    }
+    return sizeof(MLP_T) == 4 ? (MLP_T)fmaf((float)a, (float)b, (float)s) : (MLP_T)fma((double)a, (double)b, (double)s);
+}
+
+/* A (n, out) = X (n, in) · W (in, out) + b: each sum from the first product, k increasing, then + b; fused as
+   mlp_dense_forward dispatches (dense_fused). */
 static void MLP_FN(naive_affine)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
                                  MLP_T *A)
 {
+    const int fused = dense_fused(n, in, out);
     for (size_t r = 0; r < n; r++) {
         for (size_t j = 0; j < out; j++) {
             MLP_T s = X[r * in] * W[j];
             for (size_t k = 1; k < in; k++) {
-                s += X[r * in + k] * W[k * out + j];
+                s = MLP_FN(madd)(fused, s, X[r * in + k], W[k * out + j]);
             }
             A[r * out + j] = s + b[j];
         }
@@ -72,11 +84,12 @@ static void MLP_FN(naive_dense_forward)(size_t n, size_t in, size_t out, const M
 static void MLP_FN(naive_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
                                          const MLP_T *A_prev, mlp_activation act, MLP_T *D_prev)
 {
+    const int fused = dense_fused(n, in, out);
     for (size_t r = 0; r < n; r++) {
         for (size_t k = 0; k < in; k++) {
             MLP_T s = D[r * out] * W[k * out];
             for (size_t j = 1; j < out; j++) {
-                s += D[r * out + j] * W[k * out + j];
+                s = MLP_FN(madd)(fused, s, D[r * out + j], W[k * out + j]);
             }
             const MLP_T a = A_prev[r * in + k];
             D_prev[r * in + k] = act.kind == MLP_SIGMOID ? s * (a * ((MLP_T)1 - a)) : s;
@@ -88,11 +101,12 @@ static void MLP_FN(naive_backward_delta)(size_t n, size_t in, size_t out, const 
 static void MLP_FN(naive_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                       MLP_T *db)
 {
+    const int fused = dense_fused(n, in, out);
     for (size_t k = 0; k < in; k++) {
         for (size_t j = 0; j < out; j++) {
             MLP_T s = X[k] * D[j];
             for (size_t r = 1; r < n; r++) {
-                s += X[r * in + k] * D[r * out + j];
+                s = MLP_FN(madd)(fused, s, X[r * in + k], D[r * out + j]);
             }
             dW[k * out + j] = s;
         }
@@ -103,6 +117,26 @@ static void MLP_FN(naive_param_grads)(size_t n, size_t in, size_t out, const MLP
             s += D[r * out + j];
         }
         db[j] = s;
+    }
+}
+
+/* The three products of dense.c's test hook (mlp_dense_product_path): which 0: C (n, m) = A (n, k)·B (k, m) + bias;
+   1: C (n, k) = A (n, m)·Bᵀ, B (k, m); 2: C (k, m) = Aᵀ·B, A (n, k), B (n, m). Each element a sum from the first
+   product, p increasing, fused or not. */
+static void MLP_FN(naive_product)(int which, int fused, size_t n, size_t k, size_t m, const MLP_T *A,
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C)
+{
+    const size_t rows = which == 2 ? k : n, cols = which == 1 ? k : m, depth = which == 0 ? k : which == 1 ? m : n;
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) {
+            MLP_T s = 0;
+            for (size_t p = 0; p < depth; p++) {
+                const MLP_T a = which == 0 ? A[r * k + p] : which == 1 ? A[r * m + p] : A[p * k + r];
+                const MLP_T b = which == 0 ? B[p * m + c] : which == 1 ? B[c * m + p] : B[p * m + c];
+                s = p == 0 ? a * b : MLP_FN(madd)(fused, s, a, b);
+            }
+            C[r * cols + c] = which == 0 ? s + bias[c] : s;
+        }
     }
 }
 
@@ -649,6 +683,137 @@ static void MLP_FN(test_dense_param_grads_exact)(void)
             guarded_free(all[k]);
         }
     });
+}
+
+/* Each build of each product (the portable one; AVX2 and AVX-512, fused and unfused: those this CPU has) against
+   the naive loop, bit for bit: the portable build and the unfused kernels sum products rounded one by one, the
+   fused kernels chains of fma (see dense_simd_impl.h), in the same order. Sizes around the register tiles (AVX-512: 12 rows × 2 vectors, AVX2:
+   6 × 2; a vector is 16 or 8 floats, 8 or 4 doubles), their masked last vectors, and the blocks of the sum
+   (256 deep). */
+static void MLP_FN(test_dense_products_each_path)(void)
+{
+    static const size_t ROWS[] = {1, 2, 5, 6, 7, 8, 11, 12, 13, 24, 25};
+    static const size_t COLS[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 50};
+    static const size_t DEPTH[] = {1, 2, 7};
+    static const size_t DEEP_ROWS[] = {1, 13, 25}, DEEP_COLS[] = {1, 17, 33}, DEEP[] = {255, 256, 257, 600};
+    static const char *const names[] = {"A·B + bias", "A·Bᵀ", "Aᵀ·B"}, *const paths[] = {"portable", "avx2 fused", "avx512 fused", "avx2 unfused", "avx512 unfused"};
+    int ran[5] = {0, 0, 0, 0, 0};
+    for (int which = 0; which < 3; which++) {
+        for (int path = 0; path < 5; path++) {
+            for (size_t g = 0; g < 2; g++) {
+                const size_t *R = g ? DEEP_ROWS : ROWS, *Cs = g ? DEEP_COLS : COLS, *K = g ? DEEP : DEPTH;
+                const size_t nr = g ? COUNT(DEEP_ROWS) : COUNT(ROWS), nc = g ? COUNT(DEEP_COLS) : COUNT(COLS);
+                const size_t nk = g ? COUNT(DEEP) : COUNT(DEPTH);
+                for (size_t ir = 0; ir < nr; ir++) {
+                    for (size_t ic = 0; ic < nc; ic++) {
+                        for (size_t ik = 0; ik < nk; ik++) {
+                            const size_t rows = R[ir], cols = Cs[ic], depth = K[ik];
+                            /* (n, k, m) of the product's own convention */
+                            const size_t n = which == 2 ? depth : rows;
+                            const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
+                            const size_t m = which == 1 ? depth : cols;
+                            const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
+                            MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
+                            MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
+                            MLP_T *ref = MLP_FN(buf)(rows * cols);
+                            MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
+                            if (MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, C)) {
+                                ran[path] = 1;
+                                MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
+                                if (!SAME("product", C, ref, rows * cols)) {
+                                    report(__LINE__, "  %s, %s: rows %zu cols %zu depth %zu", names[which],
+                                           paths[path], rows, cols, depth);
+                                }
+                                SAME("A unchanged", A, A0, la);
+                                SAME("B unchanged", B, B0, lb);
+                                GUARDS_OK(C);
+                            }
+                            MLP_T *all[] = {A, B, bias, C, ref, A0, B0};
+                            for (size_t q = 0; q < COUNT(all); q++) {
+                                guarded_free(all[q]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    CHECKF(ran[0], "the portable build did not run");
+    printf("     dense products (%s): checked the builds", sizeof(MLP_T) == 8 ? "f64" : "f32");
+    const char *sep = ": ";
+    for (int path = 0; path < 5; path++) {
+        if (ran[path]) {
+            printf("%s%s", sep, paths[path]);
+            sep = ", ";
+        }
+    }
+    printf("\n");
+}
+
+/* Xᵀ·D with subnormal numbers in D (its tiles then run transposed, see dense_simd_impl.h), in X, or in both:
+   every build against the naive loop, bit for bit. Products of at least 2^18 multiply-adds (where the kernels
+   look for subnormals), one in 37 values subnormal. */
+static void MLP_FN(test_dense_tn_subnormal)(void)
+{
+    static const size_t shapes[][3] = {{64, 70, 300}, {13, 33, 700}, {25, 17, 1000}, {1, 50, 6000}, {40, 1, 7000}};
+    const double tiny = sizeof(MLP_T) == 4 ? FLT_MIN : DBL_MIN;
+    for (int path = 0; path < 5; path++) {
+        for (size_t s = 0; s < COUNT(shapes); s++) {
+            for (int where = 1; where <= 3; where++) { /* 1: D, 2: X, 3: both */
+                const size_t k = shapes[s][0], m = shapes[s][1], n = shapes[s][2];
+                MLP_T *X = MLP_FN(rand_buf)(n * k, -2, 2), *D = MLP_FN(rand_buf)(n * m, -1, 1);
+                for (size_t i = 0; i < n * m && (where & 1); i += 37) {
+                    D[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                }
+                for (size_t i = 5; i < n * k && (where & 2); i += 37) {
+                    X[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                }
+                MLP_T *G = MLP_FN(buf)(k * m), *ref = MLP_FN(buf)(k * m);
+                if (MLP_FN(mlp_dense_product_path)(2, path, n, k, m, X, D, NULL, G)) {
+                    MLP_FN(naive_product)(2, path == 1 || path == 2, n, k, m, X, D, NULL, ref);
+                    if (!SAME("Xᵀ·D", G, ref, k * m)) {
+                        report(__LINE__, "  path %d: k %zu m %zu n %zu, subnormals in %s", path, k, m, n,
+                               where == 1 ? "D" : where == 2 ? "X" : "both");
+                    }
+                    GUARDS_OK(G);
+                }
+                guarded_free(X);
+                guarded_free(D);
+                guarded_free(G);
+                guarded_free(ref);
+            }
+        }
+    }
+}
+
+/* A row's output of the forward product and of the delta to the input does not depend on the batch it comes in:
+   every row of a batch of n equals the same row computed alone (n = 1) and in a batch of 3, on either side of the
+   FMA layer size (2048 weights) and of the portable build's size (2048 multiply-adds per call). */
+static void MLP_FN(test_dense_rows_independent_of_batch)(void)
+{
+    static const size_t shapes[][2] = {{64, 32}, {63, 32}, {128, 10}, {100, 20}, {7, 300}, {300, 7}, {33, 5}};
+    const size_t n = 29;
+    for (size_t s = 0; s < COUNT(shapes); s++) {
+        const size_t in = shapes[s][0], out = shapes[s][1];
+        MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -1, 1);
+        MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
+        MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *A1 = MLP_FN(buf)(3 * out);
+        MLP_T *Dp1 = MLP_FN(buf)(3 * in);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A);
+        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp);
+        for (size_t r = 0; r < n; r++) {
+            const size_t rows = r + 3 <= n ? 3 : 1;
+            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1);
+            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1);
+            if (!SAME("forward row", A1, A + r * out, rows * out) || !SAME("delta row", Dp1, Dp + r * in, rows * in)) {
+                report(__LINE__, "  in=%zu out=%zu, rows %zu..%zu of %zu", in, out, r, r + rows - 1, n);
+            }
+        }
+        MLP_T *all[] = {X, W, b, D, A, Dp, A1, Dp1};
+        for (size_t k = 0; k < COUNT(all); k++) {
+            guarded_free(all[k]);
+        }
+    }
 }
 
 static void MLP_FN(test_add_scaled_exact)(void)

@@ -9,10 +9,12 @@
  *
  * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
  * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
- * product, every product rounded before it is added"; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
+ * product", each product rounded before it is added unless the layer fuses; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
- * read or write of the wrong element.
+ * read or write of the wrong element. The dense layers of at least 2048 weights sum with fused multiply-adds
+ * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use fma()/fmaf()
+ * (dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
  *   - mlp_exp against long double expl (the documented 0.52 ulp bound);
@@ -168,9 +170,10 @@ static int32_t ord32(float x)
 }
 
 /* The sizes every shape test runs over: 1 and small sizes around the kernels' special cases (widths 1..4 are
-   compile-time constants, MLP_JB = 8 output columns per register block), and a few beyond. */
+   compile-time constants, 8 output columns per register block of the portable build, 8/16 lanes of a SIMD vector),
+   and a few beyond, up to layers of more than 2048 weights (the FMA kernels). */
 static const size_t N_SIZES[] = {1, 2, 3, 5, 8, 13};
-static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17};
+static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17, 64, 65}; /* 64·33, 65·33 and 65·33: FMA layers */
 static const size_t OUT_SIZES[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -204,6 +207,27 @@ static const double L_SCALES[] = {1.0, 40.0};
                 const size_t n = N_SIZES[i_n], in = IN_SIZES[i_i], out = OUT_SIZES[i_o];                         \
                 __VA_ARGS__;                                                                                     \
             }
+
+/* csrc/dense.c's test hook (not in mlp.h): one product through one build; 0 if the CPU lacks that build. */
+int mlp_dense_product_path_f64(int which, int path, size_t n, size_t k, size_t m, const double *A, const double *B,
+                               const double *bias, double *C);
+int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m, const float *A, const float *B,
+                               const float *bias, float *C);
+
+/* Does a dense layer (in, out) sum with fused multiply-adds? dense.c's dispatch: layers more than 4 wide
+   (MLP_SMALL_WIDTH) with at least 2048 weights (MLP_DENSE_FMA_MIN) do, if the CPU has AVX-512 or AVX2 with FMA,
+   whatever the number of rows n; all others round each product before adding it. */
+static int dense_fused(size_t n, size_t in, size_t out)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    const int fma_cpu = __builtin_cpu_supports("avx512f") ||
+                        (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#else
+    const int fma_cpu = 0;
+#endif
+    (void)n;
+    return out > 4 && in * out >= 2048 && fma_cpu;
+}
 
 /* Helpers the template uses; MLP_FN picks the precision at the place of use. */
 #define SAME(what, a, b, len) MLP_FN(same_bits)(__LINE__, (what), (a), (b), (len))
@@ -362,6 +386,9 @@ int main(void)
     BOTH(test_dense_forward_vs_long_double)
     BOTH(test_dense_backward_delta_exact)
     BOTH(test_dense_param_grads_exact)
+    BOTH(test_dense_products_each_path)
+    BOTH(test_dense_rows_independent_of_batch)
+    BOTH(test_dense_tn_subnormal)
     BOTH(test_add_scaled_exact)
     BOTH(test_lecture_forward_exact)
     BOTH(test_lecture_backward_exact)

@@ -1,0 +1,343 @@
+/*
+ * dense_simd_impl.h — the dense layer's three products as SIMD kernels, for one precision (MLP_T, MLP_FN) and one
+ * instruction set. Included by dense_impl.h once per instruction set, with:
+ *   MLP_ISA        avx512 | avx2 (the suffix of the names: MLP_FK(name) = name_f32_avx512, ...)
+ *   MLP_ISA_ATTR   its target attribute ("avx512f", "avx2,fma")
+ *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C
+ *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
+ *
+ * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
+ * (vectors) times a scalar of A per row of the tile (broadcast), added into the tile. A is read either by rows
+ * (X·W, D·Wᵀ) or by columns (Xᵀ·D, in place: no transposed copy); D·Wᵀ reads Wᵀ from a small packed panel, and
+ * a strip of B read by several tiles is packed too (B's rows can be 4 KB apart, all in one set of L1).
+ *
+ * Every element of C is the same chain whatever the tile, the block or the instruction set:
+ *     s = a_0·b_0 (rounded),  then for p = 1, 2, ... in increasing order
+ *         fused:   s = fma(a_p, b_p, s)        (one rounding)
+ *         unfused: s = s + a_p·b_p             (the product rounded, then the sum: the portable build's bits)
+ *     then s + bias.
+ * Blocks of the sum (MLP_KC) store s in C and load it back, which changes nothing: s is a rounded value either
+ * way. So the AVX2 and AVX-512 builds agree to the bit, and with a plain loop of fma() (tests/c).
+ */
+
+#define MLP_V MLP_FK(mlp_vec)
+#define MLP_M MLP_FK(mlp_mask)
+#define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
+#define MLP_NR (MLP_NV * MLP_VL)               /* columns of a full tile */
+#define MLP_KFN __attribute__((always_inline, target(MLP_ISA_ATTR))) static inline
+
+/* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a,
+   trans_c are constants at each call, so the loops over them unroll and acc lives in registers.
+   A(i, p) is A[i·lda + p], or A[p·lda + i] if trans_a. B's rows are ldb apart. C(i, c) is C[i·ldc + c], or
+   C[c·ldc + i] if trans_c (then it goes through a small buffer: ncols is the number of C's columns the tile has).
+   If masked, the last vector has only the lanes of `last`: the others read 0 and are not written. first: start
+   the sums (C's values are not read); else continue the sums held in C. bias (NULL if none, never with trans_c):
+   added to the finished sums. */
+MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
+                               const int trans_c, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+                               MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, size_t ncols)
+{
+#define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
+#define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
+    MLP_V acc[MLP_MR][MLP_NV];
+    _Alignas(64) MLP_T t[trans_c ? MLP_MR : 1][trans_c ? MLP_NR : 1]; /* C's tile in C's order, for trans_c */
+    size_t p = 0;
+    if (first) {
+        MLP_V b[MLP_NV];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            b[v] = MLP_LOADV(v, B + v * MLP_VL);
+        }
+#pragma GCC unroll 16
+        for (size_t i = 0; i < mr; i++) {
+            const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, 0));
+#pragma GCC unroll 4
+            for (size_t v = 0; v < nv; v++) {
+                acc[i][v] = a * b[v];
+            }
+        }
+        p = 1;
+    } else {
+        if (trans_c) {
+            for (size_t c = 0; c < ncols; c++) {
+#pragma GCC unroll 16
+                for (size_t i = 0; i < mr; i++) {
+                    t[i][c] = C[c * ldc + i];
+                }
+            }
+        }
+#pragma GCC unroll 16
+        for (size_t i = 0; i < mr; i++) {
+#pragma GCC unroll 4
+            for (size_t v = 0; v < nv; v++) {
+                acc[i][v] = MLP_LOADV(v, trans_c ? &t[i][v * MLP_VL] : C + i * ldc + v * MLP_VL);
+            }
+        }
+    }
+    for (; p < kc; p++) {
+        const MLP_T *bp = B + p * ldb;
+        MLP_V b[MLP_NV];
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            b[v] = MLP_LOADV(v, bp + v * MLP_VL);
+        }
+#pragma GCC unroll 16
+        for (size_t i = 0; i < mr; i++) {
+            const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, p));
+#pragma GCC unroll 4
+            for (size_t v = 0; v < nv; v++) {
+                if (fused) {
+                    acc[i][v] = MLP_FK(MLP_VFMA)(a, b[v], acc[i][v]);
+                } else {
+                    acc[i][v] = acc[i][v] + a * b[v]; /* rounded product, then sum (-ffp-contract=off) */
+                }
+            }
+        }
+    }
+    if (bias != NULL) {
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            const MLP_V bv = MLP_LOADV(v, bias + v * MLP_VL);
+#pragma GCC unroll 16
+            for (size_t i = 0; i < mr; i++) {
+                acc[i][v] = acc[i][v] + bv;
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t i = 0; i < mr; i++) {
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            MLP_T *c = trans_c ? &t[i][v * MLP_VL] : C + i * ldc + v * MLP_VL;
+            if (masked && v == nv - 1 && !trans_c) {
+                MLP_FK(MLP_VSTOREM)(c, last, acc[i][v]);
+            } else {
+                MLP_FK(MLP_VSTOREU)(c, acc[i][v]);
+            }
+        }
+    }
+    if (trans_c) {
+        for (size_t c = 0; c < ncols; c++) {
+#pragma GCC unroll 16
+            for (size_t i = 0; i < mr; i++) {
+                C[c * ldc + i] = t[i][c];
+            }
+        }
+    }
+#undef MLP_AIP
+#undef MLP_LOADV
+}
+
+/* One strip of C, nv vectors (ncols columns) wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4,
+   2, 1. */
+MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a,
+                                const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
+                                const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first, const MLP_T *bias,
+                                MLP_M last, size_t ncols)
+{
+    const size_t astep = trans_a ? 1 : lda; /* from A's row i to row i + 1 */
+    const size_t cstep = trans_c ? 1 : ldc; /* from C's row i to row i + 1 */
+    size_t i = 0;
+    for (; i + MLP_MR <= rows; i += MLP_MR) {
+        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, trans_a, trans_c, kc, A + i * astep, lda, B, ldb, C + i * cstep,
+                          ldc, first, bias, last, ncols);
+    }
+#define MLP_TAIL_TILE(R)                                                                                         \
+    if (rows - i >= (R)) {                                                                                       \
+        MLP_FK(gemm_tile)(fused, (R), nv, masked, trans_a, trans_c, kc, A + i * astep, lda, B, ldb, C + i * cstep, \
+                          ldc, first, bias, last, ncols);                                                        \
+        i += (R);                                                                                                \
+    }
+#if MLP_MR > 8
+    MLP_TAIL_TILE(8)
+#endif
+#if MLP_MR > 4
+    MLP_TAIL_TILE(4)
+#endif
+#if MLP_MR > 2
+    MLP_TAIL_TILE(2)
+#endif
+    MLP_TAIL_TILE(1)
+#undef MLP_TAIL_TILE
+}
+
+/* Copies the strip B (kc, nv vectors), rows ldb apart, to panel (kc, MLP_NR), rows MLP_NR apart: contiguous, so
+   that it stays in L1 while every tile of the strip reads it (B's rows may be 4 KB apart, all in one cache set). */
+MLP_KFN void MLP_FK(pack_strip)(const size_t nv, const int masked, size_t kc, const MLP_T *B, size_t ldb,
+                                MLP_T *panel, MLP_M last)
+{
+    for (size_t p = 0; p < kc; p++) {
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            const MLP_T *b = B + p * ldb + v * MLP_VL;
+            const MLP_V x = masked && v == nv - 1 ? MLP_FK(MLP_VLOADM)(b, last) : MLP_FK(MLP_VLOADU)(b);
+            MLP_FK(MLP_VSTOREU)(panel + p * MLP_NR + v * MLP_VL, x);
+        }
+    }
+}
+
+/* One strip: packed first (into panel, if not NULL) when more than one tile of rows will read it. */
+MLP_KFN void MLP_FK(gemm_strip_packed)(const int fused, const size_t nv, const int masked, const int trans_a,
+                                       const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
+                                       const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first,
+                                       const MLP_T *bias, MLP_M last, size_t ncols, MLP_T *panel)
+{
+    if (panel != NULL && rows > MLP_MR) {
+        MLP_FK(pack_strip)(nv, masked, kc, B, ldb, panel, last);
+        B = panel;
+        ldb = MLP_NR;
+    }
+    MLP_FK(gemm_strip)(fused, nv, masked, trans_a, trans_c, rows, kc, A, lda, B, ldb, C, ldc, first, bias, last,
+                       ncols);
+}
+
+/* C (rows, cols) (+)= A (rows, kc) · B (kc, cols): strips of MLP_NV vectors, then one narrower strip whose last
+   vector is masked. panel: MLP_KC × MLP_NR scalars to pack B's strips into, or NULL to read B in place. */
+MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, const int trans_c, size_t rows, size_t cols,
+                                size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
+                                size_t ldc, int first, const MLP_T *bias, MLP_T *panel)
+{
+    size_t j = 0;
+    const MLP_M all = MLP_FK(mlp_mask_first)(MLP_VL);
+    for (; j + MLP_NR <= cols; j += MLP_NR) {
+        MLP_FK(gemm_strip_packed)(fused, MLP_NV, 0, trans_a, trans_c, rows, kc, A, lda, B + j, ldb,
+                                  trans_c ? C + j * ldc : C + j, ldc, first, bias != NULL ? bias + j : NULL, all,
+                                  MLP_NR, panel);
+    }
+    if (j < cols) {
+        const size_t rest = cols - j, nv = (rest + MLP_VL - 1) / MLP_VL;
+        const MLP_M last = MLP_FK(mlp_mask_first)(rest - (nv - 1) * MLP_VL);
+        const MLP_T *bj = bias != NULL ? bias + j : NULL;
+        MLP_T *Cj = trans_c ? C + j * ldc : C + j;
+#define MLP_STRIP(NV)                                                                                            \
+    MLP_FK(gemm_strip_packed)(fused, (NV), 1, trans_a, trans_c, rows, kc, A, lda, B + j, ldb, Cj, ldc, first, bj, \
+                              last, rest, panel)
+        switch (nv) {
+#if MLP_NV > 3
+        case 4: MLP_STRIP(4); break;
+#endif
+#if MLP_NV > 2
+        case 3: MLP_STRIP(3); break;
+#endif
+        case 2: MLP_STRIP(2); break;
+        default: MLP_STRIP(1); break;
+        }
+#undef MLP_STRIP
+    }
+}
+
+/* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
+   choosing between the two at its entry. */
+
+/* C (n, m) = A (n, k) · B (k, m) + bias (m). */
+MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+                                  const MLP_T *bias, MLP_T *C)
+{
+    _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
+    for (size_t pc = 0; pc < k; pc += MLP_KC) {
+        const size_t kc = k - pc < MLP_KC ? k - pc : MLP_KC;
+        MLP_FK(gemm_block)(fused, 0, 0, n, m, kc, A + pc, k, B + pc * m, m, C, m, pc == 0,
+                           pc + kc == k ? bias : NULL, panel);
+    }
+}
+
+/* C (n, k) = D (n, m) · Wᵀ, W (k, m). Wᵀ is read from a panel: MLP_KC rows of it, one tile wide, packed on the
+   stack (zeros beyond the last column). */
+MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
+{
+    _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
+    for (size_t pc = 0; pc < m; pc += MLP_KC) {
+        const size_t kc = m - pc < MLP_KC ? m - pc : MLP_KC;
+        for (size_t q0 = 0; q0 < k; q0 += MLP_NR) {
+            const size_t cols = k - q0 < MLP_NR ? k - q0 : MLP_NR;
+            for (size_t q = 0; q < cols; q++) {
+                const MLP_T *w = W + (q0 + q) * m + pc;
+                for (size_t j = 0; j < kc; j++) {
+                    panel[j * MLP_NR + q] = w[j];
+                }
+            }
+            for (size_t q = cols; q < MLP_NR; q++) {
+                for (size_t j = 0; j < kc; j++) {
+                    panel[j * MLP_NR + q] = 0;
+                }
+            }
+            const MLP_T *wt = panel;
+            __asm__("" : "+r"(wt)); /* hides that wt is on the stack: else GCC copies its rows to spill slots */
+            MLP_FK(gemm_block)(fused, 0, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL);
+        }
+    }
+}
+
+/* How many of x[0..len) are subnormal. */
+MLP_KFN size_t MLP_FK(count_subnormal)(size_t len, const MLP_T *x)
+{
+    const MLP_T tiny = sizeof(MLP_T) == 4 ? (MLP_T)FLT_MIN : (MLP_T)DBL_MIN;
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++) {
+        count += (x[i] < tiny) & (x[i] > -tiny) & (x[i] != 0);
+    }
+    return count;
+}
+
+/* G (k, m) = Xᵀ · D, X (n, k), D (n, m): the sums run down the rows of X and D, in place.
+   Tiles of G broadcast X and take D in vectors, or — if D has the larger share of subnormal numbers — tiles of Gᵀ
+   broadcast D and take X in vectors, written to G through a transposing buffer. The sums are the same (fma and
+   the product are symmetric in their factors); the time is not: a multiply-add with a subnormal factor takes a
+   microcode assist (~150 cycles measured), and a vector with a subnormal lane costs it for every row of the tile.
+   Saturated sigmoids make deltas with a fraction of a percent of subnormals: the tiles of G then run ~10× slower,
+   those of Gᵀ ~1.5×. The transposing buffer costs ~10% on clean data, hence the margin (a share 2^-15 higher). */
+MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
+{
+    _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
+    int transposed = 0;
+    if ((double)n * (double)k * (double)m >= MLP_TN_SCAN_MIN) {
+        const double share_d = (double)MLP_FK(count_subnormal)(n * m, D) / ((double)n * (double)m);
+        const double share_x = (double)MLP_FK(count_subnormal)(n * k, X) / ((double)n * (double)k);
+        transposed = share_d > share_x + 0x1p-15;
+    }
+    for (size_t pc = 0; pc < n; pc += MLP_KC) {
+        const size_t kc = n - pc < MLP_KC ? n - pc : MLP_KC;
+        if (transposed) {
+            MLP_FK(gemm_block)(fused, 1, 1, m, k, kc, D + pc * m, m, X + pc * k, k, G, m, pc == 0, NULL, panel);
+        } else {
+            MLP_FK(gemm_block)(fused, 1, 0, k, m, kc, X + pc * k, k, D + pc * m, m, G, m, pc == 0, NULL, panel);
+        }
+    }
+}
+
+__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
+                                                                           const MLP_T *A, const MLP_T *B,
+                                                                           const MLP_T *bias, MLP_T *C)
+{
+    if (fused) {
+        MLP_FK(nn_bias_body)(1, n, k, m, A, B, bias, C);
+    } else {
+        MLP_FK(nn_bias_body)(0, n, k, m, A, B, bias, C);
+    }
+}
+
+__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, size_t k, size_t m,
+                                                                      const MLP_T *D, const MLP_T *W, MLP_T *C)
+{
+    if (fused) {
+        MLP_FK(nt_body)(1, n, k, m, D, W, C);
+    } else {
+        MLP_FK(nt_body)(0, n, k, m, D, W, C);
+    }
+}
+
+__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
+                                                                      const MLP_T *X, const MLP_T *D, MLP_T *G)
+{
+    if (fused) {
+        MLP_FK(tn_body)(1, n, k, m, X, D, G);
+    } else {
+        MLP_FK(tn_body)(0, n, k, m, X, D, G);
+    }
+}
+
+#undef MLP_V
+#undef MLP_M
+#undef MLP_VL
+#undef MLP_NR
+#undef MLP_KFN
