@@ -13,6 +13,7 @@ SOURCES = [
     "csrc/lecture.c",
     "csrc/net.c",
     "csrc/optim.c",
+    "csrc/parallel.c",
 ]
 
 
@@ -50,7 +51,7 @@ setup(
                 ("MLPEXT_BUILD_FLAGS", '"' + " ".join(compile_args()) + '"'),
             ],
             extra_compile_args=compile_args(),
-            extra_link_args=os.environ.get("MLPEXT_LDFLAGS", "").split(),
+            extra_link_args=["-pthread"] + os.environ.get("MLPEXT_LDFLAGS", "").split(),
         )
     ],
 )

@@ -1,10 +1,10 @@
 /* activations_impl.h — template body of activations.c (see each_precision.h). */
 
-/* a[0..len) = 1 / (1 + e^-a), the lecture's sigmoid, in double. */
+/* a[0..len) = 1 / (1 + e^-a), the lecture's sigmoid, in double (vmath.h's MLP_SIGMOID_OF). */
 MLP_INLINE void MLP_FN(sigmoid)(size_t len, MLP_T *a)
 {
     for (size_t k = 0; k < len; k++) {
-        a[k] = (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)a[k])));
+        a[k] = MLP_SIGMOID_OF(a[k]);
     }
 }
 

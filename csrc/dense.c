@@ -20,8 +20,6 @@
 /* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
 #define MLP_TN_SCAN_MIN (1 << 18)
 
-#define MLP_UNPAREN(...) __VA_ARGS__
-
 #ifdef MLP_X86_DISPATCH
 /* ---- the SIMD kernels' vocabulary (dense_simd_impl.h), one set per (precision, instruction set) ----
    The template names them MLP_FK(name): name_f64_avx512, name_f32_avx2, ... Intrinsics are usable inside
@@ -86,6 +84,11 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VFMA_f64_avx2 _mm256_fmadd_pd
 #define MLP_VFMA_f32_avx2 _mm256_fmadd_ps
 #endif
+
+/* A layer's three products, as dense_impl.h's dense functions hand them to dense_product, and the builds that
+   run them. */
+typedef enum { MLP_NN_BIAS, MLP_NT, MLP_TN } mlp_product_kind;
+typedef enum { MLP_BUILD_GENERIC, MLP_BUILD_AVX2, MLP_BUILD_AVX512 } mlp_build;
 
 #define MLP_IMPL "dense_impl.h"
 #include "each_precision.h"

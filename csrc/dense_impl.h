@@ -275,62 +275,124 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 #undef MLP_MR
 #undef MLP_NV
 #undef MLP_KC
+#endif
 
-/* Runs product NAME (gemm_nn_bias, gemm_nt, gemm_tn) of a layer (in, out), out > MLP_SMALL_WIDTH, on n rows:
+/* A product to run, in parts (product_part): its kind, build, arguments. */
+typedef struct {
+    mlp_product_kind which;
+    mlp_build build;
+    int fused, transposed; /* transposed: Xᵀ·D's form (simd_tn_transposed), chosen once for all the parts */
+    size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
+    const MLP_T *A, *B, *bias;
+    MLP_T *C;
+} MLP_FN(product);
+
+/* Rows lo .. hi − 1 of part `part` of `parts` of a range of `total`, cut at multiples of `align`. */
+static void MLP_FN(part_rows)(size_t total, size_t align, size_t part, size_t parts, size_t *lo, size_t *hi)
+{
+    const size_t blocks = (total + align - 1) / align;
+    *lo = blocks * part / parts * align;
+    *hi = blocks * (part + 1) / parts * align;
+    *lo = *lo < total ? *lo : total;
+    *hi = *hi < total ? *hi : total;
+}
+
+/* Part `part` of `parts` of a product: a range of the output's rows — X·W + b and D·Wᵀ by rows of X and D, Xᵀ·D
+   by rows of G (columns of X). Every output value is the same chain of operations wherever the range is cut, so
+   the result does not depend on `parts`. Cut at multiples of 16 rows. */
+static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(product) *p = arg;
+    size_t lo, hi;
+    MLP_FN(part_rows)(p->which == MLP_TN ? p->k : p->n, 16, part, parts, &lo, &hi);
+    if (lo >= hi) {
+        return;
+    }
+    const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
+    const MLP_T *A = p->A, *B = p->B;
+    MLP_T *C = p->C;
+    switch (p->build) {
+#ifdef MLP_X86_DISPATCH
+#define MLP_BUILD_CASE(BUILD, ISA)                                                                               \
+    case BUILD:                                                                                                  \
+        switch (p->which) {                                                                                      \
+        case MLP_NN_BIAS: MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m); \
+            break;                                                                                               \
+        case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k); break;         \
+        case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, p->transposed, n, k, m, A, B, C, lo, hi); break;  \
+        }                                                                                                        \
+        break;
+    MLP_BUILD_CASE(MLP_BUILD_AVX512, avx512)
+    MLP_BUILD_CASE(MLP_BUILD_AVX2, avx2)
+#undef MLP_BUILD_CASE
+#endif
+    default: /* the portable build: Xᵀ·D is never split (parts == 1) */
+        switch (p->which) {
+        case MLP_NN_BIAS: MLP_FN(gemm_nn_bias_generic)(rows, k, m, A + lo * k, B, p->bias, C + lo * m); break;
+        case MLP_NT: MLP_FN(gemm_nt_generic)(rows, k, m, A + lo * m, B, C + lo * k); break;
+        case MLP_TN: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
+        }
+    }
+}
+
+/* Runs a product of a layer (in, out), out > MLP_SMALL_WIDTH, on n rows:
    - a layer of at least MLP_DENSE_FMA_MIN weights: the fused kernel of the widest instruction set the CPU has;
    - a smaller one: below MLP_DENSE_SIMD_MIN multiply-adds the portable build, else the unfused SIMD kernel
      (the same bits).
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
-   whatever batch it comes in. */
-#define MLP_DENSE_PRODUCT(NAME, n, in, out, ARGS_AFTER_FUSED)                                                     \
-    do {                                                                                                         \
-        const int fused_ = (in) * (out) >= MLP_DENSE_FMA_MIN;                                                    \
-        if (!fused_ && (n) * (in) * (out) < MLP_DENSE_SIMD_MIN) {                                                \
-            MLP_FN(NAME##_generic) ARGS_AFTER_FUSED;                                                             \
-        } else if (MLP_HAS_AVX512()) {                                                                           \
-            MLP_FKI(simd_##NAME, avx512)(fused_, MLP_UNPAREN ARGS_AFTER_FUSED);                                   \
-        } else if (MLP_HAS_AVX2_FMA()) {                                                                         \
-            MLP_FKI(simd_##NAME, avx2)(fused_, MLP_UNPAREN ARGS_AFTER_FUSED);                                     \
-        } else {                                                                                                 \
-            MLP_FN(NAME##_generic) ARGS_AFTER_FUSED;                                                             \
-        }                                                                                                        \
-    } while (0)
-#else
-#define MLP_DENSE_PRODUCT(NAME, n, in, out, ARGS_AFTER_FUSED) MLP_FN(NAME##_generic) ARGS_AFTER_FUSED
+   whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
+   `threads` threads (mlp_parallel), the same result. */
+static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t threads)
+{
+    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C};
+#ifdef MLP_X86_DISPATCH
+    if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
+        p.build = MLP_HAS_AVX512() ? MLP_BUILD_AVX512 : MLP_HAS_AVX2_FMA() ? MLP_BUILD_AVX2 : MLP_BUILD_GENERIC;
+    }
+    if (which == MLP_TN && p.build == MLP_BUILD_AVX512) {
+        p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, in, out, A, B);
+    } else if (which == MLP_TN && p.build == MLP_BUILD_AVX2) {
+        p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
+    }
 #endif
+    const int split = threads > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
+                      !(which == MLP_TN && p.build == MLP_BUILD_GENERIC);
+    mlp_parallel(split ? threads : 1, MLP_FN(product_part), &p);
+}
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               mlp_activation act, MLP_T *A)
+                               mlp_activation act, MLP_T *A, size_t threads)
 {
     if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
     } else {
-        MLP_DENSE_PRODUCT(gemm_nn_bias, n, in, out, (n, in, out, X, W, b, A));
+        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, threads);
     }
     MLP_FN(mlp_activate)(act, n, out, A);
 }
 
 /* D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
-                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev)
+                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev, size_t threads)
 {
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
     } else {
-        MLP_DENSE_PRODUCT(gemm_nt, n, in, out, (n, in, out, D, W, D_prev));
+        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, threads);
     }
     MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
 }
 
 /* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
-                                   MLP_T *db)
+                                   MLP_T *db, size_t threads)
 {
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
     } else {
-        MLP_DENSE_PRODUCT(gemm_tn, n, in, out, (n, in, out, X, D, dW));
+        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, threads);
         MLP_FN(sum_rows)(n, out, D, db);
     }
 }

@@ -286,23 +286,32 @@ MLP_KFN size_t MLP_FK(count_subnormal)(size_t len, const MLP_T *x)
    microcode assist (~150 cycles measured), and a vector with a subnormal lane costs it for every row of the tile.
    Saturated sigmoids make deltas with a fraction of a percent of subnormals: the tiles of G then run ~10× slower,
    those of Gᵀ ~1.5×. The transposing buffer costs ~10% on clean data, hence the margin (a share 2^-15 higher). */
-MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G)
+MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, size_t k, size_t m, const MLP_T *X,
+                             const MLP_T *D, MLP_T *G, size_t q0, size_t q1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    int transposed = 0;
-    if ((double)n * (double)k * (double)m >= MLP_TN_SCAN_MIN) {
-        const double share_d = (double)MLP_FK(count_subnormal)(n * m, D) / ((double)n * (double)m);
-        const double share_x = (double)MLP_FK(count_subnormal)(n * k, X) / ((double)n * (double)k);
-        transposed = share_d > share_x + 0x1p-15;
-    }
     for (size_t pc = 0; pc < n; pc += MLP_KC) {
         const size_t kc = n - pc < MLP_KC ? n - pc : MLP_KC;
         if (transposed) {
-            MLP_FK(gemm_block)(fused, 1, 1, m, k, kc, D + pc * m, m, X + pc * k, k, G, m, pc == 0, NULL, panel);
+            MLP_FK(gemm_block)(fused, 1, 1, m, q1 - q0, kc, D + pc * m, m, X + pc * k + q0, k, G + q0 * m, m, pc == 0,
+                               NULL, panel);
         } else {
-            MLP_FK(gemm_block)(fused, 1, 0, k, m, kc, X + pc * k, k, D + pc * m, m, G, m, pc == 0, NULL, panel);
+            MLP_FK(gemm_block)(fused, 1, 0, q1 - q0, m, kc, X + pc * k + q0, k, D + pc * m, m, G + q0 * m, m, pc == 0,
+                               NULL, panel);
         }
     }
+}
+
+/* Whether tn_body should take its transposed form for these factors (the comment above). */
+__attribute__((target(MLP_ISA_ATTR))) static int MLP_FK(simd_tn_transposed)(size_t n, size_t k, size_t m,
+                                                                            const MLP_T *X, const MLP_T *D)
+{
+    if ((double)n * (double)k * (double)m < MLP_TN_SCAN_MIN) {
+        return 0;
+    }
+    const double share_d = (double)MLP_FK(count_subnormal)(n * m, D) / ((double)n * (double)m);
+    const double share_x = (double)MLP_FK(count_subnormal)(n * k, X) / ((double)n * (double)k);
+    return share_d > share_x + 0x1p-15;
 }
 
 __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
@@ -326,14 +335,23 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nt)(int fused
     }
 }
 
+/* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D, in the form `transposed` chooses (simd_tn_transposed). */
+__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn_rows)(int fused, int transposed, size_t n,
+                                                                            size_t k, size_t m, const MLP_T *X,
+                                                                            const MLP_T *D, MLP_T *G, size_t q0,
+                                                                            size_t q1)
+{
+    if (fused) {
+        MLP_FK(tn_body)(1, transposed, n, k, m, X, D, G, q0, q1);
+    } else {
+        MLP_FK(tn_body)(0, transposed, n, k, m, X, D, G, q0, q1);
+    }
+}
+
 __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
                                                                       const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    if (fused) {
-        MLP_FK(tn_body)(1, n, k, m, X, D, G);
-    } else {
-        MLP_FK(tn_body)(0, n, k, m, X, D, G);
-    }
+    MLP_FK(simd_gemm_tn_rows)(fused, MLP_FK(simd_tn_transposed)(n, k, m, X, D), n, k, m, X, D, G, 0, k);
 }
 
 #undef MLP_V

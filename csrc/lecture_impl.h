@@ -3,8 +3,8 @@
 void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
                                  MLP_T *P)
 {
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_SIGMOID), A1);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_SIGMOID), A1, d->threads);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P, d->threads);
 }
 
 double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
@@ -18,7 +18,7 @@ double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP
         D2[k] = e;
     }
     MLP_FN(mlp_mul_activation_grad)(MLP_ACT(MLP_SIGMOID), d->n, d->out, P, D2);
-    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_ACT(MLP_SIGMOID), D1);
+    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_ACT(MLP_SIGMOID), D1, d->threads);
     return abs_sum / (double)len;
 }
 
@@ -27,19 +27,13 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
 {
     MLP_T *dW1 = work, *db1 = dW1 + d->in * d->hidden;
     MLP_T *dW2 = db1 + d->hidden, *db2 = dW2 + d->hidden * d->out;
-    MLP_FN(mlp_dense_param_grads)(d->n, d->hidden, d->out, A1, D2, dW2, db2);
-    MLP_FN(mlp_dense_param_grads)(d->n, d->in, d->hidden, X, D1, dW1, db1);
+    MLP_FN(mlp_dense_param_grads)(d->n, d->hidden, d->out, A1, D2, dW2, db2, d->threads);
+    MLP_FN(mlp_dense_param_grads)(d->n, d->in, d->hidden, X, D1, dW1, db1, d->threads);
     /* The lecture's order: W2, b2, W1, b1. */
     MLP_FN(mlp_add_scaled)(d->hidden * d->out, dW2, lr, p->W2);
     MLP_FN(mlp_add_scaled)(d->out, db2, lr, p->b2);
     MLP_FN(mlp_add_scaled)(d->in * d->hidden, dW1, lr, p->W1);
     MLP_FN(mlp_add_scaled)(d->hidden, db1, lr, p->b1);
-}
-
-/* The lecture's sigmoid of one value, as mlp_activate computes it: in double, rounded once. */
-MLP_INLINE MLP_T MLP_FN(sigmoid_of)(MLP_T z)
-{
-    return (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)z)));
 }
 
 /* One epoch of a small network in one pass (mlp_lecture_step's fast path): the same operations in the same order
@@ -65,7 +59,7 @@ MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size
             for (size_t q = 1; q < IN; q++) {
                 s += x[q] * W1[q * h + j];
             }
-            A1[i * h + j] = MLP_FN(sigmoid_of)(s + b1[j]);
+            A1[i * h + j] = MLP_SIGMOID_OF((MLP_T)(s + b1[j]));
         }
     }
     for (size_t i = 0; i < n; i++) { /* P = σ(A1·W2 + b2) */
@@ -75,7 +69,7 @@ MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size
             for (size_t q = 1; q < h; q++) {
                 s += a[q] * W2[q * o + j];
             }
-            P[i * o + j] = MLP_FN(sigmoid_of)(s + b2[j]);
+            P[i * o + j] = MLP_SIGMOID_OF((MLP_T)(s + b2[j]));
         }
     }
     double abs_sum = 0.0;
@@ -198,17 +192,17 @@ void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y
                                MLP_T lr, const MLP_FN(mlp_trace) *t, MLP_T *work)
 {
     const size_t nh = d->n * d->hidden, no = d->n * d->out;
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1, d->threads);
     memcpy(t->A1, t->Z1, nh * sizeof *t->A1);
     MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->hidden, t->A1);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2, d->threads);
     memcpy(t->P, t->Z2, no * sizeof *t->P);
     MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->out, t->P);
     MLP_FN(mlp_lecture_backward)(d, y, t->A1, t->P, p->W2, t->D2, t->D1);
     for (size_t k = 0; k < no; k++) {
         t->E2[k] = y[k] - t->P[k];
     }
-    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_ACT(MLP_IDENTITY), t->E1);
+    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_ACT(MLP_IDENTITY), t->E1, d->threads);
     memcpy(t->W1_new, p->W1, d->in * d->hidden * sizeof *t->W1_new);
     memcpy(t->b1_new, p->b1, d->hidden * sizeof *t->b1_new);
     memcpy(t->W2_new, p->W2, d->hidden * d->out * sizeof *t->W2_new);

@@ -43,6 +43,7 @@ typedef struct {
    a kernel is at least 1. */
 typedef struct {
     size_t n, in, hidden, out;
+    size_t threads; /* the most threads its large products may use (mlp_parallel); 0 or 1: the calling thread */
 } mlp_dims;
 
 /* Scalars of workspace that mlp_lecture_update_* (resp. _step_* and _train_*) need for these sizes,
@@ -71,6 +72,7 @@ typedef struct {
     const size_t *sizes;        /* L + 1 sizes, each ≥ 1 */
     const mlp_activation *acts; /* L activations; only the last may be MLP_SOFTMAX */
     mlp_loss loss;
+    size_t threads; /* as mlp_dims.threads */
 } mlp_net;
 
 typedef enum { MLP_SGD = 0, MLP_ADAM = 1 } mlp_optimizer_kind;
@@ -90,6 +92,19 @@ size_t mlp_net_iworkspace(size_t n, size_t batch);
 
 /* xoshiro256**: the next number of the shuffle's generator, whose state s (not all zero) lives with the net. */
 uint64_t mlp_rng_next(uint64_t s[4]);
+
+/* ---- threads (parallel.c) ---- */
+
+/* A matrix product of at least this many multiply-adds is split among the threads a call allows (mlp_dims.threads,
+   mlp_net.threads); smaller ones run on the calling thread, where starting threads would cost more than they save
+   (measured: see docs/design.md, "Threads"). */
+#define MLP_PARALLEL_MIN_OPS ((size_t)1 << 25)
+#define MLP_MAX_THREADS 64
+
+/* Runs fn(arg, part, parts) for part = 0 .. parts − 1 (parts capped at MLP_MAX_THREADS): part 0 on the calling
+   thread, the others each on a thread started for it and joined before returning. A part whose thread cannot be
+   started runs on the calling thread. */
+void mlp_parallel(size_t parts, void (*fn)(void *arg, size_t part, size_t parts), void *arg);
 
 /* The SIMD code path the kernels take on this CPU: "avx512f", "avx2", "sse2" or "generic". */
 const char *mlp_simd_path(void);

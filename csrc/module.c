@@ -15,6 +15,13 @@
 #include <numpy/arrayobject.h>
 #include <numpy/arrayscalars.h>
 
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #include "mlp.h"
 #include "size_math.h"
 
@@ -683,6 +690,61 @@ static double epoch_work(const mlp_dims *d)
     }
 
 /* ------------------------------------------------------------------------------------------------------------
+ * Threads
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* The CPUs this process may run on. */
+static size_t cpus_available(void)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        return (size_t)CPU_COUNT(&set);
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+/* How many threads a call whose largest matrix product has `ops` multiply-adds may use: 1 below
+   MLP_PARALLEL_MIN_OPS (without looking further); else MLPEXT_NUM_THREADS if it is set, else the CPUs this process
+   may run on. Returns 0 with ValueError if MLPEXT_NUM_THREADS is not a positive integer. */
+static size_t call_threads(const char *fname, double ops)
+{
+    if (ops < (double)MLP_PARALLEL_MIN_OPS) {
+        return 1;
+    }
+    const char *env = getenv("MLPEXT_NUM_THREADS");
+    if (env == NULL || env[0] == '\0') {
+        size_t n = cpus_available();
+        return n < MLP_MAX_THREADS ? n : MLP_MAX_THREADS;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(env, &end, 10);
+    while (*end == ' ') {
+        end++;
+    }
+    if (errno != 0 || end == env || *end != '\0' || n < 1) {
+        PyErr_Format(PyExc_ValueError, "%s(): the environment variable MLPEXT_NUM_THREADS must be a positive "
+                     "integer (the most threads a call may use), got '%.50s'", fname, env);
+        return 0;
+    }
+    return n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+}
+
+/* The largest matrix product of a network's pass over n rows, in multiply-adds. */
+static double net_largest_product(const mlp_net *net, size_t n)
+{
+    double most = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const double ops = (double)n * (double)net->sizes[l] * (double)net->sizes[l + 1];
+        most = ops > most ? ops : most;
+    }
+    return most;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
  * One call: validated arguments, its out= arrays, its scratch block
  * ------------------------------------------------------------------------------------------------------------ */
 
@@ -748,7 +810,17 @@ static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObjec
     }
     const call_ctx *c = &k->c;
     k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
-                      (size_t)c->dims[DIM_OUT]};
+                      (size_t)c->dims[DIM_OUT], 1};
+    const double rows = (double)k->d.n, hidden = (double)k->d.hidden;
+    const double in_ops = rows * (double)k->d.in * hidden, out_ops = rows * hidden * (double)k->d.out;
+    k->d.threads = call_threads(fname, in_ops > out_ops ? in_ops : out_ops);
+    if (k->d.threads == 0) {
+        for (int j = 0; j < k->nouts; j++) {
+            Py_CLEAR(k->outs[j]);
+        }
+        ctx_release(&k->c);
+        return -1;
+    }
     size_t work = workspace != NULL ? workspace(&k->d) : 0;
     return call_alloc(k, work, workspace == NULL || work != 0);
 }
@@ -1248,7 +1320,7 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         add_spec(nc, PySequence_Fast_GET_ITEM(biases, l), "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
     }
     add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
-    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE};
+    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, 1};
     return 0;
 }
 
@@ -1323,6 +1395,21 @@ static void net_end(net_call *nc) { Py_CLEAR(nc->y_array); }
         (bp)[l] = DATA(&(nc)->k, (first) + 2 * l + 1);                                                           \
     }
 
+/* After net_validate: the threads the network's products on n rows at a time may use. Returns 0, or -1 with an
+   exception set and the call's arguments released (as call_alloc does on failure). */
+static int net_set_threads(net_call *nc, const char *fname, size_t n)
+{
+    nc->net.threads = call_threads(fname, net_largest_product(&nc->net, n));
+    if (nc->net.threads == 0) {
+        for (int j = 0; j < nc->k.nouts; j++) {
+            Py_CLEAR(nc->k.outs[j]);
+        }
+        ctx_release(&nc->k.c);
+        return -1;
+    }
+    return 0;
+}
+
 static double net_epoch_work(const mlp_net *net, size_t n)
 {
     double w = 0;
@@ -1355,7 +1442,7 @@ static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, P
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
-    if (call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "net_forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     const int X_index = 2 * nc->L;
@@ -1436,7 +1523,7 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
     const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
-    if (call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "net_loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     if (net_check_targets(nc, y_index) < 0) {
@@ -1570,7 +1657,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
     const size_t work = mlp_net_workspace(&nc->net, nb, 1);
     const int X_index = 2 * L, y_index = X_index + 1;
-    if (call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "net_fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     uint64_t *rng = DATA(&nc->k, rng_index);
@@ -1630,14 +1717,15 @@ PyDoc_STRVAR(build_info_doc,
 
 static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args))
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i}", "simd", mlp_simd_path(), "compiler",
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d}", "simd", mlp_simd_path(), "compiler",
 #ifdef __VERSION__
                          __VERSION__,
 #else
                          "unknown",
 #endif
                          "cflags", MLPEXT_BUILD_FLAGS, "numpy_target_api", MLP_STR(NPY_TARGET_VERSION),
-                         "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS);
+                         "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
+                         (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS);
 }
 
 /* ------------------------------------------------------------------------------------------------------------

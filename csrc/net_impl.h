@@ -42,10 +42,10 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     const size_t L = net->n_layers, *s = net->sizes;
     const MLP_T *in = X;
     for (size_t l = 0; l + 1 < L; l++) {
-        MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1]);
+        MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1], net->threads);
         in = w->A[l + 1];
     }
-    MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z);
+    MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z, net->threads);
     memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
     MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
 }
@@ -127,10 +127,10 @@ static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T 
     int cur = 0;
     for (size_t l = net->n_layers; l-- > 0;) {
         const MLP_T *in = l == 0 ? X : w->A[l];
-        MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l]);
+        MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], net->threads);
         if (l > 0) {
             MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l], net->acts[l - 1],
-                                             w->G[1 - cur]);
+                                             w->G[1 - cur], net->threads);
             cur = 1 - cur;
         }
     }

@@ -16,6 +16,7 @@
 #ifndef MLPEXT_VMATH_H
 #define MLPEXT_VMATH_H
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -59,5 +60,24 @@ __attribute__((always_inline)) static inline double mlp_exp(double x)
     y = x > MLP_EXP_OVERFLOW ? (double)INFINITY : y;
     return x < MLP_EXP_SUBNORMAL ? 0.0 : y;
 }
+
+/* The lecture's sigmoid 1 / (1 + e^−z), in double. */
+__attribute__((always_inline)) static inline double mlp_sigmoid(double z)
+{
+    return 1.0 / (1.0 + mlp_exp(-z));
+}
+
+/* The same for float: computed in double and rounded once, and a result below FLT_MIN (z < −87.3) flushed to 0.
+   NumPy's float32 sigmoid returns 0 from z < −88.7 on (its float exp overflows); a subnormal activation would only
+   slow every product it enters (a multiply-add on a subnormal takes a microcode assist) for a difference below
+   FLT_MIN. */
+__attribute__((always_inline)) static inline float mlp_sigmoidf(float z)
+{
+    const float s = (float)mlp_sigmoid((double)z);
+    return s < FLT_MIN ? 0.0f : s;
+}
+
+/* The sigmoid of the precision of z. */
+#define MLP_SIGMOID_OF(z) _Generic((z), float: mlp_sigmoidf, default: mlp_sigmoid)(z)
 
 #endif /* MLPEXT_VMATH_H */

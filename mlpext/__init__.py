@@ -20,6 +20,8 @@ trained by the same C core:
 
 scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
+import os
+
 from mlpext import reference
 from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
 from mlpext.network import MLP
@@ -36,10 +38,14 @@ def show_config():
 
     info = _core.build_info()
     print(f"mlpext {__version__}")
-    print(f"  kernels: {info['simd']} (chosen at run time; every path gives the same bits)")
-    print("  matrix products: mlpext's own register-tiled kernels, no BLAS")
-    print(f"  threads: each call runs on one thread; the GIL is released when a call does more than "
-          f"{info['gil_release_min_work']:.0f} operations, so calls from several threads run in parallel")
+    print(f"  kernels: {info['simd']} (chosen at run time; the AVX2 and AVX-512 paths give the same bits)")
+    print("  matrix products: mlpext's own register-tiled kernels, no BLAS; layers of at least 2048 weights use "
+          "fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), smaller ones round like NumPy's loops")
+    env = os.environ.get("MLPEXT_NUM_THREADS")
+    source = f"MLPEXT_NUM_THREADS={env!r}" if env else f"the {info['cpus']} CPUs this process may use"
+    print(f"  threads: a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
+          f"{env if env else info['cpus']} threads ({source}; same results for any count); the GIL is released "
+          f"when a call does more than {info['gil_release_min_work']:.0f} operations")
     print(f"  compiler: {info['compiler']}")
     print(f"  flags: {info['cflags']}")
     print(f"  NumPy C API target: {info['numpy_target_api']}; running with NumPy {numpy.__version__}")

@@ -20,3 +20,14 @@ def test_show_config_prints_the_build(capsys):
     text = capsys.readouterr().out
     info = _core.build_info()
     assert info["simd"] in text and info["cflags"] in text and mlpext.__version__ in text
+
+
+def test_show_config_reports_the_threads(capsys, monkeypatch):
+    info = _core.build_info()
+    assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**25
+    monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
+    mlpext.show_config()
+    assert f"up to {info['cpus']} threads" in capsys.readouterr().out
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "3")
+    mlpext.show_config()
+    assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out

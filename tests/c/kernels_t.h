@@ -40,7 +40,12 @@ static int MLP_FN(same_bits)(int line, const char *what, const MLP_T *a, const M
 
 /* ---- the naive reference ---- */
 
-static MLP_T MLP_FN(naive_sigmoid)(MLP_T z) { return (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)z))); }
+/* The lecture's sigmoid in double, rounded once; float results below FLT_MIN flushed to 0 (vmath.h). */
+static MLP_T MLP_FN(naive_sigmoid)(MLP_T z)
+{
+    const MLP_T s = (MLP_T)(1.0 / (1.0 + mlp_exp(-(double)z)));
+    return sizeof(MLP_T) == sizeof(float) && s < FLT_MIN ? 0 : s;
+}
 
 /* One step of a sum as the dense kernels take it: s + a·b, with the product rounded first (the portable build),
    or fused, rounded once (the FMA kernels): fmaf for float, as a double fma of floats would round twice. */
@@ -205,7 +210,7 @@ typedef struct {
 static MLP_FN(net) MLP_FN(net_new)(size_t n, size_t in, size_t hidden, size_t out, double scale)
 {
     MLP_FN(net) t;
-    t.d = (mlp_dims){n, in, hidden, out};
+    t.d = (mlp_dims){n, in, hidden, out, 1};
     t.X = MLP_FN(rand_buf)(n * in, -2, 2);
     t.y = MLP_FN(rand_buf)(n * out, 0, 1);
     t.W1 = MLP_FN(rand_buf)(in * hidden, -scale, scale);
@@ -370,7 +375,8 @@ static void MLP_FN(test_sigmoid_vs_libm)(void)
     MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, len, a);
     int64_t worst = 0;
     for (size_t k = 0; k < len; k++) {
-        const MLP_T ref = (MLP_T)(1.0 / (1.0 + exp(-(double)z[k])));
+        MLP_T ref = (MLP_T)(1.0 / (1.0 + exp(-(double)z[k])));
+        ref = sizeof(MLP_T) == sizeof(float) && ref < FLT_MIN ? 0 : ref; /* flushed (vmath.h) */
         int64_t dist = (int64_t)MLP_ORD(a[k]) - (int64_t)MLP_ORD(ref);
         dist = dist < 0 ? -dist : dist;
         if (dist > worst) {
@@ -586,7 +592,7 @@ static void MLP_FN(test_dense_forward_exact)(void)
             MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *A = MLP_FN(buf)(n * out), *ref = MLP_FN(buf)(n * out);
             MLP_T *X0 = MLP_FN(copy_of)(X, n * in), *W0 = MLP_FN(copy_of)(W, in * out), *b0 = MLP_FN(copy_of)(b, out);
             const mlp_activation a = MLP_ACT(act ? MLP_SIGMOID : MLP_IDENTITY);
-            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A);
+            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A, 1);
             MLP_FN(naive_dense_forward)(n, in, out, X, W, b, a, ref);
             if (!SAME("dense forward", A, ref, n * out)) {
                 report(__LINE__, "  at n=%zu in=%zu out=%zu act=%d", n, in, out, act);
@@ -614,7 +620,7 @@ static void MLP_FN(test_dense_forward_vs_long_double)(void)
     FOR_DENSE_SHAPES({
         MLP_T *X = MLP_FN(rand_buf)(n * in, -3, 3), *W = MLP_FN(rand_buf)(in * out, -3, 3);
         MLP_T *b = MLP_FN(rand_buf)(out, -3, 3), *A = MLP_FN(buf)(n * out);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, 1);
         const long double k = (long double)(in + 1), gamma = k * u / (1 - k * u);
         for (size_t r = 0; r < n; r++) {
             for (size_t j = 0; j < out; j++) {
@@ -645,7 +651,7 @@ static void MLP_FN(test_dense_backward_delta_exact)(void)
             MLP_T *D0 = MLP_FN(copy_of)(D, n * out), *W0 = MLP_FN(copy_of)(W, in * out);
             MLP_T *Ap0 = MLP_FN(copy_of)(Ap, n * in);
             const mlp_activation a = MLP_ACT(act ? MLP_SIGMOID : MLP_IDENTITY);
-            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, Ap, a, Dp);
+            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, Ap, a, Dp, 1);
             MLP_FN(naive_backward_delta)(n, in, out, D, W, Ap, a, ref);
             if (!SAME("backward delta", Dp, ref, n * in)) {
                 report(__LINE__, "  at n=%zu in=%zu out=%zu act=%d", n, in, out, act);
@@ -669,7 +675,7 @@ static void MLP_FN(test_dense_param_grads_exact)(void)
         MLP_T *dW = MLP_FN(buf)(in * out), *db = MLP_FN(buf)(out);
         MLP_T *dW_ref = MLP_FN(buf)(in * out), *db_ref = MLP_FN(buf)(out);
         MLP_T *X0 = MLP_FN(copy_of)(X, n * in), *D0 = MLP_FN(copy_of)(D, n * out);
-        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db);
+        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, 1);
         MLP_FN(naive_param_grads)(n, in, out, X, D, dW_ref, db_ref);
         if (!SAME("dW", dW, dW_ref, in * out) || !SAME("db", db, db_ref, out)) {
             report(__LINE__, "  at n=%zu in=%zu out=%zu", n, in, out);
@@ -750,6 +756,40 @@ static void MLP_FN(test_dense_products_each_path)(void)
     printf("\n");
 }
 
+/* The three products split among threads (mlp_parallel, from MLP_PARALLEL_MIN_OPS multiply-adds) give the bits of
+   one thread, with the range cut in several places (3 and 7 parts, sizes not multiples of any tile). */
+static void MLP_FN(test_dense_threads_same_bits)(void)
+{
+    const size_t n = 261, in = 389, out = 333; /* n·in·out = 33.8 M >= MLP_PARALLEL_MIN_OPS */
+    CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
+    MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
+    MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
+    MLP_T *A1 = MLP_FN(buf)(n * out), *Dp1 = MLP_FN(buf)(n * in), *dW1 = MLP_FN(buf)(in * out), *db1 = MLP_FN(buf)(out);
+    MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A1, 1);
+    MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp1, 1);
+    MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW1, db1, 1);
+    static const size_t parts[] = {2, 3, 7};
+    for (size_t t = 0; t < COUNT(parts); t++) {
+        MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *dW = MLP_FN(buf)(in * out), *db = MLP_FN(buf)(out);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A, parts[t]);
+        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp, parts[t]);
+        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, parts[t]);
+        SAME("X·W + b in parts", A, A1, n * out);
+        SAME("D·Wᵀ in parts", Dp, Dp1, n * in);
+        SAME("Xᵀ·D in parts", dW, dW1, in * out);
+        SAME("Σ D in parts", db, db1, out);
+        MLP_T *bufs[] = {A, Dp, dW, db};
+        for (size_t k = 0; k < COUNT(bufs); k++) {
+            GUARDS_OK(bufs[k]);
+            guarded_free(bufs[k]);
+        }
+    }
+    MLP_T *bufs[] = {X, W, b, D, A1, Dp1, dW1, db1};
+    for (size_t k = 0; k < COUNT(bufs); k++) {
+        guarded_free(bufs[k]);
+    }
+}
+
 /* Xᵀ·D with subnormal numbers in D (its tiles then run transposed, see dense_simd_impl.h), in X, or in both:
    every build against the naive loop, bit for bit. Products of at least 2^18 multiply-adds (where the kernels
    look for subnormals), one in 37 values subnormal. */
@@ -799,12 +839,12 @@ static void MLP_FN(test_dense_rows_independent_of_batch)(void)
         MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
         MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *A1 = MLP_FN(buf)(3 * out);
         MLP_T *Dp1 = MLP_FN(buf)(3 * in);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A);
-        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, 1);
+        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp, 1);
         for (size_t r = 0; r < n; r++) {
             const size_t rows = r + 3 <= n ? 3 : 1;
-            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1);
-            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1);
+            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, 1);
+            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1, 1);
             if (!SAME("forward row", A1, A + r * out, rows * out) || !SAME("delta row", Dp1, Dp + r * in, rows * in)) {
                 report(__LINE__, "  in=%zu out=%zu, rows %zu..%zu of %zu", in, out, r, r + rows - 1, n);
             }
@@ -1027,7 +1067,7 @@ static void MLP_FN(test_lecture_xor_learns)(void)
     MLP_T W1[] = {(MLP_T)0.5, (MLP_T)-0.3, (MLP_T)0.8, (MLP_T)-0.6, (MLP_T)0.9, (MLP_T)0.2};
     MLP_T b1[] = {(MLP_T)0.1, (MLP_T)-0.1, (MLP_T)0.05}, W2[] = {(MLP_T)0.7, (MLP_T)-0.4, (MLP_T)0.3};
     MLP_T b2[] = {(MLP_T)-0.2};
-    const mlp_dims d = {4, 2, 3, 1};
+    const mlp_dims d = {4, 2, 3, 1, 1};
     const MLP_FN(mlp_params) p = {W1, b1, W2, b2};
     const size_t epochs = 20000;
     double *losses = malloc(epochs * sizeof(double));

@@ -21,7 +21,7 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 CC="${CC:-cc}"
-KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c)
+KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
 TESTS=(test_kernels test_net) # tests/c/NAME.c, each its own program
 COMMON=(-std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 
@@ -70,7 +70,7 @@ build() {
     local label="$1" test="$2" output="$3"
     shift 3
     printf '\n==> building %s %s: %s %s\n' "$test" "$label" "$CC" "$*"
-    if ! "$CC" "${COMMON[@]}" "$@" "${KERNELS[@]}" "tests/c/$test.c" -lm -o "$output"; then
+    if ! "$CC" "${COMMON[@]}" "$@" "${KERNELS[@]}" "tests/c/$test.c" -lm -pthread -o "$output"; then
         echo "FAILED: build $label"
         total_failed=$((total_failed + 1))
         return 1
