@@ -2,8 +2,20 @@
 #include <math.h>
 
 #include "mlp.h"
+#include "simd.h"
+
+#include <float.h>
 
 #define MLP_SQRT_OF(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+
+/* x, or 0 if x is subnormal (optim_impl.h says why). */
+#define MLP_FLUSH(x) mlp_flush_of(x)
+static inline float mlp_flush_f(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
+static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x; }
+#define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
+
+/* Adam on fewer parameters than this runs the portable build (a layer's biases, say): dispatch would cost more. */
+#define MLP_ADAM_SIMD_MIN 64
 
 #define MLP_IMPL "optim_impl.h"
 #include "each_precision.h"

@@ -579,3 +579,40 @@ def test_mlp_rejects_what_the_c_core_needs():
     with pytest.raises(ValueError):
         net.step(X, y)
     np.testing.assert_array_equal(net.forward(X), MLP(SIZES, seed=0).forward(X))  # reading needs no write access
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Optimizer state that decays into subnormal numbers
+# ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("opt", ["adam", "sgd_momentum"])
+def test_optimizer_state_is_flushed_below_the_normal_range(opt):
+    """An input that is always 0 gives its weights a gradient of exactly 0: the momentum / Adam averages of those
+    weights then decay geometrically, into subnormal numbers after ~800 float32 steps (every multiply on them a
+    microcode assist). The C core flushes that state to 0 once it leaves the normal range (csrc/optim_impl.h); the
+    parameters stay those of the unflushed formulas (NumpyMLP, torch's) to the usual tolerance, because the step
+    such a state would still make is far below half an ulp of the parameters."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 6)).astype(np.float32)
+    X_zero = X.copy()
+    X_zero[:, 2] = 0  # from the second fit on, input 2 is always 0
+    y = rng.integers(0, 3, 40)
+    cfg = dict(activation="tanh", loss="cross_entropy", dtype=np.float32, seed=11)
+    cfg.update(optimizer="adam", learning_rate=1e-3) if opt == "adam" else cfg.update(
+        optimizer="sgd", learning_rate=1e-2, momentum=0.9)
+    c, r = MLP([6, 5, 3], **cfg), NumpyMLP([6, 5, 3], **cfg)
+    hc, hr = c.fit(X, y, 1, batch_size=10), r.fit(X, y, 1, batch_size=10)
+    # 212 epochs of 4 batches: 848 steps, over which 0.9^steps takes the averages of input 2's weights from
+    # about 1e-3 into the subnormal range (below 1.2e-38) but not yet to 0
+    hc = np.concatenate([hc, c.fit(X_zero, y, 212, batch_size=10)])
+    hr = np.concatenate([hr, r.fit(X_zero, y, 212, batch_size=10)])
+    tiny = np.finfo(np.float32).tiny
+
+    def subnormals(net):
+        return sum(int(((a != 0) & (np.abs(a) < tiny)).sum()) for a in net._optimizer_state() if a.dtype.kind == "f")
+
+    assert subnormals(r) > 0, "the unflushed state should have decayed into subnormals here"
+    assert subnormals(c) == 0
+    assert_close_to_scale(hc, hr, RTOL[np.dtype(np.float32)])
+    for p, q in zip(flat_params(c), flat_params(r)):
+        assert_close_to_scale(p, q, RTOL[np.dtype(np.float32)])
