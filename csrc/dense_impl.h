@@ -257,24 +257,14 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 #define MLP_MR 12
 #define MLP_NV 2
 #define MLP_KC 256
-#include "dense_simd_impl.h"
-#undef MLP_ISA
-#undef MLP_ISA_ATTR
-#undef MLP_MR
-#undef MLP_NV
-#undef MLP_KC
+#include "dense_simd_impl.h" /* which #undefs the five */
 
 #define MLP_ISA avx2
 #define MLP_ISA_ATTR "avx2,fma"
 #define MLP_MR 6
 #define MLP_NV 2
 #define MLP_KC 256
-#include "dense_simd_impl.h"
-#undef MLP_ISA
-#undef MLP_ISA_ATTR
-#undef MLP_MR
-#undef MLP_NV
-#undef MLP_KC
+#include "dense_simd_impl.h" /* which #undefs the five */
 #endif
 
 /* A product to run, in parts (product_part): its kind, build, arguments. */

@@ -1,6 +1,6 @@
 /*
  * dense_simd_impl.h — the dense layer's three products as SIMD kernels, for one precision (MLP_T, MLP_FN) and one
- * instruction set. Included by dense_impl.h once per instruction set, with:
+ * instruction set. Included by dense_impl.h once per instruction set, with (#undef-ed at the end of this file):
  *   MLP_ISA        avx512 | avx2 (the suffix of the names: MLP_FK(name) = name_f32_avx512, ...)
  *   MLP_ISA_ATTR   its target attribute ("avx512f", "avx2,fma")
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C
@@ -359,3 +359,8 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn)(int fused
 #undef MLP_VL
 #undef MLP_NR
 #undef MLP_KFN
+#undef MLP_ISA
+#undef MLP_ISA_ATTR
+#undef MLP_MR
+#undef MLP_NV
+#undef MLP_KC

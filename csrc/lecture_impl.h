@@ -36,6 +36,29 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
     MLP_FN(mlp_add_scaled)(d->hidden, db1, lr, p->b1);
 }
 
+/* One layer's update in small_step: W (k, m) += (Aᵀ·D)·lr, then b (m) += (Σ_rows D)·lr, A (n, k), D (n, m), each
+   sum over the rows in increasing order (as gemm_tn and sum_rows). */
+MLP_INLINE void MLP_FN(small_update)(const size_t n, const size_t k, const size_t m, const MLP_T *restrict A,
+                                     const MLP_T *restrict D, MLP_T *restrict W, MLP_T *restrict b, const MLP_T lr)
+{
+    for (size_t q = 0; q < k; q++) {
+        for (size_t j = 0; j < m; j++) {
+            MLP_T s = A[q] * D[j];
+            for (size_t r = 1; r < n; r++) {
+                s += A[r * k + q] * D[r * m + j];
+            }
+            W[q * m + j] += s * lr;
+        }
+    }
+    for (size_t j = 0; j < m; j++) {
+        MLP_T s = D[j];
+        for (size_t r = 1; r < n; r++) {
+            s += D[r * m + j];
+        }
+        b[j] += s * lr;
+    }
+}
+
 /* One epoch of a small network in one pass (mlp_lecture_step's fast path): the same operations in the same order
    as the dense layer's kernels — every sum over its index in increasing order, each product rounded before it is
    added — so the same bits; but with no call between the phases, each sigmoid taken as soon as its sum is known,
@@ -88,39 +111,9 @@ MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size
             D1[i * h + q] = s * (a * ((MLP_T)1 - a));
         }
     }
-    /* The update in the lecture's order, each gradient summed over the rows: W2, b2, W1, b1. */
-    for (size_t q = 0; q < h; q++) {
-        for (size_t j = 0; j < o; j++) {
-            MLP_T s = A1[q] * D2[j];
-            for (size_t r = 1; r < n; r++) {
-                s += A1[r * h + q] * D2[r * o + j];
-            }
-            W2[q * o + j] += s * lr;
-        }
-    }
-    for (size_t j = 0; j < o; j++) {
-        MLP_T s = D2[j];
-        for (size_t r = 1; r < n; r++) {
-            s += D2[r * o + j];
-        }
-        b2[j] += s * lr;
-    }
-    for (size_t q = 0; q < IN; q++) {
-        for (size_t j = 0; j < h; j++) {
-            MLP_T s = X[q] * D1[j];
-            for (size_t r = 1; r < n; r++) {
-                s += X[r * IN + q] * D1[r * h + j];
-            }
-            W1[q * h + j] += s * lr;
-        }
-    }
-    for (size_t j = 0; j < h; j++) {
-        MLP_T s = D1[j];
-        for (size_t r = 1; r < n; r++) {
-            s += D1[r * h + j];
-        }
-        b1[j] += s * lr;
-    }
+    /* The update in the lecture's order: W2, b2, W1, b1. */
+    MLP_FN(small_update)(n, h, o, A1, D2, W2, b2, lr);
+    MLP_FN(small_update)(n, IN, h, X, D1, W1, b1, lr);
     return abs_sum / (double)(n * o);
 }
 
