@@ -36,6 +36,23 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
     MLP_FN(mlp_add_scaled)(d->hidden, db1, lr, p->b1);
 }
 
+/* One sigmoid layer's forward in small_step: Y (n, m) = σ(A·W + b), A (n, k), W (k, m), b (m); each sum over k in
+   increasing order, then + b, as gemm_nn_bias. */
+MLP_INLINE void MLP_FN(small_forward)(const size_t n, const size_t k, const size_t m, const MLP_T *restrict A,
+                                      const MLP_T *restrict W, const MLP_T *restrict b, MLP_T *restrict Y)
+{
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T *a = A + i * k;
+        for (size_t j = 0; j < m; j++) {
+            MLP_T s = a[0] * W[j];
+            for (size_t q = 1; q < k; q++) {
+                s += a[q] * W[q * m + j];
+            }
+            Y[i * m + j] = MLP_SIGMOID_OF((MLP_T)(s + b[j]));
+        }
+    }
+}
+
 /* One layer's update in small_step: W (k, m) += (Aᵀ·D)·lr, then b (m) += (Σ_rows D)·lr, A (n, k), D (n, m), each
    sum over the rows in increasing order (as gemm_tn and sum_rows). */
 MLP_INLINE void MLP_FN(small_update)(const size_t n, const size_t k, const size_t m, const MLP_T *restrict A,
@@ -75,26 +92,8 @@ MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size
     if (n == 0) { /* never (dimensions are >= 1): telling the compiler shows it every row is written before read */
         __builtin_unreachable();
     }
-    for (size_t i = 0; i < n; i++) { /* A1 = σ(X·W1 + b1) */
-        const MLP_T *x = X + i * IN;
-        for (size_t j = 0; j < h; j++) {
-            MLP_T s = x[0] * W1[j];
-            for (size_t q = 1; q < IN; q++) {
-                s += x[q] * W1[q * h + j];
-            }
-            A1[i * h + j] = MLP_SIGMOID_OF((MLP_T)(s + b1[j]));
-        }
-    }
-    for (size_t i = 0; i < n; i++) { /* P = σ(A1·W2 + b2) */
-        const MLP_T *a = A1 + i * h;
-        for (size_t j = 0; j < o; j++) {
-            MLP_T s = a[0] * W2[j];
-            for (size_t q = 1; q < h; q++) {
-                s += a[q] * W2[q * o + j];
-            }
-            P[i * o + j] = MLP_SIGMOID_OF((MLP_T)(s + b2[j]));
-        }
-    }
+    MLP_FN(small_forward)(n, IN, h, X, W1, b1, A1); /* A1 = σ(X·W1 + b1) */
+    MLP_FN(small_forward)(n, h, o, A1, W2, b2, P);  /* P = σ(A1·W2 + b2) */
     double abs_sum = 0.0;
     for (size_t k = 0; k < n * o; k++) { /* E2 = y − P, D2 = E2 ⊙ P(1 − P) */
         const MLP_T e = y[k] - P[k];
