@@ -778,6 +778,15 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
     return 0;
 }
 
+/* After call_validate, on an error before the kernel: drops the outputs and releases the arguments. */
+static void call_abort(call *k)
+{
+    for (int j = 0; j < k->nouts; j++) {
+        Py_CLEAR(k->outs[j]);
+    }
+    ctx_release(&k->c);
+}
+
 /* After call_validate: the scratch block, with `work` scalars of kernel workspace (work_ok = 0: the size
    overflowed). Returns 0, or -1 with an exception set and everything released. */
 static int call_alloc(call *k, size_t work, int work_ok)
@@ -789,10 +798,7 @@ static int call_alloc(call *k, size_t work, int work_ok)
         block = scratch_get(&k->s, &k->c, work);
     }
     if (block == NULL) {
-        for (int j = 0; j < k->nouts; j++) {
-            Py_CLEAR(k->outs[j]);
-        }
-        ctx_release(&k->c);
+        call_abort(k);
         return -1;
     }
     k->work = assign_scratch(&k->c, block);
@@ -815,10 +821,7 @@ static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObjec
     const double in_ops = rows * (double)k->d.in * hidden, out_ops = rows * hidden * (double)k->d.out;
     k->d.threads = call_threads(fname, in_ops > out_ops ? in_ops : out_ops);
     if (k->d.threads == 0) {
-        for (int j = 0; j < k->nouts; j++) {
-            Py_CLEAR(k->outs[j]);
-        }
-        ctx_release(&k->c);
+        call_abort(k);
         return -1;
     }
     size_t work = workspace != NULL ? workspace(&k->d) : 0;
@@ -1396,15 +1399,12 @@ static void net_end(net_call *nc) { Py_CLEAR(nc->y_array); }
     }
 
 /* After net_validate: the threads the network's products on n rows at a time may use. Returns 0, or -1 with an
-   exception set and the call's arguments released (as call_alloc does on failure). */
+   exception set and the call's arguments released (call_abort). */
 static int net_set_threads(net_call *nc, const char *fname, size_t n)
 {
     nc->net.threads = call_threads(fname, net_largest_product(&nc->net, n));
     if (nc->net.threads == 0) {
-        for (int j = 0; j < nc->k.nouts; j++) {
-            Py_CLEAR(nc->k.outs[j]);
-        }
-        ctx_release(&nc->k.c);
+        call_abort(&nc->k);
         return -1;
     }
     return 0;

@@ -4,6 +4,8 @@ value is the same chain of operations wherever the ranges are cut, so the result
 thread count — which is what these tests check, on the lecture API and on mlpext.MLP, together with the
 environment variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,11 @@ def test_bad_thread_count_is_a_clear_error_and_changes_nothing(monkeypatch, valu
         mlpext.train(X, y, *params, 0.01, 1)
     for got, want in zip(params, before):
         np.testing.assert_array_equal(got, want)
+    refs = [sys.getrefcount(a) for a in (X, y, *params)]
+    for _ in range(50):  # the error path releases what it took
+        with pytest.raises(ValueError):
+            mlpext.forward(X, *params, out=(np.empty((N, HIDDEN)), np.empty((N, OUT))))
+    assert [sys.getrefcount(a) for a in (X, y, *params)] == refs
     net = mlpext.MLP([IN, HIDDEN, 2], seed=0)
     with pytest.raises(ValueError, match="MLPEXT_NUM_THREADS"):
         net.fit(X, y[:, :2], epochs=1)
