@@ -3,7 +3,7 @@
 #
 #     bash tests/c/run.sh            (from anywhere)
 #
-# Runs the tests four ways:
+# Runs the tests four ways (the kernels are compiled once per set of flags, and linked into both programs):
 #   1. -O2, the flags of the project's reference command line (below), natively;
 #   2. that same binary under valgrind memcheck (--error-exitcode=1 --leak-check=full): invalid reads/writes,
 #      uses of uninitialized values, leaks (valgrind has no AVX-512, so the AVX2 path runs there);
@@ -65,48 +65,83 @@ run() {
     total_failed=$((total_failed + failed))
 }
 
-# build LABEL TEST OUTPUT FLAGS...: compiles the kernels with tests/c/TEST.c; a failed build is one failure.
-build() {
-    local label="$1" test="$2" output="$3"
-    shift 3
-    printf '\n==> building %s %s: %s %s\n' "$test" "$label" "$CC" "$*"
-    if ! "$CC" "${COMMON[@]}" "$@" "${KERNELS[@]}" "tests/c/$test.c" -lm -pthread -o "$output"; then
-        echo "FAILED: build $label"
+# kernels MODE FLAGS...: compiles the kernels once per set of flags, into $build/MODE/ (two at a time: the
+# template-heavy dense.c dominates); both test programs link them. A failed build is one failure.
+kernels() {
+    local mode="$1"
+    shift
+    mkdir -p "$build/$mode"
+    printf '\n==> building the kernels %s: %s %s\n' "$mode" "$CC" "$*"
+    local pids=() k status=0
+    for k in "${KERNELS[@]}"; do
+        "$CC" "${COMMON[@]}" "$@" -c "$k" -o "$build/$mode/$(basename "$k" .c).o" &
+        pids+=($!)
+        if [ "${#pids[@]}" -ge 2 ]; then
+            wait "${pids[0]}" || status=1
+            pids=("${pids[@]:1}")
+        fi
+    done
+    for k in "${pids[@]}"; do
+        wait "$k" || status=1
+    done
+    if [ "$status" -ne 0 ]; then
+        echo "FAILED: build of the kernels $mode"
         total_failed=$((total_failed + 1))
         return 1
     fi
 }
 
-for t in "${TESTS[@]}"; do
-    # 1. the reference command line's flags
-    if build "-O2" "$t" "$build/${t}_O2" -O2; then
-        run "$t -O2" "$build/${t}_O2"
-        # 2. valgrind
-        if [ "${VALGRIND:-1}" != 0 ]; then
-            if command -v valgrind >/dev/null 2>&1; then
-                run "$t -O2 under valgrind" valgrind --error-exitcode=1 --leak-check=full \
-                    --errors-for-leak-kinds=all --show-leak-kinds=all -q "$build/${t}_O2"
-            else
-                echo "FAILED: valgrind is not installed (VALGRIND=0 skips this run)"
-                total_failed=$((total_failed + 1))
+# build MODE TEST FLAGS...: compiles tests/c/TEST.c with FLAGS and links it with the kernels of MODE into
+# $build/TEST_MODE; a failed build is one failure.
+build() {
+    local mode="$1" test="$2"
+    shift 2
+    printf '\n==> building %s %s\n' "$test" "$mode"
+    if ! "$CC" "${COMMON[@]}" "$@" "tests/c/$test.c" "$build/$mode"/*.o -lm -pthread -o "$build/${test}_$mode"; then
+        echo "FAILED: build $test $mode"
+        total_failed=$((total_failed + 1))
+        return 1
+    fi
+}
+
+SAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
+
+# 1. the reference command line's flags, and the same binaries under valgrind
+if kernels O2 -O2; then
+    for t in "${TESTS[@]}"; do
+        if build O2 "$t" -O2; then
+            run "$t -O2" "$build/${t}_O2"
+            if [ "${VALGRIND:-1}" != 0 ]; then
+                if command -v valgrind >/dev/null 2>&1; then
+                    run "$t -O2 under valgrind" valgrind --error-exitcode=1 --leak-check=full \
+                        --errors-for-leak-kinds=all --show-leak-kinds=all -q "$build/${t}_O2"
+                else
+                    echo "FAILED: valgrind is not installed (VALGRIND=0 skips this run)"
+                    total_failed=$((total_failed + 1))
+                fi
             fi
         fi
-    fi
+    done
+fi
 
-    # 3. the shipped optimization level
-    if build "-O3" "$t" "$build/${t}_O3" -O3; then
-        run "$t -O3" "$build/${t}_O3"
-    fi
+# 2. the shipped optimization level
+if kernels O3 -O3; then
+    for t in "${TESTS[@]}"; do
+        if build O3 "$t" -O3; then
+            run "$t -O3" "$build/${t}_O3"
+        fi
+    done
+fi
 
-    # 4. sanitizers
-    if [ "${SANITIZE:-1}" != 0 ]; then
-        if build "ASan+UBSan" "$t" "$build/${t}_san" -O1 -g -fno-omit-frame-pointer \
-            -fsanitize=address,undefined -fno-sanitize-recover=all; then
+# 3. sanitizers
+if [ "${SANITIZE:-1}" != 0 ] && kernels san "${SAN_FLAGS[@]}"; then
+    for t in "${TESTS[@]}"; do
+        if build san "$t" "${SAN_FLAGS[@]}"; then
             ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0" \
                 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" run "$t ASan+UBSan" "$build/${t}_san"
         fi
-    fi
-done
+    done
+fi
 
 printf '\n%d passed, %d failed\n' "$total_passed" "$total_failed"
 [ "$total_failed" -eq 0 ]
