@@ -757,36 +757,45 @@ static void MLP_FN(test_dense_products_each_path)(void)
 }
 
 /* The three products split among threads (mlp_parallel, from MLP_PARALLEL_MIN_OPS multiply-adds) give the bits of
-   one thread, with the range cut in several places (3 and 7 parts, sizes not multiples of any tile). */
+   one thread, with the range cut in several places (2, 3 and 7 parts, sizes not multiples of any tile); Xᵀ·D in
+   both its forms: with clean data, and with a share of subnormal deltas (its transposed form, tn_body). */
 static void MLP_FN(test_dense_threads_same_bits)(void)
 {
     const size_t n = 261, in = 389, out = 333; /* n·in·out = 33.8 M >= MLP_PARALLEL_MIN_OPS */
     CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
-    MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
-    MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
-    MLP_T *A1 = MLP_FN(buf)(n * out), *Dp1 = MLP_FN(buf)(n * in), *dW1 = MLP_FN(buf)(in * out), *db1 = MLP_FN(buf)(out);
-    MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A1, 1);
-    MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp1, 1);
-    MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW1, db1, 1);
-    static const size_t parts[] = {2, 3, 7};
-    for (size_t t = 0; t < COUNT(parts); t++) {
-        MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *dW = MLP_FN(buf)(in * out), *db = MLP_FN(buf)(out);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A, parts[t]);
-        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp, parts[t]);
-        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, parts[t]);
-        SAME("X·W + b in parts", A, A1, n * out);
-        SAME("D·Wᵀ in parts", Dp, Dp1, n * in);
-        SAME("Xᵀ·D in parts", dW, dW1, in * out);
-        SAME("Σ D in parts", db, db1, out);
-        MLP_T *bufs[] = {A, Dp, dW, db};
+    const MLP_T subnormal = sizeof(MLP_T) == sizeof(float) ? (MLP_T)1e-40 : (MLP_T)1e-310;
+    for (int with_subnormals = 0; with_subnormals < 2; with_subnormals++) {
+        MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
+        MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
+        for (size_t k = 0; with_subnormals && k < n * out; k += 37) {
+            D[k] = subnormal;
+        }
+        MLP_T *A1 = MLP_FN(buf)(n * out), *Dp1 = MLP_FN(buf)(n * in), *dW1 = MLP_FN(buf)(in * out);
+        MLP_T *db1 = MLP_FN(buf)(out);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A1, 1);
+        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp1, 1);
+        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW1, db1, 1);
+        static const size_t parts[] = {2, 3, 7};
+        for (size_t t = 0; t < COUNT(parts); t++) {
+            MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *dW = MLP_FN(buf)(in * out);
+            MLP_T *db = MLP_FN(buf)(out);
+            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A, parts[t]);
+            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp, parts[t]);
+            MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, parts[t]);
+            SAME("X·W + b in parts", A, A1, n * out);
+            SAME("D·Wᵀ in parts", Dp, Dp1, n * in);
+            SAME("Xᵀ·D in parts", dW, dW1, in * out);
+            SAME("Σ D in parts", db, db1, out);
+            MLP_T *bufs[] = {A, Dp, dW, db};
+            for (size_t k = 0; k < COUNT(bufs); k++) {
+                GUARDS_OK(bufs[k]);
+                guarded_free(bufs[k]);
+            }
+        }
+        MLP_T *bufs[] = {X, W, b, D, A1, Dp1, dW1, db1};
         for (size_t k = 0; k < COUNT(bufs); k++) {
-            GUARDS_OK(bufs[k]);
             guarded_free(bufs[k]);
         }
-    }
-    MLP_T *bufs[] = {X, W, b, D, A1, Dp1, dW1, db1};
-    for (size_t k = 0; k < COUNT(bufs); k++) {
-        guarded_free(bufs[k]);
     }
 }
 
