@@ -287,9 +287,9 @@ static void MLP_FN(part_rows)(size_t total, size_t align, size_t part, size_t pa
     *hi = *hi < total ? *hi : total;
 }
 
-/* Part `part` of `parts` of a product: a range of the output's rows — X·W + b and D·Wᵀ by rows of X and D, Xᵀ·D
-   by rows of G (columns of X). Every output value is the same chain of operations wherever the range is cut, so
-   the result does not depend on `parts`. Cut at multiples of 16 rows. */
+/* Part `part` of `parts` of a product: a range of the output's rows — X·W + b and D·Wᵀ by rows of X and D,
+   Xᵀ·D by rows of G (columns of X). Every output value is the same chain of operations wherever the range is
+   cut, so the result does not depend on `parts`. Cut at multiples of 16 rows. */
 static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(product) *p = arg;

@@ -194,7 +194,8 @@ void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y
     for (size_t k = 0; k < no; k++) {
         t->E2[k] = y[k] - t->P[k];
     }
-    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_ACT(MLP_IDENTITY), t->E1, d->threads);
+    MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, t->D2, p->W2, t->A1, MLP_ACT(MLP_IDENTITY), t->E1,
+                                     d->threads);
     memcpy(t->W1_new, p->W1, d->in * d->hidden * sizeof *t->W1_new);
     memcpy(t->b1_new, p->b1, d->hidden * sizeof *t->b1_new);
     memcpy(t->W2_new, p->W2, d->hidden * d->out * sizeof *t->W2_new);

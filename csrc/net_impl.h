@@ -45,7 +45,8 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
         MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1], net->threads);
         in = w->A[l + 1];
     }
-    MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z, net->threads);
+    MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
+                              net->threads);
     memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
     MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
 }

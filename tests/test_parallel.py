@@ -21,7 +21,8 @@ def lecture_problem(dtype):
     rng = np.random.default_rng(7)
     X = rng.uniform(-1, 1, (N, IN)).astype(dtype)
     y = (rng.uniform(size=(N, OUT)) > 0.5).astype(dtype)
-    params = [(0.05 * rng.standard_normal(shape)).astype(dtype) for shape in ((IN, HIDDEN), (HIDDEN,), (HIDDEN, OUT), (OUT,))]
+    shapes = ((IN, HIDDEN), (HIDDEN,), (HIDDEN, OUT), (OUT,))
+    params = [(0.05 * rng.standard_normal(shape)).astype(dtype) for shape in shapes]
     return X, y, params
 
 
