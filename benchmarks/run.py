@@ -19,7 +19,8 @@ Workloads (NAME for --only), each timed per epoch:
              (benchmarks/bench_mlp.py's runners). Needs scikit-learn (for the data); skipped without it.
 
 PyTorch, when importable, runs each workload too, with torch.set_num_threads equal to NumPy's BLAS thread count
-(or --torch-threads N; mlpext itself runs on one thread), and OMP_WAIT_POLICY=PASSIVE unless set (so that its
+(or --torch-threads N; mlpext splits only products of at least 2**25 multiply-adds among threads, see
+MLPEXT_NUM_THREADS), and OMP_WAIT_POLICY=PASSIVE unless set (so that its
 idle threads do not spin on the cores NumPy's BLAS threads need). For the sigmoid networks it runs the lecture's
 computation written with tensor operations under torch.no_grad() (no autograd): the same forward pass,
 δ = (y − ŷ)·ŷ(1 − ŷ), W += lr·Aᵀδ (which is gradient descent on ½·Σ(y − ŷ)²) and the per-epoch loss mean|y − ŷ|
@@ -394,7 +395,9 @@ def markdown_section(results, cg, info, torch, repeats, quick, load):
         f"Date: {datetime.date.today().isoformat()}" + (f", commit `{commit}`" if commit else "") + "  ",
         f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (the run itself adds "
         "1 to 2). The machine is shared; other work on a core hurts most the implementations that use two threads.  ",
-        "mlpext runs on one thread; NumPy (and so scikit-learn) uses its BLAS's threads as configured; PyTorch "
+        "mlpext splits products of at least 2^25 multiply-adds among the CPUs (here only the 1024-wide network's; "
+        "MLPEXT_NUM_THREADS caps it), and runs the rest on one thread; NumPy (and so scikit-learn) uses its BLAS's "
+        "threads as configured; PyTorch "
         "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`. Two-thread figures (NumPy's BLAS on "
         "the larger networks, PyTorch) can swing several-fold between runs when another process holds one of the "
         "two cores, even as a best of several runs; mlpext's single-thread figures move by about 10 %. Compare "
