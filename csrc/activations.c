@@ -22,7 +22,7 @@
 const char *mlp_simd_path(void)
 {
 #ifdef MLP_X86_DISPATCH
-    return MLP_HAS_AVX512() ? "avx512f (avx2 for short loops)" : MLP_HAS_AVX2() ? "avx2" : "sse2";
+    return MLP_HAS_AVX512() ? "avx512f (avx2 for short loops)" : MLP_HAS_AVX2_FMA() ? "avx2" : "sse2";
 #else
     return "generic";
 #endif

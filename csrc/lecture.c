@@ -39,5 +39,77 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d)
     return ok && update ? total : 0;
 }
 
+/* The four-row path (rows4_impl.h), for float64 networks of at most four samples, at most MLP_SMALL_WIDTH inputs
+   and hidden units, and one output, on CPUs with AVX2 and FMA (with AVX-512VL: a faster table look-up). Its
+   functions return 1 where they ran, 0 (nothing done) elsewhere; the float32 ones always return 0. */
+#ifdef MLP_X86_DISPATCH
+#include <immintrin.h>
+
+#define MLP_V(name) name##_avx2
+#define MLP_V_TARGET "avx2,fma"
+#include "rows4_impl.h"
+#undef MLP_V
+#undef MLP_V_TARGET
+
+#define MLP_V(name) name##_avx512vl
+#define MLP_V_TARGET "avx2,fma,avx512f,avx512vl"
+#define MLP_V_AVX512VL 1
+#include "rows4_impl.h"
+#undef MLP_V
+#undef MLP_V_TARGET
+#undef MLP_V_AVX512VL
+
+static int rows4_fits(const mlp_dims *d)
+{
+    return d->n <= 4 && d->in <= MLP_SMALL_WIDTH && d->hidden <= MLP_SMALL_WIDTH && d->out == 1;
+}
+#endif
+
+static int rows4_train_f64(const mlp_dims *d, const double *X, const double *y, const mlp_params_f64 *p, double lr,
+                           size_t epochs, double *losses)
+{
+#ifdef MLP_X86_DISPATCH
+    if (rows4_fits(d) && MLP_HAS_AVX512VL()) {
+        rows4_train_avx512vl(d, X, y, p, lr, epochs, losses);
+        return 1;
+    }
+    if (rows4_fits(d) && MLP_HAS_AVX2_FMA()) {
+        rows4_train_avx2(d, X, y, p, lr, epochs, losses);
+        return 1;
+    }
+#endif
+    (void)d, (void)X, (void)y, (void)p, (void)lr, (void)epochs, (void)losses;
+    return 0;
+}
+
+static int rows4_forward_f64(const mlp_dims *d, const double *X, const mlp_params_f64 *p, double *A1, double *P)
+{
+#ifdef MLP_X86_DISPATCH
+    if (rows4_fits(d) && MLP_HAS_AVX512VL()) {
+        rows4_forward_avx512vl(d, X, p, A1, P);
+        return 1;
+    }
+    if (rows4_fits(d) && MLP_HAS_AVX2_FMA()) {
+        rows4_forward_avx2(d, X, p, A1, P);
+        return 1;
+    }
+#endif
+    (void)d, (void)X, (void)p, (void)A1, (void)P;
+    return 0;
+}
+
+static int rows4_train_f32(const mlp_dims *d, const float *X, const float *y, const mlp_params_f32 *p, float lr,
+                           size_t epochs, double *losses)
+{
+    (void)d, (void)X, (void)y, (void)p, (void)lr, (void)epochs, (void)losses;
+    return 0;
+}
+
+static int rows4_forward_f32(const mlp_dims *d, const float *X, const mlp_params_f32 *p, float *A1, float *P)
+{
+    (void)d, (void)X, (void)p, (void)A1, (void)P;
+    return 0;
+}
+
 #define MLP_IMPL "lecture_impl.h"
 #include "each_precision.h"

@@ -154,7 +154,8 @@ static int is_float_param_dtype(PyArrayObject *a)
     return (PyArray_TYPE(a) == NPY_DOUBLE || PyArray_TYPE(a) == NPY_FLOAT) && PyArray_ISNOTSWAPPED(a);
 }
 
-static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *a, const char *expected)
+__attribute__((cold, noinline)) static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *a,
+                                                             const char *expected)
 {
     PyObject *got = dtype_repr(a);
     if (got) {
@@ -164,47 +165,60 @@ static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *
     return -1;
 }
 
+/* The messages of check_shape, out of its way: formatting needs buffers that the checks do not. */
+enum { SHAPE_NDIM, SHAPE_FIXED, SHAPE_EMPTY, SHAPE_MISMATCH };
+__attribute__((cold, noinline)) static int shape_error(const call_ctx *c, int index, PyArrayObject *a, int what,
+                                                       int dim)
+{
+    const arg_spec *s = c->args[index].spec;
+    char got[96], want[96];
+    shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
+    expected_str(c, s, want, sizeof want);
+    switch (what) {
+    case SHAPE_NDIM:
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be %d-D with shape %s, got a %d-D array of shape %s", c->fname,
+                     s->name, s->ndim, want, PyArray_NDIM(a), got);
+        break;
+    case SHAPE_FIXED:
+        PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s, got shape %s", c->fname, s->name, want, got);
+        break;
+    case SHAPE_EMPTY:
+        PyErr_Format(PyExc_ValueError, "%s(): %s has shape %s, but every dimension must be at least 1", c->fname,
+                     s->name, got);
+        break;
+    default: {
+        const arg_val *src = &c->args[c->dim_arg[dim]];
+        char src_shape[96];
+        shape_str(src_shape, sizeof src_shape, PyArray_NDIM(src->arr), PyArray_DIMS(src->arr));
+        PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s to match %s of shape %s, got shape %s", c->fname,
+                     s->name, want, src->spec->name, src_shape, got);
+    }
+    }
+    return -1;
+}
+
 /* Checks ndim and shape of a against spec s, binding named dimensions on first sight. */
 static int check_shape(call_ctx *c, int index, PyArrayObject *a)
 {
     const arg_spec *s = c->args[index].spec;
-    char got[96], want[96];
     if (PyArray_NDIM(a) != s->ndim) {
-        shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
-        expected_str(c, s, want, sizeof want);
-        PyErr_Format(PyExc_ValueError, "%s(): %s must be %d-D with shape %s, got a %d-D array of shape %s", c->fname,
-                     s->name, s->ndim, want, PyArray_NDIM(a), got);
-        return -1;
+        return shape_error(c, index, a, SHAPE_NDIM, 0);
     }
     for (int k = 0; k < s->ndim; k++) {
         int d = s->dims[k];
         npy_intp size = PyArray_DIM(a, k);
         if (d < 0) {
             if (size != s->fixed_len) {
-                shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
-                expected_str(c, s, want, sizeof want);
-                PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s, got shape %s", c->fname, s->name, want,
-                             got);
-                return -1;
+                return shape_error(c, index, a, SHAPE_FIXED, d);
             }
         } else if (c->dim_arg[d] < 0) {
             if (size < 1) {
-                shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
-                PyErr_Format(PyExc_ValueError, "%s(): %s has shape %s, but every dimension must be at least 1",
-                             c->fname, s->name, got);
-                return -1;
+                return shape_error(c, index, a, SHAPE_EMPTY, d);
             }
             c->dims[d] = size;
             c->dim_arg[d] = index;
         } else if (size != c->dims[d]) {
-            const arg_val *src = &c->args[c->dim_arg[d]];
-            char src_shape[96];
-            shape_str(got, sizeof got, PyArray_NDIM(a), PyArray_DIMS(a));
-            shape_str(src_shape, sizeof src_shape, PyArray_NDIM(src->arr), PyArray_DIMS(src->arr));
-            expected_str(c, s, want, sizeof want);
-            PyErr_Format(PyExc_ValueError, "%s(): %s must have shape %s to match %s of shape %s, got shape %s",
-                         c->fname, s->name, want, src->spec->name, src_shape, got);
-            return -1;
+            return shape_error(c, index, a, SHAPE_MISMATCH, d);
         }
     }
     return 0;
@@ -296,10 +310,9 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         break;
     default: /* PARAM, PARAM_RW, INTERMEDIATE, OUTPUT: the call's dtype */
         if (PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
-            char expected[64];
-            snprintf(expected, sizeof expected, "%s%s", dtype_name(type_num),
-                     is_param ? " like the other parameters" : " (the parameters' dtype)");
-            return type_error_dtype(c, s->name, a, expected);
+            return type_error_dtype(c, s->name, a, type_num == NPY_FLOAT ? (is_param ? "float32 like the other "
+                                    "parameters" : "float32 (the parameters' dtype)") : (is_param ? "float64 like "
+                                    "the other parameters" : "float64 (the parameters' dtype)"));
         }
     }
 
@@ -357,6 +370,14 @@ static int check_overlaps(const call_ctx *c)
     for (int w = 0; w < c->nargs; w++) {
         const arg_val *wv = &c->args[w];
         if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT && wv->spec->role != COUNTER) {
+            continue;
+        }
+        int overlaps = 0; /* no branch per pair: the answer is nearly always no */
+        for (int k = 0; k < c->nargs; k++) {
+            const arg_val *kv = &c->args[k];
+            overlaps |= (k != w) & (kv->lo < wv->hi) & (wv->lo < kv->hi);
+        }
+        if (!overlaps) {
             continue;
         }
         for (int k = 0; k < c->nargs; k++) {
@@ -522,6 +543,13 @@ static void *assign_scratch(call_ctx *c, void *block)
 
 #define CONVERT_CASE(NPY_TYPE, SRC_T, DST_T)                                                                     \
     case NPY_TYPE:                                                                                               \
+        if (col_stride == (npy_intp)sizeof(SRC_T) && row_stride == cols * col_stride) { /* C order: one loop */   \
+            const SRC_T *s = (const SRC_T *)src;                                                                 \
+            for (npy_intp k = 0; k < rows * cols; k++) {                                                         \
+                dst[k] = (DST_T)s[k];                                                                            \
+            }                                                                                                    \
+            break;                                                                                               \
+        }                                                                                                        \
         for (npy_intp r = 0; r < rows; r++) {                                                                    \
             const char *p = src + r * row_stride;                                                                \
             for (npy_intp col = 0; col < cols; col++, p += col_stride) {                                         \

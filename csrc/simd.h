@@ -18,13 +18,14 @@
 #define MLP_X86_DISPATCH 1
 #define MLP_HAS_AVX512() __builtin_cpu_supports("avx512f")
 #define MLP_HAS_AVX2() __builtin_cpu_supports("avx2")
+#define MLP_HAS_AVX512VL() (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
 /* AVX2 with FMA3: the dense layer's fused multiply-add kernels (every AVX-512 CPU has FMA). */
 #define MLP_HAS_AVX2_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
 /* Defines NAME_generic, NAME_avx2 and NAME_avx512 (static, each with the template's suffix: MLP_FN), each running
    BODY ARGS. */
 #define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS)                                                              \
     static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }                                                     \
-    __attribute__((target("avx2"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                        \
+    __attribute__((target("avx2,fma"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                    \
     __attribute__((target("avx512f"))) static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
 /* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512, else its AVX2 variant when
    size >= MIN2 and the CPU has AVX2, else the generic one. */
@@ -32,7 +33,7 @@
     do {                                                                                                         \
         if ((size) >= (MIN512) && MLP_HAS_AVX512()) {                                                            \
             MLP_FN(NAME##_avx512) ARGS;                                                                          \
-        } else if ((size) >= (MIN2) && MLP_HAS_AVX2()) {                                                         \
+        } else if ((size) >= (MIN2) && MLP_HAS_AVX2_FMA()) {                                                     \
             MLP_FN(NAME##_avx2) ARGS;                                                                            \
         } else {                                                                                                 \
             MLP_FN(NAME##_generic) ARGS;                                                                         \

@@ -1,9 +1,11 @@
 /*
- * vmath.h — an exp written to vectorize: no branches, no libm call, so a loop over a buffer compiles to SIMD
- * code at whatever width the enclosing function is built for (SSE2, AVX2, AVX-512; the table look-up becomes a
- * gather). It uses no FMA, so every build and every dispatch path gives bit-identical results.
+ * vmath.h — an exp and a sigmoid written to vectorize: no branches, no libm call but fma(), so a loop over a
+ * buffer compiles to SIMD code at whatever width the enclosing function is built for (SSE2, AVX2, AVX-512; the
+ * table look-ups become gathers). Every step is one IEEE operation, so every build and every dispatch path gives
+ * bit-identical results.
  *
- * Accuracy (tests/test_vmath.py measures it against long double): within 0.52 ulp for x in [-708.39, 709.78],
+ * mlp_exp (softmax, the cross-entropy loss) uses no FMA. Accuracy (tests/c/test_kernels.c measures it against
+ * long double): within 0.52 ulp for x in [-708.39, 709.78],
  * i.e. nearly always correctly rounded; +inf above (the true value overflows); 0 below, where the true value is
  * subnormal (flushed: the sigmoid built on it is exactly 1 there either way); NaN stays NaN.
  *
@@ -12,6 +14,8 @@
  *     e^x = 2^k · 2^(j/128) · e^r,   e^r ≈ 1 + r + r²/2 + r³/6 + r⁴/24 + r⁵/120  (truncation < 1e-18),
  * where 2^(j/128) comes from exp_table.h as a double plus the relative error of that double, which is added
  * to the polynomial so the table costs no accuracy.
+ *
+ * mlp_sigmoid has an exp of its own, rearranged for latency (see there).
  */
 #ifndef MLPEXT_VMATH_H
 #define MLPEXT_VMATH_H
@@ -61,10 +65,53 @@ __attribute__((always_inline)) static inline double mlp_exp(double x)
     return x < MLP_EXP_SUBNORMAL ? 0.0 : y;
 }
 
-/* The lecture's sigmoid 1 / (1 + e^−z), in double. */
+/* a·b + c rounded once. Where the CPU has no FMA instruction (a build without the fma target on x86) this is
+   libm's fma(), exact too, so every build gives the same bits; the SIMD builds (simd.h) get the instruction. */
+#if defined(__GNUC__)
+#define MLP_FMA(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define MLP_FMA(a, b, c) fma((a), (b), (c))
+#endif
+
+/* ln(1/DBL_MIN) = 708.39...: for z beyond ∓ this, σ(z) is below DBL_MIN (flushed to 0) or exactly 1. */
+#define MLP_SIGMOID_FLUSH 0x1.6232bdd7abcd2p+9
+
+/* The lecture's sigmoid 1 / (1 + e^−z), in double, with an exp of its own built for latency: in the lecture's
+   one-pass epoch two sigmoids sit on the chain of dependent operations and are most of it. Every step is an
+   IEEE operation (FMA included), so this scalar code, the loops the compiler vectorizes from it and the hand-
+   written SIMD version (sigmoid4_impl.h) give the same bits.
+
+   Method: −z = m·ln2/8 − rn with m = 8k + j an integer (the FMA makes m·ln2_hi exact), |rn| <= ln2/16; then
+       e^−z = 2^k · 2^(j/8) · e^r,  r = −rn,  e^r = 1 + r + r²·c(r),  c(r) = 1/2 + r/6 + ... + r⁶/8!
+   (degree 8: truncation below 2e-18), with 2^(j/8) from an 8-entry table (exp_table.h) plus that entry's
+   rounding error ("tail"), c by Estrin's scheme (4 operations deep), and
+       1 + e^−z = hi + (ts·r²·c + (ts·(tail + r) + lo)),   ts = 2^k · 2^(j/8),  hi + lo = 1 + ts exactly (2Sum),
+   so that 1 + e^−z is formed without rounding e^−z first, and the result is divided into 1.
+
+   Accuracy (tests/c/test_kernels.c measures it against long double): 1 + e^−z within 0.62 ulp, the sigmoid
+   within 1.5 ulp of the exact 1 / (1 + e^−z) — the same formula in double on a correctly rounded exp is within
+   2.4 ulp. σ(z) is exactly 1 for z > 708.39 and, like the float32 sigmoid below FLT_MIN, flushed to 0 for
+   z < −708.39, where it is below DBL_MIN (subnormal: it would only slow the products it enters); NaN stays
+   NaN. */
 __attribute__((always_inline)) static inline double mlp_sigmoid(double z)
 {
-    return 1.0 / (1.0 + mlp_exp(-z));
+    const double n_over_ln2 = 0x1.71547652b82fep0 * 8, shift = 0x1.8p52; /* + shift: rounds to an integer */
+    const double ln2_hi = 0x1.62e42fefa39efp-4, ln2_lo = 0x1.abc9e3b39803fp-59;  /* ln2/8 = hi + lo */
+    double md = MLP_FMA(z, -n_over_ln2, shift);
+    const uint64_t mi = mlp_bits(md); /* low bits: m = 8·k + j */
+    md -= shift;
+    const double rn = MLP_FMA(md, ln2_lo, MLP_FMA(md, ln2_hi, z)); /* z + m·ln2/8 = −r */
+    const uint64_t j = mi & 7;
+    /* 2^k into the exponent bits: (mi − j) << 49 is k << 52 modulo the shift's bits, which the bias clears;
+       |z| <= 708.39 keeps k in [−1022, 1022], a normal scale */
+    const double ts = MLP_EXP2_8[j] * mlp_from_bits(((mi - j) << 49) + ((uint64_t)1023 << 52));
+    const double r2 = rn * rn, r4 = r2 * r2;
+    const double c = MLP_FMA(r4, MLP_FMA(r2, 1.0 / 40320, MLP_FMA(rn, -1.0 / 5040, 1.0 / 720)),
+                             MLP_FMA(r2, MLP_FMA(rn, -1.0 / 120, 1.0 / 24), MLP_FMA(rn, -1.0 / 6, 0.5)));
+    const double hi = 1.0 + ts, hi_ts = hi - ts, lo = (ts - (hi - hi_ts)) + (1.0 - hi_ts);
+    const double den = hi + MLP_FMA(ts * r2, c, MLP_FMA(ts, MLP_EXP2_8_TAIL[j] - rn, lo));
+    const double s = 1.0 / den;
+    return z > MLP_SIGMOID_FLUSH ? 1.0 : z < -MLP_SIGMOID_FLUSH ? 0.0 : s;
 }
 
 /* The same for float: computed in double and rounded once, and a result below FLT_MIN (z < −87.3) flushed to 0.

@@ -399,12 +399,14 @@ def test_out_arrays(net):
 # ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("n", [1, 3, 4, 7, 64, 65])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 64, 65])
 def test_one_pass_epoch_is_bit_identical_to_the_phases(dtype, n):
     """train and train_step run networks of at most 4 inputs, 4 hidden units and one output (and at most 64
-    samples) through a one-pass epoch, on CPUs with AVX2; forward/backward/update always run the dense layer's
-    kernels. Both evaluate the same operations in the same order, so they must agree to the bit: here on every
-    input and hidden width 1-4, with batches inside and just outside (65) the one-pass range."""
+    samples) through a one-pass epoch on CPUs with AVX2 (float64 with at most 4 samples: with the samples in the
+    lanes of one vector, rows4_impl.h); forward/backward/update have fast paths of their own for the same
+    networks; trace_step always runs the dense layer's kernels. All evaluate the same operations in the same
+    order, so they must agree to the bit: here on every input and hidden width 1-4, with batches inside and just
+    outside (65) the one-pass range."""
     rng = np.random.default_rng(n)
     lr, epochs = 0.7, 6
     for n_in in range(1, 5):
@@ -412,7 +414,7 @@ def test_one_pass_epoch_is_bit_identical_to_the_phases(dtype, n):
             X = rng.standard_normal((n, n_in)).astype(dtype)
             y = rng.uniform(size=(n, 1)).astype(dtype)
             params = make_params(n_in * 10 + hidden, n_in, hidden, 1, dtype)
-            fused, stepped, phased = copies(params), copies(params), copies(params)
+            fused, stepped, phased, traced = copies(params), copies(params), copies(params), copies(params)
             losses = mlpext.train(X, y, *fused, lr, epochs)
             step_losses = [mlpext.train_step(X, y, *stepped, lr) for _ in range(epochs)]
             phase_losses = []
@@ -421,9 +423,16 @@ def test_one_pass_epoch_is_bit_identical_to_the_phases(dtype, n):
                 phase_losses.append(np.abs((y - P).astype(np.float64)).mean())
                 D2, D1 = mlpext.backward(y, A1, P, phased[2])
                 mlpext.update(X, A1, D2, D1, *phased, lr)
+                trace = mlpext.trace_step(X, y, *traced, lr)
+                np.testing.assert_array_equal(A1, trace["A1"])
+                np.testing.assert_array_equal(P, trace["y_hat"])
+                np.testing.assert_array_equal(D2, trace["delta2"])
+                np.testing.assert_array_equal(D1, trace["delta1"])
+                traced = [trace[k] for k in ("W1_new", "b1_new", "W2_new", "b2_new")]
             where = f"n={n} in={n_in} hidden={hidden}"
-            for a, b, c in zip(fused, stepped, phased):
-                np.testing.assert_array_equal(a, c, err_msg=where)
-                np.testing.assert_array_equal(b, c, err_msg=where)
+            for a, b, c, t in zip(fused, stepped, phased, traced):
+                np.testing.assert_array_equal(a, t, err_msg=where)
+                np.testing.assert_array_equal(b, t, err_msg=where)
+                np.testing.assert_array_equal(c, t, err_msg=where)
             np.testing.assert_array_equal(losses, step_losses, err_msg=where)
             np.testing.assert_allclose(losses, phase_losses, rtol=1e-13, err_msg=where)

@@ -9,7 +9,7 @@
  *
  * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
  * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
- * product", each product rounded before it is added unless the layer fuses; sigmoid = (T)(1.0 / (1.0 + mlp_exp(-(double)z)))), and both
+ * product", each product rounded before it is added unless the layer fuses; sigmoid = vmath.h's (T)mlp_sigmoid(z)), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
  * read or write of the wrong element. The dense layers of at least 2048 weights sum with fused multiply-adds
@@ -17,8 +17,8 @@
  * (dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
- *   - mlp_exp against long double expl (the documented 0.52 ulp bound);
- *   - the sigmoid built on mlp_exp against the one built on libm's exp (two different exps);
+ *   - mlp_exp and mlp_sigmoid against long double (the documented bounds: 0.52 and 1.5 ulp);
+ *   - the sigmoid against the same formula built on libm's exp (two different exps);
  *   - the dense layer against sums accumulated in long double (another rounding order: the standard error
  *     bound of a k-term dot product, gamma_k * sum|terms|).
  *
@@ -38,7 +38,34 @@
 #include <string.h>
 
 #include "../../csrc/mlp.h"
-#include "../../csrc/vmath.h" /* mlp_exp: the naive sigmoid uses the kernel's exp, so it can be compared exactly */
+#include "../../csrc/vmath.h" /* mlp_exp, mlp_sigmoid: the naive loops use the kernels' own, to compare exactly */
+#include "../../csrc/simd.h"
+
+#ifdef MLP_X86_DISPATCH /* the SIMD sigmoid of the lecture's four-row epoch (lecture.c builds it the same way) */
+#include <immintrin.h>
+#define MLP_V(name) name##_avx2
+#define MLP_V_TARGET "avx2,fma"
+#include "../../csrc/sigmoid4_impl.h"
+#undef MLP_V
+#undef MLP_V_TARGET
+#define MLP_V(name) name##_avx512vl
+#define MLP_V_TARGET "avx2,fma,avx512f,avx512vl"
+#define MLP_V_AVX512VL 1
+#include "../../csrc/sigmoid4_impl.h"
+#undef MLP_V
+#undef MLP_V_TARGET
+#undef MLP_V_AVX512VL
+/* Out-of-line callers (a function without the target cannot inline them), taking and returning memory. */
+__attribute__((target("avx2,fma"), noinline)) static void sigmoid4_call_avx2(const double *z, double *out)
+{
+    _mm256_storeu_pd(out, mlp_sigmoid4_avx2(_mm256_loadu_pd(z)));
+}
+__attribute__((target("avx2,fma,avx512f,avx512vl"), noinline)) static void sigmoid4_call_avx512vl(const double *z,
+                                                                                               double *out)
+{
+    _mm256_storeu_pd(out, mlp_sigmoid4_avx512vl(_mm256_loadu_pd(z)));
+}
+#endif
 
 /* ------------------------------------------------------------------------------------------------------------
  * Harness
@@ -324,6 +351,83 @@ static void test_exp_accuracy(void)
     CHECK(isnan(mlp_exp(NAN)) && isnan(mlp_exp(-NAN)));
 }
 
+/* mlp_sigmoid's documented accuracy (vmath.h): within 1.5 ulp of the exact 1 / (1 + e^−z) where that is at least
+   DBL_MIN; 0 below, exactly 1 for z > 708.39, 0.5 at 0; NaN -> NaN. The reference is computed in long double
+   (about 2^-63 relative: 0.002 ulp of double, hence the bound 1.502); without extended precision (valgrind)
+   only a loose 3 ulp sanity bound can be checked. */
+static void test_sigmoid_accuracy(void)
+{
+    const int extended = long_double_is_extended();
+    const double bound = extended ? 1.502 : 3.0;
+    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
+    const long samples = samples_env ? atol(samples_env) : 400000;
+    double worst = 0, worst_z = 0;
+    for (long s = 0; s < samples; s++) {
+        const double z = s % 3 == 0   ? rng_uniform(-MLP_SIGMOID_FLUSH, MLP_SIGMOID_FLUSH)
+                         : s % 3 == 1 ? rng_uniform(-40, 40)
+                                      : rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-40, 3));
+        const long double ref = 1.0L / (1.0L + expl(-(long double)z));
+        if (ref < DBL_MIN) {
+            continue;
+        }
+        const double err = ulp_error(mlp_sigmoid(z), ref);
+        if (!(err <= worst)) { /* also catches NaN */
+            worst = err;
+            worst_z = z;
+        }
+    }
+    CHECKF(worst <= bound, "mlp_sigmoid: %.4f ulp at z = %a (bound %.3f)", worst, worst_z, bound);
+    printf("     mlp_sigmoid: max error %.4f ulp over %ld samples (reference: %s)\n", worst, samples,
+           extended ? "long double" : "long double without extended precision, loose bound");
+
+    CHECK(mlp_sigmoid(0.0) == 0.5 && mlp_sigmoid(-0.0) == 0.5);
+    CHECK(mlp_sigmoid(-MLP_SIGMOID_FLUSH) >= DBL_MIN && mlp_sigmoid(nextafter(-MLP_SIGMOID_FLUSH, -INFINITY)) == 0);
+    CHECK(mlp_sigmoid(-709.78) == 0 && mlp_sigmoid(-1e300) == 0 && mlp_sigmoid(-INFINITY) == 0);
+    CHECK(mlp_sigmoid(30.0) < 1 && mlp_sigmoid(38.0) == 1 && mlp_sigmoid(709.0) == 1);
+    CHECK(mlp_sigmoid(1e300) == 1 && mlp_sigmoid(INFINITY) == 1);
+    CHECK(isnan(mlp_sigmoid(NAN)) && isnan(mlp_sigmoid(-NAN)));
+}
+
+/* The SIMD sigmoid (sigmoid4_impl.h, both look-ups where the CPU has them) gives the scalar one's bits in every
+   lane. */
+static void test_sigmoid4_same_bits(void)
+{
+#ifdef MLP_X86_DISPATCH
+    const int has_avx2 = MLP_HAS_AVX2_FMA(), has_vl = MLP_HAS_AVX512VL();
+    const double special[] = {0.0, -0.0, 1e-300, -1e-300, 0.5, -0.5, MLP_SIGMOID_FLUSH, -MLP_SIGMOID_FLUSH,
+                              nextafter(-MLP_SIGMOID_FLUSH, -INFINITY), 708.5, -708.5, 709.78, -709.78, 745.2,
+                              -745.2, 1e300, -1e300, INFINITY, -INFINITY, NAN, 36.7, -36.7, 16.6, -16.6};
+    const long nspecial = (long)(sizeof special / sizeof special[0]), samples = 200000;
+    long mismatches = 0;
+    for (long s = 0; s < samples; s++) {
+        double z[4], got[4];
+        for (int l = 0; l < 4; l++) {
+            const long k = 4 * s + l;
+            z[l] = k < nspecial ? special[k]
+                   : l % 2     ? rng_uniform(-800, 800)
+                               : rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-30, 6));
+        }
+        for (int variant = 0; variant < 2; variant++) {
+            if (variant == 0 ? !has_avx2 : !has_vl) {
+                continue;
+            }
+            (variant == 0 ? sigmoid4_call_avx2 : sigmoid4_call_avx512vl)(z, got);
+            for (int l = 0; l < 4; l++) {
+                const double want = mlp_sigmoid(z[l]);
+                if (memcmp(&want, &got[l], sizeof want) != 0 && !(isnan(want) && isnan(got[l]))) {
+                    if (mismatches++ < 4) {
+                        CHECKF(0, "sigmoid4 (%s): %a at z = %a, scalar %a", variant ? "avx512vl" : "avx2", got[l],
+                               z[l], want);
+                    }
+                }
+            }
+        }
+    }
+    CHECKF(mismatches == 0, "%ld lanes differ from the scalar sigmoid", mismatches);
+    printf("     sigmoid4: %s%s against the scalar sigmoid\n", has_avx2 ? "avx2 " : "", has_vl ? "avx512vl " : "");
+#endif
+}
+
 static void test_workspace_sizes(void)
 {
     mlp_dims d = {4, 2, 3, 1, 1};
@@ -373,6 +477,8 @@ int main(void)
 
     run_test("simd_path", test_simd_path);
     run_test("exp_accuracy", test_exp_accuracy);
+    run_test("sigmoid_accuracy", test_sigmoid_accuracy);
+    run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);
     BOTH(test_sigmoid_exact)
     BOTH(test_sigmoid_same_bits_any_length)

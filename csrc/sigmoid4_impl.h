@@ -1,0 +1,60 @@
+/*
+ * sigmoid4_impl.h — vmath.h's mlp_sigmoid on the four doubles of an AVX2 vector, written out in intrinsics.
+ *
+ * A template body, included once per instruction set: the includer defines MLP_V(name) (the suffix) and
+ * MLP_V_TARGET (the target attribute), and MLP_V_AVX512VL where AVX-512VL may be used. It performs the scalar
+ * function's operations one for one, so it gives the same bits (tests/c/test_kernels.c compares them).
+ *
+ * Why not let the compiler vectorize mlp_sigmoid, as activations.c does for long buffers: the compiler turns
+ * the table look-ups into gathers or lane-by-lane loads, which put about 10 ns on the critical path of the
+ * lecture's epoch (rows4_impl.h). With an 8-entry table the look-up is two vector registers instead:
+ * AVX-512VL looks up 8 entries in one instruction (vpermt2pd); plain AVX2 permutes each 4-entry half with vpermps
+ * and blends.
+ */
+#define MLP_V_FN __attribute__((always_inline, target(MLP_V_TARGET))) static inline
+
+/* table[m & 7] in each lane (the other bits of m are ignored). */
+MLP_V_FN __m256d MLP_V(mlp_lookup8)(const double *table, __m256i m)
+{
+#ifdef MLP_V_AVX512VL
+    return _mm256_permutex2var_pd(_mm256_loadu_pd(table), m, _mm256_loadu_pd(table + 4));
+#else
+    /* vpermps moves 32-bit halves: entry i of a 4-entry half is the pair (2i, 2i + 1); bit 2 of m picks the half */
+    const __m256i i2 = _mm256_slli_epi64(_mm256_and_si256(m, _mm256_set1_epi64x(3)), 1);
+    const __m256i pair = _mm256_or_si256(i2, _mm256_slli_epi64(_mm256_add_epi64(i2, _mm256_set1_epi64x(1)), 32));
+    const __m256 low = _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_loadu_pd(table)), pair);
+    const __m256 high = _mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_loadu_pd(table + 4)), pair);
+    return _mm256_blendv_pd(_mm256_castps_pd(low), _mm256_castps_pd(high),
+                            _mm256_castsi256_pd(_mm256_slli_epi64(m, 61)));
+#endif
+}
+
+/* mlp_sigmoid (vmath.h) of each lane, step for step. */
+MLP_V_FN __m256d MLP_V(mlp_sigmoid4)(__m256d z)
+{
+#define MLP_C(x) _mm256_set1_pd(x)
+    const __m256d shift = MLP_C(0x1.8p52), one = MLP_C(1.0);
+    __m256d md = _mm256_fmadd_pd(z, MLP_C(-(0x1.71547652b82fep0 * 8)), shift);
+    const __m256i mi = _mm256_castpd_si256(md);
+    md = _mm256_sub_pd(md, shift);
+    const __m256d rn = _mm256_fmadd_pd(md, MLP_C(0x1.abc9e3b39803fp-59), _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-4), z));
+    const __m256i scale = _mm256_add_epi64(_mm256_slli_epi64(_mm256_srli_epi64(mi, 3), 52),
+                                           _mm256_set1_epi64x((int64_t)1023 << 52));
+    const __m256d ts = _mm256_mul_pd(MLP_V(mlp_lookup8)(MLP_EXP2_8, mi), _mm256_castsi256_pd(scale));
+    const __m256d r2 = _mm256_mul_pd(rn, rn), r4 = _mm256_mul_pd(r2, r2);
+    const __m256d c = _mm256_fmadd_pd(
+        r4, _mm256_fmadd_pd(r2, MLP_C(1.0 / 40320), _mm256_fmadd_pd(rn, MLP_C(-1.0 / 5040), MLP_C(1.0 / 720))),
+        _mm256_fmadd_pd(r2, _mm256_fmadd_pd(rn, MLP_C(-1.0 / 120), MLP_C(1.0 / 24)),
+                        _mm256_fmadd_pd(rn, MLP_C(-1.0 / 6), MLP_C(0.5))));
+    const __m256d hi = _mm256_add_pd(one, ts), hi_ts = _mm256_sub_pd(hi, ts);
+    const __m256d lo = _mm256_add_pd(_mm256_sub_pd(ts, _mm256_sub_pd(hi, hi_ts)), _mm256_sub_pd(one, hi_ts));
+    const __m256d tail = _mm256_sub_pd(MLP_V(mlp_lookup8)(MLP_EXP2_8_TAIL, mi), rn);
+    const __m256d den = _mm256_add_pd(hi, _mm256_fmadd_pd(_mm256_mul_pd(ts, r2), c, _mm256_fmadd_pd(ts, tail, lo)));
+    const __m256d s = _mm256_div_pd(one, den);
+    /* beyond ±MLP_SIGMOID_FLUSH: 1 above, 0 below; NaN compares false and stays NaN */
+    const __m256d above = _mm256_cmp_pd(z, MLP_C(MLP_SIGMOID_FLUSH), _CMP_GT_OQ);
+    const __m256d below = _mm256_cmp_pd(z, MLP_C(-MLP_SIGMOID_FLUSH), _CMP_LT_OQ);
+    return _mm256_blendv_pd(s, _mm256_and_pd(above, one), _mm256_or_pd(above, below));
+#undef MLP_C
+}
+#undef MLP_V_FN
