@@ -461,9 +461,77 @@ static int unpack_out(const call_ctx *c, PyObject *out, int n, PyObject **items)
     return 0;
 }
 
-/* Validates the out= arrays that were given (items[k] != NULL); allocates the others, after all checks passed.
-   The new arrays are returned in items as new references; given ones get a new reference too. */
-static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n)
+/* ------------------------------------------------------------------------------------------------------------
+ * Recycled results
+ *
+ * forward, backward and predict return new arrays, as NumPy would; in the lecture's loop creating and freeing
+ * them cost about a third of each phase. So the module keeps a reference to its last few small results, and once
+ * the caller has dropped one (the module's reference is the only one left: no name, no view, no buffer, no
+ * weak reference) the next call that needs that shape and dtype fills and returns that array instead of a new
+ * one. Nothing else can observe it: a result the caller can still reach, directly or not, is never reused. In
+ * free-threaded builds, where another thread could take a reference between the check and the reuse, results
+ * are always new.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define RECYCLE_SLOTS 16
+#define RECYCLE_MAX_BYTES 16384 /* larger results cost little to create next to the work that fills them */
+
+typedef struct {
+    PyObject *arrays[RECYCLE_SLOTS]; /* NULL, or an array made by new_result() */
+} recycler;
+
+/* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
+   reshape it, view it as another dtype, make it read-only or give it other data before dropping it. */
+static int reusable(PyObject *o, int ndim, const npy_intp *shape, int type_num)
+{
+    const int flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE | NPY_ARRAY_OWNDATA;
+    PyArrayObject *a = (PyArrayObject *)o;
+    if (Py_REFCNT(o) != 1 || !PyArray_CheckExact(o) || ((PyArrayObject_fields *)a)->weakreflist != NULL ||
+        PyArray_BASE(a) != NULL || (PyArray_FLAGS(a) & flags) != flags || PyArray_NDIM(a) != ndim ||
+        PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
+        return 0;
+    }
+    for (int k = 0; k < ndim; k++) {
+        if (PyArray_DIM(a, k) != shape[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A C-contiguous array of that shape and dtype, its contents undefined: recycled from pool (may be NULL) where
+   one is free, else new (and kept in the pool if small). A new reference, or NULL with an exception. */
+static PyObject *new_result(recycler *pool, int ndim, npy_intp *shape, int type_num)
+{
+#ifndef Py_GIL_DISABLED
+    if (pool != NULL) {
+        int slot = -1; /* an empty slot, or one whose array nobody else holds */
+        for (int k = 0; k < RECYCLE_SLOTS; k++) {
+            PyObject *o = pool->arrays[k];
+            if (o != NULL && reusable(o, ndim, shape, type_num)) {
+                return Py_NewRef(o);
+            }
+            if (slot < 0 && (o == NULL || Py_REFCNT(o) == 1)) {
+                slot = k;
+            }
+        }
+        PyObject *a = PyArray_SimpleNew(ndim, shape, type_num);
+        if (a != NULL && slot >= 0 && PyArray_NBYTES((PyArrayObject *)a) <= RECYCLE_MAX_BYTES) {
+            Py_XSETREF(pool->arrays[slot], Py_NewRef(a)); /* frees the dropped array that was there */
+        }
+        return a;
+    }
+#endif
+    return PyArray_SimpleNew(ndim, shape, type_num);
+}
+
+/* The module's pool (its state). */
+static recycler *results_pool(PyObject *module) { return PyModule_GetState(module); }
+
+/* Validates the out= arrays that were given (items[k] != NULL); allocates the others (recycled from pool, which
+   may be NULL), after all checks passed. The new arrays are returned in items as new references; given ones get
+   a new reference too. */
+static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n, recycler *pool)
 {
     for (int k = 0; k < n; k++) {
         if (items[k] != NULL && take_array(c, &specs[k], items[k]) < 0) {
@@ -482,7 +550,7 @@ static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, in
         for (int a = 0; a < specs[k].ndim; a++) {
             shape[a] = c->dims[specs[k].dims[a]];
         }
-        items[k] = PyArray_SimpleNew(specs[k].ndim, shape, c->type_num);
+        items[k] = new_result(pool, specs[k].ndim, shape, c->type_num);
         if (items[k] == NULL) {
             for (int j = 0; j < k; j++) {
                 Py_CLEAR(items[j]);
@@ -780,17 +848,19 @@ typedef struct {
     call_ctx c;
     PyObject *outs[2]; /* new references: the out= arrays given, or allocated */
     int nouts;
-    scratch s;
     void *work; /* kernel workspace, after the converted inputs */
     mlp_dims d;
     arg_val lecture_args[LECTURE_MAX_ARGS]; /* the lecture's functions' arguments (a network's are elsewhere) */
+    scratch s; /* last: its 4 KiB would otherwise put the arguments at a multiple of 4 KiB from the data written
+                  into it, and the CPU would take those loads for dependent on the stores (4K aliasing) */
 } call;
 
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
-   outputs. Returns 0, or -1 with an exception set and nothing left to free. */
+   outputs (recycled from pool where it is not NULL). Returns 0, or -1 with an exception set and nothing left to
+   free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
-                         PyObject *out_arg)
+                         PyObject *out_arg, recycler *pool)
 {
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
@@ -798,7 +868,7 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
     if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
         return -1;
     }
-    if (take_outputs(&k->c, out_specs, k->outs, nouts) < 0) {
+    if (take_outputs(&k->c, out_specs, k->outs, nouts, pool) < 0) {
         ctx_release(&k->c);
         return -1;
     }
@@ -836,10 +906,11 @@ static int call_alloc(call *k, size_t work, int work_ok)
 /* call_validate and call_alloc for the lecture's functions: workspace(d) scalars of workspace (workspace may be
    NULL for none). */
 static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
-                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *))
+                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *),
+                      recycler *pool)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
-                      out_arg) < 0) {
+                      out_arg, pool) < 0) {
         return -1;
     }
     const call_ctx *c = &k->c;
@@ -904,7 +975,7 @@ PyDoc_STRVAR(forward_doc,
 "which are written and returned.\n\n"
 "Returns (hidden_activation, predicted_output).");
 
-static PyObject *py_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
     static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
@@ -913,7 +984,7 @@ static PyObject *py_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     PyObject *v[6];
     call k;
     if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL) < 0) {
+        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL, results_pool(m)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -937,7 +1008,7 @@ PyDoc_STRVAR(backward_doc,
 "out: None, or a tuple (delta_output, delta_hidden) of preallocated arrays, written and returned.\n\n"
 "Returns (delta_output, delta_hidden).");
 
-static PyObject *py_backward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"y", "hidden_activation", "predicted_output", "W2", "out"};
     static const arg_spec specs[] = {
@@ -951,7 +1022,7 @@ static PyObject *py_backward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
         return NULL;
     }
     PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
-    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL) < 0) {
+    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, results_pool(m)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -985,7 +1056,7 @@ static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssi
     call k;
     if (parse_args("update", args, nargs, kwnames, names, 9, 9, v) < 0 ||
         parse_real("update", "learning_rate", v[8], &lr) < 0 ||
-        call_begin(&k, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace) < 0) {
+        call_begin(&k, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1016,7 +1087,7 @@ static PyObject *py_train_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py
     call k;
     if (parse_args("train_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
         parse_real("train_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
+        call_begin(&k, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1078,7 +1149,7 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
         return NULL;
     }
-    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace) < 0) {
+    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
     npy_intp n_losses = epochs;
@@ -1150,7 +1221,7 @@ static PyObject *py_trace_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py
     call k;
     if (parse_args("trace_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
         parse_real("trace_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace) < 0) {
+        call_begin(&k, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
         return NULL;
     }
     void *data[N_TRACE];
@@ -1199,7 +1270,7 @@ PyDoc_STRVAR(predict_doc,
 "The network's output for X: forward()'s predicted_output, without returning the hidden activation.\n"
 "out: None, or a preallocated (n, out) array (or a 1-tuple of one), written and returned.");
 
-static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
     static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
@@ -1207,7 +1278,7 @@ static PyObject *py_predict(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     PyObject *v[6];
     call k;
     if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace) < 0) {
+        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace, results_pool(m)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1378,7 +1449,7 @@ static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int 
 {
     call *k = &nc->k;
     if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs, out_specs,
-                      nouts, out_arg) < 0) {
+                      nouts, out_arg, NULL) < 0) {
         return -1;
     }
     for (int l = 0; l <= nc->L; l++) {
@@ -1757,8 +1828,28 @@ static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args)
 }
 
 /* ------------------------------------------------------------------------------------------------------------
- * Module (multi-phase init, no state: nothing here is mutable)
+ * Module (multi-phase init; its state is the pool of recycled results, nothing else is mutable)
  * ------------------------------------------------------------------------------------------------------------ */
+
+static int core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    recycler *pool = PyModule_GetState(module);
+    for (int k = 0; pool != NULL && k < RECYCLE_SLOTS; k++) {
+        Py_VISIT(pool->arrays[k]);
+    }
+    return 0;
+}
+
+static int core_clear(PyObject *module)
+{
+    recycler *pool = PyModule_GetState(module);
+    for (int k = 0; pool != NULL && k < RECYCLE_SLOTS; k++) {
+        Py_CLEAR(pool->arrays[k]);
+    }
+    return 0;
+}
+
+static void core_free(void *module) { core_clear((PyObject *)module); }
 
 #define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
 static PyMethodDef core_methods[] = {
@@ -1790,7 +1881,8 @@ static PyModuleDef_Slot core_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
 #ifdef Py_mod_gil
-    /* No global state; arrays shared between threads are the caller's to synchronize, as in NumPy. */
+    /* No global state (results are not recycled without the GIL); arrays shared between threads are the caller's
+       to synchronize, as in NumPy. */
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif
     {0, NULL},
@@ -1800,9 +1892,12 @@ static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "mlpext._core",
     .m_doc = "The C core of mlpext: the lecture's MLP in place on NumPy arrays.",
-    .m_size = 0,
+    .m_size = sizeof(recycler), /* zeroed by Python: an empty pool */
     .m_methods = core_methods,
     .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
 };
 
 PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&core_module); }

@@ -1,0 +1,148 @@
+"""Recycled results: forward, backward and predict may return an array of an earlier call that the caller has
+dropped (csrc/module.c, "Recycled results"). That must be invisible: a result the caller can still reach —
+by name, through a view, a buffer or a weak reference — is never reused, an array the caller changed before
+dropping it (shape, dtype, flags) is never handed back as it is, and the values are always the call's own.
+"""
+import sys
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import mlpext
+from mlpext import reference
+from mlp_helpers import make_params
+
+RECYCLE_MAX_BYTES = 16384  # csrc/module.c
+
+
+def lecture(seed=0, n=4, n_in=2, hidden=3, n_out=1):
+    W1, b1, W2, b2 = make_params(seed, n_in, hidden, n_out, np.float64)
+    X = np.random.default_rng(seed).standard_normal((n, n_in))
+    return X, [W1, b1, W2, b2]
+
+
+def test_a_dropped_result_is_reused():
+    X, params = lecture()
+    A1, P = mlpext.forward(X, *params)
+    ids = {id(A1), id(P)}
+    del A1, P
+    # arrays of the same size now take the memory a freed result would have left, so the next result can only
+    # have one of the old identities if the module kept those arrays alive
+    blockers = [np.empty((4, 3)) for _ in range(64)] + [np.empty((4, 1)) for _ in range(64)]
+    A1, P = mlpext.forward(X, *params)
+    assert id(A1) in ids and id(P) in ids
+    want_A1, want_P = reference.forward(X, *params)
+    np.testing.assert_allclose(A1, want_A1, rtol=1e-14)
+    np.testing.assert_allclose(P, want_P, rtol=1e-14)
+    del blockers
+
+
+def test_results_the_caller_holds_are_never_reused():
+    X, params = lecture()
+    held = [mlpext.forward(X, *params) for _ in range(40)]  # more than the pool has slots
+    ids = {id(a) for pair in held for a in pair}
+    assert len(ids) == 80
+    for k, (A1, P) in enumerate(held):
+        want_A1, want_P = reference.forward(X, *params)
+        np.testing.assert_allclose(A1, want_A1, rtol=1e-14, err_msg=f"result {k} was overwritten")
+
+
+@pytest.mark.parametrize("keep", ["view", "weakref", "memoryview", "element_view"])
+def test_a_result_reachable_another_way_is_not_reused(keep):
+    X, params = lecture()
+    A1, P = mlpext.forward(X, *params)
+    snapshot = A1.copy()
+    if keep == "view":
+        kept = A1[1:]
+    elif keep == "element_view":
+        kept = A1.reshape(-1)
+    elif keep == "memoryview":
+        kept = memoryview(A1)
+    else:
+        kept = weakref.ref(A1)
+    target = A1
+    del A1, P
+    other = [p * 3 + 1 for p in params]
+    for _ in range(40):  # every slot of the pool gets its chance
+        B1, Q = mlpext.forward(X + 1, *other)
+        assert B1 is not (kept() if keep == "weakref" else target)
+        del B1, Q
+    if keep == "weakref":
+        np.testing.assert_array_equal(kept(), snapshot)
+    else:
+        np.testing.assert_array_equal(np.asarray(kept).reshape(-1), snapshot.reshape(-1)[-np.asarray(kept).size:])
+
+
+@pytest.mark.parametrize("change", ["shape", "dtype", "read_only"])
+def test_a_result_changed_before_it_was_dropped_is_not_handed_back_changed(change):
+    X, params = lecture()
+    for _ in range(3):
+        A1, P = mlpext.forward(X, *params)
+        if change == "shape":
+            A1.shape = (2, 6)
+            P.shape = (1, 4)
+        elif change == "dtype":
+            A1.dtype = np.int64
+            P.dtype = np.int64
+        else:
+            A1.flags.writeable = False
+            P.flags.writeable = False
+        del A1, P
+    A1, P = mlpext.forward(X, *params)
+    assert A1.shape == (4, 3) and P.shape == (4, 1)
+    assert A1.dtype == P.dtype == np.float64
+    assert A1.flags.writeable and P.flags.writeable and A1.flags.c_contiguous
+    want_A1, want_P = reference.forward(X, *params)
+    np.testing.assert_allclose(A1, want_A1, rtol=1e-14)
+    np.testing.assert_allclose(P, want_P, rtol=1e-14)
+
+
+def test_backward_and_predict_values_in_a_long_loop():
+    """The lecture's loop recycles the four results of every epoch; each epoch's values are its own."""
+    X, params = lecture(seed=3)
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    ref_params = [p.copy() for p in params]
+    for _ in range(200):
+        A1, P = mlpext.forward(X, *params)
+        D2, D1 = mlpext.backward(y, A1, P, params[2])
+        mlpext.update(X, A1, D2, D1, *params, 0.5)
+        rA1, rP = reference.forward(X, *ref_params)
+        rD2, rD1 = reference.backward(y, rA1, rP, ref_params[2])
+        reference.update(X, rA1, rD2, rD1, *ref_params, 0.5)
+        np.testing.assert_allclose(P, rP, rtol=1e-12)
+        np.testing.assert_allclose(D1, rD1, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(mlpext.predict(X, *params), reference.predict(X, *ref_params), rtol=1e-12)
+
+
+def test_only_small_results_are_kept():
+    X, params = lecture(n=RECYCLE_MAX_BYTES // 8, n_in=2, hidden=3)
+    A1, P = mlpext.forward(X, *params)  # A1 is 3 × 16 KiB: too large to keep; P (16 KiB) is kept
+    assert sys.getrefcount(A1) == 2  # the name and getrefcount's argument: the module keeps no reference
+    assert sys.getrefcount(P) == 3  # ... and one from the module's pool
+
+
+def test_threads_get_their_own_results():
+    X, params = lecture()
+    want = reference.forward(X, *params)
+    other_X, other_params = lecture(seed=1)
+    other_want = reference.forward(other_X, *other_params)
+    errors = []
+
+    def work(x, p, expected):
+        try:
+            for _ in range(2000):
+                A1, P = mlpext.forward(x, *p)
+                np.testing.assert_allclose(A1, expected[0], rtol=1e-14)
+                np.testing.assert_allclose(P, expected[1], rtol=1e-14)
+        except AssertionError as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=a) for a in
+               [(X, params, want), (other_X, other_params, other_want)] * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
