@@ -973,7 +973,8 @@ PyDoc_STRVAR(forward_doc,
 "X (n, in): any real numeric array, cast to the parameters' dtype (float32 or float64).\n"
 "out: None, or a tuple (hidden_activation, predicted_output) of preallocated C-contiguous arrays,\n"
 "which are written and returned.\n\n"
-"Returns (hidden_activation, predicted_output).");
+"Returns (hidden_activation, predicted_output). Without out=, a small result you have dropped may be\n"
+"refilled and returned by a later call (docs/design.md, \"Recycled results\").");
 
 static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1006,7 +1007,8 @@ PyDoc_STRVAR(backward_doc,
 "(each product rounded as the lecture's code rounds it). y (n, out): any real numeric array;\n"
 "hidden_activation and predicted_output: arrays of W2's dtype, as forward() returns them.\n"
 "out: None, or a tuple (delta_output, delta_hidden) of preallocated arrays, written and returned.\n\n"
-"Returns (delta_output, delta_hidden).");
+"Returns (delta_output, delta_hidden). Without out=, a small result you have dropped may be refilled and\n"
+"returned by a later call (docs/design.md, \"Recycled results\").");
 
 static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1268,7 +1270,8 @@ static size_t predict_workspace(const mlp_dims *d)
 PyDoc_STRVAR(predict_doc,
 "predict($module, X, W1, b1, W2, b2, out=None)\n--\n\n"
 "The network's output for X: forward()'s predicted_output, without returning the hidden activation.\n"
-"out: None, or a preallocated (n, out) array (or a 1-tuple of one), written and returned.");
+"out: None, or a preallocated (n, out) array (or a 1-tuple of one), written and returned. Without out=, a small\n"
+"result you have dropped may be refilled and returned by a later call (docs/design.md, \"Recycled results\").");
 
 static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
