@@ -1534,17 +1534,17 @@ static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, P
         return PyErr_NoMemory();
     }
     PyObject *result = NULL;
-    if (parse_args("net_forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        net_begin(nc, "net_forward", v[0], v[1], v[2], v[3], v[4], PARAM) < 0) {
+    if (parse_args("MLP.forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
+        net_begin(nc, "MLP.forward", v[0], v[1], v[2], v[3], v[4], PARAM) < 0) {
         goto done;
     }
     const arg_spec out_spec = {"out", OUTPUT, 2, {DIM_N, DIM_SIZE(nc->L)}, 0, 0};
-    if (net_validate(nc, "net_forward", v[5], 1, &out_spec) < 0) {
+    if (net_validate(nc, "MLP.forward", v[5], 1, &out_spec) < 0) {
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
-    if (net_set_threads(nc, "net_forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "MLP.forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     const int X_index = 2 * nc->L;
@@ -1598,9 +1598,9 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
     }
     PyObject *result = NULL;
     int loss;
-    if (parse_args("net_loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
-        net_begin(nc, "net_loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
-        (loss = parse_name("net_loss", "loss", v[6], loss_names, 4)) < 0) {
+    if (parse_args("MLP.loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
+        net_begin(nc, "MLP.loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
+        (loss = parse_name("MLP.loss", "loss", v[6], loss_names, 4)) < 0) {
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
@@ -1609,7 +1609,7 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
         goto done;
     }
     if (with_grads) {
-        if (parse_list("net_loss", "grads (dW_0, db_0, dW_1, ...)", v[7], 2 * nc->L) < 0) {
+        if (parse_list("MLP.loss", "grads (dW_0, db_0, dW_1, ...)", v[7], 2 * nc->L) < 0) {
             goto done;
         }
         for (int l = 0; l < nc->L; l++) {
@@ -1619,13 +1619,13 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
                      DIM_SIZE(l + 1), 0);
         }
     }
-    if (net_validate(nc, "net_loss", NULL, 0, NULL) < 0) {
+    if (net_validate(nc, "MLP.loss", NULL, 0, NULL) < 0) {
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
     const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
-    if (net_set_threads(nc, "net_loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "MLP.loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     if (net_check_targets(nc, y_index) < 0) {
@@ -1693,16 +1693,16 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     int loss, kind, shuffle;
     double h[7];
     Py_ssize_t epochs, batch;
-    if (parse_args("net_fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
-        net_begin(nc, "net_fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
-        (loss = parse_name("net_fit", "loss", v[6], loss_names, 4)) < 0 ||
-        (kind = parse_name("net_fit", "optimizer", v[7], optimizer_names, 2)) < 0 ||
-        parse_count("net_fit", "epochs", v[10], &epochs) < 0 || parse_count("net_fit", "batch_size", v[11], &batch) < 0 ||
+    if (parse_args("MLP.fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
+        net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
+        (loss = parse_name("MLP.fit", "loss", v[6], loss_names, 4)) < 0 ||
+        (kind = parse_name("MLP.fit", "optimizer", v[7], optimizer_names, 2)) < 0 ||
+        parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 || parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
         (shuffle = PyObject_IsTrue(v[12])) < 0) {
         goto done;
     }
     if (!PyTuple_Check(v[8]) || PyTuple_GET_SIZE(v[8]) != 7) {
-        PyErr_SetString(PyExc_TypeError, "net_fit(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, "
+        PyErr_SetString(PyExc_TypeError, "MLP.fit(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, "
                         "beta2, eps, weight_decay)");
         goto done;
     }
@@ -1714,12 +1714,12 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
             if ((h[i] = PyObject_IsTrue(item)) < 0) {
                 goto done;
             }
-        } else if (parse_real("net_fit", hyper_names[i], item, &h[i]) < 0) {
+        } else if (parse_real("MLP.fit", hyper_names[i], item, &h[i]) < 0) {
             goto done;
         }
     }
     if (batch < 1) {
-        PyErr_SetString(PyExc_ValueError, "net_fit(): batch_size must be at least 1");
+        PyErr_SetString(PyExc_ValueError, "MLP.fit(): batch_size must be at least 1");
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
@@ -1730,7 +1730,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     /* the optimizer's state */
     const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
     const int S_count = n_state;
-    if (parse_list("net_fit", "state (the optimizer's buffers)", v[9], S_count) < 0) {
+    if (parse_list("MLP.fit", "state (the optimizer's buffers)", v[9], S_count) < 0) {
         goto done;
     }
     const int state_index = nc->nspecs;
@@ -1753,13 +1753,13 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     add_spec(nc, v[13], "rng", 0, COUNTER, 1, -1, 0);
     nc->specs[rng_index].type_num = NPY_UINT64;
     nc->specs[rng_index].fixed_len = 4;
-    if (net_validate(nc, "net_fit", NULL, 0, NULL) < 0) {
+    if (net_validate(nc, "MLP.fit", NULL, 0, NULL) < 0) {
         goto done;
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
     const size_t work = mlp_net_workspace(&nc->net, nb, 1);
     const int X_index = 2 * L, y_index = X_index + 1;
-    if (net_set_threads(nc, "net_fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, "MLP.fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     uint64_t *rng = DATA(&nc->k, rng_index);
@@ -1774,7 +1774,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         goto done;
     }
     if (rng[0] == 0 && rng[1] == 0 && rng[2] == 0 && rng[3] == 0) {
-        PyErr_SetString(PyExc_ValueError, "net_fit(): rng must not be all zero (xoshiro256** would stay at zero)");
+        PyErr_SetString(PyExc_ValueError, "MLP.fit(): rng must not be all zero (xoshiro256** would stay at zero)");
         Py_CLEAR(losses);
         call_end(&nc->k, NULL);
         goto done;

@@ -202,3 +202,19 @@ def test_private_functions_check_their_arrays():
     with pytest.raises(ValueError, match="shares memory"):
         _core.net_fit(X, y, W, b, ("tanh", "softmax"), 0.0, "cross_entropy", "sgd",
                       (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0), [], 1, 4, True, W[0][0, :4].view(np.uint64))
+
+
+def test_errors_name_the_public_method():
+    """Messages from the C side name the MLP method that ran (MLP.fit for fit and step, MLP.forward for forward,
+    predict and predict_proba, MLP.loss for loss and gradients), not the private _core function."""
+    net = mlpext.MLP([2, 3, 1], seed=0)
+    bad_X, y = np.zeros((4, 3)), np.zeros((4, 1))
+    calls = {
+        "MLP.fit()": lambda: net.fit(bad_X, y, epochs=1),
+        "MLP.forward()": lambda: net.predict(bad_X),
+        "MLP.loss()": lambda: net.loss(bad_X, y),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value).startswith(name + ": X must have shape (4, 2)"), str(info.value)
