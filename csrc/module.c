@@ -482,13 +482,12 @@ typedef struct {
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
    reshape it, view it as another dtype, make it read-only or give it other data before dropping it. */
-static int reusable(PyObject *o, int ndim, const npy_intp *shape, int type_num)
+static inline int reusable(PyObject *o, int ndim, const npy_intp *shape, int type_num)
 {
     const int flags = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE | NPY_ARRAY_OWNDATA;
     PyArrayObject *a = (PyArrayObject *)o;
-    if (Py_REFCNT(o) != 1 || !PyArray_CheckExact(o) || ((PyArrayObject_fields *)a)->weakreflist != NULL ||
-        PyArray_BASE(a) != NULL || (PyArray_FLAGS(a) & flags) != flags || PyArray_NDIM(a) != ndim ||
-        PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
+    /* the tests that most often fail first: held by the caller, or another shape */
+    if (Py_REFCNT(o) != 1 || PyArray_NDIM(a) != ndim) {
         return 0;
     }
     for (int k = 0; k < ndim; k++) {
@@ -496,7 +495,8 @@ static int reusable(PyObject *o, int ndim, const npy_intp *shape, int type_num)
             return 0;
         }
     }
-    return 1;
+    return PyArray_CheckExact(o) && ((PyArrayObject_fields *)a)->weakreflist == NULL && PyArray_BASE(a) == NULL &&
+           (PyArray_FLAGS(a) & flags) == flags && PyArray_TYPE(a) == type_num && PyArray_ISNOTSWAPPED(a);
 }
 
 /* A C-contiguous array of that shape and dtype, its contents undefined: recycled from pool (may be NULL) where
@@ -628,7 +628,8 @@ static void *assign_scratch(call_ctx *c, void *block)
 
 #define DEFINE_CONVERT(DST_T, SUFFIX)                                                                            \
     /* src (rows, cols) with byte strides, of a type fast_convertible() accepts -> dst (rows, cols) C order. */  \
-    static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows, npy_intp cols, npy_intp row_stride,  \
+    __attribute__((noinline)) static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows,          \
+                                                            npy_intp cols, npy_intp row_stride,                  \
                                  npy_intp col_stride, DST_T *dst)                                                \
     {                                                                                                            \
         switch (type_num) {                                                                                      \
@@ -656,7 +657,9 @@ DEFINE_CONVERT(float, f32)
 /* Copies (and casts) the inputs marked for conversion into their scratch slots. Needs no GIL. */
 static void convert_inputs(const call_ctx *c)
 {
-    for (int k = 0; k < c->nargs; k++) {
+    /* (the conversions are out of line: inlined, their 2 × 13 loops left the loop below short of registers, and
+       its own pointer went through the stack on every argument) */
+    for (int k = 0; c->scratch_len != 0 && k < c->nargs; k++) {
         const arg_val *v = &c->args[k];
         if (!v->convert) {
             continue;
