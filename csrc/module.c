@@ -473,11 +473,18 @@ static int unpack_out(const call_ctx *c, PyObject *out, int n, PyObject **items)
  * are always new.
  * ------------------------------------------------------------------------------------------------------------ */
 
-#define RECYCLE_SLOTS 16
+/* Each output of forward, backward and predict is a site with its last two small results: in a loop, the previous
+   call's result is still held by the caller's name while the one before it is free. */
+enum { SITE_FORWARD = 0, SITE_BACKWARD = 2, SITE_PREDICT = 4, RECYCLE_SITES = 5 };
+#define RECYCLE_DEPTH 2
 #define RECYCLE_MAX_BYTES 16384 /* larger results cost little to create next to the work that fills them */
 
 typedef struct {
-    PyObject *arrays[RECYCLE_SLOTS]; /* NULL, or an array made by new_result() */
+    PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
+} recycle_site;
+
+typedef struct {
+    recycle_site sites[RECYCLE_SITES];
 } recycler;
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
@@ -499,15 +506,15 @@ static inline int reusable(PyObject *o, int ndim, const npy_intp *shape, int typ
            (PyArray_FLAGS(a) & flags) == flags && PyArray_TYPE(a) == type_num && PyArray_ISNOTSWAPPED(a);
 }
 
-/* A C-contiguous array of that shape and dtype, its contents undefined: recycled from pool (may be NULL) where
-   one is free, else new (and kept in the pool if small). A new reference, or NULL with an exception. */
-static PyObject *new_result(recycler *pool, int ndim, npy_intp *shape, int type_num)
+/* A C-contiguous array of that shape and dtype, its contents undefined: recycled from site (may be NULL) where
+   one is free, else new (and kept at the site if small). A new reference, or NULL with an exception. */
+static PyObject *new_result(recycle_site *site, int ndim, npy_intp *shape, int type_num)
 {
 #ifndef Py_GIL_DISABLED
-    if (pool != NULL) {
+    if (site != NULL) {
         int slot = -1; /* an empty slot, or one whose array nobody else holds */
-        for (int k = 0; k < RECYCLE_SLOTS; k++) {
-            PyObject *o = pool->arrays[k];
+        for (int k = 0; k < RECYCLE_DEPTH; k++) {
+            PyObject *o = site->arrays[k];
             if (o != NULL && reusable(o, ndim, shape, type_num)) {
                 return Py_NewRef(o);
             }
@@ -517,7 +524,7 @@ static PyObject *new_result(recycler *pool, int ndim, npy_intp *shape, int type_
         }
         PyObject *a = PyArray_SimpleNew(ndim, shape, type_num);
         if (a != NULL && slot >= 0 && PyArray_NBYTES((PyArrayObject *)a) <= RECYCLE_MAX_BYTES) {
-            Py_XSETREF(pool->arrays[slot], Py_NewRef(a)); /* frees the dropped array that was there */
+            Py_XSETREF(site->arrays[slot], Py_NewRef(a)); /* frees the dropped array that was there */
         }
         return a;
     }
@@ -525,13 +532,17 @@ static PyObject *new_result(recycler *pool, int ndim, npy_intp *shape, int type_
     return PyArray_SimpleNew(ndim, shape, type_num);
 }
 
-/* The module's pool (its state). */
-static recycler *results_pool(PyObject *module) { return PyModule_GetState(module); }
+/* The sites of a function's outputs, from the module's state: first, first + 1, ... */
+static recycle_site *result_sites(PyObject *module, int first)
+{
+    recycler *pool = PyModule_GetState(module);
+    return pool != NULL ? &pool->sites[first] : NULL;
+}
 
-/* Validates the out= arrays that were given (items[k] != NULL); allocates the others (recycled from pool, which
-   may be NULL), after all checks passed. The new arrays are returned in items as new references; given ones get
-   a new reference too. */
-static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n, recycler *pool)
+/* Validates the out= arrays that were given (items[k] != NULL); allocates the others (recycled from sites[k]
+   where sites is not NULL), after all checks passed. The new arrays are returned in items as new references;
+   given ones get a new reference too. */
+static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n, recycle_site *sites)
 {
     for (int k = 0; k < n; k++) {
         if (items[k] != NULL && take_array(c, &specs[k], items[k]) < 0) {
@@ -550,7 +561,7 @@ static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, in
         for (int a = 0; a < specs[k].ndim; a++) {
             shape[a] = c->dims[specs[k].dims[a]];
         }
-        items[k] = new_result(pool, specs[k].ndim, shape, c->type_num);
+        items[k] = new_result(sites != NULL ? &sites[k] : NULL, specs[k].ndim, shape, c->type_num);
         if (items[k] == NULL) {
             for (int j = 0; j < k; j++) {
                 Py_CLEAR(items[j]);
@@ -859,11 +870,11 @@ typedef struct {
 } call;
 
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
-   outputs (recycled from pool where it is not NULL). Returns 0, or -1 with an exception set and nothing left to
+   outputs (recycled from sites where it is not NULL). Returns 0, or -1 with an exception set and nothing left to
    free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
-                         PyObject *out_arg, recycler *pool)
+                         PyObject *out_arg, recycle_site *sites)
 {
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
@@ -871,7 +882,7 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
     if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
         return -1;
     }
-    if (take_outputs(&k->c, out_specs, k->outs, nouts, pool) < 0) {
+    if (take_outputs(&k->c, out_specs, k->outs, nouts, sites) < 0) {
         ctx_release(&k->c);
         return -1;
     }
@@ -910,10 +921,10 @@ static int call_alloc(call *k, size_t work, int work_ok)
    NULL for none). */
 static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
                       const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *),
-                      recycler *pool)
+                      recycle_site *sites)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
-                      out_arg, pool) < 0) {
+                      out_arg, sites) < 0) {
         return -1;
     }
     const call_ctx *c = &k->c;
@@ -988,7 +999,7 @@ static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     PyObject *v[6];
     call k;
     if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL, results_pool(m)) < 0) {
+        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL, result_sites(m, SITE_FORWARD)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1027,7 +1038,7 @@ static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
-    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, results_pool(m)) < 0) {
+    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, result_sites(m, SITE_BACKWARD)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1284,7 +1295,8 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     PyObject *v[6];
     call k;
     if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace, results_pool(m)) < 0) {
+        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace,
+                   result_sites(m, SITE_PREDICT)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1700,7 +1712,8 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
         net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
         (loss = parse_name("MLP.fit", "loss", v[6], loss_names, 4)) < 0 ||
         (kind = parse_name("MLP.fit", "optimizer", v[7], optimizer_names, 2)) < 0 ||
-        parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 || parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
+        parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 ||
+        parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
         (shuffle = PyObject_IsTrue(v[12])) < 0) {
         goto done;
     }
@@ -1840,8 +1853,10 @@ static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args)
 static int core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     recycler *pool = PyModule_GetState(module);
-    for (int k = 0; pool != NULL && k < RECYCLE_SLOTS; k++) {
-        Py_VISIT(pool->arrays[k]);
+    for (int k = 0; pool != NULL && k < RECYCLE_SITES; k++) {
+        for (int j = 0; j < RECYCLE_DEPTH; j++) {
+            Py_VISIT(pool->sites[k].arrays[j]);
+        }
     }
     return 0;
 }
@@ -1849,8 +1864,10 @@ static int core_traverse(PyObject *module, visitproc visit, void *arg)
 static int core_clear(PyObject *module)
 {
     recycler *pool = PyModule_GetState(module);
-    for (int k = 0; pool != NULL && k < RECYCLE_SLOTS; k++) {
-        Py_CLEAR(pool->arrays[k]);
+    for (int k = 0; pool != NULL && k < RECYCLE_SITES; k++) {
+        for (int j = 0; j < RECYCLE_DEPTH; j++) {
+            Py_CLEAR(pool->sites[k].arrays[j]);
+        }
     }
     return 0;
 }

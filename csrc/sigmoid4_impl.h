@@ -37,7 +37,8 @@ MLP_V_FN __m256d MLP_V(mlp_sigmoid4)(__m256d z)
     __m256d md = _mm256_fmadd_pd(z, MLP_C(-(0x1.71547652b82fep0 * 8)), shift);
     const __m256i mi = _mm256_castpd_si256(md);
     md = _mm256_sub_pd(md, shift);
-    const __m256d rn = _mm256_fmadd_pd(md, MLP_C(0x1.abc9e3b39803fp-59), _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-4), z));
+    const __m256d rn = _mm256_fmadd_pd(md, MLP_C(0x1.abc9e3b39803fp-59),
+                                       _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-4), z));
     const __m256i scale = _mm256_add_epi64(_mm256_slli_epi64(_mm256_srli_epi64(mi, 3), 52),
                                            _mm256_set1_epi64x((int64_t)1023 << 52));
     const __m256d ts = _mm256_mul_pd(MLP_V(mlp_lookup8)(MLP_EXP2_8, mi), _mm256_castsi256_pd(scale));

@@ -41,7 +41,7 @@ def test_a_dropped_result_is_reused():
 
 def test_results_the_caller_holds_are_never_reused():
     X, params = lecture()
-    held = [mlpext.forward(X, *params) for _ in range(40)]  # more than the pool has slots
+    held = [mlpext.forward(X, *params) for _ in range(40)]  # far more than the module keeps
     ids = {id(a) for pair in held for a in pair}
     assert len(ids) == 80
     for k, (A1, P) in enumerate(held):
@@ -65,7 +65,7 @@ def test_a_result_reachable_another_way_is_not_reused(keep):
     target = A1
     del A1, P
     other = [p * 3 + 1 for p in params]
-    for _ in range(40):  # every slot of the pool gets its chance
+    for _ in range(40):  # every slot the module keeps gets its chance
         B1, Q = mlpext.forward(X + 1, *other)
         assert B1 is not (kept() if keep == "weakref" else target)
         del B1, Q

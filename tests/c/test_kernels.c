@@ -9,7 +9,8 @@
  *
  * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
  * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
- * product", each product rounded before it is added unless the layer fuses; sigmoid = vmath.h's (T)mlp_sigmoid(z)), and both
+ * product", each product rounded before it is added unless the layer fuses; sigmoid = vmath.h's
+ * (T)mlp_sigmoid(z)), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
  * read or write of the wrong element. The dense layers of at least 2048 weights sum with fused multiply-adds
