@@ -506,6 +506,15 @@ static inline int reusable(PyObject *o, int ndim, const npy_intp *shape, int typ
            (PyArray_FLAGS(a) & flags) == flags && PyArray_TYPE(a) == type_num && PyArray_ISNOTSWAPPED(a);
 }
 
+/* Whether a slot may take another array: it is empty, or its array is only the module's and releasing it runs no
+   code (no weak reference to call back, no base object to release). Code run from here could change arguments
+   already validated; an array that fails this stays in its slot until the module goes. */
+static inline int releasable(PyObject *o)
+{
+    return o == NULL || (Py_REFCNT(o) == 1 && ((PyArrayObject_fields *)o)->weakreflist == NULL &&
+                         PyArray_BASE((PyArrayObject *)o) == NULL);
+}
+
 /* A C-contiguous array of that shape and dtype, its contents undefined: recycled from site (may be NULL) where
    one is free, else new (and kept at the site if small). A new reference, or NULL with an exception. */
 static PyObject *new_result(recycle_site *site, int ndim, npy_intp *shape, int type_num)
@@ -518,7 +527,7 @@ static PyObject *new_result(recycle_site *site, int ndim, npy_intp *shape, int t
             if (o != NULL && reusable(o, ndim, shape, type_num)) {
                 return Py_NewRef(o);
             }
-            if (slot < 0 && (o == NULL || Py_REFCNT(o) == 1)) {
+            if (slot < 0 && releasable(o)) {
                 slot = k;
             }
         }

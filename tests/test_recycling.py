@@ -75,6 +75,23 @@ def test_a_result_reachable_another_way_is_not_reused(keep):
         np.testing.assert_array_equal(np.asarray(kept).reshape(-1), snapshot.reshape(-1)[-np.asarray(kept).size:])
 
 
+def test_no_code_runs_when_the_module_lets_go_of_a_result():
+    """A dropped result with a weak reference (whose callback could run any code, in the middle of a call whose
+    arguments are already validated) is neither reused nor released by a later call."""
+    X, params = lecture()
+    events = []
+    A1, P = mlpext.forward(X, *params)
+    kept = [weakref.ref(A1, lambda _: events.append("A1")), weakref.ref(P, lambda _: events.append("P"))]
+    del A1, P
+    X5, params5 = lecture(n=5, n_in=2, hidden=3)  # other shapes: each call wants a slot for a new array
+    for _ in range(10):
+        A1, P = mlpext.forward(X5, *params5)
+        assert not events, "a weak reference's callback ran inside mlpext.forward"
+        np.testing.assert_allclose(P, reference.forward(X5, *params5)[1], rtol=1e-14)
+        del A1, P
+    assert all(ref() is not None for ref in kept)
+
+
 @pytest.mark.parametrize("change", ["shape", "dtype", "read_only"])
 def test_a_result_changed_before_it_was_dropped_is_not_handed_back_changed(change):
     X, params = lecture()
