@@ -141,7 +141,8 @@ def test_new_results_are_owned_by_the_caller():
     # predict have one more, from the module's pool of results to recycle once the caller drops them
     # (tests/test_recycling.py)
     assert sys.getrefcount(losses) == 2
-    assert sys.getrefcount(A1) == sys.getrefcount(P) == 3
+    kept_by_module = 1 if getattr(sys, "_is_gil_enabled", lambda: True)() else 0  # free-threaded: never recycled
+    assert sys.getrefcount(A1) == sys.getrefcount(P) == 2 + kept_by_module
 
 
 # ------------------------------------------------------------------------------------------------------------
