@@ -3,8 +3,10 @@
  *
  * A kernel body is an always-inline function; MLP_SIMD_VARIANTS compiles it into three functions with
  * different target attributes, and the caller picks one with __builtin_cpu_supports (a load and a test, no
- * state of ours). The bodies use no FMA, so all three give the same bits. Elsewhere than x86 with GCC/Clang,
- * only the portable build exists.
+ * state of ours). The bodies are compiled with -ffp-contract=off, so no multiply and add is fused behind their
+ * back; the fused multiply-adds they do write (the sigmoid's, vmath.h) round once on every build, so all three
+ * give the same bits. The AVX2 build has the fma target and runs where the CPU has both. Elsewhere than x86 with
+ * GCC/Clang, only the portable build exists.
  *
  * The dense layer's products (dense.c) dispatch with the same tests to their own kernels, which use FMA on
  * large layers (target("avx2,fma") / target("avx512f")): see dense_simd_impl.h.
@@ -17,7 +19,6 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define MLP_X86_DISPATCH 1
 #define MLP_HAS_AVX512() __builtin_cpu_supports("avx512f")
-#define MLP_HAS_AVX2() __builtin_cpu_supports("avx2")
 #define MLP_HAS_AVX512VL() (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
 /* AVX2 with FMA3: the dense layer's fused multiply-add kernels (every AVX-512 CPU has FMA). */
 #define MLP_HAS_AVX2_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -28,7 +29,7 @@
     __attribute__((target("avx2,fma"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                    \
     __attribute__((target("avx512f"))) static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
 /* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512, else its AVX2 variant when
-   size >= MIN2 and the CPU has AVX2, else the generic one. */
+   size >= MIN2 and the CPU has AVX2 and FMA, else the generic one. */
 #define MLP_SIMD_CALL(NAME, size, MIN2, MIN512, ARGS)                                                            \
     do {                                                                                                         \
         if ((size) >= (MIN512) && MLP_HAS_AVX512()) {                                                            \
