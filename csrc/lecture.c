@@ -43,21 +43,8 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d)
    and hidden units, and one output, on CPUs with AVX2 and FMA (with AVX-512VL: a faster table look-up). Its
    functions return 1 where they ran, 0 (nothing done) elsewhere; the float32 ones always return 0. */
 #ifdef MLP_X86_DISPATCH
-#include <immintrin.h>
-
-#define MLP_V(name) name##_avx2
-#define MLP_V_TARGET "avx2,fma"
-#include "rows4_impl.h"
-#undef MLP_V
-#undef MLP_V_TARGET
-
-#define MLP_V(name) name##_avx512vl
-#define MLP_V_TARGET "avx2,fma,avx512f,avx512vl"
-#define MLP_V_AVX512VL 1
-#include "rows4_impl.h"
-#undef MLP_V
-#undef MLP_V_TARGET
-#undef MLP_V_AVX512VL
+#define MLP_SIMD4_IMPL "rows4_impl.h"
+#include "each_simd4.h"
 
 static int rows4_fits(const mlp_dims *d)
 {

@@ -3,8 +3,8 @@
  * samples in the lanes of one AVX2 vector: the fastest path of train, train_step and forward (the textbook's truth
  * tables — XOR, AND, OR — have four samples).
  *
- * A template body, included by lecture.c once per instruction set, like sigmoid4_impl.h (MLP_V, MLP_V_TARGET,
- * MLP_V_AVX512VL). Each column of X, A1 and the deltas is one vector over the rows; each parameter is a vector
+ * A template body, instantiated by lecture.c once per instruction set through each_simd4.h (MLP_V,
+ * MLP_V_TARGET, MLP_V_AVX512VL). Each column of X, A1 and the deltas is one vector over the rows; each parameter is a vector
  * holding its value in every lane, so that the next epoch needs no broadcast. The operations and their order are
  * the dense layer's — each sum over its index in increasing order from the first product, each product rounded
  * before it is added — so the bits are those of mlp_lecture_step's other paths (tests compare them):
@@ -41,14 +41,31 @@ MLP_V_INLINE __m256d MLP_V(rows4_column)(const double *M, size_t n, size_t cols,
     return _mm256_loadu_pd(lanes);
 }
 
-/* The epochs, with the widths IN, H (1 to MLP_SMALL_WIDTH) compile-time constants and pad = n < 4. */
-MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int pad, const size_t n,
-                                      const double *X, const double *y, const mlp_params_f64 *p, const double lr,
-                                      const size_t epochs, double *losses)
+/* The forward pass over the four rows: a1[q] = σ(Σ_i x[i]·w1[i][q] + b1[q]) for q < H, and the returned
+   P = σ(Σ_q a1[q]·w2[q] + b2); x[i] (i < IN) are the columns of X, the parameters broadcast vectors. */
+MLP_V_INLINE __m256d MLP_V(rows4_forward_pass)(const size_t IN, const size_t H, const __m256d *x,
+                                               const __m256d (*w1)[MLP_SMALL_WIDTH], const __m256d *b1,
+                                               const __m256d *w2, const __m256d b2, __m256d *a1)
 {
-    __m256d x[MLP_SMALL_WIDTH], w1[MLP_SMALL_WIDTH][MLP_SMALL_WIDTH], b1[MLP_SMALL_WIDTH], w2[MLP_SMALL_WIDTH];
+    for (size_t q = 0; q < H; q++) {
+        __m256d s = _mm256_mul_pd(x[0], w1[0][q]);
+        for (size_t i = 1; i < IN; i++) {
+            s = _mm256_add_pd(s, _mm256_mul_pd(x[i], w1[i][q]));
+        }
+        a1[q] = MLP_V(mlp_sigmoid4)(_mm256_add_pd(s, b1[q]));
+    }
+    __m256d s = _mm256_mul_pd(a1[0], w2[0]);
+    for (size_t q = 1; q < H; q++) {
+        s = _mm256_add_pd(s, _mm256_mul_pd(a1[q], w2[q]));
+    }
+    return MLP_V(mlp_sigmoid4)(_mm256_add_pd(s, b2));
+}
+
+/* The parameters as broadcast vectors: w1 (IN, H), b1 (H), w2 (H), b2. */
+MLP_V_INLINE void MLP_V(rows4_broadcast)(const size_t IN, const size_t H, const mlp_params_f64 *p,
+                                         __m256d (*w1)[MLP_SMALL_WIDTH], __m256d *b1, __m256d *w2, __m256d *b2)
+{
     for (size_t i = 0; i < IN; i++) {
-        x[i] = MLP_V(rows4_column)(X, n, IN, i);
         for (size_t q = 0; q < H; q++) {
             w1[i][q] = _mm256_set1_pd(p->W1[i * H + q]);
         }
@@ -57,25 +74,26 @@ MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int
         b1[q] = _mm256_set1_pd(p->b1[q]);
         w2[q] = _mm256_set1_pd(p->W2[q]);
     }
-    __m256d b2 = _mm256_set1_pd(p->b2[0]);
+    *b2 = _mm256_set1_pd(p->b2[0]);
+}
+
+/* The epochs, with the widths IN, H (1 to MLP_SMALL_WIDTH) compile-time constants and pad = n < 4. */
+MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int pad, const size_t n,
+                                      const double *X, const double *y, const mlp_params_f64 *p, const double lr,
+                                      const size_t epochs, double *losses)
+{
+    __m256d x[MLP_SMALL_WIDTH], w1[MLP_SMALL_WIDTH][MLP_SMALL_WIDTH], b1[MLP_SMALL_WIDTH], w2[MLP_SMALL_WIDTH], b2;
+    for (size_t i = 0; i < IN; i++) {
+        x[i] = MLP_V(rows4_column)(X, n, IN, i);
+    }
+    MLP_V(rows4_broadcast)(IN, H, p, w1, b1, w2, &b2);
     const __m256d yv = MLP_V(rows4_column)(y, n, 1, 0), one = _mm256_set1_pd(1.0), rate = _mm256_set1_pd(lr);
     const __m256d live = _mm256_cmp_pd(_mm256_set_pd(3, 2, 1, 0), _mm256_set1_pd((double)n), _CMP_LT_OQ);
     const double rows = (double)n;
 
     for (size_t e = 0; e < epochs; e++) {
         __m256d a1[MLP_SMALL_WIDTH], d1[MLP_SMALL_WIDTH];
-        for (size_t q = 0; q < H; q++) { /* A1 = σ(X·W1 + b1) */
-            __m256d s = _mm256_mul_pd(x[0], w1[0][q]);
-            for (size_t i = 1; i < IN; i++) {
-                s = _mm256_add_pd(s, _mm256_mul_pd(x[i], w1[i][q]));
-            }
-            a1[q] = MLP_V(mlp_sigmoid4)(_mm256_add_pd(s, b1[q]));
-        }
-        __m256d s = _mm256_mul_pd(a1[0], w2[0]); /* P = σ(A1·W2 + b2) */
-        for (size_t q = 1; q < H; q++) {
-            s = _mm256_add_pd(s, _mm256_mul_pd(a1[q], w2[q]));
-        }
-        const __m256d P = MLP_V(mlp_sigmoid4)(_mm256_add_pd(s, b2));
+        const __m256d P = MLP_V(rows4_forward_pass)(IN, H, x, w1, b1, w2, b2, a1);
         const __m256d err = _mm256_sub_pd(yv, P); /* E2 = y − P, D2 = E2 ⊙ P(1 − P) */
         const __m256d d2 = _mm256_mul_pd(err, _mm256_mul_pd(P, _mm256_sub_pd(one, P)));
         for (size_t q = 0; q < H; q++) { /* D1 = (D2·W2ᵀ) ⊙ A1(1 − A1) */
@@ -127,35 +145,35 @@ __attribute__((target(MLP_V_TARGET))) static void MLP_V(rows4_train)(const mlp_d
 #undef MLP_ROWS4
 }
 
-/* mlp_lecture_forward for the same networks: A1 (n, hidden) and P (n, 1), row-major. */
+/* mlp_lecture_forward for the same networks: A1 (n, H) and P (n, 1), row-major; IN, H compile-time constants. */
+MLP_V_INLINE void MLP_V(rows4_forward_rows)(const size_t IN, const size_t H, const size_t n, const double *X,
+                                            const mlp_params_f64 *p, double *A1, double *P)
+{
+    __m256d x[MLP_SMALL_WIDTH], w1[MLP_SMALL_WIDTH][MLP_SMALL_WIDTH], b1[MLP_SMALL_WIDTH], w2[MLP_SMALL_WIDTH], b2;
+    __m256d a1[MLP_SMALL_WIDTH];
+    for (size_t i = 0; i < IN; i++) {
+        x[i] = MLP_V(rows4_column)(X, n, IN, i);
+    }
+    MLP_V(rows4_broadcast)(IN, H, p, w1, b1, w2, &b2);
+    double lanes[MLP_SMALL_WIDTH][4], out[4]; /* the columns, to be written out as rows */
+    _mm256_storeu_pd(out, MLP_V(rows4_forward_pass)(IN, H, x, w1, b1, w2, b2, a1));
+    for (size_t q = 0; q < H; q++) {
+        _mm256_storeu_pd(lanes[q], a1[q]);
+    }
+    for (size_t r = 0; r < n; r++) {
+        for (size_t q = 0; q < H; q++) {
+            A1[r * H + q] = lanes[q][r];
+        }
+        P[r] = out[r];
+    }
+}
+
 __attribute__((target(MLP_V_TARGET))) static void MLP_V(rows4_forward)(const mlp_dims *d, const double *X,
                                                                       const mlp_params_f64 *p, double *A1,
                                                                       double *P)
 {
-    const size_t n = d->n, IN = d->in, H = d->hidden;
-    __m256d x[MLP_SMALL_WIDTH];
-    for (size_t i = 0; i < IN; i++) {
-        x[i] = MLP_V(rows4_column)(X, n, IN, i);
-    }
-    double a1[MLP_SMALL_WIDTH][4], out[4];
-    __m256d s2 = _mm256_setzero_pd();
-    for (size_t q = 0; q < H; q++) {
-        __m256d s = _mm256_mul_pd(x[0], _mm256_set1_pd(p->W1[q]));
-        for (size_t i = 1; i < IN; i++) {
-            s = _mm256_add_pd(s, _mm256_mul_pd(x[i], _mm256_set1_pd(p->W1[i * H + q])));
-        }
-        const __m256d a = MLP_V(mlp_sigmoid4)(_mm256_add_pd(s, _mm256_set1_pd(p->b1[q])));
-        _mm256_storeu_pd(a1[q], a);
-        const __m256d t = _mm256_mul_pd(a, _mm256_set1_pd(p->W2[q]));
-        s2 = q == 0 ? t : _mm256_add_pd(s2, t);
-    }
-    _mm256_storeu_pd(out, MLP_V(mlp_sigmoid4)(_mm256_add_pd(s2, _mm256_set1_pd(p->b2[0]))));
-    for (size_t r = 0; r < n; r++) {
-        for (size_t q = 0; q < H; q++) {
-            A1[r * H + q] = a1[q][r];
-        }
-        P[r] = out[r];
-    }
+    MLP_CONST_SWITCH(IN, d->in,
+                     MLP_CONST_SWITCH(H, d->hidden, MLP_V(rows4_forward_rows)(IN, H, d->n, X, p, A1, P)));
 }
 
 #undef MLP_V_INLINE

@@ -1,8 +1,8 @@
 /*
  * sigmoid4_impl.h — vmath.h's mlp_sigmoid on the four doubles of an AVX2 vector, written out in intrinsics.
  *
- * A template body, included once per instruction set: the includer defines MLP_V(name) (the suffix) and
- * MLP_V_TARGET (the target attribute), and MLP_V_AVX512VL where AVX-512VL may be used. It performs the scalar
+ * A template body, included once per instruction set by each_simd4.h (directly, or through rows4_impl.h), with
+ * MLP_V(name) (the suffix), MLP_V_TARGET (the target attribute), and MLP_V_AVX512VL where AVX-512VL may be used. It performs the scalar
  * function's operations one for one, so it gives the same bits (tests/c/test_kernels.c compares them).
  *
  * Why not let the compiler vectorize mlp_sigmoid, as activations.c does for long buffers: the compiler turns

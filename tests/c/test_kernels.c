@@ -43,19 +43,8 @@
 #include "../../csrc/simd.h"
 
 #ifdef MLP_X86_DISPATCH /* the SIMD sigmoid of the lecture's four-row epoch (lecture.c builds it the same way) */
-#include <immintrin.h>
-#define MLP_V(name) name##_avx2
-#define MLP_V_TARGET "avx2,fma"
-#include "../../csrc/sigmoid4_impl.h"
-#undef MLP_V
-#undef MLP_V_TARGET
-#define MLP_V(name) name##_avx512vl
-#define MLP_V_TARGET "avx2,fma,avx512f,avx512vl"
-#define MLP_V_AVX512VL 1
-#include "../../csrc/sigmoid4_impl.h"
-#undef MLP_V
-#undef MLP_V_TARGET
-#undef MLP_V_AVX512VL
+#define MLP_SIMD4_IMPL "sigmoid4_impl.h"
+#include "../../csrc/each_simd4.h"
 /* Out-of-line callers (a function without the target cannot inline them), taking and returning memory. */
 __attribute__((target("avx2,fma"), noinline)) static void sigmoid4_call_avx2(const double *z, double *out)
 {
