@@ -33,7 +33,107 @@ MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m
      MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size, MLP_T bias_correction2_sqrt, MLP_T eps)
 #define MLP_ADAM_ARGS                                                                                            \
     (len, p, g, m, v, decay, wd, lerp_low, weight, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps)
-MLP_SIMD_VARIANTS(adam_loop_v, MLP_ADAM_PARAMS, MLP_FN(adam_loop), MLP_ADAM_ARGS)
+static void MLP_FN(adam_loop_generic) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
+
+#if MLP_X86_DISPATCH
+__attribute__((target("avx2,fma"))) static void MLP_FN(adam_loop_avx2) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
+
+/* x, or +0 where |x| < the smallest normal number: MLP_FLUSH on a vector */
+MLP_512_INLINE MLP_FN(mlp512_vec) MLP_FN(adam512_flush)(MLP_FN(mlp512_vec) x)
+{
+    const MLP_FN(mlp512_mask) tiny = MLP_FN(mlp512_cmp)(MLP_FN(mlp512_abs)(x), MLP_FN(mlp512_set1)(MLP_NORMAL_MIN),
+                                                        _CMP_LT_OQ);
+    return MLP_FN(mlp512_blend)(tiny, x, MLP_FN(mlp512_set1)(0));
+}
+
+/* The parameters (8 or 16) at k: adam_loop's operations in its order. The division by c takes div512.h's
+   correctly rounded division on the FMA units, unless a square root is beyond its range (NaN, infinity, huge);
+   the other division stays on the divider, which then has two operations per parameter instead of three.
+   s = √v is 0 or at least √(smallest normal) = 2^-511 (float: 2^-63), above div512.h's minimum for a; s = −0
+   (from v = −0, a state set so by hand) gives +0 instead of −0, and the same denominator, eps. */
+typedef struct {
+    MLP_FN(mlp512_vec) weight, rest, beta2, one_minus_beta2, neg_step, c, c_inverse, eps, wd;
+    int decay, lerp_low, c_fast;
+} MLP_FN(adam512_consts);
+
+MLP_512_INLINE void MLP_FN(adam512_block)(const MLP_FN(adam512_consts) *K, size_t k, MLP_T *p, const MLP_T *g,
+                                          MLP_T *m, MLP_T *v)
+{
+    typedef MLP_FN(mlp512_vec) vec;
+    const vec pk = MLP_FN(mlp512_load)(p + k);
+    vec gk = MLP_FN(mlp512_load)(g + k), mk = MLP_FN(mlp512_load)(m + k), vk = MLP_FN(mlp512_load)(v + k);
+    if (K->decay) {
+        gk = MLP_FN(mlp512_add)(gk, MLP_FN(mlp512_mul)(K->wd, pk));
+    }
+    const vec diff = MLP_FN(mlp512_sub)(gk, mk);
+    mk = MLP_FN(adam512_flush)(K->lerp_low ? MLP_FN(mlp512_add)(mk, MLP_FN(mlp512_mul)(K->weight, diff))
+                                           : MLP_FN(mlp512_sub)(gk, MLP_FN(mlp512_mul)(diff, K->rest)));
+    vk = MLP_FN(adam512_flush)(MLP_FN(mlp512_add)(MLP_FN(mlp512_mul)(vk, K->beta2),
+                                                  MLP_FN(mlp512_mul)(MLP_FN(mlp512_mul)(K->one_minus_beta2, gk), gk)));
+    MLP_FN(mlp512_store)(m + k, mk);
+    MLP_FN(mlp512_store)(v + k, vk);
+    const vec s = MLP_FN(mlp512_sqrt)(vk);
+    vec scaled; /* s / c */
+    if (K->c_fast && MLP_FN(mlp512_div_a_small)(s) == MLP_FN(mlp512_all)) {
+        scaled = MLP_FN(mlp512_div_cr)(s, K->c, K->c_inverse);
+    } else {
+        scaled = MLP_FN(mlp512_div)(s, K->c);
+    }
+    const vec denom = MLP_FN(mlp512_add)(scaled, K->eps);
+    const vec step = MLP_FN(mlp512_div)(MLP_FN(mlp512_mul)(K->neg_step, mk), denom);
+    MLP_FN(mlp512_store)(p + k, MLP_FN(mlp512_add)(pk, step));
+}
+
+/* adam_loop for AVX-512, written out in intrinsics (adam512_block); the last len % lanes parameters take
+   adam_loop. Same bits as adam_loop. */
+__attribute__((target("avx512f"))) static void MLP_FN(adam_loop_avx512) MLP_ADAM_PARAMS
+{
+    const MLP_FN(adam512_consts) K = {
+        MLP_FN(mlp512_set1)(weight), MLP_FN(mlp512_set1)((MLP_T)1 - weight), MLP_FN(mlp512_set1)(beta2),
+        MLP_FN(mlp512_set1)(one_minus_beta2), MLP_FN(mlp512_set1)(-step_size),
+        MLP_FN(mlp512_set1)(bias_correction2_sqrt),
+        MLP_FN(mlp512_set1)((MLP_T)1 / bias_correction2_sqrt), /* 1/c correctly rounded: no estimate needed */
+        MLP_FN(mlp512_set1)(eps), MLP_FN(mlp512_set1)(wd), decay, lerp_low,
+        MLP_FN(mlp512_div_b_ok)(bias_correction2_sqrt)};
+    const size_t lanes = MLP_FN(mlp512_lanes);
+    size_t k = 0;
+    for (; k + lanes <= len; k += lanes) {
+        MLP_FN(adam512_block)(&K, k, p, g, m, v);
+    }
+    MLP_FN(adam_loop)(len - k, p + k, g + k, m + k, v + k, decay, wd, lerp_low, weight, beta2, one_minus_beta2,
+                      step_size, bias_correction2_sqrt, eps);
+}
+
+/* q[k] = a[k] / b for k < len as Adam divides by c (adam512_block), for the tests. */
+__attribute__((target("avx512f"))) static void MLP_FN(divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
+{
+    const size_t lanes = MLP_FN(mlp512_lanes);
+    const MLP_FN(mlp512_vec) vb = MLP_FN(mlp512_set1)(b), vy = MLP_FN(mlp512_set1)((MLP_T)1 / b);
+    const int b_fast = MLP_FN(mlp512_div_b_ok)(b);
+    size_t k = 0;
+    for (; k + lanes <= len; k += lanes) {
+        const MLP_FN(mlp512_vec) ak = MLP_FN(mlp512_load)(a + k);
+        MLP_FN(mlp512_store)(q + k, b_fast && MLP_FN(mlp512_div_a_ok)(ak) == MLP_FN(mlp512_all)
+                                        ? MLP_FN(mlp512_div_cr)(ak, vb, vy)
+                                        : MLP_FN(mlp512_div)(ak, vb));
+    }
+    for (; k < len; k++) {
+        q[k] = a[k] / b;
+    }
+}
+#endif
+
+int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
+{
+#if MLP_X86_DISPATCH
+    if (MLP_HAS_AVX512()) {
+        MLP_FN(divide_avx512)(len, a, b, q);
+        return 1;
+    }
+#endif
+    (void)len, (void)a, (void)b, (void)q;
+    return 0;
+}
 
 void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
                               MLP_T *v, int64_t t)
@@ -60,7 +160,17 @@ void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, co
     const MLP_T step_size = (MLP_T)(opt->lr / bias_correction1), eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)pow(bias_correction2, 0.5);
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    MLP_SIMD_CALL(adam_loop_v, len, MLP_ADAM_SIMD_MIN, MLP_ADAM_SIMD_MIN, MLP_ADAM_ARGS);
+#if MLP_X86_DISPATCH
+    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX512()) {
+        MLP_FN(adam_loop_avx512) MLP_ADAM_ARGS;
+        return;
+    }
+    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA()) {
+        MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
+        return;
+    }
+#endif
+    MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
 }
 #undef MLP_ADAM_PARAMS
 #undef MLP_ADAM_ARGS

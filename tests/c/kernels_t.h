@@ -1142,3 +1142,128 @@ static void MLP_FN(test_saturated_no_nan)(void)
     guarded_free(work);
     MLP_FN(net_free)(&t);
 }
+
+/* The inverse of an odd number modulo 2^64 (Newton's iteration, each step doubling the correct low bits). */
+static uint64_t MLP_FN(inverse_mod_2_64)(uint64_t odd)
+{
+    uint64_t inv = odd; /* correct to 3 bits */
+    for (int i = 0; i < 5; i++) {
+        inv *= 2 - odd * inv;
+    }
+    return inv;
+}
+
+/* A dividend a for which a/b lies within about u² (relative) of a midpoint between two floating-point numbers:
+   the hardest case for a division's rounding. With B b's odd integer significand (p bits) and t a small odd
+   shift (±1, the sign of `shift`), X = t·B⁻¹ mod 2^(p+1) is odd, and if it has p + 1 bits, A = (B·X − t)/2^(p+1) is an integer of p bits:
+   then A/B = X/2^(p+1) − t/(2^(p+1)·B), next to the midpoint X/2^(p+1). Returns b·a_significand-scaled so
+   a/b is that, or a random number in [1, 2) when X falls short. */
+static MLP_T MLP_FN(near_midpoint_dividend)(MLP_T b, int shift)
+{
+    const int p = sizeof(MLP_T) == sizeof(float) ? 24 : 53;
+    int e;
+    const double frac = frexp((double)b, &e); /* b = frac·2^e, frac in [0.5, 1) */
+    uint64_t B = (uint64_t)ldexp(frac, p);
+    int tz = 0;
+    while (B % 2 == 0) {
+        B /= 2, tz++;
+    }
+    const uint64_t mask = p + 1 == 64 ? ~0ull : (1ull << (p + 1)) - 1;
+    const int64_t t = shift < 0 ? -1 : 1; /* odd, and as small as can be */
+    const uint64_t X = ((uint64_t)t * MLP_FN(inverse_mod_2_64)(B)) & mask;
+    if (X < (1ull << p)) {
+        return (MLP_T)rng_uniform(1, 2);
+    }
+    const unsigned __int128 BX = (unsigned __int128)B * X;
+    const uint64_t A = (uint64_t)((BX - (unsigned __int128)(__int128)t) >> (p + 1));
+    /* b = B·2^(e − p + tz); a = A·2^(e − p + tz), so a/b = A/B */
+    return (MLP_T)ldexp((double)A, e - p + tz);
+}
+
+/* div512.h's division by a constant (Adam's √v / c on AVX-512) against the division operator, bit for bit: the
+   whole of [1, 2) (float32: every significand) and random operands over the fast range, quotients next to
+   midpoints (a = b·m rounded, m halfway between two numbers), divisors with significands of all ones and of one,
+   and operands beyond the fast range mixed into the same vectors (the divider's fallback). */
+static void MLP_FN(test_divide_avx512_exact)(void)
+{
+    const int f32 = sizeof(MLP_T) == sizeof(float);
+    const double a_min = f32 ? 0x1p-90 : 0x1p-600, a_max = f32 ? 0x1p60 : 0x1p500;
+    const double b_min = f32 ? 0x1p-30 : 0x1p-400, b_max = f32 ? 0x1p30 : 0x1p400;
+    const MLP_T one_ulp = f32 ? (MLP_T)0x1p-23 : (MLP_T)0x1p-52;
+    enum { N = 1 << 16, FIXED = 12, RANDOM = 12 };
+    MLP_T divisors[FIXED + RANDOM] = {1, 3, 10, (MLP_T)0.7, (MLP_T)sqrt(1 - 0.999), 2 - one_ulp, 1 + one_ulp,
+                                      (MLP_T)b_min, (MLP_T)b_max, (MLP_T)(b_max * (1 - one_ulp / 2)),
+                                      (MLP_T)(b_min / 2), (MLP_T)(b_max * 4)}; /* the last two: beyond the range */
+    for (int d = FIXED; d < FIXED + RANDOM; d++) {
+        divisors[d] = (MLP_T)exp2(rng_uniform(log2(b_min), log2(b_max)));
+    }
+    MLP_T *a = MLP_FN(buf)(N), *q = MLP_FN(buf)(N);
+    if (!MLP_FN(mlp_divide_avx512)(N, a, 1, q)) {
+        printf("     no AVX-512: nothing to check\n");
+        guarded_free(a);
+        guarded_free(q);
+        return;
+    }
+    const MLP_T special[] = {0, -0.0f, (MLP_T)a_min, (MLP_T)a_max, (MLP_T)(a_max * (1 + one_ulp)),
+                             (MLP_T)(a_min * (1 - one_ulp / 2)), f32 ? (MLP_T)1e-40f : (MLP_T)1e-310, INFINITY,
+                             NAN, -1, (MLP_T)-a_min, 1};
+    long checked = 0, mismatches = 0;
+    for (int d = 0; d < FIXED + RANDOM; d++) {
+        const MLP_T b = divisors[d];
+        /* [1, 2): every float32 significand for the first 7 divisors; 8 batches of random float64 significands */
+        const long sweep = d < 7 ? (f32 ? (1L << 23) / N : 8) : 1;
+        for (long batch = 0; batch < sweep + 4; batch++) {
+            for (long k = 0; k < N; k++) {
+                MLP_T x;
+                if (batch < sweep) {
+                    x = f32 ? (MLP_T)(1 + (double)(batch * N + k) * 0x1p-23) : (MLP_T)rng_uniform(1, 2);
+                } else if (batch == sweep) { /* anywhere in the range */
+                    x = (MLP_T)exp2(rng_uniform(log2(a_min), log2(a_max)));
+                } else if (batch == sweep + 1) { /* b·m, m a midpoint, m·b inside the range */
+                    const double lo = fmax(log2(a_min) - log2(b), -60), hi = fmin(log2(a_max) - log2(b), 60);
+                    const MLP_T below = (MLP_T)exp2(rng_uniform(lo, hi));
+                    const long double mid = (long double)below + (long double)below * one_ulp / 2;
+                    x = (MLP_T)(mid * (long double)b);
+                } else if (batch == sweep + 2) { /* a/b within about u² of a midpoint (below) */
+                    x = MLP_FN(near_midpoint_dividend)(b, k % 2 ? 1 : -1);
+                } else { /* the specials among random values: whole vectors take the fallback */
+                    x = k % 37 < (long)(sizeof special / sizeof special[0]) ? special[k % 37]
+                                                                             : (MLP_T)rng_uniform(0, 4);
+                }
+                a[k] = x;
+            }
+            MLP_FN(mlp_divide_avx512)(N, a, b, q);
+            for (long k = 0; k < N; k++) {
+                const MLP_T want = a[k] / b;
+                if (memcmp(&want, &q[k], sizeof want) != 0 && !(isnan(want) && isnan(q[k]))) {
+                    if (mismatches++ < 4) {
+                        CHECKF(0, "%a / %a: %a, the division gives %a", (double)a[k], (double)b, (double)q[k],
+                               (double)want);
+                    }
+                }
+            }
+            checked += N;
+        }
+    }
+    /* hard cases against many divisors: the error left before the last step depends on b (on 1 − b·RN(1/b)) */
+    for (int d = 0; d < 256; d++) {
+        const MLP_T b = (MLP_T)rng_uniform(1, 2);
+        for (long k = 0; k < N / 16; k++) {
+            a[k] = MLP_FN(near_midpoint_dividend)(b, k % 2 ? 1 : -1);
+        }
+        MLP_FN(mlp_divide_avx512)(N / 16, a, b, q);
+        for (long k = 0; k < N / 16; k++) {
+            const MLP_T want = a[k] / b;
+            if (memcmp(&want, &q[k], sizeof want) != 0 && mismatches++ < 4) {
+                CHECKF(0, "%a / %a: %a, the division gives %a", (double)a[k], (double)b, (double)q[k], (double)want);
+            }
+        }
+        checked += N / 16;
+    }
+    GUARDS_OK(a);
+    GUARDS_OK(q);
+    CHECKF(mismatches == 0, "%ld of %ld quotients differ from the division", mismatches, checked);
+    printf("     div512: %ld quotients, all as the division\n", checked);
+    guarded_free(a);
+    guarded_free(q);
+}

@@ -109,6 +109,63 @@ static void test_optimizers(void)
     check(same, "Adam with weight decay at step 3, as torch.optim.Adam's formula");
 }
 
+/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c), against torch's
+   formula written out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny
+   states to 0, zero states, and NaN, infinite and huge values (the divider's fallback), in both precisions.
+   T the scalar type; the formula computes in T, as the kernel does. */
+#define ADAM_REFERENCE(T, SQRT, FLUSH_MIN)                                                                       \
+    static int adam_reference_##T(size_t len, const T *p0, const T *g, const T *m0, const T *v0, const T *p,     \
+                                  const T *m, const T *v, double beta1, double eps, double wd, int64_t t)        \
+    {                                                                                                            \
+        const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(0.999, (double)t);                      \
+        const T weight = (T)(1.0 - beta1), step = (T)(1e-3 / bc1), c = (T)pow(bc2, 0.5);                         \
+        int same = 1;                                                                                            \
+        for (size_t k = 0; k < len; k++) {                                                                       \
+            const T gk = wd != 0 ? g[k] + (T)wd * p0[k] : g[k];                                                  \
+            T mk = 1.0 - beta1 < 0.5 ? m0[k] + weight * (gk - m0[k]) : gk - (gk - m0[k]) * ((T)1 - weight);      \
+            mk = (mk < 0 ? -mk : mk) < FLUSH_MIN ? 0 : mk;                                                        \
+            T vk = v0[k] * (T)0.999 + ((T)(1.0 - 0.999) * gk) * gk;                                               \
+            vk = (vk < 0 ? -vk : vk) < FLUSH_MIN ? 0 : vk;                                                        \
+            const T pk = p0[k] + (-step * mk) / (SQRT(vk) / c + (T)eps);                                          \
+            same &= memcmp(&pk, &p[k], sizeof pk) == 0 && memcmp(&mk, &m[k], sizeof mk) == 0 &&                   \
+                    memcmp(&vk, &v[k], sizeof vk) == 0;                                                          \
+        }                                                                                                        \
+        return same;                                                                                             \
+    }
+ADAM_REFERENCE(double, sqrt, 2.2250738585072014e-308)
+ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
+
+#define ADAM_PATHS(T, SUFFIX)                                                                                    \
+    static void test_adam_paths_##T(void)                                                                        \
+    {                                                                                                            \
+        enum { N = 1003 };                                                                                       \
+        T p0[N], g[N], m0[N], v0[N], p[N], m[N], v[N];                                                           \
+        for (int trial = 0; trial < 8; trial++) {                                                                \
+            for (size_t k = 0; k < N; k++) {                                                                     \
+                const int kind = (int)(k % 17);                                                                  \
+                p0[k] = (T)uniform();                                                                            \
+                g[k] = kind == 0 ? 0 : kind == 1 ? (T)(uniform() * 1e-30) : (T)(uniform() * pow(10, -4 * (uniform() + 1))); \
+                m0[k] = kind == 0 ? 0 : kind == 2 ? (T)1e-37 : (T)(uniform() * 1e-3);                          \
+                v0[k] = kind == 0 ? 0 : kind == 3 ? (T)1.5e-38 : (T)(fabs(uniform()) * 1e-6);                  \
+            }                                                                                                    \
+            if (trial == 7) { /* values only the divider takes, each in a vector of its own */                   \
+                g[100] = (T)NAN, g[200] = (T)INFINITY, v0[300] = (T)(sizeof(T) == 4 ? 1e38 : 1e300);             \
+                m0[400] = (T)(sizeof(T) == 4 ? 1e30 : 1e200);                                                    \
+            }                                                                                                    \
+            memcpy(p, p0, sizeof p), memcpy(m, m0, sizeof m), memcpy(v, v0, sizeof v);                           \
+            const double beta1 = trial % 2 ? 0.9 : 0.3, wd = trial % 4 >= 2 ? 0.01 : 0.0, eps = 1e-8;           \
+            const int64_t t = 1 + trial * 37;                                                                    \
+            const mlp_optimizer adam = {MLP_ADAM, 1e-3, 0.0, beta1, 0.999, eps, wd, 0};                          \
+            mlp_optim_update_##SUFFIX(&adam, N, p, g, NULL, m, v, t);                                            \
+            char what[96];                                                                                       \
+            snprintf(what, sizeof what, "Adam (%s, %zu parameters, trial %d) as torch's formula, bit for bit",  \
+                     #T, (size_t)N, trial);                                                                      \
+            check(adam_reference_##T(N, p0, g, m0, v0, p, m, v, beta1, eps, wd, t), what);                      \
+        }                                                                                                        \
+    }
+ADAM_PATHS(double, f64)
+ADAM_PATHS(float, f32)
+
 /* Central finite differences of mlp_net_loss against its gradient, for one loss and hidden activation. */
 static void test_gradient(mlp_loss loss, mlp_activation_kind hidden, mlp_activation_kind output, int labels)
 {
@@ -194,6 +251,8 @@ int main(void)
 {
     test_lecture_network();
     test_optimizers();
+    test_adam_paths_double();
+    test_adam_paths_float();
     const mlp_activation_kind hidden[5] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY};
     for (int h = 0; h < 5; h++) {
         test_gradient(MLP_LOSS_LECTURE, hidden[h], MLP_SIGMOID, 0);
