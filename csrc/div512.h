@@ -26,9 +26,13 @@
  * quotient then lies in [2^-120, 2^90] (float64: [2^-1000, 2^900]), and r0, r1 and b·(n − q1)/2 are normal.
  * Callers take the divider for a vector with a lane outside (NaN and infinities included) or a b outside.
  *
+ * q1 alone is already RN(a/b) by Markstein's theorem (y within half an ulp of 1/b, q0 within an ulp of a/b);
+ * the last step does not lean on that, and costs nothing here (Adam is bound by the divider).
+ *
  * tests/c/test_kernels.c checks mlp_divide_avx512 (this division over an array) bit for bit against the
- * division: every float32 significand in several binades against divisors with significands of all ones, of
- * one, and random ones; random float64 operands over the whole range; quotients next to midpoints.
+ * division: every float32 significand in [1, 2) against seven divisors (significands of all ones, of 1 + ulp,
+ * ...), random operands over the whole range, operands that take the divider, and quotients within about u²
+ * of a midpoint.
  *
  * Included by optim.c inside MLP_X86_DISPATCH; the names carry the precision suffix (MLP_FN).
  */
@@ -78,10 +82,10 @@ typedef __mmask16 mlp512_mask_f32;
 #define mlp512_bits_f32 _mm512_castps_si512
 #define mlp512_from_bits_f64 _mm512_castsi512_pd
 #define mlp512_from_bits_f32 _mm512_castsi512_ps
-/* bits + (k ? 1 : -1), lane by lane, as integers of the precision's width */
 /* the lanes holding +0 */
 #define mlp512_is_plus_zero_f64(x) _mm512_cmpeq_epi64_mask(_mm512_castpd_si512(x), _mm512_setzero_si512())
 #define mlp512_is_plus_zero_f32(x) _mm512_cmpeq_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512())
+/* bits + (k ? 1 : -1), lane by lane, as integers of the precision's width */
 #define mlp512_step_f64(k, bits)                                                                                 \
     _mm512_mask_add_epi64(_mm512_sub_epi64((bits), _mm512_set1_epi64(1)), (k), (bits), _mm512_set1_epi64(1))
 #define mlp512_step_f32(k, bits)                                                                                 \

@@ -105,8 +105,8 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
 void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
                               MLP_T *v, int64_t t);
 
-/* q[k] = a[k] / b, k < len, for a[k] >= 0, through the correctly rounded FMA division Adam uses on AVX-512
-   (div512.h): the same bits as the division operator. Returns 0, writing nothing, where the CPU or the build
+/* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
+   divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing, where the CPU or the build
    has no AVX-512. */
 int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
 
