@@ -17,6 +17,10 @@
 /* Below this length, AVX-512's wider vectors (and its gathers) cost more than they bring: measured on the
    lecture's 4×3 and 4×1 activations, the AVX2 loop has the lower latency. */
 #define MLP_SIGMOID_AVX512_MIN 64
+/* Exponentials of a softmax: fewer than this run the portable build (one short row, say). */
+#define MLP_EXP_SIMD_MIN 16
+/* Rows whose softmax is taken together (their exponentials in one loop). */
+#define MLP_SOFTMAX_BLOCK 64
 
 /* Which SIMD width the kernels dispatch to on this CPU. */
 const char *mlp_simd_path(void)

@@ -10,20 +10,53 @@ MLP_INLINE void MLP_FN(sigmoid)(size_t len, MLP_T *a)
 
 MLP_SIMD_VARIANTS(sigmoid_v, (size_t len, MLP_T *a), MLP_FN(sigmoid), (len, a))
 
-/* row (cols) = softmax(row): e^(z − max) / Σ e^(z − max); NaN anywhere in the row gives a NaN row. */
-static void MLP_FN(softmax_row)(size_t cols, MLP_T *row)
+/* a[0..len) = e^a, in double (vmath.h's mlp_exp) and rounded once: one loop over a whole block, so the
+   SIMD builds take several rows' exponentials at a time. */
+MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
 {
-    MLP_T max = row[0];
-    for (size_t j = 1; j < cols; j++) {
-        max = row[j] > max ? row[j] : max;
+    for (size_t k = 0; k < len; k++) {
+        a[k] = (MLP_T)mlp_exp((double)a[k]);
     }
-    MLP_T sum = 0;
-    for (size_t j = 0; j < cols; j++) {
-        row[j] = (MLP_T)mlp_exp((double)(row[j] - max));
-        sum += row[j];
+}
+
+MLP_SIMD_VARIANTS(exp_v, (size_t len, MLP_T *a), MLP_FN(exp_all), (len, a))
+
+void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const MLP_T *zr = z + r * cols;
+        MLP_T max = zr[0];
+        for (size_t j = 1; j < cols; j++) {
+            max = zr[j] > max ? zr[j] : max;
+        }
+        for (size_t j = 0; j < cols; j++) {
+            e[r * cols + j] = zr[j] - max;
+        }
     }
-    for (size_t j = 0; j < cols; j++) {
-        row[j] = row[j] / sum;
+    MLP_SIMD_CALL(exp_v, rows * cols, MLP_EXP_SIMD_MIN, MLP_EXP_SIMD_MIN, (rows * cols, e));
+    for (size_t r = 0; r < rows; r++) {
+        MLP_T sum = 0;
+        for (size_t j = 0; j < cols; j++) {
+            sum += e[r * cols + j];
+        }
+        sums[r] = sum;
+    }
+}
+
+/* a (rows, cols) = softmax of each row: e^(z − max) / Σ e^(z − max), the sum taken in column order; NaN anywhere
+   in a row gives a NaN row. Blocks of MLP_SOFTMAX_BLOCK rows, their sums on the stack. */
+static void MLP_FN(softmax_rows)(size_t rows, size_t cols, MLP_T *a)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += MLP_SOFTMAX_BLOCK) {
+        const size_t n = rows - r0 < MLP_SOFTMAX_BLOCK ? rows - r0 : MLP_SOFTMAX_BLOCK;
+        MLP_T sums[MLP_SOFTMAX_BLOCK];
+        MLP_T *block = a + r0 * cols;
+        MLP_FN(mlp_exp_shifted_rows)(n, cols, block, block, sums);
+        for (size_t r = 0; r < n; r++) {
+            for (size_t j = 0; j < cols; j++) {
+                block[r * cols + j] = block[r * cols + j] / sums[r];
+            }
+        }
     }
 }
 
@@ -53,9 +86,7 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
         }
         break;
     case MLP_SOFTMAX:
-        for (size_t r = 0; r < rows; r++) {
-            MLP_FN(softmax_row)(cols, a + r * cols);
-        }
+        MLP_FN(softmax_rows)(rows, cols, a);
         break;
     }
 }

@@ -8,6 +8,8 @@
 
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
+/* Rows of a cross-entropy whose softmax denominators are taken together (net_output_grad). */
+#define MLP_CE_BLOCK 64
 
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
    delta buffers of the widest layer, all for `batch` rows; for training also the gradients of every parameter and

@@ -51,6 +51,34 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
 }
 
+/* One row of the cross-entropy (net_output_grad): adds its loss −Σ y·log_softmax(z) to *sum (term by term, in
+   column order) and writes its gradient g = (p·Σy − y)/m; the row's target is t (o), or the label c when t is
+   NULL. total is Σ e^(z − max) (mlp_exp_shifted_rows). */
+static void MLP_FN(cross_entropy_row)(size_t o, size_t m, const MLP_T *z, const MLP_T *p, const MLP_T *t, size_t c,
+                                      MLP_T total, MLP_T *g, double *sum)
+{
+    MLP_T max = z[0];
+    for (size_t j = 1; j < o; j++) {
+        max = z[j] > max ? z[j] : max;
+    }
+    const MLP_T log_total = MLP_LOG_OF(total);
+    if (t == NULL) {
+        *sum += (double)(log_total - (z[c] - max));
+        for (size_t j = 0; j < o; j++) {
+            g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
+        }
+        return;
+    }
+    MLP_T t_sum = 0; /* ∂/∂z_j = P_j·Σ y − y_j: P − y for rows that sum to 1 */
+    for (size_t j = 0; j < o; j++) {
+        t_sum += t[j];
+    }
+    for (size_t j = 0; j < o; j++) {
+        *sum += (double)(t[j] * (log_total - (z[j] - max)));
+        g[j] = (p[j] * t_sum - t[j]) / (MLP_T)m;
+    }
+}
+
 /* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z.
    y (m, out), or labels (m) when y is NULL (cross-entropy). The loss is accumulated in double. */
 static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
@@ -86,33 +114,14 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
         }
         return sum / (double)N;
     case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
-        for (size_t r = 0; r < m; r++) {
-            const MLP_T *z = Z + r * o, *p = P + r * o;
-            MLP_T *g = G + r * o;
-            MLP_T max = z[0], total = 0;
-            for (size_t c = 1; c < o; c++) {
-                max = z[c] > max ? z[c] : max;
-            }
-            for (size_t c = 0; c < o; c++) {
-                total += (MLP_T)mlp_exp((double)(z[c] - max));
-            }
-            const MLP_T log_total = MLP_LOG_OF(total);
-            if (y == NULL) {
-                const size_t c = labels[r];
-                sum += (double)(log_total - (z[c] - max));
-                for (size_t j = 0; j < o; j++) {
-                    g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
-                }
-            } else { /* ∂/∂z_c = P_c·Σ_j y_j − y_c: P − y for rows that sum to 1 */
-                const MLP_T *t = y + r * o;
-                MLP_T t_sum = 0;
-                for (size_t c = 0; c < o; c++) {
-                    t_sum += t[c];
-                }
-                for (size_t c = 0; c < o; c++) {
-                    sum += (double)(t[c] * (log_total - (z[c] - max)));
-                    g[c] = (p[c] * t_sum - t[c]) / (MLP_T)m;
-                }
+        for (size_t r0 = 0; r0 < m; r0 += MLP_CE_BLOCK) {
+            /* the softmax's denominators Σ e^(z − max), G's rows the scratch for the exponentials */
+            MLP_T totals[MLP_CE_BLOCK];
+            const size_t rows = m - r0 < MLP_CE_BLOCK ? m - r0 : MLP_CE_BLOCK;
+            MLP_FN(mlp_exp_shifted_rows)(rows, o, Z + r0 * o, G + r0 * o, totals);
+            for (size_t r = r0; r < r0 + rows; r++) {
+                MLP_FN(cross_entropy_row)(o, m, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
+                                          y == NULL ? labels[r] : 0, totals[r - r0], G + r * o, &sum);
             }
         }
         return sum / (double)m;

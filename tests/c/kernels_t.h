@@ -504,7 +504,7 @@ static void MLP_FN(test_all_activations_exact)(void)
         {MLP_IDENTITY, 0}, {MLP_SIGMOID, 0}, {MLP_TANH, 0}, {MLP_RELU, 0},
         {MLP_LEAKY_RELU, 0.01}, {MLP_LEAKY_RELU, 0.3}, {MLP_LEAKY_RELU, 0}, {MLP_SOFTMAX, 0},
     };
-    static const size_t shapes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 5}, {4, 64}, {65, 3}, {2, 130}};
+    static const size_t shapes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 5}, {4, 64}, {65, 3}, {2, 130}, {130, 10}};
     for (size_t i = 0; i < COUNT(acts); i++) {
         for (size_t s = 0; s < COUNT(shapes); s++) {
             const size_t rows = shapes[s][0], cols = shapes[s][1], len = rows * cols;
