@@ -19,6 +19,8 @@
 #define MLP_SIGMOID_AVX512_MIN 64
 /* Exponentials of a softmax: fewer than this run the portable build (one short row, say). */
 #define MLP_EXP_SIMD_MIN 16
+/* ReLU and leaky ReLU (and their gradients) on fewer values than this run the portable build. */
+#define MLP_RECTIFY_SIMD_MIN 64
 /* Rows whose softmax is taken together (their exponentials in one loop). */
 #define MLP_SOFTMAX_BLOCK 64
 

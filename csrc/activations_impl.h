@@ -60,6 +60,27 @@ static void MLP_FN(softmax_rows)(size_t rows, size_t cols, MLP_T *a)
     }
 }
 
+/* ReLU and leaky ReLU, forward (a = a < 0 ? slope·a : a; ReLU's slope 0 writes 0, keeping NaN) and backward
+   (d = a > 0 ? d : d·slope, d·0 for ReLU): element by element, dispatched to the SIMD builds. */
+MLP_INLINE void MLP_FN(rectify)(size_t len, MLP_T *a, int leaky, MLP_T slope)
+{
+    for (size_t k = 0; k < len; k++) {
+        a[k] = a[k] < 0 ? (leaky ? slope * a[k] : 0) : a[k];
+    }
+}
+
+MLP_SIMD_VARIANTS(rectify_v, (size_t len, MLP_T *a, int leaky, MLP_T slope), MLP_FN(rectify), (len, a, leaky, slope))
+
+MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T slope)
+{
+    for (size_t k = 0; k < len; k++) {
+        d[k] = a[k] > 0 ? d[k] : d[k] * slope;
+    }
+}
+
+MLP_SIMD_VARIANTS(rectify_grad_v, (size_t len, const MLP_T *a, MLP_T *d, MLP_T slope), MLP_FN(rectify_grad),
+                  (len, a, d, slope))
+
 void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
     const size_t len = rows * cols;
@@ -76,14 +97,10 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
         }
         break;
     case MLP_RELU: /* z < 0 ? 0 : z keeps NaN */
-        for (size_t k = 0; k < len; k++) {
-            a[k] = a[k] < 0 ? 0 : a[k];
-        }
+        MLP_SIMD_CALL(rectify_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
         break;
     case MLP_LEAKY_RELU:
-        for (size_t k = 0; k < len; k++) {
-            a[k] = a[k] < 0 ? slope * a[k] : a[k];
-        }
+        MLP_SIMD_CALL(rectify_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
         break;
     case MLP_SOFTMAX:
         MLP_FN(softmax_rows)(rows, cols, a);
@@ -108,15 +125,11 @@ void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t col
             d[k] = d[k] * ((MLP_T)1 - a[k] * a[k]);
         }
         break;
-    case MLP_RELU:
-        for (size_t k = 0; k < len; k++) {
-            d[k] = a[k] > 0 ? d[k] : d[k] * 0;
-        }
+    case MLP_RELU: /* d·0, not 0: NaN and infinities in d stay NaN */
+        MLP_SIMD_CALL(rectify_grad_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
         break;
     case MLP_LEAKY_RELU:
-        for (size_t k = 0; k < len; k++) {
-            d[k] = a[k] > 0 ? d[k] : d[k] * slope;
-        }
+        MLP_SIMD_CALL(rectify_grad_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
         break;
     case MLP_SOFTMAX: /* d = a ⊙ (d − Σ_row a ⊙ d) */
         for (size_t r = 0; r < rows; r++) {

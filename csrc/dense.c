@@ -12,6 +12,8 @@
 
 /* Below this many multiply-adds a call runs the portable build: dispatch would cost more than it brings. */
 #define MLP_DENSE_SIMD_MIN 2048
+/* The bias gradient's column sums on fewer values than this run the portable build. */
+#define MLP_SUM_ROWS_SIMD_MIN 256
 
 /* Layers with at least this many weights (in·out) sum with fused multiply-adds, where the CPU has them; smaller
    ones round every product before adding it, as NumPy's matmul does on the lecture's sizes. */

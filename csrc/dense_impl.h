@@ -233,6 +233,8 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
     }
 }
 
+MLP_SIMD_VARIANTS(sum_rows_v, (size_t n, size_t m, const MLP_T *D, MLP_T *db), MLP_FN(sum_rows), (n, m, D, db))
+
 /* The portable build (x86-64 baseline, no FMA): small products, and every product where the CPU has neither
    AVX2+FMA nor AVX-512. */
 static void MLP_FN(gemm_nn_bias_generic)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
@@ -383,7 +385,7 @@ void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T 
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
     } else {
         MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, threads);
-        MLP_FN(sum_rows)(n, out, D, db);
+        MLP_SIMD_CALL(sum_rows_v, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
     }
 }
 

@@ -510,9 +510,10 @@ static void MLP_FN(test_all_activations_exact)(void)
             const size_t rows = shapes[s][0], cols = shapes[s][1], len = rows * cols;
             MLP_T *a = MLP_FN(buf)(len), *ref = MLP_FN(buf)(len);
             for (size_t k = 0; k < len; k++) {
-                /* mostly moderate values, some huge, exact zeros and negative zeros */
+                /* mostly moderate values, some huge, exact zeros and negative zeros, a few NaN and infinities */
                 double v = k % 11 == 5 ? rng_uniform(-900, 900) : rng_uniform(-6, 6);
                 v = k % 13 == 7 ? 0.0 : (k % 17 == 3 ? -0.0 : v);
+                v = k % 101 == 50 ? NAN : k % 103 == 51 ? INFINITY : k % 107 == 52 ? -INFINITY : v;
                 a[k] = ref[k] = (MLP_T)v;
             }
             MLP_FN(mlp_activate)(acts[i], rows, cols, a);
