@@ -14,7 +14,8 @@ MLP_512_INLINE MLP_V MLP_FN(mlp512_div_cr)(MLP_V a, MLP_V b, MLP_V y)
     const MLP_K up = MLP_FN(mlp512_cmp)(r1, zero, _CMP_GT_OQ);
     const MLP_V n = MLP_FN(mlp512_from_bits)(MLP_FN(mlp512_step)(up, MLP_FN(mlp512_bits)(q1)));
     /* b·|n − q1|/2, exactly */
-    const MLP_V half_gap = MLP_FN(mlp512_mul)(MLP_FN(mlp512_mul)(b, MLP_FN(mlp512_set1)(0.5)), MLP_FN(mlp512_sub)(n, q1));
+    const MLP_V half_b = MLP_FN(mlp512_mul)(b, MLP_FN(mlp512_set1)(0.5));
+    const MLP_V half_gap = MLP_FN(mlp512_mul)(half_b, MLP_FN(mlp512_sub)(n, q1));
     const MLP_K past = MLP_FN(mlp512_cmp)(MLP_FN(mlp512_abs)(r1), MLP_FN(mlp512_abs)(half_gap), _CMP_GT_OQ);
     return MLP_FN(mlp512_blend)(past, q1, n);
 }

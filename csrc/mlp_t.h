@@ -109,8 +109,8 @@ void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, co
                               MLP_T *v, int64_t t);
 
 /* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
-   divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing, where the CPU or the build
-   has no AVX-512. */
+   divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,
+   where the CPU or the build has no AVX-512. */
 int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
 
 /* `epochs` epochs of mini-batch training, in place on p and state. Each epoch: if shuffle and batch < n, a

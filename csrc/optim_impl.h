@@ -36,7 +36,10 @@ MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m
 static void MLP_FN(adam_loop_generic) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
 
 #if MLP_X86_DISPATCH
-__attribute__((target("avx2,fma"))) static void MLP_FN(adam_loop_avx2) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
+__attribute__((target("avx2,fma"))) static void MLP_FN(adam_loop_avx2) MLP_ADAM_PARAMS
+{
+    MLP_FN(adam_loop) MLP_ADAM_ARGS;
+}
 
 /* x, or +0 where |x| < the smallest normal number: MLP_FLUSH on a vector */
 MLP_512_INLINE MLP_FN(mlp512_vec) MLP_FN(adam512_flush)(MLP_FN(mlp512_vec) x)
