@@ -21,7 +21,7 @@ MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
 
 MLP_SIMD_VARIANTS(exp_v, (size_t len, MLP_T *a), MLP_FN(exp_all), (len, a))
 
-void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums)
+void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums, MLP_T *maxes)
 {
     for (size_t r = 0; r < rows; r++) {
         const MLP_T *zr = z + r * cols;
@@ -31,6 +31,9 @@ void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_
         }
         for (size_t j = 0; j < cols; j++) {
             e[r * cols + j] = zr[j] - max;
+        }
+        if (maxes != NULL) {
+            maxes[r] = max;
         }
     }
     MLP_SIMD_CALL(exp_v, rows * cols, MLP_EXP_SIMD_MIN, MLP_EXP_SIMD_MIN, (rows * cols, e));
@@ -51,7 +54,7 @@ static void MLP_FN(softmax_rows)(size_t rows, size_t cols, MLP_T *a)
         const size_t n = rows - r0 < MLP_SOFTMAX_BLOCK ? rows - r0 : MLP_SOFTMAX_BLOCK;
         MLP_T sums[MLP_SOFTMAX_BLOCK];
         MLP_T *block = a + r0 * cols;
-        MLP_FN(mlp_exp_shifted_rows)(n, cols, block, block, sums);
+        MLP_FN(mlp_exp_shifted_rows)(n, cols, block, block, sums, NULL);
         for (size_t r = 0; r < n; r++) {
             for (size_t j = 0; j < cols; j++) {
                 block[r * cols + j] = block[r * cols + j] / sums[r];

@@ -15,9 +15,11 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
 /* d (rows, cols) = d ⊙ act'(a) in place — the gradient through the activation, taken from its output a
    (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)). */
 void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t cols, const MLP_T *a, MLP_T *d);
-/* For each row of z (rows, cols): e = e^(z − the row's max), in double and rounded once, and sums[r] = Σ_j e[r][j]
-   in column order — softmax's numerators and denominators. e may be z (in place). */
-void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums);
+/* For each row r of z (rows, cols): e (rows, cols) = e^(z − max_r), in double and rounded once; sums (rows)
+   = Σ_j e[r][j] in column order — softmax's numerators and denominators; maxes (rows, unless NULL) = max_r, the
+   row's max. e may be z (in place). */
+void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
+                                  MLP_T *maxes);
 
 /* ---- the dense layer (dense.c): forward and backward side by side ---- */
 

@@ -53,14 +53,10 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
 
 /* One row of the cross-entropy (net_output_grad): adds its loss −Σ y·log_softmax(z) to *sum (term by term, in
    column order) and writes its gradient g = (p·Σy − y)/m; the row's target is t (o), or the label c when t is
-   NULL. total is Σ e^(z − max) (mlp_exp_shifted_rows). */
+   NULL. max is the row's max and total Σ e^(z − max) (mlp_exp_shifted_rows). */
 static void MLP_FN(cross_entropy_row)(size_t o, size_t m, const MLP_T *z, const MLP_T *p, const MLP_T *t, size_t c,
-                                      MLP_T total, MLP_T *g, double *sum)
+                                      MLP_T max, MLP_T total, MLP_T *g, double *sum)
 {
-    MLP_T max = z[0];
-    for (size_t j = 1; j < o; j++) {
-        max = z[j] > max ? z[j] : max;
-    }
     const MLP_T log_total = MLP_LOG_OF(total);
     if (t == NULL) {
         *sum += (double)(log_total - (z[c] - max));
@@ -115,13 +111,14 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
         return sum / (double)N;
     case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
         for (size_t r0 = 0; r0 < m; r0 += MLP_CE_BLOCK) {
-            /* the softmax's denominators Σ e^(z − max), G's rows the scratch for the exponentials */
-            MLP_T totals[MLP_CE_BLOCK];
+            /* the rows' maxes and softmax denominators Σ e^(z − max), G's rows the scratch for the exponentials */
+            MLP_T totals[MLP_CE_BLOCK], maxes[MLP_CE_BLOCK];
             const size_t rows = m - r0 < MLP_CE_BLOCK ? m - r0 : MLP_CE_BLOCK;
-            MLP_FN(mlp_exp_shifted_rows)(rows, o, Z + r0 * o, G + r0 * o, totals);
+            MLP_FN(mlp_exp_shifted_rows)(rows, o, Z + r0 * o, G + r0 * o, totals, maxes);
             for (size_t r = r0; r < r0 + rows; r++) {
                 MLP_FN(cross_entropy_row)(o, m, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
-                                          y == NULL ? labels[r] : 0, totals[r - r0], G + r * o, &sum);
+                                          y == NULL ? labels[r] : 0, maxes[r - r0], totals[r - r0], G + r * o,
+                                          &sum);
             }
         }
         return sum / (double)m;
