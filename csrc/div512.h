@@ -1,38 +1,48 @@
 /*
- * div512.h — division by a constant, correctly rounded, on the FMA units (AVX-512F).
+ * div512.h — division by a constant and square root, correctly rounded, on the FMA units (AVX-512F).
  *
- * Why. A division (vdivpd / vdivps) goes through the core's one divider, at about two cycles per double, and
- * Adam divides twice per parameter and takes a square root on that same divider: on the digits it was bound by
- * it. One of the two divisions is by a constant of the step (√(bias correction 2)); this division does it with a
- * multiply and fused multiply-adds, on other ports, and returns the bits of the IEEE division, a / b rounded to
- * nearest, so Adam's results do not change.
+ * Why. A division (vdivpd / vdivps) or a square root goes through the core's one divider, at about two (division)
+ * and three (square root) cycles per double, and Adam divides twice per parameter and takes a square root: on the
+ * digits it was bound by the divider. One of the two divisions is by a constant of the step (√(bias correction
+ * 2)), and the square root can be built from an estimate and fused multiply-adds too. Both return the bits of
+ * the IEEE operation rounded to nearest, so Adam's results do not change.
  *
- * How, for a >= 0 and b > 0, given y = RN(1/b) (one scalar division per step):
+ * Division, for a >= 0 and b > 0, given y = RN(1/b) (one scalar division per step; u = 2^-p):
  *   q0 = RN(a·y)                    within about 2 ulps of a/b
  *   r0 = RN(a − b·q0)               (one FMA)
- *   q1 = RN(q0 + r0·y)              the error of q0 times (1 − b·y), about 4u² relative (u = 2^-p): q1 is
- *                                   faithful, one of the two floating-point numbers around a/b
+ *   q1 = RN(q0 + r0·y)              the error of q0 times (1 − b·y), about 4u² relative: q1 is faithful, one of
+ *                                   the two floating-point numbers around a/b
  *   r1 = a − b·q1                   exact (one FMA): for a faithful q1 the residual is a multiple of
  *                                   ulp(b)·ulp(q1) below b·ulp(q1) in size, so it fits in p bits
- *   n  = q1's neighbour on r1's side (its bits plus or minus one); RN(a/b) is q1 or n
- *   RN(a/b) = n  iff  |a/b − q1| > |n − q1|/2  iff  |r1| > |b·(n − q1)/2|
- * The last comparison is exact: b·(n − q1)/2 is b times a power of two. It cannot be a tie (a midpoint between
- * two p-bit numbers has p + 1 significant bits, and b times it has a last bit below a's). r1 = 0 (a/b exact)
- * keeps q1; a = +0 gives q1 = +0, a NaN neighbour, and keeps q1 (a = −0 would give +0: it takes the divider).
+ *   q2 = RN(q1 + r1·y) = RN(a/b)    Markstein's theorem: q1 faithful, and y within half an ulp of 1/b
+ *                                   (J.-M. Muller et al., Handbook of Floating-Point Arithmetic, "Markstein's
+ *                                   theorem"). a = +0 gives +0 (a = −0 would give +0 too: it takes the divider).
  *
- * The argument needs every value along the way in the normal range, so it holds where
- *     a = +0 or MLP_DIV512_A_MIN <= a <= MLP_DIV512_A_MAX,  and  MLP_DIV512_B_MIN <= b <= MLP_DIV512_B_MAX:
- * float32 a in [2^-90, 2^60], b in [2^-30, 2^30]; float64 a in [2^-600, 2^500], b in [2^-400, 2^400]. The
- * quotient then lies in [2^-120, 2^90] (float64: [2^-1000, 2^900]), and r0, r1 and b·(n − q1)/2 are normal.
- * Callers take the divider for a vector with a lane outside (NaN and infinities included) or a b outside.
+ * Square root, for v = +0 or v > 0 in the range below (v = +0 is set to +0 at the end):
+ *   y  = rsqrt14(v)                 1/√v within a relative 2^-14 (vrsqrt14)
+ *   s = v·y, h = y/2, then (float64 only) two of Goldschmidt's iterations r = 1/2 − s·h, s += s·r, h += h·r
+ *                                   (the second without h): s within about 2^-50 of √v, h within 2^-26 of
+ *                                   1/(2√v) (float32: 2^-14 each)
+ *   c  = RN(s + (v − s²)·h)         within half an ulp plus about 2^-24 ulp (float32: 2^-3) of √v: faithful
+ *   RN(√v) = succ(c) iff v > c·succ(c), pred(c) iff v <= c·pred(c), else c   (Tuckerman's test)
+ * The test is exact: (c ± g/2)², g the gap to the neighbour, is c·succ(c) + g²/4 (or c·pred(c) + g²/4), and
+ * v − c·succ(c), v − c·pred(c) are multiples of ulp(c)² (at least 4·(g/2)²), so they are above g²/4 iff they are
+ * above 0; the FMA's one rounding keeps their sign. A square root is never a tie (a midpoint has p + 1 significant
+ * bits; its square, with a last bit set beyond 2p, is no p-bit v).
  *
- * q1 alone is already RN(a/b) by Markstein's theorem (y within half an ulp of 1/b, q0 within an ulp of a/b);
- * the last step does not lean on that, and costs nothing here (Adam is bound by the divider).
+ * The arguments need every value along the way in the normal range, so they hold where
+ *     a = +0 or MLP_DIV512_A_MIN <= a <= MLP_DIV512_A_MAX,  MLP_DIV512_B_MIN <= b <= MLP_DIV512_B_MAX,
+ *     v = +0 or MLP_SQRT512_MIN <= v <= MLP_SQRT512_MAX:
+ * float32 a in [2^-90, 2^60], b in [2^-30, 2^30], v in [2^-100, 2^100]; float64 a in [2^-600, 2^500], b in
+ * [2^-400, 2^400], v in [2^-960, 2^960]. The quotient then lies in [2^-120, 2^90] (float64: [2^-1000, 2^900]),
+ * r0 and r1 are normal, and v − c·succ(c) is 0 or at least ulp(c)² >= 2^-1064 in size (float32: 2^-146), which
+ * rounds to a number of its sign. Callers take the divider for a vector with a lane outside (NaN and infinities
+ * included) or a b outside.
  *
- * tests/c/test_kernels.c checks mlp_divide_avx512 (this division over an array) bit for bit against the
- * division: every float32 significand in [1, 2) against seven divisors (significands of all ones, of 1 + ulp,
- * ...), random operands over the whole range, operands that take the divider, and quotients within about u²
- * of a midpoint.
+ * tests/c/test_kernels.c checks mlp_divide_avx512 and mlp_sqrt_avx512 (these operations over an array) bit for
+ * bit against the division and sqrt: every float32 significand in [1, 2) against seven divisors (significands
+ * of all ones, of 1 + ulp, ...), every float32 in [1, 4) under the square root, random operands over the whole
+ * range, operands that take the divider, and results within about u² of a midpoint, built by number theory.
  *
  * Included by optim.c inside MLP_X86_DISPATCH; the names carry the precision suffix (MLP_FN).
  */
@@ -68,6 +78,8 @@ typedef __mmask16 mlp512_mask_f32;
 #define mlp512_div_f32 _mm512_div_ps
 #define mlp512_sqrt_f64 _mm512_sqrt_pd
 #define mlp512_sqrt_f32 _mm512_sqrt_ps
+#define mlp512_rsqrt14_f64 _mm512_rsqrt14_pd /* 1/√x within a relative 2^-14 */
+#define mlp512_rsqrt14_f32 _mm512_rsqrt14_ps
 #define mlp512_fmadd_f64 _mm512_fmadd_pd   /* a·b + c, rounded once */
 #define mlp512_fmadd_f32 _mm512_fmadd_ps
 #define mlp512_fnmadd_f64 _mm512_fnmadd_pd /* c − a·b, rounded once */
@@ -100,6 +112,10 @@ typedef __mmask16 mlp512_mask_f32;
 #define MLP_DIV512_A_MAX_f32 0x1p60f
 #define MLP_DIV512_B_MIN_f32 0x1p-30f
 #define MLP_DIV512_B_MAX_f32 0x1p30f
+#define MLP_SQRT512_MIN_f64 0x1p-960
+#define MLP_SQRT512_MAX_f64 0x1p960
+#define MLP_SQRT512_MIN_f32 0x1p-100f
+#define MLP_SQRT512_MAX_f32 0x1p100f
 
 #define MLP_IMPL "div512_impl.h"
 #include "each_precision.h"

@@ -114,6 +114,9 @@ void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, co
    divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,
    where the CPU or the build has no AVX-512. */
 int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
+/* s[k] = √v[k], k < len, through the correctly rounded FMA square root Adam uses on AVX-512 (div512.h; the
+   divider for vectors it does not cover): the same bits as sqrt. Returns 0, writing nothing, without AVX-512. */
+int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s);
 
 /* `epochs` epochs of mini-batch training, in place on p and state. Each epoch: if shuffle and batch < n, a
    Fisher–Yates permutation of the rows drawn from rng (j = next % (i + 1), i = n−1 … 1, from the identity), else

@@ -51,16 +51,17 @@ MLP_512_INLINE MLP_FN(mlp512_vec) MLP_FN(adam512_flush)(MLP_FN(mlp512_vec) x)
 
 /* The parameters (8 or 16) at k: adam_loop's operations in its order. The division by c takes div512.h's
    correctly rounded division on the FMA units, unless a square root is beyond its range (NaN, infinity, huge);
-   the other division stays on the divider, which then has two operations per parameter instead of three.
-   s = √v is 0 or at least √(smallest normal) = 2^-511 (float: 2^-63), above div512.h's minimum for a; s = −0
-   (from v = −0, a state set so by hand) gives +0 instead of −0, and the same denominator, eps. */
+   the other division stays on the divider. With fma_sqrt, so does the square root (div512.h), unless a v is
+   beyond its range; then the divider has one operation per parameter instead of three. s = √v is 0 or at least
+   √(smallest normal) = 2^-511 (float: 2^-63), above div512.h's minimum for a; s = −0 (from v = −0, a state set
+   so by hand) gives +0 instead of −0, and the same denominator, eps. */
 typedef struct {
     MLP_FN(mlp512_vec) weight, rest, beta2, one_minus_beta2, neg_step, c, c_inverse, eps, wd;
     int decay, lerp_low, c_fast;
 } MLP_FN(adam512_consts);
 
 MLP_512_INLINE void MLP_FN(adam512_block)(const MLP_FN(adam512_consts) *K, size_t k, MLP_T *p, const MLP_T *g,
-                                          MLP_T *m, MLP_T *v)
+                                          MLP_T *m, MLP_T *v, int fma_sqrt)
 {
     typedef MLP_FN(mlp512_vec) vec;
     const vec pk = MLP_FN(mlp512_load)(p + k);
@@ -75,12 +76,14 @@ MLP_512_INLINE void MLP_FN(adam512_block)(const MLP_FN(adam512_consts) *K, size_
                                                   MLP_FN(mlp512_mul)(MLP_FN(mlp512_mul)(K->one_minus_beta2, gk), gk)));
     MLP_FN(mlp512_store)(m + k, mk);
     MLP_FN(mlp512_store)(v + k, vk);
-    const vec s = MLP_FN(mlp512_sqrt)(vk);
-    vec scaled; /* s / c */
-    if (K->c_fast && MLP_FN(mlp512_div_a_small)(s) == MLP_FN(mlp512_all)) {
-        scaled = MLP_FN(mlp512_div_cr)(s, K->c, K->c_inverse);
+    vec scaled; /* √v / c */
+    if (fma_sqrt && K->c_fast && MLP_FN(mlp512_sqrt_ok)(vk) == MLP_FN(mlp512_all)) {
+        scaled = MLP_FN(mlp512_div_cr)(MLP_FN(mlp512_sqrt_cr)(vk), K->c, K->c_inverse);
     } else {
-        scaled = MLP_FN(mlp512_div)(s, K->c);
+        const vec s = MLP_FN(mlp512_sqrt)(vk);
+        scaled = K->c_fast && MLP_FN(mlp512_div_a_small)(s) == MLP_FN(mlp512_all)
+                     ? MLP_FN(mlp512_div_cr)(s, K->c, K->c_inverse)
+                     : MLP_FN(mlp512_div)(s, K->c);
     }
     const vec denom = MLP_FN(mlp512_add)(scaled, K->eps);
     const vec step = MLP_FN(mlp512_div)(MLP_FN(mlp512_mul)(K->neg_step, mk), denom);
@@ -100,8 +103,15 @@ __attribute__((target("avx512f"))) static void MLP_FN(adam_loop_avx512) MLP_ADAM
         MLP_FN(mlp512_div_b_ok)(bias_correction2_sqrt)};
     const size_t lanes = MLP_FN(mlp512_lanes);
     size_t k = 0;
+    /* float64: every other vector takes its square root on the FMA units, so the divider has three operations
+       per two vectors instead of four (float32's square root is cheap on the divider) */
+    const int fma_sqrt = sizeof(MLP_T) == sizeof(double);
+    for (; k + 2 * lanes <= len; k += 2 * lanes) {
+        MLP_FN(adam512_block)(&K, k, p, g, m, v, fma_sqrt);
+        MLP_FN(adam512_block)(&K, k + lanes, p, g, m, v, 0);
+    }
     for (; k + lanes <= len; k += lanes) {
-        MLP_FN(adam512_block)(&K, k, p, g, m, v);
+        MLP_FN(adam512_block)(&K, k, p, g, m, v, 0);
     }
     MLP_FN(adam_loop)(len - k, p + k, g + k, m + k, v + k, decay, wd, lerp_low, weight, beta2, one_minus_beta2,
                       step_size, bias_correction2_sqrt, eps);
@@ -125,6 +135,33 @@ __attribute__((target("avx512f"))) static void MLP_FN(divide_avx512)(size_t len,
     }
 }
 #endif
+
+/* s[k] = √v[k] for k < len as Adam takes it (adam512_block), for the tests. */
+__attribute__((target("avx512f"))) static void MLP_FN(sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
+{
+    const size_t lanes = MLP_FN(mlp512_lanes);
+    size_t k = 0;
+    for (; k + lanes <= len; k += lanes) {
+        const MLP_FN(mlp512_vec) vk = MLP_FN(mlp512_load)(v + k);
+        MLP_FN(mlp512_store)(s + k, MLP_FN(mlp512_sqrt_ok)(vk) == MLP_FN(mlp512_all) ? MLP_FN(mlp512_sqrt_cr)(vk)
+                                                                                      : MLP_FN(mlp512_sqrt)(vk));
+    }
+    for (; k < len; k++) {
+        s[k] = MLP_SQRT_OF(v[k]);
+    }
+}
+
+int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
+{
+#if MLP_X86_DISPATCH
+    if (MLP_HAS_AVX512()) {
+        MLP_FN(sqrt_avx512)(len, v, s);
+        return 1;
+    }
+#endif
+    (void)len, (void)v, (void)s;
+    return 0;
+}
 
 int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
 {

@@ -109,7 +109,7 @@ static void test_optimizers(void)
     check(same, "Adam with weight decay at step 3, as torch.optim.Adam's formula");
 }
 
-/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c), against torch's
+/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c and square root), against torch's
    formula written out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny
    states to 0, zero states, and NaN, infinite and huge values (the divider's fallback), in both precisions.
    T the scalar type; the formula computes in T, as the kernel does. */
@@ -146,10 +146,14 @@ ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
                 p0[k] = (T)uniform();                                                                            \
                 g[k] = kind == 0 ? 0 : kind == 1 ? (T)(uniform() * 1e-30) : (T)(uniform() * pow(10, -4 * (uniform() + 1))); \
                 m0[k] = kind == 0 ? 0 : kind == 2 ? (T)1e-37 : (T)(uniform() * 1e-3);                          \
-                v0[k] = kind == 0 ? 0 : kind == 3 ? (T)1.5e-38 : (T)(fabs(uniform()) * 1e-6);                  \
+                v0[k] = kind == 0   ? 0                                                                      \
+                        : kind == 3 ? (T)1.5e-38                                                                 \
+                        : kind == 4 ? (T)(sizeof(T) == 4 ? 1e-34 : 1e-300) /* normal, below div512.h's √ */    \
+                                    : (T)(fabs(uniform()) * 1e-6);                                               \
             }                                                                                                    \
             if (trial == 7) { /* values only the divider takes, each in a vector of its own */                   \
                 g[100] = (T)NAN, g[200] = (T)INFINITY, v0[300] = (T)(sizeof(T) == 4 ? 1e38 : 1e300);             \
+                v0[308] = v0[300];                                                                               \
                 m0[400] = (T)(sizeof(T) == 4 ? 1e30 : 1e200);                                                    \
             }                                                                                                    \
             memcpy(p, p0, sizeof p), memcpy(m, m0, sizeof m), memcpy(v, v0, sizeof v);                           \
