@@ -46,20 +46,24 @@ void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_
     }
 }
 
-/* a (rows, cols) = softmax of each row: e^(z − max) / Σ e^(z − max), the sum taken in column order; NaN anywhere
-   in a row gives a NaN row. Blocks of MLP_SOFTMAX_BLOCK rows, their sums on the stack. */
+void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums, MLP_T *maxes)
+{
+    MLP_FN(mlp_exp_shifted_rows)(rows, cols, z, a, sums, maxes);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t j = 0; j < cols; j++) {
+            a[r * cols + j] = a[r * cols + j] / sums[r];
+        }
+    }
+}
+
+/* a (rows, cols) = softmax of each row, in place (mlp_softmax_rows), in blocks of MLP_SOFTMAX_BLOCK rows, their
+   sums on the stack. */
 static void MLP_FN(softmax_rows)(size_t rows, size_t cols, MLP_T *a)
 {
     for (size_t r0 = 0; r0 < rows; r0 += MLP_SOFTMAX_BLOCK) {
         const size_t n = rows - r0 < MLP_SOFTMAX_BLOCK ? rows - r0 : MLP_SOFTMAX_BLOCK;
         MLP_T sums[MLP_SOFTMAX_BLOCK];
-        MLP_T *block = a + r0 * cols;
-        MLP_FN(mlp_exp_shifted_rows)(n, cols, block, block, sums, NULL);
-        for (size_t r = 0; r < n; r++) {
-            for (size_t j = 0; j < cols; j++) {
-                block[r * cols + j] = block[r * cols + j] / sums[r];
-            }
-        }
+        MLP_FN(mlp_softmax_rows)(n, cols, a + r0 * cols, a + r0 * cols, sums, NULL);
     }
 }
 

@@ -20,6 +20,9 @@ void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t col
    row's max. e may be z (in place). */
 void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
                                   MLP_T *maxes);
+/* a (rows, cols) = the softmax of each row of z, e / sums with e, sums and maxes as mlp_exp_shifted_rows leaves
+   them (the network's cross-entropy takes its log-sum-exp from the same sums and maxes). a may be z. */
+void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums, MLP_T *maxes);
 
 /* ---- the dense layer (dense.c): forward and backward side by side ---- */
 

@@ -8,11 +8,9 @@
 
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
-/* Rows of a cross-entropy whose softmax denominators are taken together (net_output_grad). */
-#define MLP_CE_BLOCK 64
 
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
-   delta buffers of the widest layer, all for `batch` rows; for training also the gradients of every parameter and
+   delta buffers of the widest layer, a softmax's row sums and maxes, all for `batch` rows; for training also the gradients of every parameter and
    the gathered mini-batch of X and y. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
@@ -24,7 +22,7 @@ size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
         widest = s[l] > widest ? s[l] : widest;
         params = mlp_size_add(params, mlp_size_add(mlp_size_mul(s[l - 1], s[l], &ok), s[l], &ok), &ok);
     }
-    per_row = mlp_size_add(per_row, mlp_size_mul(2, widest, &ok), &ok);
+    per_row = mlp_size_add(per_row, mlp_size_add(mlp_size_mul(2, widest, &ok), 2, &ok), &ok); /* G, sums, maxes */
     if (train) {
         per_row = mlp_size_add(per_row, mlp_size_add(s[0], s[L], &ok), &ok);
     }

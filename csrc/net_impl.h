@@ -5,6 +5,7 @@ typedef struct {
     MLP_T *A[MLP_MAX_LAYERS + 1]; /* A[l] (batch, sizes[l]) for l ≥ 1: layer outputs, after their activation */
     MLP_T *Z;                     /* (batch, sizes[L]): the output layer before its activation */
     MLP_T *G[2];                  /* (batch, widest): the delta ∂loss/∂(pre-activation), ping-pong */
+    MLP_T *sums, *maxes;          /* (batch): a softmax output's row sums Σ e^(z − max) and maxes */
     MLP_T *dW[MLP_MAX_LAYERS];    /* train: gradients, W[l]'s shape */
     MLP_T *db[MLP_MAX_LAYERS];    /* train: gradients, b[l]'s shape */
     MLP_T *Xb, *yb;               /* train: the gathered mini-batch, (batch, sizes[0]) and (batch, sizes[L]) */
@@ -24,6 +25,9 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
     w->G[0] = work;
     w->G[1] = work + batch * widest;
     work += 2 * batch * widest;
+    w->sums = work;
+    w->maxes = work + batch;
+    work += 2 * batch;
     if (train) {
         for (size_t l = 0; l < L; l++) {
             w->dW[l] = work;
@@ -47,6 +51,10 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
                               net->threads);
+    if (net->acts[L - 1].kind == MLP_SOFTMAX) { /* keeping the sums and maxes for the cross-entropy */
+        MLP_FN(mlp_softmax_rows)(m, s[L], w->Z, w->A[L], w->sums, w->maxes);
+        return;
+    }
     memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
     MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
 }
@@ -110,16 +118,12 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
         }
         return sum / (double)N;
     case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
-        for (size_t r0 = 0; r0 < m; r0 += MLP_CE_BLOCK) {
-            /* the rows' maxes and softmax denominators Σ e^(z − max), G's rows the scratch for the exponentials */
-            MLP_T totals[MLP_CE_BLOCK], maxes[MLP_CE_BLOCK];
-            const size_t rows = m - r0 < MLP_CE_BLOCK ? m - r0 : MLP_CE_BLOCK;
-            MLP_FN(mlp_exp_shifted_rows)(rows, o, Z + r0 * o, G + r0 * o, totals, maxes);
-            for (size_t r = r0; r < r0 + rows; r++) {
-                MLP_FN(cross_entropy_row)(o, m, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
-                                          y == NULL ? labels[r] : 0, maxes[r - r0], totals[r - r0], G + r * o,
-                                          &sum);
-            }
+        if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
+            MLP_FN(mlp_exp_shifted_rows)(m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
+        } /* else the forward pass's softmax left them */
+        for (size_t r = 0; r < m; r++) {
+            MLP_FN(cross_entropy_row)(o, m, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
+                                      y == NULL ? labels[r] : 0, w->maxes[r], w->sums[r], G + r * o, &sum);
         }
         return sum / (double)m;
     }
