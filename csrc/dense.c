@@ -15,10 +15,6 @@
 /* The bias gradient's column sums on fewer values than this run the portable build. */
 #define MLP_SUM_ROWS_SIMD_MIN 256
 
-/* Layers with at least this many weights (in·out) sum with fused multiply-adds, where the CPU has them; smaller
-   ones round every product before adding it, as NumPy's matmul does on the lecture's sizes. */
-#define MLP_DENSE_FMA_MIN 2048
-
 /* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
 #define MLP_TN_SCAN_MIN (1 << 18)
 

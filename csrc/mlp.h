@@ -93,6 +93,14 @@ size_t mlp_net_iworkspace(size_t n, size_t batch);
 /* xoshiro256**: the next number of the shuffle's generator, whose state s (not all zero) lives with the net. */
 uint64_t mlp_rng_next(uint64_t s[4]);
 
+/* ---- dense layers (dense.c) ---- */
+
+/* Layers more than 4 wide with at least this many weights (in·out) sum with fused multiply-adds where the CPU has
+   them (AVX2+FMA, AVX-512), whatever the number of rows; the others, the lecture's among them, round every product
+   before adding it, as NumPy's loops do. From this size on the fused SIMD kernel was faster than the portable
+   loops for every product and batch measured, one row included (docs/design.md, "Which layers fuse"). */
+#define MLP_DENSE_FMA_MIN 256
+
 /* ---- threads (parallel.c) ---- */
 
 /* A matrix product of at least this many multiply-adds is split among the threads a call allows (mlp_dims.threads,

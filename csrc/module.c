@@ -1844,7 +1844,7 @@ PyDoc_STRVAR(build_info_doc,
 
 static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args))
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d}", "simd", mlp_simd_path(), "compiler",
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n}", "simd", mlp_simd_path(), "compiler",
 #ifdef __VERSION__
                          __VERSION__,
 #else
@@ -1852,7 +1852,8 @@ static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args)
 #endif
                          "cflags", MLPEXT_BUILD_FLAGS, "numpy_target_api", MLP_STR(NPY_TARGET_VERSION),
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
-                         (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS);
+                         (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
+                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN);
 }
 
 /* ------------------------------------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ def show_config():
     info = _core.build_info()
     print(f"mlpext {__version__}")
     print(f"  kernels: {info['simd']} (chosen at run time; the AVX2 and AVX-512 paths give the same bits)")
-    print("  matrix products: mlpext's own register-tiled kernels, no BLAS; layers of at least 2048 weights use "
-          "fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), smaller ones round like NumPy's loops")
+    print(f"  matrix products: mlpext's own register-tiled kernels, no BLAS; layers more than 4 wide with at least "
+          f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
+          f"the others round like NumPy's loops")
     env = os.environ.get("MLPEXT_NUM_THREADS")
     source = f"MLPEXT_NUM_THREADS={env!r}" if env else f"the {info['cpus']} CPUs this process may use"
     print(f"  threads: a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "

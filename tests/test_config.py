@@ -20,6 +20,7 @@ def test_show_config_prints_the_build(capsys):
     text = capsys.readouterr().out
     info = _core.build_info()
     assert info["simd"] in text and info["cflags"] in text and mlpext.__version__ in text
+    assert f"at least {info['fma_min_weights']} weights use fused multiply-adds" in text
 
 
 def test_show_config_reports_the_threads(capsys, monkeypatch):

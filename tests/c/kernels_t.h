@@ -853,7 +853,7 @@ static void MLP_FN(test_dense_tn_subnormal)(void)
 
 /* A row's output of the forward product and of the delta to the input does not depend on the batch it comes in:
    every row of a batch of n equals the same row computed alone (n = 1) and in a batch of 3, on either side of the
-   FMA layer size (2048 weights) and of the portable build's size (2048 multiply-adds per call). */
+   FMA layer size (256 weights) and of the portable build's size (2048 multiply-adds per call). */
 static void MLP_FN(test_dense_rows_independent_of_batch)(void)
 {
     static const size_t shapes[][2] = {{64, 32}, {63, 32}, {128, 10}, {100, 20}, {7, 300}, {300, 7}, {33, 5}};

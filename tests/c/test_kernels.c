@@ -13,7 +13,7 @@
  * (T)mlp_sigmoid(z)), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
- * read or write of the wrong element. The dense layers of at least 2048 weights sum with fused multiply-adds
+ * read or write of the wrong element. The dense layers of at least 256 weights sum with fused multiply-adds
  * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use fma()/fmaf()
  * (dense_fused, below), still bit for bit.
  *
@@ -188,9 +188,9 @@ static int32_t ord32(float x)
 
 /* The sizes every shape test runs over: 1 and small sizes around the kernels' special cases (widths 1..4 are
    compile-time constants, 8 output columns per register block of the portable build, 8/16 lanes of a SIMD vector),
-   and a few beyond, up to layers of more than 2048 weights (the FMA kernels). */
+   and a few beyond, up to layers of more than 2048 weights (from 256 weights on, the FMA kernels). */
 static const size_t N_SIZES[] = {1, 2, 3, 5, 8, 13};
-static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17, 64, 65}; /* 64·33, 65·33 and 65·33: FMA layers */
+static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17, 64, 65}; /* 17·16, 64·5 ... 65·33: FMA layers */
 static const size_t OUT_SIZES[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -232,7 +232,7 @@ int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m
                                const float *bias, float *C);
 
 /* Does a dense layer (in, out) sum with fused multiply-adds? dense.c's dispatch: layers more than 4 wide
-   (MLP_SMALL_WIDTH) with at least 2048 weights (MLP_DENSE_FMA_MIN) do, if the CPU has AVX-512 or AVX2 with FMA,
+   (MLP_SMALL_WIDTH) with at least MLP_DENSE_FMA_MIN weights (256) do, if the CPU has AVX-512 or AVX2 with FMA,
    whatever the number of rows n; all others round each product before adding it. */
 static int dense_fused(size_t n, size_t in, size_t out)
 {
@@ -243,7 +243,7 @@ static int dense_fused(size_t n, size_t in, size_t out)
     const int fma_cpu = 0;
 #endif
     (void)n;
-    return out > 4 && in * out >= 2048 && fma_cpu;
+    return out > 4 && in * out >= MLP_DENSE_FMA_MIN && fma_cpu;
 }
 
 /* Helpers the template uses; MLP_FN picks the precision at the place of use. */
