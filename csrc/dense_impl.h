@@ -223,11 +223,27 @@ MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, co
 /* Σ over rows: db (m) = Σ_r D[r, :], row by row as NumPy's np.sum(D, axis=0). */
 MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
 {
-    for (size_t j = 0; j < m; j++) {
+    enum { COLS = 32 }; /* columns whose sums stay in registers down the rows (not in db: no add waits on a store) */
+    size_t j0 = 0;
+    for (; j0 + COLS <= m; j0 += COLS) {
+        MLP_T acc[COLS];
+        for (size_t j = 0; j < COLS; j++) {
+            acc[j] = D[j0 + j];
+        }
+        for (size_t r = 1; r < n; r++) {
+            for (size_t j = 0; j < COLS; j++) {
+                acc[j] += D[r * m + j0 + j];
+            }
+        }
+        for (size_t j = 0; j < COLS; j++) {
+            db[j0 + j] = acc[j];
+        }
+    }
+    for (size_t j = j0; j < m; j++) {
         db[j] = D[j];
     }
     for (size_t r = 1; r < n; r++) {
-        for (size_t j = 0; j < m; j++) {
+        for (size_t j = j0; j < m; j++) {
             db[j] += D[r * m + j];
         }
     }

@@ -176,13 +176,17 @@ MLP_KFN void MLP_FK(pack_strip)(const size_t nv, const int masked, size_t kc, co
     }
 }
 
-/* One strip: packed first (into panel, if not NULL) when more than one tile of rows will read it. */
+/* One strip: packed first (into panel, if not NULL) when more than one tile of rows will read it and its rows span
+   more than MLP_PACK_SPAN bytes. A shorter span is read in place: its lines fall at most 8 times into any set of
+   L1 (48 KB, 12 ways: the sets repeat every 4 KB), so the tiles after the first still find it there, and the copy
+   would be wasted (measured on the digits' 32 × 64 × 64 products: about 3 % of a fit). */
+#define MLP_PACK_SPAN (32 * 1024)
 MLP_KFN void MLP_FK(gemm_strip_packed)(const int fused, const size_t nv, const int masked, const int trans_a,
                                        const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
                                        const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first,
                                        const MLP_T *bias, MLP_M last, size_t ncols, MLP_T *panel)
 {
-    if (panel != NULL && rows > MLP_MR) {
+    if (panel != NULL && rows > MLP_MR && kc * ldb * sizeof(MLP_T) > MLP_PACK_SPAN) {
         MLP_FK(pack_strip)(nv, masked, kc, B, ldb, panel, last);
         B = panel;
         ldb = MLP_NR;
@@ -354,6 +358,7 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn)(int fused
     MLP_FK(simd_gemm_tn_rows)(fused, MLP_FK(simd_tn_transposed)(n, k, m, X, D), n, k, m, X, D, G, 0, k);
 }
 
+#undef MLP_PACK_SPAN
 #undef MLP_V
 #undef MLP_M
 #undef MLP_VL
