@@ -84,6 +84,13 @@ typedef struct {
     int nesterov;
 } mlp_optimizer;
 
+/* Adam's scalars of step t, in double as torch computes them: step_size = lr / (1 − beta1^t) and
+   bias_correction2_sqrt = (1 − beta2^t)^0.5 (pow). The same for every tensor of a step (optim.c). */
+typedef struct {
+    double step_size, bias_correction2_sqrt;
+} mlp_adam_step;
+mlp_adam_step mlp_adam_step_of(const mlp_optimizer *opt, int64_t t);
+
 /* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train);

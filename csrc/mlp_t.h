@@ -112,6 +112,9 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
    (buf; or m, v with t the step count already incremented for this step). */
 void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
                               MLP_T *v, int64_t t);
+/* The same, with Adam's scalars of the step already computed (mlp_adam_step_of; ignored by SGD). */
+void MLP_FN(mlp_optim_update_step)(const mlp_optimizer *opt, const mlp_adam_step *step, size_t len, MLP_T *p,
+                                   const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v);
 
 /* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
    divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,

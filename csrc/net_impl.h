@@ -61,15 +61,22 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
 
 /* One row of the cross-entropy (net_output_grad): adds its loss −Σ y·log_softmax(z) to *sum (term by term, in
    column order) and writes its gradient g = (p·Σy − y)/m; the row's target is t (o), or the label c when t is
-   NULL. max is the row's max and total Σ e^(z − max) (mlp_exp_shifted_rows). */
-static void MLP_FN(cross_entropy_row)(size_t o, size_t m, const MLP_T *z, const MLP_T *p, const MLP_T *t, size_t c,
-                                      MLP_T max, MLP_T total, MLP_T *g, double *sum)
+   NULL. max is the row's max and total Σ e^(z − max) (mlp_exp_shifted_rows). A division by m is a multiplication
+   by 1/m when m is a power of two (inverse = 1/m, else 0): the same result, without the divider. */
+static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const MLP_T *z, const MLP_T *p,
+                                      const MLP_T *t, size_t c, MLP_T max, MLP_T total, MLP_T *g, double *sum)
 {
     const MLP_T log_total = MLP_LOG_OF(total);
     if (t == NULL) {
         *sum += (double)(log_total - (z[c] - max));
-        for (size_t j = 0; j < o; j++) {
-            g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
+        if (inverse != 0) {
+            for (size_t j = 0; j < o; j++) {
+                g[j] = (j == c ? p[j] - 1 : p[j]) * inverse;
+            }
+        } else {
+            for (size_t j = 0; j < o; j++) {
+                g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
+            }
         }
         return;
     }
@@ -79,7 +86,7 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, const MLP_T *z, const 
     }
     for (size_t j = 0; j < o; j++) {
         *sum += (double)(t[j] * (log_total - (z[j] - max)));
-        g[j] = (p[j] * t_sum - t[j]) / (MLP_T)m;
+        g[j] = inverse != 0 ? (p[j] * t_sum - t[j]) * inverse : (p[j] * t_sum - t[j]) / (MLP_T)m;
     }
 }
 
@@ -121,8 +128,9 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
         if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
             MLP_FN(mlp_exp_shifted_rows)(m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
         } /* else the forward pass's softmax left them */
+        const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
         for (size_t r = 0; r < m; r++) {
-            MLP_FN(cross_entropy_row)(o, m, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
+            MLP_FN(cross_entropy_row)(o, m, inverse, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
                                       y == NULL ? labels[r] : 0, w->maxes[r], w->sums[r], G + r * o, &sum);
         }
         return sum / (double)m;
@@ -178,12 +186,13 @@ static void MLP_FN(net_optimize)(const mlp_net *net, const MLP_FN(mlp_net_params
     if (opt->kind == MLP_ADAM) {
         t = ++*state->t;
     }
+    const mlp_adam_step step = mlp_adam_step_of(opt, t); /* once per step, not per tensor */
     for (size_t l = 0; l < net->n_layers; l++) {
         for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
             const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_FN(mlp_optim_update)(opt, len, k ? p->b[l] : p->W[l], k ? w->db[l] : w->dW[l],
-                                     state->buf ? state->buf[i] : NULL, state->m ? state->m[i] : NULL,
-                                     state->v ? state->v[i] : NULL, t);
+            MLP_FN(mlp_optim_update_step)(opt, &step, len, k ? p->b[l] : p->W[l], k ? w->db[l] : w->dW[l],
+                                          state->buf ? state->buf[i] : NULL, state->m ? state->m[i] : NULL,
+                                          state->v ? state->v[i] : NULL);
         }
     }
 }

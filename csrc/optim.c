@@ -22,5 +22,17 @@ static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x;
 /* Adam on fewer parameters than this runs the portable build (a layer's biases, say): dispatch would cost more. */
 #define MLP_ADAM_SIMD_MIN 64
 
+mlp_adam_step mlp_adam_step_of(const mlp_optimizer *opt, int64_t t)
+{
+    mlp_adam_step step = {0.0, 1.0};
+    if (opt->kind == MLP_ADAM) {
+        const double bias_correction1 = 1.0 - pow(opt->beta1, (double)t);
+        const double bias_correction2 = 1.0 - pow(opt->beta2, (double)t);
+        step.step_size = opt->lr / bias_correction1;
+        step.bias_correction2_sqrt = pow(bias_correction2, 0.5);
+    }
+    return step;
+}
+
 #define MLP_IMPL "optim_impl.h"
 #include "each_precision.h"

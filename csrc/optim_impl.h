@@ -178,6 +178,13 @@ int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
 void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
                               MLP_T *v, int64_t t)
 {
+    const mlp_adam_step step = mlp_adam_step_of(opt, t);
+    MLP_FN(mlp_optim_update_step)(opt, &step, len, p, g, buf, m, v);
+}
+
+void MLP_FN(mlp_optim_update_step)(const mlp_optimizer *opt, const mlp_adam_step *step, size_t len, MLP_T *p,
+                                   const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v)
+{
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay;
     const int decay = opt->weight_decay != 0.0;
     if (opt->kind == MLP_SGD) {
@@ -194,11 +201,9 @@ void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, co
         return;
     }
     /* Adam */
-    const double bias_correction1 = 1.0 - pow(opt->beta1, (double)t);
-    const double bias_correction2 = 1.0 - pow(opt->beta2, (double)t);
     const MLP_T weight = (MLP_T)(1.0 - opt->beta1), beta2 = (MLP_T)opt->beta2, one_minus_beta2 = (MLP_T)(1.0 - opt->beta2);
-    const MLP_T step_size = (MLP_T)(opt->lr / bias_correction1), eps = (MLP_T)opt->eps;
-    const MLP_T bias_correction2_sqrt = (MLP_T)pow(bias_correction2, 0.5);
+    const MLP_T step_size = (MLP_T)step->step_size, eps = (MLP_T)opt->eps;
+    const MLP_T bias_correction2_sqrt = (MLP_T)step->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
 #if MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX512()) {
