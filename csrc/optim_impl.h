@@ -51,10 +51,10 @@ MLP_512_INLINE MLP_FN(mlp512_vec) MLP_FN(adam512_flush)(MLP_FN(mlp512_vec) x)
 
 /* The parameters (8 or 16) at k: adam_loop's operations in its order. The division by c takes div512.h's
    correctly rounded division on the FMA units, unless a square root is beyond its range (NaN, infinity, huge);
-   the other division stays on the divider. With fma_sqrt, so does the square root (div512.h), unless a v is
-   beyond its range; then the divider has one operation per parameter instead of three. s = √v is 0 or at least
-   √(smallest normal) = 2^-511 (float: 2^-63), above div512.h's minimum for a; s = −0 (from v = −0, a state set
-   so by hand) gives +0 instead of −0, and the same denominator, eps. */
+   the other division stays on the divider. With fma_sqrt the square root takes the FMA units too (div512.h),
+   unless a v is beyond its range: the divider then has one operation per parameter instead of two. s = √v is
+   0 or at least √(smallest normal) = 2^-511 (float: 2^-63), above div512.h's minimum for a; s = −0 (from
+   v = −0, a state set so by hand) gives +0 instead of −0, and the same denominator, eps. */
 typedef struct {
     MLP_FN(mlp512_vec) weight, rest, beta2, one_minus_beta2, neg_step, c, c_inverse, eps, wd;
     int decay, lerp_low, c_fast;
