@@ -5,6 +5,7 @@
  *     bit-identically to mlp_lecture_train;
  *   - the optimizers against their formulas written out naively (torch.optim's order of operations);
  *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
+ *   - the cross-entropy's gradient bit for bit against its formula, for batches of 1 to 17 rows;
  *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice.
  * Prints "k passed, m failed"; exit status 1 if anything failed.
  */
@@ -251,6 +252,72 @@ static void test_fit_visits_every_row(void)
     free(work);
 }
 
+/* The cross-entropy's gradient bit for bit, on a one-layer softmax network small enough for the portable loops
+   (3 inputs, 4 classes): G = (P − onehot)/m (labels) or (P·Σt − t)/m (targets), with the division written out,
+   for batches of every size up to 17 (the powers of two multiply by the exact 1/m instead: the same bits); then
+   db = Σ_r G[r] and dW = Xᵀ·G in row order, each product rounded. Also: the loss with an identity output layer
+   (the network keeps no softmax sums then, so the loss computes its own) equals the softmax network's loss. */
+static void test_cross_entropy_gradient_bits(void)
+{
+    enum { IN = 3, OUT = 4, MAXN = 17 };
+    const size_t sizes[2] = {IN, OUT};
+    const mlp_activation softmax[1] = {MLP_ACT(MLP_SOFTMAX)}, identity[1] = {MLP_ACT(MLP_IDENTITY)};
+    const mlp_net net = {1, sizes, softmax, MLP_LOSS_CROSS_ENTROPY, 1};
+    const mlp_net plain = {1, sizes, identity, MLP_LOSS_CROSS_ENTROPY, 1};
+    double W[IN * OUT], b[OUT], dW[IN * OUT], db[OUT], X[MAXN * IN], T[MAXN * OUT], P[MAXN * OUT], G[MAXN * OUT];
+    size_t labels[MAXN];
+    fill(W, IN * OUT, 2), fill(b, OUT, 1), fill(X, MAXN * IN, 2), fill(T, MAXN * OUT, 1);
+    for (size_t r = 0; r < MAXN; r++) {
+        labels[r] = r * 7 % OUT;
+    }
+    double *Ws[1] = {W}, *bs[1] = {b}, *dWs[1] = {dW}, *dbs[1] = {db};
+    const mlp_net_params_f64 p = {Ws, bs}, g = {dWs, dbs};
+    const size_t work_len = mlp_net_workspace(&net, MAXN, 0);
+    double *work = malloc(work_len * sizeof *work), *other = malloc(work_len * sizeof *other);
+    int same = 1, same_loss = 1;
+    for (size_t m = 1; m <= MAXN; m++) {
+        for (int with_labels = 0; with_labels < 2; with_labels++) {
+            const double *y = with_labels ? NULL : T;
+            const size_t *lab = with_labels ? labels : NULL;
+            const double loss = mlp_net_loss_f64(&net, m, X, y, lab, &p, &g, work);
+            for (size_t k = 0; k < work_len; k++) { /* nothing left over from the softmax network */
+                other[k] = NAN;
+            }
+            same_loss &= loss == mlp_net_loss_f64(&plain, m, X, y, lab, &p, NULL, other);
+            mlp_net_forward_f64(&net, m, X, &p, P, work);
+            for (size_t r = 0; r < m; r++) {
+                double t_sum = 0;
+                for (size_t j = 0; j < OUT; j++) {
+                    t_sum += T[r * OUT + j];
+                }
+                for (size_t j = 0; j < OUT; j++) {
+                    const double pj = P[r * OUT + j];
+                    G[r * OUT + j] = with_labels ? (j == labels[r] ? pj - 1 : pj) / (double)m
+                                                 : (pj * t_sum - T[r * OUT + j]) / (double)m;
+                }
+            }
+            for (size_t j = 0; j < OUT; j++) {
+                double s = G[j];
+                for (size_t r = 1; r < m; r++) {
+                    s += G[r * OUT + j];
+                }
+                same &= s == db[j];
+                for (size_t i = 0; i < IN; i++) {
+                    double w = X[i] * G[j];
+                    for (size_t r = 1; r < m; r++) {
+                        w += X[r * IN + i] * G[r * OUT + j];
+                    }
+                    same &= w == dW[i * OUT + j];
+                }
+            }
+        }
+    }
+    check(same, "cross-entropy gradient (labels and targets, 1 to 17 rows) as (P - y)/m, bit for bit");
+    check(same_loss, "cross-entropy loss after an identity output layer as after the softmax");
+    free(work);
+    free(other);
+}
+
 int main(void)
 {
     test_lecture_network();
@@ -267,6 +334,7 @@ int main(void)
         test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 1);
     }
     test_fit_visits_every_row();
+    test_cross_entropy_gradient_bits();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
