@@ -14,6 +14,7 @@
    about 82 ns an epoch, against 120 ns composed from the dense layer's kernels. */
 #define MLP_SMALL_MAX_ROWS 64
 
+__attribute__((unused)) /* the portable-only build (not x86) has no one-pass epoch */
 static int mlp_lecture_is_small(const mlp_dims *d)
 {
     return d->in <= MLP_SMALL_WIDTH && d->hidden <= MLP_SMALL_WIDTH && d->out == 1 && d->n <= MLP_SMALL_MAX_ROWS;

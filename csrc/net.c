@@ -10,8 +10,8 @@
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
 
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
-   delta buffers of the widest layer, a softmax's row sums and maxes, all for `batch` rows; for training also the gradients of every parameter and
-   the gathered mini-batch of X and y. */
+   delta buffers of the widest layer, a softmax's row sums and maxes, all for `batch` rows; for training also the
+   gradients of every parameter and the gathered mini-batch of X and y. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
     int ok = 1;

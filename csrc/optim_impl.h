@@ -134,7 +134,6 @@ __attribute__((target("avx512f"))) static void MLP_FN(divide_avx512)(size_t len,
         q[k] = a[k] / b;
     }
 }
-#endif
 
 /* s[k] = √v[k] for k < len as Adam takes it (adam512_block), for the tests. */
 __attribute__((target("avx512f"))) static void MLP_FN(sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
@@ -150,6 +149,7 @@ __attribute__((target("avx512f"))) static void MLP_FN(sqrt_avx512)(size_t len, c
         s[k] = MLP_SQRT_OF(v[k]);
     }
 }
+#endif
 
 int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
 {
