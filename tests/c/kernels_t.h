@@ -1287,8 +1287,9 @@ static void MLP_FN(test_divide_avx512_exact)(void)
 
 /* A v whose square root lies within about 2^-p ulp of a midpoint m between two floating-point numbers, as close
    as a square root can come to one, times 4^e. m = M·2^-p with M odd in [2^p, 2^(p+1)); M² has 2p + 1 or 2p + 2
-   bits, and v is M² rounded to its first p bits or fewer (its last p + 2 bits dropped). Those bits are small (t) or all but small (−t) when M is a
-   square root of ±t modulo 2^(p+2), which exists for t = 1 mod 8 and is found bit by bit (Hensel's lifting). */
+   bits, and v is M² rounded at its bit p + 2 (to p bits or fewer). The bits dropped are small (t) or all but
+   small (−t) when M is a square root of ±t modulo 2^(p+2), which exists for t = 1 mod 8 and is found bit by bit
+   (Hensel's lifting). */
 static MLP_T MLP_FN(near_midpoint_square)(int e)
 {
     const int f32 = sizeof(MLP_T) == sizeof(float), p = f32 ? 24 : 53, K = p + 2;
@@ -1345,9 +1346,9 @@ static void MLP_FN(test_sqrt_avx512_exact)(void)
                 const int half = f32 ? 12 : 26; /* a root of half the precision: its square is exact */
                 const MLP_T r = (MLP_T)ldexp(floor(rng_uniform(ldexp(1, half - 1), ldexp(1, half))), e - half);
                 const MLP_T square = r * r;
-                x = k % 3 == 0   ? square
-                    : k % 3 == 1 ? (MLP_T)(f32 ? nextafterf((float)square, 0) : nextafter((double)square, 0))
-                                 : (MLP_T)(f32 ? nextafterf((float)square, INFINITY) : nextafter((double)square, INFINITY));
+                const double toward = k % 3 == 1 ? 0 : INFINITY;
+                x = k % 3 == 0 ? square
+                               : (MLP_T)(f32 ? nextafterf((float)square, (float)toward) : nextafter((double)square, toward));
             } else { /* the specials among random values: whole vectors take the fallback */
                 x = k % 37 < (long)(sizeof special / sizeof special[0]) ? special[k % 37]
                                                                          : (MLP_T)rng_uniform(0, 4);

@@ -110,8 +110,8 @@ static void test_optimizers(void)
     check(same, "Adam with weight decay at step 3, as torch.optim.Adam's formula");
 }
 
-/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c and square root), against torch's
-   formula written out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny
+/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c and square root), against
+   torch's formula written out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny
    states to 0, zero states, and NaN, infinite and huge values (the divider's fallback), in both precisions.
    T the scalar type; the formula computes in T, as the kernel does. */
 #define ADAM_REFERENCE(T, SQRT, FLUSH_MIN)                                                                       \
