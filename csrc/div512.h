@@ -25,9 +25,9 @@
  *                                   1/(2√v) (float32: 2^-14 each)
  *   c  = RN(s + (v − s²)·h)         within half an ulp plus about 2^-24 ulp (float32: 2^-3) of √v: faithful
  *   RN(√v) = succ(c) iff v > c·succ(c), pred(c) iff v <= c·pred(c), else c   (Tuckerman's test)
- * The test is exact: (c ± g/2)², g the gap to the neighbour, is c·succ(c) + g²/4 (or c·pred(c) + g²/4), and
- * v − c·succ(c), v − c·pred(c) are multiples of ulp(c)² (at least 4·(g/2)²), so they are above g²/4 iff they are
- * above 0; the FMA's one rounding keeps their sign. A square root is never a tie (a midpoint has p + 1 significant
+ * The test is exact: (c + g/2)² = c·succ(c) + g²/4 and (c − g'/2)² = c·pred(c) + g'²/4, g and g' the gaps above
+ * and below c; v − c·succ(c) and v − c·pred(c) are multiples of ulp(c)², at least g² and g'², so each is above its
+ * quarter-gap term iff it is above 0; the FMA's one rounding keeps the sign. A square root is never a tie (a midpoint has p + 1 significant
  * bits; its square, with a last bit set beyond 2p, is no p-bit v).
  *
  * The arguments need every value along the way in the normal range, so they hold where
