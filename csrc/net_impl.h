@@ -69,14 +69,9 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
     const MLP_T log_total = MLP_LOG_OF(total);
     if (t == NULL) {
         *sum += (double)(log_total - (z[c] - max));
-        if (inverse != 0) {
-            for (size_t j = 0; j < o; j++) {
-                g[j] = (j == c ? p[j] - 1 : p[j]) * inverse;
-            }
-        } else {
-            for (size_t j = 0; j < o; j++) {
-                g[j] = (j == c ? p[j] - 1 : p[j]) / (MLP_T)m;
-            }
+        for (size_t j = 0; j < o; j++) {
+            const MLP_T d = j == c ? p[j] - 1 : p[j];
+            g[j] = inverse != 0 ? d * inverse : d / (MLP_T)m;
         }
         return;
     }
@@ -86,7 +81,8 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
     }
     for (size_t j = 0; j < o; j++) {
         *sum += (double)(t[j] * (log_total - (z[j] - max)));
-        g[j] = inverse != 0 ? (p[j] * t_sum - t[j]) * inverse : (p[j] * t_sum - t[j]) / (MLP_T)m;
+        const MLP_T d = p[j] * t_sum - t[j];
+        g[j] = inverse != 0 ? d * inverse : d / (MLP_T)m;
     }
 }
 

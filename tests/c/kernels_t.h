@@ -1195,6 +1195,17 @@ static MLP_T MLP_FN(near_midpoint_dividend)(MLP_T b, int shift)
     return (MLP_T)ldexp((double)A, e - p + tz);
 }
 
+/* 1 (and a report) if got and want differ in their bits, a NaN matching any NaN: what the FMA-unit division and
+   square root return against the divider's, for the operand x. */
+static int MLP_FN(unlike)(int line, const char *what, MLP_T x, MLP_T got, MLP_T want)
+{
+    if (memcmp(&got, &want, sizeof got) == 0 || (isnan(got) && isnan(want))) {
+        return 0;
+    }
+    report(line, "%s at x = %a: %a, expected %a", what, (double)x, (double)got, (double)want);
+    return 1;
+}
+
 /* div512.h's division by a constant (Adam's √v / c on AVX-512) against the division operator, bit for bit: the
    whole of [1, 2) (float32: every significand) and random operands over the fast range, quotients next to
    midpoints (a = b·m rounded, m halfway between two numbers), divisors with significands of all ones and of one,
@@ -1223,8 +1234,10 @@ static void MLP_FN(test_divide_avx512_exact)(void)
                              (MLP_T)(a_min * (1 - one_ulp / 2)), f32 ? (MLP_T)1e-40f : (MLP_T)1e-310, INFINITY,
                              NAN, -1, (MLP_T)-a_min, 1};
     long checked = 0, mismatches = 0;
+    char what[48];
     for (int d = 0; d < FIXED + RANDOM; d++) {
         const MLP_T b = divisors[d];
+        snprintf(what, sizeof what, "x / %a", (double)b);
         /* [1, 2): every float32 significand for the first 7 divisors; 8 batches of random float64 significands */
         const long sweep = d < 7 ? (f32 ? (1L << 23) / N : 8) : 1;
         for (long batch = 0; batch < sweep + 4; batch++) {
@@ -1249,13 +1262,7 @@ static void MLP_FN(test_divide_avx512_exact)(void)
             }
             MLP_FN(mlp_divide_avx512)(N, a, b, q);
             for (long k = 0; k < N; k++) {
-                const MLP_T want = a[k] / b;
-                if (memcmp(&want, &q[k], sizeof want) != 0 && !(isnan(want) && isnan(q[k]))) {
-                    if (mismatches++ < 4) {
-                        CHECKF(0, "%a / %a: %a, the division gives %a", (double)a[k], (double)b, (double)q[k],
-                               (double)want);
-                    }
-                }
+                mismatches += MLP_FN(unlike)(__LINE__, what, a[k], q[k], a[k] / b);
             }
             checked += N;
         }
@@ -1267,11 +1274,9 @@ static void MLP_FN(test_divide_avx512_exact)(void)
             a[k] = MLP_FN(near_midpoint_dividend)(b, k % 2 ? 1 : -1);
         }
         MLP_FN(mlp_divide_avx512)(N / 16, a, b, q);
+        snprintf(what, sizeof what, "x / %a", (double)b);
         for (long k = 0; k < N / 16; k++) {
-            const MLP_T want = a[k] / b;
-            if (memcmp(&want, &q[k], sizeof want) != 0 && mismatches++ < 4) {
-                CHECKF(0, "%a / %a: %a, the division gives %a", (double)a[k], (double)b, (double)q[k], (double)want);
-            }
+            mismatches += MLP_FN(unlike)(__LINE__, what, a[k], q[k], a[k] / b);
         }
         checked += N / 16;
     }
@@ -1358,11 +1363,7 @@ static void MLP_FN(test_sqrt_avx512_exact)(void)
         MLP_FN(mlp_sqrt_avx512)(N, v, s);
         for (long k = 0; k < N; k++) {
             const MLP_T want = (MLP_T)(f32 ? sqrtf((float)v[k]) : sqrt((double)v[k]));
-            if (memcmp(&want, &s[k], sizeof want) != 0 && !(isnan(want) && isnan(s[k]))) {
-                if (mismatches++ < 4) {
-                    CHECKF(0, "sqrt(%a): %a, sqrt gives %a", (double)v[k], (double)s[k], (double)want);
-                }
-            }
+            mismatches += MLP_FN(unlike)(__LINE__, "sqrt(x)", v[k], s[k], want);
         }
         checked += N;
     }
