@@ -47,6 +47,19 @@ typedef enum {
     LABELS,       /* class labels: an integer array-like, converted to npy_intp and checked against a range */
 } arg_role;
 
+/* What each role implies, looked up once per argument. */
+enum {
+    ROLE_PARAM = 1,   /* a parameter: sets the call's dtype */
+    ROLE_EXACT = 2,   /* used in place, so never converted: an ndarray of the exact dtype, C-contiguous, aligned */
+    ROLE_WRITTEN = 4, /* written in place: writable, and sharing memory with no other argument */
+};
+static const unsigned char role_flags[] = {
+    [PARAM] = ROLE_PARAM | ROLE_EXACT,      [PARAM_RW] = ROLE_PARAM | ROLE_EXACT | ROLE_WRITTEN,
+    [INPUT] = 0,                            [INTERMEDIATE] = 0,
+    [OUTPUT] = ROLE_EXACT | ROLE_WRITTEN,   [COUNTER] = ROLE_EXACT | ROLE_WRITTEN,
+    [LABELS] = 0,
+};
+
 typedef struct {
     const char *name;
     arg_role role;
@@ -69,6 +82,7 @@ typedef struct {
     int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
     size_t len;          /* number of elements */
     const char *lo, *hi; /* bytes [lo, hi) of the array NumPy made of obj (obj's own memory, or a copy) */
+    int written;         /* the call writes it (PARAM_RW, OUTPUT, COUNTER) */
 } arg_val;
 
 /* The state of one call, on the C stack. */
@@ -81,6 +95,9 @@ typedef struct {
     int dim_arg[MAX_DIMS]; /* which argument set each dimension (-1: not yet) */
     arg_val *args; /* room for every array argument of the call */
     int nargs;
+    int writers; /* how many of the arguments are written */
+    int owners;  /* how many hold an array the call owns (arg_val.owned) */
+    int convert_begin, convert_end; /* the arguments with convert = 1 are among [begin, end) */
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
 } call_ctx;
 
@@ -89,23 +106,30 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
     c->args = args;
     c->fname = fname; /* args[] is filled as arguments are taken: no need to clear it */
     c->nargs = 0;
+    c->writers = 0;
+    c->owners = 0;
+    c->convert_begin = c->convert_end = 0;
     c->scratch_len = 0;
     c->type_num = -1;
     c->ndims = ndims;
     c->dim_names = dim_names;
     for (int k = 0; k < ndims; k++) {
         c->dim_arg[k] = -1;
+        c->dims[k] = 0; /* stays 0 for a dimension no argument gives (backward() takes no X: no "in") */
     }
 }
 
 static void ctx_release(call_ctx *c)
 {
-    for (int k = 0; k < c->nargs; k++) {
+    for (int k = 0; c->owners != 0 && k < c->nargs; k++) {
         if (c->args[k].owned) {
             Py_DECREF(c->args[k].arr);
         }
     }
     c->nargs = 0;
+    c->writers = 0;
+    c->owners = 0;
+    c->convert_begin = c->convert_end = 0;
 }
 
 /* "(4, 2)" */
@@ -197,13 +221,15 @@ __attribute__((cold, noinline)) static int shape_error(const call_ctx *c, int in
     return -1;
 }
 
-/* Checks ndim and shape of a against spec s, binding named dimensions on first sight. */
-static int check_shape(call_ctx *c, int index, PyArrayObject *a)
+/* Checks ndim and shape of a against spec s, binding named dimensions on first sight; sets *len to the number
+   of elements. */
+static int check_shape(call_ctx *c, int index, PyArrayObject *a, size_t *len)
 {
     const arg_spec *s = c->args[index].spec;
     if (PyArray_NDIM(a) != s->ndim) {
         return shape_error(c, index, a, SHAPE_NDIM, 0);
     }
+    size_t elements = 1; /* each dimension checked before it is multiplied in: no overflow (NumPy's sizes fit) */
     for (int k = 0; k < s->ndim; k++) {
         int d = s->dims[k];
         npy_intp size = PyArray_DIM(a, k);
@@ -220,7 +246,9 @@ static int check_shape(call_ctx *c, int index, PyArrayObject *a)
         } else if (size != c->dims[d]) {
             return shape_error(c, index, a, SHAPE_MISMATCH, d);
         }
+        elements *= (size_t)size;
     }
+    *len = elements;
     return 0;
 }
 
@@ -239,10 +267,15 @@ static int fast_convertible(PyArrayObject *a)
     }
 }
 
-/* Byte range [lo, hi) that array a can touch. */
-static void memory_extent(PyArrayObject *a, const char **lo, const char **hi)
+/* Byte range [lo, hi) that array a of len elements can touch. */
+static void memory_extent(PyArrayObject *a, size_t len, const char **lo, const char **hi)
 {
     const char *low = PyArray_BYTES(a), *high = low;
+    if (PyArray_IS_C_CONTIGUOUS(a)) { /* nearly always: no strides to look at */
+        *lo = low;
+        *hi = low + len * (size_t)PyArray_ITEMSIZE(a);
+        return;
+    }
     for (int k = 0; k < PyArray_NDIM(a); k++) {
         npy_intp reach = (PyArray_DIM(a, k) - 1) * PyArray_STRIDE(a, k);
         if (reach < 0) {
@@ -260,11 +293,16 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 {
     int index = c->nargs;
     arg_val *v = &c->args[index];
-    memset(v, 0, sizeof *v);
     v->spec = s;
     v->obj = obj;
-    const int is_param = s->role == PARAM || s->role == PARAM_RW;
-    const int exact = is_param || s->role == OUTPUT || s->role == COUNTER; /* used in place: never converted */
+    v->owned = 0;
+    v->data = NULL;
+    v->convert = 0;
+    const int flags = role_flags[s->role];
+    v->written = (flags & ROLE_WRITTEN) != 0;
+    c->writers += v->written;
+    const int is_param = (flags & ROLE_PARAM) != 0;
+    const int exact = (flags & ROLE_EXACT) != 0; /* used in place: never converted */
     const int type_num = s->role == COUNTER ? s->type_num : c->type_num;
 
     if (PyArray_Check(obj)) {
@@ -285,10 +323,10 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
             return -1;
         }
         v->owned = 1;
+        c->owners++;
     }
     c->nargs++; /* from here on ctx_release owns v */
     PyArrayObject *a = v->arr;
-    memory_extent(a, &v->lo, &v->hi); /* the caller's memory, when obj is an array or exposes a buffer */
 
     /* dtype */
     const char kind = PyArray_DESCR(a)->kind;
@@ -316,13 +354,10 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         }
     }
 
-    if (check_shape(c, index, a) < 0) {
+    if (check_shape(c, index, a, &v->len) < 0) {
         return -1;
     }
-    v->len = 1;
-    for (int k = 0; k < s->ndim; k++) { /* shape checked: no overflow, each dimension >= 1 */
-        v->len *= (size_t)PyArray_DIM(a, k);
-    }
+    memory_extent(a, v->len, &v->lo, &v->hi); /* the caller's memory, when obj is an array or exposes a buffer */
 
     /* layout */
     const int carray = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
@@ -347,6 +382,8 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     } else if (s->role != LABELS && fast_convertible(a)) {
         v->convert = 1;
         c->scratch_len += v->len;
+        c->convert_begin = c->convert_end == 0 ? index : c->convert_begin;
+        c->convert_end = index + 1;
     } else { /* labels; half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
         PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(target), 0, 0,
                                                                NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST, NULL);
@@ -355,6 +392,8 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         }
         if (v->owned) {
             Py_DECREF(v->arr);
+        } else {
+            c->owners++;
         }
         v->arr = conv;
         v->owned = 1;
@@ -364,27 +403,34 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 }
 
 /* A written array (PARAM_RW, OUTPUT, COUNTER) must not share memory with any other argument as the caller
-   passed it. */
+   passed it. Each pair that holds a written array is compared once, without a branch: nearly always none
+   overlaps. Only then are the pairs looked at again, in argument order, so that the message names the first
+   written array that overlaps and the first argument it overlaps (read-only arguments may share memory). */
 static int check_overlaps(const call_ctx *c)
 {
+    if (c->writers == 0) {
+        return 0;
+    }
+    const arg_val *args = c->args;
+    int overlaps = 0;
     for (int w = 0; w < c->nargs; w++) {
-        const arg_val *wv = &c->args[w];
-        if (wv->spec->role != PARAM_RW && wv->spec->role != OUTPUT && wv->spec->role != COUNTER) {
+        if (!args[w].written) {
             continue;
         }
-        int overlaps = 0; /* no branch per pair: the answer is nearly always no */
-        for (int k = 0; k < c->nargs; k++) {
-            const arg_val *kv = &c->args[k];
-            overlaps |= (k != w) & (kv->lo < wv->hi) & (wv->lo < kv->hi);
+        const char *lo = args[w].lo, *hi = args[w].hi;
+        for (int k = 0; k < w; k++) { /* every argument before w */
+            overlaps |= (args[k].lo < hi) & (lo < args[k].hi);
         }
-        if (!overlaps) {
-            continue;
+        for (int k = w + 1; k < c->nargs; k++) { /* the read-only ones after it (a written one compares with w) */
+            overlaps |= !args[k].written & (args[k].lo < hi) & (lo < args[k].hi);
         }
-        for (int k = 0; k < c->nargs; k++) {
-            const arg_val *kv = &c->args[k];
-            if (k != w && kv->lo < wv->hi && wv->lo < kv->hi) {
+    }
+    for (int w = 0; overlaps && w < c->nargs; w++) {
+        for (int k = 0; args[w].written && k < c->nargs; k++) {
+            if (k != w && args[k].lo < args[w].hi && args[w].lo < args[k].hi) {
+                const char *name = args[w].spec->name;
                 PyErr_Format(PyExc_ValueError, "%s(): %s shares memory with %s, but %s is written in place; pass "
-                             "separate arrays", c->fname, wv->spec->name, kv->spec->name, wv->spec->name);
+                             "separate arrays", c->fname, name, args[k].spec->name, name);
                 return -1;
             }
         }
@@ -613,14 +659,19 @@ static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
     return s->heap;
 }
 
-static void scratch_free(scratch *s) { PyMem_Free(s->heap); }
+static void scratch_free(scratch *s)
+{
+    if (s->heap != NULL) {
+        PyMem_Free(s->heap);
+    }
+}
 
 /* Hands out the scratch block: first the converted inputs (their data pointers), then the kernel workspace. */
 static void *assign_scratch(call_ctx *c, void *block)
 {
     const size_t item = c->type_num == NPY_FLOAT ? sizeof(float) : sizeof(double);
     char *p = block;
-    for (int k = 0; k < c->nargs; k++) {
+    for (int k = c->convert_begin; k < c->convert_end; k++) {
         if (c->args[k].convert) {
             c->args[k].data = p;
             p += c->args[k].len * item;
@@ -679,7 +730,7 @@ static void convert_inputs(const call_ctx *c)
 {
     /* (the conversions are out of line: inlined, their 2 × 13 loops left the loop below short of registers, and
        its own pointer went through the stack on every argument) */
-    for (int k = 0; c->scratch_len != 0 && k < c->nargs; k++) {
+    for (int k = c->convert_begin; k < c->convert_end; k++) {
         const arg_val *v = &c->args[k];
         if (!v->convert) {
             continue;

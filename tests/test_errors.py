@@ -458,6 +458,26 @@ def test_disjoint_parameters_from_one_buffer_are_fine():
         np.testing.assert_array_equal(shared[p], separate[p])
 
 
+@pytest.mark.parametrize("fname, first, second", [("forward", "X", "W1"), ("backward", "hidden_activation", "W2"),
+                                                  ("backward", "y", "hidden_activation"),
+                                                  ("update", "hidden_activation", "delta_hidden"),
+                                                  ("update", "X", "delta_hidden"), ("train_step", "X", "y")])
+def test_arguments_only_read_may_share_memory(fname, first, second):
+    """Only a written array must not share memory: two arguments a call only reads may be one array, next to
+    parameters it writes, and the call gives what it gives on two copies."""
+    shared = cube()
+    shared[first] = shared[second]
+    separate = {k: (a.copy() if isinstance(a, np.ndarray) else a) for k, a in shared.items()}
+    got, expected = call(fname, shared), call(fname, separate)
+    if isinstance(expected, tuple):
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
+    else:
+        assert got == expected
+    for p in PARAMS:
+        np.testing.assert_array_equal(shared[p], separate[p])
+
+
 # Buffer-protocol objects that are not ndarrays (memoryview, array.array, ...) are converted with NumPy, and the
 # resulting array may share the caller's memory. The rule "a written array must not share memory with any other
 # argument" applies to them too: otherwise train reads X from memory that its own updates overwrite.
