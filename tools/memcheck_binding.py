@@ -6,8 +6,9 @@ The C unit tests (tests/c/run.sh) run the kernels under valgrind, and tools/sani
 under ASan + UBSan; neither sees the binding reading memory it never wrote (ASan does not track that). This runs a
 driver that calls every function of the module with valid arguments (both dtypes; out=, networks with both
 optimizers and both kinds of targets) and with a few invalid ones, under memcheck, and reports each error whose
-stack has a frame in mlpext's extension (a file of csrc/, or the extension module itself). CPython and NumPy
-give memcheck errors of their own (PYTHONMALLOC=malloc is needed to see ours at all); those are not counted.
+stack has a frame in mlpext's extension (a file of csrc/, or the extension module itself). PYTHONMALLOC=malloc
+lets memcheck follow Python's own allocations; CPython and NumPy then report memcheck errors of their own, which
+are not counted.
 
 Exit status: 0 if no error touches mlpext, 1 otherwise (the errors are printed), 2 if valgrind is missing.
 """
