@@ -197,6 +197,20 @@ def assert_close(a, b, dtype):
     assert np.all(np.abs(a[finite] - b[finite]) <= rtol * scale)
 
 
+def assert_pairs_close(got, expected, dtype):
+    """assert_close on each (weights, biases) pair: parameters, or gradients."""
+    for (W, b), (Wr, br) in zip(got, expected):
+        assert_close(W, Wr, dtype)
+        assert_close(b, br, dtype)
+
+
+def pinned(c):
+    """A pinned case's inputs (as the fuzz draws them) and its two networks: (X, y, mlpext's, NumpyMLP)."""
+    rng = np.random.default_rng(c["seed"])
+    X, y = make_x(c, rng), make_y(c, rng)
+    return X, y, build(c, MLP), build(c, NumpyMLP)
+
+
 # A float32 sigmoid output in (−88.7, −87.3): subnormal in NumPy, 0 in mlpext (found by this fuzz in CI)
 FLUSH_CASE = {"config": ("bce", "sigmoid", "tanh", "adam"), "sizes": [1, 2], "n": 1, "x_shape": (1, 1),
               "x_dtype": "uint8", "values": "normal", "x_layout": "C", "y_kind": "rows", "seed": 8,
@@ -214,9 +228,7 @@ def test_the_float32_sigmoid_near_one_is_seen_and_documented():
     sigmoid is below 1 − 2^-25, 0.99999994. run_reference says so (the fuzz then does not compare the BCE loss);
     the outputs, the gradients and a step's parameters still agree within float32 tolerances."""
     c = NEAR_ONE_CASE
-    rng = np.random.default_rng(c["seed"])
-    X, y = make_x(c, rng), make_y(c, rng)
-    net, ref = build(c, MLP), build(c, NumpyMLP)
+    X, y, net, ref = pinned(c)
     got = net.forward(X)
     with np.errstate(all="ignore"):
         expected, flushed, near_one = run_reference("forward", ref, X, y, c)
@@ -225,15 +237,10 @@ def test_the_float32_sigmoid_near_one_is_seen_and_documented():
     below_one = np.float32(1) - np.finfo(np.float32).epsneg
     assert np.any(got[ones] == below_one) and np.all((got[ones] == 1) | (got[ones] == below_one))
     assert_close(got, expected, np.float32)
-    got_grads, ref_grads = net.gradients(X, y), ref.gradients(X, y)
-    for (gW, gb), (rW, rb) in zip(got_grads, ref_grads):
-        assert_close(gW, rW, np.float32)
-        assert_close(gb, rb, np.float32)
+    assert_pairs_close(net.gradients(X, y), ref.gradients(X, y), np.float32)
     net.step(X, y)
     ref.step(X, y)
-    for (W, b), (Wr, br) in zip(net.params, ref.params):
-        assert_close(W, Wr, np.float32)
-        assert_close(b, br, np.float32)
+    assert_pairs_close(net.params, ref.params, np.float32)
 
 
 # Saturated tanh units (inputs of 255): gradients 2e-16 apart in elements near 0, 1.1e-9 apart after one Adam
@@ -248,32 +255,24 @@ def test_adam_amplifying_gradient_ulps_is_seen():
     parameters are 1.1e-9 apart; adam_amplifies_ulps says so. The same data with SGD is not flagged, and its
     parameters agree after the step."""
     c = ADAM_ULPS_CASE
-    rng = np.random.default_rng(c["seed"])
-    X, y = make_x(c, rng), make_y(c, rng)
-    net, ref = build(c, MLP), build(c, NumpyMLP)
-    for (gW, gb), (rW, rb) in zip(net.gradients(X, y), ref.gradients(X, y)):
-        assert_close(gW, rW, np.float64)
-        assert_close(gb, rb, np.float64)
+    X, y, net, ref = pinned(c)
+    assert_pairs_close(net.gradients(X, y), ref.gradients(X, y), np.float64)
     net.step(X, y)
     ref.step(X, y)
     apart = max(float(np.max(np.abs(W - Wr))) for (W, _), (Wr, _) in zip(net.params, ref.params))
     assert apart > 1e-9 and adam_amplifies_ulps(c, X, y)
     sgd = dict(c, config=("bce", "sigmoid", "tanh", "sgd"))
     assert not adam_amplifies_ulps(sgd, X, y)
-    net, ref = build(sgd, MLP), build(sgd, NumpyMLP)
+    _, _, net, ref = pinned(sgd)
     net.step(X, y)
     ref.step(X, y)
-    for (W, b), (Wr, br) in zip(net.params, ref.params):
-        assert_close(W, Wr, np.float64)
-        assert_close(b, br, np.float64)
+    assert_pairs_close(net.params, ref.params, np.float64)
 
 
 def test_the_float32_sigmoid_flush_is_seen_and_documented():
     """The case the fuzz found: mlpext's output is exactly 0 where NumPy's is subnormal, and run_reference says
     so (the fuzz then does not compare); every other output still agrees."""
-    rng = np.random.default_rng(FLUSH_CASE["seed"])
-    X, y = make_x(FLUSH_CASE, rng), make_y(FLUSH_CASE, rng)
-    net, ref = build(FLUSH_CASE, MLP), build(FLUSH_CASE, NumpyMLP)
+    X, y, net, ref = pinned(FLUSH_CASE)
     got = net.forward(X)
     with np.errstate(all="ignore"):
         expected, flushed, _ = run_reference("forward", ref, X, y, FLUSH_CASE)
@@ -327,6 +326,4 @@ def test_method_returns_the_reference_or_raises_cleanly(method, c):
         event("Adam's first step amplifies the gradients' ulp differences beyond the tolerance: parameters not "
               "compared")
     elif method in ("step", "fit"):
-        for (W, b), (Wr, br) in zip(net.params, ref.params):
-            assert_close(W, Wr, c["dtype"])
-            assert_close(b, br, c["dtype"])
+        assert_pairs_close(net.params, ref.params, c["dtype"])
