@@ -305,14 +305,17 @@ static void MLP_FN(part_rows)(size_t total, size_t align, size_t part, size_t pa
     *hi = *hi < total ? *hi : total;
 }
 
-/* Part `part` of `parts` of a product: a range of the output's rows — X·W + b and D·Wᵀ by rows of X and D,
-   Xᵀ·D by rows of G (columns of X). Every output value is the same chain of operations wherever the range is
-   cut, so the result does not depend on `parts`. Cut at multiples of 16 rows. */
+/* The rows a product is cut by for parts: X·W + b and D·Wᵀ by rows of X and D, Xᵀ·D by rows of G (columns of X). */
+static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->which == MLP_TN ? p->k : p->n; }
+
+/* Part `part` of `parts` of a product: a range of the rows product_cut_rows names. Every output value is the same
+   chain of operations wherever the range is cut, so the result does not depend on `parts`. Cut at multiples of
+   16 rows. */
 static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(product) *p = arg;
     size_t lo, hi;
-    MLP_FN(part_rows)(p->which == MLP_TN ? p->k : p->n, 16, part, parts, &lo, &hi);
+    MLP_FN(part_rows)(MLP_FN(product_cut_rows)(p), 16, part, parts, &lo, &hi);
     if (lo >= hi) {
         return;
     }
@@ -349,9 +352,10 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
      (the same bits).
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
-   `threads` threads (mlp_parallel), the same result. */
+   threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
+   by; the same result. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
-                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t threads)
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_threads threads)
 {
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C};
 #ifdef MLP_X86_DISPATCH
@@ -364,14 +368,18 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
-    const int split = threads > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
-                      !(which == MLP_TN && p.build == MLP_BUILD_GENERIC);
-    mlp_parallel(split ? threads : 1, MLP_FN(product_part), &p);
+    size_t parts = 1;
+    if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS && !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
+        const size_t most = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
+        parts = threads.count < most ? threads.count : most;
+    }
+    threads.count = parts;
+    mlp_parallel(threads, MLP_FN(product_part), &p);
 }
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               mlp_activation act, MLP_T *A, size_t threads)
+                               mlp_activation act, MLP_T *A, mlp_threads threads)
 {
     if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
@@ -383,7 +391,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
 
 /* D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
-                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev, size_t threads)
+                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev, mlp_threads threads)
 {
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
@@ -395,7 +403,7 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 
 /* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
-                                   MLP_T *db, size_t threads)
+                                   MLP_T *db, mlp_threads threads)
 {
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));

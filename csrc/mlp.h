@@ -39,11 +39,26 @@ typedef struct {
 
 #define MLP_ACT(kind) ((mlp_activation){(kind), 0.0})
 
+/* ---- threads (parallel.c) ---- */
+
+/* Helper threads kept between matrix products (parallel.c): the binding starts one team per module and gives it
+   to the calls that split products. Opaque. */
+typedef struct mlp_team mlp_team;
+
+/* How a call's large products may run: split among up to `count` threads (0 or 1: the calling thread alone),
+   the helpers of `team` when it is given and free, else threads started for the product. */
+typedef struct {
+    size_t count;
+    mlp_team *team; /* may be NULL */
+} mlp_threads;
+
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL})
+
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */
 typedef struct {
     size_t n, in, hidden, out;
-    size_t threads; /* the most threads its large products may use (mlp_parallel); 0 or 1: the calling thread */
+    mlp_threads threads; /* where its large products may run (mlp_parallel) */
 } mlp_dims;
 
 /* Scalars of workspace that mlp_lecture_update_* (resp. _step_* and _train_*) need for these sizes,
@@ -72,7 +87,7 @@ typedef struct {
     const size_t *sizes;        /* L + 1 sizes, each ≥ 1 */
     const mlp_activation *acts; /* L activations; only the last may be MLP_SOFTMAX */
     mlp_loss loss;
-    size_t threads; /* as mlp_dims.threads */
+    mlp_threads threads; /* as mlp_dims.threads */
 } mlp_net;
 
 typedef enum { MLP_SGD = 0, MLP_ADAM = 1 } mlp_optimizer_kind;
@@ -108,18 +123,39 @@ uint64_t mlp_rng_next(uint64_t s[4]);
    loops for every product and batch measured, one row included (docs/design.md, "Which layers fuse"). */
 #define MLP_DENSE_FMA_MIN 256
 
-/* ---- threads (parallel.c) ---- */
+/* ---- threads (parallel.c), continued ---- */
 
 /* A matrix product of at least this many multiply-adds is split among the threads a call allows (mlp_dims.threads,
-   mlp_net.threads); smaller ones run on the calling thread, where starting threads would cost more than they save
-   (measured: see docs/design.md, "Threads"). */
-#define MLP_PARALLEL_MIN_OPS ((size_t)1 << 25)
+   mlp_net.threads), if each part gets at least MLP_PARALLEL_MIN_ROWS of the rows it is cut by; smaller ones run
+   on the calling thread, where waking a helper would cost more than it saves (measured: see docs/design.md,
+   "Threads"). */
+#ifndef MLP_PARALLEL_MIN_OPS /* (-D for measurements only) */
+#define MLP_PARALLEL_MIN_OPS ((size_t)1 << 20)
+#endif
+#ifndef MLP_PARALLEL_MIN_ROWS
+#define MLP_PARALLEL_MIN_ROWS 48
+#endif
 #define MLP_MAX_THREADS 64
 
-/* Runs fn(arg, part, parts) for part = 0 .. parts − 1 (parts capped at MLP_MAX_THREADS): part 0 on the calling
-   thread, the others each on a thread started for it and joined before returning. A part whose thread cannot be
-   started runs on the calling thread. */
-void mlp_parallel(size_t parts, void (*fn)(void *arg, size_t part, size_t parts), void *arg);
+/* Runs fn(arg, part, parts) for part = 0 .. parts − 1, parts = threads.count capped at MLP_MAX_THREADS: part 0
+   on the calling thread, the others on the helpers of threads.team if it is given, has enough helpers, was
+   started by this process and is not running another product; else each on a thread started for it and joined
+   before returning. A part whose thread cannot be started runs on the calling thread. Returns when every part
+   has finished. fn must give the same result whatever the parts. */
+void mlp_parallel(mlp_threads threads, void (*fn)(void *arg, size_t part, size_t parts), void *arg);
+
+/* The bytes a team needs: its caller allocates them (aligned as malloc would) and frees them after mlp_team_stop,
+   or after mlp_team_start returned NULL. */
+size_t mlp_team_bytes(void);
+/* Starts a team of `helpers` threads (at most MLP_MAX_THREADS − 1) in `memory`. NULL if no helper could be
+   started; it may have fewer helpers than asked if the system refused some (mlp_team_helpers). */
+mlp_team *mlp_team_start(void *memory, size_t helpers);
+/* How many helpers the team has. */
+size_t mlp_team_helpers(const mlp_team *team);
+/* Whether the team was started by this process: after fork(), the child has none of its threads. */
+int mlp_team_ours(const mlp_team *team);
+/* Stops and joins its helpers. No product may be running on it. Its memory is then the caller's to free. */
+void mlp_team_stop(mlp_team *team);
 
 /* The SIMD code path the kernels take on this CPU: "avx512f", "avx2", "sse2" or "generic". */
 const char *mlp_simd_path(void);

@@ -26,19 +26,19 @@ void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a
 
 /* ---- the dense layer (dense.c): forward and backward side by side ---- */
 
-/* Each may split its matrix product among `threads` threads (mlp_parallel; 0 or 1: none), with the same result. */
+/* Each may split its matrix product among threads (mlp_threads, mlp_parallel), with the same result. */
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               mlp_activation act, MLP_T *A, size_t threads);
+                               mlp_activation act, MLP_T *A, mlp_threads threads);
 
 /* To the layer's input. D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
-                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev, size_t threads);
+                                      const MLP_T *A_prev, mlp_activation act_prev, MLP_T *D_prev, mlp_threads threads);
 
 /* To the layer's parameters. X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
-                                   MLP_T *db, size_t threads);
+                                   MLP_T *db, mlp_threads threads);
 
 /* p[0..len) += g[0..len)·lr, rounded as NumPy's `p += g * lr` (the product first). */
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p);

@@ -529,9 +529,12 @@ typedef struct {
     PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
 } recycle_site;
 
+/* The module's state: its recycled results, and its team of helper threads (parallel.c), started by the first
+   call that splits a product (module_team). Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
-} recycler;
+    mlp_team *team; /* NULL until then; read and set with atomics (free-threaded builds) */
+} core_state;
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
    reshape it, view it as another dtype, make it read-only or give it other data before dropping it. */
@@ -590,8 +593,8 @@ static PyObject *new_result(recycle_site *site, int ndim, npy_intp *shape, int t
 /* The sites of a function's outputs, from the module's state: first, first + 1, ... */
 static recycle_site *result_sites(PyObject *module, int first)
 {
-    recycler *pool = PyModule_GetState(module);
-    return pool != NULL ? &pool->sites[first] : NULL;
+    core_state *state = PyModule_GetState(module);
+    return state != NULL ? &state->sites[first] : NULL;
 }
 
 /* Validates the out= arrays that were given (items[k] != NULL); allocates the others (recycled from sites[k]
@@ -876,31 +879,67 @@ static size_t cpus_available(void)
     return n > 0 ? (size_t)n : 1;
 }
 
-/* How many threads a call whose largest matrix product has `ops` multiply-adds may use: 1 below
-   MLP_PARALLEL_MIN_OPS (without looking further); else MLPEXT_NUM_THREADS if it is set, else the CPUs this process
-   may run on. Returns 0 with ValueError if MLPEXT_NUM_THREADS is not a positive integer. */
-static size_t call_threads(const char *fname, double ops)
+/* The module's team of helper threads, for a call that may use `count` threads: started on first need with
+   max(count, CPUs) − 1 helpers (a later call that asks for more threads than that starts its own, parallel.c).
+   After fork() the child gets a team of its own: it has none of the parent's threads, whose team is left as it
+   is (a few hundred bytes; its mutexes may be in any state). NULL if no helper could be started: the products
+   then start threads for themselves. */
+static mlp_team *module_team(PyObject *module, size_t count)
 {
+    core_state *state = PyModule_GetState(module);
+    if (state == NULL) {
+        return NULL;
+    }
+    mlp_team *team = __atomic_load_n(&state->team, __ATOMIC_ACQUIRE);
+    if (team != NULL && mlp_team_ours(team)) {
+        return team;
+    }
+    const size_t cpus = cpus_available(), most = count > cpus ? count : cpus;
+    void *memory = PyMem_RawMalloc(mlp_team_bytes());
+    mlp_team *fresh = memory != NULL ? mlp_team_start(memory, most - 1) : NULL;
+    if (fresh == NULL) {
+        PyMem_RawFree(memory);
+        return NULL;
+    }
+    if (!__atomic_compare_exchange_n(&state->team, &team, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        mlp_team_stop(fresh); /* another thread (free-threaded build) set one first: `team` is now that one */
+        PyMem_RawFree(memory);
+        return team;
+    }
+    return fresh;
+}
+
+/* How a call whose largest matrix product has `ops` multiply-adds may use threads: one below MLP_PARALLEL_MIN_OPS
+   (without looking further); else up to MLPEXT_NUM_THREADS if it is set, else the CPUs this process may run on,
+   with the module's team (module_team). Returns 0, or -1 with ValueError if MLPEXT_NUM_THREADS is not a positive
+   integer. */
+static int call_threads(PyObject *module, const char *fname, double ops, mlp_threads *threads)
+{
+    *threads = MLP_THREADS(1);
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
-        return 1;
-    }
-    const char *env = getenv("MLPEXT_NUM_THREADS");
-    if (env == NULL || env[0] == '\0') {
-        size_t n = cpus_available();
-        return n < MLP_MAX_THREADS ? n : MLP_MAX_THREADS;
-    }
-    char *end;
-    errno = 0;
-    long n = strtol(env, &end, 10);
-    while (*end == ' ') {
-        end++;
-    }
-    if (errno != 0 || end == env || *end != '\0' || n < 1) {
-        PyErr_Format(PyExc_ValueError, "%s(): the environment variable MLPEXT_NUM_THREADS must be a positive "
-                     "integer (the most threads a call may use), got '%.50s'", fname, env);
         return 0;
     }
-    return n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+    size_t count;
+    const char *env = getenv("MLPEXT_NUM_THREADS");
+    if (env == NULL || env[0] == '\0') {
+        count = cpus_available();
+    } else {
+        char *end;
+        errno = 0;
+        long n = strtol(env, &end, 10);
+        while (*end == ' ') {
+            end++;
+        }
+        if (errno != 0 || end == env || *end != '\0' || n < 1) {
+            PyErr_Format(PyExc_ValueError, "%s(): the environment variable MLPEXT_NUM_THREADS must be a positive "
+                         "integer (the most threads a call may use), got '%.50s'", fname, env);
+            return -1;
+        }
+        count = (unsigned long)n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+    }
+    count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
+    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL};
+    return 0;
 }
 
 /* The largest matrix product of a network's pass over n rows, in multiply-adds. */
@@ -979,7 +1018,7 @@ static int call_alloc(call *k, size_t work, int work_ok)
 
 /* call_validate and call_alloc for the lecture's functions: workspace(d) scalars of workspace (workspace may be
    NULL for none). */
-static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
+static int call_begin(call *k, PyObject *module, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
                       const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *),
                       recycle_site *sites)
 {
@@ -989,11 +1028,10 @@ static int call_begin(call *k, const char *fname, const arg_spec *specs, PyObjec
     }
     const call_ctx *c = &k->c;
     k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
-                      (size_t)c->dims[DIM_OUT], 1};
+                      (size_t)c->dims[DIM_OUT], MLP_THREADS(1)};
     const double rows = (double)k->d.n, hidden = (double)k->d.hidden;
     const double in_ops = rows * (double)k->d.in * hidden, out_ops = rows * hidden * (double)k->d.out;
-    k->d.threads = call_threads(fname, in_ops > out_ops ? in_ops : out_ops);
-    if (k->d.threads == 0) {
+    if (call_threads(module, fname, in_ops > out_ops ? in_ops : out_ops, &k->d.threads) < 0) {
         call_abort(k);
         return -1;
     }
@@ -1059,7 +1097,7 @@ static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     PyObject *v[6];
     call k;
     if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "forward", specs, v, 5, out_specs, 2, v[5], NULL, result_sites(m, SITE_FORWARD)) < 0) {
+        call_begin(&k, m, "forward", specs, v, 5, out_specs, 2, v[5], NULL, result_sites(m, SITE_FORWARD)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1098,7 +1136,7 @@ static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
-    if (call_begin(&k, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, result_sites(m, SITE_BACKWARD)) < 0) {
+    if (call_begin(&k, m, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, result_sites(m, SITE_BACKWARD)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1121,7 +1159,7 @@ PyDoc_STRVAR(update_doc,
 "    b1 += np.sum(delta_hidden, axis=0) * learning_rate\n\n"
 "The parameters must be C-contiguous, writable, float32 or float64 (all the same). Returns None.");
 
-static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_update(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "hidden_activation", "delta_output", "delta_hidden",
                                         "W1", "b1", "W2", "b2", "learning_rate"};
@@ -1132,7 +1170,7 @@ static PyObject *py_update(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssi
     call k;
     if (parse_args("update", args, nargs, kwnames, names, 9, 9, v) < 0 ||
         parse_real("update", "learning_rate", v[8], &lr) < 0 ||
-        call_begin(&k, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
+        call_begin(&k, m, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1156,14 +1194,14 @@ PyDoc_STRVAR(train_step_doc,
 "One epoch of the lecture's loop — forward, backward, update — in place on W1, b1, W2, b2.\n\n"
 "Returns the loss before the update, np.mean(np.abs(y - predicted_output)), as a float.");
 
-static PyObject *py_train_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_train_step(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *v[7];
     double lr, loss;
     call k;
     if (parse_args("train_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
         parse_real("train_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
+        call_begin(&k, m, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))
@@ -1214,7 +1252,7 @@ PyDoc_STRVAR(train_doc,
 "multiple of N, as the lecture does with N = 1000. Ctrl-C stops the loop at a whole epoch and raises\n"
 "KeyboardInterrupt. Returns a float64 array of the `epochs` per-epoch losses (the values train_step returns).");
 
-static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *v[9];
     double lr;
@@ -1225,7 +1263,7 @@ static PyObject *py_train(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssiz
         (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
         return NULL;
     }
-    if (call_begin(&k, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
+    if (call_begin(&k, m, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
     npy_intp n_losses = epochs;
@@ -1289,7 +1327,7 @@ PyDoc_STRVAR(trace_step_doc,
 "b1_new, W2_new, b2_new. The parameters passed in are left untouched. The values are those train_step\n"
 "computes (E1 = delta2 @ W2.T is the hidden layer's error before the sigmoid's derivative).");
 
-static PyObject *py_trace_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const arg_spec specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
     PyObject *v[7], *arrays[N_TRACE] = {NULL}, *result = NULL;
@@ -1297,7 +1335,7 @@ static PyObject *py_trace_step(PyObject *Py_UNUSED(m), PyObject *const *args, Py
     call k;
     if (parse_args("trace_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
         parse_real("trace_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
+        call_begin(&k, m, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
         return NULL;
     }
     void *data[N_TRACE];
@@ -1355,7 +1393,7 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     PyObject *v[6];
     call k;
     if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace,
+        call_begin(&k, m, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace,
                    result_sites(m, SITE_PREDICT)) < 0) {
         return NULL;
     }
@@ -1500,7 +1538,7 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         add_spec(nc, PySequence_Fast_GET_ITEM(biases, l), "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
     }
     add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
-    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, 1};
+    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
     return 0;
 }
 
@@ -1577,10 +1615,9 @@ static void net_end(net_call *nc) { Py_CLEAR(nc->y_array); }
 
 /* After net_validate: the threads the network's products on n rows at a time may use. Returns 0, or -1 with an
    exception set and the call's arguments released (call_abort). */
-static int net_set_threads(net_call *nc, const char *fname, size_t n)
+static int net_set_threads(net_call *nc, PyObject *module, const char *fname, size_t n)
 {
-    nc->net.threads = call_threads(fname, net_largest_product(&nc->net, n));
-    if (nc->net.threads == 0) {
+    if (call_threads(module, fname, net_largest_product(&nc->net, n), &nc->net.threads) < 0) {
         call_abort(&nc->k);
         return -1;
     }
@@ -1600,7 +1637,7 @@ PyDoc_STRVAR(net_forward_doc,
 "net_forward($module, X, weights, biases, activations, slope, out=None)\n--\n\n"
 "A network's output for X (n, sizes[0]): (n, sizes[L]). Private: mlpext.MLP.forward is the public face.");
 
-static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_net_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "weights", "biases", "activations", "slope", "out"};
     PyObject *v[6];
@@ -1619,7 +1656,7 @@ static PyObject *py_net_forward(PyObject *Py_UNUSED(m), PyObject *const *args, P
     }
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
-    if (net_set_threads(nc, "MLP.forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, m, "MLP.forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     const int X_index = 2 * nc->L;
@@ -1663,7 +1700,7 @@ PyDoc_STRVAR(net_loss_doc,
                                  nc->k.work);                                                                    \
     } while (0)
 
-static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "grads"};
     PyObject *v[8];
@@ -1700,7 +1737,7 @@ static PyObject *py_net_loss(PyObject *Py_UNUSED(m), PyObject *const *args, Py_s
     const size_t n = (size_t)nc->k.c.dims[DIM_N];
     const size_t work = mlp_net_workspace(&nc->net, n, 0);
     const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
-    if (net_set_threads(nc, "MLP.loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, m, "MLP.loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     if (net_check_targets(nc, y_index) < 0) {
@@ -1754,7 +1791,7 @@ PyDoc_STRVAR(net_fit_doc,
                         loss_out + done_epochs, nc->k.work, iwork);                                              \
     } while (0)
 
-static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "optimizer",
                                         "hyper", "state", "epochs", "batch_size", "shuffle", "rng"};
@@ -1835,7 +1872,7 @@ static PyObject *py_net_fit(PyObject *Py_UNUSED(m), PyObject *const *args, Py_ss
     const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
     const size_t work = mlp_net_workspace(&nc->net, nb, 1);
     const int X_index = 2 * L, y_index = X_index + 1;
-    if (net_set_threads(nc, "MLP.fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
+    if (net_set_threads(nc, m, "MLP.fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
         goto done;
     }
     uint64_t *rng = DATA(&nc->k, rng_index);
@@ -1893,9 +1930,12 @@ PyDoc_STRVAR(build_info_doc,
 #define MLPEXT_BUILD_FLAGS "unknown"
 #endif
 
-static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args))
+static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
 {
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n}", "simd", mlp_simd_path(), "compiler",
+    const core_state *state = PyModule_GetState(m);
+    mlp_team *team = state != NULL ? __atomic_load_n(&state->team, __ATOMIC_ACQUIRE) : NULL;
+    const Py_ssize_t helpers = team != NULL && mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : 0;
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n}", "simd", mlp_simd_path(), "compiler",
 #ifdef __VERSION__
                          __VERSION__,
 #else
@@ -1904,19 +1944,21 @@ static PyObject *py_build_info(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(args)
                          "cflags", MLPEXT_BUILD_FLAGS, "numpy_target_api", MLP_STR(NPY_TARGET_VERSION),
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
+                         "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN);
 }
 
 /* ------------------------------------------------------------------------------------------------------------
- * Module (multi-phase init; its state is the pool of recycled results, nothing else is mutable)
+ * Module (multi-phase init; its state is the recycled results and the team of helper threads, nothing else is
+ * mutable)
  * ------------------------------------------------------------------------------------------------------------ */
 
 static int core_traverse(PyObject *module, visitproc visit, void *arg)
 {
-    recycler *pool = PyModule_GetState(module);
-    for (int k = 0; pool != NULL && k < RECYCLE_SITES; k++) {
+    core_state *state = PyModule_GetState(module);
+    for (int k = 0; state != NULL && k < RECYCLE_SITES; k++) {
         for (int j = 0; j < RECYCLE_DEPTH; j++) {
-            Py_VISIT(pool->sites[k].arrays[j]);
+            Py_VISIT(state->sites[k].arrays[j]);
         }
     }
     return 0;
@@ -1924,16 +1966,29 @@ static int core_traverse(PyObject *module, visitproc visit, void *arg)
 
 static int core_clear(PyObject *module)
 {
-    recycler *pool = PyModule_GetState(module);
-    for (int k = 0; pool != NULL && k < RECYCLE_SITES; k++) {
+    core_state *state = PyModule_GetState(module);
+    for (int k = 0; state != NULL && k < RECYCLE_SITES; k++) {
         for (int j = 0; j < RECYCLE_DEPTH; j++) {
-            Py_CLEAR(pool->sites[k].arrays[j]);
+            Py_CLEAR(state->sites[k].arrays[j]);
         }
     }
     return 0;
 }
 
-static void core_free(void *module) { core_clear((PyObject *)module); }
+/* No call is running: each holds a reference to the module. The team is stopped (its helpers joined), unless it
+   is a parent's inherited through fork(), whose threads this process does not have. */
+static void core_free(void *module)
+{
+    core_clear((PyObject *)module);
+    core_state *state = PyModule_GetState((PyObject *)module);
+    if (state != NULL && state->team != NULL) {
+        if (mlp_team_ours(state->team)) {
+            mlp_team_stop(state->team);
+            PyMem_RawFree(state->team);
+        }
+        state->team = NULL;
+    }
+}
 
 #define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
 static PyMethodDef core_methods[] = {
@@ -1976,7 +2031,7 @@ static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "mlpext._core",
     .m_doc = "The C core of mlpext: the lecture's MLP in place on NumPy arrays.",
-    .m_size = sizeof(recycler), /* zeroed by Python: an empty pool */
+    .m_size = sizeof(core_state), /* zeroed by Python: no results, no team */
     .m_methods = core_methods,
     .m_slots = core_slots,
     .m_traverse = core_traverse,

@@ -25,10 +25,38 @@ def test_show_config_prints_the_build(capsys):
 
 def test_show_config_reports_the_threads(capsys, monkeypatch):
     info = _core.build_info()
-    assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**25
+    assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**20 and info["parallel_min_rows"] == 48
     monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
     mlpext.show_config()
     assert f"up to {info['cpus']} threads" in capsys.readouterr().out
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "3")
     mlpext.show_config()
     assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out
+
+
+def test_show_config_reports_the_team_once_started():
+    """No helper thread exists until a call splits a product; then show_config names the team (in a fresh
+    interpreter, so that no earlier test has started it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np, mlpext
+        from mlpext import _core
+        before = _core.build_info()["team_helpers"]
+        rng = np.random.default_rng(0)
+        X = rng.random((128, 256)); y = rng.random((128, 4))
+        params = [0.1 * rng.standard_normal(s) for s in ((256, 64), (64,), (64, 4), (4,))]
+        mlpext.train(X, y, *params, 0.01, 1)  # 128·256·64 = 2.1 M multiply-adds: split
+        print(before, _core.build_info()["team_helpers"])
+        mlpext.show_config()
+    """)
+    env = dict(__import__("os").environ, MLPEXT_NUM_THREADS="3")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, _, config = done.stdout.partition("\n")
+    before, after = map(int, first.split())
+    assert before == 0
+    assert after == max(3, _core.build_info()["cpus"]) - 1
+    assert f"a team of {after} helper thread" in config

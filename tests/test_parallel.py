@@ -1,10 +1,19 @@
-"""Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**25) multiply-adds are split among
-up to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows. Every output
-value is the same chain of operations wherever the ranges are cut, so the results are bit-identical whatever the
-thread count — which is what these tests check, on the lecture API and on mlpext.MLP, together with the
-environment variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
+"""Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among
+up to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
+MLP_PARALLEL_MIN_ROWS (48) rows each. The parts run on the module's team of helper threads, kept between products
+(csrc/parallel.c), or, when the team is busy with another call's product or has too few helpers, on threads
+started for the product. Every output value is the same chain of operations wherever the ranges are cut and
+whichever thread computes them, so the results are bit-identical whatever the thread count — which is what these
+tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at once, after the team
+has gone to sleep, and in a child process after fork(); together with the environment variable's validation. (No
+timing is asserted: docs/benchmarks.md has the speed.)
 """
+import os
+import subprocess
 import sys
+import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +96,98 @@ def test_small_calls_never_read_the_thread_count(monkeypatch):
     y = np.array([[0], [1], [1], [0]])
     params = [np.full((2, 3), 0.5), np.zeros(3), np.full((3, 1), 0.5), np.zeros(1)]
     assert mlpext.train(X, y, *params, 0.5, 10).shape == (10,)
+
+
+def split_problem(seed, dtype=np.float32):
+    """A lecture-API problem whose first layer's products are split (192·320·160 = 9.8 M multiply-adds)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (192, 320)).astype(dtype)
+    y = (rng.uniform(size=(192, 8)) > 0.5).astype(dtype)
+    shapes = ((320, 160), (160,), (160, 8), (8,))
+    return X, y, [(0.05 * rng.standard_normal(shape)).astype(dtype) for shape in shapes]
+
+
+def test_calls_from_several_python_threads_share_the_team(monkeypatch):
+    """Four Python threads train at once: at most one product runs on the team at a time, the others start
+    threads of their own; every result has the bits of the same training done alone on one thread."""
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    problems = [split_problem(seed, dtype) for seed, dtype in ((1, np.float32), (2, np.float64), (3, np.float32),
+                                                               (4, np.float64))]
+    expected = []
+    for X, y, params in problems:
+        p = copies(params)
+        expected.append((mlpext.train(X, y, *p, 0.01, 20), p))
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "2")
+    got = [None] * len(problems)
+    start = threading.Barrier(len(problems))
+
+    def work(k):
+        X, y, params = problems[k]
+        p = copies(params)
+        start.wait()
+        got[k] = (mlpext.train(X, y, *p, 0.01, 20), p)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(problems))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (losses, params), (want_losses, want_params) in zip(got, expected):
+        np.testing.assert_array_equal(losses, want_losses)
+        for a, b in zip(params, want_params):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_team_wakes_up_after_sleeping(monkeypatch):
+    """Helpers poll for the next product for about half a millisecond, then sleep: calls spaced further apart
+    wake them, with the same results."""
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "2")
+    X, y, params = split_problem(5)
+    alone = copies(params)
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    want = [mlpext.train(X, y, *alone, 0.01, 1) for _ in range(6)]
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "2")
+    p = copies(params)
+    got = []
+    for _ in range(6):
+        got.append(mlpext.train(X, y, *p, 0.01, 1))
+        time.sleep(0.01)
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
+    for a, b in zip(p, alone):
+        np.testing.assert_array_equal(a, b)
+
+
+FORK_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import mlpext
+    sys.path.insert(0, {tests!r})
+    from test_parallel import split_problem
+    from mlp_helpers import copies
+
+    X, y, params = split_problem(6)
+    parent = copies(params)
+    want = mlpext.train(X, y, *parent, 0.01, 3)  # starts the parent's team
+    pid = os.fork()
+    if pid == 0:  # the child has none of the parent's helper threads: it must start its own, not wait for them
+        signal.alarm(60)  # a child that hangs ends (SIGALRM's default action) instead of outliving the test
+        child = copies(params)
+        got = mlpext.train(X, y, *child, 0.01, 3)
+        same = np.array_equal(got, want) and all(np.array_equal(a, b) for a, b in zip(child, parent))
+        os._exit(0 if same else 3)
+    _, status = os.waitpid(pid, 0)
+    again = copies(params)
+    print(os.waitstatus_to_exitcode(status), np.array_equal(mlpext.train(X, y, *again, 0.01, 3), want))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_trains_with_threads_of_its_own():
+    """After fork() the child trains with a team of its own (the parent's helpers do not exist there) and gets the
+    parent's bits; the parent's team still works; the interpreter exits with a team running. A hang fails: the
+    child is killed by an alarm, the parent by the timeout."""
+    script = FORK_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, MLPEXT_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)

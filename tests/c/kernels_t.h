@@ -224,7 +224,7 @@ typedef struct {
 static MLP_FN(net) MLP_FN(net_new)(size_t n, size_t in, size_t hidden, size_t out, double scale)
 {
     MLP_FN(net) t;
-    t.d = (mlp_dims){n, in, hidden, out, 1};
+    t.d = (mlp_dims){n, in, hidden, out, MLP_THREADS(1)};
     t.X = MLP_FN(rand_buf)(n * in, -2, 2);
     t.y = MLP_FN(rand_buf)(n * out, 0, 1);
     t.W1 = MLP_FN(rand_buf)(in * hidden, -scale, scale);
@@ -608,7 +608,7 @@ static void MLP_FN(test_dense_forward_exact)(void)
             MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *A = MLP_FN(buf)(n * out), *ref = MLP_FN(buf)(n * out);
             MLP_T *X0 = MLP_FN(copy_of)(X, n * in), *W0 = MLP_FN(copy_of)(W, in * out), *b0 = MLP_FN(copy_of)(b, out);
             const mlp_activation a = MLP_ACT(act ? MLP_SIGMOID : MLP_IDENTITY);
-            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A, 1);
+            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A, MLP_THREADS(1));
             MLP_FN(naive_dense_forward)(n, in, out, X, W, b, a, ref);
             if (!SAME("dense forward", A, ref, n * out)) {
                 report(__LINE__, "  at n=%zu in=%zu out=%zu act=%d", n, in, out, act);
@@ -636,7 +636,7 @@ static void MLP_FN(test_dense_forward_vs_long_double)(void)
     FOR_DENSE_SHAPES({
         MLP_T *X = MLP_FN(rand_buf)(n * in, -3, 3), *W = MLP_FN(rand_buf)(in * out, -3, 3);
         MLP_T *b = MLP_FN(rand_buf)(out, -3, 3), *A = MLP_FN(buf)(n * out);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, 1);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, MLP_THREADS(1));
         const long double k = (long double)(in + 1), gamma = k * u / (1 - k * u);
         for (size_t r = 0; r < n; r++) {
             for (size_t j = 0; j < out; j++) {
@@ -667,7 +667,7 @@ static void MLP_FN(test_dense_backward_delta_exact)(void)
             MLP_T *D0 = MLP_FN(copy_of)(D, n * out), *W0 = MLP_FN(copy_of)(W, in * out);
             MLP_T *Ap0 = MLP_FN(copy_of)(Ap, n * in);
             const mlp_activation a = MLP_ACT(act ? MLP_SIGMOID : MLP_IDENTITY);
-            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, Ap, a, Dp, 1);
+            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, Ap, a, Dp, MLP_THREADS(1));
             MLP_FN(naive_backward_delta)(n, in, out, D, W, Ap, a, ref);
             if (!SAME("backward delta", Dp, ref, n * in)) {
                 report(__LINE__, "  at n=%zu in=%zu out=%zu act=%d", n, in, out, act);
@@ -691,7 +691,7 @@ static void MLP_FN(test_dense_param_grads_exact)(void)
         MLP_T *dW = MLP_FN(buf)(in * out), *db = MLP_FN(buf)(out);
         MLP_T *dW_ref = MLP_FN(buf)(in * out), *db_ref = MLP_FN(buf)(out);
         MLP_T *X0 = MLP_FN(copy_of)(X, n * in), *D0 = MLP_FN(copy_of)(D, n * out);
-        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, 1);
+        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, MLP_THREADS(1));
         MLP_FN(naive_param_grads)(n, in, out, X, D, dW_ref, db_ref);
         if (!SAME("dW", dW, dW_ref, in * out) || !SAME("db", db, db_ref, out)) {
             report(__LINE__, "  at n=%zu in=%zu out=%zu", n, in, out);
@@ -772,47 +772,159 @@ static void MLP_FN(test_dense_products_each_path)(void)
     printf("\n");
 }
 
-/* The three products split among threads (mlp_parallel, from MLP_PARALLEL_MIN_OPS multiply-adds) give the bits of
-   one thread, with the range cut in several places (2, 3 and 7 parts, sizes not multiples of any tile); Xᵀ·D in
-   both its forms: with clean data, and with a share of subnormal deltas (its transposed form, tn_body). */
+/* The data of the split-product tests: n·in·out = 3.4 M multiply-adds (>= MLP_PARALLEL_MIN_OPS), X·W and D·Wᵀ
+   cut into up to 5 parts of 48 rows (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile; and
+   the products on one thread. */
+typedef struct {
+    size_t n, in, out;
+    MLP_T *X, *W, *b, *D;
+    MLP_T *A, *Dp, *dW, *db; /* X·W + b (sigmoid), D·Wᵀ (tanh'), Xᵀ·D, Σ D: one thread */
+} MLP_FN(split_case);
+
+static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals)
+{
+    MLP_FN(split_case) c = {261, 389, 33, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    const size_t n = c.n, in = c.in, out = c.out;
+    CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
+    c.X = MLP_FN(rand_buf)(n * in, -2, 2), c.W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
+    c.b = MLP_FN(rand_buf)(out, -1, 1), c.D = MLP_FN(rand_buf)(n * out, -1, 1);
+    const MLP_T subnormal = sizeof(MLP_T) == sizeof(float) ? (MLP_T)1e-40 : (MLP_T)1e-310;
+    for (size_t k = 0; with_subnormals && k < n * out; k += 37) {
+        c.D[k] = subnormal;
+    }
+    c.A = MLP_FN(buf)(n * out), c.Dp = MLP_FN(buf)(n * in), c.dW = MLP_FN(buf)(in * out), c.db = MLP_FN(buf)(out);
+    MLP_FN(mlp_dense_forward)(n, in, out, c.X, c.W, c.b, MLP_ACT(MLP_SIGMOID), c.A, MLP_THREADS(1));
+    MLP_FN(mlp_dense_backward_delta)(n, in, out, c.D, c.W, c.X, MLP_ACT(MLP_TANH), c.Dp, MLP_THREADS(1));
+    MLP_FN(mlp_dense_param_grads)(n, in, out, c.X, c.D, c.dW, c.db, MLP_THREADS(1));
+    return c;
+}
+
+static void MLP_FN(split_case_free)(MLP_FN(split_case) *c)
+{
+    MLP_T *bufs[] = {c->X, c->W, c->b, c->D, c->A, c->Dp, c->dW, c->db};
+    for (size_t k = 0; k < COUNT(bufs); k++) {
+        guarded_free(bufs[k]);
+    }
+}
+
+/* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db. */
+static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads threads, MLP_T *out[4])
+{
+    const size_t n = c->n, in = c->in, m = c->out;
+    out[0] = MLP_FN(buf)(n * m), out[1] = MLP_FN(buf)(n * in), out[2] = MLP_FN(buf)(in * m), out[3] = MLP_FN(buf)(m);
+    MLP_FN(mlp_dense_forward)(n, in, m, c->X, c->W, c->b, MLP_ACT(MLP_SIGMOID), out[0], threads);
+    MLP_FN(mlp_dense_backward_delta)(n, in, m, c->D, c->W, c->X, MLP_ACT(MLP_TANH), out[1], threads);
+    MLP_FN(mlp_dense_param_grads)(n, in, m, c->X, c->D, out[2], out[3], threads);
+}
+
+/* Checks split_case_run's buffers against the one-thread results, and frees them. */
+static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[4], const char *how)
+{
+    char what[4][96];
+    snprintf(what[0], sizeof what[0], "X·W + b, %s", how);
+    snprintf(what[1], sizeof what[1], "D·Wᵀ, %s", how);
+    snprintf(what[2], sizeof what[2], "Xᵀ·D, %s", how);
+    snprintf(what[3], sizeof what[3], "Σ D, %s", how);
+    SAME(what[0], out[0], c->A, c->n * c->out);
+    SAME(what[1], out[1], c->Dp, c->n * c->in);
+    SAME(what[2], out[2], c->dW, c->in * c->out);
+    SAME(what[3], out[3], c->db, c->out);
+    for (size_t k = 0; k < 4; k++) {
+        GUARDS_OK(out[k]);
+        guarded_free(out[k]);
+    }
+}
+
+/* The three products split among threads started for them (mlp_parallel without a team) give the bits of one
+   thread, with the range cut in several places (2, 3 and 7 threads asked); Xᵀ·D in both its forms: with clean
+   data, and with a share of subnormal deltas (its transposed form, tn_body). */
 static void MLP_FN(test_dense_threads_same_bits)(void)
 {
-    const size_t n = 261, in = 389, out = 333; /* n·in·out = 33.8 M >= MLP_PARALLEL_MIN_OPS */
-    CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
-    const MLP_T subnormal = sizeof(MLP_T) == sizeof(float) ? (MLP_T)1e-40 : (MLP_T)1e-310;
     for (int with_subnormals = 0; with_subnormals < 2; with_subnormals++) {
-        MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
-        MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
-        for (size_t k = 0; with_subnormals && k < n * out; k += 37) {
-            D[k] = subnormal;
-        }
-        MLP_T *A1 = MLP_FN(buf)(n * out), *Dp1 = MLP_FN(buf)(n * in), *dW1 = MLP_FN(buf)(in * out);
-        MLP_T *db1 = MLP_FN(buf)(out);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A1, 1);
-        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp1, 1);
-        MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW1, db1, 1);
+        MLP_FN(split_case) c = MLP_FN(split_case_new)(with_subnormals);
         static const size_t parts[] = {2, 3, 7};
         for (size_t t = 0; t < COUNT(parts); t++) {
-            MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *dW = MLP_FN(buf)(in * out);
-            MLP_T *db = MLP_FN(buf)(out);
-            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_SIGMOID), A, parts[t]);
-            MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_TANH), Dp, parts[t]);
-            MLP_FN(mlp_dense_param_grads)(n, in, out, X, D, dW, db, parts[t]);
-            SAME("X·W + b in parts", A, A1, n * out);
-            SAME("D·Wᵀ in parts", Dp, Dp1, n * in);
-            SAME("Xᵀ·D in parts", dW, dW1, in * out);
-            SAME("Σ D in parts", db, db1, out);
-            MLP_T *bufs[] = {A, Dp, dW, db};
-            for (size_t k = 0; k < COUNT(bufs); k++) {
-                GUARDS_OK(bufs[k]);
-                guarded_free(bufs[k]);
+            MLP_T *out[4];
+            MLP_FN(split_case_run)(&c, MLP_THREADS(parts[t]), out);
+            char how[64];
+            snprintf(how, sizeof how, "%zu threads started for it", parts[t]);
+            MLP_FN(split_case_check)(&c, out, how);
+        }
+        MLP_FN(split_case_free)(&c);
+    }
+}
+
+/* A Python thread's training on a shared team (test_dense_team_same_bits). */
+typedef struct {
+    const MLP_FN(split_case) *c;
+    mlp_team *team;
+    MLP_T *out[8][4];
+} MLP_FN(team_user);
+
+static void *MLP_FN(team_user_main)(void *p)
+{
+    MLP_FN(team_user) *u = p;
+    for (size_t r = 0; r < COUNT(u->out); r++) {
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team}, u->out[r]);
+    }
+    return NULL;
+}
+
+/* The same products on a team of helpers kept between products (parallel.c): teams of 1, 3 and 6 helpers, asked
+   for 2, 4 and 7 threads (more than the team has: threads started for the product instead); each product run
+   twice, the second time after the helpers have gone to sleep (2 ms > MLP_TEAM_POLL_NS); and three threads
+   sharing one team at once (one product runs on it at a time, the others start their own threads). Every
+   result has the bits of one thread. */
+static void MLP_FN(test_dense_team_same_bits)(void)
+{
+    MLP_FN(split_case) c = MLP_FN(split_case_new)(0);
+    static const size_t helpers[] = {1, 3, 6}, counts[] = {2, 4, 7};
+    for (size_t h = 0; h < COUNT(helpers); h++) {
+        void *memory = malloc(mlp_team_bytes());
+        mlp_team *team = mlp_team_start(memory, helpers[h]);
+        CHECKF(team != NULL && mlp_team_helpers(team) == helpers[h] && mlp_team_ours(team),
+               "a team of %zu helpers starts", helpers[h]);
+        if (team == NULL) {
+            free(memory);
+            continue;
+        }
+        for (size_t t = 0; t < COUNT(counts); t++) {
+            for (int round = 0; round < 2; round++) {
+                if (round == 1) {
+                    nanosleep(&(struct timespec){0, 2000000}, NULL);
+                }
+                MLP_T *out[4];
+                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team}, out);
+                char how[96];
+                snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
+                         round ? ", woken" : "");
+                MLP_FN(split_case_check)(&c, out, how);
             }
         }
-        MLP_T *bufs[] = {X, W, b, D, A1, Dp1, dW1, db1};
-        for (size_t k = 0; k < COUNT(bufs); k++) {
-            guarded_free(bufs[k]);
+        if (h == 0) {
+            MLP_FN(team_user) users[3];
+            pthread_t threads[3];
+            int started[3];
+            for (size_t u = 0; u < 3; u++) {
+                users[u].c = &c, users[u].team = team;
+                started[u] = pthread_create(&threads[u], NULL, MLP_FN(team_user_main), &users[u]) == 0;
+                CHECKF(started[u], "thread %zu starts", u);
+            }
+            for (size_t u = 0; u < 3; u++) {
+                if (!started[u]) {
+                    continue;
+                }
+                pthread_join(threads[u], NULL);
+                for (size_t r = 0; r < COUNT(users[u].out); r++) {
+                    MLP_FN(split_case_check)(&c, users[u].out[r], "three threads sharing a team of 1 helper");
+                }
+            }
         }
+        mlp_team_stop(team);
+        free(memory);
     }
+    CHECKF(mlp_team_start(NULL, 0) == NULL, "a team of no helpers is NULL (its memory untouched)");
+    MLP_FN(split_case_free)(&c);
 }
 
 /* Xᵀ·D with subnormal numbers in D (its tiles then run transposed, see dense_simd_impl.h), in X, or in both:
@@ -864,12 +976,12 @@ static void MLP_FN(test_dense_rows_independent_of_batch)(void)
         MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
         MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *A1 = MLP_FN(buf)(3 * out);
         MLP_T *Dp1 = MLP_FN(buf)(3 * in);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, 1);
-        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp, 1);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, MLP_THREADS(1));
+        MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp, MLP_THREADS(1));
         for (size_t r = 0; r < n; r++) {
             const size_t rows = r + 3 <= n ? 3 : 1;
-            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, 1);
-            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1, 1);
+            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, MLP_THREADS(1));
+            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1, MLP_THREADS(1));
             if (!SAME("forward row", A1, A + r * out, rows * out) || !SAME("delta row", Dp1, Dp + r * in, rows * in)) {
                 report(__LINE__, "  in=%zu out=%zu, rows %zu..%zu of %zu", in, out, r, r + rows - 1, n);
             }
@@ -1092,7 +1204,7 @@ static void MLP_FN(test_lecture_xor_learns)(void)
     MLP_T W1[] = {(MLP_T)0.5, (MLP_T)-0.3, (MLP_T)0.8, (MLP_T)-0.6, (MLP_T)0.9, (MLP_T)0.2};
     MLP_T b1[] = {(MLP_T)0.1, (MLP_T)-0.1, (MLP_T)0.05}, W2[] = {(MLP_T)0.7, (MLP_T)-0.4, (MLP_T)0.3};
     MLP_T b2[] = {(MLP_T)-0.2};
-    const mlp_dims d = {4, 2, 3, 1, 1};
+    const mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
     const MLP_FN(mlp_params) p = {W1, b1, W2, b2};
     const size_t epochs = 20000;
     double *losses = malloc(epochs * sizeof(double));

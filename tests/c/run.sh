@@ -3,16 +3,18 @@
 #
 #     bash tests/c/run.sh            (from anywhere)
 #
-# Runs the tests four ways (the kernels are compiled once per set of flags, and linked into both programs):
+# Runs the tests five ways (the kernels are compiled once per set of flags, and linked into the programs):
 #   1. -O2, the flags of the project's reference command line (below), natively;
 #   2. that same binary under valgrind memcheck (--error-exitcode=1 --leak-check=full): invalid reads/writes,
 #      uses of uninitialized values, leaks (valgrind has no AVX-512, so the AVX2 path runs there);
 #   3. -O3, the flags setup.py ships with;
-#   4. -O1 with AddressSanitizer and UndefinedBehaviorSanitizer, aborting on the first report.
+#   4. -O1 with AddressSanitizer and UndefinedBehaviorSanitizer, aborting on the first report;
+#   5. test_kernels (whose tests split products among threads and share a team of helpers) at -O1 with
+#      ThreadSanitizer: data races in parallel.c or in the parts of a product.
 # Each run prints "k passed, m failed"; the last line of this script sums them: "N passed, M failed".
 # A run that crashes or that valgrind/ASan flags counts as one more failure. Exit status 0 only if M is 0.
 #
-# Environment: CC (default cc), VALGRIND=0 to skip the valgrind run, SANITIZE=0 to skip the sanitizer build,
+# Environment: CC (default cc), VALGRIND=0 to skip the valgrind run, SANITIZE=0 to skip the sanitizer builds,
 # MLPEXT_C_SEED (test data), BUILD_DIR (default: a fresh temporary directory, removed afterwards).
 set -uo pipefail
 
@@ -141,6 +143,12 @@ if [ "${SANITIZE:-1}" != 0 ] && kernels san "${SAN_FLAGS[@]}"; then
                 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" run "$t ASan+UBSan" "$build/${t}_san"
         fi
     done
+fi
+
+# 4. threads
+TSAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=thread)
+if [ "${SANITIZE:-1}" != 0 ] && kernels tsan "${TSAN_FLAGS[@]}" && build tsan test_kernels "${TSAN_FLAGS[@]}"; then
+    TSAN_OPTIONS="halt_on_error=1:exitcode=66" run "test_kernels ThreadSanitizer" "$build/test_kernels_tsan"
 fi
 
 printf '\n%d passed, %d failed\n' "$total_passed" "$total_failed"

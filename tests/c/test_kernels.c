@@ -29,7 +29,9 @@
  * Output: one line per test ("ok" / "FAIL"), then a last line "N passed, M failed". Exit status 1 if any
  * failed. MLPEXT_C_SEED=<integer> changes the random data (default: fixed).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, pthreads */
 #include <float.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../csrc/mlp.h"
 #include "../../csrc/vmath.h" /* mlp_exp, mlp_sigmoid: the naive loops use the kernels' own, to compare exactly */
@@ -420,14 +423,14 @@ static void test_sigmoid4_same_bits(void)
 
 static void test_workspace_sizes(void)
 {
-    mlp_dims d = {4, 2, 3, 1, 1};
+    mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
     /* update: dW1 (2·3) + db1 (3) + dW2 (3·1) + db2 (1) */
     CHECK(mlp_lecture_update_workspace(&d) == 6 + 3 + 3 + 1);
     /* step: A1, D1 (4·3 each), P, D2 (4·1 each), then the update's */
     CHECK(mlp_lecture_step_workspace(&d) == 2 * (12 + 4) + 13);
     const size_t big = SIZE_MAX / 2 + 1;
-    mlp_dims huge_n = {big, 1, 1, 1, 1}, huge_in = {1, big, 3, 1, 1}, huge_hidden = {1, 1, SIZE_MAX, 1, 1};
-    mlp_dims huge_out = {1, 1, 1, SIZE_MAX, 1}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1, 1};
+    mlp_dims huge_n = {big, 1, 1, 1, MLP_THREADS(1)}, huge_in = {1, big, 3, 1, MLP_THREADS(1)}, huge_hidden = {1, 1, SIZE_MAX, 1, MLP_THREADS(1)};
+    mlp_dims huge_out = {1, 1, 1, SIZE_MAX, MLP_THREADS(1)}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1, MLP_THREADS(1)};
     CHECK(mlp_lecture_step_workspace(&huge_n) == 0);      /* n·(hidden + out)·2 overflows */
     CHECK(mlp_lecture_update_workspace(&huge_n) == 1 + 1 + 1 + 1); /* does not depend on n */
     CHECK(mlp_lecture_update_workspace(&huge_in) == 0);  /* in·hidden overflows */
@@ -438,7 +441,7 @@ static void test_workspace_sizes(void)
     CHECK(mlp_lecture_step_workspace(&square) == 0); /* 2^33 · (2^31 + 1) · 2 > 2^64 */
     /* the largest that fits: 1·1 + 1 + 1·K + K = SIZE_MAX − 1 for K = (SIZE_MAX − 3) / 2; one more overflows */
     const size_t K = (SIZE_MAX - 3) / 2;
-    mlp_dims edge = {1, 1, 1, K, 1}, over = {1, 1, 1, K + 1, 1};
+    mlp_dims edge = {1, 1, 1, K, MLP_THREADS(1)}, over = {1, 1, 1, K + 1, MLP_THREADS(1)};
     CHECK(mlp_lecture_update_workspace(&edge) == SIZE_MAX - 1);
     CHECK(mlp_lecture_update_workspace(&over) == 0);
 }
@@ -486,6 +489,7 @@ int main(void)
     BOTH(test_dense_rows_independent_of_batch)
     BOTH(test_dense_tn_subnormal)
     BOTH(test_dense_threads_same_bits)
+    BOTH(test_dense_team_same_bits)
     BOTH(test_add_scaled_exact)
     BOTH(test_lecture_forward_exact)
     BOTH(test_lecture_backward_exact)

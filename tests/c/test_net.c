@@ -52,14 +52,14 @@ static void test_lecture_network(void)
     double V1[6], c1[3], V2[3], c2[1];
     memcpy(V1, W1, sizeof W1), memcpy(c1, b1, sizeof b1), memcpy(V2, W2, sizeof W2), memcpy(c2, b2, sizeof b2);
 
-    const mlp_dims d = {4, 2, 3, 1, 1};
+    const mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
     const mlp_params_f64 p = {W1, b1, W2, b2};
     double work[256], losses[2000];
     mlp_lecture_train_f64(&d, X, y, &p, 0.5, 2000, losses, work);
 
     const size_t sizes[3] = {2, 3, 1};
     const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
-    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, 1};
+    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, MLP_THREADS(1)};
     double *Ws[2] = {V1, V2}, *bs[2] = {c1, c2};
     const mlp_net_params_f64 q = {Ws, bs};
     const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
@@ -177,7 +177,7 @@ static void test_gradient(mlp_loss loss, mlp_activation_kind hidden, mlp_activat
     enum { n = 5, L = 2 };
     const size_t sizes[L + 1] = {3, 4, 3};
     const mlp_activation acts[L] = {{hidden, 0.2}, {output, 0.0}};
-    const mlp_net net = {L, sizes, acts, loss, 1};
+    const mlp_net net = {L, sizes, acts, loss, MLP_THREADS(1)};
     double W0[12], b0[4], W1[12], b1[3], dW0[12], db0[4], dW1[12], db1[3], X[n * 3], y[n * 3];
     size_t lab[n];
     fill(W0, 12, 1), fill(b0, 4, 1), fill(W1, 12, 1), fill(b1, 3, 1), fill(X, n * 3, 1);
@@ -223,7 +223,7 @@ static void test_fit_visits_every_row(void)
     enum { n = 23 };
     const size_t sizes[3] = {2, 3, 2};
     const mlp_activation acts[2] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_IDENTITY)};
-    const mlp_net net = {2, sizes, acts, MLP_LOSS_MSE, 1};
+    const mlp_net net = {2, sizes, acts, MLP_LOSS_MSE, MLP_THREADS(1)};
     double W0[6], b0[3], W1[6], b1[2], X[n * 2], y[n * 2], full_work[512], losses[3];
     fill(W0, 6, 1), fill(b0, 3, 1), fill(W1, 6, 1), fill(b1, 2, 1), fill(X, n * 2, 1), fill(y, n * 2, 1);
     double *Ws[2] = {W0, W1}, *bs[2] = {b0, b1};
@@ -262,8 +262,8 @@ static void test_cross_entropy_gradient_bits(void)
     enum { IN = 3, OUT = 4, MAXN = 17 };
     const size_t sizes[2] = {IN, OUT};
     const mlp_activation softmax[1] = {MLP_ACT(MLP_SOFTMAX)}, identity[1] = {MLP_ACT(MLP_IDENTITY)};
-    const mlp_net net = {1, sizes, softmax, MLP_LOSS_CROSS_ENTROPY, 1};
-    const mlp_net plain = {1, sizes, identity, MLP_LOSS_CROSS_ENTROPY, 1};
+    const mlp_net net = {1, sizes, softmax, MLP_LOSS_CROSS_ENTROPY, MLP_THREADS(1)};
+    const mlp_net plain = {1, sizes, identity, MLP_LOSS_CROSS_ENTROPY, MLP_THREADS(1)};
     double W[IN * OUT], b[OUT], dW[IN * OUT], db[OUT], X[MAXN * IN], T[MAXN * OUT], P[MAXN * OUT], G[MAXN * OUT];
     size_t labels[MAXN];
     fill(W, IN * OUT, 2), fill(b, OUT, 1), fill(X, MAXN * IN, 2), fill(T, MAXN * OUT, 1);
