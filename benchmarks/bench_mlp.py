@@ -23,8 +23,8 @@ per epoch than scikit-learn at batch 32, and at least 10x with Adam. The floors 
 (the exit status is 0 whatever the figures).
 
 NumPy (and so scikit-learn) uses its BLAS's threads as configured (see the machine line; --blas-threads N sets
-them through threadpoolctl); mlpext runs on one thread here (it splits only products of at least 2**25
-multiply-adds among threads, far above this network's).
+them through threadpoolctl); mlpext runs on one thread here (it splits only products of at least 2**20
+multiply-adds among threads, far above this network's 32·64·64).
 """
 import argparse
 import gc

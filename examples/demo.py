@@ -109,11 +109,20 @@ def train_loop(X, y, W1, b1, W2, b2, learning_rate, epochs):
 MODES = [("numpy", numpy_loop), ("phases", phases_loop), ("train_step", train_step_loop), ("train", train_loop)]
 
 
-def time_modes(epochs=EPOCHS, repeats=5, modes=MODES, arrays=None, learning_rate=LEARNING_RATE):
+# The pause benchmarks/run.py makes before each timed run of a network large enough for threads, so that each
+# implementation has the machine to itself: the threads of the run before go idle instead of taking a core from
+# the run being timed. mlpext's helpers poll for the next product for half a millisecond; NumPy's OpenBLAS threads
+# spin for about 0.1 s after its last multithreaded product (measured: a two-thread mlpext run of the 784-128-10
+# network started 5–80 ms after the NumPy loop took 390 µs an epoch, 0.12–0.3 s after it 290–300 µs, as alone).
+# The lecture's XOR needs none: neither side uses threads there.
+SETTLE = 0.3
+
+
+def time_modes(epochs=EPOCHS, repeats=5, modes=MODES, arrays=None, learning_rate=LEARNING_RATE, settle=0.0):
     """Best-of-`repeats` wall time (time.perf_counter) of `epochs` epochs of each mode, every run starting from the
     same initial weights: `arrays` = (X, y, W1, b1, W2, b2), the lecture's (lecture_arrays()) by default. The modes
-    take turns within each repeat, and the garbage collector is off while a run is timed (as in timeit). Returns
-    {mode: seconds per epoch}."""
+    take turns within each repeat, each after a pause of `settle` seconds (see SETTLE), and the garbage collector is
+    off while a run is timed (as in timeit). Returns {mode: seconds per epoch}."""
     X, y, *params = lecture_arrays() if arrays is None else arrays
     best = {name: float("inf") for name, _ in modes}
     for name, loop in modes:  # warm-up: first calls, caches, CPU clock
@@ -121,6 +130,7 @@ def time_modes(epochs=EPOCHS, repeats=5, modes=MODES, arrays=None, learning_rate
     for _ in range(repeats):
         for name, loop in modes:
             run = [p.copy() for p in params]
+            time.sleep(settle)
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
