@@ -374,7 +374,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         parts = threads.count < most ? threads.count : most;
     }
     threads.count = parts;
-    mlp_parallel(threads, MLP_FN(product_part), &p);
+    mlp_parallel(threads, n * in * out, MLP_FN(product_part), &p);
 }
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */

@@ -45,14 +45,15 @@ typedef struct {
    to the calls that split products. Opaque. */
 typedef struct mlp_team mlp_team;
 
-/* How a call's large products may run: split among up to `count` threads (0 or 1: the calling thread alone),
-   the helpers of `team` when it is given and free, else threads started for the product. */
+/* How a call's large products may run: split among up to `count` threads (0 or 1: the calling thread alone), on
+   the helpers of `team` when it is given (see mlp_parallel for when it cannot take a product), else on threads
+   started for the product. */
 typedef struct {
     size_t count;
     mlp_team *team; /* may be NULL */
 } mlp_threads;
 
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL})
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL}) /* no team: threads started per product */
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */
@@ -137,12 +138,20 @@ uint64_t mlp_rng_next(uint64_t s[4]);
 #endif
 #define MLP_MAX_THREADS 64
 
-/* Runs fn(arg, part, parts) for part = 0 .. parts − 1, parts = threads.count capped at MLP_MAX_THREADS: part 0
-   on the calling thread, the others on the helpers of threads.team if it is given, has enough helpers, was
-   started by this process and is not running another product; else each on a thread started for it and joined
-   before returning. A part whose thread cannot be started runs on the calling thread. Returns when every part
-   has finished. fn must give the same result whatever the parts. */
-void mlp_parallel(mlp_threads threads, void (*fn)(void *arg, size_t part, size_t parts), void *arg);
+/* Without the team's helpers, threads are started for a product only from this many multiply-adds on: below it,
+   starting and joining them cost more than they save (docs/design.md, "Threads"). */
+#define MLP_PARALLEL_START_MIN_OPS ((size_t)1 << 25)
+
+/* Runs fn(arg, part, parts) for part = 0 .. parts − 1, parts = threads.count capped at MLP_MAX_THREADS, part 0 on
+   the calling thread; returns when every part has finished. fn must give the same result whatever the parts.
+   The other parts run
+   - without a team (threads.team NULL): each on a thread started for it and joined before returning;
+   - on the team's helpers if it was started by this process and runs no other product; a team with fewer
+     helpers than asked runs the product in helpers + 1 parts, unless it has at least MLP_PARALLEL_START_MIN_OPS
+     multiply-adds (`ops`);
+   - else on threads started for them if `ops` reaches MLP_PARALLEL_START_MIN_OPS, or all on the calling thread.
+   A part whose thread cannot be started runs on the calling thread. */
+void mlp_parallel(mlp_threads threads, size_t ops, void (*fn)(void *arg, size_t part, size_t parts), void *arg);
 
 /* The bytes a team needs: its caller allocates them (aligned as malloc would) and frees them after mlp_team_stop,
    or after mlp_team_start returned NULL. */

@@ -880,10 +880,12 @@ static size_t cpus_available(void)
 }
 
 /* The module's team of helper threads, for a call that may use `count` threads: started on first need with
-   max(count, CPUs) − 1 helpers (a later call that asks for more threads than that starts its own, parallel.c).
-   After fork() the child gets a team of its own: it has none of the parent's threads, whose team is left as it
-   is (a few hundred bytes; its mutexes may be in any state). NULL if no helper could be started: the products
-   then start threads for themselves. */
+   count − 1 helpers (a later call that asks for more runs on it with fewer threads, or, for a product of at least
+   MLP_PARALLEL_START_MIN_OPS, starts threads of its own: parallel.c). A child process after fork() gets a team of
+   its own: it has none of the parent's threads. The parent's team is then left as it is (1.7 KB; its mutexes may
+   be in any state): forgotten at once by the os.fork() hook (core_after_fork), or here, where its process id
+   is not this process's (a fork() that bypassed os.fork). NULL if no helper could be started: the products then
+   run as if no team were given. */
 static mlp_team *module_team(PyObject *module, size_t count)
 {
     core_state *state = PyModule_GetState(module);
@@ -894,9 +896,8 @@ static mlp_team *module_team(PyObject *module, size_t count)
     if (team != NULL && mlp_team_ours(team)) {
         return team;
     }
-    const size_t cpus = cpus_available(), most = count > cpus ? count : cpus;
     void *memory = PyMem_RawMalloc(mlp_team_bytes());
-    mlp_team *fresh = memory != NULL ? mlp_team_start(memory, most - 1) : NULL;
+    mlp_team *fresh = memory != NULL ? mlp_team_start(memory, count - 1) : NULL;
     if (fresh == NULL) {
         PyMem_RawFree(memory);
         return NULL;
@@ -1934,7 +1935,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
 {
     const core_state *state = PyModule_GetState(m);
     mlp_team *team = state != NULL ? __atomic_load_n(&state->team, __ATOMIC_ACQUIRE) : NULL;
-    const Py_ssize_t helpers = team != NULL && mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : 0;
+    /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
+    const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
     return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n}", "simd", mlp_simd_path(), "compiler",
 #ifdef __VERSION__
                          __VERSION__,
@@ -1990,6 +1992,17 @@ static void core_free(void *module)
     }
 }
 
+/* After os.fork(), in the child: the team's threads are the parent's, so the module forgets it (without touching
+   it) and the next call that splits a product starts one. Registered by core_exec. */
+static PyObject *py_after_fork_in_child(PyObject *m, PyObject *Py_UNUSED(args))
+{
+    core_state *state = PyModule_GetState(m);
+    if (state != NULL) {
+        __atomic_store_n(&state->team, NULL, __ATOMIC_RELEASE);
+    }
+    Py_RETURN_NONE;
+}
+
 #define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
 static PyMethodDef core_methods[] = {
     {"forward", (PyCFunction)(void (*)(void))py_forward, FASTCALL_KW, forward_doc},
@@ -2001,16 +2014,41 @@ static PyMethodDef core_methods[] = {
     {"trace_step", (PyCFunction)(void (*)(void))py_trace_step, FASTCALL_KW, trace_step_doc},
     {"net_forward", (PyCFunction)(void (*)(void))py_net_forward, FASTCALL_KW, net_forward_doc},
     {"build_info", py_build_info, METH_NOARGS, build_info_doc},
+    {"_after_fork_in_child", py_after_fork_in_child, METH_NOARGS, NULL},
     {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
     {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},
     {NULL, NULL, 0, NULL},
 };
 
+/* os.register_at_fork(after_in_child=_core._after_fork_in_child), where os has it. */
+static int register_fork_hook(PyObject *module)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL) {
+        return -1;
+    }
+    PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
+    Py_DECREF(os);
+    if (reg == NULL) { /* not a POSIX system: no fork() */
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *hook = PyObject_GetAttrString(module, "_after_fork_in_child");
+    PyObject *args = PyTuple_New(0);
+    PyObject *kwargs = hook != NULL ? Py_BuildValue("{s:O}", "after_in_child", hook) : NULL;
+    PyObject *done = args != NULL && kwargs != NULL ? PyObject_Call(reg, args, kwargs) : NULL;
+    Py_XDECREF(done);
+    Py_XDECREF(kwargs);
+    Py_XDECREF(args);
+    Py_XDECREF(hook);
+    Py_DECREF(reg);
+    return done != NULL ? 0 : -1;
+}
+
 static int core_exec(PyObject *module)
 {
-    (void)module;
     import_array1(-1); /* NumPy's C API table */
-    return 0;
+    return register_fork_hook(module);
 }
 
 static PyModuleDef_Slot core_slots[] = {

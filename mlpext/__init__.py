@@ -45,8 +45,8 @@ def show_config():
     env = os.environ.get("MLPEXT_NUM_THREADS")
     source = f"MLPEXT_NUM_THREADS={env!r}" if env else f"the {info['cpus']} CPUs this process may use"
     helpers = info["team_helpers"]
-    team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers else
-            "its helper threads start with the first call that splits a product")
+    team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers > 0
+            else "its helper threads start with the first call that splits a product")
     print(f"  threads: a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
           f"{env if env else info['cpus']} threads ({source}; same results for any count), each part at least "
           f"{info['parallel_min_rows']} rows; {team}; the GIL is released when a call does more than "

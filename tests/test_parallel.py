@@ -191,3 +191,87 @@ def test_a_forked_child_trains_with_threads_of_its_own():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
+
+
+FORK_IN_CALL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    import mlpext
+    sys.path.insert(0, {tests!r})
+    from test_parallel import split_problem
+    from mlp_helpers import copies
+
+    X, y, params = split_problem(7)
+    os.environ["MLPEXT_NUM_THREADS"] = "1"
+    alone = copies(params)
+    want = mlpext.train(X, y, *alone, 0.01, 4)
+    os.environ["MLPEXT_NUM_THREADS"] = "2"
+    mlpext.train(X, y, *copies(params), 0.01, 1)  # starts the team
+
+    class ForkingOut:
+        \"\"\"A stdout that forks on its first write: Python code run inside train's loop (its log lines; a signal
+        handler would do the same), after which the child goes on with the rest of the call.\"\"\"
+        def __init__(self, real):
+            self.real, self.pid = real, None
+        def write(self, text):
+            if self.pid is None:
+                self.pid = os.fork()
+                if self.pid == 0:
+                    signal.alarm(60)  # a child that hangs ends instead of outliving the test
+            return len(text)
+        def flush(self):
+            pass
+
+    out = ForkingOut(sys.stdout)
+    sys.stdout = out
+    p = copies(params)
+    got = mlpext.train(X, y, *p, 0.01, 4, log_every=1)
+    sys.stdout = out.real
+    same = np.array_equal(got, want) and all(np.array_equal(a, b) for a, b in zip(p, alone))
+    if out.pid == 0:
+        os._exit(0 if same else 3)
+    _, status = os.waitpid(out.pid, 0)
+    print(os.waitstatus_to_exitcode(status), same)
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_inside_a_call_finishes_it():
+    """A fork() from Python code that runs inside a call (train's log lines here): the child goes on with the call,
+    whose products cannot use the parent's helpers (they do not exist there); it finishes, with the bits of one
+    thread, as does the parent."""
+    script = FORK_IN_CALL_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
+
+
+def test_the_fork_hook_forgets_the_team_in_the_child():
+    """os.fork()'s hook: in the child, the parent's team is forgotten at once (build_info reports 0 helpers, not
+    the -1 of a team left by a fork() the hook did not see, which a process id check would catch) until a call
+    starts a team of its own."""
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork()")
+    script = textwrap.dedent("""
+        import os, signal
+        import numpy as np
+        import mlpext
+        from mlpext import _core
+        rng = np.random.default_rng(0)
+        X = rng.random((128, 256)); y = rng.random((128, 4))
+        params = [0.1 * rng.standard_normal(s) for s in ((256, 64), (64,), (64, 4), (4,))]
+        mlpext.train(X, y, *params, 0.01, 1)
+        before = _core.build_info()["team_helpers"]
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)
+            forgotten = _core.build_info()["team_helpers"] == 0
+            mlpext.train(X, y, *params, 0.01, 1)
+            os._exit(0 if forgotten and _core.build_info()["team_helpers"] == before else 3)
+        _, status = os.waitpid(pid, 0)
+        print(before, os.waitstatus_to_exitcode(status))
+    """)
+    env = dict(os.environ, MLPEXT_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0"], (done.stdout, done.stderr)
