@@ -398,13 +398,14 @@ def markdown_section(results, cg, info, torch, repeats, quick, load):
         f"Date: {datetime.date.today().isoformat()}" + (f", commit `{commit}`" if commit else "") + "  ",
         f"Load average (1 min) before / after the run: {load[0]:.2f} / {os.getloadavg()[0]:.2f} (the run itself adds "
         "1 to 2). The machine is shared; other work on a core hurts most the implementations that use two threads.  ",
-        "mlpext splits products of at least 2^25 multiply-adds among the CPUs (here only the 1024-wide network's; "
-        "MLPEXT_NUM_THREADS caps it), and runs the rest on one thread; NumPy (and so scikit-learn) uses its BLAS's "
-        "threads as configured; PyTorch "
-        "is set to the same number of threads, with `OMP_WAIT_POLICY=PASSIVE`. Two-thread figures (NumPy's BLAS on "
-        "the larger networks, PyTorch) can swing several-fold between runs when another process holds one of the "
-        "two cores, even as a best of several runs; mlpext's single-thread figures move by about 10 %. Compare "
-        "the larger networks' ratios across runs with care: the callgrind count below is the noise-free guard.",
+        "mlpext splits products of at least 2^20 multiply-adds, in parts of at least 48 rows, among the CPUs "
+        "(here the 784-128-10 and 1024-wide networks'; MLPEXT_NUM_THREADS caps it), and runs the rest on one "
+        "thread; NumPy (and so scikit-learn) uses its BLAS's threads as configured; PyTorch is set to the same "
+        "number of threads, with `OMP_WAIT_POLICY=PASSIVE`. Each timed run of the sigmoid networks starts 0.3 s after "
+        "the previous one, when the threads of the previous one have gone idle. Two-thread figures can swing "
+        "several-fold between runs when another process holds one of the two cores, even as a best of several "
+        "runs; single-thread figures move by about 10 %. Compare the larger networks' ratios across runs with "
+        "care: the callgrind count below is the noise-free guard.",
         "",
         "| workload | implementation | time per epoch | speed-up over NumPy | floor | |",
         "|---|---|---:|---:|---|---|",

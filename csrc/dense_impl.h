@@ -369,7 +369,8 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     }
 #endif
     size_t parts = 1;
-    if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS && !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
+    if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
+        !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
         const size_t most = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
         parts = threads.count < most ? threads.count : most;
     }

@@ -883,7 +883,7 @@ static size_t cpus_available(void)
    count − 1 helpers (a later call that asks for more runs on it with fewer threads, or, for a product of at least
    MLP_PARALLEL_START_MIN_OPS, starts threads of its own: parallel.c). A child process after fork() gets a team of
    its own: it has none of the parent's threads. The parent's team is then left as it is (1.7 KB; its mutexes may
-   be in any state): forgotten at once by the os.fork() hook (core_after_fork), or here, where its process id
+   be in any state): forgotten at once by the os.fork() hook (py_after_fork_in_child), or here, where its process id
    is not this process's (a fork() that bypassed os.fork). NULL if no helper could be started: the products then
    run as if no team were given. */
 static mlp_team *module_team(PyObject *module, size_t count)
@@ -936,7 +936,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
                          "integer (the most threads a call may use), got '%.50s'", fname, env);
             return -1;
         }
-        count = (unsigned long)n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+        count = (unsigned long)n;
     }
     count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
     *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL};
@@ -1019,9 +1019,9 @@ static int call_alloc(call *k, size_t work, int work_ok)
 
 /* call_validate and call_alloc for the lecture's functions: workspace(d) scalars of workspace (workspace may be
    NULL for none). */
-static int call_begin(call *k, PyObject *module, const char *fname, const arg_spec *specs, PyObject *const *objs, int n,
-                      const arg_spec *out_specs, int nouts, PyObject *out_arg, size_t (*workspace)(const mlp_dims *),
-                      recycle_site *sites)
+static int call_begin(call *k, PyObject *module, const char *fname, const arg_spec *specs, PyObject *const *objs,
+                      int n, const arg_spec *out_specs, int nouts, PyObject *out_arg,
+                      size_t (*workspace)(const mlp_dims *), recycle_site *sites)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
                       out_arg, sites) < 0) {
@@ -1137,7 +1137,8 @@ static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
-    if (call_begin(&k, m, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL, result_sites(m, SITE_BACKWARD)) < 0) {
+    if (call_begin(&k, m, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL,
+                   result_sites(m, SITE_BACKWARD)) < 0) {
         return NULL;
     }
     BEGIN_KERNEL(epoch_work(&k.d))

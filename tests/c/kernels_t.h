@@ -981,7 +981,8 @@ static void MLP_FN(test_dense_rows_independent_of_batch)(void)
         for (size_t r = 0; r < n; r++) {
             const size_t rows = r + 3 <= n ? 3 : 1;
             MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, MLP_THREADS(1));
-            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1, MLP_THREADS(1));
+            MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1,
+                                             MLP_THREADS(1));
             if (!SAME("forward row", A1, A + r * out, rows * out) || !SAME("delta row", Dp1, Dp + r * in, rows * in)) {
                 report(__LINE__, "  in=%zu out=%zu, rows %zu..%zu of %zu", in, out, r, r + rows - 1, n);
             }

@@ -429,8 +429,9 @@ static void test_workspace_sizes(void)
     /* step: A1, D1 (4·3 each), P, D2 (4·1 each), then the update's */
     CHECK(mlp_lecture_step_workspace(&d) == 2 * (12 + 4) + 13);
     const size_t big = SIZE_MAX / 2 + 1;
-    mlp_dims huge_n = {big, 1, 1, 1, MLP_THREADS(1)}, huge_in = {1, big, 3, 1, MLP_THREADS(1)}, huge_hidden = {1, 1, SIZE_MAX, 1, MLP_THREADS(1)};
-    mlp_dims huge_out = {1, 1, 1, SIZE_MAX, MLP_THREADS(1)}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1, MLP_THREADS(1)};
+    const mlp_threads one = MLP_THREADS(1);
+    mlp_dims huge_n = {big, 1, 1, 1, one}, huge_in = {1, big, 3, 1, one}, huge_hidden = {1, 1, SIZE_MAX, 1, one};
+    mlp_dims huge_out = {1, 1, 1, SIZE_MAX, one}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1, one};
     CHECK(mlp_lecture_step_workspace(&huge_n) == 0);      /* n·(hidden + out)·2 overflows */
     CHECK(mlp_lecture_update_workspace(&huge_n) == 1 + 1 + 1 + 1); /* does not depend on n */
     CHECK(mlp_lecture_update_workspace(&huge_in) == 0);  /* in·hidden overflows */
