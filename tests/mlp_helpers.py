@@ -1,5 +1,9 @@
 """Small helpers shared by mlpext's test modules (plain functions, no fixtures, so Hypothesis tests can use them)."""
+import threading
+
 import numpy as np
+
+import mlpext
 
 # The lecture's data set: XOR, as integer arrays exactly as MLP.py writes them.
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -49,3 +53,37 @@ def assert_close_to_scale(actual, expected, rtol, err_msg=""):
     assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype} {err_msg}"
     scale = float(np.max(np.abs(expected.astype(np.float64)))) if expected.size else 0.0
     np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale, err_msg=err_msg)
+
+
+def train_each(problems, learning_rate, epochs, at_once=False):
+    """mlpext.train on each (X, y, params) of `problems`, on copies of the parameters: one after the other, or
+    all at once from as many Python threads, released together by a barrier. Returns [(losses, params), ...] in
+    the problems' order."""
+    results = [None] * len(problems)
+    barrier = threading.Barrier(len(problems)) if at_once else None
+
+    def work(k):
+        X, y, params = problems[k]
+        p = copies(params)
+        if barrier is not None:
+            barrier.wait()
+        results[k] = (mlpext.train(X, y, *p, learning_rate, epochs), p)
+
+    if not at_once:
+        for k in range(len(problems)):
+            work(k)
+        return results
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(problems))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def assert_same_training(got, want):
+    """Each (losses, params) of train_each's `got` has the bits of the same one in `want`."""
+    for (losses, params), (want_losses, want_params) in zip(got, want):
+        np.testing.assert_array_equal(losses, want_losses)
+        for a, b in zip(params, want_params):
+            np.testing.assert_array_equal(a, b)

@@ -13,7 +13,7 @@ import pytest
 
 import mlpext
 import mlpext.reference as reference
-from mlp_helpers import XOR_X, XOR_Y, copies, make_params, snapshot
+from mlp_helpers import XOR_X, XOR_Y, assert_same_training, copies, make_params, snapshot, train_each
 
 FUNCTIONS = ["forward", "backward", "update", "train_step", "train", "predict"]
 SIGNATURES = {
@@ -322,29 +322,8 @@ def test_train_returns_a_new_array_each_call():
 def test_concurrent_training_matches_serial():
     """Two threads training separate networks at once get exactly the serial results (no shared state)."""
     setups = [problem(np.float64, 64, 8, 16, 3, seed=1), problem(np.float32, 64, 8, 16, 3, seed=2)]
-    serial = []
-    for X, y, params in setups:
-        p = copies(params)
-        serial.append((mlpext.train(X, y, *p, 0.2, 3000), p))
-
-    results = [None, None]
-    barrier = threading.Barrier(2)
-
-    def work(k):
-        X, y, params = setups[k]
-        p = copies(params)
-        barrier.wait()
-        results[k] = (mlpext.train(X, y, *p, 0.2, 3000), p)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for (losses, params), (serial_losses, serial_params) in zip(results, serial):
-        np.testing.assert_array_equal(losses, serial_losses)
-        for a, b in zip(params, serial_params):
-            np.testing.assert_array_equal(a, b)
+    serial = train_each(setups, 0.2, 3000)
+    assert_same_training(train_each(setups, 0.2, 3000, at_once=True), serial)
 
 
 def test_gil_is_released_while_training():

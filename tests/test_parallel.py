@@ -12,14 +12,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import mlpext
-from mlp_helpers import copies
+from mlp_helpers import assert_same_training, copies, train_each
 
 # Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
@@ -108,34 +107,14 @@ def split_problem(seed, dtype=np.float32):
 
 
 def test_calls_from_several_python_threads_share_the_team(monkeypatch):
-    """Four Python threads train at once: at most one product runs on the team at a time, the others start
-    threads of their own; every result has the bits of the same training done alone on one thread."""
-    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    """Four Python threads train at once: at most one product runs on the team at a time, the others run on their
+    own threads; every result has the bits of the same training done alone on one thread."""
     problems = [split_problem(seed, dtype) for seed, dtype in ((1, np.float32), (2, np.float64), (3, np.float32),
                                                                (4, np.float64))]
-    expected = []
-    for X, y, params in problems:
-        p = copies(params)
-        expected.append((mlpext.train(X, y, *p, 0.01, 20), p))
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    expected = train_each(problems, 0.01, 20)
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "2")
-    got = [None] * len(problems)
-    start = threading.Barrier(len(problems))
-
-    def work(k):
-        X, y, params = problems[k]
-        p = copies(params)
-        start.wait()
-        got[k] = (mlpext.train(X, y, *p, 0.01, 20), p)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(problems))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for (losses, params), (want_losses, want_params) in zip(got, expected):
-        np.testing.assert_array_equal(losses, want_losses)
-        for a, b in zip(params, want_params):
-            np.testing.assert_array_equal(a, b)
+    assert_same_training(train_each(problems, 0.01, 20, at_once=True), expected)
 
 
 def test_the_team_wakes_up_after_sleeping(monkeypatch):
