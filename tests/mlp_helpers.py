@@ -1,4 +1,5 @@
 """Small helpers shared by mlpext's test modules (plain functions, no fixtures, so Hypothesis tests can use them)."""
+import os
 import threading
 
 import numpy as np
@@ -87,3 +88,13 @@ def assert_same_training(got, want):
         np.testing.assert_array_equal(losses, want_losses)
         for a, b in zip(params, want_params):
             np.testing.assert_array_equal(a, b)
+
+
+def subprocess_env(**extra):
+    """os.environ (with `extra`) for a subprocess that must import the mlpext this test imported, installed or in
+    the source tree: its parent directory first on PYTHONPATH. Run the subprocess outside the checkout (cwd),
+    whose mlpext/ may have no built extension."""
+    env = dict(os.environ, **extra)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mlpext.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env

@@ -2,6 +2,7 @@
 import platform
 
 import mlpext
+from mlp_helpers import subprocess_env
 from mlpext import _core
 
 
@@ -34,7 +35,7 @@ def test_show_config_reports_the_threads(capsys, monkeypatch):
     assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out
 
 
-def test_show_config_reports_the_team_once_started():
+def test_show_config_reports_the_team_once_started(tmp_path):
     """No helper thread exists until a call splits a product; then show_config names the team (in a fresh
     interpreter, so that no earlier test has started it)."""
     import subprocess
@@ -52,8 +53,8 @@ def test_show_config_reports_the_team_once_started():
         print(before, _core.build_info()["team_helpers"])
         mlpext.show_config()
     """)
-    env = dict(__import__("os").environ, MLPEXT_NUM_THREADS="3")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=subprocess_env(MLPEXT_NUM_THREADS="3"), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     first, _, config = done.stdout.partition("\n")
     before, after = map(int, first.split())

@@ -18,6 +18,7 @@ from PIL import Image  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import mlpext  # noqa: E402
+from mlp_helpers import subprocess_env  # noqa: E402
 from mlpext import digits  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,11 +41,8 @@ def draw(x, size=64, dark_on_light=True):
 def run_demo(args, stdin, cwd, timeout=120):
     """python -m mlpext.digits with the mlpext that this test imported (installed or in the source tree), run
     in cwd (not the checkout, whose mlpext/ may have no built extension)."""
-    env = dict(os.environ)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mlpext.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-m", "mlpext.digits", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=cwd)
+                          text=True, env=subprocess_env(), timeout=timeout, cwd=cwd)
 
 
 def predicted(stdout):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import mlpext
-from mlp_helpers import assert_same_training, copies, train_each
+from mlp_helpers import assert_same_training, copies, subprocess_env, train_each
 
 # Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
@@ -161,13 +161,13 @@ FORK_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_forked_child_trains_with_threads_of_its_own():
+def test_a_forked_child_trains_with_threads_of_its_own(tmp_path):
     """After fork() the child trains with a team of its own (the parent's helpers do not exist there) and gets the
     parent's bits; the parent's team still works; the interpreter exits with a team running. A hang fails: the
     child is killed by an alarm, the parent by the timeout."""
     script = FORK_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, MLPEXT_NUM_THREADS="2")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=subprocess_env(MLPEXT_NUM_THREADS="2"), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
 
@@ -215,17 +215,18 @@ FORK_IN_CALL_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
-def test_a_child_forked_inside_a_call_finishes_it():
+def test_a_child_forked_inside_a_call_finishes_it(tmp_path):
     """A fork() from Python code that runs inside a call (train's log lines here): the child goes on with the call,
     whose products cannot use the parent's helpers (they do not exist there); it finishes, with the bits of one
     thread, as does the parent."""
     script = FORK_IN_CALL_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
 
 
-def test_the_fork_hook_forgets_the_team_in_the_child():
+def test_the_fork_hook_forgets_the_team_in_the_child(tmp_path):
     """os.fork()'s hook: in the child, the parent's team is forgotten at once (build_info reports 0 helpers, not
     the -1 of a team left by a fork() the hook did not see, which a process id check would catch) until a call
     starts a team of its own."""
@@ -250,7 +251,7 @@ def test_the_fork_hook_forgets_the_team_in_the_child():
         _, status = os.waitpid(pid, 0)
         print(before, os.waitstatus_to_exitcode(status))
     """)
-    env = dict(os.environ, MLPEXT_NUM_THREADS="2")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=subprocess_env(MLPEXT_NUM_THREADS="2"), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "0"], (done.stdout, done.stderr)

@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+from mlp_helpers import subprocess_env  # noqa: E402
 from mlpext import MLP  # noqa: E402
 from mlpext.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -33,17 +34,11 @@ def test_sklearn_estimator_checks(estimator, check):
 
 # ---------------------------------------------------------------------------------------------------- behaviour
 def test_import_mlpext_does_not_import_sklearn(tmp_path):
-    import os
-
-    import mlpext
-
-    env = dict(os.environ)  # the mlpext this test imported (installed or in the source tree), from elsewhere
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mlpext.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    """In a fresh interpreter (outside the checkout, with the mlpext these tests use)."""
     code = ("import sys, mlpext, mlpext.network, mlpext.digits\n"
             "assert not any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules)\n"
             "assert 'PIL' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    subprocess.run([sys.executable, "-c", code], check=True, env=subprocess_env(), cwd=tmp_path)
 
 
 @pytest.fixture(scope="module")

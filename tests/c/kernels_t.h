@@ -871,10 +871,10 @@ static void *MLP_FN(team_user_main)(void *p)
 }
 
 /* The same products on a team of helpers kept between products (parallel.c): teams of 1, 3 and 6 helpers, asked
-   for 2, 4 and 7 threads (more than the team has: threads started for the product instead); each product run
-   twice, the second time after the helpers have gone to sleep (2 ms > MLP_TEAM_POLL_NS); and three threads
-   sharing one team at once (one product runs on it at a time, the others start their own threads). Every
-   result has the bits of one thread. */
+   for 2, 4 and 7 threads (more than the team has: these products, below MLP_PARALLEL_START_MIN_OPS, run on all
+   its helpers; fewer: the other helpers sit out); each product run twice, the second time after the helpers have
+   gone to sleep (2 ms > MLP_TEAM_POLL_NS); and three threads sharing one team at once (one product runs on it at
+   a time, the others on their calling thread). Every result has the bits of one thread. */
 static void MLP_FN(test_dense_team_same_bits)(void)
 {
     MLP_FN(split_case) c = MLP_FN(split_case_new)(0);
