@@ -1,8 +1,8 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among
 up to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
 MLP_PARALLEL_MIN_ROWS (48) rows each. The parts run on the module's team of helper threads, kept between products
-(csrc/parallel.c), or, when the team is busy with another call's product or has too few helpers, on threads
-started for the product. Every output value is the same chain of operations wherever the ranges are cut and
+(csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
+multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the ranges are cut and
 whichever thread computes them, so the results are bit-identical whatever the thread count — which is what these
 tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at once, after the team
 has gone to sleep, and in a child process after fork(); together with the environment variable's validation. (No
@@ -107,8 +107,8 @@ def split_problem(seed, dtype=np.float32):
 
 
 def test_calls_from_several_python_threads_share_the_team(monkeypatch):
-    """Four Python threads train at once: at most one product runs on the team at a time, the others run on their
-    own threads; every result has the bits of the same training done alone on one thread."""
+    """Four Python threads train at once: at most one product runs on the team at a time, the others on their
+    calling threads; every result has the bits of the same training done alone on one thread."""
     problems = [split_problem(seed, dtype) for seed, dtype in ((1, np.float32), (2, np.float64), (3, np.float32),
                                                                (4, np.float64))]
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
@@ -120,7 +120,6 @@ def test_calls_from_several_python_threads_share_the_team(monkeypatch):
 def test_the_team_wakes_up_after_sleeping(monkeypatch):
     """Helpers poll for the next product for about half a millisecond, then sleep: calls spaced further apart
     wake them, with the same results."""
-    monkeypatch.setenv("MLPEXT_NUM_THREADS", "2")
     X, y, params = split_problem(5)
     alone = copies(params)
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
@@ -226,12 +225,11 @@ def test_a_child_forked_inside_a_call_finishes_it(tmp_path):
     assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_the_fork_hook_forgets_the_team_in_the_child(tmp_path):
     """os.fork()'s hook: in the child, the parent's team is forgotten at once (build_info reports 0 helpers, not
     the -1 of a team left by a fork() the hook did not see, which a process id check would catch) until a call
     starts a team of its own."""
-    if not hasattr(os, "fork"):
-        pytest.skip("needs fork()")
     script = textwrap.dedent("""
         import os, signal
         import numpy as np
