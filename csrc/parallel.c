@@ -197,8 +197,8 @@ void mlp_team_stop(mlp_team *t)
     pthread_mutex_destroy(&t->busy);
 }
 
-/* Runs the product on the team in parts <= helpers + 1 parts: part 0 here, part k on helper k. Returns 0 without
-   running anything if the team is running another product. */
+/* Runs the product on the team in `parts` parts (at most helpers + 1): part 0 here, part k on helper k. Returns 0
+   without running anything if the team is running another product. */
 static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
 {
     if (pthread_mutex_trylock(&t->busy) != 0) {
@@ -272,13 +272,17 @@ void mlp_parallel(mlp_threads threads, size_t ops, void (*fn)(void *arg, size_t 
         return;
     }
     mlp_team *t = threads.team;
-    if (mlp_team_ours(t)) {
-        /* a team smaller than asked: its helpers, unless the product is large enough for threads of its own */
-        const size_t on_team = parts <= t->helpers + 1 ? parts : ops < MLP_PARALLEL_START_MIN_OPS ? t->helpers + 1 : 0;
+    if (mlp_team_ours(t)) { /* else a parent's team, after fork(): its helpers do not exist here */
+        size_t on_team = parts;
+        if (parts > t->helpers + 1) { /* a team smaller than asked: all its helpers, or threads of the product's own */
+            on_team = ops < MLP_PARALLEL_START_MIN_OPS ? t->helpers + 1 : 0;
+        }
         if (on_team > 1 && mlp_team_run(t, on_team, fn, arg)) {
             return;
         }
     }
+    /* no team that can take it (busy, another process's, or the product is large): threads started for it from
+       MLP_PARALLEL_START_MIN_OPS on, else the calling thread */
     if (ops >= MLP_PARALLEL_START_MIN_OPS) {
         mlp_start_parts(parts, fn, arg);
     } else {
