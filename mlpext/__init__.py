@@ -22,9 +22,32 @@ scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
 import os
 
-from mlpext import reference
-from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
-from mlpext.network import MLP
+
+def _missing_core_message():
+    """Why mlpext._core could not be found, and what to do: the usual cause is a checkout whose extension is not
+    built, imported because the current directory (first on sys.path) is the checkout's root."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(package)
+    others = sorted(name for name in os.listdir(package) if name.startswith("_core.") and name != "_core.pyi")
+    if any(os.path.exists(os.path.join(root, name)) for name in ("pyproject.toml", "setup.py")):
+        built = (f"Its C extension here ({', '.join(others)}) was built for another Python or platform" if others
+                 else "Its C extension, mlpext._core, is not built there")
+        return (f"You are importing mlpext from its source directory, {root}. {built}. To work in this checkout, "
+                f"run `pip install -e .` in it (builds the C core in place; the first build takes 1-4 minutes). "
+                f"To use an installed mlpext instead, change to another directory.")
+    return (f"mlpext's C extension, mlpext._core, is missing from {package}: the installation is incomplete. "
+            f"Reinstall mlpext (from a checkout: `pip install --force-reinstall .`).")
+
+
+try:
+    from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
+except ModuleNotFoundError as error:
+    if error.name != "mlpext._core":
+        raise
+    raise ImportError(_missing_core_message(), name="mlpext._core") from None
+
+from mlpext import reference  # noqa: E402  (after the check above: it imports the C core too)
+from mlpext.network import MLP  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP", "show_config"]

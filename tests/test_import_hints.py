@@ -1,0 +1,72 @@
+"""Imports that cannot work say what to do: mlpext from a source tree without a built C core.
+
+Each case runs a fresh interpreter, so that nothing this process has imported hides the failure.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import mlpext
+
+PACKAGE = pathlib.Path(mlpext.__file__).resolve().parent
+
+
+def source_copy(root, project_file=True, stale_extension=False):
+    """A copy of the package's Python files under root/mlpext, with no built extension; with project_file, a
+    pyproject.toml beside it, as in a checkout."""
+    package = root / "mlpext"
+    package.mkdir(parents=True)
+    for path in PACKAGE.glob("*.py"):
+        shutil.copy(path, package / path.name)
+    if project_file:
+        (root / "pyproject.toml").write_text('[project]\nname = "mlpext"\n')
+    if stale_extension:  # an extension built for a Python that is not this one
+        (package / "_core.cpython-399-fakeplatform.so").write_bytes(b"")
+    return root
+
+
+def import_mlpext(cwd):
+    """`python -c "import mlpext"` in cwd, as a user in that directory would run it (cwd first on sys.path)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", "import mlpext"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def last_line(stderr):
+    return stderr.strip().splitlines()[-1]
+
+
+def test_import_from_a_source_tree_without_the_extension_says_what_to_do(tmp_path):
+    root = source_copy(tmp_path / "checkout")
+    done = import_mlpext(root)
+    assert done.returncode != 0
+    error = last_line(done.stderr)
+    assert error.startswith("ImportError: You are importing mlpext from its source directory, ")
+    assert str(root) in error and "is not built there" in error
+    assert "run `pip install -e .` in it" in error and "change to another directory" in error
+    assert "ModuleNotFoundError" not in done.stderr  # the bare error is not shown (raised from None)
+
+
+def test_import_from_a_source_tree_with_an_extension_for_another_python(tmp_path):
+    root = source_copy(tmp_path / "checkout", stale_extension=True)
+    error = last_line(import_mlpext(root).stderr)
+    assert "(_core.cpython-399-fakeplatform.so) was built for another Python or platform" in error
+    assert "`pip install -e .`" in error
+
+
+def test_an_installation_without_the_extension_is_called_incomplete(tmp_path):
+    root = source_copy(tmp_path / "site", project_file=False)
+    error = last_line(import_mlpext(root).stderr)
+    assert error.startswith("ImportError: mlpext's C extension, mlpext._core, is missing from ")
+    assert "Reinstall mlpext" in error
+
+
+def test_other_import_errors_are_not_disguised(tmp_path):
+    """Only a missing mlpext._core gets the hint; a module missing inside the package keeps its own error."""
+    root = source_copy(tmp_path / "checkout")
+    (root / "mlpext" / "__init__.py").write_text(
+        "import mlpext._no_such_part\n" + (PACKAGE / "__init__.py").read_text())
+    error = last_line(import_mlpext(root).stderr)
+    assert error == "ModuleNotFoundError: No module named 'mlpext._no_such_part'"
