@@ -21,6 +21,7 @@ trained by the same C core:
 scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
 import os
+import re
 
 
 def _missing_core_message():
@@ -66,13 +67,21 @@ def show_config():
           f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
           f"the others round like NumPy's loops")
     env = os.environ.get("MLPEXT_NUM_THREADS")
-    source = f"MLPEXT_NUM_THREADS={env!r}" if env else f"the {info['cpus']} CPUs this process may use"
+    cpus = info["cpus"]
     helpers = info["team_helpers"]
     team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers > 0
             else "its helper threads start with the first call that splits a product")
-    print(f"  threads: a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
-          f"{env if env else info['cpus']} threads ({source}; same results for any count), each part at least "
-          f"{info['parallel_min_rows']} rows; {team}; the GIL is released when a call does more than "
+    if env and not (re.fullmatch(r"\s*\+?[0-9]+ *", env) and int(env) >= 1):  # as the C core reads it
+        threads = (f"MLPEXT_NUM_THREADS={env!r} is not a positive integer: a call that would split a product "
+                   f"raises ValueError")
+    else:
+        count = int(env) if env else cpus
+        source = (f"MLPEXT_NUM_THREADS={env!r}" if env
+                  else f"the {cpus} CPU{'s' if cpus != 1 else ''} this process may use")
+        threads = (f"a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
+                   f"{count} thread{'s' if count != 1 else ''} ({source}; same results for any count), each part at "
+                   f"least {info['parallel_min_rows']} rows; {team}")
+    print(f"  threads: {threads}; the GIL is released when a call does more than "
           f"{info['gil_release_min_work']:.0f} operations")
     print(f"  compiler: {info['compiler']}")
     print(f"  flags: {info['cflags']}")
