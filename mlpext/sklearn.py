@@ -7,7 +7,8 @@ They take scikit-learn's own parameter names where they overlap with
     clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, random_state=0).fit(X_train, y_train)
     clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
 
-This module needs scikit-learn (``pip install "mlpext[sklearn]"``); ``import mlpext`` never imports it.
+This module needs scikit-learn (``pip install scikit-learn``, or ``pip install ".[sklearn]"`` from the root of a
+checkout of mlpext); ``import mlpext`` never imports it.
 
 What maps to what
 -----------------
@@ -46,12 +47,20 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.validation import check_is_fitted, column_or_1d
+except ModuleNotFoundError as error:
+    if not (error.name == "sklearn" or (error.name or "").startswith("sklearn.")):
+        raise
+    raise ImportError(
+        "mlpext.sklearn needs scikit-learn, which is not installed: pip install scikit-learn "
+        '(or, from the root of a checkout of mlpext, pip install ".[sklearn]")', name="sklearn") from None
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data

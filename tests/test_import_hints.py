@@ -1,4 +1,5 @@
-"""Imports that cannot work say what to do: mlpext from a source tree without a built C core.
+"""Imports that cannot work say what to do: mlpext from a source tree without a built C core, mlpext.sklearn
+without scikit-learn.
 
 Each case runs a fresh interpreter, so that nothing this process has imported hides the failure.
 """
@@ -8,7 +9,10 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 import mlpext
+from mlp_helpers import subprocess_env
 
 PACKAGE = pathlib.Path(mlpext.__file__).resolve().parent
 
@@ -70,3 +74,19 @@ def test_other_import_errors_are_not_disguised(tmp_path):
         "import mlpext._no_such_part\n" + (PACKAGE / "__init__.py").read_text())
     error = last_line(import_mlpext(root).stderr)
     assert error == "ModuleNotFoundError: No module named 'mlpext._no_such_part'"
+
+
+@pytest.mark.parametrize("blocked", ["sklearn", "sklearn.base"])
+def test_mlpext_sklearn_without_scikit_learn_says_how_to_install_it(blocked, tmp_path):
+    """scikit-learn made unimportable (None in sys.modules) in a fresh interpreter that imports the mlpext under
+    test; `import mlpext` itself keeps working."""
+    code = (f"import sys\nsys.modules[{blocked!r}] = None\nimport mlpext\n"
+            "try:\n    import mlpext.sklearn\nexcept ImportError as e:\n"
+            "    print(type(e).__name__); print(e)\nelse:\n    print('imported')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=subprocess_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    kind, message = done.stdout.split("\n", 1)
+    assert kind == "ImportError"
+    assert "mlpext.sklearn needs scikit-learn" in message
+    assert "pip install scikit-learn" in message and 'pip install ".[sklearn]"' in message
