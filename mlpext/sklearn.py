@@ -360,53 +360,6 @@ class _BaseMLP(BaseEstimator):
         """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs."""
         return self._fit(X, y, incremental=False)
 
-    # Pickling: an mlpext.MLP may hold C state; keep the estimator picklable whatever the network holds.
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        net = state.pop("_net", None)
-        if net is not None:
-            try:
-                import pickle
-
-                pickle.dumps(net)
-                state["_net"] = net
-            except Exception:  # the network is not picklable: carry its saved file's bytes instead
-                import os
-                import tempfile
-
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = os.path.join(tmp, "net.npz")
-                    net.save(path)
-                    with open(path, "rb") as f:
-                        state["_net_saved"] = f.read()
-                state.pop("coefs_", None)
-                state.pop("intercepts_", None)
-        return state
-
-    def __setstate__(self, state):
-        saved = state.pop("_net_saved", None)
-        self.__dict__.update(state)
-        if saved is not None:
-            import os
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "net.npz")
-                with open(path, "wb") as f:
-                    f.write(saved)
-                self._net = _mlp_class().load(path)
-            self._expose_params()
-
-
-def _tags_with(tags, **changes):
-    for path, value in changes.items():
-        obj = tags
-        parts = path.split("__")
-        for part in parts[:-1]:
-            obj = getattr(obj, part)
-        setattr(obj, parts[-1], value)
-    return tags
-
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by mlpext (log-loss; sgd or adam).
@@ -480,12 +433,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The most probable class of each row, as one of ``classes_``."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        return super().__sklearn_tags__()
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {}
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
