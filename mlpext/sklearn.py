@@ -43,6 +43,9 @@ Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling"
 ``max_fun``, ``sample_weight``, sparse input (rejected with scikit-learn's usual ``TypeError``) and
 multi-label classification.
 """
+import difflib
+import functools
+import inspect
 import numbers
 import warnings
 
@@ -86,6 +89,67 @@ def _validate_data(estimator, *args, **kwargs):
     if _sk_validate_data is not None:
         return _sk_validate_data(estimator, *args, **kwargs)
     return estimator._validate_data(*args, **kwargs)  # pragma: no cover
+
+
+# Names users bring from mlpext.MLP, PyTorch, Keras or older habits, and scikit-learn's parameters that this face
+# does not have: what to write instead.
+_RENAMED = {
+    "lr": "learning_rate_init",
+    "eta": "learning_rate_init",
+    "learning_rate": "learning_rate_init",
+    "epochs": "max_iter",
+    "n_epochs": "max_iter",
+    "seed": "random_state",
+    "optimizer": "solver",
+    "weight_decay": "alpha",
+    "eps": "epsilon",
+    "betas": ("beta_1", "beta_2"),
+    "nesterov": "nesterovs_momentum",
+    "layers": "hidden_layer_sizes",
+    "hidden_sizes": "hidden_layer_sizes",
+}
+_NOTES = {
+    "learning_rate": "scikit-learn's learning_rate is the schedule ('constant', ...); mlpext's rate is constant",
+    "power_t": "mlpext has no learning-rate schedules, so no power_t",
+    "max_fun": "mlpext has no 'lbfgs' solver, so no max_fun",
+}
+
+
+def _unexpected_keyword(cls, name, parameters):
+    """Python's message for an unknown keyword, naming the public class, with the parameter probably meant."""
+    message = f"{cls.__name__}() got an unexpected keyword argument {name!r}"
+    meant = _RENAMED.get(name) or difflib.get_close_matches(name, parameters, n=1, cutoff=0.75)
+    if meant:
+        message += f"; did you mean {' and '.join(map(repr, [meant] if isinstance(meant, str) else meant))}?"
+    if name in _NOTES:
+        message += f" ({_NOTES[name]})"
+    return message
+
+
+def _public_init(init):
+    """Wraps the estimators' __init__ so that a call it cannot take raises Python's TypeError naming the class
+    called (MLPClassifier, not _BaseMLP) and suggesting the parameter meant. Its signature stays init's
+    (inspect.signature follows __wrapped__), so scikit-learn's get_params, clone and help() see the parameters."""
+    signature = inspect.signature(init)
+    parameters = [name for name in signature.parameters if name != "self"]
+    positional = [p.name for p in signature.parameters.values()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        cls = type(self)
+        for name in kwargs:
+            if name not in parameters:
+                raise TypeError(_unexpected_keyword(cls, name, parameters))
+        if len(args) > len(positional):
+            raise TypeError(f"{cls.__name__}() takes at most {len(positional)} positional arguments "
+                            f"({', '.join(positional)}) but {len(args)} were given; pass the others by name")
+        for name in positional[:len(args)]:
+            if name in kwargs:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _mlp_class():
@@ -143,6 +207,8 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+
+    __init__ = _public_init(__init__)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
