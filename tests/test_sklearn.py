@@ -1,6 +1,6 @@
 """mlpext.sklearn: scikit-learn's estimator checks on MLPClassifier and MLPRegressor, and their behaviour.
 
-Skipped when scikit-learn is not installed (pip install "mlpext[sklearn]").
+Skipped when scikit-learn is not installed (pip install scikit-learn, or pip install ".[sklearn]" from the checkout).
 """
 import pickle
 import subprocess
