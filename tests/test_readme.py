@@ -1,4 +1,5 @@
-"""README.md against the repository: what can be checked without running the README's long commands.
+"""README.md (and docs/notebooks.md's commands) against the repository: what can be checked without running the
+long commands.
 
 - It opens with the two set-up commands (the main job and the tests), the ones CI runs in a fresh venv.
 - Every file or folder it names exists: link targets, paths in its code, and the bare file names of its Layout.
@@ -38,21 +39,23 @@ def strip_comment(line):
     return line.split("  #")[0].strip()
 
 
-def command_lines():
-    """Every shell command the README shows: the lines of its shell and console blocks (without a `$ ` prompt or
+def command_lines(text=README):
+    """Every shell command a document shows: the lines of its shell and console blocks (without a `$ ` prompt or
     a trailing comment), and the inline code that starts with a command."""
     lines = []
-    for lang, body in BLOCKS:
+    for lang, body in CODE_BLOCK.findall(text):
         if lang in ("sh", "bash", "console", ""):
             for line in body.splitlines():
                 line = strip_comment(line.removeprefix("$ "))
                 if re.match(r"(python|pip|pytest|jupyter|diff)\b", line):
                     lines.append(line)
-    lines += [code for code in INLINE if re.match(r"(python|pip|pytest|jupyter|diff)\s", code)]
+    inline = re.findall(r"`([^`\n]+)`", CODE_BLOCK.sub("", text))
+    lines += [code for code in inline if re.match(r"(python|pip|pytest|jupyter|diff)\s", code)]
     return lines
 
 
 COMMANDS = command_lines()
+NOTEBOOKS_DOC = command_lines((ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8"))
 
 
 def pyproject():
@@ -98,9 +101,10 @@ def test_file_names_in_the_layout_exist():
     assert not missing, missing
 
 
-def test_python_scripts_exist_and_take_the_options_shown():
+@pytest.mark.parametrize("commands, least", [(COMMANDS, 6), (NOTEBOOKS_DOC, 2)], ids=["README", "notebooks.md"])
+def test_python_scripts_exist_and_take_the_options_shown(commands, least):
     scripts = 0
-    for command in COMMANDS:
+    for command in commands:
         for segment in re.split(r"&&|\||;|<\(|\)", command):
             match = re.match(r"\s*python\s+(?!-m\s)(\S+\.py)(.*)", segment)
             if not match:
@@ -111,7 +115,7 @@ def test_python_scripts_exist_and_take_the_options_shown():
             for option in re.findall(r"(?<![\w-])--[\w-]+", match.group(2)):
                 assert f'"{option}"' in source, f"{command}: {script.name} has no option {option}"
             scripts += 1
-    assert scripts >= 6  # demo, both lecture scripts, three benchmarks, the picture's script
+    assert scripts >= least  # README: demo, both lecture scripts, three benchmarks, the picture's script
 
 
 def test_python_m_modules_exist():
@@ -129,16 +133,18 @@ def test_python_m_modules_exist():
             assert importlib.util.find_spec(module) is not None, module
 
 
-def test_pip_extras_exist():
-    extras = {e for command in COMMANDS for group in re.findall(r'pip install (?:-e )?"\.\[([\w,-]+)\]"', command)
+@pytest.mark.parametrize("commands, named", [(COMMANDS, {"test", "notebooks", "sklearn", "digits", "progress"}),
+                                             (NOTEBOOKS_DOC, {"notebooks"})], ids=["README", "notebooks.md"])
+def test_pip_extras_exist(commands, named):
+    extras = {e for command in commands for group in re.findall(r'pip install (?:-e )?"\.\[([\w,-]+)\]"', command)
               for e in group.split(",")}
-    assert {"test", "notebooks", "sklearn", "digits", "progress"} <= extras
+    assert named <= extras
     declared = pyproject()["project"]["optional-dependencies"]
     assert not extras - set(declared), extras - set(declared)
 
 
 def test_jupyter_lab_comes_with_the_notebooks_extra():
-    assert "jupyter lab notebooks/" in COMMANDS
+    assert "jupyter lab notebooks/" in COMMANDS and "jupyter lab notebooks/" in NOTEBOOKS_DOC
     notebooks = pyproject()["project"]["optional-dependencies"]["notebooks"]
     assert any(re.match(r"jupyterlab\b", requirement) for requirement in notebooks)
 
