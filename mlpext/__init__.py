@@ -21,10 +21,34 @@ trained by the same C core:
 scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
 import os
+import re
 
-from mlpext import reference
-from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
-from mlpext.network import MLP
+
+def _missing_core_message():
+    """Why mlpext._core could not be found, and what to do: the usual cause is a checkout whose extension is not
+    built, imported because the current directory (first on sys.path) is the checkout's root."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(package)
+    others = sorted(name for name in os.listdir(package) if name.startswith("_core.") and name != "_core.pyi")
+    if any(os.path.exists(os.path.join(root, name)) for name in ("pyproject.toml", "setup.py")):
+        built = (f"Its C extension here ({', '.join(others)}) was built for another Python or platform" if others
+                 else "Its C extension, mlpext._core, is not built there")
+        return (f"You are importing mlpext from its source directory, {root}. {built}. To work in this checkout, "
+                f"run `pip install -e .` in it (builds the C core in place; the first build takes 1-4 minutes). "
+                f"To use an installed mlpext instead, change to another directory.")
+    return (f"mlpext's C extension, mlpext._core, is missing from {package}: the installation is incomplete. "
+            f"Reinstall mlpext (from a checkout: `pip install --force-reinstall .`).")
+
+
+try:
+    from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
+except ModuleNotFoundError as error:
+    if error.name != "mlpext._core":
+        raise
+    raise ImportError(_missing_core_message(), name="mlpext._core") from None
+
+from mlpext import reference  # noqa: E402  (after the check above: it imports the C core too)
+from mlpext.network import MLP  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP", "show_config"]
@@ -43,13 +67,21 @@ def show_config():
           f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
           f"the others round like NumPy's loops")
     env = os.environ.get("MLPEXT_NUM_THREADS")
-    source = f"MLPEXT_NUM_THREADS={env!r}" if env else f"the {info['cpus']} CPUs this process may use"
+    cpus = info["cpus"]
     helpers = info["team_helpers"]
     team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers > 0
             else "its helper threads start with the first call that splits a product")
-    print(f"  threads: a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
-          f"{env if env else info['cpus']} threads ({source}; same results for any count), each part at least "
-          f"{info['parallel_min_rows']} rows; {team}; the GIL is released when a call does more than "
+    if env and not (re.fullmatch(r"\s*\+?[0-9]+ *", env) and int(env) >= 1):  # as the C core reads it
+        threads = (f"MLPEXT_NUM_THREADS={env!r} is not a positive integer: a call that would split a product "
+                   f"raises ValueError")
+    else:
+        count = int(env) if env else cpus
+        source = (f"MLPEXT_NUM_THREADS={env!r}" if env
+                  else f"the {cpus} CPU{'s' if cpus != 1 else ''} this process may use")
+        threads = (f"a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
+                   f"{count} thread{'s' if count != 1 else ''} ({source}; same results for any count), each part at "
+                   f"least {info['parallel_min_rows']} rows; {team}")
+    print(f"  threads: {threads}; the GIL is released when a call does more than "
           f"{info['gil_release_min_work']:.0f} operations")
     print(f"  compiler: {info['compiler']}")
     print(f"  flags: {info['cflags']}")

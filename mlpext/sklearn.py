@@ -7,7 +7,8 @@ They take scikit-learn's own parameter names where they overlap with
     clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=32, random_state=0).fit(X_train, y_train)
     clf.predict(X_test), clf.predict_proba(X_test), clf.score(X_test, y_test)
 
-This module needs scikit-learn (``pip install "mlpext[sklearn]"``); ``import mlpext`` never imports it.
+This module needs scikit-learn (``pip install scikit-learn``, or ``pip install ".[sklearn]"`` from the root of a
+checkout of mlpext); ``import mlpext`` never imports it.
 
 What maps to what
 -----------------
@@ -42,16 +43,27 @@ Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling"
 ``max_fun``, ``sample_weight``, sparse input (rejected with scikit-learn's usual ``TypeError``) and
 multi-label classification.
 """
+import difflib
+import functools
+import inspect
 import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.validation import check_is_fitted, column_or_1d
+except ModuleNotFoundError as error:
+    if not (error.name == "sklearn" or (error.name or "").startswith("sklearn.")):
+        raise
+    raise ImportError(
+        "mlpext.sklearn needs scikit-learn, which is not installed: pip install scikit-learn "
+        '(or, from the root of a checkout of mlpext, pip install ".[sklearn]")', name="sklearn") from None
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -77,6 +89,67 @@ def _validate_data(estimator, *args, **kwargs):
     if _sk_validate_data is not None:
         return _sk_validate_data(estimator, *args, **kwargs)
     return estimator._validate_data(*args, **kwargs)  # pragma: no cover
+
+
+# Names users bring from mlpext.MLP, PyTorch, Keras or older habits, and scikit-learn's parameters that this face
+# does not have: what to write instead.
+_RENAMED = {
+    "lr": "learning_rate_init",
+    "eta": "learning_rate_init",
+    "learning_rate": "learning_rate_init",
+    "epochs": "max_iter",
+    "n_epochs": "max_iter",
+    "seed": "random_state",
+    "optimizer": "solver",
+    "weight_decay": "alpha",
+    "eps": "epsilon",
+    "betas": ("beta_1", "beta_2"),
+    "nesterov": "nesterovs_momentum",
+    "layers": "hidden_layer_sizes",
+    "hidden_sizes": "hidden_layer_sizes",
+}
+_NOTES = {
+    "learning_rate": "scikit-learn's learning_rate is the schedule ('constant', ...); mlpext's rate is constant",
+    "power_t": "mlpext has no learning-rate schedules, so no power_t",
+    "max_fun": "mlpext has no 'lbfgs' solver, so no max_fun",
+}
+
+
+def _unexpected_keyword(cls, name, parameters):
+    """Python's message for an unknown keyword, naming the public class, with the parameter probably meant."""
+    message = f"{cls.__name__}() got an unexpected keyword argument {name!r}"
+    meant = _RENAMED.get(name) or difflib.get_close_matches(name, parameters, n=1, cutoff=0.75)
+    if meant:
+        message += f"; did you mean {' and '.join(map(repr, [meant] if isinstance(meant, str) else meant))}?"
+    if name in _NOTES:
+        message += f" ({_NOTES[name]})"
+    return message
+
+
+def _public_init(init):
+    """Wraps the estimators' __init__ so that a call it cannot take raises Python's TypeError naming the class
+    called (MLPClassifier, not _BaseMLP) and suggesting the parameter meant. Its signature stays init's
+    (inspect.signature follows __wrapped__), so scikit-learn's get_params, clone and help() see the parameters."""
+    signature = inspect.signature(init)
+    parameters = [name for name in signature.parameters if name != "self"]
+    positional = [p.name for p in signature.parameters.values()
+                  if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        cls = type(self)
+        for name in kwargs:
+            if name not in parameters:
+                raise TypeError(_unexpected_keyword(cls, name, parameters))
+        if len(args) > len(positional):
+            raise TypeError(f"{cls.__name__}() takes at most {len(positional)} positional arguments "
+                            f"({', '.join(positional)}) but {len(args)} were given; pass the others by name")
+        for name in positional[:len(args)]:
+            if name in kwargs:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _mlp_class():
@@ -134,6 +207,8 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
+
+    __init__ = _public_init(__init__)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
@@ -351,53 +426,6 @@ class _BaseMLP(BaseEstimator):
         """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs."""
         return self._fit(X, y, incremental=False)
 
-    # Pickling: an mlpext.MLP may hold C state; keep the estimator picklable whatever the network holds.
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        net = state.pop("_net", None)
-        if net is not None:
-            try:
-                import pickle
-
-                pickle.dumps(net)
-                state["_net"] = net
-            except Exception:  # the network is not picklable: carry its saved file's bytes instead
-                import os
-                import tempfile
-
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = os.path.join(tmp, "net.npz")
-                    net.save(path)
-                    with open(path, "rb") as f:
-                        state["_net_saved"] = f.read()
-                state.pop("coefs_", None)
-                state.pop("intercepts_", None)
-        return state
-
-    def __setstate__(self, state):
-        saved = state.pop("_net_saved", None)
-        self.__dict__.update(state)
-        if saved is not None:
-            import os
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "net.npz")
-                with open(path, "wb") as f:
-                    f.write(saved)
-                self._net = _mlp_class().load(path)
-            self._expose_params()
-
-
-def _tags_with(tags, **changes):
-    for path, value in changes.items():
-        obj = tags
-        parts = path.split("__")
-        for part in parts[:-1]:
-            obj = getattr(obj, part)
-        setattr(obj, parts[-1], value)
-    return tags
-
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by mlpext (log-loss; sgd or adam).
@@ -471,12 +499,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The most probable class of each row, as one of ``classes_``."""
         proba = self.predict_proba(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        return super().__sklearn_tags__()
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {}
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):

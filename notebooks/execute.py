@@ -1,18 +1,16 @@
 """Re-executes mlpext's notebooks and saves them with their outputs (the committed notebooks carry outputs, so
 that they render on a code host).
 
-    python setup.py -q build_ext --inplace          # from the repository root: build mlpext._core in place
+    pip install -e ".[notebooks]"                   # from the repository root: mlpext built in place, and Jupyter
     python notebooks/execute.py                     # every notebooks/*.ipynb, in place
     python notebooks/execute.py notebooks/02_xor_training.ipynb ...
 
-Needs the `notebooks` extra (nbclient, nbformat, ipykernel, matplotlib). Each notebook runs in a fresh kernel
-started from this interpreter, in the notebooks/ folder, with the repository root first on its PYTHONPATH: the
-kernel imports the mlpext of this checkout (built in place). Prints each notebook's run time.
+Needs the `notebooks` extra. Each notebook runs in a fresh kernel started from this interpreter, in the
+notebooks/ folder, with the repository root first on its PYTHONPATH: the kernel imports the mlpext of this
+checkout (built in place). Prints each notebook's run time.
 
-Also saves the loss plot of 02_xor_training.ipynb as docs/xor_loss.png (the README's picture) when that notebook
-is executed.
+The README's picture, docs/xor_loss.png, is drawn by docs/xor_loss.py, not from a notebook's output.
 """
-import base64
 import os
 import pathlib
 import sys
@@ -24,7 +22,6 @@ from nbclient import NotebookClient
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 CELL_TIMEOUT = 300  # seconds
-README_PLOT = ("02_xor_training.ipynb", ROOT / "docs" / "xor_loss.png")  # the notebook's only figure
 
 
 def kernel_env():
@@ -42,10 +39,6 @@ def execute(path):
     client.execute(env=kernel_env())
     elapsed = time.perf_counter() - t0
     nbformat.write(nb, path)
-    if path.name == README_PLOT[0]:
-        pngs = [output["data"]["image/png"] for cell in nb.cells for output in cell.get("outputs", [])
-                if "image/png" in output.get("data", {})]
-        README_PLOT[1].write_bytes(base64.b64decode(pngs[0]))
     return elapsed
 
 

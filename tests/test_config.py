@@ -1,6 +1,9 @@
 """mlpext.show_config and _core.build_info: what was built and which kernels run here."""
 import platform
 
+import numpy as np
+import pytest
+
 import mlpext
 from mlp_helpers import subprocess_env
 from mlpext import _core
@@ -33,6 +36,23 @@ def test_show_config_reports_the_threads(capsys, monkeypatch):
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "3")
     mlpext.show_config()
     assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    mlpext.show_config()
+    out = capsys.readouterr().out
+    assert "up to 1 thread (MLPEXT_NUM_THREADS='1'" in out and "1 threads" not in out
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "2.5"])
+def test_show_config_names_an_invalid_thread_count_as_the_core_does(value, capsys, monkeypatch):
+    """show_config reads MLPEXT_NUM_THREADS by the core's rule: what it calls invalid, a split product rejects."""
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", value)
+    mlpext.show_config()
+    assert f"MLPEXT_NUM_THREADS={value!r} is not a positive integer" in capsys.readouterr().out
+    rng = np.random.default_rng(0)
+    X, y = rng.random((128, 256)), rng.random((128, 4))
+    params = [0.1 * rng.standard_normal(s) for s in ((256, 64), (64,), (64, 4), (4,))]
+    with pytest.raises(ValueError, match="MLPEXT_NUM_THREADS must be a positive integer"):
+        mlpext.train(X, y, *params, 0.01, 1)  # 2.1 M multiply-adds: a product the core would split
 
 
 def test_show_config_reports_the_team_once_started(tmp_path):

@@ -1,6 +1,6 @@
 """mlpext.sklearn: scikit-learn's estimator checks on MLPClassifier and MLPRegressor, and their behaviour.
 
-Skipped when scikit-learn is not installed (pip install "mlpext[sklearn]").
+Skipped when scikit-learn is not installed (pip install scikit-learn, or pip install ".[sklearn]" from the checkout).
 """
 import pickle
 import subprocess
@@ -212,24 +212,10 @@ def test_pickle_roundtrip(digits):
         clf.fit(X_train, y_train)
     clone = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clone.predict_proba(X_test), clf.predict_proba(X_test))
+    assert clone.coefs_[0] is clone._net.params[0][0]  # still the network's own arrays, not copies
     clone.partial_fit(X_train, y_train)  # still trainable after unpickling
     assert clone.n_iter_ == 6
-
-
-def test_pickle_falls_back_to_save_and_load(digits):
-    """Should the network ever hold something pickle cannot take (C state), pickling goes through MLP.save."""
-    import threading
-
-    X_train, X_test, y_train, _ = digits
-    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X_train, y_train)
-    clf._net._not_picklable = threading.Lock()
-    clone = pickle.loads(pickle.dumps(clf))
-    assert not hasattr(clone._net, "_not_picklable")
-    np.testing.assert_array_equal(clone.predict_proba(X_test), clf.predict_proba(X_test))
-    assert clone.coefs_[0] is clone._net.params[0][0]
+    assert not np.array_equal(clone.coefs_[0], clf.coefs_[0])
 
 
 def test_errors():
@@ -255,6 +241,45 @@ def test_errors():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.warns(UserWarning, match="clipped"):
             MLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("keyword, hint", [
+    ("lr", "; did you mean 'learning_rate_init'?"),
+    ("learning_rate", "; did you mean 'learning_rate_init'? (scikit-learn's learning_rate is the schedule "
+                      "('constant', ...); mlpext's rate is constant)"),
+    ("learning_rate_int", "; did you mean 'learning_rate_init'?"),
+    ("hidden_layer_size", "; did you mean 'hidden_layer_sizes'?"),
+    ("epochs", "; did you mean 'max_iter'?"),
+    ("betas", "; did you mean 'beta_1' and 'beta_2'?"),
+    ("power_t", " (mlpext has no learning-rate schedules, so no power_t)"),
+    ("colour", ""),
+])
+def test_unknown_keywords_name_the_class_and_the_parameter_meant(cls, keyword, hint):
+    with pytest.raises(TypeError) as error:
+        cls(**{keyword: 0.1})
+    assert str(error.value) == f"{cls.__name__}() got an unexpected keyword argument {keyword!r}{hint}"
+
+
+def test_bad_positional_arguments_name_the_class():
+    with pytest.raises(TypeError, match=r"^MLPClassifier\(\) takes at most 2 positional arguments "
+                                        r"\(hidden_layer_sizes, activation\) but 3 were given"):
+        MLPClassifier((8,), "relu", "adam")
+    with pytest.raises(TypeError, match=r"^MLPRegressor\(\) got multiple values for argument 'activation'$"):
+        MLPRegressor((8,), "tanh", activation="relu")
+
+
+def test_the_checked_init_keeps_the_parameters_visible():
+    """get_params, clone and help() read the signature of __init__: it is still the full parameter list."""
+    import inspect
+
+    from sklearn.base import clone
+
+    names = list(inspect.signature(MLPClassifier).parameters)
+    assert names[:2] == ["hidden_layer_sizes", "activation"] and "learning_rate_init" in names
+    clf = MLPRegressor((8,), "tanh", learning_rate_init=0.05)
+    assert sorted(clf.get_params()) == sorted(names)
+    assert clone(clf).get_params() == clf.get_params()
 
 
 def test_warm_start_continues_and_set_params_apply():
