@@ -43,7 +43,8 @@ def execute(path):
 
 
 def main(argv):
-    paths = [pathlib.Path(p).resolve() for p in argv] or sorted(HERE.glob("*.ipynb"))
+    default = sorted(HERE.glob("*.ipynb")) + sorted(HERE.glob("ko/*.ipynb"))
+    paths = [pathlib.Path(p).resolve() for p in argv] or default
     for path in paths:
         elapsed = execute(path)
         size = path.stat().st_size / 1024
