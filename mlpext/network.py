@@ -12,6 +12,8 @@ parameters and the optimizer state, the `fit` loop's printing / callback / progr
 `MLP` supplies them from the C core; the NumPy oracle `mlpext.reference_net.NumpyMLP` supplies them in plain
 NumPy, so a file saved by one loads into the other.
 """
+import difflib
+import inspect
 import json
 import math
 import numbers
@@ -51,13 +53,17 @@ def _name(value, what, choices):
     return value
 
 
-def _real(value, what, low=0.0, high=math.inf, high_open=False):
-    """value as a float in [low, high] (or [low, high) if high_open), finite; not a bool."""
+def _real(value, what, low=0.0, high=math.inf, high_open=False, low_open=False):
+    """value as a float in [low, high] (( for low_open, ) for high_open), finite; not a bool."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value) or value < low or value > high or (high_open and value == high):
-        interval = f"[{low:g}, {high:g}{')' if high_open else ']'}" if math.isfinite(high) else f">= {low:g}"
+    if (not math.isfinite(value) or value < low or value > high or (high_open and value == high)
+            or (low_open and value == low)):
+        if math.isfinite(high):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        else:
+            interval = f"{'>' if low_open else '>='} {low:g}"
         raise ValueError(f"{what} must be finite and {interval}, got {value!r}")
     return value
 
@@ -93,9 +99,20 @@ class _NetBase:
 
     _MAX_LAYERS = None  # the most weight layers a subclass's computation supports (None: no limit)
 
-    def __init__(self, layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
-                 learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01):
+    def __init__(self, *args, **kwargs):
+        try:
+            _CONFIG_SIGNATURE.bind(*args, **kwargs)
+        except TypeError as exc:  # Python's own message would name _NetBase.__init__, not the public class
+            raise TypeError(_signature_message(type(self).__name__, exc, kwargs)) from None
+        self._set_config(self._check_config(*args, **kwargs))
+        self._initialize()
+
+    @classmethod
+    def _check_config(cls, layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
+                      learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
+                      weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01):
+        """The constructor's arguments checked and normalized, as a dict; allocates nothing (load() checks a
+        file's configuration with it before any array is made)."""
         # --- layer sizes
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"layer_sizes must be a sequence of ints, got {type(layer_sizes).__name__}")
@@ -103,9 +120,9 @@ class _NetBase:
         if len(sizes) < 2:
             raise ValueError(f"layer_sizes needs at least 2 entries (inputs and outputs), got {list(sizes)}")
         n_layers = len(sizes) - 1
-        if self._MAX_LAYERS is not None and n_layers > self._MAX_LAYERS:
-            raise ValueError(f"{type(self).__name__} supports up to {self._MAX_LAYERS} weight layers "
-                             f"({self._MAX_LAYERS + 1} layer sizes), got {n_layers}")
+        if cls._MAX_LAYERS is not None and n_layers > cls._MAX_LAYERS:
+            raise ValueError(f"{cls.__name__} supports up to {cls._MAX_LAYERS} weight layers "
+                             f"({cls._MAX_LAYERS + 1} layer sizes), got {n_layers}")
         # --- activations
         if isinstance(activation, str):
             hidden = (_name(activation, "activation", HIDDEN_ACTIVATIONS),) * (n_layers - 1)
@@ -129,6 +146,11 @@ class _NetBase:
         if required is not None and output_activation != required:
             raise ValueError(f"loss {loss!r} requires output_activation={required!r} (or None), "
                              f"got {output_activation!r}")
+        if loss == "cross_entropy" and sizes[-1] == 1:
+            # softmax over one unit is 1 whatever the input: the loss is 0 and nothing would be learnt
+            raise ValueError("loss 'cross_entropy' needs one output per class (at least 2); with "
+                             f"layer_sizes[-1] = 1 it learns nothing. For two classes use layer_sizes=[..., 2] "
+                             "with labels 0/1, or loss='bce' with one sigmoid output")
         # --- optimizer and its hyperparameters
         optimizer = _name(optimizer, "optimizer", OPTIMIZERS)
         learning_rate = _real(learning_rate, "learning_rate")
@@ -143,28 +165,36 @@ class _NetBase:
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         betas = (_real(beta1, "betas[0]", 0.0, 1.0, True), _real(beta2, "betas[1]", 0.0, 1.0, True))
-        eps = _real(eps, "eps")
+        eps = _real(eps, "eps", low_open=True)  # eps = 0 divides 0 by 0 on a unit whose gradient is 0
         weight_decay = _real(weight_decay, "weight_decay")
         leaky_slope = _real(leaky_slope, "leaky_slope")
         dtype = _float_dtype(dtype)
         if seed is not None:
             seed = _count(seed, "seed")
+        return dict(layer_sizes=sizes, activation_config=activation_config,
+                    activations=hidden + (output_activation,), loss=loss, optimizer=optimizer,
+                    learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, betas=betas, eps=eps,
+                    weight_decay=weight_decay, dtype=dtype, seed=seed, leaky_slope=leaky_slope)
 
-        self._layer_sizes = sizes
-        self._activation_config = activation_config
-        self._activations = hidden + (output_activation,)
-        self._loss = loss
-        self._optimizer = optimizer
-        self._learning_rate = learning_rate
-        self._momentum = momentum
-        self._nesterov = nesterov
-        self._betas = betas
-        self._eps = eps
-        self._weight_decay = weight_decay
-        self._dtype = dtype
-        self._seed = seed
-        self._leaky_slope = leaky_slope
+    def _set_config(self, c):
+        self._layer_sizes = c["layer_sizes"]
+        self._activation_config = c["activation_config"]
+        self._activations = c["activations"]
+        self._loss = c["loss"]
+        self._optimizer = c["optimizer"]
+        self._learning_rate = c["learning_rate"]
+        self._momentum = c["momentum"]
+        self._nesterov = c["nesterov"]
+        self._betas = c["betas"]
+        self._eps = c["eps"]
+        self._weight_decay = c["weight_decay"]
+        self._dtype = c["dtype"]
+        self._seed = c["seed"]
+        self._leaky_slope = c["leaky_slope"]
 
+    def _initialize(self):
+        """Fresh parameters, shuffle RNG state and optimizer state, from the seed."""
+        sizes, dtype, seed = self._layer_sizes, self._dtype, self._seed
         # --- parameters: nn.Linear's default, U(−1/√fan_in, 1/√fan_in), W then b for each layer in order;
         # then the shuffle RNG's state, from the same generator
         rng = np.random.default_rng(seed)
@@ -180,9 +210,9 @@ class _NetBase:
 
         # --- optimizer state, zero (torch's first step is the same as starting from zeros)
         zeros = [np.zeros_like(a) for pair in self.params for a in pair]
-        if optimizer == "adam":
+        if self._optimizer == "adam":
             self._state = [np.zeros(1, dtype=np.int64)] + zeros + [np.zeros_like(a) for a in zeros]
-        elif momentum != 0:
+        elif self._momentum != 0:
             self._state = zeros
         else:
             self._state = []
@@ -521,6 +551,46 @@ class _NetBase:
         for key, target in targets.items():
             target[...] = values[key]
         return net
+
+
+# The constructor's parameters: __init__ takes *args, **kwargs and binds them to this signature itself, so that a
+# wrong call names the public class (MLP(), not _NetBase.__init__()) and suggests the right name.
+_CONFIG_SIGNATURE = inspect.signature(_NetBase._check_config)
+_NetBase.__init__.__signature__ = _CONFIG_SIGNATURE.replace(parameters=[
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *_CONFIG_SIGNATURE.parameters.values()])
+# Other libraries' names for the constructor's parameters (PyTorch, Keras, scikit-learn), for the hint.
+_ALIASES = {
+    "lr": "learning_rate", "learning_rate_init": "learning_rate", "eta": "learning_rate",
+    "beta1": "betas", "beta2": "betas", "beta_1": "betas", "beta_2": "betas",
+    "epsilon": "eps", "adam_epsilon": "eps",
+    "activation_fn": "activation", "activation_function": "activation", "hidden_activation": "activation",
+    "out_activation": "output_activation", "final_activation": "output_activation",
+    "hidden_layer_sizes": "layer_sizes", "sizes": "layer_sizes", "layers": "layer_sizes", "shape": "layer_sizes",
+    "loss_fn": "loss", "criterion": "loss", "solver": "optimizer", "optim": "optimizer",
+    "nesterovs_momentum": "nesterov", "alpha": "weight_decay", "l2": "weight_decay",
+    "random_state": "seed", "negative_slope": "leaky_slope", "alpha_leaky": "leaky_slope",
+}
+
+# How the hint shows a parameter whose form differs from the other libraries' (one pair, sizes with the ends).
+_HINT_FORMS = {"betas": "betas=(beta1, beta2)", "layer_sizes": "layer_sizes=[inputs, *hidden_sizes, outputs]"}
+
+
+def _signature_message(cls_name, exc, kwargs):
+    """The TypeError message of a constructor call that does not fit _CONFIG_SIGNATURE: as Python's, naming the
+    public class, with the likely meant name for an unknown keyword."""
+    names = list(_CONFIG_SIGNATURE.parameters)
+    for key in kwargs:
+        if key in names:
+            continue
+        message = f"{cls_name}() got an unexpected keyword argument {key!r}"
+        guess = _ALIASES.get(key) or _ALIASES.get(key.lower())
+        if guess is None:
+            close = difflib.get_close_matches(key.lower(), names, n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        if guess is not None:
+            message += f"; did you mean {_HINT_FORMS.get(guess, repr(guess))}?"
+        return message + f" (the parameters are {', '.join(names)})"
+    return f"{cls_name}(): {exc}"
 
 
 class MLP(_NetBase):

@@ -460,6 +460,7 @@ BAD_CONFIGS = [
     (dict(betas=(-0.1, 0.9)), ValueError),
     (dict(betas=0.9), TypeError),
     (dict(eps=-1e-8), ValueError),
+    (dict(eps=0.0), ValueError),  # 0/0 on a unit whose gradient is 0
     (dict(weight_decay=-0.01), ValueError),
     (dict(leaky_slope=-0.01), ValueError),
     (dict(dtype=np.float16), TypeError),
@@ -484,6 +485,47 @@ def test_bad_configuration(cls, kwargs, error):
 def test_bad_layer_sizes(cls, sizes, error):
     with pytest.raises(error):
         cls(sizes)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_cross_entropy_needs_two_outputs(cls):
+    """softmax over one output is always 1: the loss is 0 and fit would learn nothing, silently."""
+    with pytest.raises(ValueError, match=r"layer_sizes=\[\.\.\., 2\] with labels 0/1, or loss='bce'"):
+        cls([4, 3, 1], loss="cross_entropy")
+    assert cls([4, 3, 2], loss="cross_entropy").layer_sizes == (4, 3, 2)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("given, meant", [("lr", "'learning_rate'"), ("learning_rat", "'learning_rate'"),
+                                          ("momentum_", "'momentum'"), ("epsilon", "'eps'"),
+                                          ("beta1", "betas=(beta1, beta2)"), ("activation_fn", "'activation'"),
+                                          ("hidden_layer_sizes", "layer_sizes=[inputs, *hidden_sizes, outputs]"),
+                                          ("random_state", "'seed'"), ("Seed", "'seed'")])
+def test_unknown_keyword_names_the_class_and_the_meant_parameter(cls, given, meant):
+    with pytest.raises(TypeError) as info:
+        cls([2, 3, 1], **{given: 0.1})
+    message = str(info.value)
+    assert message.startswith(f"{cls.__name__}() got an unexpected keyword argument {given!r}; did you mean {meant}?")
+    assert "_NetBase" not in message
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_bad_calls_name_the_class(cls):
+    """Every way a call can miss the signature is Python's TypeError, naming the public class."""
+    name = cls.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'colour' \(the param"):
+        cls([2, 1], colour="blue")  # nothing close: no guess, the list of parameters
+    with pytest.raises(TypeError, match=rf"^{name}\(\): missing a required argument: 'layer_sizes'"):
+        cls()
+    with pytest.raises(TypeError, match=rf"^{name}\(\): multiple values for argument 'layer_sizes'"):
+        cls([2, 1], layer_sizes=[2, 1])
+    with pytest.raises(TypeError, match=rf"^{name}\(\): too many positional arguments"):
+        cls([2, 1], *range(14))
+    # the signature stays visible to help() and inspect
+    import inspect
+    assert list(inspect.signature(cls).parameters)[:3] == ["layer_sizes", "activation", "output_activation"]
+    # arguments given by position still work
+    assert cls([2, 3, 1], "tanh", "sigmoid", "bce").activations == ("tanh", "sigmoid")
 
 
 def test_layer_limit():
