@@ -18,7 +18,11 @@ import json
 import math
 import numbers
 import os
+import stat
+import struct
 import time
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -149,7 +153,7 @@ class _NetBase:
         if loss == "cross_entropy" and sizes[-1] == 1:
             # softmax over one unit is 1 whatever the input: the loss is 0 and nothing would be learnt
             raise ValueError("loss 'cross_entropy' needs one output per class (at least 2); with "
-                             f"layer_sizes[-1] = 1 it learns nothing. For two classes use layer_sizes=[..., 2] "
+                             "layer_sizes[-1] = 1 it learns nothing. For two classes use layer_sizes=[..., 2] "
                              "with labels 0/1, or loss='bce' with one sigmoid output")
         # --- optimizer and its hyperparameters
         optimizer = _name(optimizer, "optimizer", OPTIMIZERS)
@@ -509,48 +513,234 @@ class _NetBase:
 
     @classmethod
     def load(cls, path):
-        """A network read from a file written by save() (by mlpext.MLP or NumpyMLP): a file name or a readable
-        binary file object. ValueError if the file is not such a file or does not match its configuration."""
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save (not an .npz file)")
-        with f:
-            try:
-                header = json.loads(str(f["config"][()]))
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save ({exc})") from None
-            if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
-                raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save")
-            if header.get("version") != SAVE_VERSION:
-                raise ValueError(f"{path}: unsupported {SAVE_FORMAT} file version {header.get('version')!r}")
-            try:
-                config = dict(header["config"])
-                config["betas"] = tuple(config["betas"])
-                net = cls(**config)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: bad configuration in the file: {exc}") from None
-            targets = {"rng": net._rng}
-            for k, (W, b) in enumerate(net.params):
-                targets[f"W{k}"] = W
-                targets[f"b{k}"] = b
-            for k, a in enumerate(net._state):
-                targets[f"state{k}"] = a
-            expected = set(targets) | {"config"}
-            if set(f.files) != expected:
-                raise ValueError(f"{path}: arrays {sorted(f.files)} do not match the configuration, which needs "
-                                 f"{sorted(expected)}")
-            values = {}
-            for key, target in targets.items():
-                value = f[key]
-                if value.dtype != target.dtype or value.shape != target.shape:
-                    raise ValueError(f"{path}: {key} is {value.dtype} {value.shape}, the configuration needs "
-                                     f"{target.dtype} {target.shape}")
-                values[key] = value
-            if not values["rng"].any():
-                raise ValueError(f"{path}: the shuffle RNG state is all zero")
-        for key, target in targets.items():
-            target[...] = values[key]
-        return net
+        """A network read from a file written by save() (by mlpext.MLP or NumpyMLP): a file name or a readable,
+        seekable binary file object.
+
+        The file is checked before anything is built: the archive's member list and every member's .npy header
+        (dtype, shape, order) against the configuration, and each member's size against what the file can hold,
+        so a small hostile file cannot make load allocate or inflate more than the network it describes; then the
+        arrays are allocated once and each member is read straight into its array. Then the values: the shuffle
+        RNG state must not be all zero, Adam's step count t must be in [0, 2**53] and its second moments >= 0.
+        No pickle is ever read. Anything that is not such a file (not a regular file, not a zip archive, a
+        damaged or truncated one, a configuration or array that does not match) is a ValueError naming the
+        file; a failure to read it is an OSError."""
+        if isinstance(path, (str, bytes, os.PathLike)):
+            name = os.fsdecode(path)
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a directory, a FIFO (whose open would block), a device
+                raise ValueError(f"{name}: not a regular file; {cls.__name__}.load reads .npz files written by "
+                                 f"{cls.__name__}.save")
+            with open(path, "rb") as f:
+                return _load(cls, f, name)
+        name = getattr(path, "name", None)
+        return _load(cls, path, name if isinstance(name, str) else f"<{type(path).__name__} object>")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reading a saved network: headers first, then one allocation, then the data straight into place
+# ------------------------------------------------------------------------------------------------------------
+
+_CONFIG_MAX_CHARS = 1 << 20  # the configuration's JSON (a few hundred characters for any MLP)
+_DEFLATE_MAX_RATIO = 1032    # deflate inflates at most ~1032:1; a member claiming more is damaged or a bomb
+_READ_CHUNK = 1 << 20        # bytes per read while inflating a member into its array
+_MAX_ADAM_STEP = 2**53       # Adam's t: t + 1 stays exact as a double and far from int64's overflow
+# What zipfile, zlib and NumPy's header parser raise for a damaged archive (a ValueError for the caller).
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, struct.error, OverflowError, ValueError,
+            NotImplementedError)  # NotImplementedError: a zip feature or version zipfile does not read
+
+
+def _file_layout(config):
+    """{member key: (dtype, shape)} of every array save() writes for this checked configuration, in order."""
+    sizes, dt = config["layer_sizes"], config["dtype"]
+    layout = {"rng": (np.dtype(np.uint64), (4,))}
+    shapes = []
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layout[f"W{k}"] = (dt, (fan_in, fan_out))
+        layout[f"b{k}"] = (dt, (fan_out,))
+        shapes += [(fan_in, fan_out), (fan_out,)]
+    if config["optimizer"] == "adam":
+        state = [(np.dtype(np.int64), (1,))] + [(dt, shape) for shape in shapes] * 2
+    elif config["momentum"] != 0:
+        state = [(dt, shape) for shape in shapes]
+    else:
+        state = []
+    for k, spec in enumerate(state):
+        layout[f"state{k}"] = spec
+    return layout
+
+
+class _Counted:
+    """A file's read(), counting the bytes read (the length of a member's .npy header)."""
+
+    def __init__(self, f):
+        self.f, self.count = f, 0
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+
+def _npy_header(member):
+    """(shape, fortran_order, dtype, header length) of an open .npy member; reads only its header."""
+    counted = _Counted(member)
+    version = np.lib.format.read_magic(counted)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(counted)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(counted)
+    else:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} (save() writes 1.0)")
+    return shape, fortran, dtype, counted.count
+
+
+def _read_exact(member, view, what):
+    """Fill the byte memoryview `view` from member, in chunks; the member must end exactly there (which also
+    makes zipfile check its CRC)."""
+    done, n = 0, len(view)
+    while done < n:
+        chunk = member.read(min(_READ_CHUNK, n - done))
+        if not chunk:
+            raise ValueError(f"{what} ends after {done} of its {n} bytes")
+        view[done:done + len(chunk)] = chunk
+        done += len(chunk)
+    if member.read(1):
+        raise ValueError(f"{what} has data after its {n} bytes")
+
+
+def _opening_kind(f):
+    """What a file that is not a zip archive looks like, for the message."""
+    try:
+        f.seek(0)
+        start = f.read(8)
+    except (OSError, ValueError):
+        return "not a zip archive"
+    if start.startswith(b"\x93NUMPY"):
+        return "an .npy file (one array), not the .npz archive save() writes"
+    if start.startswith(b"PK"):
+        return "a damaged or truncated zip archive"
+    return "not a zip archive (.npz)"
+
+
+def _load(cls, f, name):
+    save = f"{SAVE_FORMAT}.save"
+    try:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        archive = zipfile.ZipFile(f)
+    except _DAMAGED as exc:
+        raise ValueError(f"{name}: not a file written by {save}: {_opening_kind(f)} ({exc})") from None
+    with archive:
+        try:
+            return _load_archive(cls, archive, size, name)
+        except _DAMAGED as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
+def _load_archive(cls, archive, size, name):
+    save = f"{SAVE_FORMAT}.save"
+    # --- the member list: .npy members only, each stored or deflated, no more than the file can hold
+    members = {}
+    for info in archive.infolist():
+        key = info.filename[:-4]
+        if not info.filename.endswith(".npy") or info.is_dir() or key in members:
+            raise ValueError(f"member {info.filename!r} is not one of the arrays {save} writes")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"member {info.filename!r} uses compression method {info.compress_type}; "
+                             "save() writes stored or deflated members only")
+        limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
+            _DEFLATE_MAX_RATIO * info.compress_size + 1024)
+        if info.file_size > limit:
+            raise ValueError(f"member {info.filename!r} claims {info.file_size} bytes from "
+                             f"{info.compress_size} compressed bytes, more than deflate can give")
+        members[key] = info
+    if sum(info.compress_size for info in members.values()) > size:
+        raise ValueError(f"its members claim more bytes than the file's {size}")
+    if "config" not in members:
+        raise ValueError(f"not a file written by {save} (no configuration member 'config.npy')")
+
+    # --- the configuration: a 0-d str array of JSON, bounded in size
+    with archive.open(members["config"]) as member:
+        shape, _, dtype, header_length = _npy_header(member)
+        if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * _CONFIG_MAX_CHARS:
+            raise ValueError(f"not a file written by {save} (its 'config' is {dtype} {shape}, not a JSON str)")
+        if members["config"].file_size != header_length + dtype.itemsize:
+            raise ValueError("member 'config.npy' does not hold exactly its header's array")
+        text = bytearray(dtype.itemsize)
+        _read_exact(member, memoryview(text), "member 'config.npy'")
+    try:
+        header = json.loads(str(np.frombuffer(text, dtype=dtype)[0]))
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
+        raise ValueError(f"not a file written by {save}: its configuration is not JSON "
+                         f"({type(exc).__name__}: {exc})"[:300]) from None
+    del text
+    if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+        raise ValueError(f"not a file written by {save}")
+    if header.get("version") != SAVE_VERSION:
+        raise ValueError(f"unsupported {SAVE_FORMAT} file version {header.get('version')!r}"[:300])
+    config = header.get("config")
+    names = set(_CONFIG_SIGNATURE.parameters)
+    if not isinstance(config, dict) or set(config) != names:
+        got = sorted(map(str, config))[:30] if isinstance(config, dict) else type(config).__name__
+        raise ValueError(f"bad configuration in the file: needs the keys {sorted(names)}, got {got}"[:500])
+    try:
+        checked = cls._check_config(**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad configuration in the file: {exc}"[:500]) from None
+
+    # --- every array's header against the configuration, before anything is allocated
+    layout = _file_layout(checked)
+    if set(members) != set(layout) | {"config"}:
+        have, need = sorted(set(members) - {"config"}), sorted(layout)
+        raise ValueError(f"its arrays {have[:20]} do not match the configuration, which needs {need[:20]}"
+                         f"{' ...' if max(len(have), len(need)) > 20 else ''}")
+    found = {}
+    for key, (want_dtype, want_shape) in layout.items():
+        info = members[key]
+        with archive.open(info) as member:
+            shape, fortran, dtype, header_length = _npy_header(member)
+        if dtype.newbyteorder("=") != want_dtype or tuple(shape) != want_shape:
+            raise ValueError(f"{key} is {dtype} {tuple(shape)}, the configuration needs {want_dtype} {want_shape}")
+        if info.file_size != header_length + want_dtype.itemsize * math.prod(want_shape):
+            raise ValueError(f"member {info.filename!r} does not hold exactly its header's array")
+        found[key] = (header_length, dtype, fortran and len(want_shape) > 1 and min(want_shape) > 1)
+
+    # --- one allocation of the final arrays; each member read straight into its array
+    arrays = {}
+    for key, (want_dtype, want_shape) in layout.items():
+        header_length, dtype, fortran = found[key]
+        target = np.empty(want_shape, dtype=want_dtype)
+        # Fortran order (a transposed array's file) is read into a transposed buffer, then copied once
+        into = np.empty(want_shape[::-1], dtype=want_dtype) if fortran else target
+        with archive.open(members[key]) as member:
+            member.read(header_length)
+            _read_exact(member, memoryview(into).cast("B"), f"member '{key}.npy'")
+        if fortran:
+            target[...] = into.T
+            del into
+        if not dtype.isnative and dtype.itemsize > 1:
+            target.byteswap(inplace=True)
+        arrays[key] = target
+
+    # --- values the computation relies on
+    if not arrays["rng"].any():
+        raise ValueError("the shuffle RNG state is all zero (xoshiro256** would draw only zeros)")
+    n_layers = len(checked["layer_sizes"]) - 1
+    state = [arrays[f"state{k}"] for k in range(len(layout) - 1 - 2 * n_layers)]
+    if checked["optimizer"] == "adam":
+        t = int(state[0][0])
+        if not 0 <= t <= _MAX_ADAM_STEP:
+            raise ValueError(f"Adam's step count (state0) is {t}; it must be in [0, 2**53]")
+        for k, v in enumerate(state[1 + 2 * n_layers:], start=1 + 2 * n_layers):
+            if np.any(v < 0):
+                raise ValueError(f"Adam's second moment state{k} holds negative values (its square root is NaN)")
+    net = cls.__new__(cls)
+    net._set_config(checked)
+    net.params = [(arrays[f"W{k}"], arrays[f"b{k}"]) for k in range(n_layers)]
+    net._rng = arrays["rng"]
+    net._state = state
+    return net
 
 
 # The constructor's parameters: __init__ takes *args, **kwargs and binds them to this signature itself, so that a
