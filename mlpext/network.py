@@ -409,9 +409,11 @@ class _NetBase:
             each epoch into consecutive mini-batches of k rows (the last may be smaller), in an order reshuffled
             every epoch when shuffle is true. An epoch's loss is the sample-weighted mean of its mini-batches'
             losses, each taken before that mini-batch's update.
-        verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` (4
-            decimals) after every epoch e with e % N == 0, counting this call's epochs from 0 (as
-            mlpext.train(log_every=N)); True is the same as 1: every epoch.
+        verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` after
+            every epoch e with e % N == 0, counting this call's epochs from 0 (as mlpext.train(log_every=N));
+            True is the same as 1: every epoch. l is the epoch's mean loss (the figure fit returns, the loss the
+            optimizer minimises) with 4 significant digits. With loss="lecture" that is ½·Σ(y − ŷ)² per batch,
+            not the mean |y − ŷ| the lecture's script prints, and the line says so: `(sum of squared errors / 2)`.
         callback: called as callback(epoch, loss) after every epoch (epoch counted from 0 in this call), with
             the network in its state after that epoch. If it returns True, training stops there and the
             returned history holds the epochs run.
@@ -419,6 +421,20 @@ class _NetBase:
 
         Without verbose, callback or progress, all epochs run in one call to the computation; otherwise the
         computation returns to Python every few epochs (every epoch with a callback). The results are the same.
+
+        Data: X and a real-valued y may hold NaN or ±inf; they propagate through the arithmetic (a NaN target
+        gives a NaN loss and NaN parameters after the step that uses it), nothing is rejected for them. Integer
+        class labels (cross_entropy's 1-D y) must be in [0, outputs): ValueError otherwise, before anything is
+        written. Every hyperparameter is finite (checked when it is set).
+
+        An exception after training began: Ctrl-C (KeyboardInterrupt) or an exception from callback, from
+        verbose's printing (sys.stdout raising, e.g. BrokenPipeError) or from the progress bar propagates with
+        three attributes saying what this call applied: exc.mlpext_epochs, the number of complete epochs (int);
+        exc.mlpext_losses, their mean losses (float64 array of that length, what fit would have returned for
+        them); exc.mlpext_batches, the mini-batch steps applied in the epoch that was cut short (int, 0 when it
+        stopped between epochs). The parameters, the optimizer state and the shuffle RNG state are exactly as
+        after those steps. Errors from the checks of X and y carry them too (mlpext_epochs = 0 when nothing was
+        written); the checks of fit's own arguments come before training and add nothing.
         """
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
@@ -442,12 +458,17 @@ class _NetBase:
             batch_size, shuffle = max(self._rows(X), 1), False
 
         if not (verbose or callback is not None or progress):
-            return self._net_fit(X, y, epochs, batch_size, shuffle)
+            try:
+                return self._net_fit(X, y, epochs, batch_size, shuffle)
+            except BaseException as exc:
+                _record_run(exc, np.empty(0), from_computation=True)
+                raise
 
         history = np.empty(epochs, dtype=np.float64)
         done = 0
         chunk = 1  # with a progress bar alone: grown so that each call lasts about 0.1 s
         write = print
+        applied, computing = 0, False  # epochs applied by this call (history[:applied]); in the computation
         if progress:
             bar = tqdm(total=epochs, unit="epoch")
             write = bar.write
@@ -464,28 +485,39 @@ class _NetBase:
                     stop = done + chunk
                 stop = min(stop, epochs)
                 started = time.perf_counter()
+                computing = True
                 losses = self._net_fit(X, y, stop - done, batch_size, shuffle)
-                elapsed = time.perf_counter() - started
                 history[done:stop] = losses
+                applied, computing = stop, False
+                elapsed = time.perf_counter() - started
                 halt = False
                 for e in range(done, stop):
                     loss = float(history[e])
                     if verbose and e % verbose == 0:
-                        write(f"Epoch: {e}, Loss: {loss:.4f}")
+                        write(self._verbose_line(e, loss))
                     if callback is not None:
                         result = callback(e, loss)
                         halt = isinstance(result, (bool, np.bool_)) and bool(result)
                 if bar is not None:
                     bar.update(stop - done)
-                    bar.set_postfix(loss=f"{history[stop - 1]:.4f}", refresh=False)
+                    bar.set_postfix(loss=f"{history[stop - 1]:.4g}", refresh=False)
                     chunk = max(1, min(chunk * 4, int(chunk * 0.1 / max(elapsed, 1e-9))))
                 done = stop
                 if halt:
                     return history[:done].copy()
+        except BaseException as exc:
+            _record_run(exc, history[:applied], from_computation=computing)
+            raise
         finally:
             if bar is not None:
                 bar.close()
         return history
+
+    def _verbose_line(self, epoch, loss):
+        """verbose's line: the lecture's `Epoch: e, Loss: l`, l with 4 significant digits (a regression loss of
+        3e-5 is not 0.0000), and for loss="lecture" which figure l is, since the lecture prints another one."""
+        line = f"Epoch: {epoch}, Loss: {loss:.4g}"
+        return line + " (sum of squared errors / 2)" if self._loss == "lecture" else line
 
     # --- files
 
@@ -533,6 +565,24 @@ class _NetBase:
                 return _load(cls, f, name)
         name = getattr(path, "name", None)
         return _load(cls, path, name if isinstance(name, str) else f"<{type(path).__name__} object>")
+
+
+def _record_run(exc, losses, from_computation):
+    """Attach to exc, raised inside fit, what fit applied: mlpext_epochs, mlpext_losses, mlpext_batches.
+
+    losses: the losses of the complete epochs fit knows were applied (the earlier chunks', and the current one's
+    once the computation returned it). from_computation: exc came from the computation, which sets the same
+    attributes for what it applied of its chunk (an interrupt between mini-batches); those are added after."""
+    epochs, batches = len(losses), 0
+    own = getattr(exc, "mlpext_epochs", None) if from_computation else None
+    if isinstance(own, numbers.Integral) and not isinstance(own, bool):
+        losses = np.concatenate([losses, np.asarray(getattr(exc, "mlpext_losses", ()), np.float64).ravel()])
+        epochs += int(own)
+        batches = int(getattr(exc, "mlpext_batches", 0))
+    try:
+        exc.mlpext_epochs, exc.mlpext_losses, exc.mlpext_batches = epochs, np.array(losses, np.float64), batches
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        pass
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -851,8 +901,16 @@ class MLP(_NetBase):
         arguments as a dict.
 
     Data X (n, inputs) and y may be any real numeric arrays (or nested lists); they are cast to dtype and never
-    modified. Bad arrays (shapes, dtypes, labels out of range, NaN labels) raise TypeError or ValueError before
-    anything is written, so the parameters and the optimizer state are left as they were.
+    modified. Bad arrays (shapes, dtypes, integer class labels out of range) raise TypeError or ValueError before
+    anything is written, so the parameters and the optimizer state are left as they were. NaN and ±inf are
+    values, not errors: in X and in a real-valued y (targets, one-hot or probability rows) they propagate as
+    IEEE arithmetic says (NaN in gives NaN out: in the outputs, the loss, and the parameters a step updates from
+    them); only integer class labels are checked (in [0, outputs)). Hyperparameters must be finite: NaN or
+    ±inf for learning_rate, momentum, betas, eps, weight_decay or leaky_slope is a ValueError.
+
+    Interrupted fit: an exception that stops fit after training began (Ctrl-C, or one from callback, from
+    verbose's sys.stdout, from the progress bar) carries exc.mlpext_epochs, exc.mlpext_losses and
+    exc.mlpext_batches, what the call applied; see fit's docstring.
     """
 
     _MAX_LAYERS = 64  # the C core's MLP_MAX_LAYERS
