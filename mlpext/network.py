@@ -14,6 +14,7 @@ NumPy, so a file saved by one loads into the other.
 """
 import difflib
 import inspect
+import io
 import json
 import math
 import numbers
@@ -676,6 +677,9 @@ def _load(cls, f, name):
     try:
         size = f.seek(0, os.SEEK_END)
         f.seek(0)
+    except (AttributeError, io.UnsupportedOperation) as exc:  # a zip archive is read from its end
+        raise ValueError(f"{name}: load needs a seekable binary file ({exc})") from None
+    try:
         archive = zipfile.ZipFile(f)
     except _DAMAGED as exc:
         raise ValueError(f"{name}: not a file written by {save}: {_opening_kind(f)} ({exc})") from None

@@ -386,3 +386,20 @@ def test_not_regular_files(cls, tmp_path):
             cls.load(tmp_path / "fifo")
     with pytest.raises(FileNotFoundError):
         cls.load(tmp_path / "missing.npz")
+
+
+def test_file_objects_must_be_seekable():
+    """A zip archive is read from its end: a stream without seek is a ValueError saying so."""
+    class Stream:
+        def __init__(self, data):
+            self.data = io.BytesIO(data)
+
+        def read(self, n=-1):
+            return self.data.read(n)
+
+    with pytest.raises(ValueError, match=r"^<Stream object>: load needs a seekable binary file"):
+        MLP.load(Stream(saved(MLP([2, 3, 1], seed=0))))
+    read, write = os.pipe()
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe, pytest.raises(ValueError, match="needs a seekable binary file"):
+        MLP.load(pipe)
