@@ -173,7 +173,7 @@ def bombs(tmp_path_factory):
     return files, genuine
 
 
-def run_limited(script, margin):
+def run_limited(script, margin, cwd):
     """Run `script` in a fresh interpreter whose address space is limited to its size after importing numpy and
     mlpext plus `margin` bytes; returns its stdout. The script first proves the limit bites."""
     prelude = textwrap.dedent(f"""
@@ -199,7 +199,7 @@ def run_limited(script, margin):
     """)
     result = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)], capture_output=True,
                             text=True, env=subprocess_env(OPENBLAS_NUM_THREADS="1", MLPEXT_NUM_THREADS="1"),
-                            cwd=os.path.dirname(os.path.abspath(__file__)) + "/..", timeout=600)
+                            cwd=cwd, timeout=600)  # outside the checkout (see subprocess_env)
     if result.stdout.startswith("SKIP"):
         pytest.skip(result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr
@@ -222,7 +222,7 @@ def test_bombs_are_refused_within_200_MB(bombs):
                 print(name, "ValueError:", exc)
             except MemoryError:
                 print(name, "MemoryError")
-    """, margin=200 << 20)
+    """, margin=200 << 20, cwd=os.path.dirname(genuine))
     lines = dict(line.split(" ValueError: ", 1) if " ValueError: " in line else (line, "")
                  for line in out.splitlines())
     for name, (path, words) in files.items():
@@ -246,7 +246,7 @@ def test_load_peak_memory_is_the_network_plus_a_constant(tmp_path):
     out = run_limited(f"""
         net = MLP.load({str(path)!r})
         print("OK", net.layer_sizes, float(net.params[1][0][7, 9]))
-    """, margin=int(1.1 * size) + (24 << 20))
+    """, margin=int(1.1 * size) + (24 << 20), cwd=tmp_path)
     first = MLP([512, 2048, 2048, 10], optimizer="adam", dtype=np.float32, seed=0)
     assert out.strip() == f"OK (512, 2048, 2048, 10) {float(first.params[1][0][7, 9])}"
 
