@@ -450,7 +450,7 @@ def test_progress_without_tqdm_is_a_clear_import_error(cls, monkeypatch):
 @pytest.mark.parametrize("chunked", [False, True])
 def test_ctrl_c_stops_at_an_epoch(chunked):
     """KeyboardInterrupt (here from another thread, as Ctrl-C would be) stops a long fit within a fraction of a
-    second; the network is left at a whole epoch, usable."""
+    second; the network is left usable (exactly where the exception says: test_network_hardening.py)."""
     X, y = make_data("real", n=8)
     net = MLP(SIZES, seed=0)
     timer = threading.Timer(0.2, _thread.interrupt_main)
