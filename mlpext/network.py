@@ -685,12 +685,12 @@ def _load(cls, f, name):
         raise ValueError(f"{name}: not a file written by {save}: {_opening_kind(f)} ({exc})") from None
     with archive:
         try:
-            return _load_archive(cls, archive, size, name)
+            return _load_archive(cls, archive, size)
         except _DAMAGED as exc:
             raise ValueError(f"{name}: {exc}") from None
 
 
-def _load_archive(cls, archive, size, name):
+def _load_archive(cls, archive, size):
     save = f"{SAVE_FORMAT}.save"
     # --- the member list: .npy members only, each stored or deflated, no more than the file can hold
     members = {}
@@ -731,7 +731,7 @@ def _load_archive(cls, archive, size, name):
     del text
     if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
         raise ValueError(f"not a file written by {save}")
-    if header.get("version") != SAVE_VERSION:
+    if type(header.get("version")) is not int or header["version"] != SAVE_VERSION:  # not True, not 1.0
         raise ValueError(f"unsupported {SAVE_FORMAT} file version {header.get('version')!r}"[:300])
     config = header.get("config")
     names = set(_CONFIG_SIGNATURE.parameters)
