@@ -896,7 +896,9 @@ class MLP(_NetBase):
             and stops training by returning True; progress=True shows a tqdm bar (ImportError without tqdm).
             See fit's docstring.
         save(path) / MLP.load(path): an .npz file with the configuration, the parameters, the optimizer state and
-            the shuffle RNG state; a loaded network continues bit-identically.
+            the shuffle RNG state; a loaded network continues bit-identically. load checks the whole file against
+            its configuration before it allocates (memory: the network's size plus a small constant); anything
+            else is a ValueError naming the file.
 
     Attributes (read only unless noted)
         params (a list, see above), layer_sizes (tuple), n_layers, activations (every layer's, a tuple),
