@@ -413,8 +413,9 @@ class _NetBase:
         verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` after
             every epoch e with e % N == 0, counting this call's epochs from 0 (as mlpext.train(log_every=N));
             True is the same as 1: every epoch. l is the epoch's mean loss (the figure fit returns, the loss the
-            optimizer minimises) with 4 significant digits. With loss="lecture" that is ½·Σ(y − ŷ)² per batch,
-            not the mean |y − ŷ| the lecture's script prints, and the line says so: `(sum of squared errors / 2)`.
+            optimizer minimises) with 4 significant digits. With loss="lecture" each mini-batch's loss is
+            ½·Σ(y − ŷ)² over its rows, not the mean |y − ŷ| the lecture's script prints, and the line says so:
+            `Epoch: e, Loss: l (sum of squared errors / 2)`.
         callback: called as callback(epoch, loss) after every epoch (epoch counted from 0 in this call), with
             the network in its state after that epoch. If it returns True, training stops there and the
             returned history holds the epochs run.
