@@ -399,7 +399,8 @@ def test_file_objects_must_be_seekable():
 
     with pytest.raises(ValueError, match=r"^<Stream object>: load needs a seekable binary file"):
         MLP.load(Stream(saved(MLP([2, 3, 1], seed=0))))
-    read, write = os.pipe()
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe, pytest.raises(ValueError, match="needs a seekable binary file"):
-        MLP.load(pipe)
+    if os.name == "posix":  # where seeking a pipe fails (ESPIPE); Windows does not promise that
+        read, write = os.pipe()
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe, pytest.raises(ValueError, match="needs a seekable binary file"):
+            MLP.load(pipe)
