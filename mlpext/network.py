@@ -12,11 +12,18 @@ parameters and the optimizer state, the `fit` loop's printing / callback / progr
 `MLP` supplies them from the C core; the NumPy oracle `mlpext.reference_net.NumpyMLP` supplies them in plain
 NumPy, so a file saved by one loads into the other.
 """
+import difflib
+import inspect
+import io
 import json
 import math
 import numbers
 import os
+import stat
+import struct
 import time
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -51,13 +58,17 @@ def _name(value, what, choices):
     return value
 
 
-def _real(value, what, low=0.0, high=math.inf, high_open=False):
-    """value as a float in [low, high] (or [low, high) if high_open), finite; not a bool."""
+def _real(value, what, low=0.0, high=math.inf, high_open=False, low_open=False):
+    """value as a float in [low, high] (( for low_open, ) for high_open), finite; not a bool."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value) or value < low or value > high or (high_open and value == high):
-        interval = f"[{low:g}, {high:g}{')' if high_open else ']'}" if math.isfinite(high) else f">= {low:g}"
+    if (not math.isfinite(value) or value < low or value > high or (high_open and value == high)
+            or (low_open and value == low)):
+        if math.isfinite(high):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        else:
+            interval = f"{'>' if low_open else '>='} {low:g}"
         raise ValueError(f"{what} must be finite and {interval}, got {value!r}")
     return value
 
@@ -93,9 +104,20 @@ class _NetBase:
 
     _MAX_LAYERS = None  # the most weight layers a subclass's computation supports (None: no limit)
 
-    def __init__(self, layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
-                 learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01):
+    def __init__(self, *args, **kwargs):
+        try:
+            _CONFIG_SIGNATURE.bind(*args, **kwargs)
+        except TypeError as exc:  # Python's own message would name _NetBase.__init__, not the public class
+            raise TypeError(_signature_message(type(self).__name__, exc, kwargs)) from None
+        self._set_config(self._check_config(*args, **kwargs))
+        self._initialize()
+
+    @classmethod
+    def _check_config(cls, layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
+                      learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
+                      weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01):
+        """The constructor's arguments checked and normalized, as a dict; allocates nothing (load() checks a
+        file's configuration with it before any array is made)."""
         # --- layer sizes
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError(f"layer_sizes must be a sequence of ints, got {type(layer_sizes).__name__}")
@@ -103,9 +125,9 @@ class _NetBase:
         if len(sizes) < 2:
             raise ValueError(f"layer_sizes needs at least 2 entries (inputs and outputs), got {list(sizes)}")
         n_layers = len(sizes) - 1
-        if self._MAX_LAYERS is not None and n_layers > self._MAX_LAYERS:
-            raise ValueError(f"{type(self).__name__} supports up to {self._MAX_LAYERS} weight layers "
-                             f"({self._MAX_LAYERS + 1} layer sizes), got {n_layers}")
+        if cls._MAX_LAYERS is not None and n_layers > cls._MAX_LAYERS:
+            raise ValueError(f"{cls.__name__} supports up to {cls._MAX_LAYERS} weight layers "
+                             f"({cls._MAX_LAYERS + 1} layer sizes), got {n_layers}")
         # --- activations
         if isinstance(activation, str):
             hidden = (_name(activation, "activation", HIDDEN_ACTIVATIONS),) * (n_layers - 1)
@@ -129,6 +151,11 @@ class _NetBase:
         if required is not None and output_activation != required:
             raise ValueError(f"loss {loss!r} requires output_activation={required!r} (or None), "
                              f"got {output_activation!r}")
+        if loss == "cross_entropy" and sizes[-1] == 1:
+            # softmax over one unit is 1 whatever the input: the loss is 0 and nothing would be learnt
+            raise ValueError("loss 'cross_entropy' needs one output per class (at least 2); with "
+                             "layer_sizes[-1] = 1 it learns nothing. For two classes use layer_sizes=[..., 2] "
+                             "with labels 0/1, or loss='bce' with one sigmoid output")
         # --- optimizer and its hyperparameters
         optimizer = _name(optimizer, "optimizer", OPTIMIZERS)
         learning_rate = _real(learning_rate, "learning_rate")
@@ -143,28 +170,36 @@ class _NetBase:
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         betas = (_real(beta1, "betas[0]", 0.0, 1.0, True), _real(beta2, "betas[1]", 0.0, 1.0, True))
-        eps = _real(eps, "eps")
+        eps = _real(eps, "eps", low_open=True)  # eps = 0 divides 0 by 0 on a unit whose gradient is 0
         weight_decay = _real(weight_decay, "weight_decay")
         leaky_slope = _real(leaky_slope, "leaky_slope")
         dtype = _float_dtype(dtype)
         if seed is not None:
             seed = _count(seed, "seed")
+        return dict(layer_sizes=sizes, activation_config=activation_config,
+                    activations=hidden + (output_activation,), loss=loss, optimizer=optimizer,
+                    learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, betas=betas, eps=eps,
+                    weight_decay=weight_decay, dtype=dtype, seed=seed, leaky_slope=leaky_slope)
 
-        self._layer_sizes = sizes
-        self._activation_config = activation_config
-        self._activations = hidden + (output_activation,)
-        self._loss = loss
-        self._optimizer = optimizer
-        self._learning_rate = learning_rate
-        self._momentum = momentum
-        self._nesterov = nesterov
-        self._betas = betas
-        self._eps = eps
-        self._weight_decay = weight_decay
-        self._dtype = dtype
-        self._seed = seed
-        self._leaky_slope = leaky_slope
+    def _set_config(self, c):
+        self._layer_sizes = c["layer_sizes"]
+        self._activation_config = c["activation_config"]
+        self._activations = c["activations"]
+        self._loss = c["loss"]
+        self._optimizer = c["optimizer"]
+        self._learning_rate = c["learning_rate"]
+        self._momentum = c["momentum"]
+        self._nesterov = c["nesterov"]
+        self._betas = c["betas"]
+        self._eps = c["eps"]
+        self._weight_decay = c["weight_decay"]
+        self._dtype = c["dtype"]
+        self._seed = c["seed"]
+        self._leaky_slope = c["leaky_slope"]
 
+    def _initialize(self):
+        """Fresh parameters, shuffle RNG state and optimizer state, from the seed."""
+        sizes, dtype, seed = self._layer_sizes, self._dtype, self._seed
         # --- parameters: nn.Linear's default, U(−1/√fan_in, 1/√fan_in), W then b for each layer in order;
         # then the shuffle RNG's state, from the same generator
         rng = np.random.default_rng(seed)
@@ -180,9 +215,9 @@ class _NetBase:
 
         # --- optimizer state, zero (torch's first step is the same as starting from zeros)
         zeros = [np.zeros_like(a) for pair in self.params for a in pair]
-        if optimizer == "adam":
+        if self._optimizer == "adam":
             self._state = [np.zeros(1, dtype=np.int64)] + zeros + [np.zeros_like(a) for a in zeros]
-        elif momentum != 0:
+        elif self._momentum != 0:
             self._state = zeros
         else:
             self._state = []
@@ -375,9 +410,12 @@ class _NetBase:
             each epoch into consecutive mini-batches of k rows (the last may be smaller), in an order reshuffled
             every epoch when shuffle is true. An epoch's loss is the sample-weighted mean of its mini-batches'
             losses, each taken before that mini-batch's update.
-        verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` (4
-            decimals) after every epoch e with e % N == 0, counting this call's epochs from 0 (as
-            mlpext.train(log_every=N)); True is the same as 1: every epoch.
+        verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` after
+            every epoch e with e % N == 0, counting this call's epochs from 0 (as mlpext.train(log_every=N));
+            True is the same as 1: every epoch. l is the epoch's mean loss (the figure fit returns, the loss the
+            optimizer minimises) with 4 significant digits. With loss="lecture" each mini-batch's loss is
+            ½·Σ(y − ŷ)² over its rows, not the mean |y − ŷ| the lecture's script prints, and the line says so:
+            `Epoch: e, Loss: l (sum of squared errors / 2)`.
         callback: called as callback(epoch, loss) after every epoch (epoch counted from 0 in this call), with
             the network in its state after that epoch. If it returns True, training stops there and the
             returned history holds the epochs run.
@@ -385,6 +423,20 @@ class _NetBase:
 
         Without verbose, callback or progress, all epochs run in one call to the computation; otherwise the
         computation returns to Python every few epochs (every epoch with a callback). The results are the same.
+
+        Data: X and a real-valued y may hold NaN or ±inf; they propagate through the arithmetic (a NaN target
+        gives a NaN loss and NaN parameters after the step that uses it), nothing is rejected for them. Integer
+        class labels (cross_entropy's 1-D y) must be in [0, outputs): ValueError otherwise, before anything is
+        written. Every hyperparameter is finite (checked when it is set).
+
+        An exception after training began: Ctrl-C (KeyboardInterrupt) or an exception from callback, from
+        verbose's printing (sys.stdout raising, e.g. BrokenPipeError) or from the progress bar propagates with
+        three attributes saying what this call applied: exc.mlpext_epochs, the number of complete epochs (int);
+        exc.mlpext_losses, their mean losses (float64 array of that length, what fit would have returned for
+        them); exc.mlpext_batches, the mini-batch steps applied in the epoch that was cut short (int, 0 when it
+        stopped between epochs). The parameters, the optimizer state and the shuffle RNG state are exactly as
+        after those steps. Errors from the checks of X and y carry them too (mlpext_epochs = 0 when nothing was
+        written); the checks of fit's own arguments come before training and add nothing.
         """
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
@@ -408,12 +460,17 @@ class _NetBase:
             batch_size, shuffle = max(self._rows(X), 1), False
 
         if not (verbose or callback is not None or progress):
-            return self._net_fit(X, y, epochs, batch_size, shuffle)
+            try:
+                return self._net_fit(X, y, epochs, batch_size, shuffle)
+            except BaseException as exc:
+                _record_run(exc, np.empty(0), from_computation=True)
+                raise
 
         history = np.empty(epochs, dtype=np.float64)
         done = 0
         chunk = 1  # with a progress bar alone: grown so that each call lasts about 0.1 s
         write = print
+        applied, computing = 0, False  # epochs applied by this call (history[:applied]); in the computation
         if progress:
             bar = tqdm(total=epochs, unit="epoch")
             write = bar.write
@@ -430,28 +487,39 @@ class _NetBase:
                     stop = done + chunk
                 stop = min(stop, epochs)
                 started = time.perf_counter()
+                computing = True
                 losses = self._net_fit(X, y, stop - done, batch_size, shuffle)
-                elapsed = time.perf_counter() - started
                 history[done:stop] = losses
+                applied, computing = stop, False
+                elapsed = time.perf_counter() - started
                 halt = False
                 for e in range(done, stop):
                     loss = float(history[e])
                     if verbose and e % verbose == 0:
-                        write(f"Epoch: {e}, Loss: {loss:.4f}")
+                        write(self._verbose_line(e, loss))
                     if callback is not None:
                         result = callback(e, loss)
                         halt = isinstance(result, (bool, np.bool_)) and bool(result)
                 if bar is not None:
                     bar.update(stop - done)
-                    bar.set_postfix(loss=f"{history[stop - 1]:.4f}", refresh=False)
+                    bar.set_postfix(loss=f"{history[stop - 1]:.4g}", refresh=False)
                     chunk = max(1, min(chunk * 4, int(chunk * 0.1 / max(elapsed, 1e-9))))
                 done = stop
                 if halt:
                     return history[:done].copy()
+        except BaseException as exc:
+            _record_run(exc, history[:applied], from_computation=computing)
+            raise
         finally:
             if bar is not None:
                 bar.close()
         return history
+
+    def _verbose_line(self, epoch, loss):
+        """verbose's line: the lecture's `Epoch: e, Loss: l`, l with 4 significant digits (a regression loss of
+        3e-5 is not 0.0000), and for loss="lecture" which figure l is, since the lecture prints another one."""
+        line = f"Epoch: {epoch}, Loss: {loss:.4g}"
+        return line + " (sum of squared errors / 2)" if self._loss == "lecture" else line
 
     # --- files
 
@@ -479,48 +547,295 @@ class _NetBase:
 
     @classmethod
     def load(cls, path):
-        """A network read from a file written by save() (by mlpext.MLP or NumpyMLP): a file name or a readable
-        binary file object. ValueError if the file is not such a file or does not match its configuration."""
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save (not an .npz file)")
-        with f:
-            try:
-                header = json.loads(str(f["config"][()]))
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save ({exc})") from None
-            if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
-                raise ValueError(f"{path}: not a file written by {SAVE_FORMAT}.save")
-            if header.get("version") != SAVE_VERSION:
-                raise ValueError(f"{path}: unsupported {SAVE_FORMAT} file version {header.get('version')!r}")
-            try:
-                config = dict(header["config"])
-                config["betas"] = tuple(config["betas"])
-                net = cls(**config)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: bad configuration in the file: {exc}") from None
-            targets = {"rng": net._rng}
-            for k, (W, b) in enumerate(net.params):
-                targets[f"W{k}"] = W
-                targets[f"b{k}"] = b
-            for k, a in enumerate(net._state):
-                targets[f"state{k}"] = a
-            expected = set(targets) | {"config"}
-            if set(f.files) != expected:
-                raise ValueError(f"{path}: arrays {sorted(f.files)} do not match the configuration, which needs "
-                                 f"{sorted(expected)}")
-            values = {}
-            for key, target in targets.items():
-                value = f[key]
-                if value.dtype != target.dtype or value.shape != target.shape:
-                    raise ValueError(f"{path}: {key} is {value.dtype} {value.shape}, the configuration needs "
-                                     f"{target.dtype} {target.shape}")
-                values[key] = value
-            if not values["rng"].any():
-                raise ValueError(f"{path}: the shuffle RNG state is all zero")
-        for key, target in targets.items():
-            target[...] = values[key]
-        return net
+        """A network read from a file written by save() (by mlpext.MLP or NumpyMLP): a file name or a readable,
+        seekable binary file object.
+
+        The file is checked before anything is built: the archive's member list and every member's .npy header
+        (dtype, shape, order) against the configuration, and each member's size against what the file can hold,
+        so a small hostile file cannot make load allocate or inflate more than the network it describes; then the
+        arrays are allocated once and each member is read straight into its array. Then the values: the shuffle
+        RNG state must not be all zero, Adam's step count t must be in [0, 2**53] and its second moments >= 0.
+        No pickle is ever read. Anything that is not such a file (not a regular file, not a zip archive, a
+        damaged or truncated one, a configuration or array that does not match) is a ValueError naming the
+        file; a failure to read it is an OSError."""
+        if isinstance(path, (str, bytes, os.PathLike)):
+            name = os.fsdecode(path)
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a directory, a FIFO (whose open would block), a device
+                raise ValueError(f"{name}: not a regular file; {cls.__name__}.load reads .npz files written by "
+                                 f"{cls.__name__}.save")
+            with open(path, "rb") as f:
+                return _load(cls, f, name)
+        name = getattr(path, "name", None)
+        return _load(cls, path, name if isinstance(name, str) else f"<{type(path).__name__} object>")
+
+
+def _record_run(exc, losses, from_computation):
+    """Attach to exc, raised inside fit, what fit applied: mlpext_epochs, mlpext_losses, mlpext_batches.
+
+    losses: the losses of the complete epochs fit knows were applied (the earlier chunks', and the current one's
+    once the computation returned it). from_computation: exc came from the computation, which sets the same
+    attributes for what it applied of its chunk (an interrupt between mini-batches); those are added after."""
+    epochs, batches = len(losses), 0
+    own = getattr(exc, "mlpext_epochs", None) if from_computation else None
+    if isinstance(own, numbers.Integral) and not isinstance(own, bool):
+        losses = np.concatenate([losses, np.asarray(getattr(exc, "mlpext_losses", ()), np.float64).ravel()])
+        epochs += int(own)
+        batches = int(getattr(exc, "mlpext_batches", 0))
+    try:
+        exc.mlpext_epochs, exc.mlpext_losses, exc.mlpext_batches = epochs, np.array(losses, np.float64), batches
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        pass
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reading a saved network: headers first, then one allocation, then the data straight into place
+# ------------------------------------------------------------------------------------------------------------
+
+_CONFIG_MAX_CHARS = 1 << 20  # the configuration's JSON (a few hundred characters for any MLP)
+_DEFLATE_MAX_RATIO = 1032    # deflate inflates at most ~1032:1; a member claiming more is damaged or a bomb
+_READ_CHUNK = 1 << 20        # bytes per read while inflating a member into its array
+_MAX_ADAM_STEP = 2**53       # Adam's t: t + 1 stays exact as a double and far from int64's overflow
+# What zipfile, zlib and NumPy's header parser raise for a damaged archive (a ValueError for the caller).
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, struct.error, OverflowError, ValueError,
+            NotImplementedError)  # NotImplementedError: a zip feature or version zipfile does not read
+
+
+def _file_layout(config):
+    """{member key: (dtype, shape)} of every array save() writes for this checked configuration, in order."""
+    sizes, dt = config["layer_sizes"], config["dtype"]
+    layout = {"rng": (np.dtype(np.uint64), (4,))}
+    shapes = []
+    for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layout[f"W{k}"] = (dt, (fan_in, fan_out))
+        layout[f"b{k}"] = (dt, (fan_out,))
+        shapes += [(fan_in, fan_out), (fan_out,)]
+    if config["optimizer"] == "adam":
+        state = [(np.dtype(np.int64), (1,))] + [(dt, shape) for shape in shapes] * 2
+    elif config["momentum"] != 0:
+        state = [(dt, shape) for shape in shapes]
+    else:
+        state = []
+    for k, spec in enumerate(state):
+        layout[f"state{k}"] = spec
+    return layout
+
+
+class _Counted:
+    """A file's read(), counting the bytes read (the length of a member's .npy header)."""
+
+    def __init__(self, f):
+        self.f, self.count = f, 0
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+
+def _npy_header(member):
+    """(shape, fortran_order, dtype, header length) of an open .npy member; reads only its header."""
+    counted = _Counted(member)
+    version = np.lib.format.read_magic(counted)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(counted)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(counted)
+    else:
+        raise ValueError(f".npy format version {version[0]}.{version[1]} (save() writes 1.0)")
+    return shape, fortran, dtype, counted.count
+
+
+def _read_exact(member, view, what):
+    """Fill the byte memoryview `view` from member, in chunks; the member must end exactly there (which also
+    makes zipfile check its CRC)."""
+    done, n = 0, len(view)
+    while done < n:
+        chunk = member.read(min(_READ_CHUNK, n - done))
+        if not chunk:
+            raise ValueError(f"{what} ends after {done} of its {n} bytes")
+        view[done:done + len(chunk)] = chunk
+        done += len(chunk)
+    if member.read(1):
+        raise ValueError(f"{what} has data after its {n} bytes")
+
+
+def _opening_kind(f):
+    """What a file that is not a zip archive looks like, for the message."""
+    try:
+        f.seek(0)
+        start = f.read(8)
+    except (OSError, ValueError):
+        return "not a zip archive"
+    if start.startswith(b"\x93NUMPY"):
+        return "an .npy file (one array), not the .npz archive save() writes"
+    if start.startswith(b"PK"):
+        return "a damaged or truncated zip archive"
+    return "not a zip archive (.npz)"
+
+
+def _load(cls, f, name):
+    save = f"{SAVE_FORMAT}.save"
+    try:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(0)
+    except (AttributeError, io.UnsupportedOperation) as exc:  # a zip archive is read from its end
+        raise ValueError(f"{name}: load needs a seekable binary file ({exc})") from None
+    try:
+        archive = zipfile.ZipFile(f)
+    except _DAMAGED as exc:
+        raise ValueError(f"{name}: not a file written by {save}: {_opening_kind(f)} ({exc})") from None
+    with archive:
+        try:
+            return _load_archive(cls, archive, size)
+        except _DAMAGED as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+
+def _load_archive(cls, archive, size):
+    save = f"{SAVE_FORMAT}.save"
+    # --- the member list: .npy members only, each stored or deflated, no more than the file can hold
+    members = {}
+    for info in archive.infolist():
+        key = info.filename[:-4]
+        if not info.filename.endswith(".npy") or info.is_dir() or key in members:
+            raise ValueError(f"member {info.filename!r} is not one of the arrays {save} writes")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"member {info.filename!r} uses compression method {info.compress_type}; "
+                             "save() writes stored or deflated members only")
+        limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
+            _DEFLATE_MAX_RATIO * info.compress_size + 1024)
+        if info.file_size > limit:
+            raise ValueError(f"member {info.filename!r} claims {info.file_size} bytes from "
+                             f"{info.compress_size} compressed bytes, more than deflate can give")
+        members[key] = info
+    if sum(info.compress_size for info in members.values()) > size:
+        raise ValueError(f"its members claim more bytes than the file's {size}")
+    if "config" not in members:
+        raise ValueError(f"not a file written by {save} (no configuration member 'config.npy')")
+
+    # --- the configuration: a 0-d str array of JSON, bounded in size
+    with archive.open(members["config"]) as member:
+        shape, _, dtype, header_length = _npy_header(member)
+        if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * _CONFIG_MAX_CHARS:
+            raise ValueError(f"not a file written by {save} (its 'config' is {dtype} {shape}, not a JSON str)")
+        if members["config"].file_size != header_length + dtype.itemsize:
+            raise ValueError("member 'config.npy' does not hold exactly its header's array")
+        text = bytearray(dtype.itemsize)
+        _read_exact(member, memoryview(text), "member 'config.npy'")
+    try:
+        header = json.loads(str(np.frombuffer(text, dtype=dtype)[0]))
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
+        raise ValueError(f"not a file written by {save}: its configuration is not JSON "
+                         f"({type(exc).__name__}: {exc})"[:300]) from None
+    del text
+    if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
+        raise ValueError(f"not a file written by {save}")
+    if type(header.get("version")) is not int or header["version"] != SAVE_VERSION:  # not True, not 1.0
+        raise ValueError(f"unsupported {SAVE_FORMAT} file version {header.get('version')!r}"[:300])
+    config = header.get("config")
+    names = set(_CONFIG_SIGNATURE.parameters)
+    if not isinstance(config, dict) or set(config) != names:
+        got = sorted(map(str, config))[:30] if isinstance(config, dict) else type(config).__name__
+        raise ValueError(f"bad configuration in the file: needs the keys {sorted(names)}, got {got}"[:500])
+    try:
+        checked = cls._check_config(**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bad configuration in the file: {exc}"[:500]) from None
+
+    # --- every array's header against the configuration, before anything is allocated
+    layout = _file_layout(checked)
+    if set(members) != set(layout) | {"config"}:
+        have, need = sorted(set(members) - {"config"}), sorted(layout)
+        raise ValueError(f"its arrays {have[:20]} do not match the configuration, which needs {need[:20]}"
+                         f"{' ...' if max(len(have), len(need)) > 20 else ''}")
+    found = {}
+    for key, (want_dtype, want_shape) in layout.items():
+        info = members[key]
+        with archive.open(info) as member:
+            shape, fortran, dtype, header_length = _npy_header(member)
+        if dtype.newbyteorder("=") != want_dtype or tuple(shape) != want_shape:
+            raise ValueError(f"{key} is {dtype} {tuple(shape)}, the configuration needs {want_dtype} {want_shape}")
+        if info.file_size != header_length + want_dtype.itemsize * math.prod(want_shape):
+            raise ValueError(f"member {info.filename!r} does not hold exactly its header's array")
+        found[key] = (header_length, dtype, fortran and len(want_shape) > 1 and min(want_shape) > 1)
+
+    # --- one allocation of the final arrays; each member read straight into its array
+    arrays = {}
+    for key, (want_dtype, want_shape) in layout.items():
+        header_length, dtype, fortran = found[key]
+        target = np.empty(want_shape, dtype=want_dtype)
+        # Fortran order (a transposed array's file) is read into a transposed buffer, then copied once
+        into = np.empty(want_shape[::-1], dtype=want_dtype) if fortran else target
+        with archive.open(members[key]) as member:
+            member.read(header_length)
+            _read_exact(member, memoryview(into).cast("B"), f"member '{key}.npy'")
+        if fortran:
+            target[...] = into.T
+            del into
+        if not dtype.isnative and dtype.itemsize > 1:
+            target.byteswap(inplace=True)
+        arrays[key] = target
+
+    # --- values the computation relies on
+    if not arrays["rng"].any():
+        raise ValueError("the shuffle RNG state is all zero (xoshiro256** would draw only zeros)")
+    n_layers = len(checked["layer_sizes"]) - 1
+    state = [arrays[f"state{k}"] for k in range(len(layout) - 1 - 2 * n_layers)]
+    if checked["optimizer"] == "adam":
+        t = int(state[0][0])
+        if not 0 <= t <= _MAX_ADAM_STEP:
+            raise ValueError(f"Adam's step count (state0) is {t}; it must be in [0, 2**53]")
+        for k, v in enumerate(state[1 + 2 * n_layers:], start=1 + 2 * n_layers):
+            if np.any(v < 0):
+                raise ValueError(f"Adam's second moment state{k} holds negative values (its square root is NaN)")
+    net = cls.__new__(cls)
+    net._set_config(checked)
+    net.params = [(arrays[f"W{k}"], arrays[f"b{k}"]) for k in range(n_layers)]
+    net._rng = arrays["rng"]
+    net._state = state
+    return net
+
+
+# The constructor's parameters: __init__ takes *args, **kwargs and binds them to this signature itself, so that a
+# wrong call names the public class (MLP(), not _NetBase.__init__()) and suggests the right name.
+_CONFIG_SIGNATURE = inspect.signature(_NetBase._check_config)
+_NetBase.__init__.__signature__ = _CONFIG_SIGNATURE.replace(parameters=[
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *_CONFIG_SIGNATURE.parameters.values()])
+# Other libraries' names for the constructor's parameters (PyTorch, Keras, scikit-learn), for the hint.
+_ALIASES = {
+    "lr": "learning_rate", "learning_rate_init": "learning_rate", "eta": "learning_rate",
+    "beta1": "betas", "beta2": "betas", "beta_1": "betas", "beta_2": "betas",
+    "epsilon": "eps", "adam_epsilon": "eps",
+    "activation_fn": "activation", "activation_function": "activation", "hidden_activation": "activation",
+    "out_activation": "output_activation", "final_activation": "output_activation",
+    "hidden_layer_sizes": "layer_sizes", "sizes": "layer_sizes", "layers": "layer_sizes", "shape": "layer_sizes",
+    "loss_fn": "loss", "criterion": "loss", "solver": "optimizer", "optim": "optimizer",
+    "nesterovs_momentum": "nesterov", "alpha": "weight_decay", "l2": "weight_decay",
+    "random_state": "seed", "negative_slope": "leaky_slope", "alpha_leaky": "leaky_slope",
+}
+
+# How the hint shows a parameter whose form differs from the other libraries' (one pair, sizes with the ends).
+_HINT_FORMS = {"betas": "betas=(beta1, beta2)", "layer_sizes": "layer_sizes=[inputs, *hidden_sizes, outputs]"}
+
+
+def _signature_message(cls_name, exc, kwargs):
+    """The TypeError message of a constructor call that does not fit _CONFIG_SIGNATURE: as Python's, naming the
+    public class, with the likely meant name for an unknown keyword."""
+    names = list(_CONFIG_SIGNATURE.parameters)
+    for key in kwargs:
+        if key in names:
+            continue
+        message = f"{cls_name}() got an unexpected keyword argument {key!r}"
+        guess = _ALIASES.get(key) or _ALIASES.get(key.lower())
+        if guess is None:
+            close = difflib.get_close_matches(key.lower(), names, n=1, cutoff=0.6)
+            guess = close[0] if close else None
+        if guess is not None:
+            message += f"; did you mean {_HINT_FORMS.get(guess, repr(guess))}?"
+        return message + f" (the parameters are {', '.join(names)})"
+    return f"{cls_name}(): {exc}"
 
 
 class MLP(_NetBase):
@@ -582,7 +897,9 @@ class MLP(_NetBase):
             and stops training by returning True; progress=True shows a tqdm bar (ImportError without tqdm).
             See fit's docstring.
         save(path) / MLP.load(path): an .npz file with the configuration, the parameters, the optimizer state and
-            the shuffle RNG state; a loaded network continues bit-identically.
+            the shuffle RNG state; a loaded network continues bit-identically. load checks the whole file against
+            its configuration before it allocates (memory: the network's size plus a small constant); anything
+            else is a ValueError naming the file.
 
     Attributes (read only unless noted)
         params (a list, see above), layer_sizes (tuple), n_layers, activations (every layer's, a tuple),
@@ -591,8 +908,16 @@ class MLP(_NetBase):
         arguments as a dict.
 
     Data X (n, inputs) and y may be any real numeric arrays (or nested lists); they are cast to dtype and never
-    modified. Bad arrays (shapes, dtypes, labels out of range, NaN labels) raise TypeError or ValueError before
-    anything is written, so the parameters and the optimizer state are left as they were.
+    modified. Bad arrays (shapes, dtypes, integer class labels out of range) raise TypeError or ValueError before
+    anything is written, so the parameters and the optimizer state are left as they were. NaN and ±inf are
+    values, not errors: in X and in a real-valued y (targets, one-hot or probability rows) they propagate as
+    IEEE arithmetic says (NaN in gives NaN out: in the outputs, the loss, and the parameters a step updates from
+    them); only integer class labels are checked (in [0, outputs)). Hyperparameters must be finite: NaN or
+    ±inf for learning_rate, momentum, betas, eps, weight_decay or leaky_slope is a ValueError.
+
+    Interrupted fit: an exception that stops fit after training began (Ctrl-C, or one from callback, from
+    verbose's sys.stdout, from the progress bar) carries exc.mlpext_epochs, exc.mlpext_losses and
+    exc.mlpext_batches, what the call applied; see fit's docstring.
     """
 
     _MAX_LAYERS = 64  # the C core's MLP_MAX_LAYERS

@@ -75,6 +75,8 @@ def layout(a, how):
 def cases(draw):
     config = draw(st.sampled_from(CONFIGS))
     sizes = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(2, 4)))]
+    if config[0] == "cross_entropy":  # one softmax output is refused by the constructor (it learns nothing)
+        sizes[-1] = max(sizes[-1], 2)
     n = draw(st.integers(0, 6))
     x_cols = sizes[0] if draw(st.integers(0, 9)) else draw(st.integers(0, 7))  # sometimes the wrong width
     x_dtype = draw(st.sampled_from(DTYPES)) if draw(st.booleans()) else "float64"

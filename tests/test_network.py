@@ -226,17 +226,166 @@ def test_chunked_fit_is_the_same_run(cls, capsys):
     assert seen == [(e, float(h_plain[e])) for e in range(23)]
     assert all(type(l) is float for _, l in seen)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [f"Epoch: {e}, Loss: {h_plain[e]:.4f}" for e in (0, 10, 20)]
+    assert lines == [f"Epoch: {e}, Loss: {h_plain[e]:.4g}" for e in (0, 10, 20)]
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
 def test_verbose_true_prints_every_epoch(cls, capsys):
     net = cls([2, 3, 1], activation="sigmoid", loss="lecture", learning_rate=0.5, seed=0)
     history = net.fit(XOR_X, XOR_Y, epochs=3, verbose=True)
-    assert capsys.readouterr().out == "".join(f"Epoch: {e}, Loss: {history[e]:.4f}\n" for e in range(3))
+    assert capsys.readouterr().out == "".join(
+        f"Epoch: {e}, Loss: {history[e]:.4g} (sum of squared errors / 2)\n" for e in range(3))
     net.fit(XOR_X, XOR_Y, epochs=3, verbose=0)
     net.fit(XOR_X, XOR_Y, epochs=3, verbose=False)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_verbose_shows_four_significant_digits(cls, capsys):
+    """A regression loss of order 1e-6 is printed as such, not as 0.0000."""
+    X, y = make_data("real", n=12)
+    net = cls(SIZES, loss="mse", learning_rate=1e-3, seed=1)
+    for a in net.params[-1]:
+        a *= 1e-3  # outputs of order 1e-3, like the targets
+    history = net.fit(X, y * 1e-3, epochs=2, verbose=1)
+    assert history[0] < 1e-3
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Epoch: {e}, Loss: {history[e]:.4g}" for e in range(2)]
+    assert float(lines[1].split("Loss: ")[1]) == pytest.approx(history[1], rel=1e-3) and "0.0000" not in lines[1]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# An exception inside fit carries what the call applied
+# ------------------------------------------------------------------------------------------------------------
+
+def check_carried(cls, exc, X, y, net, epochs_run, **fit_kwargs):
+    """exc carries epochs_run complete epochs (None: whatever it says), with their losses, at an epoch boundary;
+    net equals a twin trained exactly that many epochs."""
+    if epochs_run is not None:
+        assert exc.mlpext_epochs == epochs_run
+    twin = cls(SIZES, **NET_KWARGS)
+    history = twin.fit(X, y, epochs=exc.mlpext_epochs, batch_size=4)
+    assert type(exc.mlpext_epochs) is int and exc.mlpext_batches == 0
+    assert exc.mlpext_losses.dtype == np.float64 and exc.mlpext_losses.tobytes() == history.tobytes()
+    assert snapshot(net) == snapshot(twin)
+
+
+NET_KWARGS = dict(activation="tanh", loss="mse", optimizer="adam", learning_rate=0.01, seed=3)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_raising_callback_carries_what_ran(cls, error):
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+
+    def callback(epoch, loss):
+        if epoch == 4:
+            raise error("stop")
+
+    with pytest.raises(error) as info:
+        net.fit(X, y, epochs=30, batch_size=4, callback=callback)
+    check_carried(cls, info.value, X, y, net, 5)  # the callback of epoch 4 runs after epoch 4 was applied
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_raising_stdout_carries_what_ran(cls, monkeypatch):
+    """verbose's print fails (a closed pipe) on its third line, epoch 6: epochs 0-6 were applied (verbose=3 runs
+    chunks up to each printing epoch: 0, 1-3, 4-6)."""
+    class BrokenPipe:
+        lines = 0
+
+        def write(self, text):
+            if text.startswith("Epoch"):
+                BrokenPipe.lines += 1
+                if BrokenPipe.lines == 3:
+                    raise BrokenPipeError(32, "Broken pipe")
+            return len(text)
+
+        def flush(self):
+            pass
+
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+    monkeypatch.setattr(sys, "stdout", BrokenPipe())
+    with pytest.raises(BrokenPipeError) as info:
+        net.fit(X, y, epochs=30, batch_size=4, verbose=3)
+    monkeypatch.undo()
+    check_carried(cls, info.value, X, y, net, 7)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_raising_progress_bar_carries_what_ran(cls, monkeypatch):
+    """The bar's update fails on its second call, after a chunk whose length the timing chose."""
+    class FailingBar:
+        calls = 0
+
+        def __init__(self, total, unit):
+            pass
+
+        def update(self, k):
+            FailingBar.calls += 1
+            if FailingBar.calls == 2:
+                raise OSError("the notebook's frontend went away")
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def write(self, line):
+            pass
+
+        def close(self):
+            pass
+
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = FailingBar
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+    with pytest.raises(OSError) as info:
+        net.fit(X, y, epochs=10**6, batch_size=4, progress=True)
+    assert info.value.mlpext_epochs >= 2
+    check_carried(cls, info.value, X, y, net, None)
+
+
+class InterruptedMLP(MLP):
+    """An MLP whose computation is interrupted in its third call after one epoch, and sets the attributes as
+    mlpext's C core does for an interrupt between mini-batches (here at an epoch boundary)."""
+    calls = 0
+
+    def _net_fit(self, X, y, epochs, batch_size, shuffle):
+        type(self).calls += 1
+        if type(self).calls < 3:
+            return super()._net_fit(X, y, epochs, batch_size, shuffle)
+        losses = super()._net_fit(X, y, 1, batch_size, shuffle)
+        exc = KeyboardInterrupt()
+        exc.mlpext_epochs, exc.mlpext_losses, exc.mlpext_batches = 1, losses, 0
+        raise exc
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_interrupt_in_a_chunk_adds_the_earlier_chunks(chunked):
+    """The computation's own count (epochs of its chunk) is added to the epochs of fit's earlier chunks."""
+    X, y = make_data("real", n=14)
+    InterruptedMLP.calls = 0 if chunked else 2
+    net = InterruptedMLP(SIZES, **NET_KWARGS)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=30, batch_size=4, callback=(lambda e, l: None) if chunked else None)
+    check_carried(MLP, info.value, X, y, net, 3 if chunked else 1)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_errors_of_the_data_checks_carry_zero_epochs(cls):
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+    before = snapshot(net)
+    for kwargs in ({}, {"verbose": 1}):
+        with pytest.raises(ValueError) as info:
+            net.fit(X[:, :2], y, epochs=3, batch_size=4, **kwargs)
+        assert info.value.mlpext_epochs == 0 and info.value.mlpext_losses.shape == (0,)
+        assert info.value.mlpext_batches == 0
+    assert snapshot(net) == before
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
@@ -282,7 +431,7 @@ def test_progress_bar(cls, monkeypatch, capsys):
     assert snapshot(net) == snapshot(twin)
     assert events[0] == ("total", 40) and events[-1] == ("close",)
     assert sum(k for kind, *k in events if kind == "update" for k in k) == 40
-    assert [e[1] for e in events if e[0] == "write"] == [f"Epoch: {e}, Loss: {history[e]:.4f}" for e in (0, 25)]
+    assert [e[1] for e in events if e[0] == "write"] == [f"Epoch: {e}, Loss: {history[e]:.4g}" for e in (0, 25)]
     assert capsys.readouterr().out == ""  # printed through the bar
 
 
@@ -301,7 +450,7 @@ def test_progress_without_tqdm_is_a_clear_import_error(cls, monkeypatch):
 @pytest.mark.parametrize("chunked", [False, True])
 def test_ctrl_c_stops_at_an_epoch(chunked):
     """KeyboardInterrupt (here from another thread, as Ctrl-C would be) stops a long fit within a fraction of a
-    second; the network is left at a whole epoch, usable."""
+    second; the network is left usable (exactly where the exception says: test_network_hardening.py)."""
     X, y = make_data("real", n=8)
     net = MLP(SIZES, seed=0)
     timer = threading.Timer(0.2, _thread.interrupt_main)
@@ -460,6 +609,7 @@ BAD_CONFIGS = [
     (dict(betas=(-0.1, 0.9)), ValueError),
     (dict(betas=0.9), TypeError),
     (dict(eps=-1e-8), ValueError),
+    (dict(eps=0.0), ValueError),  # 0/0 on a unit whose gradient is 0
     (dict(weight_decay=-0.01), ValueError),
     (dict(leaky_slope=-0.01), ValueError),
     (dict(dtype=np.float16), TypeError),
@@ -484,6 +634,47 @@ def test_bad_configuration(cls, kwargs, error):
 def test_bad_layer_sizes(cls, sizes, error):
     with pytest.raises(error):
         cls(sizes)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_cross_entropy_needs_two_outputs(cls):
+    """softmax over one output is always 1: the loss is 0 and fit would learn nothing, silently."""
+    with pytest.raises(ValueError, match=r"layer_sizes=\[\.\.\., 2\] with labels 0/1, or loss='bce'"):
+        cls([4, 3, 1], loss="cross_entropy")
+    assert cls([4, 3, 2], loss="cross_entropy").layer_sizes == (4, 3, 2)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("given, meant", [("lr", "'learning_rate'"), ("learning_rat", "'learning_rate'"),
+                                          ("momentum_", "'momentum'"), ("epsilon", "'eps'"),
+                                          ("beta1", "betas=(beta1, beta2)"), ("activation_fn", "'activation'"),
+                                          ("hidden_layer_sizes", "layer_sizes=[inputs, *hidden_sizes, outputs]"),
+                                          ("random_state", "'seed'"), ("Seed", "'seed'")])
+def test_unknown_keyword_names_the_class_and_the_meant_parameter(cls, given, meant):
+    with pytest.raises(TypeError) as info:
+        cls([2, 3, 1], **{given: 0.1})
+    message = str(info.value)
+    assert message.startswith(f"{cls.__name__}() got an unexpected keyword argument {given!r}; did you mean {meant}?")
+    assert "_NetBase" not in message
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_bad_calls_name_the_class(cls):
+    """Every way a call can miss the signature is Python's TypeError, naming the public class."""
+    name = cls.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'colour' \(the param"):
+        cls([2, 1], colour="blue")  # nothing close: no guess, the list of parameters
+    with pytest.raises(TypeError, match=rf"^{name}\(\): missing a required argument: 'layer_sizes'"):
+        cls()
+    with pytest.raises(TypeError, match=rf"^{name}\(\): multiple values for argument 'layer_sizes'"):
+        cls([2, 1], layer_sizes=[2, 1])
+    with pytest.raises(TypeError, match=rf"^{name}\(\): too many positional arguments"):
+        cls([2, 1], *range(14))
+    # the signature stays visible to help() and inspect
+    import inspect
+    assert list(inspect.signature(cls).parameters)[:3] == ["layer_sizes", "activation", "output_activation"]
+    # arguments given by position still work
+    assert cls([2, 3, 1], "tanh", "sigmoid", "bce").activations == ("tanh", "sigmoid")
 
 
 def test_layer_limit():
@@ -518,12 +709,6 @@ def bad_inputs(cls):
     yield "X 1-D", dict(loss="mse"), (X[0], real[0]), ValueError
     yield "X complex", dict(loss="mse"), (X.astype(complex), real), TypeError
     yield "X strings", dict(loss="mse"), (X.astype(str), real), TypeError
-    y_nan = real.copy()
-    y_nan[3, 1] = np.nan
-    yield "NaN target", dict(loss="mse"), (X, y_nan), ValueError
-    yield "NaN bce label", dict(loss="bce"), (X, np.where(y_nan > 0, 1.0, y_nan)), ValueError
-    yield "NaN CE row", dict(loss="cross_entropy"), (X, np.where(np.isnan(y_nan), np.nan, np.eye(3)[labels])), \
-        ValueError
     yield "no rows", dict(loss="mse"), (X[:0], real[:0]), ValueError
 
 
@@ -545,6 +730,31 @@ def test_bad_input_touches_nothing(cls, method, opt, capsys):
                 getattr(net, method)(X, y)
         assert snapshot(net) == before, f"{what}: {method} changed the network"
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("loss", ["lecture", "mse", "bce", "cross_entropy"])
+def test_nan_in_real_targets_propagates(cls, loss):
+    """One rule for NaN, as in mlpext.train: NaN in X or in a real-valued y (targets, 0/1 floats, one-hot rows) is
+    a value, not an error. The loss is NaN, the rows' gradients are NaN, a step writes NaN; the other rows' outputs
+    are untouched by a NaN in X's row."""
+    X, labels = make_data("labels")
+    y = {"lecture": make_data("real")[1], "mse": make_data("real")[1], "bce": (make_data("binary")[1]).astype(float),
+         "cross_entropy": np.eye(3)[labels]}[loss]
+    y[3, 1] = np.nan
+    net = cls(SIZES, loss=loss, seed=0, dtype=np.float64)
+    assert np.isnan(net.loss(X, y))
+    assert all(np.isnan(g).any() for pair in net.gradients(X, y) for g in pair)
+    assert np.isnan(net.step(X, y)) and all(np.isnan(p).any() for p in flat_params(net))
+    fresh = cls(SIZES, loss=loss, seed=0, dtype=np.float64)
+    X_nan = X.copy()
+    X_nan[2, 0] = np.nan
+    out, clean = fresh.forward(X_nan), fresh.forward(X)
+    assert np.all(np.isnan(out[2])) and np.array_equal(np.delete(out, 2, 0), np.delete(clean, 2, 0))
+    assert np.isnan(fresh.fit(X_nan, y, 1)[0])
+    if loss == "cross_entropy":  # integer labels are still checked
+        with pytest.raises(ValueError):
+            fresh.fit(X, np.where(labels == 0, 3, labels), 1)
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)

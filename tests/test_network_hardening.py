@@ -1,5 +1,6 @@
 """Hardening of mlpext.MLP and its C side (net_forward / net_loss / net_fit): leaks on success and error
-paths, out-of-memory, numerical stability at |z| = 1000, threads, and Ctrl-C during fit.
+paths, out-of-memory, numerical stability at |z| = 1000, threads, and Ctrl-C during fit (what the exception
+carries).
 
 Leak scenarios run MLPEXT_LEAK_CALLS calls each (default 20,000; .ci/run sets 100,000), as tests/test_leaks.py
 does for the lecture's functions: reference counts unchanged, tracemalloc growth below 64 KiB, RSS growth below
@@ -9,7 +10,6 @@ import gc
 import os
 import sys
 import threading
-import time
 import tracemalloc
 import warnings
 
@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import as_strided
 
 import mlpext
 from mlpext import _core
-from mlpext.reference_net import NumpyMLP
+from mlpext.reference_net import NumpyMLP, shuffled_order
 
 CALLS = int(os.environ.get("MLPEXT_LEAK_CALLS", "20000"))
 TRACED_LIMIT = 64 * 1024
@@ -155,31 +155,56 @@ def test_threads_train_networks_in_parallel_with_serial_results():
         assert state_bytes(a) == state_bytes(b)
 
 
-def test_ctrl_c_stops_fit_at_a_whole_epoch():
-    """KeyboardInterrupt from another thread during a long fit: raised promptly, and the network is exactly where
-    some whole number of epochs (replayed with step-by-step fits from the same start) leaves it."""
+def replay(sizes, seed, X, y, epochs, batches, batch_size):
+    """network(sizes, sgd, seed) trained `epochs` whole epochs, then `batches` mini-batch steps of the next epoch
+    in fit's order (its shuffle drawn from the generator at the epoch's start); and the epochs' losses."""
+    net = network(sizes=sizes, optimizer="sgd", seed=seed)
+    history = net.fit(X, y, epochs, batch_size=batch_size)
+    if batches:
+        state = [int(s) for s in net._rng]
+        order = shuffled_order(len(X), state)
+        net._rng[...] = np.array(state, dtype=np.uint64)
+        for k in range(batches):
+            rows = order[k * batch_size:(k + 1) * batch_size]
+            net.step(X[rows], y[rows])
+    return net, history
+
+
+def test_replay_of_mini_batch_steps_is_fit():
+    """replay's steps in fit's order: 2 epochs and all 8 mini-batches of the third are 3 epochs of fit."""
     sizes = (32, 128, 8)
     X, y = data(n=512, sizes=sizes, seed=3)
+    stepped, _ = replay(sizes, 5, X, y, 2, 8, 64)
+    fitted, _ = replay(sizes, 5, X, y, 3, 0, 64)
+    assert state_bytes(stepped) == state_bytes(fitted)
+    assert state_bytes(replay(sizes, 5, X, y, 2, 3, 64)[0]) != state_bytes(fitted)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_ctrl_c_in_fit_carries_what_ran(chunked):
+    """KeyboardInterrupt from another thread during a long fit (in one call to the computation, or in fit's
+    chunks: verbose) carries mlpext_epochs, mlpext_losses and mlpext_batches, and the network is exactly where
+    that many epochs and mini-batch steps from the same start leave it (an interrupt may stop fit between two
+    mini-batches)."""
+    sizes, batch_size = (32, 128, 8), 64
+    X, y = data(n=512, sizes=sizes, seed=3)
     net = network(sizes=sizes, optimizer="sgd", seed=5)
-    start = network(sizes=sizes, optimizer="sgd", seed=5)
     import _thread
 
     timer = threading.Timer(0.2, _thread.interrupt_main)
     timer.start()
-    began = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        net.fit(X, y, 10**6, batch_size=64)
-    latency = time.perf_counter() - began - 0.2
-    timer.join()
-    print(f"interrupted {latency * 1e3:.1f} ms after Ctrl-C")
-    assert latency < 1.0
-    target = state_bytes(net)
-    for epoch in range(100000):
-        if state_bytes(start) == target:
-            assert epoch > 0
-            return
-        start.fit(X, y, 1, batch_size=64)
-    pytest.fail("the interrupted network matches no whole epoch")
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, y, 10**6, batch_size=batch_size, verbose=10**9 if chunked else 0)
+    finally:
+        timer.cancel()
+    exc = info.value
+    assert type(exc.mlpext_epochs) is int and type(exc.mlpext_batches) is int
+    assert 0 <= exc.mlpext_batches < len(X) // batch_size
+    assert exc.mlpext_losses.dtype == np.float64 and exc.mlpext_losses.shape == (exc.mlpext_epochs,)
+    twin, history = replay(sizes, 5, X, y, exc.mlpext_epochs, exc.mlpext_batches, batch_size)
+    assert history.tobytes() == exc.mlpext_losses.tobytes()
+    assert state_bytes(twin) == state_bytes(net)
 
 
 def test_private_functions_check_their_arrays():

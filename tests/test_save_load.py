@@ -1,9 +1,11 @@
 """save() / load(): an exact round trip of the configuration, the parameters, the optimizer state and the
 shuffle RNG state, so that a loaded network continues training bit-identically; files are interchangeable
-between mlpext.MLP and NumpyMLP; broken files are a ValueError."""
+between mlpext.MLP and NumpyMLP; broken files are a ValueError naming the file (tests/test_load_bombs.py has the
+hostile and damaged ones)."""
 import io
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -134,7 +136,24 @@ BROKEN = {
     "rng all zero": lambda a: a.update(rng=np.zeros(4, np.uint64)),
     "rng wrong dtype": lambda a: a.update(rng=a["rng"].astype(np.int64)),
     "momentum state for adam": lambda a: set_config(a, optimizer="sgd", momentum=0.9),
+    # Adam's step t: -1 made every weight NaN, INT64_MAX overflowed at the increment
+    "adam step -1": lambda a: a.update(state0=np.array([-1], np.int64)),
+    "adam step INT64_MAX": lambda a: a.update(state0=np.array([2**63 - 1], np.int64)),
+    "adam step 2**53 + 1": lambda a: a.update(state0=np.array([2**53 + 1], np.int64)),
+    "adam step of two": lambda a: a.update(state0=np.array([1, 1], np.int64)),
+    "adam step uint64": lambda a: a.update(state0=np.array([1], np.uint64)),
+    "adam second moment negative": lambda a: a["state9"].__setitem__((0, 0), -1e-3),
+    "adam moment float32": lambda a: a.update(state1=a["state1"].astype(np.float32)),
+    "eps zero": lambda a: set_config(a, eps=0.0),
+    "cross_entropy, one output": lambda a: set_config(a, layer_sizes=[4, 7, 5, 1]),
+    "config key missing": lambda a: _drop_key(a, "seed"),
 }
+
+
+def _drop_key(arrays, key):
+    header = json.loads(str(arrays["config"][()]))
+    del header["config"][key]
+    arrays["config"] = np.array(json.dumps(header))
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
@@ -143,8 +162,47 @@ def test_broken_files(cls, what, tmp_path):
     net = cls(SIZES, dtype=np.float64, seed=1, **CONFIGS["adam"])
     net.save(tmp_path / "good.npz")
     rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", BROKEN[what])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^" + re.escape(f"{tmp_path / 'bad.npz'}: ")):  # names the file
         cls.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_adam_step_bounds_load(cls, tmp_path):
+    """t = 0 (never stepped) and t = 2**53 (the largest step count whose t + 1 is exact) load and train."""
+    net = cls(SIZES, dtype=np.float64, seed=1, **CONFIGS["adam"])
+    net.save(tmp_path / "good.npz")
+    X, y = data("cross_entropy")
+    for t in (0, 2**53):
+        rewrite(tmp_path / "good.npz", tmp_path / "t.npz", lambda a: a.update(state0=np.array([t], np.int64)))
+        loaded = cls.load(tmp_path / "t.npz")
+        assert int(loaded._state[0][0]) == t
+        loaded.fit(X, y, 1, batch_size=5)
+        assert int(loaded._state[0][0]) == t + 5
+        assert all(np.all(np.isfinite(a)) for pair in loaded.params for a in pair)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_other_byte_order_and_fortran_order_load(cls, tmp_path):
+    """A file whose arrays are big-endian (written on such a machine) or in Fortran order (a transposed
+    parameter saved by NumpyMLP) loads into the same network, in native C-contiguous arrays."""
+    net = cls(SIZES, dtype=np.float64, seed=1, **CONFIGS["adam"])
+    net.fit(*data("cross_entropy"), epochs=2, batch_size=6)
+    net.save(tmp_path / "good.npz")
+
+    def swap_and_transpose(arrays):
+        for key in list(arrays):
+            if key != "config":
+                arrays[key] = arrays[key].astype(arrays[key].dtype.newbyteorder(">"))
+        arrays["W1"] = np.asfortranarray(arrays["W1"])
+        arrays["state3"] = np.asfortranarray(arrays["state3"])
+
+    rewrite(tmp_path / "good.npz", tmp_path / "other.npz", swap_and_transpose)
+    with np.load(tmp_path / "other.npz") as f:
+        assert f["W0"].dtype.byteorder == ">" and f["W1"].flags.f_contiguous and not f["W1"].flags.c_contiguous
+    loaded = cls.load(tmp_path / "other.npz")
+    assert_identical(net, loaded)
+    for a in everything(loaded):
+        assert a.dtype.isnative and a.flags.c_contiguous and a.flags.owndata
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
