@@ -16,19 +16,19 @@ The lecture's set-up section downloads a Keras model and a script that asks for 
 This module does the same with a small MLP (64-64-10, ReLU, softmax) trained on scikit-learn's bundled digits:
 1797 images of 8x8 pixels with values 0-16 (white ink on black). A trained network ships with the package
 (``mlpext/data/digits_mlp.npz``, loaded with :meth:`mlpext.MLP.load`); with ``--train`` one is trained now,
-which takes several seconds (it needs scikit-learn for the data set). A reading the network is unsure of (a low
-probability, a close second guess, or another mark of a similar size beside the digit) says so on an
-``Unsure:`` line.
+which takes tens of seconds, most of them spent drawing the data set's digits as pictures and reading them back
+(it needs scikit-learn for the data set). A reading the network is unsure of (a low probability, a close second
+guess, or another mark of a similar size beside the digit) says so on an ``Unsure:`` line.
 
 Your image (PNG, JPEG, TIFF, anything Pillow reads, 8-bit, 16-bit or float) is turned into the data set's format
 by :func:`image_to_digit` the way the data set was made: grayscale; lightly blurred; the paper (the border's
 level) and its noise subtracted, dark ink on light paper and light ink on dark alike; thresholded with Otsu's
 method; the largest mark and the marks near it kept, specks and distant marks dropped; its box scaled so that
-the longer side is 32 pixels, centred by its centre of mass in 32x32; thin strokes thickened; 4x4 blocks counted
-(0-16). The network was trained on the digits as given and on the digits drawn as pictures and read back (see
-training_set). Memory stays bounded whatever the file (see image_to_digit). Best results: one handwritten digit,
-thick strokes, a plain background. (Typed digits in a font are further from the data set's handwriting and are
-read less reliably.)
+the longer side is 32 pixels, centred by its centre of mass in 32x32; thin strokes thickened; the ink of each
+4x4 block summed (0-16). The network was trained on the digits as given and on the digits drawn as pictures and
+read back (see training_set). Memory stays bounded whatever the file (see image_to_digit). Best results: one
+handwritten digit, a plain background. (Typed digits in a font are further from the data set's handwriting and
+are read less reliably.)
 
 Needs Pillow to read images, and scikit-learn to train: ``pip install scikit-learn Pillow``, or from a checkout
 of mlpext ``pip install ".[digits]"`` (``pip install "mlpext[digits]"`` once mlpext is published).
@@ -95,14 +95,15 @@ def _open_image(path):
     from PIL import Image
 
     path = os.path.expanduser(os.fspath(path))
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    if not hasattr(os, "O_NONBLOCK") and not stat.S_ISREG(os.stat(path).st_mode):  # no non-blocking open
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    if not nonblocking and not stat.S_ISREG(os.stat(path).st_mode):  # no non-blocking open (Windows)
         raise ValueError(f"not a regular file: {path}")
-    fd = os.open(path, flags)  # non-blocking: opening a FIFO without a writer returns at once
+    # non-blocking: opening a FIFO without a writer returns at once, and fstat then tells what was opened
+    fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError(f"not a regular file: {path}")
-        if hasattr(os, "set_blocking"):
+        if nonblocking:
             os.set_blocking(fd, True)
         file = os.fdopen(fd, "rb")
     except BaseException:
