@@ -68,7 +68,8 @@ MIN_CONTRAST = 0.05  # an image whose ink differs from the paper by less than th
 PART_OF_DIGIT = 0.1  # a mark near the digit is part of it when at least this fraction of the largest mark
 NEAR = 0.25  # "near": within this fraction of the digit's longer side of its box
 SIMILAR = 0.5  # a mark farther away but at least this fraction of the largest makes the reading unsure
-MIN_COVERAGE = 0.24  # the least mean of an 8x8 result (of 16) before strokes are thickened (the data set: >= 0.19)
+WIDE = 1.5  # so does a digit this many times wider than tall (the data set's are at most about as wide as tall)
+MIN_COVERAGE = 0.28  # the least mean of an 8x8 result (of 16) before strokes are thickened (the data set: median 0.31)
 MAX_DILATIONS = 8
 # A reading is reported as unsure below this probability, or below this margin to the second guess.
 UNSURE_CONFIDENCE = 0.7
@@ -418,6 +419,8 @@ def _normalize(ink):
     shape = (np.clip(framed / level, 0.0, 1.0) * _dilate(mask, 1)[1:-1, 1:-1])[t:b, l:r]
     if not shape.max() > 0:
         raise ValueError("no digit found: the image is blank")
+    if r - l > WIDE * (b - t):
+        more = more + ["the mark is much wider than a digit"]
     # Thin strokes (a fine pen, a typed font) are thickened until the digit covers as much of its 8x8 grid as
     # the data set's digits do (at least MIN_COVERAGE; the data set's strokes are about a quarter as wide as
     # the digit is tall).
@@ -633,8 +636,9 @@ def read_digit(net, image):
     """Read the digit in an image (a path or a PIL image) with net: a Reading.
 
     The reading is unsure (doubts not empty) when the top probability is below UNSURE_CONFIDENCE, when the
-    second guess comes within UNSURE_MARGIN of it, or when another mark of a similar size was left out of the
-    picture (more than one digit, or the digit was not found)."""
+    second guess comes within UNSURE_MARGIN of it, when another mark of a similar size was left out of the
+    picture (more than one digit, or the digit was not found), or when the mark is more than WIDE times wider
+    than tall (no digit of the data set is)."""
     x, notes = _read(image)
     proba = np.asarray(net.predict_proba(x.reshape(1, 64).astype(np.float32) / 16.0), dtype=np.float64)[0]
     first, second = np.argsort(-proba, kind="stable")[:2]
