@@ -368,7 +368,7 @@ class _NetBase:
         losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False)
         return float(losses[0])
 
-    def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False):
+    def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False, comm=None):
         """Train for `epochs` epochs on (X, y), in place; returns each epoch's mean loss (float64 array).
 
         batch_size: None trains on the whole batch at once, in the given order (no shuffling); an int k splits
@@ -385,7 +385,13 @@ class _NetBase:
 
         Without verbose, callback or progress, all epochs run in one call to the computation; otherwise the
         computation returns to Python every few epochs (every epoch with a callback). The results are the same.
+
+        comm: an mpi4py communicator trains data-parallel across its ranks (X, y: this rank's rows; the data set is
+            their concatenation in rank order); see mlpext.distributed. None: this process alone.
         """
+        if comm is not None:
+            from mlpext import distributed
+            return distributed.fit(self, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm)
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
             batch_size = _count(batch_size, "batch_size", low=1)
