@@ -1,0 +1,282 @@
+"""Data-parallel training on MPI (mlpext.distributed): `mpiexec -n 1/2/3` jobs of tests/mpi_worker.py against
+single-process fit on the concatenated data.
+
+Each job trains every case on its ranks' shards (uneven, one of them empty) and writes each rank's parameters,
+optimizer state, generator state and loss history; the tests compare them with MLP.fit in this process on the
+whole data set: 1 rank bit for bit, 2 and 3 ranks within 1e-12 (float64) or 1e-5 (float32) of the largest value
+(the sums run in another order), every rank bit-identical to rank 0, and a second 3-rank job bit-identical to the
+first. The tests skip, saying why, only where mpi4py or mpiexec is missing (pip install ".[mpi]" provides both).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mlp_helpers import subprocess_env
+from mpi_worker import make_data, make_net, result_arrays
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
+TIMEOUT = 300  # seconds for one job on a busy machine; a hang fails the test instead of blocking the suite
+
+
+def _mpiexec():
+    """The mpiexec that goes with this interpreter's mpi4py (the mpich wheel puts one next to python), or None."""
+    local = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return local if os.access(local, os.X_OK) else shutil.which("mpiexec")
+
+
+try:
+    import mpi4py  # noqa: F401 (imported only to know it is there; MPI itself starts in the jobs)
+    _missing = None if _mpiexec() else "no mpiexec on PATH or next to the interpreter (pip install mpich)"
+except ImportError:
+    _missing = "mpi4py is not installed (pip install '.[mpi]' installs mpi4py and MPICH)"
+
+needs_mpi = pytest.mark.skipif(_missing is not None, reason=f"MPI tests need mpi4py and mpiexec: {_missing}")
+
+N_ROWS = 37
+SHARDS = {1: ([37], [37]), 2: ([15, 22], [30, 7]), 3: ([20, 0, 17], [5, 19, 13])}  # two splits for each size
+
+
+def _case(name, net, fit, data_seed, split, rows=False):
+    net = dict({"learning_rate": 0.05, "seed": 11}, **net)
+    return {"name": name, "net": net, "fit": fit, "data": {"n": N_ROWS, "seed": data_seed, "rows": rows},
+            "split": split}
+
+
+CASES = [
+    _case("adam_mse64", {"layer_sizes": [5, 7, 3], "activation": "tanh", "loss": "mse", "optimizer": "adam",
+                         "learning_rate": 0.01, "weight_decay": 0.01, "dtype": "float64"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True, "verbose": 1}, 1, 0),
+    _case("adam_mse32", {"layer_sizes": [5, 7, 3], "activation": "tanh", "loss": "mse", "optimizer": "adam",
+                         "learning_rate": 0.01, "dtype": "float32"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True}, 2, 1),
+    _case("sgd_ce32", {"layer_sizes": [5, 7, 4], "activation": "relu", "loss": "cross_entropy", "optimizer": "sgd",
+                       "momentum": 0.9, "dtype": "float32"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True}, 3, 0),
+    _case("sgd_ce64_nesterov", {"layer_sizes": [5, 6, 4], "activation": "sigmoid", "loss": "cross_entropy",
+                                "optimizer": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.001,
+                                "dtype": "float64"},
+          {"epochs": 4, "batch_size": 6, "shuffle": True}, 4, 1),
+    _case("ce_rows_adam64", {"layer_sizes": [5, 8, 6, 3], "activation": "leaky_relu", "loss": "cross_entropy",
+                             "optimizer": "adam", "learning_rate": 0.01, "dtype": "float64"},
+          {"epochs": 3, "batch_size": 7, "shuffle": True}, 5, 0, rows=True),
+    _case("bce_in_order64", {"layer_sizes": [5, 4, 2], "activation": "tanh", "loss": "bce", "optimizer": "sgd",
+                             "dtype": "float64"},
+          {"epochs": 3, "batch_size": 5, "shuffle": False}, 6, 1),
+    _case("lecture_whole_batch64", {"layer_sizes": [5, 4, 1], "activation": "sigmoid", "loss": "lecture",
+                                    "optimizer": "sgd", "learning_rate": 0.1, "dtype": "float64"},
+          {"epochs": 5, "batch_size": None, "shuffle": True}, 7, 0),
+]
+
+
+def _run_job(tmp_path, size, mode, cases, check=True):
+    """mpiexec -n size python mpi_worker.py job.json, in tmp_path; returns the finished process."""
+    out = tmp_path / f"{mode}{size}"
+    out.mkdir(exist_ok=True)
+    job = out / "job.json"
+    job.write_text(json.dumps({"mode": mode, "out": str(out), "cases": cases}))
+    done = subprocess.run([_mpiexec(), "-n", str(size), sys.executable, WORKER, str(job)], capture_output=True,
+                          text=True, env=subprocess_env(), cwd=tmp_path, timeout=TIMEOUT)
+    if check:
+        assert done.returncode == 0, f"mpiexec -n {size} failed:\n{done.stdout}\n{done.stderr}"
+    return done, out
+
+
+def _cases_for(size):
+    return [dict(case, counts=SHARDS[size][case["split"]]) for case in CASES]
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory):
+    """The fit jobs, each run once per module: {key: (process, output directory)}."""
+    cache = {}
+
+    def run(size, repeat=0):
+        if (size, repeat) not in cache:
+            cache[size, repeat] = _run_job(tmp_path_factory.mktemp(f"n{size}r{repeat}"), size, "fit",
+                                           _cases_for(size))
+        return cache[size, repeat]
+    return run
+
+
+def _single_process(case):
+    X, y = make_data(case)
+    net = make_net(case)
+    f = case["fit"]
+    history = net.fit(X, y, epochs=f["epochs"], batch_size=f["batch_size"], shuffle=f["shuffle"])
+    return result_arrays(net, history)
+
+
+def _load(out, case, rank):
+    with np.load(out / f"{case['name']}.rank{rank}.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+@needs_mpi
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_matches_single_process_fit(jobs, size):
+    _, out = jobs(size)
+    for case in _cases_for(size):
+        expected = _single_process(case)
+        got = _load(out, case, 0)
+        assert sorted(got) == sorted(expected)
+        for key, want in expected.items():
+            have = got[key]
+            assert have.dtype == want.dtype and have.shape == want.shape, (case["name"], key)
+            if size == 1 or want.dtype.kind != "f":  # one rank: the same operations; counters: exact
+                np.testing.assert_array_equal(have, want, err_msg=f"{case['name']} {key}")
+                continue
+            rtol = 1e-12 if case["net"]["dtype"] == "float64" else 1e-5  # (the history is float64 in both)
+            scale = float(np.max(np.abs(want))) if want.size else 0.0
+            np.testing.assert_allclose(have, want, rtol=rtol, atol=rtol * scale, err_msg=f"{case['name']} {key}")
+
+
+@needs_mpi
+@pytest.mark.parametrize("size", [2, 3])
+def test_every_rank_holds_the_same_network(jobs, size):
+    _, out = jobs(size)
+    for case in _cases_for(size):
+        first = _load(out, case, 0)
+        for rank in range(1, size):
+            other = _load(out, case, rank)
+            for key in first:
+                np.testing.assert_array_equal(other[key], first[key], err_msg=f"{case['name']} rank {rank} {key}")
+
+
+@needs_mpi
+def test_bit_reproducible_for_a_fixed_number_of_ranks(jobs):
+    _, first = jobs(3)
+    _, second = jobs(3, repeat=1)
+    for case in _cases_for(3):
+        a, b = _load(first, case, 0), _load(second, case, 0)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{case['name']} {key}")
+
+
+@needs_mpi
+def test_only_rank_0_prints(jobs):
+    done, _ = jobs(3)
+    case = next(c for c in _cases_for(3) if c["fit"].get("verbose"))
+    history = _single_process(case)["history"]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("Epoch: ")]
+    assert lines == [f"Epoch: {e}, Loss: {loss:.4f}" for e, loss in enumerate(history)]
+
+
+ERROR_CASE = dict(CASES[3], name="errors", counts=[12, 12, 13])
+
+
+@needs_mpi
+def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
+    _, out = _run_job(tmp_path, 3, "errors", [ERROR_CASE])
+    outcomes = [json.loads((out / f"errors.rank{r}.json").read_text()) for r in range(3)]
+    # bad data or arguments on the last rank: it raises its own error, the others name it; nothing trained
+    for name, error in (("bad_shape", "ValueError"), ("bad_label", "ValueError"), ("batch_mismatch", "ValueError")):
+        for rank, outcome in enumerate(outcomes):
+            got = outcome[name]
+            if name == "batch_mismatch":  # every rank sees that the arguments differ
+                assert got["raised"] == "ValueError" and "rank 2" in got["message"], (name, rank, got)
+            elif rank == 2:
+                assert got["raised"] == error, (name, rank, got)
+            else:
+                assert got["raised"] == "DistributedError" and "rank 2 of 3" in got["message"], (name, rank, got)
+            assert got["unchanged"], (name, rank)
+    # a callback that raises on the last rank after epoch 1: every rank stops there, with the same parameters
+    assert [o["callback_raises"]["raised"] for o in outcomes] == ["DistributedError", "DistributedError",
+                                                                 "ValueError"]
+    assert "callback failed on purpose" in outcomes[0]["callback_raises"]["message"]
+    first = _load(out, {"name": "callback_raises"}, 0)
+    for rank in (1, 2):
+        other = _load(out, {"name": "callback_raises"}, rank)
+        for key in first:
+            np.testing.assert_array_equal(other[key], first[key], err_msg=f"rank {rank} {key}")
+    # ... and those parameters are the ones two epochs of single-process training give
+    X, y = make_data(ERROR_CASE)
+    net = make_net(ERROR_CASE)
+    net.fit(X, y, epochs=2, batch_size=4)
+    expected = result_arrays(net)
+    for key, want in expected.items():
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(first[key], want, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(want))))
+        else:
+            np.testing.assert_array_equal(first[key], want)
+    # a callback asking rank 0 to stop after epoch 1 stops every rank there
+    assert [o["callback_stops"]["epochs"] for o in outcomes] == [2, 2, 2]
+
+
+@needs_mpi
+def test_keyboard_interrupt_on_one_rank_ends_the_job(tmp_path):
+    started = time.monotonic()
+    done, _ = _run_job(tmp_path, 2, "abort", [dict(ERROR_CASE, counts=[18, 19])], check=False)
+    assert done.returncode != 0
+    assert "rank 1 of 2: KeyboardInterrupt in fit(comm=...)" in done.stderr
+    assert "aborting the MPI job" in done.stderr
+    assert time.monotonic() - started < TIMEOUT
+
+
+@needs_mpi
+def test_ctrl_c_stops_every_rank(tmp_path):
+    out = tmp_path / "long"
+    out.mkdir()
+    job = out / "job.json"
+    job.write_text(json.dumps({"mode": "long", "out": str(out), "cases": [dict(ERROR_CASE, counts=[18, 19])]}))
+    proc = subprocess.Popen([_mpiexec(), "-n", "2", sys.executable, WORKER, str(job)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / "started").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the job did not start training"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends mpiexec
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("mpiexec was still running 60 s after SIGINT")
+    assert proc.returncode != 0
+
+
+@needs_mpi
+def test_comm_self_and_argument_checks(tmp_path):
+    """One process without mpiexec (MPI's singleton start): comm=MPI.COMM_SELF is plain fit, bit for bit; a comm
+    that is not a communicator and a network that is not mlpext.MLP are TypeErrors."""
+    script = """
+import numpy as np, mlpext
+from mpi4py import MPI
+from mlpext.reference_net import NumpyMLP
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(30, 4)), rng.integers(0, 3, size=30)
+a = mlpext.MLP([4, 6, 3], loss="cross_entropy", optimizer="adam", seed=5, dtype=np.float64)
+b = mlpext.MLP([4, 6, 3], loss="cross_entropy", optimizer="adam", seed=5, dtype=np.float64)
+ha = a.fit(X, y, epochs=3, batch_size=7)
+hb = b.fit(X, y, epochs=3, batch_size=7, comm=MPI.COMM_SELF)
+assert np.array_equal(ha, hb)
+assert all(np.array_equal(p, q) for pa, pb in zip(a.params, b.params) for p, q in zip(pa, pb))
+assert all(np.array_equal(p, q) for p, q in zip(a._state, b._state)) and np.array_equal(a._rng, b._rng)
+for net, comm, words in ((a, "world", "intracommunicator"), (NumpyMLP([4, 6, 3], seed=5), MPI.COMM_SELF, "MLP")):
+    try:
+        net.fit(X, y, epochs=1, comm=comm)
+    except TypeError as exc:
+        assert words in str(exc), exc
+    else:
+        raise AssertionError("no TypeError")
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          cwd=tmp_path, timeout=TIMEOUT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
+    import mlpext
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py raises ImportError
+    net = mlpext.MLP([2, 3, 1], seed=0)
+    with pytest.raises(ImportError, match=r"pip install 'mlpext\[mpi\]'"):
+        net.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, comm=object())
