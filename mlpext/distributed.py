@@ -35,7 +35,7 @@ import numpy as np
 from mlpext import _core
 from mlpext.network import _count
 
-__all__ = ["fit", "DistributedError", "shard"]
+__all__ = ["fit", "agree", "shard", "DistributedError"]
 
 # The losses that are means over the batch (each rank's gradient is weighted by its share); "lecture" is a sum.
 _MEAN_LOSSES = ("mse", "bce", "cross_entropy")
@@ -102,6 +102,25 @@ def _local_data(net, X, y):
     return np.ascontiguousarray(X, dtype=net.dtype), y
 
 
+def agree(comm, compute):
+    """Runs compute() on every rank of comm, then one collective: returns every rank's result, in rank order; if
+    compute raised an Exception on any rank, raises on every rank instead (that rank its own exception, the others
+    DistributedError naming it). For the checks before training, so that no rank waits for one that gave up."""
+    failure = result = None
+    try:
+        result = compute()
+    except Exception as exc:
+        failure = exc
+    reports = comm.allgather((None if failure is None else f"{type(failure).__name__}: {failure}", result))
+    if failure is not None:
+        raise failure
+    bad = next((r for r, report in enumerate(reports) if report[0] is not None), None)
+    if bad is not None:
+        raise DistributedError(f"rank {bad} of {len(reports)} raised {reports[bad][0]}; rank {comm.Get_rank()} "
+                               "stopped with it")
+    return [report[1] for report in reports]
+
+
 def _raise_agreed(comm, failure, what):
     """After a collective showed that some rank failed: every rank learns which (one more collective) and raises,
     the failing rank its own exception, the others DistributedError."""
@@ -149,8 +168,8 @@ def fit(net, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=No
 def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm):
     rank = comm.Get_rank()
     # --- every rank checks its arguments and data; then all agree (one collective) before anything is written
-    failure, n_local, settings, hooks, bar = None, 0, None, False, None
-    try:
+    def check():
+        nonlocal epochs, batch_size, verbose, shuffle, X, y, tqdm
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
             batch_size = _count(batch_size, "batch_size", low=1)
@@ -165,29 +184,24 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
                                   "pip install tqdm (or pass progress=False)") from None
         shuffle = bool(shuffle)
         X, y = _local_data(net, X, y)
-        n_local = X.shape[0]
         config = net.get_config()
         config.pop("seed")  # the parameters come from rank 0, whatever seed the others were built with
-        settings = (config, epochs, batch_size, shuffle)
-        hooks = bool(verbose or callback is not None or progress)
+        return X.shape[0], (config, epochs, batch_size, shuffle), bool(verbose or callback is not None or progress)
+
+    tqdm = bar = None
+    try:
+        reports = agree(comm, check)
     except Exception as exc:
-        failure = exc
-    reports = comm.allgather((n_local, None if failure is None else f"{type(failure).__name__}: {failure}",
-                              settings, hooks))
-    if failure is not None:
-        raise _Agreed(failure)
-    bad = next((r for r, report in enumerate(reports) if report[1] is not None), None)
-    if bad is not None:
-        raise _Agreed(DistributedError(f"rank {bad} of {len(reports)} could not start fit(comm=...): "
-                                       f"{reports[bad][1]}"))
+        raise _Agreed(exc) from None
     for r, report in enumerate(reports[1:], 1):
-        if report[2] != reports[0][2]:
+        if report[1] != reports[0][1]:
             raise _Agreed(ValueError(
                 f"fit(comm=...): rank {r} passes a different network or different arguments from rank 0's (the "
-                f"configuration, epochs, batch_size and shuffle must agree): "
-                f"{report[2]!r} against {reports[0][2]!r}"))
+                f"configuration, epochs, batch_size and shuffle must agree): {report[1]!r} against "
+                f"{reports[0][1]!r}"))
+    n_local = X.shape[0]
     counts = [report[0] for report in reports]
-    epoch_status = any(report[3] for report in reports)  # a collective after each epoch if any rank has hooks
+    epoch_status = any(report[2] for report in reports)  # a collective after each epoch if any rank has hooks
     n = sum(counts)
     if n == 0:
         raise _Agreed(ValueError("MLP.fit(): X has no rows on any rank"))

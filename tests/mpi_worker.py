@@ -143,13 +143,46 @@ def run_long(job, comm):
     make_net(case).fit(Xr, yr, epochs=10**6, batch_size=4, comm=comm, callback=mark)
 
 
+def sklearn_data():
+    """Digit-like data with string labels; rank 0's shard in the 2-rank split lacks the class "c"."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 6))
+    y = np.array(["a", "b"] * 10 + ["a", "b", "c"] * 10)
+    return X, y, [20, 30]
+
+
+def run_sklearn(job, comm):
+    """MLPClassifier.fit(comm=...) and MLPRegressor.partial_fit(comm=...) on this rank's rows; early_stopping is
+    refused on every rank."""
+    from mlpext.sklearn import MLPClassifier, MLPRegressor
+    rank = comm.Get_rank()
+    X, y, counts = sklearn_data()
+    lo = sum(counts[:rank])
+    Xr, yr = X[lo:lo + counts[rank]], y[lo:lo + counts[rank]]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, batch_size=7, random_state=rank, verbose=True)
+    clf.fit(Xr, yr, comm=comm)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.01, random_state=0)
+    target = X[:, 0] - X[:, 1]
+    for _ in range(3):
+        reg.partial_fit(Xr, target[lo:lo + counts[rank]], comm=comm)
+    try:
+        MLPClassifier(early_stopping=True).fit(Xr, yr, comm=comm)
+        refused = None
+    except Exception as exc:
+        refused = type(exc).__name__
+    np.savez(os.path.join(job["out"], f"sklearn.rank{rank}.npz"), classes=clf.classes_,
+             loss_curve=np.array(clf.loss_curve_), t=clf.t_, refused=np.array(refused),
+             reg_loss_curve=np.array(reg.loss_curve_),
+             **{f"coef{k}": W for k, W in enumerate(clf.coefs_)}, **{f"reg{k}": W for k, W in enumerate(reg.coefs_)})
+
+
 def main():
     with open(sys.argv[1]) as f:
         job = json.load(f)
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     started = time.perf_counter()
-    {"fit": run_fit, "errors": run_errors, "abort": run_abort, "long": run_long}[job["mode"]](job, comm)
+    {"fit": run_fit, "errors": run_errors, "abort": run_abort, "long": run_long, "sklearn": run_sklearn}[job["mode"]](job, comm)
     comm.Barrier()
     if comm.Get_rank() == 0:
         print(f"mpi_worker: {job['mode']} done in {time.perf_counter() - started:.1f} s", flush=True)

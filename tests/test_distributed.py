@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
 
 from mlp_helpers import subprocess_env
-from mpi_worker import make_data, make_net, result_arrays
+from mpi_worker import make_data, make_net, result_arrays, sklearn_data
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
 TIMEOUT = 300  # seconds for one job on a busy machine; a hang fails the test instead of blocking the suite
@@ -241,6 +242,38 @@ def test_ctrl_c_stops_every_rank(tmp_path):
             proc.communicate()
             pytest.fail("mpiexec was still running 60 s after SIGINT")
     assert proc.returncode != 0
+
+
+@needs_mpi
+def test_sklearn_estimators_fit_across_ranks(tmp_path):
+    """The scikit-learn face's route: fit(X, y, comm=comm). Rank 0's rows lack one class; the classes, the batch
+    size and the result are the whole data set's, on both ranks; only rank 0 prints; early_stopping is refused."""
+    pytest.importorskip("sklearn")
+    from mlpext.sklearn import MLPClassifier, MLPRegressor
+    done, out = _run_job(tmp_path, 2, "sklearn", [])
+    X, y, _ = sklearn_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 6 epochs on purpose
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, batch_size=7, random_state=0).fit(X, y)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.01, random_state=0)
+    for _ in range(3):
+        reg.partial_fit(X, X[:, 0] - X[:, 1])
+    ranks = []
+    for rank in range(2):
+        with np.load(out / f"sklearn.rank{rank}.npz") as f:
+            ranks.append({k: f[k] for k in f.files})
+    for got in ranks:
+        assert list(got["classes"]) == ["a", "b", "c"] and int(got["t"]) == clf.t_
+        assert str(got["refused"]) == "ValueError"
+        np.testing.assert_allclose(got["loss_curve"], clf.loss_curve_, rtol=1e-12)
+        np.testing.assert_allclose(got["reg_loss_curve"], reg.loss_curve_, rtol=1e-12)
+        for k, W in enumerate(clf.coefs_):
+            np.testing.assert_allclose(got[f"coef{k}"], W, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(W))))
+        for k, W in enumerate(reg.coefs_):
+            np.testing.assert_allclose(got[f"reg{k}"], W, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(W))))
+    for key in ranks[0]:
+        np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
+    assert done.stdout.count("Iteration 1, loss = ") == 1
 
 
 @needs_mpi
