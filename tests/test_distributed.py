@@ -277,6 +277,30 @@ def test_sklearn_estimators_fit_across_ranks(tmp_path):
 
 
 @needs_mpi
+def test_digits_example_matches_one_process(tmp_path):
+    """The README's command, shortened: mpiexec -n 2 python examples/digits_mpi.py, with --check (rank 0 compares
+    with training alone) and --save (rank 0 saves a network MLP.load reads back)."""
+    pytest.importorskip("sklearn")
+    import re
+
+    import mlpext
+    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "digits_mpi.py")
+    if not os.path.exists(example):
+        pytest.skip("examples/ is not next to the tests (an installed mlpext)")
+    saved = tmp_path / "digits.npz"
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, example, "--epochs", "3", "--check", "--save",
+                           str(saved)], capture_output=True, text=True, env=subprocess_env(), cwd=tmp_path,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("Epoch: 0, Loss: ") == 1 and "2 rank(s)" in done.stdout
+    found = re.search(r"parameters differ by at most (\S+) of their largest value, losses by (\S+) relative",
+                      done.stdout)
+    assert found, done.stdout
+    assert float(found.group(1)) < 1e-12 and float(found.group(2)) < 1e-12
+    assert mlpext.MLP.load(saved).layer_sizes == (64, 128, 10)
+
+
+@needs_mpi
 def test_comm_self_and_argument_checks(tmp_path):
     """One process without mpiexec (MPI's singleton start): comm=MPI.COMM_SELF is plain fit, bit for bit; a comm
     that is not a communicator and a network that is not mlpext.MLP are TypeErrors."""
