@@ -266,8 +266,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
                     if gather:
                         rows = position[start:stop][mine[start:stop]]  # in the batch's order, as fit gathers them
                         m_r = rows.size
-                        Xm = np.take(X, rows, axis=0, out=Xb[:m_r])
-                        ym = np.take(y, rows, axis=0, out=yb[:m_r])
+                        Xm = np.take(X, rows, axis=0, out=Xb[:m_r], mode="clip")  # (in range; "raise" would copy)
+                        ym = np.take(y, rows, axis=0, out=yb[:m_r], mode="clip")
                     else:  # consecutive rows start..stop of the concatenation
                         a, b = max(start, lo) - lo, min(stop, hi) - lo
                         m_r = max(b - a, 0)
