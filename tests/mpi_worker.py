@@ -182,7 +182,8 @@ def main():
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     started = time.perf_counter()
-    {"fit": run_fit, "errors": run_errors, "abort": run_abort, "long": run_long, "sklearn": run_sklearn}[job["mode"]](job, comm)
+    modes = {"fit": run_fit, "errors": run_errors, "abort": run_abort, "long": run_long, "sklearn": run_sklearn}
+    modes[job["mode"]](job, comm)
     comm.Barrier()
     if comm.Get_rank() == 0:
         print(f"mpi_worker: {job['mode']} done in {time.perf_counter() - started:.1f} s", flush=True)
