@@ -8,6 +8,7 @@ whole data set: 1 rank bit for bit, 2 and 3 ranks within 1e-12 (float64) or 1e-5
 first. The tests skip, saying why, only where mpi4py or mpiexec is missing (pip install ".[mpi]" provides both).
 """
 import json
+import re
 import os
 import shutil
 import signal
@@ -337,3 +338,140 @@ def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
     net = mlpext.MLP([2, 3, 1], seed=0)
     with pytest.raises(ImportError, match=r"pip install 'mlpext\[mpi\]'"):
         net.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, comm=object())
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The C side of a distributed step (no MPI needed): net_apply and net_shuffle
+# ------------------------------------------------------------------------------------------------------------
+
+OPTIMIZERS = [dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01),
+              dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(optimizer="adam", weight_decay=0.01)]
+
+
+def _flat_state(net):
+    return [a for pair in net.params for a in pair] + list(net._state)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", OPTIMIZERS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_net_apply_is_the_step_fit_takes(options, dtype):
+    """gradients() then net_apply == step(): the same C optimizer loop, bit for bit, three steps in a row (Adam's
+    step count included); and the NumPy reference's torch formulas agree within rounding."""
+    import mlpext
+    from mlpext import _core
+    from mlpext.reference_net import NumpyMLP
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((9, 5)), rng.integers(0, 3, 9)
+    stepped, applied = (mlpext.MLP([5, 6, 3], loss="cross_entropy", dtype=dtype, seed=2, **options)
+                        for _ in range(2))
+    reference = NumpyMLP([5, 6, 3], loss="cross_entropy", dtype=dtype, seed=2, **options)
+    for _ in range(3):
+        stepped.step(X, y)
+        grads = [g for pair in applied.gradients(X, y) for g in pair]
+        _core.net_apply(applied._weights(), applied._biases(), grads, applied.optimizer, applied._hyper(),
+                        applied._optimizer_state())
+        reference.step(X, y)
+    for a, b, c in zip(_flat_state(applied), _flat_state(stepped), _flat_state(reference)):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)
+
+
+def test_net_apply_checks_before_writing():
+    """Bad gradients or state raise TypeError / ValueError naming the argument, and nothing is written."""
+    import mlpext
+    from mlpext import _core
+    net = mlpext.MLP([3, 4, 2], optimizer="adam", dtype=np.float64, seed=0)
+    grads = [np.ones_like(a) for pair in net.params for a in pair]
+    before = [a.copy() for a in _flat_state(net)]
+    W, b, hyper, state = net._weights(), net._biases(), net._hyper(), net._optimizer_state()
+    bad = {
+        "grads (dW_0": (ValueError, lambda: _core.net_apply(W, b, grads[:3], "adam", hyper, state)),
+        "grads[1] must have dtype float64": (
+            TypeError, lambda: _core.net_apply(W, b, grads[:1] + [grads[1].astype(np.float32)] + grads[2:],
+                                               "adam", hyper, state)),
+        "grads[2] must have shape": (ValueError, lambda: _core.net_apply(W, b, grads[:2] + [grads[2].T] + grads[3:],
+                                                                         "adam", hyper, state)),
+        "state (the optimizer's buffers)": (ValueError, lambda: _core.net_apply(W, b, grads, "adam", hyper, [])),
+        "optimizer": (ValueError, lambda: _core.net_apply(W, b, grads, "lbfgs", hyper, state)),
+        "hyper": (TypeError, lambda: _core.net_apply(W, b, grads, "adam", hyper[:6], state)),
+        "shares memory": (ValueError, lambda: _core.net_apply(W, b, [W[0]] + grads[1:], "adam", hyper, state)),
+    }
+    read_only = W[1].copy()
+    read_only.flags.writeable = False
+    bad["read-only"] = (ValueError, lambda: _core.net_apply([W[0], read_only], b, grads, "adam", hyper, state))
+    for words, (error, call) in bad.items():
+        with pytest.raises(error, match=re.escape(words)):
+            call()
+        for a, c in zip(_flat_state(net), before):
+            np.testing.assert_array_equal(a, c, err_msg=words)
+
+
+def test_net_apply_nan_gradients_give_nan_parameters():
+    import mlpext
+    from mlpext import _core
+    net = mlpext.MLP([3, 4, 2], optimizer="sgd", momentum=0.5, dtype=np.float32, seed=0)
+    grads = [np.full_like(a, np.nan) for pair in net.params for a in pair]
+    _core.net_apply(net._weights(), net._biases(), grads, "sgd", net._hyper(), net._optimizer_state())
+    assert all(np.isnan(a).all() for a in _flat_state(net))
+
+
+def test_net_shuffle_is_the_permutation_fit_draws():
+    """net_shuffle(n, rng) is reference_net.shuffled_order (the C core's Fisher–Yates), advancing rng as an epoch
+    of fit does; n = 0 draws nothing; bad generators are refused without being written."""
+    from mlpext import _core
+    from mlpext.reference_net import shuffled_order
+    rng = np.array([1, 2, 3, 2**64 - 1], dtype=np.uint64)
+    state = [int(s) for s in rng]
+    for n in (1, 2, 7, 100):
+        np.testing.assert_array_equal(_core.net_shuffle(n, rng), shuffled_order(n, state))
+        assert [int(s) for s in rng] == state
+    kept = rng.copy()
+    assert _core.net_shuffle(0, rng).shape == (0,) and np.array_equal(rng, kept)
+    for bad, error, words in ((np.zeros(4, np.uint64), ValueError, "all zero"),
+                              (np.ones(3, np.uint64), ValueError, "shape"),
+                              (np.ones(4, np.int64), TypeError, "uint64")):
+        with pytest.raises(error, match=words):
+            _core.net_shuffle(5, bad)
+    read_only = rng.copy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _core.net_shuffle(5, read_only)
+    with pytest.raises(ValueError, match="non-negative"):
+        _core.net_shuffle(-1, rng)
+
+
+def test_net_apply_and_net_shuffle_do_not_leak():
+    """Reference counts unchanged and traced memory flat over many calls, on success and on error."""
+    import gc
+    import tracemalloc
+
+    import mlpext
+    from mlpext import _core
+    net = mlpext.MLP([3, 4, 2], optimizer="adam", seed=0)
+    grads = [np.zeros_like(a) for pair in net.params for a in pair]
+    rng = np.array([1, 2, 3, 4], dtype=np.uint64)
+    arrays = _flat_state(net) + grads + [rng]
+
+    def run(count):
+        for _ in range(count):
+            _core.net_apply(net._weights(), net._biases(), grads, "adam", net._hyper(), net._optimizer_state())
+            _core.net_shuffle(10, rng)
+            with pytest.raises(ValueError):
+                _core.net_apply(net._weights(), net._biases(), grads[:2], "adam", net._hyper(),
+                                net._optimizer_state())
+            with pytest.raises(TypeError):
+                _core.net_shuffle(10, rng.view(np.int64))
+
+    run(100)
+    refs = [sys.getrefcount(a) for a in arrays]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        run(5000)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert [sys.getrefcount(a) for a in arrays] == refs
+    assert grown < 64 * 1024, grown
