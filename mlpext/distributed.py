@@ -15,8 +15,9 @@ Contract (net.fit(..., comm=comm) calls fit() below):
   share of the step's rows in C (the GIL released), weighted by its share of the batch (the losses are means;
   the lecture's loss is a sum and is not weighted); one Allreduce of one contiguous buffer sums them; every rank
   then takes the same optimizer step in C (the code single-process fit runs). The returned losses are the global
-  ones, the same on every rank. So N ranks give the single-process result up to the order of the sums (1e-12
-  relative in float64 over the runs tested), bit-reproducibly for a fixed N, and 1 rank gives it bit for bit.
+  ones, the same on every rank. So N ranks give the single-process result up to the order of the sums (the
+  tests hold them to 1e-12 of the largest value in float64), bit-reproducibly for a fixed N, and 1 rank gives it
+  bit for bit.
 - The parameters are identical on every rank after every step; fit checks it at the end (DistributedError if
   the MPI's Allreduce did not give every rank the same sums).
 - Only rank 0 prints (verbose) and shows a progress bar; the callback runs on every rank with the global loss,
@@ -26,6 +27,9 @@ Contract (net.fit(..., comm=comm) calls fit() below):
   training (a callback's, say) is carried by the next collective, so every rank raises at the same step with
   the parameters still identical (that step not taken). KeyboardInterrupt (Ctrl-C) or an MPI error on one rank
   of several aborts the whole job (MPI_Abort): the other ranks may be blocked in a collective it will not join.
+
+Also here: shard(n, comm), an even split of n rows in rank order; agree(comm, compute), the all-or-none check
+before training that fit and the scikit-learn estimators use.
 """
 import sys
 import zlib
@@ -158,7 +162,8 @@ def fit(net, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=No
         raise agreed.exc from None
     except BaseException as exc:
         if size > 1:  # the others may wait in a collective this rank will not join: end the job, not just this rank
-            sys.stderr.write(f"mlpext: rank {rank} of {size}: {type(exc).__name__} in fit(comm=...): {exc}; "
+            detail = f": {exc}" if str(exc) else ""
+            sys.stderr.write(f"mlpext: rank {rank} of {size}: {type(exc).__name__} in fit(comm=...){detail}; "
                              "aborting the MPI job\n")
             sys.stderr.flush()
             comm.Abort(1)

@@ -236,13 +236,14 @@ def test_ctrl_c_stops_every_rank(tmp_path):
             assert time.monotonic() < deadline, "the job did not start training"
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends mpiexec
-        proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
             pytest.fail("mpiexec was still running 60 s after SIGINT")
     assert proc.returncode != 0
+    assert "KeyboardInterrupt in fit(comm=...); aborting the MPI job" in stderr, stderr
 
 
 @needs_mpi
