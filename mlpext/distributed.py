@@ -21,7 +21,8 @@ Contract (net.fit(..., comm=comm) calls fit() below):
 - The parameters are identical on every rank after every step; fit checks it at the end (DistributedError if
   the MPI's Allreduce did not give every rank the same sums).
 - Only rank 0 prints (verbose) and shows a progress bar; the callback runs on every rank with the global loss,
-  and training stops after an epoch where it returned True on any rank.
+  and training stops after an epoch where it returned True on any rank. A callback that changes the network
+  (net.learning_rate = ...) must do so on every rank, or the ranks part ways (DistributedError at the end).
 - Errors: bad arguments on any rank raise on every rank before anything is written (the rank at fault raises
   its own TypeError / ValueError, the others DistributedError naming it). An exception on one rank during
   training (a callback's, say) is carried by the next collective, so every rank raises at the same step with
@@ -31,6 +32,7 @@ Contract (net.fit(..., comm=comm) calls fit() below):
 Also here: shard(n, comm), an even split of n rows in rank order; agree(comm, compute), the all-or-none check
 before training that fit and the scikit-learn estimators use.
 """
+import functools
 import sys
 import zlib
 
@@ -247,7 +249,7 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     Xb = np.empty((min(batch, n_local), X.shape[1]), dtype=X.dtype)
     yb = np.empty((min(batch, n_local),) + y.shape[1:], dtype=y.dtype)
     history = np.empty(epochs, dtype=np.float64)
-    write = print
+    write = functools.partial(print, flush=True)  # (mpiexec pipes stdout: unflushed lines would come late)
     if progress and rank == 0:
         bar = tqdm(total=epochs, unit="epoch")
         write = bar.write

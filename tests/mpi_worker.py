@@ -102,6 +102,14 @@ def run_errors(job, comm):
 
     attempt("callback_raises", make_net(case), callback=failing)
 
+    diverging = make_net(case)
+
+    def change_one_rank(epoch, loss):
+        if rank == last:
+            diverging.learning_rate = 0.5  # on one rank only: the ranks part ways
+
+    attempt("diverges", diverging, callback=change_one_rank)
+
     def stopping(epoch, loss):
         return rank == 0 and epoch == 1
 

@@ -207,6 +207,11 @@ def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
             np.testing.assert_allclose(first[key], want, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(want))))
         else:
             np.testing.assert_array_equal(first[key], want)
+    # a callback that changes the learning rate on one rank only: the ranks' parameters part ways, and fit's
+    # closing check says so on every rank
+    for outcome in outcomes:
+        assert outcome["diverges"]["raised"] == "DistributedError", outcome["diverges"]
+        assert "differ across ranks" in outcome["diverges"]["message"]
     # a callback asking rank 0 to stop after epoch 1 stops every rank there
     assert [o["callback_stops"]["epochs"] for o in outcomes] == [2, 2, 2]
 
