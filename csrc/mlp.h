@@ -115,6 +115,9 @@ size_t mlp_net_iworkspace(size_t n, size_t batch);
 
 /* xoshiro256**: the next number of the shuffle's generator, whose state s (not all zero) lives with the net. */
 uint64_t mlp_rng_next(uint64_t s[4]);
+/* perm[0..n) = the Fisher–Yates permutation of 0..n−1 that mlp_net_fit draws for an epoch (j = next % (i + 1),
+   i = n−1 … 1, from the identity); advances s as that epoch does. Data-parallel training draws the same one. */
+void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
 
 /* ---- dense layers (dense.c) ---- */
 

@@ -124,6 +124,11 @@ int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
    divider for vectors it does not cover): the same bits as sqrt. Returns 0, writing nothing, without AVX-512. */
 int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s);
 
+/* One optimizer step on every tensor (W[0], b[0], W[1], ...) with the given gradients, in place on p and state
+   (Adam: t incremented first): the step mlp_net_fit takes after each mini-batch. */
+void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
+                           const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state);
+
 /* `epochs` epochs of mini-batch training, in place on p and state. Each epoch: if shuffle and batch < n, a
    Fisher–Yates permutation of the rows drawn from rng (j = next % (i + 1), i = n−1 … 1, from the identity), else
    the rows in order; then consecutive mini-batches of `batch` rows (the last may be smaller), each: loss and

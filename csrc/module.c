@@ -1922,6 +1922,164 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------------------------------------
+ * Data-parallel training (mlpext/distributed.py): the optimizer step on gradients summed across processes, and
+ * the epoch's shuffled order of the rows, so that every process takes the steps and batches net_fit takes
+ * ------------------------------------------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(net_apply_doc,
+"net_apply($module, weights, biases, grads, optimizer, hyper, state)\n--\n\n"
+"One optimizer step with the given gradients (grads: dW_0, db_0, dW_1, ...), in place on the parameters and the\n"
+"optimizer state (hyper and state as for net_fit): the step net_fit takes after each mini-batch. Private:\n"
+"mlpext.distributed applies the gradients summed over every process with it.");
+
+/* net_apply's kernel call for the scalar type T (kernel suffix S), from py_net_apply's locals: the parameters are
+   arguments 0..2L−1, the gradients 2L..4L−1, the optimizer's state from state_index (Adam: its step first). */
+#define NET_APPLY_KERNEL(T, S)                                                                                   \
+    do {                                                                                                         \
+        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS],                      \
+            *buf[2 * MLP_MAX_LAYERS], *m1[2 * MLP_MAX_LAYERS], *m2[2 * MLP_MAX_LAYERS];                          \
+        NET_PARAMS(nc, W, b, 0)                                                                                  \
+        NET_PARAMS(nc, dW, db, 2 * L)                                                                            \
+        const int adam = kind == MLP_ADAM, first = state_index + adam;                                           \
+        for (int i = 0; !adam && i < n_state; i++) {                                                             \
+            buf[i] = DATA(&nc->k, first + i);                                                                    \
+        }                                                                                                        \
+        for (int i = 0; adam && i < 2 * L; i++) {                                                                \
+            m1[i] = DATA(&nc->k, first + i);                                                                     \
+            m2[i] = DATA(&nc->k, first + 2 * L + i);                                                             \
+        }                                                                                                        \
+        const mlp_net_params_##S p = {W, b}, g = {dW, db};                                                       \
+        const mlp_optim_state_##S st = {!adam && n_state ? buf : NULL, adam ? m1 : NULL, adam ? m2 : NULL,        \
+                                        adam ? DATA(&nc->k, state_index) : NULL};                                \
+        mlp_net_apply_##S(&nc->net, &p, &g, &opt, &st);                                                          \
+    } while (0)
+
+static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"weights", "biases", "grads", "optimizer", "hyper", "state"};
+    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
+                                              "weight_decay"};
+    const char *fname = "MLP.fit";
+    (void)m;
+    PyObject *v[6];
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyObject *result = NULL;
+    int kind;
+    double h[7];
+    nc->L = -1;
+    nc->nspecs = 0;
+    nc->y_array = NULL;
+    nc->labels = 0;
+    if (parse_args(fname, args, nargs, kwnames, names, 6, 6, v) < 0 ||
+        parse_layers(fname, "weights", v[0], &nc->L) < 0 || parse_layers(fname, "biases", v[1], &nc->L) < 0 ||
+        parse_list(fname, "grads (dW_0, db_0, dW_1, ...)", v[2], 2 * nc->L) < 0 ||
+        (kind = parse_name(fname, "optimizer", v[3], optimizer_names, 2)) < 0) {
+        goto done;
+    }
+    if (!PyTuple_Check(v[4]) || PyTuple_GET_SIZE(v[4]) != 7) {
+        PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
+                     "eps, weight_decay)", fname);
+        goto done;
+    }
+    for (int i = 0; i < 7; i++) {
+        PyObject *item = PyTuple_GET_ITEM(v[4], i);
+        if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
+            goto done;
+        }
+    }
+    const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
+    if (parse_list(fname, "state (the optimizer's buffers)", v[5], n_state) < 0) {
+        goto done;
+    }
+    const mlp_optimizer opt = {(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
+    for (int l = 0; l < L; l++) {
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[0], l), "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[1], l), "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
+        nc->acts[l] = (mlp_activation){MLP_IDENTITY, 0.0}; /* (a step does not look at them) */
+    }
+    for (int l = 0; l < L; l++) {
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[2], 2 * l), "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l),
+                 DIM_SIZE(l + 1));
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[2], 2 * l + 1), "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
+    }
+    const int state_index = nc->nspecs, first_float = kind == MLP_ADAM;
+    if (kind == MLP_ADAM) {
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[5], 0), "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        nc->specs[state_index].type_num = NPY_INT64;
+        nc->specs[state_index].fixed_len = 1;
+    }
+    for (int i = first_float; i < n_state; i++) {
+        const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
+        add_spec(nc, PySequence_Fast_GET_ITEM(v[5], i), "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2,
+                 DIM_SIZE(l + t % 2), t % 2 ? 0 : DIM_SIZE(l + 1));
+    }
+    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
+    if (net_validate(nc, fname, NULL, 0, NULL) < 0 || call_alloc(&nc->k, 0, 1) < 0) {
+        goto done;
+    }
+    double values = 0;
+    for (int l = 0; l < L; l++) {
+        values += (double)nc->sizes[l] * (double)nc->sizes[l + 1] + (double)nc->sizes[l + 1];
+    }
+    BEGIN_KERNEL(8.0 * values)
+    if (IS_F64(&nc->k)) {
+        NET_APPLY_KERNEL(double, f64);
+    } else {
+        NET_APPLY_KERNEL(float, f32);
+    }
+    END_KERNEL
+    result = call_end(&nc->k, Py_NewRef(Py_None));
+done:
+    net_end(nc);
+    PyMem_Free(nc);
+    return result;
+}
+
+PyDoc_STRVAR(net_shuffle_doc,
+"net_shuffle($module, n, rng)\n--\n\n"
+"The permutation of 0..n-1 (intp) that net_fit draws for an epoch from rng (uint64 (4,), advanced in place as\n"
+"that epoch advances it). Private: mlpext.distributed takes every process's batches from it.");
+
+static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"n", "rng"};
+    static const arg_spec rng_spec = {"rng", COUNTER, 1, {-1, 0}, NPY_UINT64, 4};
+    const char *fname = "MLP.fit";
+    (void)m;
+    PyObject *v[2];
+    Py_ssize_t n;
+    call k;
+    arg_val arg;
+    if (parse_args(fname, args, nargs, kwnames, names, 2, 2, v) < 0 || parse_count(fname, "n", v[0], &n) < 0 ||
+        call_validate(&k, fname, 1, NULL, &arg, &rng_spec, &v[1], 1, NULL, 0, NULL, NULL) < 0) {
+        return NULL;
+    }
+    uint64_t *rng = arg.data;
+    if (rng[0] == 0 && rng[1] == 0 && rng[2] == 0 && rng[3] == 0) {
+        PyErr_Format(PyExc_ValueError, "%s(): rng must not be all zero (xoshiro256** would stay at zero)", fname);
+        call_abort(&k);
+        return NULL;
+    }
+    npy_intp len = n;
+    PyObject *perm = PyArray_SimpleNew(1, &len, NPY_INTP);
+    if (perm == NULL) {
+        call_abort(&k);
+        return NULL;
+    }
+    _Static_assert(sizeof(npy_intp) == sizeof(size_t), "a permutation of size_t is read as intp");
+    if (n > 0) {
+        BEGIN_KERNEL(4.0 * (double)n)
+        mlp_shuffle_rows((size_t)n, PyArray_DATA((PyArrayObject *)perm), rng);
+        END_KERNEL
+    }
+    ctx_release(&k.c);
+    return perm;
+}
+
 PyDoc_STRVAR(build_info_doc,
 "build_info($module)\n--\n\n"
 "How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config).");
@@ -2018,6 +2176,8 @@ static PyMethodDef core_methods[] = {
     {"_after_fork_in_child", py_after_fork_in_child, METH_NOARGS, NULL},
     {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
     {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},
+    {"net_apply", (PyCFunction)(void (*)(void))py_net_apply, FASTCALL_KW, net_apply_doc},
+    {"net_shuffle", (PyCFunction)(void (*)(void))py_net_shuffle, FASTCALL_KW, net_shuffle_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -46,8 +46,7 @@ uint64_t mlp_rng_next(uint64_t s[4])
     return result;
 }
 
-/* perm[0..n) = a Fisher–Yates shuffle of 0..n−1. */
-static void shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
+void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
 {
     for (size_t i = 0; i < n; i++) {
         perm[i] = i;

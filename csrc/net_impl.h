@@ -173,9 +173,8 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
     return loss;
 }
 
-/* One optimizer step over every tensor, W[0], b[0], W[1], ... */
-static void MLP_FN(net_optimize)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
-                                 const MLP_FN(mlp_optim_state) *state, const MLP_FN(net_work) *w)
+void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
+                           const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state)
 {
     const size_t *s = net->sizes;
     int64_t t = 0;
@@ -186,7 +185,7 @@ static void MLP_FN(net_optimize)(const mlp_net *net, const MLP_FN(mlp_net_params
     for (size_t l = 0; l < net->n_layers; l++) {
         for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
             const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_FN(mlp_optim_update_step)(opt, &step, len, k ? p->b[l] : p->W[l], k ? w->db[l] : w->dW[l],
+            MLP_FN(mlp_optim_update_step)(opt, &step, len, k ? p->b[l] : p->W[l], k ? grads->b[l] : grads->W[l],
                                           state->buf ? state->buf[i] : NULL, state->m ? state->m[i] : NULL,
                                           state->v ? state->v[i] : NULL);
         }
@@ -204,9 +203,10 @@ void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP
     size_t *perm = iwork, *label_batch = iwork + n;
     MLP_FN(net_work) w;
     MLP_FN(net_layout)(net, batch, 1, work, &w);
+    const MLP_FN(mlp_net_params) grads = {w.dW, w.db};
     for (size_t e = 0; e < epochs; e++) {
         if (gather) {
-            shuffle_rows(n, perm, rng);
+            mlp_shuffle_rows(n, perm, rng);
         }
         double total = 0.0;
         for (size_t start = 0; start < n; start += batch) {
@@ -230,7 +230,7 @@ void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP
             MLP_FN(net_forward_rows)(net, m, Xm, p, &w);
             total += MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]) * (double)m;
             MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db);
-            MLP_FN(net_optimize)(net, p, opt, state, &w);
+            MLP_FN(mlp_net_apply)(net, p, &grads, opt, state);
         }
         losses[e] = total / (double)n;
     }

@@ -403,7 +403,7 @@ class _NetBase:
         losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False)
         return float(losses[0])
 
-    def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False):
+    def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False, comm=None):
         """Train for `epochs` epochs on (X, y), in place; returns each epoch's mean loss (float64 array).
 
         batch_size: None trains on the whole batch at once, in the given order (no shuffling); an int k splits
@@ -424,6 +424,9 @@ class _NetBase:
         Without verbose, callback or progress, all epochs run in one call to the computation; otherwise the
         computation returns to Python every few epochs (every epoch with a callback). The results are the same.
 
+        comm: an mpi4py communicator trains data-parallel across its ranks (X, y: this rank's rows; the data set is
+            their concatenation in rank order); see mlpext.distributed. None: this process alone.
+
         Data: X and a real-valued y may hold NaN or ±inf; they propagate through the arithmetic (a NaN target
         gives a NaN loss and NaN parameters after the step that uses it), nothing is rejected for them. Integer
         class labels (cross_entropy's 1-D y) must be in [0, outputs): ValueError otherwise, before anything is
@@ -438,6 +441,9 @@ class _NetBase:
         after those steps. Errors from the checks of X and y carry them too (mlpext_epochs = 0 when nothing was
         written); the checks of fit's own arguments come before training and add nothing.
         """
+        if comm is not None:
+            from mlpext import distributed
+            return distributed.fit(self, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm)
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
             batch_size = _count(batch_size, "batch_size", low=1)

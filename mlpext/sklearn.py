@@ -39,6 +39,14 @@ classes (as scikit-learn) and a softmax output with cross-entropy for more. The 
 squared error over all outputs, ``mean((y - ŷ)²)``; scikit-learn reports half of it, so ``loss_curve_`` values
 are about twice scikit-learn's for one output.
 
+Distributed training: ``fit(X, y, comm=comm)`` and ``partial_fit(..., comm=comm)`` train across the ranks of an
+mpi4py communicator (:mod:`mlpext.distributed`): ``X``, ``y`` are this rank's rows, the data set is the
+concatenation of every rank's rows, and every rank ends with the same fitted estimator (the classes and the batch
+size are those of the whole data set; only rank 0 prints). A fit parameter, not a constructor one, since a
+communicator belongs to the run, not to the model (``clone`` and ``get_params`` never see it); in a ``Pipeline``,
+``pipe.fit(X, y, mlpclassifier__comm=comm)``. Not with ``early_stopping=True`` (each rank's validation split would
+stop it at a different epoch).
+
 Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling", "adaptive"), ``power_t``,
 ``max_fun``, ``sample_weight``, sparse input (rejected with scikit-learn's usual ``TypeError``) and
 multi-label classification.
@@ -290,7 +298,10 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(self.coefs_) + 1
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, incremental, classes=None, comm=None):
+        n_total = None
+        if comm is not None:  # the ranks' rows are one data set: agree on its size and classes, or all raise
+            X, y, classes, n_total = self._agree_on_rows(X, y, incremental, classes, comm)
         hidden, activation, dtype = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -318,7 +329,7 @@ class _BaseMLP(BaseEstimator):
                     "The validation set is too small. Increase 'validation_fraction' or the size of your dataset.")
             X, y_net = np.ascontiguousarray(X), np.ascontiguousarray(y_net)
             y_val = self._decode_y(y_val)
-        batch_size = self._batch_size(X.shape[0])
+        batch_size = self._batch_size(X.shape[0] if n_total is None else n_total)
 
         if not continuing:
             seed = self._seed if early_stopping else self._draw_seed()
@@ -342,8 +353,37 @@ class _BaseMLP(BaseEstimator):
         elif not continuing:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._train(X, y_net, X_val, y_val, batch_size, incremental)
+        self._train(X, y_net, X_val, y_val, batch_size, incremental, comm, n_total)
         return self
+
+    def _agree_on_rows(self, X, y, incremental, classes, comm):
+        """fit(comm=...): every rank validates its rows, then one collective (mlpext.distributed.agree) gives the
+        number of rows of the whole data set and, for a new classifier, its classes; any rank's error raises on
+        every rank. Returns (X, y) validated, the classes to encode with and the number of rows."""
+        from mlpext.distributed import agree
+        kept = []
+
+        def check():
+            _, _, dtype = self._check_params()
+            if self.early_stopping and not incremental:
+                raise ValueError("early_stopping=True is not supported with comm (each rank's validation split "
+                                 "would stop training at a different epoch)")
+            continuing = hasattr(self, "_net") and (incremental or self.warm_start)
+            Xc, yc = self._validate_xy(X, y, reset=not continuing, dtype=dtype)
+            kept[:] = Xc, yc
+            labels = None
+            if isinstance(self, ClassifierMixin):
+                labels = unique_labels(yc)
+                if continuing:
+                    unknown = np.setdiff1d(labels, self.classes_)
+                    if unknown.size:
+                        raise ValueError(f"y has labels that are not in classes_ {self.classes_!r}: {unknown!r}")
+            return Xc.shape[0], labels
+
+        reports = agree(comm, check)
+        if classes is None and isinstance(self, ClassifierMixin):
+            classes = unique_labels(*[labels for _, labels in reports])
+        return kept[0], kept[1], classes, sum(n for n, _ in reports)
 
     def _draw_seed(self):
         """The seed of a new network: random_state itself when it is an int, else one drawn from it."""
@@ -353,14 +393,15 @@ class _BaseMLP(BaseEstimator):
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return self._seed
 
-    def _train(self, X, y, X_val, y_val, batch_size, incremental):
+    def _train(self, X, y, X_val, y_val, batch_size, incremental, comm=None, n_total=None):
         """The epochs: max_iter of them (one for partial_fit), with scikit-learn's stopping rule."""
         net = self._net
-        n_samples = X.shape[0]
+        n_samples = X.shape[0] if n_total is None else n_total
+        verbose = self.verbose and (comm is None or comm.Get_rank() == 0)
         best_params = None
         for _ in range(1 if incremental else self.max_iter):
             try:
-                losses = net.fit(X, y, epochs=1, batch_size=batch_size, shuffle=bool(self.shuffle))
+                losses = net.fit(X, y, epochs=1, batch_size=batch_size, shuffle=bool(self.shuffle), comm=comm)
             except KeyboardInterrupt:
                 warnings.warn("Training interrupted by user.")
                 break
@@ -369,14 +410,14 @@ class _BaseMLP(BaseEstimator):
             self.t_ += n_samples
             self.loss_ = loss
             self.loss_curve_.append(loss)
-            if self.verbose:
+            if verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
 
             if X_val is not None:
                 self._expose_params()
                 score = self.score(X_val, y_val)
                 self.validation_scores_.append(score)
-                if self.verbose:
+                if verbose:
                     print("Validation score: %f" % score)
                 if score < self.best_validation_score_ + self.tol:
                     self._no_improvement_count += 1
@@ -394,7 +435,7 @@ class _BaseMLP(BaseEstimator):
                     self.best_loss_ = loss
 
             if self._no_improvement_count > self.n_iter_no_change:
-                if self.verbose:
+                if verbose:
                     what = "Validation score" if X_val is not None else "Training loss"
                     print("%s did not improve more than tol=%f for %d consecutive epochs. Stopping."
                           % (what, self.tol, self.n_iter_no_change))
@@ -422,9 +463,12 @@ class _BaseMLP(BaseEstimator):
                            accept_sparse=False)
         return np.asarray(self._net.forward(X), dtype=np.float64)
 
-    def fit(self, X, y):
-        """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, comm=None):
+        """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
+
+        comm: an mpi4py communicator to train across its ranks, ``X``, ``y`` being this rank's rows (see the module
+        docstring); None trains in this process."""
+        return self._fit(X, y, incremental=False, comm=comm)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -469,10 +513,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[y_net[:, 0].astype(np.intp)]
         return self.classes_[y_net.astype(np.intp)]
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, comm=None):
         """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls.
 
         ``classes`` (every label that will ever appear) is required on the first call, as in scikit-learn.
+        ``comm``: as for ``fit``.
         """
         if not hasattr(self, "_net"):
             if classes is None:
@@ -480,7 +525,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(
                 "`classes=%r` is not the same as on last call to partial_fit, was: %r" % (classes, self.classes_))
-        return self._fit(X, y, incremental=True, classes=classes if not hasattr(self, "_net") else None)
+        return self._fit(X, y, incremental=True, classes=classes if not hasattr(self, "_net") else None, comm=comm)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
@@ -523,9 +568,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode_y(self, y_net):
         return y_net[:, 0] if self._y_1d else y_net
 
-    def partial_fit(self, X, y):
-        """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X, y, comm=None):
+        """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls (``comm``: as
+        for ``fit``)."""
+        return self._fit(X, y, incremental=True, comm=comm)
 
     def predict(self, X):
         """The network's output: (n_samples,) for a 1-D ``y`` at fit time, else (n_samples, n_targets)."""

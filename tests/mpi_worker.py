@@ -1,0 +1,201 @@
+"""The MPI side of tests/test_distributed.py: run as `mpiexec -n N python mpi_worker.py job.json`.
+
+job.json: {"mode": ..., "out": a directory, "cases": [...]} (see test_distributed.py). Each rank writes its
+results to files in `out`; the test compares them with single-process fits and across ranks. make_data and
+make_net are imported by the test too, so both sides build the same data and networks.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def make_data(case):
+    """The whole data set of a case (every rank builds it, then keeps its shard)."""
+    d = case["data"]
+    rng = np.random.default_rng(d["seed"])
+    n, inputs, outputs = d["n"], case["net"]["layer_sizes"][0], case["net"]["layer_sizes"][-1]
+    X = rng.normal(size=(n, inputs))
+    loss = case["net"]["loss"]
+    if loss == "cross_entropy" and d.get("rows"):
+        y = rng.dirichlet(np.ones(outputs), size=n)  # probability rows
+    elif loss == "cross_entropy":
+        y = rng.integers(0, outputs, size=n)
+    elif loss == "bce":
+        y = (rng.random((n, outputs)) < 0.5).astype(np.float64)
+    elif loss == "lecture":
+        y = rng.random((n, outputs))
+    else:
+        y = rng.normal(size=(n, outputs))
+    return X, y
+
+
+def make_net(case, seed_offset=0):
+    import mlpext
+    kwargs = dict(case["net"])
+    kwargs["seed"] = kwargs["seed"] + seed_offset
+    return mlpext.MLP(**kwargs)
+
+
+def shard_of(case, X, y, rank):
+    counts = case["counts"]
+    lo = sum(counts[:rank])
+    return X[lo:lo + counts[rank]], y[lo:lo + counts[rank]]
+
+
+def result_arrays(net, history=None):
+    arrays = {f"p{k}": a for k, a in enumerate(a for pair in net.params for a in pair)}
+    arrays.update({f"s{k}": a for k, a in enumerate(net._state)})
+    arrays["rng"] = net._rng
+    if history is not None:
+        arrays["history"] = history
+    return arrays
+
+
+def run_fit(job, comm):
+    rank = comm.Get_rank()
+    for case in job["cases"]:
+        X, y = make_data(case)
+        Xr, yr = shard_of(case, X, y, rank)
+        net = make_net(case, seed_offset=rank)  # the other ranks' own initial values must not matter
+        f = case["fit"]
+        history = net.fit(Xr, yr, epochs=f["epochs"], batch_size=f["batch_size"], shuffle=f["shuffle"], comm=comm,
+                          verbose=f.get("verbose", 0))
+        np.savez(os.path.join(job["out"], f"{case['name']}.rank{rank}.npz"), **result_arrays(net, history))
+
+
+def run_errors(job, comm):
+    """Each scenario raises on every rank; the rank records what it raised and the parameters it ends with."""
+    from mlpext.distributed import DistributedError  # noqa: F401 (the name the test expects)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    case = job["cases"][0]
+    X, y = make_data(case)
+    Xr, yr = shard_of(case, X, y, rank)
+    outcomes = {}
+
+    def attempt(name, net, **kwargs):
+        before = [a.copy() for pair in net.params for a in pair]
+        args = dict(X=Xr, y=yr, epochs=3, batch_size=4, comm=comm)
+        args.update(kwargs)
+        try:
+            net.fit(**args)
+            outcomes[name] = {"raised": None}
+        except Exception as exc:
+            outcomes[name] = {"raised": type(exc).__name__, "message": str(exc)}
+        after = [a for pair in net.params for a in pair]
+        outcomes[name]["unchanged"] = all(np.array_equal(a, b) for a, b in zip(before, after))
+        np.savez(os.path.join(job["out"], f"{name}.rank{rank}.npz"), **result_arrays(net))
+
+    last = size - 1
+    attempt("bad_shape", make_net(case), X=Xr[:, :-1] if rank == last else Xr)
+    bad_y = yr.copy()
+    if rank == last and len(bad_y):
+        bad_y[0] = case["net"]["layer_sizes"][-1]  # a label out of range
+    attempt("bad_label", make_net(case), y=bad_y)
+    attempt("batch_mismatch", make_net(case), batch_size=5 if rank == last else 4)
+
+    def failing(epoch, loss):
+        if rank == last and epoch == 1:
+            raise ValueError("callback failed on purpose")
+
+    attempt("callback_raises", make_net(case), callback=failing)
+
+    diverging = make_net(case)
+
+    def change_one_rank(epoch, loss):
+        if rank == last:
+            diverging.learning_rate = 0.5  # on one rank only: the ranks part ways
+
+    attempt("diverges", diverging, callback=change_one_rank)
+
+    def stopping(epoch, loss):
+        return rank == 0 and epoch == 1
+
+    net = make_net(case)
+    history = net.fit(Xr, yr, epochs=4, batch_size=4, comm=comm, callback=stopping)
+    outcomes["callback_stops"] = {"epochs": len(history)}
+    with open(os.path.join(job["out"], f"errors.rank{rank}.json"), "w") as f:
+        json.dump(outcomes, f)
+
+
+def run_abort(job, comm):
+    """Rank 1's callback raises KeyboardInterrupt: the job must end (MPI_Abort), not hang in rank 0's next
+    collective."""
+    rank = comm.Get_rank()
+    case = job["cases"][0]
+    X, y = make_data(case)
+    Xr, yr = shard_of(case, X, y, rank)
+
+    def interrupt(epoch, loss):
+        if rank == 1:
+            raise KeyboardInterrupt
+
+    make_net(case).fit(Xr, yr, epochs=1000, batch_size=4, comm=comm, callback=interrupt)
+
+
+def run_long(job, comm):
+    """Trains long enough to be interrupted from outside; rank 0 writes `started` after the first epoch."""
+    rank = comm.Get_rank()
+    case = job["cases"][0]
+    X, y = make_data(case)
+    Xr, yr = shard_of(case, X, y, rank)
+    started = os.path.join(job["out"], "started")
+
+    def mark(epoch, loss):
+        if rank == 0 and epoch == 0:
+            with open(started, "w"):
+                pass
+
+    make_net(case).fit(Xr, yr, epochs=10**6, batch_size=4, comm=comm, callback=mark)
+
+
+def sklearn_data():
+    """Digit-like data with string labels; rank 0's shard in the 2-rank split lacks the class "c"."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 6))
+    y = np.array(["a", "b"] * 10 + ["a", "b", "c"] * 10)
+    return X, y, [20, 30]
+
+
+def run_sklearn(job, comm):
+    """MLPClassifier.fit(comm=...) and MLPRegressor.partial_fit(comm=...) on this rank's rows; early_stopping is
+    refused on every rank."""
+    from mlpext.sklearn import MLPClassifier, MLPRegressor
+    rank = comm.Get_rank()
+    X, y, counts = sklearn_data()
+    lo = sum(counts[:rank])
+    Xr, yr = X[lo:lo + counts[rank]], y[lo:lo + counts[rank]]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, batch_size=7, random_state=rank, verbose=True)
+    clf.fit(Xr, yr, comm=comm)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.01, random_state=0)
+    target = X[:, 0] - X[:, 1]
+    for _ in range(3):
+        reg.partial_fit(Xr, target[lo:lo + counts[rank]], comm=comm)
+    try:
+        MLPClassifier(early_stopping=True).fit(Xr, yr, comm=comm)
+        refused = None
+    except Exception as exc:
+        refused = type(exc).__name__
+    np.savez(os.path.join(job["out"], f"sklearn.rank{rank}.npz"), classes=clf.classes_,
+             loss_curve=np.array(clf.loss_curve_), t=clf.t_, refused=np.array(refused),
+             reg_loss_curve=np.array(reg.loss_curve_),
+             **{f"coef{k}": W for k, W in enumerate(clf.coefs_)}, **{f"reg{k}": W for k, W in enumerate(reg.coefs_)})
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    started = time.perf_counter()
+    modes = {"fit": run_fit, "errors": run_errors, "abort": run_abort, "long": run_long, "sklearn": run_sklearn}
+    modes[job["mode"]](job, comm)
+    comm.Barrier()
+    if comm.Get_rank() == 0:
+        print(f"mpi_worker: {job['mode']} done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
