@@ -13,7 +13,8 @@
  *   MLP_ALIGNED(n)      _Alignas(n): standard C11, named here for symmetry
  *   MLP_OPAQUE(x)       hides a variable's value from the optimizer (an empty asm on GCC/Clang)
  *   MLP_CPU_RELAX()     the spin-wait hint of the CPU
- *   MLP_TARGET(isa)     compile one function for an instruction set (GCC/Clang only: see MLP_HAS_TARGET)
+ *   MLP_TARGET(isa)     compile one function for an instruction set (GCC/Clang only: see MLP_HAS_TARGET), and
+ *                       MLP_CPU_SUPPORTS(feature) to ask whether the CPU has it
  *   mlp_atomic_int, mlp_atomic_ptr and their operations: C11 <stdatomic.h> on GCC/Clang, Interlocked* on MSVC
  *
  * `restrict` is C99/C11 and spelled as such; MSVC's C11 mode accepts it.
@@ -21,7 +22,8 @@
 #ifndef MLPEXT_COMPILER_H
 #define MLPEXT_COMPILER_H
 
-#if defined(__GNUC__) || defined(__clang__)
+/* MLP_PLAIN_C (a -D for tools/pedantic.sh) builds the core as any C11 compiler would: none of the below. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MLP_PLAIN_C)
 #define MLP_GNU 1
 #endif
 
@@ -57,6 +59,12 @@
 #define MLP_OPAQUE(x) ((void)0)
 #endif
 
+/* MLP_BUILTIN_FMA(a, b, c): GCC/Clang's fma, the instruction where the function's target has FMA, else a call of
+   the C library's fma() (vmath.h's MLP_FMA decides where that may be used). */
+#if defined(MLP_GNU)
+#define MLP_BUILTIN_FMA(a, b, c) __builtin_fma((a), (b), (c))
+#endif
+
 /* MLP_CPU_RELAX(): a spin-wait hint (x86 pause, ARM yield); nothing elsewhere. */
 #if defined(MLP_GNU) && (defined(__x86_64__) || defined(__i386__))
 #define MLP_CPU_RELAX() __builtin_ia32_pause()
@@ -74,6 +82,7 @@
 #define MLP_HAS_TARGET 1
 #define MLP_TARGET(isa) __attribute__((target(isa)))
 #define MLP_TARGET_INLINE(isa) __attribute__((always_inline, target(isa))) static inline
+#define MLP_CPU_SUPPORTS(feature) __builtin_cpu_supports(feature) /* at run time: "avx2", "fma", "avx512f"... */
 #endif
 
 /* ---- atomics: an int and a pointer, with the orders the thread team and the module state need ----

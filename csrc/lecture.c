@@ -14,11 +14,12 @@
    about 82 ns an epoch, against 120 ns composed from the dense layer's kernels. */
 #define MLP_SMALL_MAX_ROWS 64
 
-MLP_UNUSED /* the portable-only build (not x86) has no one-pass epoch */
+#ifdef MLP_X86_DISPATCH /* the portable-only build (MSVC, not x86) has no one-pass epoch */
 static int mlp_lecture_is_small(const mlp_dims *d)
 {
     return d->in <= MLP_SMALL_WIDTH && d->hidden <= MLP_SMALL_WIDTH && d->out == 1 && d->n <= MLP_SMALL_MAX_ROWS;
 }
+#endif
 
 /* mlp_lecture_update: dW1 (in, hidden), db1 (hidden), dW2 (hidden, out), db2 (out). */
 size_t mlp_lecture_update_workspace(const mlp_dims *d)

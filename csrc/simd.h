@@ -2,7 +2,7 @@
  * simd.h — runtime dispatch between builds of one loop for the x86-64 baseline (SSE2), AVX2 and AVX-512.
  *
  * A kernel body is an always-inline function; MLP_SIMD_VARIANTS compiles it into three functions with
- * different target attributes, and the caller picks one with __builtin_cpu_supports (a load and a test, no
+ * different target attributes, and the caller picks one with MLP_CPU_SUPPORTS (compiler.h: a load and a test, no
  * state of ours), capped by the call's mlp_isa (mlp.h: MLPEXT_SIMD in the binding). The bodies are compiled with
  * -ffp-contract=off, so no multiply and add is fused behind their back; the fused multiply-adds they do write (the
  * sigmoid's, vmath.h) round once on every build, so all three give the same bits. The AVX2 build has the fma
@@ -22,10 +22,10 @@
 
 #if defined(MLP_HAS_TARGET) && (defined(__x86_64__) || defined(__i386__))
 #define MLP_X86_DISPATCH 1
-#define MLP_CPU_AVX512() __builtin_cpu_supports("avx512f")
-#define MLP_CPU_AVX512VL() (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+#define MLP_CPU_AVX512() MLP_CPU_SUPPORTS("avx512f")
+#define MLP_CPU_AVX512VL() (MLP_CPU_SUPPORTS("avx512f") && MLP_CPU_SUPPORTS("avx512vl"))
 /* AVX2 with FMA3: the dense layer's fused multiply-add kernels (every AVX-512 CPU has FMA). */
-#define MLP_CPU_AVX2_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#define MLP_CPU_AVX2_FMA() (MLP_CPU_SUPPORTS("avx2") && MLP_CPU_SUPPORTS("fma"))
 /* The same, for a call capped at `isa`. */
 #define MLP_HAS_AVX512(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512())
 #define MLP_HAS_AVX512VL(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512VL())

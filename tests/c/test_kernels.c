@@ -239,9 +239,8 @@ int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m
    whatever the number of rows n; all others round each product before adding it. */
 static int dense_fused(size_t n, size_t in, size_t out)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    const int fma_cpu = __builtin_cpu_supports("avx512f") ||
-                        (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#ifdef MLP_X86_DISPATCH /* a build with the SIMD kernels (simd.h) */
+    const int fma_cpu = MLP_CPU_AVX512() || MLP_CPU_AVX2_FMA();
 #else
     const int fma_cpu = 0;
 #endif
