@@ -14,8 +14,8 @@
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
  * read or write of the wrong element. The dense layers of at least 256 weights sum with fused multiply-adds
- * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use fma()/fmaf()
- * (dense_fused, below), still bit for bit.
+ * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use test_fma /
+ * test_fmaf (correctly rounded whatever the C library's fma: dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
  *   - mlp_exp and mlp_sigmoid against long double (the documented bounds: 0.52 and 1.5 ulp);
