@@ -31,7 +31,7 @@ for t in test_kernels test_net; do
     echo "==> $CC tests/c/$t.c (static), then wine $t.exe"
     # the tests themselves use POSIX threads (mingw-w64's winpthreads); the core uses Win32's
     "$CC" "${FLAGS[@]}" "tests/c/$t.c" "${objs[@]}" -static -lpthread -o "$build/$t.exe"
-    out="$(wine "$build/$t.exe" 2>&1)" || status=1
+    out="$(wine "$build/$t.exe" 2>&1 | tr -d '\r')" || status=1 # Windows ends its lines with CR LF
     printf '%s\n' "$out" | grep -v '^ok ' | grep -v '^wine: '
     printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$' || status=1
 done
