@@ -6,6 +6,7 @@
  * rounded once.
  */
 #include <math.h>
+#include <string.h>
 
 #include "mlp.h"
 #include "simd.h"
@@ -24,14 +25,47 @@
 /* Rows whose softmax is taken together (their exponentials in one loop). */
 #define MLP_SOFTMAX_BLOCK 64
 
-/* Which SIMD width the kernels dispatch to on this CPU. */
-const char *mlp_simd_path(void)
+const char *mlp_simd_path(mlp_isa isa)
 {
 #ifdef MLP_X86_DISPATCH
-    return MLP_HAS_AVX512() ? "avx512f (avx2 for short loops)" : MLP_HAS_AVX2_FMA() ? "avx2" : "sse2";
+    return MLP_HAS_AVX512(isa) ? "avx512f (avx2 for short loops)" : MLP_HAS_AVX2_FMA(isa) ? "avx2" : "sse2";
 #else
+    (void)isa;
     return "generic";
 #endif
+}
+
+int mlp_isa_parse(const char *name, mlp_isa *isa)
+{
+    static const struct {
+        const char *name;
+        mlp_isa isa;
+    } names[] = {{"", MLP_ISA_BEST}, {"auto", MLP_ISA_BEST}, {"generic", MLP_ISA_GENERIC},
+                 {"avx2", MLP_ISA_AVX2}, {"avx512", MLP_ISA_AVX512}};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        if (strcmp(name, names[k].name) == 0) {
+            *isa = names[k].isa;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int mlp_isa_available(mlp_isa isa)
+{
+    switch (isa) {
+    case MLP_ISA_BEST:
+    case MLP_ISA_GENERIC:
+        return 1;
+#ifdef MLP_X86_DISPATCH
+    case MLP_ISA_AVX2:
+        return MLP_CPU_AVX2_FMA();
+    case MLP_ISA_AVX512:
+        return MLP_CPU_AVX512();
+#endif
+    default:
+        return 0;
+    }
 }
 
 #define MLP_IMPL "activations_impl.h"

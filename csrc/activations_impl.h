@@ -21,7 +21,8 @@ MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
 
 MLP_SIMD_VARIANTS(exp_v, (size_t len, MLP_T *a), MLP_FN(exp_all), (len, a))
 
-void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums, MLP_T *maxes)
+void MLP_FN(mlp_exp_shifted_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
+                                  MLP_T *maxes)
 {
     for (size_t r = 0; r < rows; r++) {
         const MLP_T *zr = z + r * cols;
@@ -36,7 +37,7 @@ void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_
             maxes[r] = max;
         }
     }
-    MLP_SIMD_CALL(exp_v, rows * cols, MLP_EXP_SIMD_MIN, MLP_EXP_SIMD_MIN, (rows * cols, e));
+    MLP_SIMD_CALL(exp_v, isa, rows * cols, MLP_EXP_SIMD_MIN, MLP_EXP_SIMD_MIN, (rows * cols, e));
     for (size_t r = 0; r < rows; r++) {
         MLP_T sum = 0;
         for (size_t j = 0; j < cols; j++) {
@@ -46,9 +47,10 @@ void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_
     }
 }
 
-void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums, MLP_T *maxes)
+void MLP_FN(mlp_softmax_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums,
+                               MLP_T *maxes)
 {
-    MLP_FN(mlp_exp_shifted_rows)(rows, cols, z, a, sums, maxes);
+    MLP_FN(mlp_exp_shifted_rows)(isa, rows, cols, z, a, sums, maxes);
     for (size_t r = 0; r < rows; r++) {
         for (size_t j = 0; j < cols; j++) {
             a[r * cols + j] = a[r * cols + j] / sums[r];
@@ -58,12 +60,12 @@ void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a
 
 /* a (rows, cols) = softmax of each row, in place (mlp_softmax_rows), in blocks of MLP_SOFTMAX_BLOCK rows, their
    sums on the stack. */
-static void MLP_FN(softmax_rows)(size_t rows, size_t cols, MLP_T *a)
+static void MLP_FN(softmax_rows)(mlp_isa isa, size_t rows, size_t cols, MLP_T *a)
 {
     for (size_t r0 = 0; r0 < rows; r0 += MLP_SOFTMAX_BLOCK) {
         const size_t n = rows - r0 < MLP_SOFTMAX_BLOCK ? rows - r0 : MLP_SOFTMAX_BLOCK;
         MLP_T sums[MLP_SOFTMAX_BLOCK];
-        MLP_FN(mlp_softmax_rows)(n, cols, a + r0 * cols, a + r0 * cols, sums, NULL);
+        MLP_FN(mlp_softmax_rows)(isa, n, cols, a + r0 * cols, a + r0 * cols, sums, NULL);
     }
 }
 
@@ -88,7 +90,7 @@ MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T
 MLP_SIMD_VARIANTS(rectify_grad_v, (size_t len, const MLP_T *a, MLP_T *d, MLP_T slope), MLP_FN(rectify_grad),
                   (len, a, d, slope))
 
-void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+void MLP_FN(mlp_activate)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
     const size_t len = rows * cols;
     const MLP_T slope = (MLP_T)act.slope;
@@ -96,7 +98,7 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
     case MLP_IDENTITY:
         break;
     case MLP_SIGMOID: /* the lecture's 1 / (1 + e^-z) */
-        MLP_SIMD_CALL(sigmoid_v, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
+        MLP_SIMD_CALL(sigmoid_v, isa, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
         break;
     case MLP_TANH:
         for (size_t k = 0; k < len; k++) {
@@ -104,18 +106,19 @@ void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a
         }
         break;
     case MLP_RELU: /* z < 0 ? 0 : z keeps NaN */
-        MLP_SIMD_CALL(rectify_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
+        MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
         break;
     case MLP_LEAKY_RELU:
-        MLP_SIMD_CALL(rectify_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
+        MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
         break;
     case MLP_SOFTMAX:
-        MLP_FN(softmax_rows)(rows, cols, a);
+        MLP_FN(softmax_rows)(isa, rows, cols, a);
         break;
     }
 }
 
-void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t cols, const MLP_T *a, MLP_T *d)
+void MLP_FN(mlp_mul_activation_grad)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *a,
+                                     MLP_T *d)
 {
     const size_t len = rows * cols;
     const MLP_T slope = (MLP_T)act.slope;
@@ -133,10 +136,10 @@ void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t col
         }
         break;
     case MLP_RELU: /* d·0, not 0: NaN and infinities in d stay NaN */
-        MLP_SIMD_CALL(rectify_grad_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
+        MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
         break;
     case MLP_LEAKY_RELU:
-        MLP_SIMD_CALL(rectify_grad_v, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
+        MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
         break;
     case MLP_SOFTMAX: /* d = a ⊙ (d − Σ_row a ⊙ d) */
         for (size_t r = 0; r < rows; r++) {

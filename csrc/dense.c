@@ -6,10 +6,6 @@
 #include "simd.h"
 #include "small.h"
 
-/* Unaligned loads and stores of a GCC/Clang vector (dense_impl.h's MLP_FN(vec)). */
-#define MLP_VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
-#define MLP_VSTORE(p, v) memcpy((p), &(v), sizeof(v))
-
 /* Below this many multiply-adds a call runs the portable build: dispatch would cost more than it brings. */
 #define MLP_DENSE_SIMD_MIN 2048
 /* The bias gradient's column sums on fewer values than this run the portable build. */
@@ -40,8 +36,8 @@ typedef __mmask16 mlp_mask_f32_avx512;
 typedef __m256i mlp_mask_f64_avx2;
 typedef __m256i mlp_mask_f32_avx2;
 
-#define MLP_AVX512_FN __attribute__((always_inline, target("avx512f"))) static inline
-#define MLP_AVX2_FN __attribute__((always_inline, target("avx2,fma"))) static inline
+#define MLP_AVX512_FN MLP_TARGET_INLINE("avx512f")
+#define MLP_AVX2_FN MLP_TARGET_INLINE("avx2,fma")
 
 /* The first `live` lanes (1 to the vector's length). */
 MLP_AVX512_FN __mmask8 mlp_mask_first_f64_avx512(size_t live) { return (__mmask8)((1u << live) - 1u); }

@@ -12,8 +12,8 @@
  *     (dense_simd_impl.h), the same bits on AVX2 and AVX-512.
  * The choice depends on the layer's shape and the CPU, never on the number of rows.
  *
- * The portable loops below are register-tiled: a tile of sums lives in registers while its index runs, and is
- * written once.
+ * The portable loops below are register-tiled: a tile of sums (MLP_TR × MLP_TC, a plain array the compiler
+ * vectorizes: standard C, no vector extension) lives in registers while its index runs, and is written once.
  */
 
 #define MLP_TR 4 /* tile rows */
@@ -22,10 +22,6 @@
 #define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
 #define MLP_TN_TILE_BYTES (256 * 1024)     /* ... and X, D are larger than this (else tiles read them from cache) */
 
-/* A row of MLP_TC values: a GCC/Clang vector (SSE2 registers in the portable build). Products are rounded before
-   sums (-ffp-contract=off). */
-typedef MLP_T MLP_FN(vec) __attribute__((vector_size(MLP_TC * sizeof(MLP_T))));
-
 /* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`.
    Column strips of 8 outer (the strip of B stays in cache), 4 × 8 tiles of C in registers inner. */
 MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
@@ -33,40 +29,44 @@ MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *
 {
     size_t j = 0;
     for (; j + MLP_TC <= m; j += MLP_TC) {
-        MLP_FN(vec) bj;
-        MLP_VLOAD(bj, bias + j);
+        const MLP_T *bj = bias + j;
         size_t r = 0;
         for (; r + MLP_TR <= n; r += MLP_TR) {
             const MLP_T *a = A + r * k;
-            MLP_FN(vec) acc[MLP_TR];
-            MLP_FN(vec) b0;
-            MLP_VLOAD(b0, B + j);
+            MLP_T acc[MLP_TR][MLP_TC];
             for (size_t i = 0; i < MLP_TR; i++) {
-                acc[i] = b0 * a[i * k];
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[i][c] = B[j + c] * a[i * k];
+                }
             }
             for (size_t p = 1; p < k; p++) {
-                MLP_FN(vec) b;
-                MLP_VLOAD(b, B + p * m + j);
+                const MLP_T *b = B + p * m + j;
                 for (size_t i = 0; i < MLP_TR; i++) {
-                    acc[i] += b * a[i * k + p];
+                    for (size_t c = 0; c < MLP_TC; c++) {
+                        acc[i][c] += b[c] * a[i * k + p];
+                    }
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
-                MLP_FN(vec) out = acc[i] + bj;
-                MLP_VSTORE(C + (r + i) * m + j, out);
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    C[(r + i) * m + j + c] = acc[i][c] + bj[c];
+                }
             }
         }
         for (; r < n; r++) { /* the last rows, one at a time */
             const MLP_T *a = A + r * k;
-            MLP_FN(vec) acc, b;
-            MLP_VLOAD(acc, B + j);
-            acc = acc * a[0];
-            for (size_t p = 1; p < k; p++) {
-                MLP_VLOAD(b, B + p * m + j);
-                acc += b * a[p];
+            MLP_T acc[MLP_TC];
+            for (size_t c = 0; c < MLP_TC; c++) {
+                acc[c] = B[j + c] * a[0];
             }
-            acc = acc + bj;
-            MLP_VSTORE(C + r * m + j, acc);
+            for (size_t p = 1; p < k; p++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[c] += B[p * m + j + c] * a[p];
+                }
+            }
+            for (size_t c = 0; c < MLP_TC; c++) {
+                C[r * m + j + c] = acc[c] + bj[c];
+            }
         }
     }
     for (; j < m; j++) { /* the last columns, 4 rows at a time */
@@ -180,33 +180,39 @@ MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, co
     for (; j + MLP_TC <= m; j += MLP_TC) {
         size_t q = 0;
         for (; q + MLP_TR <= k; q += MLP_TR) {
-            MLP_FN(vec) acc[MLP_TR];
-            MLP_FN(vec) d0;
-            MLP_VLOAD(d0, D + j);
+            MLP_T acc[MLP_TR][MLP_TC];
             for (size_t i = 0; i < MLP_TR; i++) {
-                acc[i] = d0 * X[q + i];
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[i][c] = D[j + c] * X[q + i];
+                }
             }
             for (size_t r = 1; r < n; r++) {
-                MLP_FN(vec) d;
-                MLP_VLOAD(d, D + r * m + j);
-                const MLP_T *x = X + r * k + q;
+                const MLP_T *d = D + r * m + j, *x = X + r * k + q;
                 for (size_t i = 0; i < MLP_TR; i++) {
-                    acc[i] += d * x[i];
+                    for (size_t c = 0; c < MLP_TC; c++) {
+                        acc[i][c] += d[c] * x[i];
+                    }
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
-                MLP_VSTORE(G + (q + i) * m + j, acc[i]);
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    G[(q + i) * m + j + c] = acc[i][c];
+                }
             }
         }
         for (; q < k; q++) {
-            MLP_FN(vec) acc, d;
-            MLP_VLOAD(acc, D + j);
-            acc = acc * X[q];
-            for (size_t r = 1; r < n; r++) {
-                MLP_VLOAD(d, D + r * m + j);
-                acc += d * X[r * k + q];
+            MLP_T acc[MLP_TC];
+            for (size_t c = 0; c < MLP_TC; c++) {
+                acc[c] = D[j + c] * X[q];
             }
-            MLP_VSTORE(G + q * m + j, acc);
+            for (size_t r = 1; r < n; r++) {
+                for (size_t c = 0; c < MLP_TC; c++) {
+                    acc[c] += D[r * m + j + c] * X[r * k + q];
+                }
+            }
+            for (size_t c = 0; c < MLP_TC; c++) {
+                G[q * m + j + c] = acc[c];
+            }
         }
     }
     for (; j < m; j++) {
@@ -360,7 +366,9 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
-        p.build = MLP_HAS_AVX512() ? MLP_BUILD_AVX512 : MLP_HAS_AVX2_FMA() ? MLP_BUILD_AVX2 : MLP_BUILD_GENERIC;
+        p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
+                  : MLP_HAS_AVX2_FMA(threads.isa) ? MLP_BUILD_AVX2
+                                                  : MLP_BUILD_GENERIC;
     }
     if (which == MLP_TN && p.build == MLP_BUILD_AVX512) {
         p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, in, out, A, B);
@@ -387,7 +395,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
     } else {
         MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, threads);
     }
-    MLP_FN(mlp_activate)(act, n, out, A);
+    MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
 }
 
 /* D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
@@ -399,7 +407,7 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
     } else {
         MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, threads);
     }
-    MLP_FN(mlp_mul_activation_grad)(act_prev, n, in, A_prev, D_prev);
+    MLP_FN(mlp_mul_activation_grad)(threads.isa, act_prev, n, in, A_prev, D_prev);
 }
 
 /* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
@@ -410,7 +418,7 @@ void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T 
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
     } else {
         MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, threads);
-        MLP_SIMD_CALL(sum_rows_v, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
+        MLP_SIMD_CALL(sum_rows_v, threads.isa, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
     }
 }
 
@@ -429,13 +437,13 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
     default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
     }
     if (path == 2 || path == 4) {
-        if (!MLP_HAS_AVX512()) {
+        if (!MLP_CPU_AVX512()) {
             return 0;
         }
         MLP_PATH_CASES(avx512, path == 2)
     }
     if (path == 1 || path == 3) {
-        if (!MLP_HAS_AVX2_FMA()) {
+        if (!MLP_CPU_AVX2_FMA()) {
             return 0;
         }
         MLP_PATH_CASES(avx2, path == 1)

@@ -24,7 +24,7 @@
 #define MLP_M MLP_FK(mlp_mask)
 #define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
 #define MLP_NR (MLP_NV * MLP_VL)               /* columns of a full tile */
-#define MLP_KFN __attribute__((always_inline, target(MLP_ISA_ATTR))) static inline
+#define MLP_KFN MLP_TARGET_INLINE(MLP_ISA_ATTR)
 
 /* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a,
    trans_c are constants at each call, so the loops over them unroll and acc lives in registers.
@@ -266,7 +266,7 @@ MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, cons
                 }
             }
             const MLP_T *wt = panel;
-            __asm__("" : "+r"(wt)); /* hides that wt is on the stack: else GCC copies its rows to spill slots */
+            MLP_OPAQUE(wt); /* hides that wt is on the stack: else GCC copies its rows to spill slots */
             MLP_FK(gemm_block)(fused, 0, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL);
         }
     }
@@ -307,8 +307,8 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, si
 }
 
 /* Whether tn_body should take its transposed form for these factors (the comment above). */
-__attribute__((target(MLP_ISA_ATTR))) static int MLP_FK(simd_tn_transposed)(size_t n, size_t k, size_t m,
-                                                                            const MLP_T *X, const MLP_T *D)
+MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_tn_transposed)(size_t n, size_t k, size_t m,
+                                                               const MLP_T *X, const MLP_T *D)
 {
     if ((double)n * (double)k * (double)m < MLP_TN_SCAN_MIN) {
         return 0;
@@ -318,9 +318,9 @@ __attribute__((target(MLP_ISA_ATTR))) static int MLP_FK(simd_tn_transposed)(size
     return share_d > share_x + 0x1p-15;
 }
 
-__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
-                                                                           const MLP_T *A, const MLP_T *B,
-                                                                           const MLP_T *bias, MLP_T *C)
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
+                                                               const MLP_T *A, const MLP_T *B,
+                                                               const MLP_T *bias, MLP_T *C)
 {
     if (fused) {
         MLP_FK(nn_bias_body)(1, n, k, m, A, B, bias, C);
@@ -329,8 +329,8 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nn_bias)(int 
     }
 }
 
-__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, size_t k, size_t m,
-                                                                      const MLP_T *D, const MLP_T *W, MLP_T *C)
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, size_t k, size_t m,
+                                                          const MLP_T *D, const MLP_T *W, MLP_T *C)
 {
     if (fused) {
         MLP_FK(nt_body)(1, n, k, m, D, W, C);
@@ -340,10 +340,10 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_nt)(int fused
 }
 
 /* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D, in the form `transposed` chooses (simd_tn_transposed). */
-__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn_rows)(int fused, int transposed, size_t n,
-                                                                            size_t k, size_t m, const MLP_T *X,
-                                                                            const MLP_T *D, MLP_T *G, size_t q0,
-                                                                            size_t q1)
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn_rows)(int fused, int transposed, size_t n,
+                                                               size_t k, size_t m, const MLP_T *X,
+                                                               const MLP_T *D, MLP_T *G, size_t q0,
+                                                               size_t q1)
 {
     if (fused) {
         MLP_FK(tn_body)(1, transposed, n, k, m, X, D, G, q0, q1);
@@ -352,8 +352,8 @@ __attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn_rows)(int 
     }
 }
 
-__attribute__((target(MLP_ISA_ATTR))) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
-                                                                      const MLP_T *X, const MLP_T *D, MLP_T *G)
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
+                                                          const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
     MLP_FK(simd_gemm_tn_rows)(fused, MLP_FK(simd_tn_transposed)(n, k, m, X, D), n, k, m, X, D, G, 0, k);
 }

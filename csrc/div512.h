@@ -51,7 +51,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#define MLP_512_INLINE __attribute__((always_inline, target("avx512f"))) static inline
+#define MLP_512_INLINE MLP_TARGET_INLINE("avx512f")
 
 /* The per-precision names: MLP_FN(mlp512_x) is mlp512_x_f64 or mlp512_x_f32. */
 typedef __m512d mlp512_vec_f64;

@@ -14,11 +14,12 @@
    about 82 ns an epoch, against 120 ns composed from the dense layer's kernels. */
 #define MLP_SMALL_MAX_ROWS 64
 
-__attribute__((unused)) /* the portable-only build (not x86) has no one-pass epoch */
+#ifdef MLP_X86_DISPATCH /* the portable-only build (MSVC, not x86) has no one-pass epoch */
 static int mlp_lecture_is_small(const mlp_dims *d)
 {
     return d->in <= MLP_SMALL_WIDTH && d->hidden <= MLP_SMALL_WIDTH && d->out == 1 && d->n <= MLP_SMALL_MAX_ROWS;
 }
+#endif
 
 /* mlp_lecture_update: dW1 (in, hidden), db1 (hidden), dW2 (hidden, out), db2 (out). */
 size_t mlp_lecture_update_workspace(const mlp_dims *d)
@@ -57,11 +58,11 @@ static int rows4_train_f64(const mlp_dims *d, const double *X, const double *y, 
                            size_t epochs, double *losses)
 {
 #ifdef MLP_X86_DISPATCH
-    if (rows4_fits(d) && MLP_HAS_AVX512VL()) {
+    if (rows4_fits(d) && MLP_HAS_AVX512VL(d->threads.isa)) {
         rows4_train_avx512vl(d, X, y, p, lr, epochs, losses);
         return 1;
     }
-    if (rows4_fits(d) && MLP_HAS_AVX2_FMA()) {
+    if (rows4_fits(d) && MLP_HAS_AVX2_FMA(d->threads.isa)) {
         rows4_train_avx2(d, X, y, p, lr, epochs, losses);
         return 1;
     }
@@ -73,11 +74,11 @@ static int rows4_train_f64(const mlp_dims *d, const double *X, const double *y, 
 static int rows4_forward_f64(const mlp_dims *d, const double *X, const mlp_params_f64 *p, double *A1, double *P)
 {
 #ifdef MLP_X86_DISPATCH
-    if (rows4_fits(d) && MLP_HAS_AVX512VL()) {
+    if (rows4_fits(d) && MLP_HAS_AVX512VL(d->threads.isa)) {
         rows4_forward_avx512vl(d, X, p, A1, P);
         return 1;
     }
-    if (rows4_fits(d) && MLP_HAS_AVX2_FMA()) {
+    if (rows4_fits(d) && MLP_HAS_AVX2_FMA(d->threads.isa)) {
         rows4_forward_avx2(d, X, p, A1, P);
         return 1;
     }

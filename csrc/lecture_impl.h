@@ -19,7 +19,7 @@ static double MLP_FN(lecture_backward_dense)(const mlp_dims *d, const MLP_T *y, 
         abs_sum += fabs((double)e);
         D2[k] = e;
     }
-    MLP_FN(mlp_mul_activation_grad)(MLP_ACT(MLP_SIGMOID), d->n, d->out, P, D2);
+    MLP_FN(mlp_mul_activation_grad)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->out, P, D2);
     MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_ACT(MLP_SIGMOID), D1, d->threads);
     return abs_sum / (double)len;
 }
@@ -117,7 +117,7 @@ MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size
     MLP_T A1[MLP_SMALL_MAX_ROWS * MLP_SMALL_WIDTH], P[MLP_SMALL_MAX_ROWS], D2[MLP_SMALL_MAX_ROWS],
         D1[MLP_SMALL_MAX_ROWS * MLP_SMALL_WIDTH];
     if (n == 0) { /* never (dimensions are >= 1): telling the compiler shows it every row is written before read */
-        __builtin_unreachable();
+        MLP_UNREACHABLE();
     }
     MLP_FN(small_forward)(n, IN, h, X, W1, b1, A1); /* A1 = σ(X·W1 + b1) */
     MLP_FN(small_forward)(n, h, o, A1, W2, b2, P);  /* P = σ(A1·W2 + b2) */
@@ -143,9 +143,9 @@ MLP_INLINE void MLP_FN(small_train)(const mlp_dims *d, const MLP_T *X, const MLP
 #ifdef MLP_X86_DISPATCH
 /* ... compiled for AVX2, which vectorizes the loops over the samples: that is where the gain is (without it the
    one-pass epoch is no faster than the modular one), so other CPUs keep the modular path — the same bits. */
-__attribute__((target("avx2,fma"))) static void MLP_FN(small_train_avx2)(const mlp_dims *d, const MLP_T *X,
-                                                                     const MLP_T *y, const MLP_FN(mlp_params) *p,
-                                                                     MLP_T lr, size_t epochs, double *losses)
+MLP_TARGET("avx2,fma") static void MLP_FN(small_train_avx2)(const mlp_dims *d, const MLP_T *X,
+                                                            const MLP_T *y, const MLP_FN(mlp_params) *p,
+                                                            MLP_T lr, size_t epochs, double *losses)
 {
     MLP_FN(small_train)(d, X, y, p, lr, epochs, losses);
 }
@@ -159,7 +159,7 @@ static int MLP_FN(small_train_if_faster)(const mlp_dims *d, const MLP_T *X, cons
         return 1;
     }
 #ifdef MLP_X86_DISPATCH
-    if (mlp_lecture_is_small(d) && MLP_HAS_AVX2_FMA()) {
+    if (mlp_lecture_is_small(d) && MLP_HAS_AVX2_FMA(d->threads.isa)) {
         MLP_FN(small_train_avx2)(d, X, y, p, lr, epochs, losses);
         return 1;
     }
@@ -172,9 +172,9 @@ static int MLP_FN(small_train_if_faster)(const mlp_dims *d, const MLP_T *X, cons
    the same small kernels and compile-time widths as the one-pass epoch, compiled for AVX2 — the same bits as the
    dense path. Each returns 1 where it ran, 0 (nothing done) where the dense path is the one to take. */
 #ifdef MLP_X86_DISPATCH
-__attribute__((target("avx2,fma"))) static void MLP_FN(small_forward_avx2)(const mlp_dims *d, const MLP_T *X,
-                                                                       const MLP_FN(mlp_params) *p, MLP_T *A1,
-                                                                       MLP_T *P)
+MLP_TARGET("avx2,fma") static void MLP_FN(small_forward_avx2)(const mlp_dims *d, const MLP_T *X,
+                                                              const MLP_FN(mlp_params) *p, MLP_T *A1,
+                                                              MLP_T *P)
 {
 #define MLP_SMALL_FORWARD(IN, H)                                                                                 \
     MLP_FN(small_forward)(d->n, IN, H, X, p->W1, p->b1, A1);                                                     \
@@ -183,19 +183,19 @@ __attribute__((target("avx2,fma"))) static void MLP_FN(small_forward_avx2)(const
 #undef MLP_SMALL_FORWARD
 }
 
-__attribute__((target("avx2,fma"))) static double MLP_FN(small_backward_avx2)(const mlp_dims *d, const MLP_T *y,
-                                                                          const MLP_T *A1, const MLP_T *P,
-                                                                          const MLP_T *W2, MLP_T *D2, MLP_T *D1)
+MLP_TARGET("avx2,fma") static double MLP_FN(small_backward_avx2)(const mlp_dims *d, const MLP_T *y,
+                                                                 const MLP_T *A1, const MLP_T *P,
+                                                                 const MLP_T *W2, MLP_T *D2, MLP_T *D1)
 {
     double abs_sum = 0.0;
     MLP_CONST_SWITCH(H, d->hidden, abs_sum = MLP_FN(small_backward)(d->n, H, 1, y, A1, P, W2, D2, D1));
     return abs_sum;
 }
 
-__attribute__((target("avx2,fma"))) static void MLP_FN(small_update_avx2)(const mlp_dims *d, const MLP_T *X,
-                                                                      const MLP_T *A1, const MLP_T *D2,
-                                                                      const MLP_T *D1, const MLP_FN(mlp_params) *p,
-                                                                      MLP_T lr)
+MLP_TARGET("avx2,fma") static void MLP_FN(small_update_avx2)(const mlp_dims *d, const MLP_T *X,
+                                                             const MLP_T *A1, const MLP_T *D2,
+                                                             const MLP_T *D1, const MLP_FN(mlp_params) *p,
+                                                             MLP_T lr)
 {
 #define MLP_SMALL_UPDATE(IN, H)                                                                                  \
     MLP_FN(small_update)(d->n, H, 1, A1, D2, p->W2, p->b2, lr);                                                  \
@@ -204,7 +204,7 @@ __attribute__((target("avx2,fma"))) static void MLP_FN(small_update_avx2)(const 
 #undef MLP_SMALL_UPDATE
 }
 #ifndef MLP_SMALL_PHASES
-#define MLP_SMALL_PHASES() (mlp_lecture_is_small(d) && MLP_HAS_AVX2_FMA())
+#define MLP_SMALL_PHASES() (mlp_lecture_is_small(d) && MLP_HAS_AVX2_FMA(d->threads.isa))
 #endif
 #endif
 
@@ -279,10 +279,10 @@ void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y
     const size_t nh = d->n * d->hidden, no = d->n * d->out;
     MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1, d->threads);
     memcpy(t->A1, t->Z1, nh * sizeof *t->A1);
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->hidden, t->A1);
+    MLP_FN(mlp_activate)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->hidden, t->A1);
     MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2, d->threads);
     memcpy(t->P, t->Z2, no * sizeof *t->P);
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), d->n, d->out, t->P);
+    MLP_FN(mlp_activate)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->out, t->P);
     MLP_FN(lecture_backward_dense)(d, y, t->A1, t->P, p->W2, t->D2, t->D1);
     for (size_t k = 0; k < no; k++) {
         t->E2[k] = y[k] - t->P[k];

@@ -45,15 +45,21 @@ typedef struct {
    to the calls that split products. Opaque. */
 typedef struct mlp_team mlp_team;
 
-/* How a call's large products may run: split among up to `count` threads (0 or 1: the calling thread alone), on
+/* The widest instruction set the kernels may use (simd.h): MLP_ISA_BEST lets them take the widest this CPU and
+   build have; the others cap that (the binding's MLPEXT_SIMD), so that the portable kernels can be run and tested
+   on a CPU that has more. A cap above what the CPU has runs what it has. */
+typedef enum { MLP_ISA_BEST = 0, MLP_ISA_GENERIC = 1, MLP_ISA_AVX2 = 2, MLP_ISA_AVX512 = 3 } mlp_isa;
+
+/* How a call runs: its large products split among up to `count` threads (0 or 1: the calling thread alone), on
    the helpers of `team` when it is given (see mlp_parallel for when it cannot take a product), else on threads
-   started for the product. */
+   started for the product; and every kernel with at most the instruction set `isa`. */
 typedef struct {
     size_t count;
     mlp_team *team; /* may be NULL */
+    mlp_isa isa;
 } mlp_threads;
 
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL}) /* no team: threads started per product */
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST}) /* no team: threads started per product */
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */
@@ -168,9 +174,17 @@ size_t mlp_team_helpers(const mlp_team *team);
 int mlp_team_ours(const mlp_team *team);
 /* Stops and joins its helpers. No product may be running on it. Its memory is then the caller's to free. */
 void mlp_team_stop(mlp_team *team);
+/* The CPUs this process may run on (its affinity mask where the system has one), at least 1. */
+size_t mlp_cpu_count(void);
 
-/* The SIMD code path the kernels take on this CPU: "avx512f", "avx2", "sse2" or "generic". */
-const char *mlp_simd_path(void);
+/* The SIMD code path the kernels take on this CPU with at most `isa`: "avx512f (avx2 for short loops)", "avx2",
+   "sse2" (the portable kernels, built for x86-64's baseline) or "generic" (the portable kernels elsewhere). */
+const char *mlp_simd_path(mlp_isa isa);
+/* The cap named `name` ("generic", "avx2", "avx512"; "" or "auto": MLP_ISA_BEST) into *isa: 1, or 0 if the name is
+   not one of those. */
+int mlp_isa_parse(const char *name, mlp_isa *isa);
+/* Whether this build and CPU have the kernels of `isa` (MLP_ISA_BEST and MLP_ISA_GENERIC: always). */
+int mlp_isa_available(mlp_isa isa);
 
 #define MLP_T double
 #define MLP_FN(name) name##_f64

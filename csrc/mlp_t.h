@@ -11,18 +11,20 @@ typedef struct {
 /* ---- activations (activations.c) ---- */
 
 /* a (rows, cols) = act(a), in place (softmax works row by row; the others element by element). */
-void MLP_FN(mlp_activate)(mlp_activation act, size_t rows, size_t cols, MLP_T *a);
+void MLP_FN(mlp_activate)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a);
 /* d (rows, cols) = d ⊙ act'(a) in place — the gradient through the activation, taken from its output a
    (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)). */
-void MLP_FN(mlp_mul_activation_grad)(mlp_activation act, size_t rows, size_t cols, const MLP_T *a, MLP_T *d);
+void MLP_FN(mlp_mul_activation_grad)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *a,
+                                     MLP_T *d);
 /* For each row r of z (rows, cols): e (rows, cols) = e^(z − max_r), in double and rounded once; sums (rows)
    = Σ_j e[r][j] in column order — softmax's numerators and denominators; maxes (rows, unless NULL) = max_r, the
    row's max. e may be z (in place). */
-void MLP_FN(mlp_exp_shifted_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
+void MLP_FN(mlp_exp_shifted_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
                                   MLP_T *maxes);
 /* a (rows, cols) = the softmax of each row of z, e / sums with e, sums and maxes as mlp_exp_shifted_rows leaves
    them (the network's cross-entropy takes its log-sum-exp from the same sums and maxes). a may be z. */
-void MLP_FN(mlp_softmax_rows)(size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums, MLP_T *maxes);
+void MLP_FN(mlp_softmax_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T *z, MLP_T *a, MLP_T *sums,
+                               MLP_T *maxes);
 
 /* ---- the dense layer (dense.c): forward and backward side by side ---- */
 
@@ -110,11 +112,11 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
 
 /* One optimizer step on a parameter tensor of len values with gradient g, in place on p and the tensor's state
    (buf; or m, v with t the step count already incremented for this step). */
-void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
-                              MLP_T *v, int64_t t);
+void MLP_FN(mlp_optim_update)(mlp_isa isa, const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g,
+                              MLP_T *buf, MLP_T *m, MLP_T *v, int64_t t);
 /* The same, with Adam's scalars of the step already computed (mlp_adam_step_of; ignored by SGD). */
-void MLP_FN(mlp_optim_update_step)(const mlp_optimizer *opt, const mlp_adam_step *step, size_t len, MLP_T *p,
-                                   const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v);
+void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_adam_step *step, size_t len,
+                                   MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v);
 
 /* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
    divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,

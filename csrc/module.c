@@ -17,11 +17,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
-#ifdef __linux__
-#include <sched.h>
-#endif
 
+#include "compiler.h"
 #include "mlp.h"
 #include "size_math.h"
 
@@ -178,7 +175,7 @@ static int is_float_param_dtype(PyArrayObject *a)
     return (PyArray_TYPE(a) == NPY_DOUBLE || PyArray_TYPE(a) == NPY_FLOAT) && PyArray_ISNOTSWAPPED(a);
 }
 
-__attribute__((cold, noinline)) static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *a,
+MLP_COLD static int type_error_dtype(const call_ctx *c, const char *name, PyArrayObject *a,
                                                              const char *expected)
 {
     PyObject *got = dtype_repr(a);
@@ -191,7 +188,7 @@ __attribute__((cold, noinline)) static int type_error_dtype(const call_ctx *c, c
 
 /* The messages of check_shape, out of its way: formatting needs buffers that the checks do not. */
 enum { SHAPE_NDIM, SHAPE_FIXED, SHAPE_EMPTY, SHAPE_MISMATCH };
-__attribute__((cold, noinline)) static int shape_error(const call_ctx *c, int index, PyArrayObject *a, int what,
+MLP_COLD static int shape_error(const call_ctx *c, int index, PyArrayObject *a, int what,
                                                        int dim)
 {
     const arg_spec *s = c->args[index].spec;
@@ -533,7 +530,8 @@ typedef struct {
    call that splits a product (module_team). Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
-    mlp_team *team; /* NULL until then; read and set with atomics (free-threaded builds) */
+    mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
+    mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
 } core_state;
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
@@ -702,7 +700,7 @@ static void *assign_scratch(call_ctx *c, void *block)
 
 #define DEFINE_CONVERT(DST_T, SUFFIX)                                                                            \
     /* src (rows, cols) with byte strides, of a type fast_convertible() accepts -> dst (rows, cols) C order. */  \
-    __attribute__((noinline)) static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows,          \
+    MLP_NOINLINE static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows,          \
                                                             npy_intp cols, npy_intp row_stride,                  \
                                  npy_intp col_stride, DST_T *dst)                                                \
     {                                                                                                            \
@@ -867,17 +865,7 @@ static double epoch_work(const mlp_dims *d)
  * ------------------------------------------------------------------------------------------------------------ */
 
 /* The CPUs this process may run on. */
-static size_t cpus_available(void)
-{
-#ifdef __linux__
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
-        return (size_t)CPU_COUNT(&set);
-    }
-#endif
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (size_t)n : 1;
-}
+static size_t cpus_available(void) { return mlp_cpu_count(); }
 
 /* The module's team of helper threads, for a call that may use `count` threads: started on first need with
    count − 1 helpers (a later call that asks for more runs on it with fewer threads, or, for a product of at least
@@ -892,7 +880,7 @@ static mlp_team *module_team(PyObject *module, size_t count)
     if (state == NULL) {
         return NULL;
     }
-    mlp_team *team = __atomic_load_n(&state->team, __ATOMIC_ACQUIRE);
+    void *team = mlp_atomic_load_ptr(&state->team);
     if (team != NULL && mlp_team_ours(team)) {
         return team;
     }
@@ -902,7 +890,7 @@ static mlp_team *module_team(PyObject *module, size_t count)
         PyMem_RawFree(memory);
         return NULL;
     }
-    if (!__atomic_compare_exchange_n(&state->team, &team, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (!mlp_atomic_cas_ptr(&state->team, &team, fresh)) {
         mlp_team_stop(fresh); /* another thread (free-threaded build) set one first: `team` is now that one */
         PyMem_RawFree(memory);
         return team;
@@ -916,7 +904,9 @@ static mlp_team *module_team(PyObject *module, size_t count)
    integer. */
 static int call_threads(PyObject *module, const char *fname, double ops, mlp_threads *threads)
 {
-    *threads = MLP_THREADS(1);
+    const core_state *state = PyModule_GetState(module);
+    const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
+    *threads = (mlp_threads){1, NULL, isa};
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
@@ -939,7 +929,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
         count = (unsigned long)n;
     }
     count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
-    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL};
+    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa};
     return 0;
 }
 
@@ -2092,11 +2082,14 @@ PyDoc_STRVAR(build_info_doc,
 
 static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
 {
-    const core_state *state = PyModule_GetState(m);
-    mlp_team *team = state != NULL ? __atomic_load_n(&state->team, __ATOMIC_ACQUIRE) : NULL;
+    core_state *state = PyModule_GetState(m);
+    mlp_team *team = state != NULL ? mlp_atomic_load_ptr(&state->team) : NULL;
+    static const char *const forced[] = {NULL, "generic", "avx2", "avx512"}; /* by mlp_isa */
+    const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
     const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n}", "simd", mlp_simd_path(), "compiler",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n}", "simd", mlp_simd_path(isa),
+                         "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
                          __VERSION__,
 #else
@@ -2142,12 +2135,13 @@ static void core_free(void *module)
 {
     core_clear((PyObject *)module);
     core_state *state = PyModule_GetState((PyObject *)module);
-    if (state != NULL && state->team != NULL) {
-        if (mlp_team_ours(state->team)) {
-            mlp_team_stop(state->team);
-            PyMem_RawFree(state->team);
+    mlp_team *team = state != NULL ? mlp_atomic_load_ptr(&state->team) : NULL;
+    if (team != NULL) {
+        if (mlp_team_ours(team)) {
+            mlp_team_stop(team);
+            PyMem_RawFree(team);
         }
-        state->team = NULL;
+        mlp_atomic_store_ptr(&state->team, NULL);
     }
 }
 
@@ -2157,7 +2151,7 @@ static PyObject *py_after_fork_in_child(PyObject *m, PyObject *Py_UNUSED(args))
 {
     core_state *state = PyModule_GetState(m);
     if (state != NULL) {
-        __atomic_store_n(&state->team, NULL, __ATOMIC_RELEASE);
+        mlp_atomic_store_ptr(&state->team, NULL);
     }
     Py_RETURN_NONE;
 }
@@ -2206,9 +2200,31 @@ static int register_fork_hook(PyObject *module)
     return done != NULL ? 0 : -1;
 }
 
+/* The kernels' instruction set from MLPEXT_SIMD (generic, avx2, avx512; unset, empty or auto: the widest the CPU
+   has), read once, here. ValueError if it names no such set, or one this CPU or build does not have. */
+static int read_simd_env(core_state *state)
+{
+    const char *env = getenv("MLPEXT_SIMD");
+    if (!mlp_isa_parse(env != NULL ? env : "", &state->isa)) {
+        PyErr_Format(PyExc_ValueError, "the environment variable MLPEXT_SIMD must be 'generic', 'avx2', 'avx512' "
+                     "or 'auto' (the kernels' instruction set), got '%.50s'", env);
+        return -1;
+    }
+    if (!mlp_isa_available(state->isa)) {
+        PyErr_Format(PyExc_ValueError, "MLPEXT_SIMD=%.50s: this CPU or build does not have those kernels (it has "
+                     "%s)", env, mlp_simd_path(MLP_ISA_BEST));
+        return -1;
+    }
+    return 0;
+}
+
 static int core_exec(PyObject *module)
 {
     import_array1(-1); /* NumPy's C API table */
+    core_state *state = PyModule_GetState(module);
+    if (state == NULL || read_simd_env(state) < 0) {
+        return -1;
+    }
     return register_fork_hook(module);
 }
 

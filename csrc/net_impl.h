@@ -52,11 +52,11 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
                               net->threads);
     if (net->acts[L - 1].kind == MLP_SOFTMAX) { /* keeping the sums and maxes for the cross-entropy */
-        MLP_FN(mlp_softmax_rows)(m, s[L], w->Z, w->A[L], w->sums, w->maxes);
+        MLP_FN(mlp_softmax_rows)(net->threads.isa, m, s[L], w->Z, w->A[L], w->sums, w->maxes);
         return;
     }
     memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
-    MLP_FN(mlp_activate)(net->acts[L - 1], m, s[L], w->A[L]);
+    MLP_FN(mlp_activate)(net->threads.isa, net->acts[L - 1], m, s[L], w->A[L]);
 }
 
 /* One row of the cross-entropy (net_output_grad): adds its loss −Σ y·log_softmax(z) to *sum (term by term, in
@@ -100,7 +100,7 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
             G[k] = P[k] - y[k];
             sum += (double)G[k] * (double)G[k];
         }
-        MLP_FN(mlp_mul_activation_grad)(net->acts[net->n_layers - 1], m, o, P, G);
+        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
         return 0.5 * sum;
     case MLP_LOSS_MSE: { /* Σ(P − y)²/N; G = ((P − y)·(2/N)) ⊙ act'(P) */
         const MLP_T scale = (MLP_T)(2.0 / (double)N);
@@ -109,7 +109,7 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
             sum += (double)e * (double)e;
             G[k] = e * scale;
         }
-        MLP_FN(mlp_mul_activation_grad)(net->acts[net->n_layers - 1], m, o, P, G);
+        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
         return sum / (double)N;
     }
     case MLP_LOSS_BCE: /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100); fused G = (P − y)/N */
@@ -122,7 +122,7 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
         return sum / (double)N;
     case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
         if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
-            MLP_FN(mlp_exp_shifted_rows)(m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
+            MLP_FN(mlp_exp_shifted_rows)(net->threads.isa, m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
         } /* else the forward pass's softmax left them */
         const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
         for (size_t r = 0; r < m; r++) {
@@ -185,9 +185,9 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
     for (size_t l = 0; l < net->n_layers; l++) {
         for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
             const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_FN(mlp_optim_update_step)(opt, &step, len, k ? p->b[l] : p->W[l], k ? grads->b[l] : grads->W[l],
-                                          state->buf ? state->buf[i] : NULL, state->m ? state->m[i] : NULL,
-                                          state->v ? state->v[i] : NULL);
+            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &step, len, k ? p->b[l] : p->W[l],
+                                          k ? grads->b[l] : grads->W[l], state->buf ? state->buf[i] : NULL,
+                                          state->m ? state->m[i] : NULL, state->v ? state->v[i] : NULL);
         }
     }
 }

@@ -15,7 +15,7 @@ static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x;
 #define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
 #define MLP_NORMAL_MIN _Generic((MLP_T)0, float: FLT_MIN, default: DBL_MIN)
 
-#if MLP_X86_DISPATCH
+#ifdef MLP_X86_DISPATCH
 #include "div512.h"
 #endif
 

@@ -35,8 +35,8 @@ MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m
     (len, p, g, m, v, decay, wd, lerp_low, weight, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps)
 static void MLP_FN(adam_loop_generic) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
 
-#if MLP_X86_DISPATCH
-__attribute__((target("avx2,fma"))) static void MLP_FN(adam_loop_avx2) MLP_ADAM_PARAMS
+#ifdef MLP_X86_DISPATCH
+MLP_TARGET("avx2,fma") static void MLP_FN(adam_loop_avx2) MLP_ADAM_PARAMS
 {
     MLP_FN(adam_loop) MLP_ADAM_ARGS;
 }
@@ -92,7 +92,7 @@ MLP_512_INLINE void MLP_FN(adam512_block)(const MLP_FN(adam512_consts) *K, size_
 
 /* adam_loop for AVX-512, written out in intrinsics (adam512_block); the last len % lanes parameters take
    adam_loop. Same bits as adam_loop. */
-__attribute__((target("avx512f"))) static void MLP_FN(adam_loop_avx512) MLP_ADAM_PARAMS
+MLP_TARGET("avx512f") static void MLP_FN(adam_loop_avx512) MLP_ADAM_PARAMS
 {
     const MLP_FN(adam512_consts) K = {
         MLP_FN(mlp512_set1)(weight), MLP_FN(mlp512_set1)((MLP_T)1 - weight), MLP_FN(mlp512_set1)(beta2),
@@ -118,7 +118,7 @@ __attribute__((target("avx512f"))) static void MLP_FN(adam_loop_avx512) MLP_ADAM
 }
 
 /* q[k] = a[k] / b for k < len as Adam divides by c (adam512_block), for the tests. */
-__attribute__((target("avx512f"))) static void MLP_FN(divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
+MLP_TARGET("avx512f") static void MLP_FN(divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
 {
     const size_t lanes = MLP_FN(mlp512_lanes);
     const MLP_FN(mlp512_vec) vb = MLP_FN(mlp512_set1)(b), vy = MLP_FN(mlp512_set1)((MLP_T)1 / b);
@@ -136,7 +136,7 @@ __attribute__((target("avx512f"))) static void MLP_FN(divide_avx512)(size_t len,
 }
 
 /* s[k] = √v[k] for k < len as Adam takes it (adam512_block), for the tests. */
-__attribute__((target("avx512f"))) static void MLP_FN(sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
+MLP_TARGET("avx512f") static void MLP_FN(sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
 {
     const size_t lanes = MLP_FN(mlp512_lanes);
     size_t k = 0;
@@ -153,8 +153,8 @@ __attribute__((target("avx512f"))) static void MLP_FN(sqrt_avx512)(size_t len, c
 
 int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
 {
-#if MLP_X86_DISPATCH
-    if (MLP_HAS_AVX512()) {
+#ifdef MLP_X86_DISPATCH
+    if (MLP_CPU_AVX512()) {
         MLP_FN(sqrt_avx512)(len, v, s);
         return 1;
     }
@@ -165,8 +165,8 @@ int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s)
 
 int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
 {
-#if MLP_X86_DISPATCH
-    if (MLP_HAS_AVX512()) {
+#ifdef MLP_X86_DISPATCH
+    if (MLP_CPU_AVX512()) {
         MLP_FN(divide_avx512)(len, a, b, q);
         return 1;
     }
@@ -175,15 +175,15 @@ int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
     return 0;
 }
 
-void MLP_FN(mlp_optim_update)(const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m,
-                              MLP_T *v, int64_t t)
+void MLP_FN(mlp_optim_update)(mlp_isa isa, const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g,
+                              MLP_T *buf, MLP_T *m, MLP_T *v, int64_t t)
 {
     const mlp_adam_step step = mlp_adam_step_of(opt, t);
-    MLP_FN(mlp_optim_update_step)(opt, &step, len, p, g, buf, m, v);
+    MLP_FN(mlp_optim_update_step)(isa, opt, &step, len, p, g, buf, m, v);
 }
 
-void MLP_FN(mlp_optim_update_step)(const mlp_optimizer *opt, const mlp_adam_step *step, size_t len, MLP_T *p,
-                                   const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v)
+void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_adam_step *step, size_t len,
+                                   MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v)
 {
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay;
     const int decay = opt->weight_decay != 0.0;
@@ -205,15 +205,17 @@ void MLP_FN(mlp_optim_update_step)(const mlp_optimizer *opt, const mlp_adam_step
     const MLP_T step_size = (MLP_T)step->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)step->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-#if MLP_X86_DISPATCH
-    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX512()) {
+#ifdef MLP_X86_DISPATCH
+    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX512(isa)) {
         MLP_FN(adam_loop_avx512) MLP_ADAM_ARGS;
         return;
     }
-    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA()) {
+    if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
         return;
     }
+#else
+    (void)isa;
 #endif
     MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
 }

@@ -1,6 +1,8 @@
 /*
  * parallel.c — the one place the C core starts threads: a matrix product split into parts, run by a team of
- * helper threads kept between products, or by threads started for that product alone.
+ * helper threads kept between products, or by threads started for that product alone. POSIX threads, or on
+ * Windows its own primitives (threads from _beginthreadex, SRW locks, condition variables), behind the same few
+ * names (below); the atomics are compiler.h's.
  *
  * No global state and no allocation: the binding gives a team its memory (mlp_team_bytes, from Python's allocator),
  * starts it once per module (mlp_team_start) and hands it to the calls whose products are split
@@ -24,17 +26,124 @@
  * once), or whose process is not the team's (a child after fork(), which has none of its threads), does without
  * it (mlp_parallel). Every part of every product, the result does not depend on where the parts ran.
  */
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <process.h>
+#else
+#if defined(__linux__)
+#define _GNU_SOURCE /* sched_getaffinity */
+#elif defined(__APPLE__)
+#define _DARWIN_C_SOURCE /* sysconf's _SC_NPROCESSORS_ONLN */
+#else
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
+#endif
+#include <stdint.h>
+#include <string.h>
 
+#include "compiler.h"
 #include "mlp.h"
+
+/* ---- the system's threads, locks and clocks: Win32 or POSIX behind one set of names ----
+   mlp_thread_start returns 0 on success (as pthread_create); mlp_mutex_trylock 1 if it took the lock. */
+#if defined(_WIN32)
+typedef HANDLE mlp_thread;
+typedef SRWLOCK mlp_mutex;
+typedef CONDITION_VARIABLE mlp_cond;
+typedef DWORD mlp_pid;
+#define MLP_THREAD_FN unsigned __stdcall
+#define MLP_THREAD_RETURN 0
+static int mlp_mutex_init(mlp_mutex *m) { InitializeSRWLock(m); return 0; }
+static void mlp_mutex_destroy(mlp_mutex *m) { (void)m; }
+static void mlp_mutex_lock(mlp_mutex *m) { AcquireSRWLockExclusive(m); }
+static int mlp_mutex_trylock(mlp_mutex *m) { return TryAcquireSRWLockExclusive(m) != 0; }
+static void mlp_mutex_unlock(mlp_mutex *m) { ReleaseSRWLockExclusive(m); }
+static int mlp_cond_init(mlp_cond *c) { InitializeConditionVariable(c); return 0; }
+static void mlp_cond_destroy(mlp_cond *c) { (void)c; }
+static void mlp_cond_wait(mlp_cond *c, mlp_mutex *m) { SleepConditionVariableSRW(c, m, INFINITE, 0); }
+static void mlp_cond_broadcast(mlp_cond *c) { WakeAllConditionVariable(c); }
+/* _beginthreadex, not CreateThread: the C runtime's per-thread state is set up for the thread */
+static int mlp_thread_start(mlp_thread *t, unsigned(__stdcall *fn)(void *), void *arg)
+{
+    *t = (HANDLE)_beginthreadex(NULL, 0, fn, arg, 0, NULL);
+    return *t == 0;
+}
+static void mlp_thread_join(mlp_thread t)
+{
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+static void mlp_yield(void) { SwitchToThread(); }
+static mlp_pid mlp_getpid(void) { return GetCurrentProcessId(); }
+size_t mlp_cpu_count(void)
+{
+    DWORD_PTR process, system;
+    size_t n = 0;
+    if (GetProcessAffinityMask(GetCurrentProcess(), &process, &system)) {
+        for (; process != 0; process &= process - 1) {
+            n++;
+        }
+    }
+    if (n == 0) {
+        n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+    }
+    return n > 0 ? n : 1;
+}
+static int64_t mlp_now_ns(void)
+{
+    LARGE_INTEGER count, freq;
+    QueryPerformanceCounter(&count);
+    QueryPerformanceFrequency(&freq);
+    return (int64_t)((double)count.QuadPart * (1e9 / (double)freq.QuadPart));
+}
+#else
+typedef pthread_t mlp_thread;
+typedef pthread_mutex_t mlp_mutex;
+typedef pthread_cond_t mlp_cond;
+typedef pid_t mlp_pid;
+#define MLP_THREAD_FN void *
+#define MLP_THREAD_RETURN NULL
+static int mlp_mutex_init(mlp_mutex *m) { return pthread_mutex_init(m, NULL); }
+static void mlp_mutex_destroy(mlp_mutex *m) { pthread_mutex_destroy(m); }
+static void mlp_mutex_lock(mlp_mutex *m) { pthread_mutex_lock(m); }
+static int mlp_mutex_trylock(mlp_mutex *m) { return pthread_mutex_trylock(m) == 0; }
+static void mlp_mutex_unlock(mlp_mutex *m) { pthread_mutex_unlock(m); }
+static int mlp_cond_init(mlp_cond *c) { return pthread_cond_init(c, NULL); }
+static void mlp_cond_destroy(mlp_cond *c) { pthread_cond_destroy(c); }
+static void mlp_cond_wait(mlp_cond *c, mlp_mutex *m) { pthread_cond_wait(c, m); }
+static void mlp_cond_broadcast(mlp_cond *c) { pthread_cond_broadcast(c); }
+static int mlp_thread_start(mlp_thread *t, void *(*fn)(void *), void *arg) { return pthread_create(t, NULL, fn, arg); }
+static void mlp_thread_join(mlp_thread t) { pthread_join(t, NULL); }
+static void mlp_yield(void) { sched_yield(); }
+static mlp_pid mlp_getpid(void) { return getpid(); }
+size_t mlp_cpu_count(void)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+        return (size_t)CPU_COUNT(&set);
+    }
+#endif
+#ifdef _SC_NPROCESSORS_ONLN
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+#else
+    return 1;
+#endif
+}
+static int64_t mlp_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+#endif
 
 typedef void (*mlp_part_fn)(void *arg, size_t part, size_t parts);
 
@@ -48,82 +157,65 @@ typedef void (*mlp_part_fn)(void *arg, size_t part, size_t parts);
 typedef struct {
     mlp_team *team;
     size_t part;
-    atomic_uint job; /* products posted to it so far (compared for equality only: wrapping is harmless) */
-    char pad[128 - sizeof(void *) - sizeof(size_t) - sizeof(atomic_uint)];
+    mlp_atomic_int job; /* products posted to it so far (compared for equality only: wrapping is harmless) */
+    char pad[128 - sizeof(void *) - sizeof(size_t) - sizeof(mlp_atomic_int)];
 } mlp_helper;
 
 struct mlp_team {
-    pthread_mutex_t busy; /* held by the caller whose product runs on the team */
-    pthread_mutex_t lock; /* with `wake`: where idle helpers sleep; the job counters change under it */
-    pthread_cond_t wake;
-    atomic_size_t pending; /* helpers that have not yet finished their part of the current product */
-    atomic_int quit;       /* set by mlp_team_stop */
+    mlp_mutex busy; /* held by the caller whose product runs on the team */
+    mlp_mutex lock; /* with `wake`: where idle helpers sleep; the job counters change under it */
+    mlp_cond wake;
+    mlp_atomic_int pending; /* helpers that have not yet finished their part of the current product */
+    mlp_atomic_int quit;    /* set by mlp_team_stop */
     /* the current product: written by the caller before it posts, read by the helpers in it */
     mlp_part_fn fn;
     void *arg;
     size_t parts;
-    pid_t pid;      /* the process that started the helpers */
+    mlp_pid pid;    /* the process that started the helpers */
     size_t helpers; /* how many were started */
-    pthread_t threads[MLP_MAX_THREADS - 1];
+    mlp_thread threads[MLP_MAX_THREADS - 1];
     mlp_helper roles[MLP_MAX_THREADS - 1];
 };
 
-static void mlp_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static int64_t mlp_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* Waits until the helper's job counter differs from `seen` (or the team is stopping), polling for
    MLP_TEAM_POLL_NS, then asleep; returns the new counter. */
-static unsigned mlp_team_wait(mlp_team *t, mlp_helper *h, unsigned seen)
+static int mlp_team_wait(mlp_team *t, mlp_helper *h, int seen)
 {
     const int64_t start = mlp_now_ns();
     for (unsigned i = 1;; i++) {
-        const unsigned job = atomic_load_explicit(&h->job, memory_order_acquire);
-        if (job != seen || atomic_load_explicit(&t->quit, memory_order_acquire)) {
+        const int job = mlp_atomic_load_int(&h->job);
+        if (job != seen || mlp_atomic_load_int(&t->quit)) {
             return job;
         }
-        mlp_pause();
+        MLP_CPU_RELAX();
         if (i % 64 == 0) {
             if (mlp_now_ns() - start > MLP_TEAM_POLL_NS) {
                 break;
             }
-            sched_yield(); /* lets a thread that shares this core run (and valgrind, which runs one at a time) */
+            mlp_yield(); /* lets a thread that shares this core run (and valgrind, which runs one at a time) */
         }
     }
-    pthread_mutex_lock(&t->lock);
-    unsigned job;
-    while ((job = atomic_load_explicit(&h->job, memory_order_acquire)) == seen &&
-           !atomic_load_explicit(&t->quit, memory_order_acquire)) {
-        pthread_cond_wait(&t->wake, &t->lock);
+    mlp_mutex_lock(&t->lock);
+    int job;
+    while ((job = mlp_atomic_load_int(&h->job)) == seen && !mlp_atomic_load_int(&t->quit)) {
+        mlp_cond_wait(&t->wake, &t->lock);
     }
-    pthread_mutex_unlock(&t->lock);
+    mlp_mutex_unlock(&t->lock);
     return job;
 }
 
-static void *mlp_helper_main(void *p)
+static MLP_THREAD_FN mlp_helper_main(void *p)
 {
     mlp_helper *h = p;
     mlp_team *t = h->team;
-    unsigned seen = 0;
+    int seen = 0;
     for (;;) {
         seen = mlp_team_wait(t, h, seen);
-        if (atomic_load_explicit(&t->quit, memory_order_acquire)) {
-            return NULL;
+        if (mlp_atomic_load_int(&t->quit)) {
+            return MLP_THREAD_RETURN;
         }
         t->fn(t->arg, h->part, t->parts);
-        atomic_fetch_sub_explicit(&t->pending, 1, memory_order_release);
+        mlp_atomic_add_int(&t->pending, -1);
     }
 }
 
@@ -137,24 +229,25 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
     }
     mlp_team *t = memory;
     memset(t, 0, sizeof *t);
-    if (pthread_mutex_init(&t->busy, NULL) != 0) {
+    if (mlp_mutex_init(&t->busy) != 0) {
         return NULL;
     }
-    if (pthread_mutex_init(&t->lock, NULL) != 0) {
-        pthread_mutex_destroy(&t->busy);
+    if (mlp_mutex_init(&t->lock) != 0) {
+        mlp_mutex_destroy(&t->busy);
         return NULL;
     }
-    if (pthread_cond_init(&t->wake, NULL) != 0) {
-        pthread_mutex_destroy(&t->lock);
-        pthread_mutex_destroy(&t->busy);
+    if (mlp_cond_init(&t->wake) != 0) {
+        mlp_mutex_destroy(&t->lock);
+        mlp_mutex_destroy(&t->busy);
         return NULL;
     }
-    atomic_init(&t->pending, 0);
-    atomic_init(&t->quit, 0);
-    t->pid = getpid();
+    mlp_atomic_init_int(&t->pending, 0);
+    mlp_atomic_init_int(&t->quit, 0);
+    t->pid = mlp_getpid();
+#if !defined(_WIN32)
     /* The helpers start with every asynchronous signal blocked (they inherit the mask): those are the calling
        threads' to handle. Signals raised by a fault in a helper's own work stay deliverable, so that the
-       process's handlers (faulthandler's, or the default action) see them. */
+       process's handlers (faulthandler's, or the default action) see them. (Windows has no signal masks.) */
     sigset_t mask, old;
     sigfillset(&mask);
     static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
@@ -162,16 +255,19 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
         sigdelset(&mask, faults[k]);
     }
     pthread_sigmask(SIG_SETMASK, &mask, &old);
+#endif
     for (size_t k = 0; k < helpers; k++) {
         t->roles[k].team = t;
         t->roles[k].part = k + 1;
-        atomic_init(&t->roles[k].job, 0);
-        if (pthread_create(&t->threads[k], NULL, mlp_helper_main, &t->roles[k]) != 0) {
+        mlp_atomic_init_int(&t->roles[k].job, 0);
+        if (mlp_thread_start(&t->threads[k], mlp_helper_main, &t->roles[k]) != 0) {
             break;
         }
         t->helpers++;
     }
+#if !defined(_WIN32)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+#endif
     if (t->helpers == 0) {
         mlp_team_stop(t);
         return NULL;
@@ -181,49 +277,47 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
 
 size_t mlp_team_helpers(const mlp_team *team) { return team->helpers; }
 
-int mlp_team_ours(const mlp_team *team) { return team->pid == getpid(); }
+int mlp_team_ours(const mlp_team *team) { return team->pid == mlp_getpid(); }
 
 void mlp_team_stop(mlp_team *t)
 {
-    pthread_mutex_lock(&t->lock);
-    atomic_store_explicit(&t->quit, 1, memory_order_release);
-    pthread_cond_broadcast(&t->wake);
-    pthread_mutex_unlock(&t->lock);
+    mlp_mutex_lock(&t->lock);
+    mlp_atomic_store_int(&t->quit, 1);
+    mlp_cond_broadcast(&t->wake);
+    mlp_mutex_unlock(&t->lock);
     for (size_t k = 0; k < t->helpers; k++) {
-        pthread_join(t->threads[k], NULL);
+        mlp_thread_join(t->threads[k]);
     }
-    pthread_cond_destroy(&t->wake);
-    pthread_mutex_destroy(&t->lock);
-    pthread_mutex_destroy(&t->busy);
+    mlp_cond_destroy(&t->wake);
+    mlp_mutex_destroy(&t->lock);
+    mlp_mutex_destroy(&t->busy);
 }
 
 /* Runs the product on the team in `parts` parts (at most helpers + 1): part 0 here, part k on helper k. Returns 0
    without running anything if the team is running another product. */
 static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
 {
-    if (pthread_mutex_trylock(&t->busy) != 0) {
+    if (!mlp_mutex_trylock(&t->busy)) {
         return 0;
     }
     t->fn = fn;
     t->arg = arg;
     t->parts = parts;
-    atomic_store_explicit(&t->pending, parts - 1, memory_order_relaxed);
-    pthread_mutex_lock(&t->lock);
+    mlp_atomic_store_int(&t->pending, (int)parts - 1);
+    mlp_mutex_lock(&t->lock);
     for (size_t k = 0; k + 1 < parts; k++) { /* only the caller holding `busy` writes the counters */
-        mlp_helper *h = &t->roles[k];
-        atomic_store_explicit(&h->job, atomic_load_explicit(&h->job, memory_order_relaxed) + 1,
-                              memory_order_release);
+        mlp_atomic_add_int(&t->roles[k].job, 1);
     }
-    pthread_cond_broadcast(&t->wake); /* for the helpers that sleep; those that poll see their counter change */
-    pthread_mutex_unlock(&t->lock);
+    mlp_cond_broadcast(&t->wake); /* for the helpers that sleep; those that poll see their counter change */
+    mlp_mutex_unlock(&t->lock);
     fn(arg, 0, parts);
-    for (unsigned i = 1; atomic_load_explicit(&t->pending, memory_order_acquire) != 0; i++) {
-        mlp_pause();
+    for (unsigned i = 1; mlp_atomic_load_int(&t->pending) != 0; i++) {
+        MLP_CPU_RELAX();
         if (i % 64 == 0) {
-            sched_yield();
+            mlp_yield();
         }
     }
-    pthread_mutex_unlock(&t->busy);
+    mlp_mutex_unlock(&t->busy);
     return 1;
 }
 
@@ -233,27 +327,27 @@ typedef struct {
     size_t part, parts;
 } mlp_part;
 
-static void *mlp_run_part(void *p)
+static MLP_THREAD_FN mlp_run_part(void *p)
 {
     const mlp_part *job = p;
     job->fn(job->arg, job->part, job->parts);
-    return NULL;
+    return MLP_THREAD_RETURN;
 }
 
 /* Parts 1 .. parts − 1 each on a thread started for it, part 0 here; joined before returning. */
 static void mlp_start_parts(size_t parts, mlp_part_fn fn, void *arg)
 {
-    pthread_t threads[MLP_MAX_THREADS];
+    mlp_thread threads[MLP_MAX_THREADS];
     mlp_part jobs[MLP_MAX_THREADS];
     int started[MLP_MAX_THREADS] = {0};
     for (size_t t = 1; t < parts; t++) {
         jobs[t] = (mlp_part){fn, arg, t, parts};
-        started[t] = pthread_create(&threads[t], NULL, mlp_run_part, &jobs[t]) == 0;
+        started[t] = mlp_thread_start(&threads[t], mlp_run_part, &jobs[t]) == 0;
     }
     fn(arg, 0, parts);
     for (size_t t = 1; t < parts; t++) {
         if (started[t]) {
-            pthread_join(threads[t], NULL);
+            mlp_thread_join(threads[t]);
         } else { /* the system refused a thread: its part runs here, the result is the same */
             fn(arg, t, parts);
         }

@@ -16,7 +16,7 @@
  */
 #include "sigmoid4_impl.h"
 
-#define MLP_V_INLINE __attribute__((always_inline, target(MLP_V_TARGET))) static inline
+#define MLP_V_INLINE MLP_TARGET_INLINE(MLP_V_TARGET)
 
 /* ((v0 + v1) + v2) + v3, in every lane. */
 MLP_V_INLINE __m256d MLP_V(rows4_sum)(__m256d v)
@@ -131,9 +131,9 @@ MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int
 }
 
 /* mlp_lecture_train for d->n <= 4, d->in and d->hidden <= MLP_SMALL_WIDTH, d->out == 1 (rows4_fits). */
-__attribute__((target(MLP_V_TARGET))) static void MLP_V(rows4_train)(const mlp_dims *d, const double *X,
-                                                                    const double *y, const mlp_params_f64 *p,
-                                                                    double lr, size_t epochs, double *losses)
+MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_train)(const mlp_dims *d, const double *X,
+                                                        const double *y, const mlp_params_f64 *p,
+                                                        double lr, size_t epochs, double *losses)
 {
 #define MLP_ROWS4(IN, H)                                                                                         \
     if (d->n == 4) {                                                                                             \
@@ -168,9 +168,9 @@ MLP_V_INLINE void MLP_V(rows4_forward_rows)(const size_t IN, const size_t H, con
     }
 }
 
-__attribute__((target(MLP_V_TARGET))) static void MLP_V(rows4_forward)(const mlp_dims *d, const double *X,
-                                                                      const mlp_params_f64 *p, double *A1,
-                                                                      double *P)
+MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_forward)(const mlp_dims *d, const double *X,
+                                                          const mlp_params_f64 *p, double *A1,
+                                                          double *P)
 {
     MLP_CONST_SWITCH(IN, d->in,
                      MLP_CONST_SWITCH(H, d->hidden, MLP_V(rows4_forward_rows)(IN, H, d->n, X, p, A1, P)));

@@ -11,7 +11,7 @@
  * AVX-512VL looks up 8 entries in one instruction (vpermt2pd); plain AVX2 permutes each 4-entry half with vpermps
  * and blends.
  */
-#define MLP_V_FN __attribute__((always_inline, target(MLP_V_TARGET))) static inline
+#define MLP_V_FN MLP_TARGET_INLINE(MLP_V_TARGET)
 
 /* table[m & 7] in each lane (the other bits of m are ignored). */
 MLP_V_FN __m256d MLP_V(mlp_lookup8)(const double *table, __m256i m)

@@ -2,11 +2,12 @@
  * simd.h — runtime dispatch between builds of one loop for the x86-64 baseline (SSE2), AVX2 and AVX-512.
  *
  * A kernel body is an always-inline function; MLP_SIMD_VARIANTS compiles it into three functions with
- * different target attributes, and the caller picks one with __builtin_cpu_supports (a load and a test, no
- * state of ours). The bodies are compiled with -ffp-contract=off, so no multiply and add is fused behind their
- * back; the fused multiply-adds they do write (the sigmoid's, vmath.h) round once on every build, so all three
- * give the same bits. The AVX2 build has the fma target and runs where the CPU has both. Elsewhere than x86 with
- * GCC/Clang, only the portable build exists.
+ * different target attributes, and the caller picks one with MLP_CPU_SUPPORTS (compiler.h: a load and a test, no
+ * state of ours), capped by the call's mlp_isa (mlp.h: MLPEXT_SIMD in the binding). The bodies are compiled with
+ * -ffp-contract=off, so no multiply and add is fused behind their back; the fused multiply-adds they do write (the
+ * sigmoid's, vmath.h) round once on every build, so all three give the same bits. The AVX2 build has the fma
+ * target and runs where the CPU has both. Elsewhere than x86 with GCC/Clang (MSVC, aarch64, ...), only the
+ * portable build exists.
  *
  * The dense layer's products (dense.c) dispatch with the same tests to their own kernels, which use FMA on
  * large layers (target("avx2,fma") / target("avx512f")): see dense_simd_impl.h.
@@ -14,27 +15,34 @@
 #ifndef MLPEXT_SIMD_H
 #define MLPEXT_SIMD_H
 
-#define MLP_INLINE __attribute__((always_inline)) static inline
+#include "compiler.h"
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+/* Whether a call capped at `isa` may use the kernels of `level` (before asking the CPU). */
+#define MLP_ISA_ALLOWS(isa, level) ((isa) == MLP_ISA_BEST || (isa) >= (level))
+
+#if defined(MLP_HAS_TARGET) && (defined(__x86_64__) || defined(__i386__))
 #define MLP_X86_DISPATCH 1
-#define MLP_HAS_AVX512() __builtin_cpu_supports("avx512f")
-#define MLP_HAS_AVX512VL() (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+#define MLP_CPU_AVX512() MLP_CPU_SUPPORTS("avx512f")
+#define MLP_CPU_AVX512VL() (MLP_CPU_SUPPORTS("avx512f") && MLP_CPU_SUPPORTS("avx512vl"))
 /* AVX2 with FMA3: the dense layer's fused multiply-add kernels (every AVX-512 CPU has FMA). */
-#define MLP_HAS_AVX2_FMA() (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+#define MLP_CPU_AVX2_FMA() (MLP_CPU_SUPPORTS("avx2") && MLP_CPU_SUPPORTS("fma"))
+/* The same, for a call capped at `isa`. */
+#define MLP_HAS_AVX512(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512())
+#define MLP_HAS_AVX512VL(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512VL())
+#define MLP_HAS_AVX2_FMA(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX2) && MLP_CPU_AVX2_FMA())
 /* Defines NAME_generic, NAME_avx2 and NAME_avx512 (static, each with the template's suffix: MLP_FN), each running
    BODY ARGS. */
 #define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS)                                                              \
     static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }                                                     \
-    __attribute__((target("avx2,fma"))) static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                    \
-    __attribute__((target("avx512f"))) static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
-/* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512, else its AVX2 variant when
-   size >= MIN2 and the CPU has AVX2 and FMA, else the generic one. */
-#define MLP_SIMD_CALL(NAME, size, MIN2, MIN512, ARGS)                                                            \
+    MLP_TARGET("avx2,fma") static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                                 \
+    MLP_TARGET("avx512f") static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
+/* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512 (and isa allows it), else its AVX2
+   variant when size >= MIN2 and the CPU has AVX2 and FMA (and isa allows it), else the generic one. */
+#define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS)                                                       \
     do {                                                                                                         \
-        if ((size) >= (MIN512) && MLP_HAS_AVX512()) {                                                            \
+        if ((size) >= (MIN512) && MLP_HAS_AVX512(isa)) {                                                         \
             MLP_FN(NAME##_avx512) ARGS;                                                                          \
-        } else if ((size) >= (MIN2) && MLP_HAS_AVX2_FMA()) {                                                     \
+        } else if ((size) >= (MIN2) && MLP_HAS_AVX2_FMA(isa)) {                                                  \
             MLP_FN(NAME##_avx2) ARGS;                                                                            \
         } else {                                                                                                 \
             MLP_FN(NAME##_generic) ARGS;                                                                         \
@@ -42,7 +50,7 @@
     } while (0)
 #else
 #define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS) static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }
-#define MLP_SIMD_CALL(NAME, size, MIN2, MIN512, ARGS) MLP_FN(NAME##_generic) ARGS
+#define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS) ((void)(isa), MLP_FN(NAME##_generic) ARGS)
 #endif
 
 #endif /* MLPEXT_SIMD_H */

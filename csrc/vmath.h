@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "exp_table.h"
 
 static inline uint64_t mlp_bits(double x)
@@ -44,7 +45,7 @@ static inline double mlp_from_bits(uint64_t u)
 #define MLP_EXP_OVERFLOW 0x1.62e42fefa39efp+9   /* ln(DBL_MAX) = 709.78...: above, e^x is +inf */
 #define MLP_EXP_SUBNORMAL -0x1.6232bdd7abcd2p+9 /* ln(DBL_MIN) = -708.39...: below, e^x is flushed to 0 */
 
-__attribute__((always_inline)) static inline double mlp_exp(double x)
+MLP_INLINE double mlp_exp(double x)
 {
     const double n_over_ln2 = 0x1.71547652b82fep0 * 128;
     const double shift = 0x1.8p52; /* adding it rounds to an integer, which lands in the low mantissa bits */
@@ -65,12 +66,104 @@ __attribute__((always_inline)) static inline double mlp_exp(double x)
     return x < MLP_EXP_SUBNORMAL ? 0.0 : y;
 }
 
-/* a·b + c rounded once. Where the CPU has no FMA instruction (a build without the fma target on x86) this is
-   libm's fma(), exact too, so every build gives the same bits; the SIMD builds (simd.h) get the instruction. */
-#if defined(__GNUC__)
-#define MLP_FMA(a, b, c) __builtin_fma((a), (b), (c))
+/* x·2^e, x in [1, 2) or any x whose result is normal: steps of 2^±1000 that stay normal, then one multiply, so
+   the result is rounded once (when it is subnormal) or exact. */
+static inline double mlp_scale2(double x, int e)
+{
+    while (e > 1000) {
+        x *= 0x1p1000;
+        e -= 1000;
+    }
+    while (e < -1000) {
+        x *= 0x1p-1000;
+        e += 1000;
+    }
+    /* 2^e, e in [-1000, 1000]: a normal double */
+    return x * mlp_from_bits((uint64_t)(e + 1023) << 52);
+}
+
+/* The binary exponent of a finite x != 0 (ilogb). */
+static inline int mlp_exponent(double x)
+{
+    const int e = (int)((mlp_bits(x) >> 52) & 0x7ff);
+    return e == 0 ? mlp_exponent(x * 0x1p64) - 64 : e - 1023;
+}
+
+/* s + err = x + y exactly (Knuth's TwoSum), s the rounded sum. */
+static inline double mlp_two_sum(double x, double y, double *err)
+{
+    const double s = x + y, bb = s - x;
+    *err = (x - (s - bb)) + (y - bb);
+    return s;
+}
+
+/* a·b + c rounded once, in plain double arithmetic: the portable path's fused multiply-add where the C library's
+   fma() cannot be trusted (mingw-w64's rounds wrongly on about 30 % of inputs; tests/c/test_kernels.c checks the
+   one a build uses). Boldo and Melquiond's emulation ("Emulation of FMA and correctly rounded sums: proved
+   algorithms using rounding to odd", IEEE TC 2008): with a·b = uh + ul exactly (Veltkamp/Dekker), c + uh = th + tl
+   exactly (TwoSum), RN(th + RO(tl + ul)) = RN(a·b + c), RO rounding to odd. Run on a, b scaled to [1, 2) and c by
+   the same power of two, so that no step overflows or underflows. Correctly rounded wherever the result is normal,
+   zero, infinite or NaN; a subnormal result (the sigmoid has none) is rounded to odd, then to nearest, and may
+   differ from the correctly rounded one in its last bit. Requires FLT_EVAL_METHOD 0 (SSE2, not x87) and no
+   contraction (-ffp-contract=off, /fp:precise). */
+static inline double mlp_fma_soft(double a, double b, double c)
+{
+    if (!isfinite(a) || !isfinite(b) || a == 0 || b == 0) {
+        return a * b + c; /* exact product (±0) or IEEE's own special cases */
+    }
+    if (!isfinite(c)) {
+        return c;
+    }
+    if (c == 0) {
+        return a * b; /* the exact sum is the exact product: one rounding */
+    }
+    const int ea = mlp_exponent(a), eb = mlp_exponent(b), ep = ea + eb, d = mlp_exponent(c) - ep;
+    if (d >= 56) { /* |a·b| < 2^(ep + 2) <= half the gap below |c|: c is the rounded sum */
+        return c;
+    }
+    const double as = mlp_scale2(a, -ea), bs = mlp_scale2(b, -eb); /* exact, in [1, 2) */
+    /* c on the same scale, exact; or, far below the product (whose lowest bit weighs at least 2^-104), any
+       value of its sign that decides the same roundings */
+    const double cs = d >= -200 ? mlp_scale2(c, -ep) : (c > 0 ? 0x1p-300 : -0x1p-300);
+    const double split = 0x1p27 + 1, ta = split * as, tb = split * bs;
+    const double ah = ta - (ta - as), al = as - ah, bh = tb - (tb - bs), bl = bs - bh;
+    const double uh = as * bs, ul = ((ah * bh - uh) + ah * bl + al * bh) + al * bl;
+    double tl, e;
+    const double th = mlp_two_sum(cs, uh, &tl);
+    double v = mlp_two_sum(tl, ul, &e);
+    if (e != 0 && (mlp_bits(v) & 1) == 0) { /* round to odd: the odd neighbour on e's side */
+        v = mlp_from_bits(mlp_bits(v) + ((e > 0) == (v > 0) ? 1 : (uint64_t)-1));
+    }
+    double r = th + v;
+    if (r == 0) {
+        return r; /* exact cancellation: +0, as a·b + c gives in round-to-nearest */
+    }
+    const int er = mlp_exponent(r);
+    if (er + ep < -1022) { /* subnormal: round to odd here, to nearest once in the scaling */
+        r = mlp_two_sum(th, v, &e);
+        if (e != 0 && (mlp_bits(r) & 1) == 0) {
+            r = mlp_from_bits(mlp_bits(r) + ((e > 0) == (r > 0) ? 1 : (uint64_t)-1));
+        }
+    }
+    return mlp_scale2(mlp_scale2(r, -er), er + ep);
+}
+
+/* a·b + c rounded once, which every build gets right:
+   - GCC/Clang where the target has FMA (aarch64, x86 built with -mfma): the instruction;
+   - GCC/Clang on x86 otherwise: MLP_BUILTIN_FMA, the instruction in the functions built for AVX2 or AVX-512
+     (simd.h) and the C library's fma() in the portable ones — glibc's and macOS's round correctly;
+   - mingw-w64 and MSVC, whose C libraries' fma() is not to be trusted, or a build with -DMLP_SOFT_FMA:
+     mlp_fma_soft above, in every function (slower, the same bits).
+   MLP_FMA_LIBM says whether the build calls the C library's fma() anywhere (tests/c checks that it rounds right). */
+#if defined(MLP_GNU) && (defined(__FMA__) || defined(__aarch64__))
+#define MLP_FMA(a, b, c) MLP_BUILTIN_FMA((a), (b), (c))
+#define MLP_FMA_LIBM 0
+#elif defined(MLP_GNU) && !defined(__MINGW32__) && !defined(MLP_SOFT_FMA)
+#define MLP_FMA(a, b, c) MLP_BUILTIN_FMA((a), (b), (c))
+#define MLP_FMA_LIBM 1
 #else
-#define MLP_FMA(a, b, c) fma((a), (b), (c))
+#define MLP_FMA(a, b, c) mlp_fma_soft((a), (b), (c))
+#define MLP_FMA_LIBM 0
 #endif
 
 /* ln(1/DBL_MIN) = 708.39...: for z beyond ∓ this, σ(z) is below DBL_MIN (flushed to 0) or exactly 1. */
@@ -93,7 +186,7 @@ __attribute__((always_inline)) static inline double mlp_exp(double x)
    exp is within 2.4 ulp. σ(z) is exactly 1 for z > 708.39 and, like the float32 sigmoid below FLT_MIN, flushed to 0 for
    z < −708.39, where it is below DBL_MIN (subnormal: it would only slow the products it enters); NaN stays
    NaN. */
-__attribute__((always_inline)) static inline double mlp_sigmoid(double z)
+MLP_INLINE double mlp_sigmoid(double z)
 {
     const double n_over_ln2 = 0x1.71547652b82fep0 * 8, shift = 0x1.8p52; /* + shift: rounds to an integer */
     const double ln2_hi = 0x1.62e42fefa39efp-4, ln2_lo = 0x1.abc9e3b39803fp-59;  /* ln2/8 = hi + lo */
@@ -118,7 +211,7 @@ __attribute__((always_inline)) static inline double mlp_sigmoid(double z)
    NumPy's float32 sigmoid returns 0 from z < −88.7 on (its float exp overflows); a subnormal activation would only
    slow every product it enters (a multiply-add on a subnormal takes a microcode assist) for a difference below
    FLT_MIN. */
-__attribute__((always_inline)) static inline float mlp_sigmoidf(float z)
+MLP_INLINE float mlp_sigmoidf(float z)
 {
     const float s = (float)mlp_sigmoid((double)z);
     return s < FLT_MIN ? 0.0f : s;

@@ -62,13 +62,15 @@ static MLP_T MLP_FN(naive_sigmoid)(MLP_T z)
 }
 
 /* One step of a sum as the dense kernels take it: s + a·b, with the product rounded first (the portable build),
-   or fused, rounded once (the FMA kernels): fmaf for float, as a double fma of floats would round twice. */
+   or fused, rounded once (the FMA kernels): test_fmaf / test_fma (test_kernels.c: correctly rounded whatever the
+   C library's fma), as a double fma of floats would round twice. */
 static MLP_T MLP_FN(madd)(int fused, MLP_T s, MLP_T a, MLP_T b)
 {
     if (!fused) {
         return s + a * b;
     }
-    return sizeof(MLP_T) == 4 ? (MLP_T)fmaf((float)a, (float)b, (float)s) : (MLP_T)fma((double)a, (double)b, (double)s);
+    return sizeof(MLP_T) == 4 ? (MLP_T)test_fmaf((float)a, (float)b, (float)s)
+                              : (MLP_T)test_fma((double)a, (double)b, (double)s);
 }
 
 /* A (n, out) = X (n, in) · W (in, out) + b: each sum from the first product, k increasing, then + b; fused as
@@ -280,7 +282,7 @@ static void MLP_FN(test_sigmoid_exact)(void)
             a[k] = (MLP_T)(k % 7 == 3 ? rng_uniform(-800, 800) : rng_uniform(-40, 40));
             ref[k] = MLP_FN(naive_sigmoid)(a[k]);
         }
-        MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, len, a);
+        MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, len, a);
         SAME("sigmoid", a, ref, len);
         GUARDS_OK(a);
         guarded_free(a);
@@ -298,18 +300,18 @@ static void MLP_FN(test_sigmoid_same_bits_any_length)(void)
     for (size_t k = 0; k < len; k++) {
         whole[k] = pieces[k] = single[k] = tall[k] = matrix[k] = (MLP_T)rng_uniform(-60, 60);
     }
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), len, 1, tall);
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 11, 47, matrix); /* 517 = 11 · 47 */
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, len, whole);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), len, 1, tall);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 11, 47, matrix); /* 517 = 11 · 47 */
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, len, whole);
     static const size_t chunks[] = {63, 64, 65, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 127, 5};
     size_t at = 0;
     for (size_t c = 0; at < len; c = (c + 1) % COUNT(chunks)) {
         size_t m = chunks[c] < len - at ? chunks[c] : len - at;
-        MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, m, pieces + at);
+        MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, m, pieces + at);
         at += m;
     }
     for (size_t k = 0; k < len; k++) {
-        MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, 1, single + k);
+        MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, 1, single + k);
     }
     SAME("chunked vs whole", pieces, whole, len);
     SAME("one by one vs whole", single, whole, len);
@@ -338,7 +340,7 @@ static void MLP_FN(test_sigmoid_special_values)(void)
     for (size_t k = 0; k < len; k++) {
         a[k] = zs[k % nz];
     }
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, len, a);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, len, a);
     for (size_t k = 0; k < len; k++) {
         const MLP_T z = zs[k % nz], s = a[k];
         if (isnan(z)) {
@@ -362,7 +364,7 @@ static void MLP_FN(test_sigmoid_special_values)(void)
     for (size_t k = 0; k < m; k++) {
         sweep[k] = (MLP_T)(-800.0 + 0.5 * (double)k);
     }
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, m, sweep);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, m, sweep);
     for (size_t k = 1; k < m; k++) {
         CHECKF(sweep[k - 1] <= sweep[k], "sigmoid decreases between %g and %g", -800.0 + 0.5 * (double)(k - 1),
                -800.0 + 0.5 * (double)k);
@@ -387,7 +389,7 @@ static void MLP_FN(test_sigmoid_vs_libm)(void)
         a[k] = (MLP_T)(k % 4 == 0 ? rng_uniform(-745, 745) : rng_uniform(-40, 40));
     }
     MLP_T *z = MLP_FN(copy_of)(a, len);
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SIGMOID), 1, len, a);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, len, a);
     int64_t worst = 0;
     for (size_t k = 0; k < len; k++) {
         MLP_T ref = (MLP_T)(1.0 / (1.0 + exp(-(double)z[k])));
@@ -410,8 +412,8 @@ static void MLP_FN(test_activation_identity)(void)
     const size_t len = 100;
     MLP_T *a = MLP_FN(rand_buf)(len, -5, 5), *d = MLP_FN(rand_buf)(len, -5, 5);
     MLP_T *a0 = MLP_FN(copy_of)(a, len), *d0 = MLP_FN(copy_of)(d, len);
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_IDENTITY), 1, len, a);
-    MLP_FN(mlp_mul_activation_grad)(MLP_ACT(MLP_IDENTITY), 1, len, a, d);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_IDENTITY), 1, len, a);
+    MLP_FN(mlp_mul_activation_grad)(MLP_ISA_BEST, MLP_ACT(MLP_IDENTITY), 1, len, a, d);
     SAME("identity activation", a, a0, len);
     SAME("identity derivative", d, d0, len);
     GUARDS_OK(a);
@@ -432,7 +434,7 @@ static void MLP_FN(test_mul_activation_grad_exact)(void)
         for (size_t k = 0; k < len; k++) {
             ref[k] = ref[k] * (a[k] * ((MLP_T)1 - a[k]));
         }
-        MLP_FN(mlp_mul_activation_grad)(MLP_ACT(MLP_SIGMOID), 1, len, a, d);
+        MLP_FN(mlp_mul_activation_grad)(MLP_ISA_BEST, MLP_ACT(MLP_SIGMOID), 1, len, a, d);
         SAME("d * a(1 - a)", d, ref, len);
         SAME("a unchanged", a, a0, len);
         CHECK(d[0] == 0);
@@ -530,7 +532,7 @@ static void MLP_FN(test_all_activations_exact)(void)
                 v = k % 101 == 50 ? NAN : k % 103 == 51 ? INFINITY : k % 107 == 52 ? -INFINITY : v;
                 a[k] = ref[k] = (MLP_T)v;
             }
-            MLP_FN(mlp_activate)(acts[i], rows, cols, a);
+            MLP_FN(mlp_activate)(MLP_ISA_BEST, acts[i], rows, cols, a);
             MLP_FN(naive_activate)(acts[i], rows, cols, ref);
             if (!MLP_FN(same_bits_or_nan)(__LINE__, "activate", a, ref, len)) {
                 report(__LINE__, "  activation kind %d slope %g, shape (%zu, %zu)", (int)acts[i].kind,
@@ -538,7 +540,7 @@ static void MLP_FN(test_all_activations_exact)(void)
             }
             /* the gradient, taken from the activation just computed */
             MLP_T *d = MLP_FN(rand_buf)(len, -2, 2), *dref = MLP_FN(copy_of)(d, len), *a0 = MLP_FN(copy_of)(a, len);
-            MLP_FN(mlp_mul_activation_grad)(acts[i], rows, cols, a, d);
+            MLP_FN(mlp_mul_activation_grad)(MLP_ISA_BEST, acts[i], rows, cols, a, d);
             MLP_FN(naive_mul_activation_grad)(acts[i], rows, cols, a, dref);
             if (!MLP_FN(same_bits_or_nan)(__LINE__, "activation gradient", d, dref, len)) {
                 report(__LINE__, "  activation kind %d slope %g, shape (%zu, %zu)", (int)acts[i].kind,
@@ -570,7 +572,7 @@ static void MLP_FN(test_softmax_properties)(void)
     a[3 * cols + 5] = 1000;
     a[4 * cols + 1] = (MLP_T)NAN;
     a[5 * cols + 3] = -(MLP_T)INFINITY;
-    MLP_FN(mlp_activate)(MLP_ACT(MLP_SOFTMAX), rows, cols, a);
+    MLP_FN(mlp_activate)(MLP_ISA_BEST, MLP_ACT(MLP_SOFTMAX), rows, cols, a);
     for (size_t r = 0; r < rows; r++) {
         double sum = 0;
         int any_nan = 0;
@@ -865,7 +867,7 @@ static void *MLP_FN(team_user_main)(void *p)
 {
     MLP_FN(team_user) *u = p;
     for (size_t r = 0; r < COUNT(u->out); r++) {
-        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team}, u->out[r]);
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST}, u->out[r]);
     }
     return NULL;
 }
@@ -894,7 +896,7 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
                 MLP_T *out[4];
-                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team}, out);
+                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST}, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
                          round ? ", woken" : "");

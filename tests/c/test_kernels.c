@@ -14,8 +14,8 @@
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
  * read or write of the wrong element. The dense layers of at least 256 weights sum with fused multiply-adds
- * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use fma()/fmaf()
- * (dense_fused, below), still bit for bit.
+ * (dense_simd_impl.h): the same sums in the same order, each step one fma; the naive loops then use test_fma /
+ * test_fmaf (correctly rounded whatever the C library's fma: dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
  *   - mlp_exp and mlp_sigmoid against long double (the documented bounds: 0.52 and 1.5 ulp);
@@ -239,15 +239,146 @@ int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m
    whatever the number of rows n; all others round each product before adding it. */
 static int dense_fused(size_t n, size_t in, size_t out)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    const int fma_cpu = __builtin_cpu_supports("avx512f") ||
-                        (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#ifdef MLP_X86_DISPATCH /* a build with the SIMD kernels (simd.h) */
+    const int fma_cpu = MLP_CPU_AVX512() || MLP_CPU_AVX2_FMA();
 #else
     const int fma_cpu = 0;
 #endif
     (void)n;
     return out > 4 && in * out >= MLP_DENSE_FMA_MIN && fma_cpu;
 }
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Fused multiply-add: the one the build uses (vmath.h's MLP_FMA), the software one (mlp_fma_soft), the C library's
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* The oracles' fma, correctly rounded whatever the C library's (mingw-w64's is not): the build's own, which
+   test_fma_hard_cases checks. */
+static double test_fma(double a, double b, double c) { return MLP_FMA(a, b, c); }
+
+/* fmaf through double: a·b is exact in double (24 + 24 bits), the sum is rounded to odd in double, then to float:
+   rounding to odd with 29 more bits than the target makes the second rounding the only one that counts. */
+static float test_fmaf(float a, float b, float c)
+{
+    const double p = (double)a * (double)b, s = p + (double)c, bb = s - p;
+    const double e = (p - (s - bb)) + ((double)c - bb);
+    double r = s;
+    if (e != 0 && (mlp_bits(s) & 1) == 0) {
+        r = mlp_from_bits(mlp_bits(s) + ((e > 0) == (s > 0) ? 1 : (uint64_t)-1));
+    }
+    return (float)r;
+}
+
+typedef double (*fma_fn)(double, double, double);
+static double fma_libm(double a, double b, double c) { return fma(a, b, c); }
+static double fma_soft(double a, double b, double c) { return mlp_fma_soft(a, b, c); }
+/* through pointers held in volatile: no call is folded or inlined with known arguments */
+static fma_fn volatile fma_of_libm = fma_libm, fma_of_soft = fma_soft, fma_of_build = test_fma;
+
+/* How many of `count` cases whose exact result is known f gets wrong (printing the first few). The cases:
+   a = ±(1 + x·2^-26)·2^s, b = (1 + y·2^-27)·2^t, x, y < 2^26, so a·b·2^(53 − s − t) = P = 2^53 + x·2^27 + y·2^26 +
+   x·y exactly, an integer below 2^55; c = ±k·2^(s + t − 53) with k chosen so that P + k lands on, next to and
+   between the halfway points of the doubles around it (k small), or cancels all but P's last bits (k near −P, a
+   multiple of 4 so that it is a double).
+   The correctly rounded result is then (double)(P + k)·2^(s + t − 53): an integer conversion, which rounds
+   correctly, and exact scalings. These are the cases an fma built on a rounded product, or on an 80-bit long
+   double, gets wrong. */
+static int fma_wrong(fma_fn f, int count, const char *name)
+{
+    int wrong = 0;
+    for (int i = 0; i < count; i++) {
+        const uint64_t x = rng_next() >> 38, y = rng_next() >> 38; /* 26 bits each */
+        const int64_t P = (int64_t)(((uint64_t)1 << 53) + (x << 27) + (y << 26) + x * y);
+        const int64_t t = (int64_t)(rng_next() % 17) - 8;
+        const int64_t k = i % 4 == 3 ? -((P >> 2) << 2) + 4 * t : -(P & 7) + t; /* |k| < 2^55: a multiple of 4 */
+        const int s = (int)(rng_next() % 1601) - 800, u = (int)(rng_next() % 201) - 100;
+        const double sign = i % 2 ? -1.0 : 1.0;
+        const double a = sign * (1.0 + (double)x * 0x1p-26) * ldexp(1.0, s);
+        const double b = (1.0 + (double)y * 0x1p-27) * ldexp(1.0, u);
+        const double c = sign * (double)k * ldexp(1.0, s + u - 53);
+        /* an exact 0 is +0 in round-to-nearest, whatever the signs */
+        const double want = P + k == 0 ? 0.0 : sign * (double)(P + k) * ldexp(1.0, s + u - 53);
+        const double got = f(a, b, c);
+        if (mlp_bits(got) != mlp_bits(want)) {
+            if (wrong < 3) {
+                printf("     %s(%a, %a, %a) = %a, correctly rounded %a\n", name, a, b, c, got, want);
+            }
+            wrong++;
+        }
+    }
+    return wrong;
+}
+
+/* MLP_FMA, the fused multiply-add the sigmoid is built on, rounds correctly on the hard cases; so does the software
+   one (mlp_fma_soft), whether the build uses it or not. */
+static void test_fma_hard_cases(void)
+{
+    const int count = 200000;
+    const int build = fma_wrong(fma_of_build, count, "MLP_FMA"), soft = fma_wrong(fma_of_soft, count, "mlp_fma_soft");
+    CHECKF(build == 0, "MLP_FMA rounds wrongly in %d of %d hard cases", build, count);
+    CHECKF(soft == 0, "mlp_fma_soft rounds wrongly in %d of %d hard cases", soft, count);
+    float worst = 0; /* test_fmaf against the build's double fma where that cannot round twice: |result| exact */
+    for (int i = 0; i < 1000; i++) {
+        const float a = (float)rng_uniform(-4, 4), b = (float)rng_uniform(-4, 4), c = -a * b;
+        worst = fmaxf(worst, fabsf(test_fmaf(a, b, c) - (float)test_fma(a, b, c)));
+    }
+    CHECKF(worst == 0, "test_fmaf differs from an exact fma by %g", (double)worst);
+}
+
+/* The C library's fma() rounds correctly on the hard cases — required where the build calls it (MLP_FMA_LIBM: the
+   portable sigmoid on x86 with GCC/Clang outside mingw-w64); elsewhere the build has its own and this only says how
+   the library does. */
+static void test_fma_libm(void)
+{
+    const int count = 200000, wrong = fma_wrong(fma_of_libm, count, "fma");
+    if (MLP_FMA_LIBM) {
+        CHECKF(wrong == 0, "the C library's fma rounds wrongly in %d of %d hard cases, and the build uses it", wrong,
+               count);
+    } else {
+        printf("     the C library's fma: %d of %d hard cases wrong (the build does not use it)\n", wrong, count);
+    }
+}
+
+#if defined(MLP_X86_DISPATCH) || defined(__aarch64__)
+#ifdef MLP_X86_DISPATCH
+MLP_TARGET("fma") static double fma_hw(double a, double b, double c) { return __builtin_fma(a, b, c); }
+static int fma_hw_present(void) { return __builtin_cpu_supports("fma"); }
+#else
+static double fma_hw(double a, double b, double c) { return __builtin_fma(a, b, c); }
+static int fma_hw_present(void) { return 1; }
+#endif
+/* mlp_fma_soft against the FMA instruction, on operands of random signs, significands and exponents (products from
+   2^-1100 to 2^1100, c around them): the same bits wherever the result is normal or zero (its documented range). */
+static void test_fma_soft_vs_hardware(void)
+{
+    if (!fma_hw_present()) {
+        printf("     skipped: no FMA instruction on this CPU\n");
+        return;
+    }
+    int wrong = 0, compared = 0;
+    for (int i = 0; i < 400000; i++) {
+        const double a = ldexp(rng_uniform(-2, 2), (int)(rng_next() % 1100) - 550);
+        const double b = ldexp(rng_uniform(-2, 2), (int)(rng_next() % 1100) - 550);
+        const int shift = (int)(rng_next() % 140) - 70; /* c from far below a·b to far above it */
+        double c = ldexp(rng_uniform(-2, 2), ilogb(a) + ilogb(b) + shift);
+        if (i % 8 == 0) {
+            c = -a * b; /* cancellation: the exact residue of the product */
+        }
+        const double want = fma_hw(a, b, c), got = fma_of_soft(a, b, c);
+        if (isfinite(want) && want != 0 && fabs(want) < DBL_MIN) {
+            continue; /* subnormal: not covered by the contract */
+        }
+        compared++;
+        if (mlp_bits(got) != mlp_bits(want)) {
+            if (wrong < 3) {
+                printf("     mlp_fma_soft(%a, %a, %a) = %a, the instruction %a\n", a, b, c, got, want);
+            }
+            wrong++;
+        }
+    }
+    CHECKF(wrong == 0, "mlp_fma_soft differs from the FMA instruction in %d of %d cases", wrong, compared);
+}
+#endif
 
 /* Helpers the template uses; MLP_FN picks the precision at the place of use. */
 #define SAME(what, a, b, len) MLP_FN(same_bits)(__LINE__, (what), (a), (b), (len))
@@ -386,7 +517,7 @@ static void test_sigmoid_accuracy(void)
 static void test_sigmoid4_same_bits(void)
 {
 #ifdef MLP_X86_DISPATCH
-    const int has_avx2 = MLP_HAS_AVX2_FMA(), has_vl = MLP_HAS_AVX512VL();
+    const int has_avx2 = MLP_CPU_AVX2_FMA(), has_vl = MLP_CPU_AVX512VL();
     const double special[] = {0.0, -0.0, 1e-300, -1e-300, 0.5, -0.5, MLP_SIGMOID_FLUSH, -MLP_SIGMOID_FLUSH,
                               nextafter(-MLP_SIGMOID_FLUSH, -INFINITY), 708.5, -708.5, 709.78, -709.78, 745.2,
                               -745.2, 1e300, -1e300, INFINITY, -INFINITY, NAN, 36.7, -36.7, 16.6, -16.6};
@@ -449,7 +580,7 @@ static void test_workspace_sizes(void)
 
 static void test_simd_path(void)
 {
-    const char *path = mlp_simd_path();
+    const char *path = mlp_simd_path(MLP_ISA_BEST);
     CHECK(path != NULL);
     if (path != NULL) {
         CHECKF(strncmp(path, "avx512f", 7) == 0 || strcmp(path, "avx2") == 0 || strcmp(path, "sse2") == 0 ||
@@ -474,6 +605,11 @@ int main(void)
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);
+    run_test("fma_hard_cases", test_fma_hard_cases);
+    run_test("fma_libm", test_fma_libm);
+#if defined(MLP_X86_DISPATCH) || defined(__aarch64__)
+    run_test("fma_soft_vs_hardware", test_fma_soft_vs_hardware);
+#endif
     BOTH(test_sigmoid_exact)
     BOTH(test_sigmoid_same_bits_any_length)
     BOTH(test_sigmoid_special_values)

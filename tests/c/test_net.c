@@ -85,7 +85,7 @@ static void test_optimizers(void)
     for (int nesterov = 0; nesterov <= 1; nesterov++) {
         memcpy(q, p, sizeof p), memcpy(qb, buf, sizeof buf);
         const mlp_optimizer sgd = {MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, nesterov};
-        mlp_optim_update_f64(&sgd, N, q, g, qb, NULL, NULL, 0);
+        mlp_optim_update_f64(MLP_ISA_BEST, &sgd, N, q, g, qb, NULL, NULL, 0);
         int same = 1;
         for (size_t k = 0; k < N; k++) {
             double gk = g[k] + 0.01 * p[k], b = buf[k] * 0.9 + gk;
@@ -97,7 +97,7 @@ static void test_optimizers(void)
     }
     memcpy(q, p, sizeof p), memcpy(qm, m, sizeof m), memcpy(qv, v, sizeof v);
     const mlp_optimizer adam = {MLP_ADAM, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.01, 0};
-    mlp_optim_update_f64(&adam, N, q, g, NULL, qm, qv, 3);
+    mlp_optim_update_f64(MLP_ISA_BEST, &adam, N, q, g, NULL, qm, qv, 3);
     int same = 1;
     const double bc1 = 1 - pow(0.9, 3), bc2 = 1 - pow(0.999, 3);
     for (size_t k = 0; k < N; k++) {
@@ -161,7 +161,7 @@ ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
             const double beta1 = trial % 2 ? 0.9 : 0.3, wd = trial % 4 >= 2 ? 0.01 : 0.0, eps = 1e-8;           \
             const int64_t t = 1 + trial * 37;                                                                    \
             const mlp_optimizer adam = {MLP_ADAM, 1e-3, 0.0, beta1, 0.999, eps, wd, 0};                          \
-            mlp_optim_update_##SUFFIX(&adam, N, p, g, NULL, m, v, t);                                            \
+            mlp_optim_update_##SUFFIX(MLP_ISA_BEST, &adam, N, p, g, NULL, m, v, t);                                            \
             char what[96];                                                                                       \
             snprintf(what, sizeof what, "Adam (%s, %zu parameters, trial %d) as torch's formula, bit for bit",  \
                      #T, (size_t)N, trial);                                                                      \

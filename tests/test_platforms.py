@@ -1,0 +1,85 @@
+"""MLPEXT_SIMD, the switch that caps the kernels' instruction set: read once when the module is imported, reported by
+build_info(), refused with a ValueError when it names no instruction set or one this CPU lacks; and the portable
+kernels it forces give NumPy's results (.ci/run runs the numeric test files under MLPEXT_SIMD=generic too)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlp_helpers import subprocess_env
+from mlpext import _core
+
+REPORT = "import json, mlpext._core as c; i = c.build_info(); print(json.dumps([i['simd'], i['simd_forced']]))"
+
+
+def run_python(code, **env):
+    return subprocess.run([sys.executable, "-c", code], env=subprocess_env(**env), capture_output=True, text=True,
+                          cwd="/", timeout=120)
+
+
+def test_build_info_reports_no_forcing_by_default():
+    # the suite itself may run under MLPEXT_SIMD (.ci/run): then build_info reports it
+    done = run_python(REPORT, MLPEXT_SIMD="")
+    assert done.returncode == 0, done.stderr
+    simd, forced = json.loads(done.stdout)
+    assert forced is None
+    assert simd.split()[0] in {"avx512f", "avx2", "sse2", "generic"}
+
+
+@pytest.mark.parametrize("value", ["generic", "auto"])
+def test_simd_generic_runs_the_portable_kernels(value):
+    done = run_python(REPORT, MLPEXT_SIMD=value)
+    assert done.returncode == 0, done.stderr
+    simd, forced = json.loads(done.stdout)
+    if value == "generic":
+        assert forced == "generic" and simd in {"sse2", "generic"}  # the portable kernels (x86-64: built for SSE2)
+    else:
+        assert forced is None and simd == json.loads(run_python(REPORT, MLPEXT_SIMD="").stdout)[0]
+
+
+@pytest.mark.parametrize("value", ["avx", "GENERIC", "sse2", " generic", "1"])
+def test_an_unknown_simd_value_is_a_value_error_naming_it(value):
+    done = run_python("import mlpext", MLPEXT_SIMD=value)
+    assert done.returncode != 0
+    assert "ValueError" in done.stderr and "MLPEXT_SIMD" in done.stderr and repr(value) in done.stderr
+
+
+def test_a_simd_value_beyond_this_cpu_is_refused_or_taken():
+    """avx2 and avx512 are taken where the CPU (and build) have them, and refused with a ValueError elsewhere;
+    never silently replaced by another instruction set."""
+    best = _core.build_info()["simd"]
+    for value, prefix in (("avx2", "avx2"), ("avx512", "avx512f")):
+        done = run_python(REPORT, MLPEXT_SIMD=value)
+        if done.returncode == 0:
+            simd, forced = json.loads(done.stdout)
+            assert forced == value and simd.startswith(prefix)
+        else:
+            assert "ValueError" in done.stderr and "does not have" in done.stderr
+            assert not (value == "avx2" and best.startswith(("avx2", "avx512f")))
+
+
+CHECK_GENERIC = """
+import json, numpy as np, mlpext
+from mlpext.reference_net import NumpyMLP
+rng = np.random.default_rng(5)
+X, y = rng.standard_normal((300, 40)), rng.standard_normal((300, 20))
+nets = [cls([40, 64, 20], activation="tanh", output_activation="identity", loss="mse", dtype=np.float64, seed=1)
+        for cls in (mlpext.MLP, NumpyMLP)]
+out = [np.asarray(net.forward(X)).tolist() for net in nets]
+grads = [[np.asarray(W).ravel().tolist() for W, _ in net.gradients(X, y)] for net in nets]
+print(json.dumps([out, grads]))
+"""
+
+
+@pytest.mark.parametrize("value", ["generic", ""])
+def test_a_layer_with_fused_sums_agrees_with_numpy_either_way(value):
+    """A network whose layers have more than MLP_DENSE_FMA_MIN weights: fused sums on AVX2/AVX-512, each product
+    rounded under MLPEXT_SIMD=generic; NumPy's results within float64 rounding both ways."""
+    done = run_python(CHECK_GENERIC, MLPEXT_SIMD=value)
+    assert done.returncode == 0, done.stderr
+    (out, ref_out), (grads, ref_grads) = json.loads(done.stdout)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)
