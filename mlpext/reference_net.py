@@ -192,10 +192,7 @@ class NumpyMLP(_NetBase):
             if y.size and (y.min() < 0 or y.max() >= classes):
                 raise ValueError(f"class labels must be in [0, {classes}), got values in [{y.min()}, {y.max()}]")
             return y.astype(np.intp)
-        y = self._data(y, "y", (n, classes))
-        if np.any(np.isnan(y)):
-            raise ValueError("y holds NaN")
-        return y
+        return self._data(y, "y", (n, classes))  # NaN and inf in real-valued targets propagate
 
     # --- the three computations
 
