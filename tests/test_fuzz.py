@@ -229,10 +229,10 @@ def _scalar_errors(name, v):
         if not _is_real_number(v):
             return {TypeError}
         try:
-            float(v)
+            value = float(v)
         except OverflowError:  # an int too large for a double: the documentation allows only these two
             return {TypeError, ValueError}
-        return set()
+        return set() if np.isfinite(value) else {ValueError}  # a hyperparameter must be finite
     # epochs, log_every: a non-negative int
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         return {TypeError}
