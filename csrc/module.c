@@ -1625,8 +1625,8 @@ typedef struct {
     int L;
     PyObject *y_array; /* y as an array (owned), to look at its ndim before choosing its spec */
     int labels;        /* y is a vector of class labels */
-    PyObject *lists[4]; /* tuple copies of the lists of arrays (weights, biases, grads, state), owned */
-    int nlists;
+    PyObject *held[MAX_ARGS]; /* the items of the lists of arrays (weights, biases, grads, state), owned */
+    int nheld;
 } net_call;
 
 /* A net_call with nothing to release yet (net_end), or NULL with MemoryError. */
@@ -1638,37 +1638,45 @@ static net_call *net_call_new(void)
         return NULL;
     }
     nc->y_array = NULL;
-    nc->nlists = 0;
+    nc->nheld = 0;
     return nc;
 }
 
-/* *o, a list or tuple of arrays, replaced by a tuple the call owns (a copy of a list): Python code that runs
-   during the call (a conversion's __array__, another thread) may replace the list's items, and the call must
-   keep using, and holding, the arrays it validated. */
-static int own_list(net_call *nc, const char *fname, const char *what, PyObject **o)
+/* The items of *o, a list or tuple of arrays, as references the call owns (taken before any Python code can run):
+   that code (a conversion's __array__, another thread) may replace the list's items, and the call must keep using,
+   and holding, the arrays it validated. On success *o points to them (as a PyObject **) and *n is their count. (A
+   tuple copy would do the same, but CPython keeps freed small tuples: memory tracemalloc sees as kept.) */
+static int own_list(net_call *nc, const char *fname, const char *what, PyObject **o, int max, Py_ssize_t *n)
 {
     if (!PyList_Check(*o) && !PyTuple_Check(*o)) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a list of arrays, got %.200s", fname, what,
                      Py_TYPE(*o)->tp_name);
         return -1;
     }
-    PyObject *t = PyList_Check(*o) ? PyList_AsTuple(*o) : Py_NewRef(*o);
-    if (t == NULL) {
-        return -1;
+    *n = PySequence_Fast_GET_SIZE(*o);
+    if (*n > max || nc->nheld + *n > MAX_ARGS) {
+        return 1; /* the caller reports the length */
     }
-    nc->lists[nc->nlists++] = t;
-    *o = t;
+    PyObject **first = &nc->held[nc->nheld];
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        first[i] = Py_NewRef(PySequence_Fast_GET_ITEM(*o, i));
+    }
+    nc->nheld += (int)*n;
+    *o = (PyObject *)first;
     return 0;
 }
+
+#define HELD(o) ((PyObject **)(o)) /* the items own_list took */
 
 /* The layer list (weights or biases): a list or tuple of arrays, owned (own_list). */
 static int parse_layers(net_call *nc, const char *fname, const char *what, PyObject **o, int *L)
 {
-    if (own_list(nc, fname, what, o) < 0) {
+    Py_ssize_t n;
+    const int rc = own_list(nc, fname, what, o, MLP_MAX_LAYERS, &n);
+    if (rc < 0) {
         return -1;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(*o);
-    if (n < 1 || n > MLP_MAX_LAYERS || (*L >= 0 && n != *L)) {
+    if (rc > 0 || n < 1 || (*L >= 0 && n != *L)) {
         PyErr_Format(PyExc_ValueError, "%s(): %s must hold one array per layer (1 to %d%s), got %zd", fname, what,
                      MLP_MAX_LAYERS, *L >= 0 ? ", as many as weights" : "", n);
         return -1;
@@ -1680,12 +1688,13 @@ static int parse_layers(net_call *nc, const char *fname, const char *what, PyObj
 /* A list or tuple of exactly `count` arrays, owned (own_list). */
 static int parse_list(net_call *nc, const char *fname, const char *what, PyObject **o, int count)
 {
-    if (own_list(nc, fname, what, o) < 0) {
+    Py_ssize_t n;
+    const int rc = own_list(nc, fname, what, o, count, &n);
+    if (rc < 0) {
         return -1;
     }
-    if (PyTuple_GET_SIZE(*o) != count) {
-        PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count,
-                     PyTuple_GET_SIZE(*o));
+    if (rc > 0 || n != count) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count, n);
         return -1;
     }
     return 0;
@@ -1735,8 +1744,8 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         nc->acts[l] = (mlp_activation){activation_names[a].kind, leaky_slope};
     }
     for (int l = 0; l < L; l++) {
-        add_spec(nc, PyTuple_GET_ITEM(weights, l), "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, PyTuple_GET_ITEM(biases, l), "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, HELD(weights)[l], "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(biases)[l], "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
     }
     add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
     nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
@@ -1800,8 +1809,8 @@ static int net_check_targets(net_call *nc, int y_index)
 static void net_end(net_call *nc)
 {
     Py_CLEAR(nc->y_array);
-    while (nc->nlists > 0) {
-        Py_DECREF(nc->lists[--nc->nlists]);
+    while (nc->nheld > 0) {
+        Py_DECREF(nc->held[--nc->nheld]);
     }
 }
 
@@ -1924,8 +1933,8 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
             goto done;
         }
         for (int l = 0; l < nc->L; l++) {
-            add_spec(nc, PyTuple_GET_ITEM(v[7], 2 * l), "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-            add_spec(nc, PyTuple_GET_ITEM(v[7], 2 * l + 1), "grads[%d]", 2 * l + 1, OUTPUT, 1, DIM_SIZE(l + 1), 0);
+            add_spec(nc, HELD(v[7])[2 * l], "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+            add_spec(nc, HELD(v[7])[2 * l + 1], "grads[%d]", 2 * l + 1, OUTPUT, 1, DIM_SIZE(l + 1), 0);
         }
     }
     if (net_validate(nc, "MLP.loss", NULL, 0, NULL) < 0) {
@@ -2082,7 +2091,7 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     const int state_index = nc->nspecs;
     int first_float = 0;
     if (kind == MLP_ADAM) {
-        add_spec(nc, PyTuple_GET_ITEM(v[9], 0), "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        add_spec(nc, HELD(v[9])[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
         nc->specs[nc->nspecs - 1].type_num = NPY_INT64;
         nc->specs[nc->nspecs - 1].fixed_len = 1;
         first_float = 1;
@@ -2090,9 +2099,9 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     for (int i = first_float; i < S_count; i++) {
         const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
         if (t % 2 == 0) {
-            add_spec(nc, PyTuple_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         } else {
-            add_spec(nc, PyTuple_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
+            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
         }
     }
     const int rng_index = nc->nspecs;

@@ -3,8 +3,8 @@
 A call can run Python code after it validated an array and before it uses it: the conversion of a later argument
 (`__array__`, a subclass's `__array_finalize__`), the `train` log line written to `sys.stdout`, a signal handler,
 other threads once the GIL is taken back. The binding (csrc/module.c) therefore
-  - owns every array it uses from validation to last use (a strong reference, and a tuple copy of each list of
-    arrays taken when the call starts), so replacing a list's items frees nothing the call still uses;
+  - owns every array it uses from validation to last use (a strong reference, taken to each item of each list of
+    arrays when the call starts), so replacing a list's items frees nothing the call still uses;
   - records each validated array (data pointer, dtype, flags, shape, strides) and, after any point where Python
     code may have run, proves it unchanged before using it again — or raises ValueError naming the function and
     the argument, having written nothing since that point.
