@@ -1354,7 +1354,8 @@ static void attach_progress(size_t epochs, const double *losses, size_t n_losses
     if (kept != NULL && n_losses > 0) {
         memcpy(PyArray_DATA((PyArrayObject *)kept), losses, n_losses * sizeof *losses);
     }
-    if (value == NULL || kept == NULL || e == NULL || b == NULL || PyObject_SetAttrString(value, "mlpext_epochs", e) < 0 ||
+    if (value == NULL || kept == NULL || e == NULL || b == NULL ||
+        PyObject_SetAttrString(value, "mlpext_epochs", e) < 0 ||
         PyObject_SetAttrString(value, "mlpext_losses", kept) < 0 ||
         PyObject_SetAttrString(value, "mlpext_batches", b) < 0) {
         PyErr_Clear();
