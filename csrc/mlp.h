@@ -106,6 +106,13 @@ typedef struct {
     int nesterov;
 } mlp_optimizer;
 
+/* A question a long kernel asks its caller between units of work (mlp_net_fit_polled): stop(arg, rows) != 0 stops
+   it there; rows is how many rows the unit just done covered, for the caller to pace itself. */
+typedef struct {
+    int (*stop)(void *arg, size_t rows);
+    void *arg;
+} mlp_poll;
+
 /* Adam's scalars of step t, in double as torch computes them: step_size = lr / (1 − beta1^t) and
    bias_correction2_sqrt = (1 − beta2^t)^0.5 (pow). The same for every tensor of a step (optim.c). */
 typedef struct {

@@ -141,3 +141,12 @@ void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP
                          const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
                          const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
                          uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork);
+/* mlp_net_fit that asks `poll` (NULL: never) after each mini-batch but an epoch's last, and after each epoch but
+   the last, whether to stop there. Returns the epochs completed (their losses written); *batches: the mini-batches
+   applied in the epoch after them (0 when it ran every epoch or stopped at an epoch's end). p, state and rng are
+   then exactly as after those steps. */
+size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
+                                  const size_t *labels, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                                  const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                                  uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork, const mlp_poll *poll,
+                                  size_t *batches);

@@ -16,7 +16,9 @@
 #include <numpy/arrayscalars.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "compiler.h"
 #include "mlp.h"
@@ -72,14 +74,18 @@ typedef struct {
 /* One validated array argument. */
 typedef struct {
     const arg_spec *spec;
-    PyObject *obj;       /* as passed (borrowed) */
-    PyArrayObject *arr;  /* the array: borrowed from obj, or owned when NumPy had to convert obj */
-    int owned;           /* arr is a reference this call owns */
+    PyArrayObject *arr;  /* the array, a reference the call owns until it ends: the object passed, or what NumPy
+                            made of it (a list's array, a cast copy) */
     void *data;          /* C-contiguous data of the call's dtype; NULL until the scratch block exists */
     int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
     size_t len;          /* number of elements */
     const char *lo, *hi; /* bytes [lo, hi) of the array NumPy made of obj (obj's own memory, or a copy) */
     int written;         /* the call writes it (PARAM_RW, OUTPUT, COUNTER) */
+    /* arr as validated, for call_prove: its data, dtype, flags, and shape and strides (ndim is the spec's) */
+    const char *seen_bytes;
+    const PyArray_Descr *seen_descr;
+    int seen_flags;
+    npy_intp seen_dims[2], seen_strides[2];
 } arg_val;
 
 /* The state of one call, on the C stack. */
@@ -93,7 +99,7 @@ typedef struct {
     arg_val *args; /* room for every array argument of the call */
     int nargs;
     int writers; /* how many of the arguments are written */
-    int owners;  /* how many hold an array the call owns (arg_val.owned) */
+    int unproved; /* Python code may have run since the arguments were validated or last proved (call_prove) */
     int convert_begin, convert_end; /* the arguments with convert = 1 are among [begin, end) */
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
 } call_ctx;
@@ -104,7 +110,7 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
     c->fname = fname; /* args[] is filled as arguments are taken: no need to clear it */
     c->nargs = 0;
     c->writers = 0;
-    c->owners = 0;
+    c->unproved = 0;
     c->convert_begin = c->convert_end = 0;
     c->scratch_len = 0;
     c->type_num = -1;
@@ -118,15 +124,65 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
 
 static void ctx_release(call_ctx *c)
 {
-    for (int k = 0; c->owners != 0 && k < c->nargs; k++) {
-        if (c->args[k].owned) {
-            Py_DECREF(c->args[k].arr);
-        }
+    for (int k = 0; k < c->nargs; k++) {
+        Py_DECREF(c->args[k].arr);
     }
     c->nargs = 0;
     c->writers = 0;
-    c->owners = 0;
     c->convert_begin = c->convert_end = 0;
+}
+
+/* The flags whose change call_prove detects (OWNDATA and the like say nothing about the memory used). */
+#define PROVED_FLAGS (NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE)
+
+/* Records v's array as validated. */
+static inline void snapshot(arg_val *v)
+{
+    PyArrayObject *a = v->arr;
+    v->seen_bytes = PyArray_BYTES(a);
+    v->seen_descr = PyArray_DESCR(a);
+    v->seen_flags = PyArray_FLAGS(a) & PROVED_FLAGS;
+    for (int k = 0; k < v->spec->ndim; k++) {
+        v->seen_dims[k] = PyArray_DIM(a, k);
+        v->seen_strides[k] = PyArray_STRIDE(a, k);
+    }
+}
+
+/* Whether v's array is still as snapshot() saw it. */
+static inline int unchanged(const arg_val *v)
+{
+    PyArrayObject *a = v->arr;
+    int same = PyArray_BYTES(a) == v->seen_bytes && PyArray_DESCR(a) == v->seen_descr &&
+               (PyArray_FLAGS(a) & PROVED_FLAGS) == v->seen_flags && PyArray_NDIM(a) == v->spec->ndim;
+    for (int k = 0; same && k < v->spec->ndim; k++) {
+        same = PyArray_DIM(a, k) == v->seen_dims[k] && PyArray_STRIDE(a, k) == v->seen_strides[k];
+    }
+    return same;
+}
+
+/* Python code can run inside a call — another argument's conversion (__array__, a subclass's
+   __array_finalize__), a log line written to sys.stdout, a signal handler, other threads once the GIL is taken
+   back — and it can resize an array the call holds (ndarray.resize(refcheck=False)), give it other memory
+   (ndarray.__setstate__), reshape it or make it read-only. The call owns a reference to every array, so none is
+   freed; and before it uses them again after such a point (c->unproved), this proves each one unchanged since it
+   was validated: the same data pointer, dtype, flags, shape and strides. Returns 0, or -1 with a ValueError
+   naming the first changed one (and the call must not touch the arrays). */
+static int call_prove(call_ctx *c)
+{
+    if (!c->unproved) {
+        return 0;
+    }
+    for (int k = 0; k < c->nargs; k++) {
+        if (!unchanged(&c->args[k])) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s was resized, reshaped or given other memory, dtype or flags "
+                         "by Python code that ran during the call (a conversion of another argument, a log line, "
+                         "a signal handler or another thread); the call stopped before using it again",
+                         c->fname, c->args[k].spec->name);
+            return -1;
+        }
+    }
+    c->unproved = 0;
+    return 0;
 }
 
 /* "(4, 2)" */
@@ -291,8 +347,6 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     int index = c->nargs;
     arg_val *v = &c->args[index];
     v->spec = s;
-    v->obj = obj;
-    v->owned = 0;
     v->data = NULL;
     v->convert = 0;
     const int flags = role_flags[s->role];
@@ -303,13 +357,14 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     const int type_num = s->role == COUNTER ? s->type_num : c->type_num;
 
     if (PyArray_Check(obj)) {
-        v->arr = (PyArrayObject *)obj;
+        v->arr = (PyArrayObject *)Py_NewRef(obj);
     } else if (exact) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a numpy.ndarray of dtype %s, got %.200s", c->fname, s->name,
                      type_num == NPY_INT64 ? "int64" : type_num == NPY_UINT64 ? "uint64" : dtype_name(type_num),
                      Py_TYPE(obj)->tp_name);
         return -1;
     } else {
+        c->unproved = 1; /* __array__, __len__, __getitem__, ... */
         v->arr = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
         if (v->arr == NULL) {
             if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* e.g. ragged nested lists */
@@ -319,8 +374,6 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
             }
             return -1;
         }
-        v->owned = 1;
-        c->owners++;
     }
     c->nargs++; /* from here on ctx_release owns v */
     PyArrayObject *a = v->arr;
@@ -371,6 +424,7 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
             return -1;
         }
         v->data = PyArray_DATA(a);
+        snapshot(v);
         return 0;
     }
     const int target = s->role == LABELS ? NPY_INTP : c->type_num;
@@ -382,20 +436,16 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         c->convert_begin = c->convert_end == 0 ? index : c->convert_begin;
         c->convert_end = index + 1;
     } else { /* labels; half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
+        c->unproved = 1; /* a subclass's __array_finalize__ */
         PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(target), 0, 0,
                                                                NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST, NULL);
         if (conv == NULL) {
             return -1;
         }
-        if (v->owned) {
-            Py_DECREF(v->arr);
-        } else {
-            c->owners++;
-        }
-        v->arr = conv;
-        v->owned = 1;
+        Py_SETREF(v->arr, conv);
         v->data = PyArray_DATA(conv);
     }
+    snapshot(v);
     return 0;
 }
 
@@ -790,7 +840,9 @@ static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs
     return 0;
 }
 
-/* A real number: int, float, or a NumPy integer/floating scalar (not bool, not complex). */
+/* A finite real number: int, float, or a NumPy integer/floating scalar (not bool, not complex). Every scalar the
+   entry points take is a hyperparameter (a learning rate, a slope, ...), and NaN or inf there would make every
+   parameter NaN or inf without an error; NaN and inf in data propagate instead. */
 static int parse_real(const char *fname, const char *name, PyObject *o, double *value)
 {
     if (PyBool_Check(o) || !(PyFloat_Check(o) || PyLong_Check(o) || PyArray_IsScalar(o, Integer) ||
@@ -805,6 +857,11 @@ static int parse_real(const char *fname, const char *name, PyObject *o, double *
             PyErr_Clear();
             PyErr_Format(PyExc_ValueError, "%s(): %s is too large for a float", fname, name);
         }
+        return -1;
+    }
+    if (!isfinite(*value)) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be a finite number, got %s", fname, name,
+                     *value != *value ? "nan" : *value > 0 ? "inf" : "-inf");
         return -1;
     }
     return 0;
@@ -835,6 +892,26 @@ static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssiz
     return 0;
 }
 
+/* The index of the str `o` in names[0..n), or -1 with a ValueError listing them. */
+static int parse_name(const char *fname, const char *what, PyObject *o, const char *const *names, int n)
+{
+    for (int k = 0; PyUnicode_Check(o) && k < n; k++) {
+        if (PyUnicode_CompareWithASCIIString(o, names[k]) == 0) {
+            return k;
+        }
+    }
+    PyObject *choices = PyUnicode_FromString(names[0]);
+    for (int k = 1; choices != NULL && k < n; k++) {
+        Py_SETREF(choices, PyUnicode_FromFormat("%U, %s", choices, names[k]));
+    }
+    if (choices != NULL) {
+        PyErr_Format(PyUnicode_Check(o) ? PyExc_ValueError : PyExc_TypeError, "%s(): unknown %s %R; expected one of "
+                     "%U", fname, what, o, choices);
+        Py_DECREF(choices);
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------------------------------------------------------
  * The GIL
  * ------------------------------------------------------------------------------------------------------------ */
@@ -851,12 +928,20 @@ static double epoch_work(const mlp_dims *d)
            30.0 * (double)d->n * (d->hidden + d->out);
 }
 
-#define BEGIN_KERNEL(work)                                                                                       \
+/* A kernel section of the call whose call_ctx is c: first its arrays are proved unchanged if Python code may have
+   run since they were last (call_prove; if not, `on_error` runs with the ValueError set), then the GIL is released
+   for `work` of at least GIL_RELEASE_MIN_WORK. END_KERNEL takes it back; other threads may have run Python code
+   meanwhile, so the arrays must be proved again before any later kernel section. */
+#define BEGIN_KERNEL(c, work, on_error)                                                                          \
+    if (call_prove(c) < 0) {                                                                                     \
+        on_error;                                                                                                \
+    }                                                                                                            \
     {                                                                                                            \
         PyThreadState *_save = (work) >= GIL_RELEASE_MIN_WORK ? PyEval_SaveThread() : NULL;
-#define END_KERNEL                                                                                               \
+#define END_KERNEL(c)                                                                                            \
     if (_save != NULL) {                                                                                         \
         PyEval_RestoreThread(_save);                                                                             \
+        (c)->unproved = 1;                                                                                       \
     }                                                                                                            \
     }
 
@@ -959,6 +1044,8 @@ typedef struct {
                   into it, and the CPU would take those loads for dependent on the stores (4K aliasing) */
 } call;
 
+static void call_abort(call *k);
+
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
    outputs (recycled from sites where it is not NULL). Returns 0, or -1 with an exception set and nothing left to
    free. */
@@ -977,6 +1064,10 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
         return -1;
     }
     k->nouts = nouts;
+    if (call_prove(&k->c) < 0) { /* after the conversions: what they may have changed is known before anything */
+        call_abort(k);
+        return -1;
+    }
     return 0;
 }
 
@@ -1091,14 +1182,14 @@ static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs
         call_begin(&k, m, "forward", specs, v, 5, out_specs, 2, v[5], NULL, result_sites(m, SITE_FORWARD)) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), OUT(&k, 0), OUT(&k, 1));
     } else {
         mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), OUT(&k, 0), OUT(&k, 1));
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     return call_end(&k, call_outputs(&k));
 }
 
@@ -1131,14 +1222,14 @@ static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t narg
                    result_sites(m, SITE_BACKWARD)) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_backward_f64(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
     } else {
         mlp_lecture_backward_f32(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     return call_end(&k, call_outputs(&k));
 }
 
@@ -1165,7 +1256,7 @@ static PyObject *py_update(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
         call_begin(&k, m, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_update_f64(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f64), lr,
@@ -1174,11 +1265,12 @@ static PyObject *py_update(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
         mlp_lecture_update_f32(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f32),
                                (float)lr, k.work);
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     return call_end(&k, Py_NewRef(Py_None));
 }
 
-static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every"};
+static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every",
+                                         "history"};
 static const arg_spec step_specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM_RW)};
 
 PyDoc_STRVAR(train_step_doc,
@@ -1196,14 +1288,14 @@ static PyObject *py_train_step(PyObject *m, PyObject *const *args, Py_ssize_t na
         call_begin(&k, m, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         loss = mlp_lecture_step_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, k.work);
     } else {
         loss = mlp_lecture_step_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, k.work);
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     return call_end(&k, PyFloat_FromDouble(loss));
 }
 
@@ -1237,68 +1329,166 @@ static int print_epoch(size_t epoch, double loss)
     return rc;
 }
 
+/* Training that raises after it has applied steps (a signal handler raised, sys.stdout's write failed, an array was
+   changed under it) says how far it got on the exception being raised: mlpext_epochs (the complete epochs this
+   call applied), mlpext_losses (a float64 array of the n_losses losses kept for them) and mlpext_batches (the
+   mini-batch steps applied in the epoch after them). If the exception cannot take them, it is raised as it is. */
+static void attach_progress(size_t epochs, const double *losses, size_t n_losses, size_t batches)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    npy_intp len = (npy_intp)n_losses;
+    PyObject *kept = PyArray_SimpleNew(1, &len, NPY_DOUBLE);
+    PyObject *e = PyLong_FromSize_t(epochs), *b = PyLong_FromSize_t(batches);
+    if (kept != NULL && n_losses > 0) {
+        memcpy(PyArray_DATA((PyArrayObject *)kept), losses, n_losses * sizeof *losses);
+    }
+    if (value == NULL || kept == NULL || e == NULL || b == NULL ||
+        PyObject_SetAttrString(value, "mlpext_epochs", e) < 0 ||
+        PyObject_SetAttrString(value, "mlpext_losses", kept) < 0 ||
+        PyObject_SetAttrString(value, "mlpext_batches", b) < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(kept);
+    Py_XDECREF(e);
+    Py_XDECREF(b);
+    PyErr_Restore(type, value, tb);
+}
+
+/* The MemoryError for a loss history too large to allocate, with what avoids it (hint). */
+static void history_too_large(const char *fname, Py_ssize_t epochs, const char *hint)
+{
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_MemoryError) && !PyErr_ExceptionMatches(PyExc_ValueError)) {
+        return;
+    }
+    PyErr_Clear();
+    char size[32]; /* (PyErr_Format has no %f) */
+    snprintf(size, sizeof size, "%.1f", (double)epochs * 8.0 / (1024.0 * 1024.0 * 1024.0));
+    PyErr_Format(PyExc_MemoryError, "%s(): the loss history of %zd epochs (%s GiB) does not fit in memory%s", fname,
+                 epochs, size, hint);
+}
+
 PyDoc_STRVAR(train_doc,
-"train($module, " LECTURE_ARGS ", epochs, log_every=0)\n--\n\n"
+"train($module, " LECTURE_ARGS ", epochs, log_every=0, history='all')\n--\n\n"
 "The lecture's whole training loop in one C call: `epochs` times train_step, in place.\n\n"
 "log_every=N > 0 prints 'Epoch: e, Loss: l' (4 decimals) through sys.stdout for every epoch e that is a\n"
-"multiple of N, as the lecture does with N = 1000. Ctrl-C stops the loop at a whole epoch and raises\n"
-"KeyboardInterrupt. Returns a float64 array of the `epochs` per-epoch losses (the values train_step returns).");
+"multiple of N, as the lecture does with N = 1000.\n\n"
+"Returns the losses (the values train_step returns) that `history` keeps: 'all' (the default), a float64\n"
+"array of all `epochs` of them; 'log', only those of the epochs log_every prints (0, N, 2N, ...; needs\n"
+"log_every > 0); None keeps none and returns None. Use 'log' or None for runs whose full history would not\n"
+"fit in memory (8 bytes an epoch).\n\n"
+"learning_rate must be finite (ValueError); NaN or inf in the data propagate to the losses and parameters.\n\n"
+"If an exception stops the loop after it started — Ctrl-C (KeyboardInterrupt) or another signal handler's,\n"
+"checked between chunks of about 10 ms of work; a failing sys.stdout.write; an array changed by Python code\n"
+"run meanwhile (ValueError) — the parameters are left as after the whole epochs already run, and the\n"
+"exception carries how far training got: e.mlpext_epochs (int, the epochs applied), e.mlpext_losses (float64\n"
+"array of the losses `history` kept of them) and e.mlpext_batches (always 0 here: an epoch is one step).");
+
+enum { HISTORY_ALL, HISTORY_LOG, HISTORY_NONE };
 
 static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *v[9];
+    PyObject *v[10];
     double lr;
     Py_ssize_t epochs, log_every = 0;
+    int history = HISTORY_ALL;
     call k;
-    if (parse_args("train", args, nargs, kwnames, step_names, 9, 8, v) < 0 ||
+    if (parse_args("train", args, nargs, kwnames, step_names, 10, 8, v) < 0 ||
         parse_real("train", "learning_rate", v[6], &lr) < 0 || parse_count("train", "epochs", v[7], &epochs) < 0 ||
         (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
+        return NULL;
+    }
+    if (v[9] != NULL && v[9] != Py_None) {
+        static const char *const history_names[] = {"all", "log"};
+        if ((history = parse_name("train", "history", v[9], history_names, 2)) < 0) {
+            return NULL;
+        }
+    } else if (v[9] == Py_None) {
+        history = HISTORY_NONE;
+    }
+    if (history == HISTORY_LOG && log_every == 0) {
+        PyErr_SetString(PyExc_ValueError, "train(): history='log' keeps the losses of the epochs log_every prints, "
+                        "but log_every is 0; give log_every=N > 0, or history=None to keep none");
         return NULL;
     }
     if (call_begin(&k, m, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
-    npy_intp n_losses = epochs;
-    PyObject *losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE); /* after every check: nothing to undo */
-    if (losses == NULL) {
-        return call_end(&k, NULL);
+    const size_t total = (size_t)epochs, every = (size_t)log_every;
+    /* the chunk's losses go straight into the history ('all'), else into `buffer` */
+    size_t chunk = epochs_per_chunk(2.0 * epoch_work(&k.d));
+    const size_t n_kept = history == HISTORY_ALL ? total : history == HISTORY_LOG ? (total + every - 1) / every : 0;
+    double *buffer = NULL;
+    PyObject *losses = NULL;
+    if (history != HISTORY_NONE) {
+        npy_intp len = (npy_intp)n_kept;
+        losses = PyArray_SimpleNew(1, &len, NPY_DOUBLE); /* after every check: nothing to undo */
+        if (losses == NULL) {
+            history_too_large("train", (Py_ssize_t)n_kept, history == HISTORY_ALL ? "; pass history='log' to keep "
+                              "only the losses log_every prints, or history=None to keep none" : "; pass a larger "
+                              "log_every, or history=None to keep none");
+            return call_end(&k, NULL);
+        }
     }
-    double *loss = PyArray_DATA((PyArrayObject *)losses);
-    const size_t chunk = epochs_per_chunk(2.0 * epoch_work(&k.d));
-    size_t done = 0, total = (size_t)epochs, every = (size_t)log_every;
-    int converted = 0;
+    double *kept = losses != NULL ? PyArray_DATA((PyArrayObject *)losses) : NULL;
+    if (history != HISTORY_ALL && total > 0) {
+        chunk = chunk < 4096 ? chunk : 4096;
+        buffer = PyMem_Malloc((chunk < total ? chunk : total) * sizeof *buffer);
+        if (buffer == NULL) {
+            PyErr_NoMemory();
+            Py_XDECREF(losses);
+            return call_end(&k, NULL);
+        }
+    }
+    size_t done = 0, n_done_kept = 0;
     while (done < total) {
         size_t stop = total - done > chunk ? done + chunk : total;
         size_t next_print = every ? (done + every - 1) / every * every : total; /* first multiple >= done */
         if (every && next_print + 1 < stop) {
             stop = next_print + 1; /* come back right after the epoch to print */
         }
-        BEGIN_KERNEL((double)(stop - done) * epoch_work(&k.d))
-        if (!converted) {
+        double *loss = history == HISTORY_ALL ? kept + done : buffer; /* loss[e - done], e in [done, stop) */
+        BEGIN_KERNEL(&k.c, (double)(stop - done) * epoch_work(&k.d), goto failed)
+        if (done == 0) {
             convert_inputs(&k.c);
-            converted = 1;
         }
         if (IS_F64(&k)) {
-            mlp_lecture_train_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, stop - done,
-                                  loss + done, k.work);
+            mlp_lecture_train_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, stop - done, loss,
+                                  k.work);
         } else {
-            mlp_lecture_train_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, stop - done,
-                                  loss + done, k.work);
+            mlp_lecture_train_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, stop - done, loss,
+                                  k.work);
         }
-        END_KERNEL
-        for (size_t e = done; e < stop; e++) { /* at most one print per chunk, by construction */
-            if (every && e % every == 0 && print_epoch(e, loss[e]) < 0) {
-                Py_DECREF(losses);
-                return call_end(&k, NULL);
+        END_KERNEL(&k.c)
+        const size_t first = done;
+        done = stop;
+        n_done_kept = history == HISTORY_ALL ? done : n_done_kept;
+        for (size_t e = first; e < stop; e++) { /* at most one print per chunk, at its end, by construction */
+            if (every && e % every == 0) {
+                if (history == HISTORY_LOG) {
+                    kept[n_done_kept++] = loss[e - first];
+                }
+                k.c.unproved = 1; /* sys.stdout.write is Python code */
+                if (print_epoch(e, loss[e - first]) < 0) {
+                    goto failed;
+                }
             }
         }
-        done = stop;
-        if (done < total && PyErr_CheckSignals() < 0) { /* parameters are at a whole epoch */
-            Py_DECREF(losses);
-            return call_end(&k, NULL);
+        if (done < total) {
+            k.c.unproved = 1; /* a signal handler is Python code */
+            if (PyErr_CheckSignals() < 0) {
+                goto failed;
+            }
         }
     }
-    return call_end(&k, losses);
+    PyMem_Free(buffer);
+    return call_end(&k, history == HISTORY_NONE ? Py_NewRef(Py_None) : losses);
+failed: /* the parameters are at epoch `done` */
+    attach_progress(done, kept, n_done_kept, 0);
+    PyMem_Free(buffer);
+    Py_XDECREF(losses);
+    return call_end(&k, NULL);
 }
 
 /* The trace's arrays: their names (the keys of worked_example.json) and shapes. */
@@ -1339,7 +1529,7 @@ static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t na
         }
         data[a] = PyArray_DATA((PyArrayObject *)arrays[a]);
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), goto done)
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         const mlp_trace_f64 t = {data[0], data[1], data[2], data[3], data[4],  data[5],
@@ -1350,7 +1540,7 @@ static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t na
                                  data[6], data[7], data[8], data[9], data[10], data[11]};
         mlp_lecture_trace_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, &t, k.work);
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     result = PyDict_New();
     for (int a = 0; result != NULL && a < N_TRACE; a++) {
         if (PyDict_SetItemString(result, trace_specs[a].name, arrays[a]) < 0) {
@@ -1389,14 +1579,14 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
                    result_sites(m, SITE_PREDICT)) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(epoch_work(&k.d))
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
     if (IS_F64(&k)) {
         mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), k.work, OUT(&k, 0));
     } else {
         mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), k.work, OUT(&k, 0));
     }
-    END_KERNEL
+    END_KERNEL(&k.c)
     return call_end(&k, call_outputs(&k));
 }
 
@@ -1412,26 +1602,6 @@ static const struct {
 static const char *const loss_names[] = {"lecture", "mse", "bce", "cross_entropy"};
 static const char *const optimizer_names[] = {"sgd", "adam"};
 
-/* The index of the str `o` in names[0..n), or -1 with a ValueError listing them. */
-static int parse_name(const char *fname, const char *what, PyObject *o, const char *const *names, int n)
-{
-    for (int k = 0; PyUnicode_Check(o) && k < n; k++) {
-        if (PyUnicode_CompareWithASCIIString(o, names[k]) == 0) {
-            return k;
-        }
-    }
-    PyObject *choices = PyUnicode_FromString(names[0]);
-    for (int k = 1; choices != NULL && k < n; k++) {
-        Py_SETREF(choices, PyUnicode_FromFormat("%U, %s", choices, names[k]));
-    }
-    if (choices != NULL) {
-        PyErr_Format(PyUnicode_Check(o) ? PyExc_ValueError : PyExc_TypeError, "%s(): unknown %s %R; expected one of "
-                     "%U", fname, what, o, choices);
-        Py_DECREF(choices);
-    }
-    return -1;
-}
-
 /* Everything one network call is given, parsed and validated. */
 typedef struct {
     call k;
@@ -1446,18 +1616,58 @@ typedef struct {
     int L;
     PyObject *y_array; /* y as an array (owned), to look at its ndim before choosing its spec */
     int labels;        /* y is a vector of class labels */
+    PyObject *held[MAX_ARGS]; /* the items of the lists of arrays (weights, biases, grads, state), owned */
+    int nheld;
 } net_call;
 
-/* The layer list (weights or biases): a list or tuple of arrays. */
-static int parse_layers(const char *fname, const char *what, PyObject *o, int *L)
+/* A net_call with nothing to release yet (net_end), or NULL with MemoryError. */
+static net_call *net_call_new(void)
 {
-    if (!PyList_Check(o) && !PyTuple_Check(o)) {
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    nc->y_array = NULL;
+    nc->nheld = 0;
+    return nc;
+}
+
+/* The items of *o, a list or tuple of arrays, as references the call owns (taken before any Python code can run):
+   that code (a conversion's __array__, another thread) may replace the list's items, and the call must keep using,
+   and holding, the arrays it validated. On success *o points to them (as a PyObject **) and *n is their count. (A
+   tuple copy would do the same, but CPython keeps freed small tuples: memory tracemalloc sees as kept.) */
+static int own_list(net_call *nc, const char *fname, const char *what, PyObject **o, int max, Py_ssize_t *n)
+{
+    if (!PyList_Check(*o) && !PyTuple_Check(*o)) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a list of arrays, got %.200s", fname, what,
-                     Py_TYPE(o)->tp_name);
+                     Py_TYPE(*o)->tp_name);
         return -1;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
-    if (n < 1 || n > MLP_MAX_LAYERS || (*L >= 0 && n != *L)) {
+    *n = PySequence_Fast_GET_SIZE(*o);
+    if (*n > max || nc->nheld + *n > MAX_ARGS) {
+        return 1; /* the caller reports the length */
+    }
+    PyObject **first = &nc->held[nc->nheld];
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        first[i] = Py_NewRef(PySequence_Fast_GET_ITEM(*o, i));
+    }
+    nc->nheld += (int)*n;
+    *o = (PyObject *)first;
+    return 0;
+}
+
+#define HELD(o) ((PyObject **)(o)) /* the items own_list took */
+
+/* The layer list (weights or biases): a list or tuple of arrays, owned (own_list). */
+static int parse_layers(net_call *nc, const char *fname, const char *what, PyObject **o, int *L)
+{
+    Py_ssize_t n;
+    const int rc = own_list(nc, fname, what, o, MLP_MAX_LAYERS, &n);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc > 0 || n < 1 || (*L >= 0 && n != *L)) {
         PyErr_Format(PyExc_ValueError, "%s(): %s must hold one array per layer (1 to %d%s), got %zd", fname, what,
                      MLP_MAX_LAYERS, *L >= 0 ? ", as many as weights" : "", n);
         return -1;
@@ -1466,17 +1676,16 @@ static int parse_layers(const char *fname, const char *what, PyObject *o, int *L
     return 0;
 }
 
-/* A list or tuple of exactly `count` arrays. */
-static int parse_list(const char *fname, const char *what, PyObject *o, int count)
+/* A list or tuple of exactly `count` arrays, owned (own_list). */
+static int parse_list(net_call *nc, const char *fname, const char *what, PyObject **o, int count)
 {
-    if (!PyList_Check(o) && !PyTuple_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be a list of arrays, got %.200s", fname, what,
-                     Py_TYPE(o)->tp_name);
+    Py_ssize_t n;
+    const int rc = own_list(nc, fname, what, o, count, &n);
+    if (rc < 0) {
         return -1;
     }
-    if (PySequence_Fast_GET_SIZE(o) != count) {
-        PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count,
-                     PySequence_Fast_GET_SIZE(o));
+    if (rc > 0 || n != count) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count, n);
         return -1;
     }
     return 0;
@@ -1498,9 +1707,9 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
     double leaky_slope;
     nc->L = -1;
     nc->nspecs = 0;
-    nc->y_array = NULL;
     nc->labels = 0;
-    if (parse_layers(fname, "weights", weights, &nc->L) < 0 || parse_layers(fname, "biases", biases, &nc->L) < 0 ||
+    if (parse_layers(nc, fname, "weights", &weights, &nc->L) < 0 ||
+        parse_layers(nc, fname, "biases", &biases, &nc->L) < 0 ||
         parse_real(fname, "slope", slope, &leaky_slope) < 0) {
         return -1;
     }
@@ -1526,8 +1735,8 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         nc->acts[l] = (mlp_activation){activation_names[a].kind, leaky_slope};
     }
     for (int l = 0; l < L; l++) {
-        add_spec(nc, PySequence_Fast_GET_ITEM(weights, l), "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, PySequence_Fast_GET_ITEM(biases, l), "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, HELD(weights)[l], "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(biases)[l], "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
     }
     add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
     nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
@@ -1566,8 +1775,9 @@ static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int 
     return 0;
 }
 
-/* After the scratch exists: converts the inputs (with the GIL: they are checked next) and checks the targets —
-   labels in range, no NaN in y. y is argument y_index. */
+/* After the scratch exists: converts the inputs (with the GIL: they are checked next) and checks class labels
+   (y is argument y_index) against the number of outputs. Real-valued targets are not checked: NaN and inf in
+   them propagate to the loss and gradients, as in X. */
 static int net_check_targets(net_call *nc, int y_index)
 {
     call *k = &nc->k;
@@ -1583,20 +1793,17 @@ static int net_check_targets(net_call *nc, int y_index)
                 return -1;
             }
         }
-        return 0;
-    }
-    for (size_t i = 0; i < yv->len; i++) {
-        const double v = k->c.type_num == NPY_DOUBLE ? ((const double *)yv->data)[i] : ((const float *)yv->data)[i];
-        if (v != v) {
-            PyErr_Format(PyExc_ValueError, "%s(): y holds NaN (at flat index %zu); targets must be numbers",
-                         k->c.fname, i);
-            return -1;
-        }
     }
     return 0;
 }
 
-static void net_end(net_call *nc) { Py_CLEAR(nc->y_array); }
+static void net_end(net_call *nc)
+{
+    Py_CLEAR(nc->y_array);
+    while (nc->nheld > 0) {
+        Py_DECREF(nc->held[--nc->nheld]);
+    }
+}
 
 /* Pointers to L (W, b) pairs, arguments first, first + 2, ... and first + 1, first + 3, ... */
 #define NET_PARAMS(nc, Wp, bp, first)                                                                         \
@@ -1633,9 +1840,9 @@ static PyObject *py_net_forward(PyObject *m, PyObject *const *args, Py_ssize_t n
 {
     static const char *const names[] = {"X", "weights", "biases", "activations", "slope", "out"};
     PyObject *v[6];
-    net_call *nc = PyMem_Malloc(sizeof *nc);
+    net_call *nc = net_call_new();
     if (nc == NULL) {
-        return PyErr_NoMemory();
+        return NULL;
     }
     PyObject *result = NULL;
     if (parse_args("MLP.forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
@@ -1652,7 +1859,7 @@ static PyObject *py_net_forward(PyObject *m, PyObject *const *args, Py_ssize_t n
         goto done;
     }
     const int X_index = 2 * nc->L;
-    BEGIN_KERNEL(net_epoch_work(&nc->net, n) / 3)
+    BEGIN_KERNEL(&nc->k.c, net_epoch_work(&nc->net, n) / 3, result = call_end(&nc->k, NULL); goto done)
     convert_inputs(&nc->k.c);
     if (IS_F64(&nc->k)) {
         double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
@@ -1665,7 +1872,7 @@ static PyObject *py_net_forward(PyObject *m, PyObject *const *args, Py_ssize_t n
         const mlp_net_params_f32 p = {W, b};
         mlp_net_forward_f32(&nc->net, n, DATA(&nc->k, X_index), &p, OUT(&nc->k, 0), nc->k.work);
     }
-    END_KERNEL
+    END_KERNEL(&nc->k.c)
     result = call_end(&nc->k, call_outputs(&nc->k));
 done:
     net_end(nc);
@@ -1696,9 +1903,9 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "grads"};
     PyObject *v[8];
-    net_call *nc = PyMem_Malloc(sizeof *nc);
+    net_call *nc = net_call_new();
     if (nc == NULL) {
-        return PyErr_NoMemory();
+        return NULL;
     }
     PyObject *result = NULL;
     int loss;
@@ -1713,14 +1920,12 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
         goto done;
     }
     if (with_grads) {
-        if (parse_list("MLP.loss", "grads (dW_0, db_0, dW_1, ...)", v[7], 2 * nc->L) < 0) {
+        if (parse_list(nc, "MLP.loss", "grads (dW_0, db_0, dW_1, ...)", &v[7], 2 * nc->L) < 0) {
             goto done;
         }
         for (int l = 0; l < nc->L; l++) {
-            add_spec(nc, PySequence_Fast_GET_ITEM(v[7], 2 * l), "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l),
-                     DIM_SIZE(l + 1));
-            add_spec(nc, PySequence_Fast_GET_ITEM(v[7], 2 * l + 1), "grads[%d]", 2 * l + 1, OUTPUT, 1,
-                     DIM_SIZE(l + 1), 0);
+            add_spec(nc, HELD(v[7])[2 * l], "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+            add_spec(nc, HELD(v[7])[2 * l + 1], "grads[%d]", 2 * l + 1, OUTPUT, 1, DIM_SIZE(l + 1), 0);
         }
     }
     if (net_validate(nc, "MLP.loss", NULL, 0, NULL) < 0) {
@@ -1739,13 +1944,13 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
     const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
     const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
     double value;
-    BEGIN_KERNEL(net_epoch_work(&nc->net, n))
+    BEGIN_KERNEL(&nc->k.c, net_epoch_work(&nc->net, n), result = call_end(&nc->k, NULL); goto done)
     if (IS_F64(&nc->k)) {
         NET_LOSS_KERNEL(double, f64);
     } else {
         NET_LOSS_KERNEL(float, f32);
     }
-    END_KERNEL
+    END_KERNEL(&nc->k.c)
     result = call_end(&nc->k, PyFloat_FromDouble(value));
 done:
     net_end(nc);
@@ -1759,9 +1964,17 @@ PyDoc_STRVAR(net_fit_doc,
 "`epochs` epochs of mini-batch training in place on the parameters, the optimizer state and rng; returns the\n"
 "per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay); state:\n"
 "sgd: [] (no momentum) or 2L momentum buffers; adam: [t] + 2L first + 2L second moments. rng: uint64 (4,).\n"
+"The hyperparameters and slope must be finite; NaN and inf in X and real-valued y propagate; class labels\n"
+"must be valid indices.\n\n"
+"Signals are checked between mini-batches, about every 10 ms of work. An exception raised there (Ctrl-C:\n"
+"KeyboardInterrupt; or ValueError if Python code run meanwhile changed an array the call holds) stops the\n"
+"fit after the current mini-batch and carries how far it got: e.mlpext_epochs (int, the complete epochs\n"
+"applied), e.mlpext_losses (float64 array of their losses) and e.mlpext_batches (int, the mini-batch steps\n"
+"applied in the unfinished epoch; 0 if it stopped at an epoch's end). The parameters, optimizer state and\n"
+"rng are exactly as after those steps.\n"
 "Private: mlpext.MLP.fit and .step are the public face.");
 
-/* One chunk of net_fit for the scalar type T (kernel suffix S), from py_net_fit's locals: the parameters are
+/* The kernel call of net_fit for the scalar type T (kernel suffix S), from py_net_fit's locals: the parameters are
    arguments 0..2L−1, the optimizer's state starts at state_index (Adam: its step first). */
 #define NET_FIT_KERNEL(T, S)                                                                                     \
     do {                                                                                                         \
@@ -1779,18 +1992,46 @@ PyDoc_STRVAR(net_fit_doc,
         const mlp_net_params_##S p = {W, b};                                                                     \
         const mlp_optim_state_##S st = {!adam && S_count ? buf : NULL, adam ? m1 : NULL, adam ? m2 : NULL,        \
                                         adam ? DATA(&nc->k, state_index) : NULL};                                \
-        mlp_net_fit_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st, count, nb, shuffle, rng,  \
-                        loss_out + done_epochs, nc->k.work, iwork);                                              \
+        epochs_done = mlp_net_fit_polled_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st,       \
+                                             (size_t)epochs, nb, shuffle, rng, loss_out, nc->k.work, iwork,      \
+                                             poll.save != NULL ? &poller : NULL, &batches);                      \
     } while (0)
+
+/* How a fit whose kernel runs without the GIL looks at Python between its mini-batches (mlp_poll): after about
+   POLL_WORK operations (~10 ms; the estimate counts each mini-batch's rows and its optimizer step) it takes the GIL
+   back, runs the signal handlers (Ctrl-C: KeyboardInterrupt), proves the call's arrays (the handlers, and the
+   threads that held the GIL meanwhile, ran Python code: call_prove), and releases the GIL again. Any exception
+   stops the fit there. */
+#define POLL_WORK 1e7
+typedef struct {
+    call_ctx *c;
+    PyThreadState *save; /* the GIL released (the thread's state), or NULL: the fit runs with it, unpolled */
+    double row_work, step_work, pending;
+} fit_poll;
+
+static int fit_poll_stop(void *arg, size_t rows)
+{
+    fit_poll *p = arg;
+    p->pending += (double)rows * p->row_work + p->step_work;
+    if (p->pending < POLL_WORK) {
+        return 0;
+    }
+    p->pending = 0.0;
+    PyEval_RestoreThread(p->save);
+    p->c->unproved = 1;
+    const int stop = PyErr_CheckSignals() < 0 || call_prove(p->c) < 0;
+    p->save = PyEval_SaveThread();
+    return stop;
+}
 
 static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "optimizer",
                                         "hyper", "state", "epochs", "batch_size", "shuffle", "rng"};
     PyObject *v[14];
-    net_call *nc = PyMem_Malloc(sizeof *nc);
+    net_call *nc = net_call_new();
     if (nc == NULL) {
-        return PyErr_NoMemory();
+        return NULL;
     }
     PyObject *result = NULL, *losses = NULL;
     size_t *iwork = NULL;
@@ -1835,13 +2076,13 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     /* the optimizer's state */
     const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
     const int S_count = n_state;
-    if (parse_list("MLP.fit", "state (the optimizer's buffers)", v[9], S_count) < 0) {
+    if (parse_list(nc, "MLP.fit", "state (the optimizer's buffers)", &v[9], S_count) < 0) {
         goto done;
     }
     const int state_index = nc->nspecs;
     int first_float = 0;
     if (kind == MLP_ADAM) {
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[9], 0), "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        add_spec(nc, HELD(v[9])[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
         nc->specs[nc->nspecs - 1].type_num = NPY_INT64;
         nc->specs[nc->nspecs - 1].fixed_len = 1;
         first_float = 1;
@@ -1849,9 +2090,9 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     for (int i = first_float; i < S_count; i++) {
         const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
         if (t % 2 == 0) {
-            add_spec(nc, PySequence_Fast_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         } else {
-            add_spec(nc, PySequence_Fast_GET_ITEM(v[9], i), "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
+            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
         }
     }
     const int rng_index = nc->nspecs;
@@ -1869,11 +2110,17 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     }
     uint64_t *rng = DATA(&nc->k, rng_index);
     npy_intp n_losses = epochs;
-    if (net_check_targets(nc, y_index) < 0 || (losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE)) == NULL ||
-        (iwork = PyMem_Malloc(mlp_net_iworkspace(n, nb) * sizeof *iwork)) == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_NoMemory();
-        }
+    if (net_check_targets(nc, y_index) < 0) {
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    if ((losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE)) == NULL) {
+        history_too_large("MLP.fit", epochs, "; run fewer epochs per call");
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    if ((iwork = PyMem_Malloc(mlp_net_iworkspace(n, nb) * sizeof *iwork)) == NULL) {
+        PyErr_NoMemory();
         Py_CLEAR(losses);
         call_end(&nc->k, NULL);
         goto done;
@@ -1887,22 +2134,33 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
     const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
     double *loss_out = PyArray_DATA((PyArrayObject *)losses);
-    const double work_per_epoch = 2.0 * net_epoch_work(&nc->net, n);
-    const size_t chunk = epochs_per_chunk(work_per_epoch);
-    for (size_t done_epochs = 0; done_epochs < (size_t)epochs;) {
-        const size_t count = (size_t)epochs - done_epochs < chunk ? (size_t)epochs - done_epochs : chunk;
-        BEGIN_KERNEL((double)count * work_per_epoch)
-        if (IS_F64(&nc->k)) {
-            NET_FIT_KERNEL(double, f64);
-        } else {
-            NET_FIT_KERNEL(float, f32);
-        }
-        END_KERNEL
-        done_epochs += count;
-        if (done_epochs < (size_t)epochs && PyErr_CheckSignals() < 0) { /* parameters are at a whole epoch */
-            Py_CLEAR(losses);
-            break;
-        }
+    double params = 0.0; /* the optimizer's step touches each a few times */
+    for (int l = 0; l < L; l++) {
+        params += (double)nc->sizes[l] * (double)nc->sizes[l + 1] + (double)nc->sizes[l + 1];
+    }
+    fit_poll poll = {&nc->k.c, NULL, 2.0 * net_epoch_work(&nc->net, 1), 10.0 * params, 0.0};
+    const mlp_poll poller = {fit_poll_stop, &poll};
+    const double steps = (double)epochs * (double)((n + nb - 1) / nb);
+    size_t epochs_done = 0, batches = 0;
+    if (call_prove(&nc->k.c) < 0) { /* (the kernel section by hand: fit_poll takes the GIL back inside it) */
+        Py_CLEAR(losses);
+        call_end(&nc->k, NULL);
+        goto done;
+    }
+    if (steps * ((double)nb * poll.row_work + poll.step_work) >= GIL_RELEASE_MIN_WORK) {
+        poll.save = PyEval_SaveThread();
+    }
+    if (IS_F64(&nc->k)) {
+        NET_FIT_KERNEL(double, f64);
+    } else {
+        NET_FIT_KERNEL(float, f32);
+    }
+    if (poll.save != NULL) {
+        PyEval_RestoreThread(poll.save);
+    }
+    if (epochs_done < (size_t)epochs) { /* fit_poll_stop raised */
+        attach_progress(epochs_done, loss_out, epochs_done, batches);
+        Py_CLEAR(losses);
     }
     result = call_end(&nc->k, losses);
 done:
@@ -1953,20 +2211,20 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
     const char *fname = "MLP.fit";
     (void)m;
     PyObject *v[6];
-    net_call *nc = PyMem_Malloc(sizeof *nc);
+    net_call *nc = net_call_new();
     if (nc == NULL) {
-        return PyErr_NoMemory();
+        return NULL;
     }
     PyObject *result = NULL;
     int kind;
     double h[7];
     nc->L = -1;
     nc->nspecs = 0;
-    nc->y_array = NULL;
     nc->labels = 0;
     if (parse_args(fname, args, nargs, kwnames, names, 6, 6, v) < 0 ||
-        parse_layers(fname, "weights", v[0], &nc->L) < 0 || parse_layers(fname, "biases", v[1], &nc->L) < 0 ||
-        parse_list(fname, "grads (dW_0, db_0, dW_1, ...)", v[2], 2 * nc->L) < 0 ||
+        parse_layers(nc, fname, "weights", &v[0], &nc->L) < 0 ||
+        parse_layers(nc, fname, "biases", &v[1], &nc->L) < 0 ||
+        parse_list(nc, fname, "grads (dW_0, db_0, dW_1, ...)", &v[2], 2 * nc->L) < 0 ||
         (kind = parse_name(fname, "optimizer", v[3], optimizer_names, 2)) < 0) {
         goto done;
     }
@@ -1982,46 +2240,46 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         }
     }
     const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
-    if (parse_list(fname, "state (the optimizer's buffers)", v[5], n_state) < 0) {
+    if (parse_list(nc, fname, "state (the optimizer's buffers)", &v[5], n_state) < 0) {
         goto done;
     }
     const mlp_optimizer opt = {(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
     for (int l = 0; l < L; l++) {
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[0], l), "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[1], l), "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, HELD(v[0])[l], "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(v[1])[l], "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
         nc->acts[l] = (mlp_activation){MLP_IDENTITY, 0.0}; /* (a step does not look at them) */
     }
     for (int l = 0; l < L; l++) {
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[2], 2 * l), "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l),
-                 DIM_SIZE(l + 1));
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[2], 2 * l + 1), "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, HELD(v[2])[2 * l], "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(v[2])[2 * l + 1], "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
     }
     const int state_index = nc->nspecs, first_float = kind == MLP_ADAM;
     if (kind == MLP_ADAM) {
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[5], 0), "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        add_spec(nc, HELD(v[5])[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
         nc->specs[state_index].type_num = NPY_INT64;
         nc->specs[state_index].fixed_len = 1;
     }
     for (int i = first_float; i < n_state; i++) {
         const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
-        add_spec(nc, PySequence_Fast_GET_ITEM(v[5], i), "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2,
+        add_spec(nc, HELD(v[5])[i], "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2,
                  DIM_SIZE(l + t % 2), t % 2 ? 0 : DIM_SIZE(l + 1));
     }
     nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
-    if (net_validate(nc, fname, NULL, 0, NULL) < 0 || call_alloc(&nc->k, 0, 1) < 0) {
+    if (net_validate(nc, fname, NULL, 0, NULL) < 0 || net_set_threads(nc, m, fname, 1) < 0 ||
+        call_alloc(&nc->k, 0, 1) < 0) {
         goto done;
     }
     double values = 0;
     for (int l = 0; l < L; l++) {
         values += (double)nc->sizes[l] * (double)nc->sizes[l + 1] + (double)nc->sizes[l + 1];
     }
-    BEGIN_KERNEL(8.0 * values)
+    BEGIN_KERNEL(&nc->k.c, 8.0 * values, result = call_end(&nc->k, NULL); goto done)
     if (IS_F64(&nc->k)) {
         NET_APPLY_KERNEL(double, f64);
     } else {
         NET_APPLY_KERNEL(float, f32);
     }
-    END_KERNEL
+    END_KERNEL(&nc->k.c)
     result = call_end(&nc->k, Py_NewRef(Py_None));
 done:
     net_end(nc);
@@ -2062,9 +2320,9 @@ static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t n
     }
     _Static_assert(sizeof(npy_intp) == sizeof(size_t), "a permutation of size_t is read as intp");
     if (n > 0) {
-        BEGIN_KERNEL(4.0 * (double)n)
+        BEGIN_KERNEL(&k.c, 4.0 * (double)n, Py_DECREF(perm); call_abort(&k); return NULL)
         mlp_shuffle_rows((size_t)n, PyArray_DATA((PyArrayObject *)perm), rng);
-        END_KERNEL
+        END_KERNEL(&k.c)
     }
     ctx_release(&k.c);
     return perm;

@@ -192,10 +192,11 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
     }
 }
 
-void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
-                         const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
-                         const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
-                         uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork)
+size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
+                                  const size_t *labels, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                                  const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                                  uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork, const mlp_poll *poll,
+                                  size_t *batches)
 {
     const size_t in = net->sizes[0], o = net->sizes[net->n_layers];
     batch = batch < n ? batch : n;
@@ -204,13 +205,19 @@ void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP
     MLP_FN(net_work) w;
     MLP_FN(net_layout)(net, batch, 1, work, &w);
     const MLP_FN(mlp_net_params) grads = {w.dW, w.db};
+    *batches = 0;
     for (size_t e = 0; e < epochs; e++) {
         if (gather) {
             mlp_shuffle_rows(n, perm, rng);
         }
         double total = 0.0;
-        for (size_t start = 0; start < n; start += batch) {
-            const size_t m = n - start < batch ? n - start : batch;
+        size_t m = 0;
+        for (size_t start = 0, done = 0; start < n; start += batch) {
+            if (done != 0 && poll != NULL && poll->stop(poll->arg, m)) { /* between two of the epoch's steps */
+                *batches = done;
+                return e;
+            }
+            m = n - start < batch ? n - start : batch;
             const MLP_T *Xm = X + start * in, *ym = y ? y + start * o : NULL;
             const size_t *lm = y ? NULL : labels + start;
             if (gather) { /* rows perm[start .. start + m) */
@@ -231,7 +238,22 @@ void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP
             total += MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]) * (double)m;
             MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db);
             MLP_FN(mlp_net_apply)(net, p, &grads, opt, state);
+            done++;
         }
         losses[e] = total / (double)n;
+        if (e + 1 < epochs && poll != NULL && poll->stop(poll->arg, m)) {
+            return e + 1;
+        }
     }
+    return epochs;
+}
+
+void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
+                         const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                         const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                         uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork)
+{
+    size_t batches;
+    MLP_FN(mlp_net_fit_polled)(net, n, X, y, labels, p, opt, state, epochs, batch, shuffle, rng, losses, work, iwork,
+                               NULL, &batches);
 }

@@ -6,7 +6,7 @@ The six functions below carry the lecture's variable names and do what its NumPy
     delta_output, delta_hidden = mlpext.backward(y, hidden_activation, predicted_output, W2)
     mlpext.update(X, hidden_activation, delta_output, delta_hidden, W1, b1, W2, b2, learning_rate)
     loss = mlpext.train_step(X, y, W1, b1, W2, b2, learning_rate)
-    losses = mlpext.train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0)
+    losses = mlpext.train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0, history="all")
     predicted = mlpext.predict(X, W1, b1, W2, b2)
     values = mlpext.trace_step(X, y, W1, b1, W2, b2, learning_rate)  # every intermediate of one step, as a dict
 

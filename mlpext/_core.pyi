@@ -1,5 +1,5 @@
 """Types of mlpext._core, the C extension (see the docstrings of each function)."""
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -22,10 +22,16 @@ def update(
 def train_step(
     X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real
 ) -> float: ...
+@overload
 def train(
     X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real,
-    epochs: int, log_every: int = 0,
+    epochs: int, log_every: int = 0, history: Literal["all", "log"] = "all",
 ) -> NDArray[np.float64]: ...
+@overload
+def train(
+    X: ArrayLike, y: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param, learning_rate: _Real,
+    epochs: int, log_every: int = 0, *, history: None,
+) -> None: ...  # history=None keeps no losses (runs too long for 8 bytes an epoch)
 def predict(
     X: ArrayLike, W1: _Param, b1: _Param, W2: _Param, b2: _Param,
     out: Union[None, NDArray[Any], Tuple[NDArray[Any]]] = None,

@@ -69,13 +69,20 @@ def train_step(X, y, W1, b1, W2, b2, learning_rate):
     return float(np.mean(np.abs(error_output)))
 
 
-def train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0):
-    losses = np.empty(epochs)
+def train(X, y, W1, b1, W2, b2, learning_rate, epochs, log_every=0, history="all"):
+    if history not in ("all", "log", None):
+        raise ValueError(f"history must be 'all', 'log' or None, got {history!r}")
+    if history == "log" and not log_every:
+        raise ValueError("history='log' keeps the losses of the epochs log_every prints, but log_every is 0")
+    losses = []
     for epoch in range(epochs):
-        losses[epoch] = train_step(X, y, W1, b1, W2, b2, learning_rate)
-        if log_every and epoch % log_every == 0:
-            print(f"Epoch: {epoch}, Loss: {losses[epoch]:.4f}")
-    return losses
+        loss = train_step(X, y, W1, b1, W2, b2, learning_rate)
+        logged = log_every and epoch % log_every == 0
+        if history == "all" or (history == "log" and logged):
+            losses.append(loss)
+        if logged:
+            print(f"Epoch: {epoch}, Loss: {loss:.4f}")
+    return None if history is None else np.array(losses, dtype=np.float64)
 
 
 def predict(X, W1, b1, W2, b2, out=None):

@@ -21,10 +21,11 @@ SIGNATURES = {
     "backward": ["y", "hidden_activation", "predicted_output", "W2", "out"],
     "update": ["X", "hidden_activation", "delta_output", "delta_hidden", "W1", "b1", "W2", "b2", "learning_rate"],
     "train_step": ["X", "y", "W1", "b1", "W2", "b2", "learning_rate"],
-    "train": ["X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every"],
+    "train": ["X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every", "history"],
     "predict": ["X", "W1", "b1", "W2", "b2", "out"],
 }
-DEFAULTS = {("forward", "out"): None, ("backward", "out"): None, ("predict", "out"): None, ("train", "log_every"): 0}
+DEFAULTS = {("forward", "out"): None, ("backward", "out"): None, ("predict", "out"): None, ("train", "log_every"): 0,
+            ("train", "history"): "all"}
 DTYPES = [np.float64, np.float32]
 
 
@@ -88,7 +89,8 @@ def arguments(fname, dtype=np.float64):
     A1, P = mlpext.forward(X, *params)
     D2, D1 = mlpext.backward(y, A1, P, params[2])
     values = dict(X=X, y=y, W1=params[0], b1=params[1], W2=params[2], b2=params[3], hidden_activation=A1,
-                  predicted_output=P, delta_output=D2, delta_hidden=D1, learning_rate=0.3, epochs=4, log_every=0)
+                  predicted_output=P, delta_output=D2, delta_hidden=D1, learning_rate=0.3, epochs=4, log_every=0,
+                  history="all")
     return {name: values[name] for name in SIGNATURES[fname] if name != "out"}
 
 

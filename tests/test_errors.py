@@ -528,7 +528,7 @@ def test_too_many_arguments(fname):
     v = fresh()
     args = [v[name] for name in SIGNATURES[fname]]
     extra = {"forward": [None, None], "backward": [None, None], "predict": [None, None], "update": [None],
-             "train_step": [None], "train": [0, None]}[fname]
+             "train_step": [None], "train": [0, "all", None]}[fname]
     arrays = watched(v)
     before = snapshot(arrays)
     with pytest.raises(TypeError, match=rf"^{fname}\(\) takes at most \d+ arguments"):
@@ -582,22 +582,22 @@ def test_nan_everywhere_gives_nan(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_nan_learning_rate(dtype):
-    """The loss is taken before the update, so it stays finite; every parameter becomes NaN."""
+@pytest.mark.parametrize("fname", ["update", "train_step", "train", "trace_step"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, np.float32("nan")])
+def test_nonfinite_learning_rate_is_rejected(dtype, fname, bad):
+    """A hyperparameter must be finite (NaN or inf would make every weight NaN or inf without an error), as
+    mlpext.MLP requires; NaN and inf in data propagate instead."""
     v = fresh(dtype)
-    v["learning_rate"] = np.nan
-    loss = call("train_step", v)
-    assert np.isfinite(loss)
-    assert all(np.isnan(v[p]).all() for p in PARAMS)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_infinite_learning_rate_does_not_crash(dtype):
-    v = fresh(dtype)
-    v["learning_rate"] = np.inf
-    losses = call("train", v)
-    assert losses.shape == (3,)
-    assert not np.isfinite(v["W1"]).all() or not np.isfinite(v["W2"]).all()
+    v["learning_rate"] = bad
+    if fname == "trace_step":
+        args = [v[name] for name in SIGNATURES["train_step"]]
+    else:
+        args = [v[name] for name in SIGNATURES[fname]]
+    arrays = watched(v)
+    before = snapshot(arrays)
+    with pytest.raises(ValueError, match=rf"^{fname}\(\): learning_rate must be a finite number, got -?(nan|inf)$"):
+        getattr(mlpext, fname)(*args)
+    assert snapshot(arrays) == before
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

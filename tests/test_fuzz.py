@@ -229,10 +229,10 @@ def _scalar_errors(name, v):
         if not _is_real_number(v):
             return {TypeError}
         try:
-            float(v)
+            value = float(v)
         except OverflowError:  # an int too large for a double: the documentation allows only these two
             return {TypeError, ValueError}
-        return set()
+        return set() if np.isfinite(value) else {ValueError}  # a hyperparameter must be finite
     # epochs, log_every: a non-negative int
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         return {TypeError}
@@ -1063,3 +1063,81 @@ def test_float32_learning_rate_beyond_float32_is_infinite(_):
     with np.errstate(all="ignore"):
         run_case(case)
     assert np.isinf(W1[1, 1]) and np.isnan(W1).sum() == W1.size - 1  # the divergence the oracle now allows
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Conversions that run Python code mutating the other arguments
+# ------------------------------------------------------------------------------------------------------------
+
+class _Mutating:
+    """An array-like whose conversion (__array__) first mutates another argument of the same call."""
+
+    def __init__(self, value, action):
+        self.value, self.action = value, action
+
+    def __array__(self, dtype=None, copy=None):
+        self.action()
+        return self.value
+
+
+def _mutate_array(kind, a):
+    if kind == "resize":
+        a.resize((a.shape[0] * 64 + 3,) + a.shape[1:], refcheck=False)
+    elif kind == "setstate":  # new memory, Fortran order
+        version, shape, dtype, _, _ = a.__reduce__()[2]
+        a.__setstate__((version, shape, dtype, True, np.asfortranarray(a).tobytes(order="A")))
+    elif kind == "read_only":
+        a.flags.writeable = False
+
+
+@FUZZ
+@given(st.sampled_from(["train_step", "train", "trace_step", "backward"]), st.sampled_from(["X", "y"]),
+       st.sampled_from(["X", "W1", "b1", "W2", "b2"]), st.sampled_from(["resize", "setstate", "read_only", "none"]),
+       st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_conversion_mutating_other_arguments(fname, carrier, target, kind, n, n_in, hidden, n_out, seed):
+    """X or y given as an object whose __array__ resizes, re-states (new memory) or makes read-only another
+    argument: the call raises TypeError/ValueError with the untouched arrays unchanged, or its result equals
+    mlpext.reference's on the same (mutated) values — never a crash."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((n, n_in)), rng.uniform(size=(n, n_out))
+    params = dict(zip(("W1", "b1", "W2", "b2"), [rng.standard_normal(s) for s in
+                                                  ((n_in, hidden), (hidden,), (hidden, n_out), (n_out,))]))
+    values = dict(X=X, y=y, **params)
+    if fname == "backward":
+        carrier = "y"
+        A1, P = reference.forward(X, *params.values())
+        args = lambda c: (c, A1, P, params["W2"])  # noqa: E731
+    else:
+        extra = (2,) if fname == "train" else ()
+        args = lambda c: ((c, y) if carrier == "X" else (X, c)) + tuple(params.values()) + (0.5,) + extra  # noqa
+    victim = values[target] if target != carrier and (fname != "backward" or target == "W2") else None
+    before = {k: v.copy() for k, v in values.items()}
+    wrapped = _Mutating(values[carrier], lambda: victim is not None and _mutate_array(kind, victim))
+    try:
+        result = getattr(mlpext, fname)(*args(wrapped))
+    except (TypeError, ValueError) as exc:
+        note(f"raised {exc}")
+        for k, v in values.items():
+            if v is not victim and k in params:
+                assert v.tobytes() == before[k].tobytes(), f"{k} was written by a call that raised"
+        return
+    assert kind in ("none", "setstate") or victim is None or (kind == "read_only" and (
+        target in ("X", "y") or fname in ("trace_step", "backward"))), f"{kind} of {target} went unnoticed"
+    # the reference, on the values the call saw (a re-stated array holds the same values)
+    ref = {k: np.array(before[k]) for k in before}
+    if fname == "backward":
+        expected = reference.backward(ref["y"], A1, P, ref["W2"])
+        for a, b in zip(result, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        return
+    p = [ref[k] for k in ("W1", "b1", "W2", "b2")]
+    if fname == "trace_step":
+        expected = reference.trace_step(ref["X"], ref["y"], *p, 0.5)
+        for key in expected:
+            np.testing.assert_allclose(result[key], expected[key], rtol=1e-9, atol=1e-12)
+        return
+    expected = (reference.train_step(ref["X"], ref["y"], *p, 0.5) if fname == "train_step"
+                else reference.train(ref["X"], ref["y"], *p, 0.5, 2))
+    np.testing.assert_allclose(result, expected, rtol=1e-9, atol=1e-12)
+    for k, q in zip(("W1", "b1", "W2", "b2"), p):
+        np.testing.assert_allclose(params[k], q, rtol=1e-9, atol=1e-12)

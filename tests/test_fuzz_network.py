@@ -366,3 +366,90 @@ def test_method_returns_the_reference_or_raises_cleanly(method, c):
             assert_close(g, e, c["dtype"])
     if method in ("step", "fit") and not amplified:
         assert_pairs_close(net.params, ref.params, c["dtype"])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Conversions that run Python code mutating the other arguments (the binding's ownership and re-proving)
+# ------------------------------------------------------------------------------------------------------------
+
+MUTATIONS = ["replace", "resize", "setstate", "read_only", "nothing"]
+
+
+class _MutatingX:
+    """X given as an object whose __array__ first mutates another argument of the same call."""
+
+    def __init__(self, X, action):
+        self.X, self.action = X, action
+
+    def __array__(self, dtype=None, copy=None):
+        self.action()
+        return self.X
+
+
+def _mutate(kind, holder, index):
+    a = holder[index]
+    if kind == "replace":
+        holder[index] = np.zeros_like(a)  # the list's item, and its last reference outside the call, dropped
+    elif kind == "resize":
+        a.resize((a.shape[0] * 64 + 3,) + a.shape[1:], refcheck=False)
+    elif kind == "setstate":
+        version, shape, dtype, _, _ = a.__reduce__()[2]
+        a.__setstate__((version, shape, dtype, True, np.asfortranarray(a).tobytes(order="A")))
+    elif kind == "read_only":
+        a.flags.writeable = False
+
+
+@FUZZ
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=4), st.integers(1, 5), st.sampled_from(MUTATIONS),
+       st.sampled_from(["weights", "biases", "grads"]), st.integers(0, 7), st.booleans(), st.integers(0, 2**32 - 1))
+def test_conversion_mutating_other_arguments(sizes, n, kind, where, index, with_grads, seed):
+    """_core.net_loss(X, y, weights, biases, ..., grads) where X.__array__ mutates an item of weights, biases or
+    grads: either TypeError/ValueError with nothing written (the grads untouched), or the loss equal to NumPy's on
+    the arrays the call was given and gradients equal to a clean call's — never a crash."""
+    from mlpext import _core
+    rng = np.random.default_rng(seed)
+    L = len(sizes) - 1
+    W = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    b = [rng.standard_normal(s) for s in sizes[1:]]
+    X, y = rng.standard_normal((n, sizes[0])), rng.standard_normal((n, sizes[-1]))
+    acts = ["tanh"] * (L - 1) + ["identity"]
+    grads = [np.full_like(a, -7.0) for pair in zip(W, b) for a in pair] if with_grads else None
+    lists = {"weights": W, "biases": b, "grads": grads}
+    holder = lists[where] if lists[where] is not None else W
+    index %= len(holder)
+    given_W, given_b = list(W), list(b)  # what the call is given: it must use these, whatever the mutation
+    clean = [a.copy() for a in W + b]
+    # the reference, on copies taken before the mutation
+    A = X
+    for l in range(L):
+        Z = A @ clean[l] + clean[L + l]
+        A = np.tanh(Z) if l < L - 1 else Z
+    ref_loss = float(np.mean((A - y) ** 2))
+    ref_grads = [np.empty_like(a) for pair in zip(W, b) for a in pair]
+    _core.net_loss(X, y, [a.copy() for a in clean[:L]], [a.copy() for a in clean[L:]], acts, 0.01, "mse",
+                   ref_grads)
+    grads_before = [g.copy() for g in grads] if grads is not None else None
+    try:
+        loss = _core.net_loss(_MutatingX(X, lambda: _mutate(kind, holder, index)), y, W, b, acts, 0.01, "mse",
+                              grads)
+    except (TypeError, ValueError):
+        event(f"{kind} {where}: raised")
+        if grads is not None:
+            live = [g for g in grads]
+            for g, g0 in zip(live, grads_before):
+                if g.shape == g0.shape:
+                    assert np.array_equal(g, g0) or (kind == "setstate"), "a raising call wrote the gradients"
+        return
+    event(f"{kind} {where}: ran")
+    # a resized array, or read-only gradients, can never pass; new memory from __setstate__ can (the same
+    # address reused, for an array both C- and F-contiguous): then nothing the call holds has changed
+    assert kind != "resize" and not (kind == "read_only" and where == "grads" and grads is not None)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-9)
+    for a, c in zip(given_W + given_b, clean):
+        if a.shape == c.shape and a.flags.c_contiguous:
+            assert np.array_equal(a, c)  # read-only parameters: never written
+    if grads is not None:
+        written = grads if not (where == "grads" and kind == "replace") else None
+        if written is not None:
+            for g, r in zip(written, ref_grads):
+                np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import mlpext
+from mlpext import _core
 
 LATENCY_BOUND = 1.0  # seconds; typically ~0.01
 SEND_AFTER = 0.25  # seconds into train()
@@ -136,3 +137,122 @@ def test_ctrl_c_stops_a_tiny_train(default_sigint):
     e = replay_to(X, y, initial, params, 0.1, max_epochs=int(3 * (SEND_AFTER + latency) / per_epoch) + 10_000)
     assert e is not None and e >= 1, "the interrupted parameters are not those of any whole number of epochs"
     print(f"  parameters = exactly {e} epochs")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# How far an interrupted call got: the exception's mlpext_epochs, mlpext_losses, mlpext_batches
+# ------------------------------------------------------------------------------------------------------------
+
+def interrupt_call(fn, after=SEND_AFTER):
+    """Runs fn() in the main thread, with SIGINT sent to it from another thread `after` seconds in; returns the
+    KeyboardInterrupt (fn must not finish first)."""
+    main = threading.main_thread().ident
+    t = threading.Timer(after, signal.pthread_kill, (main, signal.SIGINT))
+    t.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            fn()
+    finally:
+        t.cancel()
+        t.join()
+    return info.value
+
+
+def test_train_interrupt_says_how_far_it_got(default_sigint):
+    """train's KeyboardInterrupt carries the whole epochs applied and their losses: equal to that many
+    train_step calls from the same start."""
+    X, y, params = make(256, 16, 32, 4, np.float64)
+    initial = [a.copy() for a in params]
+    e = interrupt_call(lambda: mlpext.train(X, y, *params, 0.05, 10 ** 9))
+    assert e.mlpext_batches == 0 and e.mlpext_epochs >= 1 and e.mlpext_losses.shape == (e.mlpext_epochs,)
+    ref = [a.copy() for a in initial]
+    losses = [mlpext.train_step(X, y, *ref, 0.05) for _ in range(e.mlpext_epochs)]
+    assert e.mlpext_losses.tolist() == losses
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(params, ref))
+
+
+def test_train_without_history_runs_epochs_no_history_could_hold(default_sigint):
+    """history=None: 10^12 epochs start at once (their history would need 7.3 TiB; with history='all' that is a
+    MemoryError saying so), and an interrupt reports the epochs run, with no losses kept."""
+    X, y, params = make(8, 2, 3, 1, np.float64)
+    initial = [a.copy() for a in params]
+    with pytest.raises(MemoryError, match="history=None"):
+        mlpext.train(X, y, *params, 0.1, 10 ** 12)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(params, initial))
+    e = interrupt_call(lambda: mlpext.train(X, y, *params, 0.1, 10 ** 12, history=None))
+    assert e.mlpext_epochs >= 1 and e.mlpext_losses.shape == (0,)
+    ref = [a.copy() for a in initial]
+    assert mlpext.train(X, y, *ref, 0.1, e.mlpext_epochs, history=None) is None
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(params, ref))
+
+
+def net_problem(n, sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    W = [(rng.standard_normal((a, b)) / np.sqrt(a)) for a, b in zip(sizes[:-1], sizes[1:])]
+    b = [np.zeros(s) for s in sizes[1:]]
+    X = rng.standard_normal((n, sizes[0]))
+    y = rng.standard_normal((n, sizes[-1]))
+    return X, y, W, b
+
+
+NET_ACTS = ["tanh", "tanh", "identity"]
+
+
+def adam_state(W, b):
+    flat = [a for pair in zip(W, b) for a in pair]
+    return [np.zeros(1, dtype=np.int64)] + [np.zeros_like(a) for a in flat] + [np.zeros_like(a) for a in flat]
+
+
+def net_fit(X, y, W, b, state, epochs, batch):
+    return _core.net_fit(X, y, W, b, NET_ACTS, 0.01, "mse", "adam", (1e-3, 0.0, False, 0.9, 0.999, 1e-8, 0.0),
+                         state, epochs, batch, False, np.array([1, 2, 3, 4], dtype=np.uint64))
+
+
+@pytest.mark.parametrize("how", ["pthread_kill", "interrupt_main"])
+def test_net_fit_stops_between_mini_batches(default_sigint, how):
+    """One epoch of 4000 mini-batches of 4 rows through 512-wide layers (seconds of work): an interrupt sent
+    0.25 s in stops it after a mini-batch, long before the epoch's end; the exception says how many steps ran
+    (mlpext_batches), and the parameters and Adam's state equal those of exactly that many single steps."""
+    sizes, batch = [16, 512, 512, 4], 4
+    X, y, W, b = net_problem(4000 * batch, sizes)
+    W0, b0 = [a.copy() for a in W], [a.copy() for a in b]
+    state = adam_state(W, b)
+    main = threading.main_thread().ident
+    send = (lambda: signal.pthread_kill(main, signal.SIGINT)) if how == "pthread_kill" else _thread.interrupt_main
+    t = threading.Timer(SEND_AFTER, send)
+    t.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net_fit(X, y, W, b, state, 1, batch)
+    finally:
+        t.cancel()
+        t.join()
+    e = info.value
+    steps = e.mlpext_batches
+    print(f"{how}: stopped after {steps} of 4000 mini-batches")
+    assert e.mlpext_epochs == 0 and e.mlpext_losses.shape == (0,)
+    assert 1 <= steps < 4000
+    # the reference: `steps` calls of one mini-batch each, from the same start
+    Wr, br, sr = [a.copy() for a in W0], [a.copy() for a in b0], adam_state(W0, b0)
+    for k in range(steps):
+        net_fit(X[k * batch:(k + 1) * batch], y[k * batch:(k + 1) * batch], Wr, br, sr, 1, batch)
+    for a, r in zip(W + b + state, Wr + br + sr):
+        assert a.tobytes() == r.tobytes()
+
+
+def test_net_fit_interrupted_at_an_epoch_boundary_reports_its_losses(default_sigint):
+    """Many short epochs (one mini-batch each): the interrupt lands between epochs or mini-batches; either way
+    mlpext_epochs whole epochs (with their losses) and mlpext_batches steps of the next equal a replay."""
+    sizes = [8, 64, 64, 2]
+    X, y, W, b = net_problem(64, sizes)
+    W0, b0 = [a.copy() for a in W], [a.copy() for a in b]
+    state = adam_state(W, b)
+    e = interrupt_call(lambda: net_fit(X, y, W, b, state, 10 ** 6, 16))
+    assert e.mlpext_epochs >= 1 and e.mlpext_losses.shape == (e.mlpext_epochs,) and 0 <= e.mlpext_batches < 4
+    Wr, br, sr = [a.copy() for a in W0], [a.copy() for a in b0], adam_state(W0, b0)
+    losses = net_fit(X, y, Wr, br, sr, e.mlpext_epochs, 16)
+    assert losses.tolist() == e.mlpext_losses.tolist()
+    for k in range(e.mlpext_batches):
+        net_fit(X[k * 16:(k + 1) * 16], y[k * 16:(k + 1) * 16], Wr, br, sr, 1, 16)
+    for a, r in zip(W + b + state, Wr + br + sr):
+        assert a.tobytes() == r.tobytes()

@@ -713,6 +713,22 @@ def bad_inputs(cls):
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("loss", ["mse", "lecture", "bce", "cross_entropy"])
+def test_nan_target_propagates(cls, loss):
+    """NaN in real-valued targets (regression values, BCE targets, cross-entropy probability rows) is data, not
+    an error: the loss is NaN, as in NumPy; only class labels must be valid indices."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, SIZES[0]))
+    y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], 6)]
+    y[3, 1] = np.nan
+    net = cls(SIZES, seed=0, loss=loss)
+    assert np.isnan(net.loss(X, y))
+    clean = y.copy()
+    clean[3, 1] = 0.0
+    assert np.isfinite(net.loss(X, clean))
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("method", ["fit", "fit-minibatch", "fit-verbose", "step", "loss", "gradients"])
 @pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
 def test_bad_input_touches_nothing(cls, method, opt, capsys):

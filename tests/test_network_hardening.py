@@ -54,7 +54,7 @@ SCENARIOS = {
     "loss": lambda net, X, y: net.loss(X, y),
     "gradients": lambda net, X, y: net.gradients(X, y),
     "fit, label out of range": lambda net, X, y: net.fit(X, np.full_like(y, 7), 1, batch_size=4),
-    "fit, NaN target": lambda net, X, y: net.fit(X, np.eye(3)[y] * np.nan, 1),
+    "fit, NaN target (propagates)": lambda net, X, y: net.fit(X, np.eye(3)[y] * np.nan, 1),
     "loss, X of the wrong width": lambda net, X, y: net.loss(X[:, :3], y),
     "forward, complex X": lambda net, X, y: net.forward(X.astype(complex)),
     "step, float16 X (converted by NumPy)": lambda net, X, y: net.step(X.astype(np.float16), y),

@@ -1,0 +1,296 @@
+"""Python code that runs inside a call and changes the arrays the call holds.
+
+A call can run Python code after it validated an array and before it uses it: the conversion of a later argument
+(`__array__`, a subclass's `__array_finalize__`), the `train` log line written to `sys.stdout`, a signal handler,
+other threads once the GIL is taken back. The binding (csrc/module.c) therefore
+  - owns every array it uses from validation to last use (a strong reference, taken to each item of each list of
+    arrays when the call starts), so replacing a list's items frees nothing the call still uses;
+  - records each validated array (data pointer, dtype, flags, shape, strides) and, after any point where Python
+    code may have run, proves it unchanged before using it again — or raises ValueError naming the function and
+    the argument, having written nothing since that point.
+Before this, each case below read or wrote freed memory (a crash, "free(): corrupted unsorted chunks", or garbage).
+
+Results are compared with the NumPy reference (mlpext.reference, mlpext.reference_net.NumpyMLP) or with the same
+computation on untouched copies.
+"""
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import mlpext
+from mlpext import _core, reference
+from mlpext.reference_net import NumpyMLP
+from mlp_helpers import make_params
+
+
+def lecture_problem(dtype=np.float64, n=6, n_in=3, hidden=5, n_out=2):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = rng.uniform(size=(n, n_out)).astype(dtype)
+    return X, y, make_params(3, n_in, hidden, n_out, dtype)
+
+
+class ArrayLike:
+    """An object NumPy converts by calling __array__, which first runs `action` (the mutation under test)."""
+
+    def __init__(self, value, action):
+        self.value, self.action = value, action
+
+    def __array__(self, dtype=None, copy=None):
+        self.action()
+        return self.value if dtype is None else self.value.astype(dtype)
+
+
+def resize(a):
+    a.resize((a.shape[0] * 400 + 7, *a.shape[1:]), refcheck=False)  # frees a's buffer
+
+
+def setstate(a):
+    """New memory holding the same values in Fortran order (a state of the same shape and order could land at
+    the address just freed: then nothing the call holds has changed)."""
+    version, shape, dtype, _, data = a.__reduce__()[2]
+    a.__setstate__((version, shape, dtype, True, np.asfortranarray(a).tobytes(order="A")))
+
+
+def read_only(a):
+    a.flags.writeable = False
+
+
+def reshape(a):
+    a.shape = a.shape[::-1]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The lecture's functions: another argument's conversion changes a validated array
+# ------------------------------------------------------------------------------------------------------------
+
+MUTATIONS = {"resize(refcheck=False)": resize, "__setstate__": setstate, "read-only": read_only,
+             "reshape": reshape}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_backward_W2_changed_by_y_conversion(mutation):
+    """backward() validates W2 first, then converts y: y.__array__ changing W2 is caught before any use."""
+    X, y, (W1, b1, W2, b2) = lecture_problem()
+    A1, P = reference.forward(X, W1, b1, W2, b2)
+    out = (np.full(P.shape, -1.0), np.full(A1.shape, -1.0))
+    with pytest.raises(ValueError, match=r"^backward\(\): W2 was resized, reshaped or given other memory"):
+        mlpext.backward(ArrayLike(y, lambda: MUTATIONS[mutation](W2)), A1, P, W2, out=out)
+    assert (out[0] == -1).all() and (out[1] == -1).all(), "backward() wrote its outputs"
+
+
+@pytest.mark.parametrize("fname", ["train_step", "train", "trace_step"])
+@pytest.mark.parametrize("mutation", ["resize(refcheck=False)", "__setstate__", "read-only"])
+def test_X_changed_by_y_conversion(fname, mutation):
+    """X is validated (and used in place) before y is converted; y.__array__ changing X is caught and nothing is
+    written."""
+    X, y, params = lecture_problem()
+    before = [p.copy() for p in params]
+    args = (X, ArrayLike(y, lambda: MUTATIONS[mutation](X)), *params, 0.5) + ((3,) if fname == "train" else ())
+    with pytest.raises(ValueError, match=rf"^{fname}\(\): X was resized, reshaped or given other memory"):
+        getattr(mlpext, fname)(*args)
+    for p, q in zip(params, before):
+        assert np.array_equal(p, q) and p.tobytes() == q.tobytes()
+
+
+def test_harmless_conversion_gives_the_reference():
+    """A conversion that runs Python code but changes nothing the call holds: the call proceeds and matches
+    the reference."""
+    X, y, params = lecture_problem()
+    expected = [p.copy() for p in params]
+    loss_ref = reference.train_step(X, y, *expected, 0.5)
+    side = []
+    loss = mlpext.train_step(X, ArrayLike(y, lambda: side.append(np.zeros(1000))), *params, 0.5)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
+    for p, q in zip(params, expected):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# train(): the log line (sys.stdout.write) changes a parameter between two chunks
+# ------------------------------------------------------------------------------------------------------------
+
+class Stdout:
+    """A sys.stdout whose write runs `action(lines written so far)`."""
+
+    def __init__(self, action):
+        self.lines, self.action = [], action
+
+    def write(self, text):
+        self.lines.append(text)
+        self.action(len(self.lines))
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("mutation", ["resize(refcheck=False)", "__setstate__"])
+def test_train_log_line_changes_W2(monkeypatch, mutation):
+    """The first log line (after epoch 0) changes W2: train stops with ValueError before the next epoch, after
+    exactly one epoch (mlpext_epochs), whose loss it reports; W1, b1, b2 are as after one train_step."""
+    X, y, params = lecture_problem()
+    W2 = params[2]
+    ref = [p.copy() for p in params]
+    ref_loss = mlpext.train_step(X, y, *ref, 0.5)
+    monkeypatch.setattr(sys, "stdout", Stdout(lambda count: MUTATIONS[mutation](W2)))
+    with pytest.raises(ValueError, match=r"^train\(\): W2 was resized") as info:
+        mlpext.train(X, y, *params, 0.5, 100, log_every=1)
+    e = info.value
+    assert e.mlpext_epochs == 1 and e.mlpext_batches == 0
+    assert e.mlpext_losses.dtype == np.float64 and e.mlpext_losses.tolist() == [ref_loss]
+    for k in (0, 1, 3):
+        assert params[k].tobytes() == ref[k].tobytes()
+    if mutation == "__setstate__":  # W2 kept its values in its new memory: those of after one epoch
+        assert np.array_equal(W2, ref[2])
+
+
+@pytest.mark.parametrize("history", ["all", "log", None])
+def test_train_broken_pipe_carries_progress(monkeypatch, history):
+    """sys.stdout.write raising (a broken pipe) on the 3rd line, printed after epoch 4 (log_every=2): the
+    exception carries the 5 epochs applied and their kept losses; the parameters are those of 5 train_steps."""
+    X, y, params = lecture_problem()
+    ref = [p.copy() for p in params]
+    ref_losses = [mlpext.train_step(X, y, *ref, 0.5) for _ in range(5)]
+
+    def fail(count):
+        if count == 3:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Stdout(fail))
+    with pytest.raises(BrokenPipeError) as info:
+        mlpext.train(X, y, *params, 0.5, 50, log_every=2, history=history)
+    e = info.value
+    assert e.mlpext_epochs == 5 and e.mlpext_batches == 0
+    kept = {"all": ref_losses, "log": ref_losses[::2], None: []}[history]
+    assert e.mlpext_losses.dtype == np.float64 and e.mlpext_losses.tolist() == kept
+    assert all(p.tobytes() == q.tobytes() for p, q in zip(params, ref))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Networks: lists of arrays whose items are replaced during the call
+# ------------------------------------------------------------------------------------------------------------
+
+ACTS = ["tanh", "identity"]
+
+
+def net_arrays(seed=0, sizes=(4, 300, 2)):
+    rng = np.random.default_rng(seed)
+    W = [rng.standard_normal((a, b)) / np.sqrt(a) for a, b in zip(sizes[:-1], sizes[1:])]
+    b = [rng.standard_normal(s) for s in sizes[1:]]
+    return W, b
+
+
+def test_net_forward_list_items_replaced_by_X_conversion():
+    """X.__array__ replaces (and so frees) the items of the weights and biases lists, their only owners: the
+    call keeps using, and holding, the arrays it was given; its result is the reference on them."""
+    W, b = net_arrays()
+    X = np.random.default_rng(5).standard_normal((5, 4))
+    ref = np.tanh(X @ W[0] + b[0]) @ W[1] + b[1]
+
+    def replace():
+        W[0], W[1], b[0], b[1] = np.zeros((4, 300)), None, "gone", np.zeros(2)
+        [np.full((4, 300), 7.0) for _ in range(20)]  # would reuse the freed memory
+
+    out = _core.net_forward(ArrayLike(X, replace), W, b, ACTS, 0.01)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_mlp_forward_params_replaced_by_X_conversion():
+    """MLP.forward(X) where X.__array__ replaces net.params[0]: the result is that of the parameters the call
+    was given (NumpyMLP on a copy made before)."""
+    net = mlpext.MLP([4, 300, 2], activation="tanh", seed=0, dtype=np.float64)
+    ref = NumpyMLP([4, 300, 2], activation="tanh", seed=0, dtype=np.float64)
+    X = np.random.default_rng(1).standard_normal((5, 4))
+
+    def replace():
+        net.params[0] = (np.zeros((4, 300)), np.zeros(300))
+
+    out = net.forward(ArrayLike(X, replace))
+    np.testing.assert_allclose(out, ref.forward(X), rtol=1e-10, atol=1e-12)
+
+
+class BigEndian(np.ndarray):
+    """A big-endian X: the binding casts it with NumPy, which makes an instance of this subclass and so runs
+    __array_finalize__ — here, code that replaces the network's optimizer state while armed."""
+    on_finalize = None
+
+    def __array_finalize__(self, obj):
+        if BigEndian.on_finalize is not None:
+            action, BigEndian.on_finalize = BigEndian.on_finalize, None
+            action()
+
+
+def test_mlp_fit_state_replaced_by_X_finalize():
+    """MLP.fit with a big-endian X subclass whose __array_finalize__ replaces net._state entries (Adam's
+    moments): the call trains the state arrays it was given, exactly as a fit with a native X does."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 4))
+    y = rng.standard_normal((40, 2))
+    net = mlpext.MLP([4, 300, 2], activation="tanh", optimizer="adam", seed=0, dtype=np.float64)
+    twin = mlpext.MLP([4, 300, 2], activation="tanh", optimizer="adam", seed=0, dtype=np.float64)
+    expected = twin.fit(X, y, 3, batch_size=8, shuffle=False)
+    Xb = X.astype(">f8").view(BigEndian)
+    state = list(net._state)  # what the call is given
+
+    def replace():
+        net._state[1:] = [np.zeros_like(a) for a in net._state[1:]]
+        [np.full(a.shape, 7.0) for a in state[1:]]
+
+    BigEndian.on_finalize = replace
+    try:
+        losses = net.fit(Xb, y, 3, batch_size=8, shuffle=False)
+    finally:
+        BigEndian.on_finalize = None
+    assert np.array_equal(losses, expected)
+    for (W, b), (W2, b2) in zip(net.params, twin.params):
+        assert np.array_equal(W, W2) and np.array_equal(b, b2)
+    for a, a2 in zip(state, twin._state):
+        assert np.array_equal(a, a2)
+
+
+def test_fit_while_another_thread_resets_adam():
+    """Another thread replaces net._state[1:] (resetting Adam) while net.fit(X, y, 400) runs: no crash; the fit
+    keeps training the arrays it was given (the other thread's reset only reaches later calls)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((256, 8))
+    y = np.eye(3)[rng.integers(0, 3, 256)]
+    net = mlpext.MLP([8, 64, 64, 3], loss="cross_entropy", optimizer="adam", seed=0, dtype=np.float64)
+    stop = threading.Event()
+    resets = []
+
+    def reset():
+        while not stop.is_set():
+            net._state[1:] = [np.zeros_like(a) for a in net._state[1:]]
+            resets.append(1)
+
+    t = threading.Thread(target=reset)
+    t.start()
+    try:
+        losses = net.fit(X, y, 400, batch_size=32)
+    finally:
+        stop.set()
+        t.join()
+    assert losses.shape == (400,) and np.isfinite(losses).all()
+    assert resets, "the other thread never ran"
+    assert net.loss(X, y) < losses[0]
+
+
+@pytest.mark.parametrize("mutation", ["resize(refcheck=False)", "__setstate__", "read-only"])
+def test_net_fit_weights_changed_by_X_conversion(mutation):
+    """_core.net_fit validates the weights, then converts X: X.__array__ changing weights[1] is caught before
+    anything is written."""
+    W, b = net_arrays(sizes=(4, 8, 2))
+    before = [a.copy() for a in W + b]
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((10, 4)), rng.standard_normal((10, 2))
+    state, rng_state = [], np.array([1, 2, 3, 4], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"weights\[1\] was resized, reshaped or given other memory"):
+        _core.net_fit(ArrayLike(X, lambda: MUTATIONS[mutation](W[1])), y, W, b, ACTS, 0.01, "mse", "sgd",
+                      (0.1, 0.0, False, 0.9, 0.999, 1e-8, 0.0), state, 2, 4, True, rng_state)
+    for k, a in enumerate(W + b):
+        if k != 1 or mutation == "read-only":
+            assert a.tobytes() == before[k].tobytes()
+    assert rng_state.tolist() == [1, 2, 3, 4]
