@@ -79,6 +79,7 @@ def test_a_result_reachable_another_way_is_not_reused(keep):
         np.testing.assert_array_equal(np.asarray(kept).reshape(-1), snapshot.reshape(-1)[-np.asarray(kept).size:])
 
 
+@gil_only  # without the GIL the module keeps no results: the callbacks run at `del`, as for any array
 def test_no_code_runs_when_the_module_lets_go_of_a_result():
     """A dropped result with a weak reference (whose callback could run any code, in the middle of a call whose
     arguments are already validated) is neither reused nor released by a later call."""
