@@ -6,6 +6,10 @@ Measured with tracemalloc, which sees:
     network call's bookkeeping and net_fit's index workspace (PyMem_Malloc);
   - NumPy's array data (PyDataMem), which NumPy reports to tracemalloc in its own domain
     (np.lib.tracemalloc_domain); get_traced_memory() counts every domain.
+Memory kept is read after a full collection (gc.collect()), which also empties the interpreter's free lists:
+objects a call freed into them (the argument tuple and list of a call with *args, floats, frames) would otherwise
+count as kept, in amounts that depend on the Python version and on the tests that ran before. Peaks are read
+before the collection; the runs whose peaks are compared do the same Python work, so that churn cancels out.
 It does not see the C library's malloc. test_extension_allocates_through_python_only checks that the extension
 calls no such allocator (the kernels allocate nothing; all their memory is the binding's scratch block), so
 every byte the C core could allocate is in the figures below.
@@ -45,15 +49,15 @@ from mlpext import _core
 
 # What the returned losses array costs beyond its data: the ndarray object and its shape and strides.
 ARRAY_OVERHEAD = 512
-# Slack for the flat-loop tests: one-off allocations of the interpreter that do not grow with the iterations
-# (freed tuples and floats kept on the interpreter's free lists count as allocated). A leak of 8 bytes per
-# iteration over the long run's 4800 extra iterations is 38 KB.
+# Slack for the flat-loop tests: one-off allocations of the interpreter or NumPy that do not grow with the
+# iterations (caches filled on first use). A leak of 8 bytes per iteration over the long run's 4800 extra
+# iterations is 38 KB.
 FLAT_SLACK = 1024
 
 
 def traced(fn):
     """Runs fn() once untraced (warm-up) then under tracemalloc; returns (result, bytes kept while the result is
-    alive, peak bytes above the start)."""
+    alive, peak bytes above the start). Kept bytes are counted after a full collection (free lists emptied)."""
     fn()
     gc.collect()
     tracemalloc.start()
@@ -63,7 +67,9 @@ def traced(fn):
         start, _ = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         result = fn()
-        current, peak = tracemalloc.get_traced_memory()
+        _, peak = tracemalloc.get_traced_memory()
+        gc.collect()
+        current, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     return result, current - start, peak - start
@@ -130,12 +136,15 @@ def flat_loop(make, lr):
 
 
 def kept_and_peak(loop, iterations):
-    """(bytes kept, peak bytes) of loop(iterations), each above the traced memory just before it."""
+    """(bytes kept, peak bytes) of loop(iterations), each above the traced memory just before it; kept bytes
+    counted after a full collection (free lists emptied)."""
     gc.collect()
     tracemalloc.reset_peak()
     start, _ = tracemalloc.get_traced_memory()
     loop(iterations)
-    current, peak = tracemalloc.get_traced_memory()
+    _, peak = tracemalloc.get_traced_memory()
+    gc.collect()
+    current, _ = tracemalloc.get_traced_memory()
     return current - start, peak - start
 
 
