@@ -63,6 +63,7 @@ def show_config():
     info = _core.build_info()
     print(f"mlpext {__version__}")
     print(f"  kernels: {info['simd']} (chosen at run time; the AVX2 and AVX-512 paths give the same bits)")
+    print(f"  kernels forced by MLPEXT_SIMD: {info['simd_forced'] or 'no (the widest this CPU has)'}")
     print(f"  matrix products: mlpext's own register-tiled kernels, no BLAS; layers more than 4 wide with at least "
           f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
           f"the others round like NumPy's loops")
