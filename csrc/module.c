@@ -1168,7 +1168,7 @@ PyDoc_STRVAR(forward_doc,
 "out: None, or a tuple (hidden_activation, predicted_output) of preallocated C-contiguous arrays,\n"
 "which are written and returned.\n\n"
 "Returns (hidden_activation, predicted_output). Without out=, a small result you have dropped may be\n"
-"refilled and returned by a later call (docs/design.md, \"Recycled results\").");
+"refilled and returned by a later call (docs/design.md in the mlpext repository, \"Recycled results\").");
 
 static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1202,7 +1202,7 @@ PyDoc_STRVAR(backward_doc,
 "hidden_activation and predicted_output: arrays of W2's dtype, as forward() returns them.\n"
 "out: None, or a tuple (delta_output, delta_hidden) of preallocated arrays, written and returned.\n\n"
 "Returns (delta_output, delta_hidden). Without out=, a small result you have dropped may be refilled and\n"
-"returned by a later call (docs/design.md, \"Recycled results\").");
+"returned by a later call (docs/design.md in the mlpext repository, \"Recycled results\").");
 
 static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -1565,7 +1565,8 @@ PyDoc_STRVAR(predict_doc,
 "predict($module, X, W1, b1, W2, b2, out=None)\n--\n\n"
 "The network's output for X: forward()'s predicted_output, without returning the hidden activation.\n"
 "out: None, or a preallocated (n, out) array (or a 1-tuple of one), written and returned. Without out=, a small\n"
-"result you have dropped may be refilled and returned by a later call (docs/design.md, \"Recycled results\").");
+"result you have dropped may be refilled and returned by a later call\n"
+"(docs/design.md in the mlpext repository, \"Recycled results\").");
 
 static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {

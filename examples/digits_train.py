@@ -6,7 +6,7 @@ The data: 1797 images of 8x8 pixels, values 0-16 (sklearn.datasets.load_digits),
 random_state=0), fed as X / 16. The network: 64-128-10, ReLU, softmax output with cross-entropy, Adam (lr 1e-3),
 mini-batches of 32, 60 epochs. It reaches about 98% test accuracy in well under a second of training.
 
-Needs scikit-learn for the data set (pip install "mlpext[sklearn]").
+Needs scikit-learn for the data set (pip install scikit-learn, or pip install ".[sklearn]" from the checkout).
 """
 import argparse
 import time

@@ -458,7 +458,8 @@ class _NetBase:
                 from tqdm.auto import tqdm
             except ImportError:
                 raise ImportError("fit(progress=True) shows a tqdm progress bar and needs the tqdm package: "
-                                  "pip install tqdm (or pass progress=False)") from None
+                                  "pip install tqdm, or pip install \".[progress]\" from a checkout of mlpext "
+                                  "(or pass progress=False)") from None
         shuffle = bool(shuffle)
         X = X if isinstance(X, np.ndarray) else np.asarray(X)
         y = self._prepare_y(y)
