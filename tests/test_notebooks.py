@@ -1,4 +1,5 @@
-"""Every notebook in notebooks/ runs from top to bottom without an error, in a fresh kernel.
+"""Every notebook in notebooks/ and notebooks/ko/ (the Korean edition) runs from top to bottom without an error,
+in a fresh kernel.
 
 Each notebook ends with a cell that asserts that the NumPy and mlpext numbers agree, so this also checks the
 notebooks' claims against the current build. Skipped unless the `notebooks` extra is installed (nbclient,
@@ -51,7 +52,14 @@ def kernel_env():
     return env
 
 
-@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("ko/*.ipynb"))
+
+
+def test_there_are_korean_notebooks():
+    assert len(list(NOTEBOOKS.glob("ko/*.ipynb"))) >= 4
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
 def test_notebook_runs(path, kernel_specs):
     nb = nbformat.read(path, as_version=4)
     expected = str(pathlib.Path(mlpext.__file__).resolve())
@@ -60,7 +68,7 @@ def test_notebook_runs(path, kernel_specs):
         f"assert str(_pathlib.Path(_mlpext.__file__).resolve()) == {expected!r}, _mlpext.__file__"))
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=kernel_specs)
     client = nbclient.NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, allow_errors=False,
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+                                     resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute(env=kernel_env())  # raises CellExecutionError, naming the cell, on any error
     finally:  # the client does not stop a kernel that it was handed: stop it here

@@ -9,7 +9,7 @@
   notebook in notebooks/ko/.
 - notebooks/ko/ has a Korean version of the English notebooks 01-04, in Korean, with the lecture's Korean terms.
 
-Executing the Korean notebooks is tests/test_notebooks_ko.py.
+tests/test_notebooks.py executes the Korean notebooks with the English ones.
 """
 import ast
 import io
