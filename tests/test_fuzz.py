@@ -189,7 +189,9 @@ class Case:
                  "mixed": min(self.n_positional, positional_ok)}[self.style]
         if self.call_problem == "too_many":  # every slot by position, then one more
             defaults = {"out": None, "log_every": 0}
-            args = [vals.get(n, defaults.get(n)) for n in spec.names] + [None]
+            # train's history= (not fuzzed here) is a slot too: it takes the default, the extra None comes after it
+            trailing = ["all"] if self.fname == "train" else []
+            args = [vals.get(n, defaults.get(n)) for n in spec.names] + trailing + [None]
             return args, {}
         args = [vals[n] for n in order[:n_pos]]
         kwargs = {n: vals[n] for n in order[n_pos:]}
