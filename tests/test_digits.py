@@ -446,6 +446,8 @@ print(json.dumps(["peak", (vm("VmPeak:") - base) / 2**20, None, []]))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's shadow memory defeats an address-space limit")
 def test_memory_is_bounded_on_hostile_images(tmp_path):
     """Every image is read with at most 200 MB more address space than the interpreter had (resource.RLIMIT_AS),
     or refused: a thin 3 x 14001 line (its crop was squared into a 1.5 GB float canvas), a 100-Mpixel PNG
