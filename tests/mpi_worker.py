@@ -122,8 +122,10 @@ def run_errors(job, comm):
 
 def run_abort(job, comm):
     """Rank 1's callback raises KeyboardInterrupt: the job must end (MPI_Abort), not hang in rank 0's next
-    collective."""
+    collective. Each rank's sys.stderr goes to a file in the job's folder: MPI_Abort may end the launcher before
+    it forwards what the ranks wrote, so the test reads the message where the library wrote it."""
     rank = comm.Get_rank()
+    sys.stderr = open(os.path.join(job["out"], f"stderr.{rank}"), "w", encoding="utf-8")
     case = job["cases"][0]
     X, y = make_data(case)
     Xr, yr = shard_of(case, X, y, rank)
