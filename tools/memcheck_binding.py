@@ -70,6 +70,13 @@ for dt in (np.float64, np.float32):
         net.fit(digits_like, labels, 2, batch_size=16)
         net.fit(digits_like, np.eye(3)[labels], 1, batch_size=16, shuffle=False)
         net.predict(digits_like)
+        # the entry points of fit(comm=...): a gradient into flat buffers, the optimizer step, a shuffle
+        grads = [np.zeros_like(a) for pair in net.params for a in pair]  # W1, b1, W2, b2, ...
+        net._net_loss(digits_like[:16], labels[:16], grads)
+        mlpext._core.net_apply(net._weights(), net._biases(), grads, net.optimizer, net._hyper(),
+                               net._optimizer_state())
+        mlpext._core.net_shuffle(40, net._rng)
+        rejected(mlpext._core.net_shuffle, -1, net._rng)
         rejected(net.fit, digits_like, labels + 5, 1)
         rejected(net.forward, digits_like[:, :5])
     bce = mlpext.MLP([6, 4, 1], activation="tanh", output_activation="sigmoid", loss="bce", dtype=dt, seed=1)
