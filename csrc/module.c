@@ -1959,6 +1959,59 @@ done:
     return result;
 }
 
+/* The optimizer of net_fit and net_apply: its name and hyper = (learning_rate, momentum, nesterov, beta1, beta2,
+   eps, weight_decay), each real one finite (parse_real), nesterov any truth value. */
+static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, mlp_optimizer *opt)
+{
+    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
+                                              "weight_decay"};
+    const int kind = parse_name(fname, "optimizer", name, optimizer_names, 2);
+    if (kind < 0) {
+        return -1;
+    }
+    if (!PyTuple_Check(hyper) || PyTuple_GET_SIZE(hyper) != 7) {
+        PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
+                     "eps, weight_decay)", fname);
+        return -1;
+    }
+    double h[7];
+    for (int i = 0; i < 7; i++) {
+        PyObject *item = PyTuple_GET_ITEM(hyper, i);
+        if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
+            return -1;
+        }
+    }
+    *opt = (mlp_optimizer){(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
+    return 0;
+}
+
+/* The optimizer's state list, after the network's specs: Adam [t, m_W0, m_b0, ..., v_W0, v_b0, ...] (t a 1-element
+   int64 counter), SGD with momentum [buf_W0, buf_b0, ...], plain SGD []. Takes the list (parse_list) and adds a
+   spec per buffer; *first is the index of the first spec, *count the list's length. */
+static int add_optimizer_state(net_call *nc, const char *fname, PyObject **state, const mlp_optimizer *opt,
+                               int *first, int *count)
+{
+    const int L = nc->L, adam = opt->kind == MLP_ADAM;
+    const int n_state = adam ? 1 + 4 * L : opt->momentum != 0.0 ? 2 * L : 0;
+    if (parse_list(nc, fname, "state (the optimizer's buffers)", state, n_state) < 0) {
+        return -1;
+    }
+    *first = nc->nspecs;
+    *count = n_state;
+    if (adam) {
+        add_spec(nc, HELD(*state)[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        nc->specs[*first].type_num = NPY_INT64;
+        nc->specs[*first].fixed_len = 1;
+    }
+    for (int i = adam; i < n_state; i++) {
+        const int t = (i - adam) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
+        add_spec(nc, HELD(*state)[i], "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2, DIM_SIZE(l + t % 2),
+                 t % 2 ? 0 : DIM_SIZE(l + 1));
+    }
+    return 0;
+}
+
+
 PyDoc_STRVAR(net_fit_doc,
 "net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
 "        shuffle, rng)\n--\n\n"
@@ -2036,66 +2089,27 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     }
     PyObject *result = NULL, *losses = NULL;
     size_t *iwork = NULL;
-    int loss, kind, shuffle;
-    double h[7];
+    int loss, shuffle, state_index, S_count;
+    mlp_optimizer opt;
     Py_ssize_t epochs, batch;
     if (parse_args("MLP.fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
         net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
         (loss = parse_name("MLP.fit", "loss", v[6], loss_names, 4)) < 0 ||
-        (kind = parse_name("MLP.fit", "optimizer", v[7], optimizer_names, 2)) < 0 ||
+        parse_optimizer("MLP.fit", v[7], v[8], &opt) < 0 ||
         parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 ||
         parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
         (shuffle = PyObject_IsTrue(v[12])) < 0) {
         goto done;
-    }
-    if (!PyTuple_Check(v[8]) || PyTuple_GET_SIZE(v[8]) != 7) {
-        PyErr_SetString(PyExc_TypeError, "MLP.fit(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, "
-                        "beta2, eps, weight_decay)");
-        goto done;
-    }
-    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
-                                              "weight_decay"};
-    for (int i = 0; i < 7; i++) {
-        PyObject *item = PyTuple_GET_ITEM(v[8], i);
-        if (i == 2) {
-            if ((h[i] = PyObject_IsTrue(item)) < 0) {
-                goto done;
-            }
-        } else if (parse_real("MLP.fit", hyper_names[i], item, &h[i]) < 0) {
-            goto done;
-        }
     }
     if (batch < 1) {
         PyErr_SetString(PyExc_ValueError, "MLP.fit(): batch_size must be at least 1");
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
-    const mlp_optimizer opt = {(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
-    if (net_add_y(nc, v[1]) < 0) {
+    if (net_add_y(nc, v[1]) < 0 || add_optimizer_state(nc, "MLP.fit", &v[9], &opt, &state_index, &S_count) < 0) {
         goto done;
     }
-    /* the optimizer's state */
-    const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
-    const int S_count = n_state;
-    if (parse_list(nc, "MLP.fit", "state (the optimizer's buffers)", &v[9], S_count) < 0) {
-        goto done;
-    }
-    const int state_index = nc->nspecs;
-    int first_float = 0;
-    if (kind == MLP_ADAM) {
-        add_spec(nc, HELD(v[9])[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
-        nc->specs[nc->nspecs - 1].type_num = NPY_INT64;
-        nc->specs[nc->nspecs - 1].fixed_len = 1;
-        first_float = 1;
-    }
-    for (int i = first_float; i < S_count; i++) {
-        const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
-        if (t % 2 == 0) {
-            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        } else {
-            add_spec(nc, HELD(v[9])[i], "state[%d]", i, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
-        }
-    }
+    const int L = nc->L, kind = opt.kind;
     const int rng_index = nc->nspecs;
     add_spec(nc, v[13], "rng", 0, COUNTER, 1, -1, 0);
     nc->specs[rng_index].type_num = NPY_UINT64;
@@ -2207,8 +2221,6 @@ PyDoc_STRVAR(net_apply_doc,
 static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"weights", "biases", "grads", "optimizer", "hyper", "state"};
-    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
-                                              "weight_decay"};
     const char *fname = "MLP.fit";
     (void)m;
     PyObject *v[6];
@@ -2217,8 +2229,8 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     PyObject *result = NULL;
-    int kind;
-    double h[7];
+    mlp_optimizer opt;
+    int state_index, n_state;
     nc->L = -1;
     nc->nspecs = 0;
     nc->labels = 0;
@@ -2226,25 +2238,10 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         parse_layers(nc, fname, "weights", &v[0], &nc->L) < 0 ||
         parse_layers(nc, fname, "biases", &v[1], &nc->L) < 0 ||
         parse_list(nc, fname, "grads (dW_0, db_0, dW_1, ...)", &v[2], 2 * nc->L) < 0 ||
-        (kind = parse_name(fname, "optimizer", v[3], optimizer_names, 2)) < 0) {
+        parse_optimizer(fname, v[3], v[4], &opt) < 0) {
         goto done;
     }
-    if (!PyTuple_Check(v[4]) || PyTuple_GET_SIZE(v[4]) != 7) {
-        PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
-                     "eps, weight_decay)", fname);
-        goto done;
-    }
-    for (int i = 0; i < 7; i++) {
-        PyObject *item = PyTuple_GET_ITEM(v[4], i);
-        if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
-            goto done;
-        }
-    }
-    const int L = nc->L, n_state = kind == MLP_ADAM ? 1 + 4 * L : h[1] != 0.0 ? 2 * L : 0;
-    if (parse_list(nc, fname, "state (the optimizer's buffers)", &v[5], n_state) < 0) {
-        goto done;
-    }
-    const mlp_optimizer opt = {(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
+    const int L = nc->L, kind = opt.kind;
     for (int l = 0; l < L; l++) {
         add_spec(nc, HELD(v[0])[l], "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         add_spec(nc, HELD(v[1])[l], "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
@@ -2254,16 +2251,8 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         add_spec(nc, HELD(v[2])[2 * l], "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         add_spec(nc, HELD(v[2])[2 * l + 1], "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
     }
-    const int state_index = nc->nspecs, first_float = kind == MLP_ADAM;
-    if (kind == MLP_ADAM) {
-        add_spec(nc, HELD(v[5])[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
-        nc->specs[state_index].type_num = NPY_INT64;
-        nc->specs[state_index].fixed_len = 1;
-    }
-    for (int i = first_float; i < n_state; i++) {
-        const int t = (i - first_float) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
-        add_spec(nc, HELD(v[5])[i], "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2,
-                 DIM_SIZE(l + t % 2), t % 2 ? 0 : DIM_SIZE(l + 1));
+    if (add_optimizer_state(nc, fname, &v[5], &opt, &state_index, &n_state) < 0) {
+        goto done;
     }
     nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
     if (net_validate(nc, fname, NULL, 0, NULL) < 0 || net_set_threads(nc, m, fname, 1) < 0 ||
