@@ -97,14 +97,25 @@ typedef struct {
     mlp_threads threads; /* as mlp_dims.threads */
 } mlp_net;
 
-typedef enum { MLP_SGD = 0, MLP_ADAM = 1 } mlp_optimizer_kind;
+/* The optimizers, in the order of the optimizer table (optim.c, mlp_optimizer_table). */
+typedef enum { MLP_SGD = 0, MLP_ADAM = 1, MLP_RMSPROP = 2, MLP_ADAMW = 3 } mlp_optimizer_kind;
 
-/* torch.optim.SGD (momentum, nesterov, weight_decay; dampening 0) or torch.optim.Adam (betas, eps, weight_decay). */
+/* An optimizer and its hyperparameters, torch.optim's: SGD (momentum, nesterov, weight_decay; dampening 0), Adam and
+   AdamW (betas, eps, weight_decay: L2 for Adam, decoupled for AdamW), RMSprop (alpha, eps, weight_decay; no
+   momentum, not centered). Each uses the fields it names and ignores the others. */
 typedef struct {
     mlp_optimizer_kind kind;
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
+    double alpha; /* RMSprop's smoothing constant */
 } mlp_optimizer;
+
+/* The most state tensors an optimizer keeps per parameter tensor. */
+#define MLP_OPTIM_MAX_BUFFERS 2
+
+/* How many buffers per parameter tensor `opt` keeps (0 .. MLP_OPTIM_MAX_BUFFERS): its row's, or none for an
+   optimizer whose buffers need momentum and which has momentum 0. */
+size_t mlp_optim_buffers(const mlp_optimizer *opt);
 
 /* A question a long kernel asks its caller between units of work (mlp_net_fit_polled): stop(arg, rows) != 0 stops
    it there; rows is how many rows the unit just done covered, for the caller to pace itself. */
@@ -113,12 +124,13 @@ typedef struct {
     void *arg;
 } mlp_poll;
 
-/* Adam's scalars of step t, in double as torch computes them: step_size = lr / (1 − beta1^t) and
-   bias_correction2_sqrt = (1 − beta2^t)^0.5 (pow). The same for every tensor of a step (optim.c). */
+/* The scalars of step t shared by every tensor of the step, in double as torch computes them; for the optimizers
+   that count steps (Adam, AdamW) step_size = lr / (1 − beta1^t) and bias_correction2_sqrt = (1 − beta2^t)^0.5
+   (pow); otherwise 0 and 1. */
 typedef struct {
     double step_size, bias_correction2_sqrt;
-} mlp_adam_step;
-mlp_adam_step mlp_adam_step_of(const mlp_optimizer *opt, int64_t t);
+} mlp_optim_scalars;
+mlp_optim_scalars mlp_optim_scalars_of(const mlp_optimizer *opt, int64_t t);
 
 /* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
@@ -204,6 +216,25 @@ int mlp_isa_available(mlp_isa isa);
 #include "mlp_t.h"
 #undef MLP_T
 #undef MLP_FN
+
+/* A row of the optimizer table (optim.c): an optimizer's name, what it keeps between steps and its step function
+   in each precision (mlp_optim_update_step's contract). Its state is, in this order: the step count (if
+   `counts_steps`: one int64 for the whole network, incremented before each step), then for each buffer name in
+   turn one tensor per parameter tensor (W[0], b[0], W[1], b[1], ...), of that parameter's shape. The names are
+   torch.optim's state keys. */
+typedef struct {
+    const char *name;
+    int counts_steps;
+    const char *buffers[MLP_OPTIM_MAX_BUFFERS]; /* NULL after the last */
+    int buffers_need_momentum;                  /* the buffers are kept only when momentum != 0 (SGD) */
+    void (*step_f64)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars, size_t len, double *p,
+                     const double *g, double *const *state);
+    void (*step_f32)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars, size_t len, float *p,
+                     const float *g, float *const *state);
+} mlp_optimizer_info;
+
+/* The optimizer table, indexed by mlp_optimizer_kind; *count is its length. */
+const mlp_optimizer_info *mlp_optimizer_table(size_t *count);
 
 #ifdef __cplusplus
 }

@@ -176,18 +176,22 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
                            const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state)
 {
-    const size_t *s = net->sizes;
+    const size_t *s = net->sizes, n_buffers = mlp_optim_buffers(opt);
+    size_t count;
     int64_t t = 0;
-    if (opt->kind == MLP_ADAM) {
+    if (mlp_optimizer_table(&count)[opt->kind].counts_steps) {
         t = ++*state->t;
     }
-    const mlp_adam_step step = mlp_adam_step_of(opt, t); /* once per step, not per tensor */
+    const mlp_optim_scalars scalars = mlp_optim_scalars_of(opt, t); /* once per step, not per tensor */
     for (size_t l = 0; l < net->n_layers; l++) {
         for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
             const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &step, len, k ? p->b[l] : p->W[l],
-                                          k ? grads->b[l] : grads->W[l], state->buf ? state->buf[i] : NULL,
-                                          state->m ? state->m[i] : NULL, state->v ? state->v[i] : NULL);
+            MLP_T *tensor_state[MLP_OPTIM_MAX_BUFFERS] = {NULL};
+            for (size_t j = 0; j < n_buffers; j++) {
+                tensor_state[j] = state->buffers[j][i];
+            }
+            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &scalars, len, k ? p->b[l] : p->W[l],
+                                          k ? grads->b[l] : grads->W[l], tensor_state);
         }
     }
 }

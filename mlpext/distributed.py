@@ -218,11 +218,12 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     # --- rank 0's parameters, optimizer state and shuffle generator state, everywhere
     params = [a for pair in net.params for a in pair]
     state = net._optimizer_state()
-    adam = net.optimizer == "adam"
-    floats = params + (state[1:] if adam else state)
+    # the state's integer arrays (a step count, in the C core's layout) travel with the shuffle generator's state
+    steps = [a for a in state if a.dtype == np.int64]
+    floats = params + [a for a in state if a.dtype != np.int64]
     flat = np.concatenate([a.ravel() for a in floats]) if rank == 0 else np.empty(sum(a.size for a in floats),
                                                                                     dtype=net.dtype)
-    counters = np.concatenate([net._rng, state[0].view(np.uint64) if adam else np.zeros(0, np.uint64)])
+    counters = np.concatenate([net._rng] + [a.view(np.uint64) for a in steps])
     comm.Bcast(flat, root=0)
     comm.Bcast(counters, root=0)
     offset = 0
@@ -230,8 +231,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
         a[...] = flat[offset:offset + a.size].reshape(a.shape)
         offset += a.size
     net._rng[...] = counters[:4]
-    if adam:
-        state[0][...] = counters[4:].view(np.int64)
+    for k, a in enumerate(steps):
+        a[...] = counters[4 + k:5 + k].view(np.int64)
 
     # --- the training loop
     P = sum(a.size for a in params)

@@ -1,7 +1,7 @@
 """mlpext.reference_net — general multilayer perceptrons in pure NumPy: the oracle for mlpext.MLP.
 
 `NumpyMLP` has mlpext.MLP's constructor and methods and computes the same numbers, written plainly in NumPy:
-the activations, losses, backpropagation, optimizers (torch.optim's SGD and Adam) and the xoshiro256**
+the activations, losses, backpropagation, optimizers (torch.optim's SGD, Adam, RMSprop and AdamW) and the xoshiro256**
 shuffling of mini-batches that mlpext's C core implements. The tests and benchmarks compare mlpext.MLP against
 it. Its arithmetic never calls the C extension; the part that is not arithmetic (configuration, initialization,
 the fit loop, files) is mlpext.MLP's own base class, `mlpext.network._NetBase`, so a file saved by one class
@@ -118,6 +118,62 @@ def output_delta(loss, out_act, P, y, slope=0.01):
     return dP * activation_derivative(out_act, P, slope)
 
 
+# --- the optimizers: one function each, step(net, p, g, buffers, t) in place on the parameter p and its state
+# buffers (in the order of the C core's table, network.state_names), t the step count after its increment
+
+def _sgd_step(net, p, g, buffers, t):
+    lr, momentum, nesterov, _, _, _, wd, _ = net._hyper()
+    if wd != 0:
+        g = g + wd * p
+    if momentum != 0:
+        buf = buffers[0]
+        buf[...] = momentum * buf + g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def _adam_update(net, p, g, m, v, t):
+    lr, _, _, beta1, beta2, eps, _, _ = net._hyper()
+    step_size = lr / (1 - beta1 ** t)
+    bias_correction2_sqrt = (1 - beta2 ** t) ** 0.5
+    weight = net._dtype.type(1 - beta1)
+    # torch's exp_avg.lerp_(g, 1 − beta1), whose formula depends on the weight's size
+    if 1 - beta1 < 0.5:
+        m[...] = m + weight * (g - m)
+    else:
+        m[...] = g - (g - m) * (1 - weight)
+    v[...] = v * beta2 + (1 - beta2) * g * g  # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 − beta2)
+    denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    p += (-step_size * m) / denom  # param.addcdiv_(exp_avg, denom, value=−step_size)
+
+
+def _adam_step(net, p, g, buffers, t):
+    wd = net._weight_decay
+    if wd != 0:  # L2: into the gradient
+        g = g + wd * p
+    _adam_update(net, p, g, buffers[0], buffers[1], t)
+
+
+def _adamw_step(net, p, g, buffers, t):
+    wd = net._weight_decay
+    if wd != 0:  # decoupled: param.mul_(1 − lr·weight_decay), the factor rounded to the dtype
+        p *= net._dtype.type(1 - net._learning_rate * wd)
+    _adam_update(net, p, g, buffers[0], buffers[1], t)
+
+
+def _rmsprop_step(net, p, g, buffers, t):
+    lr, _, _, _, _, eps, wd, alpha = net._hyper()
+    if wd != 0:
+        g = g + wd * p
+    sq = buffers[0]
+    sq[...] = sq * alpha + (1 - alpha) * g * g  # square_avg.mul_(alpha).addcmul_(g, g, value=1 − alpha)
+    avg = np.sqrt(sq) + eps
+    p += (-lr * g) / avg  # param.addcdiv_(g, avg, value=−lr)
+
+
+OPTIMIZER_STEPS = {"sgd": _sgd_step, "adam": _adam_step, "rmsprop": _rmsprop_step, "adamw": _adamw_step}
+
+
 def xoshiro256ss_next(state):
     """One step of xoshiro256** on state (a list of 4 Python ints < 2**64, updated in place); the 64-bit output."""
     s0, s1, s2, s3 = state
@@ -153,7 +209,7 @@ class NumpyMLP(_NetBase):
     Forward:   A_0 = X;  Z_l = np.dot(A_{l-1}, W_l) + b_l;  A_l = act_l(Z_l).
     Backward:  G_L = ∂loss/∂Z_L (output_delta);  dW_l = np.dot(A_{l-1}.T, G_l);  db_l = G_l.sum(axis=0);
                G_{l-1} = np.dot(G_l, W_l.T) * act_{l-1}'(A_{l-1}).
-    Updates:   torch.optim.SGD / Adam (see _update), parameter by parameter in the order W_0, b_0, W_1, b_1, …,
+    Updates:   torch.optim.SGD / Adam / RMSprop / AdamW (OPTIMIZER_STEPS), parameter by parameter in the order W_0, b_0, W_1, b_1, …,
                after all the gradients of the batch are computed.
     Shuffling: xoshiro256** Fisher–Yates (shuffled_order), as mlpext's C core.
     """
@@ -219,39 +275,16 @@ class NumpyMLP(_NetBase):
         return loss, grads
 
     def _update(self, grads):
-        """One optimizer step, torch.optim's formulas, in place."""
-        lr, momentum, nesterov, beta1, beta2, eps, wd = self._hyper()
+        """One optimizer step, torch.optim's formulas, in place (OPTIMIZER_STEPS)."""
+        state = self._state_by_name()
+        t = 0
+        if "step" in state:
+            state["step"] += 1
+            t = int(state["step"][0])
         params = [a for pair in self.params for a in pair]
-        P = len(params)
-        if self._optimizer == "adam":
-            t_array, m, v = self._state[0], self._state[1:1 + P], self._state[1 + P:]
-            t_array += 1
-            t = int(t_array[0])
-            bias_correction1 = 1 - beta1 ** t
-            bias_correction2 = 1 - beta2 ** t
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = bias_correction2 ** 0.5
-            weight = self._dtype.type(1 - beta1)
-            for p, g, m_k, v_k in zip(params, grads, m, v):
-                if wd != 0:
-                    g = g + wd * p
-                # torch's exp_avg.lerp_(g, 1 − beta1), whose formula depends on the weight's size
-                if 1 - beta1 < 0.5:
-                    m_k[...] = m_k + weight * (g - m_k)
-                else:
-                    m_k[...] = g - (g - m_k) * (1 - weight)
-                v_k[...] = v_k * beta2 + (1 - beta2) * g * g  # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 − beta2)
-                denom = np.sqrt(v_k) / bias_correction2_sqrt + eps
-                p += (-step_size * m_k) / denom  # param.addcdiv_(exp_avg, denom, value=−step_size)
-            return
+        step = OPTIMIZER_STEPS[self._optimizer]
         for k, (p, g) in enumerate(zip(params, grads)):
-            if wd != 0:
-                g = g + wd * p
-            if momentum != 0:
-                buf = self._state[k]
-                buf[...] = momentum * buf + g
-                g = g + momentum * buf if nesterov else buf
-            p -= lr * g
+            step(self, p, g, [state[name][k] for name in state if name != "step"], t)
 
     def _net_forward(self, X):
         return self._forward_all(self._check_X(X))[0][-1]

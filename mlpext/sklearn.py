@@ -16,7 +16,10 @@ What maps to what
 - ``activation``: scikit-learn's names, ``"identity"``, ``"logistic"`` (mlpext's ``"sigmoid"``), ``"tanh"``,
   ``"relu"``; mlpext's ``"sigmoid"`` and ``"leaky_relu"`` are accepted too.
 - ``solver``: ``"sgd"`` (with ``momentum`` and ``nesterovs_momentum``) or ``"adam"`` (``beta_1``, ``beta_2``,
-  ``epsilon``). There is no ``"lbfgs"``. The learning rate is constant (``learning_rate_init``).
+  ``epsilon``). There is no ``"lbfgs"``. The learning rate is constant (``learning_rate_init``). mlpext.MLP's
+  ``"rmsprop"`` and ``"adamw"`` are not offered here: scikit-learn has no such solvers, its ``alpha`` is the L2
+  penalty (mlpext.MLP's ``alpha`` is RMSprop's smoothing constant), and AdamW's decoupled decay would be a second
+  penalty beside ``alpha``; use :class:`mlpext.MLP` for them.
 - ``alpha`` (the L2 penalty): scikit-learn adds ``0.5 * alpha * ||W||²`` to the *sum* of a batch's losses, so the
   gradient of the *mean* batch loss grows by ``(alpha / batch_size) * W``. mlpext's optimizers take a
   torch-style ``weight_decay`` that adds ``weight_decay * p`` to the mean gradient, so we pass
@@ -235,7 +238,8 @@ class _BaseMLP(BaseEstimator):
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}."
             )
         if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be 'sgd' or 'adam' (mlpext has no 'lbfgs'), got {self.solver!r}.")
+            raise ValueError(f"solver must be 'sgd' or 'adam' (mlpext has no 'lbfgs'; its 'rmsprop' and 'adamw' "
+                             f"are mlpext.MLP's only), got {self.solver!r}.")
         for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:

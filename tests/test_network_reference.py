@@ -197,6 +197,22 @@ def torch_adam(params, grads, ms, vs, t, lr, beta1, beta2, eps, wd):
             p.flat[i] = p.flat[i] + (-step_size) * m.flat[i] / denom
 
 
+def torch_adamw(params, grads, ms, vs, t, lr, beta1, beta2, eps, wd):
+    for p in params:  # param.mul_(1 - lr * weight_decay), then Adam without L2
+        p *= 1 - lr * wd
+    torch_adam(params, grads, ms, vs, t, lr, beta1, beta2, eps, 0.0)
+
+
+def torch_rmsprop(params, grads, sqs, lr, alpha, eps, wd):
+    for p, g, sq in zip(params, grads, sqs):
+        for i in range(p.size):
+            d = g.flat[i]
+            if wd != 0:
+                d = d + wd * p.flat[i]
+            sq.flat[i] = sq.flat[i] * alpha + (1 - alpha) * d * d
+            p.flat[i] = p.flat[i] + (-lr) * d / (math.sqrt(sq.flat[i]) + eps)
+
+
 OPTIMIZERS = [
     dict(optimizer="sgd", learning_rate=0.1),
     dict(optimizer="sgd", learning_rate=0.1, weight_decay=0.01),
@@ -204,6 +220,11 @@ OPTIMIZERS = [
     dict(optimizer="sgd", learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.1),
     dict(optimizer="adam", learning_rate=0.01),
     dict(optimizer="adam", learning_rate=0.02, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.05),
+    dict(optimizer="rmsprop", learning_rate=0.01),
+    dict(optimizer="rmsprop", learning_rate=0.02, alpha=0.5, eps=1e-6, weight_decay=0.05),
+    dict(optimizer="adamw", learning_rate=0.01),
+    dict(optimizer="adamw", learning_rate=0.02, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.2),
+    dict(optimizer="adamw", learning_rate=0.02, weight_decay=0.0),
 ]
 
 
@@ -219,17 +240,26 @@ def test_optimizer_steps_against_torch_formulas(opt):
         grads = [g for pair in net.gradients(X[batch], y[batch]) for g in pair]
         loss_before = net.loss(X[batch], y[batch])
         assert net.step(X[batch], y[batch]) == loss_before
+        beta1, beta2 = opt.get("betas", (0.9, 0.999))
+        eps = opt.get("eps", 1e-8)
         if opt["optimizer"] == "sgd":
             torch_sgd(params, grads, bufs, opt["learning_rate"], opt.get("momentum", 0.0),
                       opt.get("nesterov", False), opt.get("weight_decay", 0.0))
+        elif opt["optimizer"] == "adam":
+            torch_adam(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, eps, opt.get("weight_decay", 0.0))
+        elif opt["optimizer"] == "adamw":  # torch.optim.AdamW's default weight_decay: 0.01
+            torch_adamw(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, eps,
+                        opt.get("weight_decay", 0.01))
         else:
-            beta1, beta2 = opt.get("betas", (0.9, 0.999))
-            torch_adam(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, opt.get("eps", 1e-8),
-                       opt.get("weight_decay", 0.0))
+            torch_rmsprop(params, grads, bufs, opt["learning_rate"], opt.get("alpha", 0.99), eps,
+                          opt.get("weight_decay", 0.0))
         for got, want in zip([p for pair in net.params for p in pair], params):
             assert_close_to_scale(got, want, 1e-14)
-    if opt["optimizer"] == "adam":
+    if opt["optimizer"] in ("adam", "adamw"):
         assert net._state[0].tolist() == [5]
+    if opt["optimizer"] == "rmsprop":  # its one buffer, square_avg, as the formula's
+        for got, want in zip(net._state, bufs):
+            assert_close_to_scale(got, want, 1e-14)
 
 
 # ------------------------------------------------------------------------------------------------------------
