@@ -20,7 +20,8 @@
 extern "C" {
 #endif
 
-/* Activation functions. Their derivatives are taken from the activation's output, as the lecture does. */
+/* Activation functions, in the order of the activation table (activations.c, mlp_activation_table). Their
+   derivatives are taken from the activation's output, as the lecture does, except GELU's, from z. */
 typedef enum {
     MLP_IDENTITY = 0,   /* a = z,                  a' = 1                          */
     MLP_SIGMOID = 1,    /* a = 1 / (1 + e^-z),     a' = a(1 − a)                   */
@@ -29,6 +30,7 @@ typedef enum {
     MLP_LEAKY_RELU = 4, /* a = z > 0 ? z : s·z,    a' = a > 0 ? 1 : s   (s = slope ≥ 0) */
     MLP_SOFTMAX = 5,    /* a = e^z / Σ_row e^z, over each row (output layers only); its Jacobian is applied
                            as a(d − Σ_row a⊙d) */
+    MLP_GELU = 6,       /* a = z·Φ(z) = z·½(1 + erf(z/√2)) (nn.GELU()), a' = Φ(z) + z·φ(z): needs z */
 } mlp_activation_kind;
 
 /* An activation and its parameter. */
@@ -216,6 +218,25 @@ int mlp_isa_available(mlp_isa isa);
 #include "mlp_t.h"
 #undef MLP_T
 #undef MLP_FN
+
+/* A row of the activation table (activations.c): an activation's name, whether its backward needs the
+   pre-activation z (a network then keeps z for every layer with it), where the Python API offers it (hidden
+   and/or output layers), and its forward and backward in each precision (mlp_activate's and
+   mlp_activation_backward's contracts). */
+typedef struct {
+    const char *name;
+    int needs_z;
+    int hidden, output;
+    void (*forward_f64)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, double *a);
+    void (*forward_f32)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, float *a);
+    void (*backward_f64)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const double *z,
+                         const double *a, double *d);
+    void (*backward_f32)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const float *z,
+                         const float *a, float *d);
+} mlp_activation_info;
+
+/* The activation table, indexed by mlp_activation_kind; *count is its length. */
+const mlp_activation_info *mlp_activation_table(size_t *count);
 
 /* A row of the optimizer table (optim.c): an optimizer's name, what it keeps between steps and its step function
    in each precision (mlp_optim_update_step's contract). Its state is, in this order: the step count (if

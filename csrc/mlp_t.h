@@ -12,8 +12,12 @@ typedef struct {
 
 /* a (rows, cols) = act(a), in place (softmax works row by row; the others element by element). */
 void MLP_FN(mlp_activate)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a);
-/* d (rows, cols) = d ⊙ act'(a) in place — the gradient through the activation, taken from its output a
-   (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)). */
+/* d (rows, cols) = d ⊙ act'(z, a) in place — the gradient through the activation, from its pre-activation z
+   and/or its output a, as its table row says (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)).
+   z may be NULL for an activation whose row does not need it. */
+void MLP_FN(mlp_activation_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                     const MLP_T *a, MLP_T *d);
+/* mlp_activation_backward without z: for the activations whose row does not need it (the dense layer's). */
 void MLP_FN(mlp_mul_activation_grad)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *a,
                                      MLP_T *d);
 /* For each row r of z (rows, cols): e (rows, cols) = e^(z − max_r), in double and rounded once; sums (rows)

@@ -1595,11 +1595,6 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
  * General networks: the private functions behind mlpext.MLP (mlpext/network.py)
  * ------------------------------------------------------------------------------------------------------------ */
 
-static const struct {
-    const char *name;
-    mlp_activation_kind kind;
-} activation_names[] = {{"identity", MLP_IDENTITY}, {"sigmoid", MLP_SIGMOID},       {"tanh", MLP_TANH},
-                        {"relu", MLP_RELU},         {"leaky_relu", MLP_LEAKY_RELU}, {"softmax", MLP_SOFTMAX}};
 static const char *const loss_names[] = {"lecture", "mse", "bce", "cross_entropy"};
 
 /* Everything one network call is given, parsed and validated. */
@@ -1719,20 +1714,23 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         PyErr_Format(PyExc_ValueError, "%s(): activations must be a list of %d names, one per layer", fname, L);
         return -1;
     }
-    const char *act_names[6];
-    for (int k = 0; k < 6; k++) {
-        act_names[k] = activation_names[k].name;
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    const char *act_names[16];
+    const int n_names = (int)(count < 16 ? count : 16);
+    for (int k = 0; k < n_names; k++) {
+        act_names[k] = table[k].name;
     }
     for (int l = 0; l < L; l++) {
-        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, 6);
+        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, n_names);
         if (a < 0) {
             return -1;
         }
-        if (activation_names[a].kind == MLP_SOFTMAX && l != L - 1) {
-            PyErr_Format(PyExc_ValueError, "%s(): softmax can only be the output layer's activation", fname);
+        if (!table[a].hidden && l != L - 1) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s can only be the output layer's activation", fname, table[a].name);
             return -1;
         }
-        nc->acts[l] = (mlp_activation){activation_names[a].kind, leaky_slope};
+        nc->acts[l] = (mlp_activation){(mlp_activation_kind)a, leaky_slope};
     }
     for (int l = 0; l < L; l++) {
         add_spec(nc, HELD(weights)[l], "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
@@ -2363,6 +2361,30 @@ static PyObject *py_optimizer_state(PyObject *m, PyObject *const *args, Py_ssize
     return result;
 }
 
+/* The names of the activation table's rows offered for hidden (output != 0: output) layers, as a tuple
+   (build_info's "hidden_activations", "output_activations"). */
+static PyObject *activation_names(int output)
+{
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    PyObject *result = PyList_New(0);
+    for (size_t k = 0; result != NULL && k < count; k++) {
+        if (output ? table[k].output : table[k].hidden) {
+            PyObject *name = PyUnicode_FromString(table[k].name);
+            if (name == NULL || PyList_Append(result, name) < 0) {
+                Py_XDECREF(name);
+                Py_CLEAR(result);
+                break;
+            }
+            Py_DECREF(name);
+        }
+    }
+    if (result != NULL) {
+        Py_SETREF(result, PyList_AsTuple(result));
+    }
+    return result;
+}
+
 /* The names of the optimizer table's rows, as a tuple (build_info's "optimizers"). */
 static PyObject *optimizer_names(void)
 {
@@ -2398,7 +2420,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
     const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N}", "simd", mlp_simd_path(isa),
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N,s:N,s:N}", "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
                          __VERSION__,
@@ -2409,7 +2431,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
-                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "optimizers", optimizer_names());
+                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "optimizers", optimizer_names(),
+                         "hidden_activations", activation_names(0), "output_activations", activation_names(1));
 }
 
 /* ------------------------------------------------------------------------------------------------------------

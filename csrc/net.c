@@ -9,9 +9,18 @@
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
 
-/* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
-   delta buffers of the widest layer, a softmax's row sums and maxes, all for `batch` rows; for training also the
-   gradients of every parameter and the gathered mini-batch of X and y. */
+/* Whether the network keeps a layer's pre-activation for its activation's backward (the activation table). */
+static int mlp_needs_z(mlp_activation act)
+{
+    size_t count;
+    return mlp_activation_table(&count)[act.kind].needs_z;
+}
+#define MLP_NEEDS_Z(act) mlp_needs_z(act)
+
+/* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z (and that
+   of each hidden layer whose activation needs it), two delta buffers of the widest layer, a softmax's row sums
+   and maxes, all for `batch` rows; for training also the gradients of every parameter and the gathered
+   mini-batch of X and y. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
     int ok = 1;
@@ -19,6 +28,9 @@ size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
     size_t widest = 0, per_row = s[L], params = 0; /* per_row starts with Z's width */
     for (size_t l = 1; l <= L; l++) {
         per_row = mlp_size_add(per_row, s[l], &ok);
+        if (l < L && mlp_needs_z(net->acts[l - 1])) { /* the hidden layer's z too */
+            per_row = mlp_size_add(per_row, s[l], &ok);
+        }
         widest = s[l] > widest ? s[l] : widest;
         params = mlp_size_add(params, mlp_size_add(mlp_size_mul(s[l - 1], s[l], &ok), s[l], &ok), &ok);
     }

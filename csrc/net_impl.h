@@ -4,6 +4,8 @@
 typedef struct {
     MLP_T *A[MLP_MAX_LAYERS + 1]; /* A[l] (batch, sizes[l]) for l ≥ 1: layer outputs, after their activation */
     MLP_T *Z;                     /* (batch, sizes[L]): the output layer before its activation */
+    MLP_T *Zh[MLP_MAX_LAYERS];    /* Zh[l] (batch, sizes[l]) for 1 ≤ l < L: a hidden layer before its activation,
+                                     kept where the activation's backward needs z (NULL elsewhere) */
     MLP_T *G[2];                  /* (batch, widest): the delta ∂loss/∂(pre-activation), ping-pong */
     MLP_T *sums, *maxes;          /* (batch): a softmax output's row sums Σ e^(z − max) and maxes */
     MLP_T *dW[MLP_MAX_LAYERS];    /* train: gradients, W[l]'s shape */
@@ -22,6 +24,13 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
     }
     w->Z = work;
     work += batch * s[L];
+    for (size_t l = 1; l < L; l++) {
+        w->Zh[l] = NULL;
+        if (MLP_NEEDS_Z(net->acts[l - 1])) {
+            w->Zh[l] = work;
+            work += batch * s[l];
+        }
+    }
     w->G[0] = work;
     w->G[1] = work + batch * widest;
     work += 2 * batch * widest;
@@ -46,7 +55,15 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     const size_t L = net->n_layers, *s = net->sizes;
     const MLP_T *in = X;
     for (size_t l = 0; l + 1 < L; l++) {
-        MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1], net->threads);
+        if (w->Zh[l + 1] != NULL) { /* z kept for the backward: the layer without its activation, then a = act(z) */
+            MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], MLP_ACT(MLP_IDENTITY), w->Zh[l + 1],
+                                      net->threads);
+            memcpy(w->A[l + 1], w->Zh[l + 1], m * s[l + 1] * sizeof *w->A[l + 1]);
+            MLP_FN(mlp_activate)(net->threads.isa, net->acts[l], m, s[l + 1], w->A[l + 1]);
+        } else {
+            MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1],
+                                      net->threads);
+        }
         in = w->A[l + 1];
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
@@ -100,7 +117,7 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
             G[k] = P[k] - y[k];
             sum += (double)G[k] * (double)G[k];
         }
-        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
+        MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
         return 0.5 * sum;
     case MLP_LOSS_MSE: { /* Σ(P − y)²/N; G = ((P − y)·(2/N)) ⊙ act'(P) */
         const MLP_T scale = (MLP_T)(2.0 / (double)N);
@@ -109,7 +126,7 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
             sum += (double)e * (double)e;
             G[k] = e * scale;
         }
-        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
+        MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
         return sum / (double)N;
     }
     case MLP_LOSS_BCE: /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100); fused G = (P − y)/N */
@@ -144,8 +161,14 @@ static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T 
         const MLP_T *in = l == 0 ? X : w->A[l];
         MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], net->threads);
         if (l > 0) {
-            MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l], net->acts[l - 1],
-                                             w->G[1 - cur], net->threads);
+            const int with_z = w->Zh[l] != NULL; /* the activation's gradient from z, after the product */
+            MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l],
+                                             with_z ? MLP_ACT(MLP_IDENTITY) : net->acts[l - 1], w->G[1 - cur],
+                                             net->threads);
+            if (with_z) {
+                MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[l - 1], m, s[l], w->Zh[l], w->A[l],
+                                                w->G[1 - cur]);
+            }
             cur = 1 - cur;
         }
     }

@@ -31,8 +31,9 @@ from mlpext import _core
 
 __all__ = ["MLP"]
 
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "identity")
+# The activations offered for hidden and for output layers, from the C core's activation table.
+HIDDEN_ACTIVATIONS = tuple(_core.build_info()["hidden_activations"])
+OUTPUT_ACTIVATIONS = tuple(_core.build_info()["output_activations"])
 LOSSES = ("lecture", "mse", "bce", "cross_entropy")
 # The optimizers, from the C core's optimizer table (their state's layout: state_names).
 OPTIMIZERS = tuple(_core.build_info()["optimizers"])
@@ -891,8 +892,8 @@ class MLP(_NetBase):
         layer_sizes: the number of units of each layer, inputs first: [2, 3, 1] is the lecture's 2-3-1 network.
         L = len(layer_sizes) − 1 weight layers (1 to 64); layer l computes A_l = act_l(A_{l−1}·W_l + b_l).
         activation: the hidden layers' activation — "sigmoid", "tanh", "relu", "leaky_relu" (z for z > 0,
-            leaky_slope·z otherwise; leaky_slope >= 0) or "identity" — or a sequence of those, one per hidden
-            layer.
+            leaky_slope·z otherwise; leaky_slope >= 0), "gelu" (nn.GELU(), the exact z·Φ(z) = z·½(1 + erf(z/√2)))
+            or "identity" — or a sequence of those, one per hidden layer.
         output_activation: "sigmoid", "softmax" or "identity"; None picks the loss's natural one: lecture →
             sigmoid, mse → identity, bce → sigmoid, cross_entropy → softmax. bce requires sigmoid and
             cross_entropy softmax (ValueError otherwise).

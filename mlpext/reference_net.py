@@ -7,6 +7,8 @@ it. Its arithmetic never calls the C extension; the part that is not arithmetic 
 the fit loop, files) is mlpext.MLP's own base class, `mlpext.network._NetBase`, so a file saved by one class
 loads into the other.
 """
+import math
+
 import numpy as np
 
 from mlpext.network import _NetBase
@@ -19,6 +21,18 @@ _MASK64 = (1 << 64) - 1
 # ------------------------------------------------------------------------------------------------------------
 # The math, plainly
 # ------------------------------------------------------------------------------------------------------------
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu_parts(z):
+    """GELU's Φ(z) = ½·(1 + erf(z/√2)) and φ(z) = e^(−z²/2)/√(2π), of z in float64."""
+    x = np.asarray(z, np.float64)
+    cdf = 0.5 * (1.0 + _erf(x * 0.7071067811865476).astype(np.float64))
+    with np.errstate(under="ignore"):
+        pdf = 0.3989422804014327 * np.exp(x * x * -0.5)
+    return x, cdf, pdf
+
 
 def activate(name, z, slope=0.01):
     """The activation `name` of the pre-activation z (n, units), in z's dtype."""
@@ -33,17 +47,24 @@ def activate(name, z, slope=0.01):
         return np.where(z > 0, z, z * slope)
     if name == "identity":
         return z
+    if name == "gelu":  # nn.GELU(): z·½·(1 + erf(z/√2)), in float64, rounded once to z's dtype
+        x = np.asarray(z, np.float64)
+        return (x * 0.5 * (1.0 + _erf(x * 0.7071067811865476).astype(np.float64))).astype(z.dtype)
     if name == "softmax":  # row-wise, with the row's maximum subtracted first
         e = np.exp(z - np.max(z, axis=1, keepdims=True))
         return e / np.sum(e, axis=1, keepdims=True)
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_derivative(name, a, slope=0.01):
-    """d act / dz, written in terms of the activation's output a (as the lecture does for sigmoid).
+def activation_derivative(name, a, slope=0.01, z=None):
+    """d act / dz, written in terms of the activation's output a (as the lecture does for sigmoid), or of the
+    pre-activation z for the activations whose derivative needs it (gelu: Φ(z) + z·φ(z)).
 
     Not for softmax, whose derivative is a matrix (see _output_delta).
     """
+    if name == "gelu":  # in float64, rounded once to the dtype
+        x, cdf, pdf = _gelu_parts(z)
+        return (cdf + x * pdf).astype(a.dtype)
     if name == "sigmoid":
         return a * (1 - a)
     if name == "tanh":
@@ -100,7 +121,7 @@ def loss_value(loss, Z, P, y):
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def output_delta(loss, out_act, P, y, slope=0.01):
+def output_delta(loss, out_act, P, y, slope=0.01, Z=None):
     """∂loss/∂Z of the last layer (Z its pre-activation, P = out_act(Z)), in P's dtype."""
     if loss == "bce":  # sigmoid + BCE, fused: (P − y) / N
         return (P - y) / P.size
@@ -115,7 +136,7 @@ def output_delta(loss, out_act, P, y, slope=0.01):
         raise ValueError(f"unknown loss {loss!r}")
     if out_act == "softmax":  # the softmax Jacobian times dP, row by row
         return P * (dP - np.sum(dP * P, axis=1, keepdims=True))
-    return dP * activation_derivative(out_act, P, slope)
+    return dP * activation_derivative(out_act, P, slope, Z)
 
 
 # --- the optimizers: one function each, step(net, p, g, buffers, t) in place on the parameter p and its state
@@ -208,9 +229,9 @@ class NumpyMLP(_NetBase):
 
     Forward:   A_0 = X;  Z_l = np.dot(A_{l-1}, W_l) + b_l;  A_l = act_l(Z_l).
     Backward:  G_L = ∂loss/∂Z_L (output_delta);  dW_l = np.dot(A_{l-1}.T, G_l);  db_l = G_l.sum(axis=0);
-               G_{l-1} = np.dot(G_l, W_l.T) * act_{l-1}'(A_{l-1}).
-    Updates:   torch.optim.SGD / Adam / RMSprop / AdamW (OPTIMIZER_STEPS), parameter by parameter in the order W_0, b_0, W_1, b_1, …,
-               after all the gradients of the batch are computed.
+               G_{l-1} = np.dot(G_l, W_l.T) * act_{l-1}'(A_{l-1}) (gelu: act'(Z_{l-1}), from the pre-activation).
+    Updates:   torch.optim.SGD / Adam / RMSprop / AdamW (OPTIMIZER_STEPS), parameter by parameter in the order
+               W_0, b_0, W_1, b_1, …, after all the gradients of the batch are computed.
     Shuffling: xoshiro256** Fisher–Yates (shuffled_order), as mlpext's C core.
     """
 
@@ -253,25 +274,25 @@ class NumpyMLP(_NetBase):
     # --- the three computations
 
     def _forward_all(self, X):
-        """The activations A_0 = X, A_1, …, A_L, and Z_L."""
-        A = [X]
-        Z = None
+        """The activations A_0 = X, A_1, …, A_L, and the pre-activations [Z_1, …, Z_L]."""
+        A, Z = [X], []
         for (W, b), act in zip(self.params, self._activations):
-            Z = np.dot(A[-1], W) + b
-            A.append(activate(act, Z, self._leaky_slope))
+            Z.append(np.dot(A[-1], W) + b)
+            A.append(activate(act, Z[-1], self._leaky_slope))
         return A, Z
 
     def _backward(self, A, Z, y):
         """The loss and the gradients [dW_0, db_0, dW_1, …] of a batch, from its forward pass."""
-        loss = loss_value(self._loss, Z, A[-1], y)
-        G = output_delta(self._loss, self._activations[-1], A[-1], y, self._leaky_slope)
+        loss = loss_value(self._loss, Z[-1], A[-1], y)
+        G = output_delta(self._loss, self._activations[-1], A[-1], y, self._leaky_slope, Z[-1])
         grads = [None] * (2 * self.n_layers)
         for l in range(self.n_layers - 1, -1, -1):
             W = self.params[l][0]
             grads[2 * l] = np.dot(A[l].T, G)
             grads[2 * l + 1] = G.sum(axis=0)
             if l > 0:
-                G = np.dot(G, W.T) * activation_derivative(self._activations[l - 1], A[l], self._leaky_slope)
+                G = np.dot(G, W.T) * activation_derivative(self._activations[l - 1], A[l], self._leaky_slope,
+                                                           Z[l - 1])
         return loss, grads
 
     def _update(self, grads):
@@ -294,7 +315,7 @@ class NumpyMLP(_NetBase):
         y = self._check_y(y, X.shape[0])
         A, Z = self._forward_all(X)
         if grads is None:
-            return loss_value(self._loss, Z, A[-1], y)
+            return loss_value(self._loss, Z[-1], A[-1], y)
         loss, computed = self._backward(A, Z, y)
         for out, g in zip(grads, computed):
             out[...] = g

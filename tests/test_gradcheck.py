@@ -21,7 +21,7 @@ from mlpext.reference_net import NumpyMLP
 H = 1e-6
 RTOL = 1e-6
 IMPLEMENTATIONS = [MLP, NumpyMLP]
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu"]
 # (loss, output activation, kind of target)
 LOSS_CASES = [
     ("lecture", "sigmoid", "real"),

@@ -34,7 +34,7 @@ from mlpext.reference_net import NumpyMLP
 
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 IMPLEMENTATIONS = [MLP, NumpyMLP]
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu"]
 LOSS_CASES = [  # (loss, output activation, target kind)
     ("lecture", "sigmoid", "real"),
     ("lecture", "identity", "real"),

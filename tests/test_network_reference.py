@@ -63,6 +63,8 @@ def scalar_act(name, z, slope):
         return max(z, 0.0)
     if name == "leaky_relu":
         return z if z > 0 else slope * z
+    if name == "gelu":
+        return z * 0.5 * (1 + math.erf(z / math.sqrt(2)))
     return z
 
 
@@ -112,6 +114,8 @@ CONFIGS = [  # (hidden activation, loss, output activation, target kind)
     ("tanh", "bce", "sigmoid", "binary"),
     ("relu", "cross_entropy", "softmax", "labels"),
     ("sigmoid", "cross_entropy", "softmax", "probabilities"),
+    ("gelu", "mse", "identity", "real"),
+    ("gelu", "cross_entropy", "softmax", "labels"),
 ]
 
 
@@ -137,6 +141,27 @@ def test_forward_and_loss_against_scalar_code(hidden, loss, out, kind):
     P, Z = scalar_forward(net, X)
     np.testing.assert_allclose(net.forward(X), P, rtol=1e-13, atol=1e-15)
     assert net.loss(X, y) == pytest.approx(scalar_loss(loss, P, Z, y), rel=1e-12)
+
+
+def test_gelu_is_torchs_exact_gelu():
+    """nn.GELU() (approximate="none") and its gradient at a few points, as torch 2 gives them in float64; and
+    mlpext.MLP's C core agrees with the oracle there."""
+    from mlpext import MLP
+    z = np.array([[-3.0, -1.0, 0.0, 0.5, 2.0]])
+    values = [-0.00404969409489031, -0.15865525393145702, 0.0, 0.34573123063700656, 1.9544997361036416]
+    slopes = [-0.01194564720418392, -0.08331547058768635, 0.5, 0.8674951246561629, 1.085231801078197]
+    for cls in (NumpyMLP, MLP):
+        # a [1, 5, 1] network whose hidden pre-activation is z: W0 = z, b0 = 0; the output sums the units
+        net = cls([1, 5, 1], activation="gelu", output_activation="identity", loss="lecture", dtype=np.float64)
+        net.params[0][0][...] = z
+        net.params[0][1][...] = 0
+        net.params[1][0][...] = 1
+        net.params[1][1][...] = 0
+        assert net.forward([[1.0]])[0, 0] == pytest.approx(sum(values), rel=1e-15)
+        # lecture loss ½(ŷ − y)² with y = ŷ − 1: ∂/∂W0 = (ŷ − y)·gelu'(z) = gelu'(z)
+        out = float(net.forward([[1.0]])[0, 0])
+        (dW0, _), _ = net.gradients([[1.0]], [[out - 1.0]])
+        np.testing.assert_allclose(dW0[0], slopes, rtol=1e-14, atol=1e-17)
 
 
 def test_known_pytorch_values():

@@ -353,14 +353,34 @@ static void test_cross_entropy_gradient_bits(void)
     free(other);
 }
 
+/* A hidden layer's pre-activation is kept only for an activation whose backward needs it (GELU): room for it in
+   the workspace, and none for the others. */
+static void test_workspace_keeps_z_where_asked(void)
+{
+    const size_t sizes[4] = {2, 3, 5, 1}, batch = 7;
+    const mlp_activation plain[3] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_RELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_activation gelu[3] = {MLP_ACT(MLP_GELU), MLP_ACT(MLP_RELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_activation both[3] = {MLP_ACT(MLP_GELU), MLP_ACT(MLP_GELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_net a = {3, sizes, plain, MLP_LOSS_MSE, MLP_THREADS(1)};
+    const mlp_net b = {3, sizes, gelu, MLP_LOSS_MSE, MLP_THREADS(1)}, c = {3, sizes, both, MLP_LOSS_MSE, MLP_THREADS(1)};
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    check(mlp_net_workspace(&b, batch, 1) == mlp_net_workspace(&a, batch, 1) + batch * 3 &&
+              mlp_net_workspace(&c, batch, 0) == mlp_net_workspace(&a, batch, 0) + batch * (3 + 5) &&
+              count == MLP_GELU + 1 && table[MLP_GELU].needs_z && !table[MLP_TANH].needs_z &&
+              strcmp(table[MLP_GELU].name, "gelu") == 0,
+          "the workspace keeps a hidden layer's z only for an activation whose backward needs it (gelu)");
+}
+
 int main(void)
 {
+    test_workspace_keeps_z_where_asked();
     test_lecture_network();
     test_optimizers();
     test_adam_paths_double();
     test_adam_paths_float();
-    const mlp_activation_kind hidden[5] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY};
-    for (int h = 0; h < 5; h++) {
+    const mlp_activation_kind hidden[6] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY, MLP_GELU};
+    for (int h = 0; h < 6; h++) {
         test_gradient(MLP_LOSS_LECTURE, hidden[h], MLP_SIGMOID, 0);
         test_gradient(MLP_LOSS_MSE, hidden[h], MLP_IDENTITY, 0);
         test_gradient(MLP_LOSS_MSE, hidden[h], MLP_SOFTMAX, 0);
