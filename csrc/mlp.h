@@ -77,14 +77,15 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d);
 
 /* ---- general networks (net.c, optim.c) ---- */
 
-/* Losses, as PyTorch defines them. P is the output layer's activation, Z its pre-activation, N the number of
-   output values (n·out), n the number of samples. */
+/* Losses, as PyTorch defines them, in the order of the loss table (net.c, mlp_loss_table). P is the output
+   layer's activation, Z its pre-activation, N the number of output values (n·out), n the number of samples. */
 typedef enum {
     MLP_LOSS_LECTURE = 0,       /* ½·Σ(y − P)², summed over the batch: the lecture's update */
     MLP_LOSS_MSE = 1,           /* Σ(P − y)² / N (nn.MSELoss) */
     MLP_LOSS_BCE = 2,           /* nn.BCELoss on a sigmoid output, mean; fused gradient (P − y)/N */
     MLP_LOSS_CROSS_ENTROPY = 3, /* nn.CrossEntropyLoss on the logits Z (softmax output), mean over the n samples;
                                    y one-hot/probability rows or class labels; fused gradient (P·Σ_row y − y)/n */
+    MLP_LOSS_MAE = 4,           /* Σ|P − y| / N (nn.L1Loss); gradient sign(P − y)/N, sign 0 at 0 */
 } mlp_loss;
 
 /* The most layers a network may have (the kernels keep per-layer pointers on the stack). */
@@ -218,6 +219,26 @@ int mlp_isa_available(mlp_isa isa);
 #include "mlp_t.h"
 #undef MLP_T
 #undef MLP_FN
+
+/* A row of the loss table (net.c): a loss's name, its natural output activation (the one the Python API picks
+   when none is given), whether it requires that one (its gradient is fused with it), whether it is a
+   classification loss (predict thresholds / argmaxes), whether y may be class labels, whether it is a mean over
+   the batch's rows (else a sum: the lecture's), and its value and gradient
+   in each precision: for m rows of the output layer's pre-activation Z and activation P (m, o), against y (m, o)
+   or, y NULL, labels (m), the loss (accumulated in double) and G (m, o) = ∂loss/∂Z. sums and maxes (m) are a
+   softmax output's row sums and maxes (mlp_exp_shifted_rows) where the forward pass left them, else scratch. */
+typedef struct {
+    const char *name;
+    mlp_activation_kind natural_output;
+    int requires_natural_output, classification, labels, mean;
+    double (*value_and_grad_f64)(const mlp_net *net, size_t m, const double *y, const size_t *labels,
+                                 const double *Z, const double *P, double *sums, double *maxes, double *G);
+    double (*value_and_grad_f32)(const mlp_net *net, size_t m, const float *y, const size_t *labels, const float *Z,
+                                 const float *P, float *sums, float *maxes, float *G);
+} mlp_loss_info;
+
+/* The loss table, indexed by mlp_loss; *count is its length. */
+const mlp_loss_info *mlp_loss_table(size_t *count);
 
 /* A row of the activation table (activations.c): an activation's name, whether its backward needs the
    pre-activation z (a network then keeps z for every layer with it), where the Python API offers it (hidden

@@ -1595,7 +1595,18 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
  * General networks: the private functions behind mlpext.MLP (mlpext/network.py)
  * ------------------------------------------------------------------------------------------------------------ */
 
-static const char *const loss_names[] = {"lecture", "mse", "bce", "cross_entropy"};
+/* The loss named `o`, a row of the loss table (mlp_loss_table): its index, or -1 with the error set. */
+static int parse_loss(const char *fname, PyObject *o)
+{
+    size_t count;
+    const mlp_loss_info *table = mlp_loss_table(&count);
+    const char *names[16];
+    const int n = (int)(count < 16 ? count : 16);
+    for (int k = 0; k < n; k++) {
+        names[k] = table[k].name;
+    }
+    return parse_name(fname, "loss", o, names, n);
+}
 
 /* Everything one network call is given, parsed and validated. */
 typedef struct {
@@ -1750,7 +1761,8 @@ static int net_add_y(net_call *nc, PyObject *y)
     }
     PyArrayObject *ya = (PyArrayObject *)nc->y_array;
     const char kind = PyArray_DESCR(ya)->kind;
-    nc->labels = nc->net.loss == MLP_LOSS_CROSS_ENTROPY && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
+    size_t count;
+    nc->labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
     if (nc->labels) {
         add_spec(nc, nc->y_array, "y", 0, LABELS, 1, DIM_N, 0);
     } else {
@@ -1909,7 +1921,7 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
     int loss;
     if (parse_args("MLP.loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
         net_begin(nc, "MLP.loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
-        (loss = parse_name("MLP.loss", "loss", v[6], loss_names, 4)) < 0) {
+        (loss = parse_loss("MLP.loss", v[6])) < 0) {
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
@@ -2115,7 +2127,7 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     Py_ssize_t epochs, batch;
     if (parse_args("MLP.fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
         net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
-        (loss = parse_name("MLP.fit", "loss", v[6], loss_names, 4)) < 0 ||
+        (loss = parse_loss("MLP.fit", v[6])) < 0 ||
         parse_optimizer("MLP.fit", v[7], v[8], &opt) < 0 ||
         parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 ||
         parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
@@ -2385,6 +2397,29 @@ static PyObject *activation_names(int output)
     return result;
 }
 
+/* The loss table as {name: {"natural_output": str, "requires_natural_output", "classification", "labels",
+   "mean": bool}} (build_info's "losses"; mlp_loss_info says what each means). */
+static PyObject *loss_rows(void)
+{
+    size_t count, n_acts;
+    const mlp_loss_info *table = mlp_loss_table(&count);
+    const mlp_activation_info *acts = mlp_activation_table(&n_acts);
+    PyObject *result = PyDict_New();
+    for (size_t k = 0; result != NULL && k < count; k++) {
+        PyObject *row = Py_BuildValue("{s:s,s:N,s:N,s:N,s:N}", "natural_output", acts[table[k].natural_output].name,
+                                      "requires_natural_output", PyBool_FromLong(table[k].requires_natural_output),
+                                      "classification", PyBool_FromLong(table[k].classification), "labels",
+                                      PyBool_FromLong(table[k].labels), "mean", PyBool_FromLong(table[k].mean));
+        if (row == NULL || PyDict_SetItemString(result, table[k].name, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(row);
+    }
+    return result;
+}
+
 /* The names of the optimizer table's rows, as a tuple (build_info's "optimizers"). */
 static PyObject *optimizer_names(void)
 {
@@ -2404,7 +2439,10 @@ static PyObject *optimizer_names(void)
 
 PyDoc_STRVAR(build_info_doc,
 "build_info($module)\n--\n\n"
-"How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config).");
+"How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config);\n"
+"and the core's tables, which mlpext.MLP reads its vocabulary from: \"hidden_activations\",\n"
+"\"output_activations\" (tuples of names), \"losses\" ({name: {natural_output, requires_natural_output,\n"
+"classification, labels, mean}}) and \"optimizers\" (a tuple of names; optimizer_state gives their state).");
 
 #define MLP_STR2(x) #x
 #define MLP_STR(x) MLP_STR2(x)
@@ -2420,7 +2458,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
     const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N,s:N,s:N}", "simd", mlp_simd_path(isa),
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N,s:N,s:N,s:N}",
+                         "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
                          __VERSION__,
@@ -2432,7 +2471,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "optimizers", optimizer_names(),
-                         "hidden_activations", activation_names(0), "output_activations", activation_names(1));
+                         "hidden_activations", activation_names(0), "output_activations", activation_names(1),
+                         "losses", loss_rows());
 }
 
 /* ------------------------------------------------------------------------------------------------------------

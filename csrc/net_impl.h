@@ -103,52 +103,101 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
     }
 }
 
-/* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z.
-   y (m, out), or labels (m) when y is NULL (cross-entropy). The loss is accumulated in double. */
+/* ---- the losses: one function each, listed in the loss table (net.c), with mlp_loss_info's contract: the loss
+   of m rows (accumulated in double) and its gradient G (m, o) with respect to the output layer's pre-activation
+   Z. ---- */
+
+/* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
+static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
+                                   const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        G[k] = P[k] - y[k];
+        sum += (double)G[k] * (double)G[k];
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return 0.5 * sum;
+}
+
+/* Σ(P − y)²/N (nn.MSELoss); G = ((P − y)·(2/N)) ⊙ act'(P) */
+static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    const MLP_T scale = (MLP_T)(2.0 / (double)N);
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T e = P[k] - y[k];
+        sum += (double)e * (double)e;
+        G[k] = e * scale;
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return sum / (double)N;
+}
+
+/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N */
+static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t N = m * net->sizes[net->n_layers];
+    double sum = 0.0;
+    (void)labels, (void)Z, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
+        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
+        sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
+        G[k] = (P[k] - y[k]) / (MLP_T)N;
+    }
+    return sum / (double)N;
+}
+
+/* mean over rows of −Σ y·log_softmax(Z) (nn.CrossEntropyLoss); fused G = (P·Σy − y)/m; y NULL: labels */
+static double MLP_FN(cross_entropy_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
+                                         const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers];
+    double sum = 0.0;
+    if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
+        /* G the scratch for the exponentials */
+        MLP_FN(mlp_exp_shifted_rows)(net->threads.isa, m, o, Z, G, sums, maxes);
+    } /* else the forward pass's softmax left them */
+    const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
+    for (size_t r = 0; r < m; r++) {
+        MLP_FN(cross_entropy_row)(o, m, inverse, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
+                                  y == NULL ? labels[r] : 0, maxes[r], sums[r], G + r * o, &sum);
+    }
+    return sum / (double)m;
+}
+
+/* Σ|P − y|/N (nn.L1Loss); G = (sign(P − y)/N) ⊙ act'(P), sign 0 at 0 as torch's, NaN for NaN */
+static double MLP_FN(mae_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T e = P[k] - y[k];
+        sum += (double)MLP_ABS_OF(e);
+        const MLP_T sign = e > 0 ? (MLP_T)1 : e < 0 ? (MLP_T)-1 : e == 0 ? (MLP_T)0 : e;
+        G[k] = sign / (MLP_T)N;
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return sum / (double)N;
+}
+
+/* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z: the loss
+   table's row (y (m, out), or labels (m) when y is NULL). */
 static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                       const MLP_FN(net_work) *w, MLP_T *G)
 {
-    const size_t o = net->sizes[net->n_layers], N = m * o;
-    const MLP_T *P = w->A[net->n_layers], *Z = w->Z;
-    double sum = 0.0;
-    switch (net->loss) {
-    case MLP_LOSS_LECTURE: /* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
-        for (size_t k = 0; k < N; k++) {
-            G[k] = P[k] - y[k];
-            sum += (double)G[k] * (double)G[k];
-        }
-        MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-        return 0.5 * sum;
-    case MLP_LOSS_MSE: { /* Σ(P − y)²/N; G = ((P − y)·(2/N)) ⊙ act'(P) */
-        const MLP_T scale = (MLP_T)(2.0 / (double)N);
-        for (size_t k = 0; k < N; k++) {
-            const MLP_T e = P[k] - y[k];
-            sum += (double)e * (double)e;
-            G[k] = e * scale;
-        }
-        MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-        return sum / (double)N;
-    }
-    case MLP_LOSS_BCE: /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100); fused G = (P − y)/N */
-        for (size_t k = 0; k < N; k++) {
-            const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
-            const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
-            sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
-            G[k] = (P[k] - y[k]) / (MLP_T)N;
-        }
-        return sum / (double)N;
-    case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
-        if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
-            MLP_FN(mlp_exp_shifted_rows)(net->threads.isa, m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
-        } /* else the forward pass's softmax left them */
-        const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
-        for (size_t r = 0; r < m; r++) {
-            MLP_FN(cross_entropy_row)(o, m, inverse, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
-                                      y == NULL ? labels[r] : 0, w->maxes[r], w->sums[r], G + r * o, &sum);
-        }
-        return sum / (double)m;
-    }
-    return 0.0;
+    size_t count;
+    const mlp_loss_info *row = &mlp_loss_table(&count)[net->loss];
+    return MLP_LOSS_FN(row)(net, m, y, labels, w->Z, w->A[net->n_layers], w->sums, w->maxes, G);
 }
 
 /* From G (the output layer's delta) down to the input: every parameter's gradient into grads. */

@@ -39,12 +39,9 @@ import zlib
 import numpy as np
 
 from mlpext import _core
-from mlpext.network import _count
+from mlpext.network import LOSS_TABLE, _count
 
 __all__ = ["fit", "agree", "shard", "DistributedError"]
-
-# The losses that are means over the batch (each rank's gradient is weighted by its share); "lecture" is a sum.
-_MEAN_LOSSES = ("mse", "bce", "cross_entropy")
 
 
 class DistributedError(RuntimeError):
@@ -245,7 +242,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     batch = n if batch_size is None else min(batch_size, n)
     gather = shuffle and batch_size is not None and batch < n
     steps = -(-n // batch)
-    mean = net.loss_name in _MEAN_LOSSES
+    # a mean over the batch (each rank's gradient weighted by its share), from the C core's loss table; or a sum
+    mean = LOSS_TABLE[net.loss_name]["mean"]
     weights, biases = net._weights(), net._biases()
     Xb = np.empty((min(batch, n_local), X.shape[1]), dtype=X.dtype)
     yb = np.empty((min(batch, n_local),) + y.shape[1:], dtype=y.dtype)

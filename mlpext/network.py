@@ -34,18 +34,22 @@ __all__ = ["MLP"]
 # The activations offered for hidden and for output layers, from the C core's activation table.
 HIDDEN_ACTIVATIONS = tuple(_core.build_info()["hidden_activations"])
 OUTPUT_ACTIVATIONS = tuple(_core.build_info()["output_activations"])
-LOSSES = ("lecture", "mse", "bce", "cross_entropy")
+# The losses, from the C core's loss table: {name: {"natural_output", "requires_natural_output",
+# "classification", "labels", "mean"}} (see mlp_loss_info in csrc/mlp.h).
+LOSS_TABLE = _core.build_info()["losses"]
+LOSSES = tuple(LOSS_TABLE)
 # The optimizers, from the C core's optimizer table (their state's layout: state_names).
 OPTIMIZERS = tuple(_core.build_info()["optimizers"])
 # The default weight_decay of each optimizer where it is not 0, as in torch.optim (AdamW's decoupled decay).
 DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
 # State buffers that hold running means of squares: a square root is taken of them, so a file's must be >= 0.
 SQUARE_STATE = ("exp_avg_sq", "square_avg")
-CLASSIFICATION_LOSSES = ("bce", "cross_entropy")
+CLASSIFICATION_LOSSES = tuple(name for name, row in LOSS_TABLE.items() if row["classification"])
 # The output activation that output_activation=None picks for each loss.
-NATURAL_OUTPUT = {"lecture": "sigmoid", "mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
-# The output activation a loss requires, if it requires one.
-REQUIRED_OUTPUT = {"bce": "sigmoid", "cross_entropy": "softmax"}
+NATURAL_OUTPUT = {name: row["natural_output"] for name, row in LOSS_TABLE.items()}
+# The output activation a loss requires, if it requires one (its gradient is fused with it).
+REQUIRED_OUTPUT = {name: row["natural_output"] for name, row in LOSS_TABLE.items()
+                   if row["requires_natural_output"]}
 
 SAVE_FORMAT = "mlpext.MLP"
 SAVE_VERSION = 2  # version 1 (no "alpha" in the configuration) is read too
@@ -265,7 +269,7 @@ class _NetBase:
 
     @property
     def loss_name(self):
-        """The loss: "lecture", "mse", "bce" or "cross_entropy"."""
+        """The loss: one of LOSSES ("lecture", "mse", "bce", "cross_entropy", "mae")."""
         return self._loss
 
     @property
@@ -399,7 +403,7 @@ class _NetBase:
     def predict(self, X):
         """Predictions for X.
 
-        Regression losses (lecture, mse): forward(X). bce: (sigmoid output >= 0.5) as int64, (n, outputs).
+        Regression losses (lecture, mse, mae): forward(X). bce: (sigmoid output >= 0.5) as int64, (n, outputs).
         cross_entropy: the index of the largest output, int64 (n,).
         """
         out = self._net_forward(X)
@@ -895,12 +899,13 @@ class MLP(_NetBase):
             leaky_slope·z otherwise; leaky_slope >= 0), "gelu" (nn.GELU(), the exact z·Φ(z) = z·½(1 + erf(z/√2)))
             or "identity" — or a sequence of those, one per hidden layer.
         output_activation: "sigmoid", "softmax" or "identity"; None picks the loss's natural one: lecture →
-            sigmoid, mse → identity, bce → sigmoid, cross_entropy → softmax. bce requires sigmoid and
-            cross_entropy softmax (ValueError otherwise).
+            sigmoid, mse → identity, bce → sigmoid, cross_entropy → softmax, mae → identity. bce requires sigmoid
+            and cross_entropy softmax (ValueError otherwise).
 
     Losses (PyTorch's definitions)
         "lecture": ½·Σ(y − ŷ)², summed over the batch: with SGD, exactly the lecture's update.
         "mse": mean((ŷ − y)²) over all elements (nn.MSELoss).
+        "mae": mean(|ŷ − y|) over all elements (nn.L1Loss); its gradient's sign(ŷ − y) is 0 where ŷ = y.
         "bce": nn.BCELoss on the sigmoid outputs, mean of (y − 1)·max(log1p(−ŷ), −100) − y·max(log ŷ, −100).
         "cross_entropy": softmax + nn.CrossEntropyLoss, the mean over the rows; y holds int class labels (n,) or
             one-hot / probability rows (n, classes).
@@ -936,8 +941,8 @@ class MLP(_NetBase):
 
     Methods
         forward(X) → the output activation's values (n, outputs).
-        predict(X) → lecture, mse: forward(X); bce: (ŷ >= 0.5) as int64 (n, outputs); cross_entropy: the argmax
-            class index, int64 (n,).
+        predict(X) → lecture, mse, mae: forward(X); bce: (ŷ >= 0.5) as int64 (n, outputs); cross_entropy: the
+            argmax class index, int64 (n,).
         predict_proba(X) → bce, cross_entropy: the sigmoid / softmax outputs (ValueError for other losses).
         loss(X, y) → float. gradients(X, y) → [(dW, db), …], ∂loss/∂param as new arrays; nothing is updated.
         step(X, y) → one optimizer step on this batch; returns the loss before it.

@@ -97,6 +97,7 @@ def loss_value(loss, Z, P, y):
 
     lecture        ½·Σ(y − P)², summed over the batch (the lecture's loss)
     mse            mean((P − y)²) over all elements (nn.MSELoss)
+    mae            mean(|P − y|) over all elements (nn.L1Loss)
     bce            mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on sigmoid outputs)
     cross_entropy  mean over the rows of −Σ_c y_c·log_softmax(Z)_c (nn.CrossEntropyLoss); y int labels (n,) or
                    probability rows (n, classes)
@@ -108,6 +109,8 @@ def loss_value(loss, Z, P, y):
     if loss == "mse":
         e = P - y
         return float(np.sum(e * e, dtype=np.float64) / e.size)
+    if loss == "mae":
+        return float(np.sum(np.abs(P - y), dtype=np.float64) / P.size)
     if loss == "bce":
         with np.errstate(divide="ignore"):
             terms = (y - 1) * np.maximum(np.log1p(-P), -100) - y * np.maximum(np.log(P), -100)
@@ -132,6 +135,8 @@ def output_delta(loss, out_act, P, y, slope=0.01, Z=None):
         dP = P - y  # −(y − P): the lecture's error with the gradient's sign
     elif loss == "mse":
         dP = (P - y) * (2 / P.size)
+    elif loss == "mae":  # sign 0 at 0, as torch's; NaN stays NaN
+        dP = np.sign(P - y) / P.dtype.type(P.size)
     else:
         raise ValueError(f"unknown loss {loss!r}")
     if out_act == "softmax":  # the softmax Jacobian times dP, row by row

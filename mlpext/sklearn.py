@@ -37,7 +37,8 @@ What maps to what
 - ``dtype``: the precision the network computes in, ``"float64"`` (the default, as scikit-learn) or
   ``"float32"`` (faster). Predictions and probabilities are returned as float64 either way.
 
-Losses: the classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
+Losses: mlpext.MLP's ``"mae"`` is not offered (scikit-learn's ``MLPRegressor`` has no absolute-error loss). The
+classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
 classes (as scikit-learn) and a softmax output with cross-entropy for more. The regressor minimises the mean
 squared error over all outputs, ``mean((y - ŷ)²)``; scikit-learn reports half of it, so ``loss_curve_`` values
 are about twice scikit-learn's for one output.

@@ -47,6 +47,7 @@ CONFIGS = [  # (loss, output activation, hidden activation, optimizer)
     ("mse", "softmax", "identity", "sgd"),
     ("mse", "identity", "gelu", "rmsprop"),
     ("cross_entropy", "softmax", "relu", "adamw"),
+    ("mae", "sigmoid", "tanh", "sgd"),
 ]
 
 

@@ -35,6 +35,9 @@ LOSS_CASES = [
     ("cross_entropy", "softmax", "labels"),
     ("cross_entropy", "softmax", "onehot"),
     ("cross_entropy", "softmax", "probabilities"),
+    ("mae", "identity", "real"),
+    ("mae", "sigmoid", "real"),
+    ("mae", "softmax", "real"),
 ]
 SIZES = [3, 5, 4, 3]  # two hidden layers, so the hidden activation's derivative is chained through a layer
 N = 7

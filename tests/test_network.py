@@ -45,6 +45,8 @@ LOSS_CASES = [  # (loss, output activation, target kind)
     ("bce", "sigmoid", "binary"),
     ("cross_entropy", "softmax", "labels"),
     ("cross_entropy", "softmax", "probabilities"),
+    ("mae", "identity", "real"),
+    ("mae", "sigmoid", "real"),
 ]
 OPTIMIZERS = {
     "sgd": dict(optimizer="sgd", learning_rate=0.1),
@@ -595,6 +597,8 @@ BAD_CONFIGS = [
     (dict(output_activation="tanh"), ValueError),
     (dict(output_activation="Softmax"), ValueError),
     (dict(loss="hinge"), ValueError),
+    (dict(loss="MAE"), ValueError),
+    (dict(loss="l1"), ValueError),
     (dict(loss=None), TypeError),
     (dict(loss="bce", output_activation="softmax"), ValueError),
     (dict(loss="bce", output_activation="identity"), ValueError),

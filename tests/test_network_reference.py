@@ -91,6 +91,8 @@ def scalar_loss(loss, P, Z, y):
         return 0.5 * sum((t - p) ** 2 for t, p in zip(y.ravel(), P.ravel()))
     if loss == "mse":
         return sum((p - t) ** 2 for t, p in zip(y.ravel(), P.ravel())) / P.size
+    if loss == "mae":
+        return sum(abs(p - t) for t, p in zip(y.ravel(), P.ravel())) / P.size
     if loss == "bce":
         def clamped_log(x):
             return -100.0 if x <= 0 else max(math.log(x), -100.0)
@@ -116,6 +118,8 @@ CONFIGS = [  # (hidden activation, loss, output activation, target kind)
     ("sigmoid", "cross_entropy", "softmax", "probabilities"),
     ("gelu", "mse", "identity", "real"),
     ("gelu", "cross_entropy", "softmax", "labels"),
+    ("tanh", "mae", "identity", "real"),
+    ("relu", "mae", "sigmoid", "real"),
 ]
 
 
@@ -162,6 +166,26 @@ def test_gelu_is_torchs_exact_gelu():
         out = float(net.forward([[1.0]])[0, 0])
         (dW0, _), _ = net.gradients([[1.0]], [[out - 1.0]])
         np.testing.assert_allclose(dW0[0], slopes, rtol=1e-14, atol=1e-17)
+
+
+def test_mae_is_torchs_l1_loss():
+    """nn.L1Loss()(ŷ, y): the mean of |ŷ − y| over all elements, and its gradient sign(ŷ − y)/N with sign 0 where
+    ŷ = y (torch: L1Loss()(tensor([[1., 2., 3.]]), tensor([[0., 2., 5.]])) = 1, grad [1/3, 0, −1/3]); the same
+    in mlpext.MLP's C core."""
+    from mlpext import MLP
+    for cls in (NumpyMLP, MLP):
+        net = cls([1, 3], loss="mae", dtype=np.float64)
+        assert net.output_activation == "identity"  # its natural output
+        net.params[0][0][...] = 0
+        net.params[0][1][...] = [1, 2, 3]
+        assert net.loss([[0.0]], [[0, 2, 5]]) == 1.0
+        (_, db), = net.gradients([[0.0]], [[0, 2, 5]])
+        assert db.tolist() == [1 / 3, 0.0, -1 / 3]
+        (_, db), = net.gradients([[0.0]], [[1, 2, 3]])  # ŷ = y everywhere: a zero gradient, no step
+        assert db.tolist() == [0.0, 0.0, 0.0]
+        with np.errstate(invalid="ignore"):
+            (_, db), = net.gradients([[0.0]], [[np.nan, 2, 3]])  # NaN in gives NaN out
+        assert np.isnan(db[0]) and db[1:].tolist() == [0.0, 0.0]
 
 
 def test_known_pytorch_values():

@@ -387,6 +387,8 @@ int main(void)
         test_gradient(MLP_LOSS_BCE, hidden[h], MLP_SIGMOID, 0);
         test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 0);
         test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 1);
+        test_gradient(MLP_LOSS_MAE, hidden[h], MLP_IDENTITY, 0);
+        test_gradient(MLP_LOSS_MAE, hidden[h], MLP_SIGMOID, 0);
     }
     test_fit_visits_every_row();
     test_cross_entropy_gradient_bits();
