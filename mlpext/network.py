@@ -784,6 +784,8 @@ def _load_archive(cls, archive, size):
         checked = cls._check_config(**config)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"bad configuration in the file: {exc}"[:500]) from None
+    if header["version"] == 1 and checked["optimizer"] not in ("sgd", "adam"):
+        raise ValueError(f"bad configuration in the file: version 1 had no optimizer {checked['optimizer']!r}")
 
     # --- every array's header against the configuration, before anything is allocated
     layout = _file_layout(checked)

@@ -151,6 +151,7 @@ BROKEN = {
     "config key missing": lambda a: _drop_key(a, "seed"),
     "version 1 with alpha": lambda a: set_config(a, version=1),  # version 1 had no alpha
     "version 2 without alpha": lambda a: _drop_key(a, "alpha"),
+    "version 1 with adamw": lambda a: (as_version_1(a), set_config(a, optimizer="adamw")),
 }
 
 
