@@ -194,6 +194,9 @@ class _NetBase:
             weight_decay = DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)
         weight_decay = _real(weight_decay, "weight_decay")
         alpha = _real(alpha, "alpha", 0.0, 1.0)
+        if alpha != 0.99 and optimizer != "rmsprop":  # scikit-learn's alpha is an L2 penalty: no silent no-op
+            raise ValueError(f"alpha is RMSprop's smoothing constant (optimizer='rmsprop'); optimizer {optimizer!r} "
+                             f"does not use it (for an L2 penalty, pass weight_decay), got alpha={alpha!r}")
         leaky_slope = _real(leaky_slope, "leaky_slope")
         dtype = _float_dtype(dtype)
         if seed is not None:
@@ -926,7 +929,9 @@ class MLP(_NetBase):
         weight_decay=None is each optimizer's torch default: 0.01 for adamw, 0 for the others.
         Scalars are computed in float64 and rounded to dtype, as torch does for float32 tensors.
         momentum and nesterov are used by sgd only (rmsprop refuses momentum != 0), betas by adam and adamw, eps
-        by adam, adamw and rmsprop, alpha by rmsprop (all checked, otherwise ignored).
+        by adam, adamw and rmsprop (all checked, otherwise ignored); alpha by rmsprop only (another optimizer
+        with alpha other than its default 0.99 is a ValueError: scikit-learn's alpha is an L2 penalty, here
+        weight_decay).
         The state each keeps is named by the C core's optimizer table (torch's state keys: momentum_buffer;
         step, exp_avg, exp_avg_sq; square_avg): see mlpext.network.state_names.
         learning_rate and weight_decay can be changed between calls (net.learning_rate = 0.001).

@@ -610,6 +610,8 @@ BAD_CONFIGS = [
     (dict(optimizer="rmsprop", alpha=-0.1), ValueError),
     (dict(alpha=float("nan")), ValueError),
     (dict(alpha="0.9"), TypeError),
+    (dict(alpha=1e-4), ValueError),  # scikit-learn's L2 alpha: not silently ignored by sgd
+    (dict(optimizer="adam", alpha=0.9), ValueError),
     (dict(optimizer="adamw", weight_decay=-0.01), ValueError),
     (dict(learning_rate=-0.1), ValueError),
     (dict(learning_rate=float("nan")), ValueError),
