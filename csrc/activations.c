@@ -1,5 +1,5 @@
 /*
- * activations.c — activation functions over buffers, and their derivatives taken from the activation.
+ * activations.c — activation functions over buffers and their derivatives, from the activation table.
  *
  * The sigmoid runs on mlp_exp (vmath.h). Its loop is compiled for the x86-64 baseline (SSE2), AVX2 and
  * AVX-512 (simd.h), and chosen at run time; all three agree to the bit. float32 is computed in double and
@@ -24,6 +24,9 @@
 #define MLP_RECTIFY_SIMD_MIN 64
 /* Rows whose softmax is taken together (their exponentials in one loop). */
 #define MLP_SOFTMAX_BLOCK 64
+/* 1/√2 and 1/√(2π), GELU's constants, to double's precision */
+#define MLP_SQRT1_2 0.70710678118654752440
+#define MLP_INV_SQRT_2PI 0.39894228040143267794
 
 const char *mlp_simd_path(mlp_isa isa)
 {
@@ -70,3 +73,57 @@ int mlp_isa_available(mlp_isa isa)
 
 #define MLP_IMPL "activations_impl.h"
 #include "each_precision.h"
+
+/* The activation table: one row per activation, in mlp_activation_kind's order. Adding an activation is a
+   forward and a backward function (activations_impl.h), a row here and its kind in mlp.h; the binding and the
+   Python package read the names and where each may be used from here. */
+#define MLP_ACTIVATION_ROW(name, needs_z, hidden, output)                                                        \
+    {#name, needs_z, hidden, output, name##_forward_f64, name##_forward_f32, name##_backward_f64,                \
+     name##_backward_f32}
+static const mlp_activation_info activations[] = {
+    MLP_ACTIVATION_ROW(identity, 0, 1, 1),   MLP_ACTIVATION_ROW(sigmoid, 0, 1, 1),
+    MLP_ACTIVATION_ROW(tanh, 0, 1, 0),       MLP_ACTIVATION_ROW(relu, 0, 1, 0),
+    MLP_ACTIVATION_ROW(leaky_relu, 0, 1, 0), MLP_ACTIVATION_ROW(softmax, 0, 0, 1),
+    MLP_ACTIVATION_ROW(gelu, 1, 1, 0),
+};
+#define N_ACTIVATIONS (sizeof activations / sizeof activations[0])
+_Static_assert(N_ACTIVATIONS == MLP_GELU + 1, "one row per mlp_activation_kind");
+
+const mlp_activation_info *mlp_activation_table(size_t *count)
+{
+    *count = N_ACTIVATIONS;
+    return activations;
+}
+
+void mlp_activate_f64(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, double *a)
+{
+    activations[act.kind].forward_f64(isa, act, rows, cols, a);
+}
+
+void mlp_activate_f32(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, float *a)
+{
+    activations[act.kind].forward_f32(isa, act, rows, cols, a);
+}
+
+void mlp_activation_backward_f64(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const double *z,
+                                 const double *a, double *d)
+{
+    activations[act.kind].backward_f64(isa, act, rows, cols, z, a, d);
+}
+
+void mlp_activation_backward_f32(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const float *z,
+                                 const float *a, float *d)
+{
+    activations[act.kind].backward_f32(isa, act, rows, cols, z, a, d);
+}
+
+void mlp_mul_activation_grad_f64(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const double *a,
+                                 double *d)
+{
+    activations[act.kind].backward_f64(isa, act, rows, cols, NULL, a, d);
+}
+
+void mlp_mul_activation_grad_f32(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const float *a, float *d)
+{
+    activations[act.kind].backward_f32(isa, act, rows, cols, NULL, a, d);
+}

@@ -90,68 +90,131 @@ MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T
 MLP_SIMD_VARIANTS(rectify_grad_v, (size_t len, const MLP_T *a, MLP_T *d, MLP_T slope), MLP_FN(rectify_grad),
                   (len, a, d, slope))
 
-void MLP_FN(mlp_activate)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+/* ---- the activations: one forward (a = act(a) in place, a holding z on entry) and one backward (d = d ⊙ act',
+   from the pre-activation z and/or the output a as the table row says) each, listed in the activation table
+   (activations.c). ---- */
+
+static void MLP_FN(identity_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+{
+    (void)isa, (void)act, (void)rows, (void)cols, (void)a;
+}
+
+static void MLP_FN(identity_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                      const MLP_T *a, MLP_T *d)
+{
+    (void)isa, (void)act, (void)rows, (void)cols, (void)z, (void)a, (void)d;
+}
+
+/* the lecture's 1 / (1 + e^-z) */
+static void MLP_FN(sigmoid_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
     const size_t len = rows * cols;
-    const MLP_T slope = (MLP_T)act.slope;
-    switch (act.kind) {
-    case MLP_IDENTITY:
-        break;
-    case MLP_SIGMOID: /* the lecture's 1 / (1 + e^-z) */
-        MLP_SIMD_CALL(sigmoid_v, isa, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
-        break;
-    case MLP_TANH:
-        for (size_t k = 0; k < len; k++) {
-            a[k] = MLP_TANH_OF(a[k]);
-        }
-        break;
-    case MLP_RELU: /* z < 0 ? 0 : z keeps NaN */
-        MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
-        break;
-    case MLP_LEAKY_RELU:
-        MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
-        break;
-    case MLP_SOFTMAX:
-        MLP_FN(softmax_rows)(isa, rows, cols, a);
-        break;
+    (void)act;
+    MLP_SIMD_CALL(sigmoid_v, isa, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
+}
+
+/* the lecture's error * sigmoid_derivative(a), sigmoid_derivative(a) = a * (1 - a) */
+static void MLP_FN(sigmoid_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                     const MLP_T *a, MLP_T *d)
+{
+    (void)isa, (void)act, (void)z;
+    for (size_t k = 0; k < rows * cols; k++) {
+        d[k] = d[k] * (a[k] * ((MLP_T)1 - a[k]));
     }
 }
 
-void MLP_FN(mlp_mul_activation_grad)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *a,
-                                     MLP_T *d)
+static void MLP_FN(tanh_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+{
+    (void)isa, (void)act;
+    for (size_t k = 0; k < rows * cols; k++) {
+        a[k] = MLP_TANH_OF(a[k]);
+    }
+}
+
+static void MLP_FN(tanh_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                  const MLP_T *a, MLP_T *d)
+{
+    (void)isa, (void)act, (void)z;
+    for (size_t k = 0; k < rows * cols; k++) {
+        d[k] = d[k] * ((MLP_T)1 - a[k] * a[k]);
+    }
+}
+
+/* z < 0 ? 0 : z keeps NaN */
+static void MLP_FN(relu_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+{
+    const size_t len = rows * cols;
+    (void)act;
+    MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
+}
+
+/* d·0, not 0: NaN and infinities in d stay NaN */
+static void MLP_FN(relu_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                  const MLP_T *a, MLP_T *d)
+{
+    const size_t len = rows * cols;
+    (void)act, (void)z;
+    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
+}
+
+static void MLP_FN(leaky_relu_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
     const size_t len = rows * cols;
     const MLP_T slope = (MLP_T)act.slope;
-    switch (act.kind) {
-    case MLP_IDENTITY:
-        break;
-    case MLP_SIGMOID: /* the lecture's error * sigmoid_derivative(a), sigmoid_derivative(a) = a * (1 - a) */
-        for (size_t k = 0; k < len; k++) {
-            d[k] = d[k] * (a[k] * ((MLP_T)1 - a[k]));
+    MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
+}
+
+static void MLP_FN(leaky_relu_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                        const MLP_T *a, MLP_T *d)
+{
+    const size_t len = rows * cols;
+    const MLP_T slope = (MLP_T)act.slope;
+    (void)z;
+    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
+}
+
+static void MLP_FN(softmax_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+{
+    (void)act;
+    MLP_FN(softmax_rows)(isa, rows, cols, a);
+}
+
+/* d = a ⊙ (d − Σ_row a ⊙ d) */
+static void MLP_FN(softmax_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                     const MLP_T *a, MLP_T *d)
+{
+    (void)isa, (void)act, (void)z;
+    for (size_t r = 0; r < rows; r++) {
+        const MLP_T *ar = a + r * cols;
+        MLP_T *dr = d + r * cols, dot = 0;
+        for (size_t j = 0; j < cols; j++) {
+            dot += ar[j] * dr[j];
         }
-        break;
-    case MLP_TANH:
-        for (size_t k = 0; k < len; k++) {
-            d[k] = d[k] * ((MLP_T)1 - a[k] * a[k]);
+        for (size_t j = 0; j < cols; j++) {
+            dr[j] = ar[j] * (dr[j] - dot);
         }
-        break;
-    case MLP_RELU: /* d·0, not 0: NaN and infinities in d stay NaN */
-        MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
-        break;
-    case MLP_LEAKY_RELU:
-        MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
-        break;
-    case MLP_SOFTMAX: /* d = a ⊙ (d − Σ_row a ⊙ d) */
-        for (size_t r = 0; r < rows; r++) {
-            const MLP_T *ar = a + r * cols;
-            MLP_T *dr = d + r * cols, dot = 0;
-            for (size_t j = 0; j < cols; j++) {
-                dot += ar[j] * dr[j];
-            }
-            for (size_t j = 0; j < cols; j++) {
-                dr[j] = ar[j] * (dr[j] - dot);
-            }
-        }
-        break;
+    }
+}
+
+/* nn.GELU() (the exact form): a = z·½·(1 + erf(z/√2)), in double and rounded once. */
+static void MLP_FN(gelu_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
+{
+    (void)isa, (void)act;
+    for (size_t k = 0; k < rows * cols; k++) {
+        const double z = (double)a[k];
+        a[k] = (MLP_T)(z * 0.5 * (1.0 + erf(z * MLP_SQRT1_2)));
+    }
+}
+
+/* GELU's derivative needs z: Φ(z) + z·φ(z) = ½·(1 + erf(z/√2)) + z·e^(−z²/2)/√(2π), in double, rounded once,
+   then d times it. */
+static void MLP_FN(gelu_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                  const MLP_T *a, MLP_T *d)
+{
+    (void)isa, (void)act, (void)a;
+    for (size_t k = 0; k < rows * cols; k++) {
+        const double x = (double)z[k];
+        const double cdf = 0.5 * (1.0 + erf(x * MLP_SQRT1_2)), pdf = MLP_INV_SQRT_2PI * exp(x * x * -0.5);
+        d[k] = d[k] * (MLP_T)(cdf + x * pdf);
     }
 }

@@ -20,7 +20,8 @@
 extern "C" {
 #endif
 
-/* Activation functions. Their derivatives are taken from the activation's output, as the lecture does. */
+/* Activation functions, in the order of the activation table (activations.c, mlp_activation_table). Their
+   derivatives are taken from the activation's output, as the lecture does, except GELU's, from z. */
 typedef enum {
     MLP_IDENTITY = 0,   /* a = z,                  a' = 1                          */
     MLP_SIGMOID = 1,    /* a = 1 / (1 + e^-z),     a' = a(1 − a)                   */
@@ -29,6 +30,7 @@ typedef enum {
     MLP_LEAKY_RELU = 4, /* a = z > 0 ? z : s·z,    a' = a > 0 ? 1 : s   (s = slope ≥ 0) */
     MLP_SOFTMAX = 5,    /* a = e^z / Σ_row e^z, over each row (output layers only); its Jacobian is applied
                            as a(d − Σ_row a⊙d) */
+    MLP_GELU = 6,       /* a = z·Φ(z) = z·½(1 + erf(z/√2)) (nn.GELU()), a' = Φ(z) + z·φ(z): needs z */
 } mlp_activation_kind;
 
 /* An activation and its parameter. */
@@ -75,14 +77,15 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d);
 
 /* ---- general networks (net.c, optim.c) ---- */
 
-/* Losses, as PyTorch defines them. P is the output layer's activation, Z its pre-activation, N the number of
-   output values (n·out), n the number of samples. */
+/* Losses, as PyTorch defines them, in the order of the loss table (net.c, mlp_loss_table). P is the output
+   layer's activation, Z its pre-activation, N the number of output values (n·out), n the number of samples. */
 typedef enum {
     MLP_LOSS_LECTURE = 0,       /* ½·Σ(y − P)², summed over the batch: the lecture's update */
     MLP_LOSS_MSE = 1,           /* Σ(P − y)² / N (nn.MSELoss) */
     MLP_LOSS_BCE = 2,           /* nn.BCELoss on a sigmoid output, mean; fused gradient (P − y)/N */
     MLP_LOSS_CROSS_ENTROPY = 3, /* nn.CrossEntropyLoss on the logits Z (softmax output), mean over the n samples;
                                    y one-hot/probability rows or class labels; fused gradient (P·Σ_row y − y)/n */
+    MLP_LOSS_MAE = 4,           /* Σ|P − y| / N (nn.L1Loss); gradient sign(P − y)/N, sign 0 at 0 */
 } mlp_loss;
 
 /* The most layers a network may have (the kernels keep per-layer pointers on the stack). */
@@ -97,14 +100,25 @@ typedef struct {
     mlp_threads threads; /* as mlp_dims.threads */
 } mlp_net;
 
-typedef enum { MLP_SGD = 0, MLP_ADAM = 1 } mlp_optimizer_kind;
+/* The optimizers, in the order of the optimizer table (optim.c, mlp_optimizer_table). */
+typedef enum { MLP_SGD = 0, MLP_ADAM = 1, MLP_RMSPROP = 2, MLP_ADAMW = 3 } mlp_optimizer_kind;
 
-/* torch.optim.SGD (momentum, nesterov, weight_decay; dampening 0) or torch.optim.Adam (betas, eps, weight_decay). */
+/* An optimizer and its hyperparameters, torch.optim's: SGD (momentum, nesterov, weight_decay; dampening 0), Adam and
+   AdamW (betas, eps, weight_decay: L2 for Adam, decoupled for AdamW), RMSprop (alpha, eps, weight_decay; no
+   momentum, not centered). Each uses the fields it names and ignores the others. */
 typedef struct {
     mlp_optimizer_kind kind;
     double lr, momentum, beta1, beta2, eps, weight_decay;
     int nesterov;
+    double alpha; /* RMSprop's smoothing constant */
 } mlp_optimizer;
+
+/* The most state tensors an optimizer keeps per parameter tensor. */
+#define MLP_OPTIM_MAX_BUFFERS 2
+
+/* How many buffers per parameter tensor `opt` keeps (0 .. MLP_OPTIM_MAX_BUFFERS): its row's, or none for an
+   optimizer whose buffers need momentum and which has momentum 0. */
+size_t mlp_optim_buffers(const mlp_optimizer *opt);
 
 /* A question a long kernel asks its caller between units of work (mlp_net_fit_polled): stop(arg, rows) != 0 stops
    it there; rows is how many rows the unit just done covered, for the caller to pace itself. */
@@ -113,12 +127,13 @@ typedef struct {
     void *arg;
 } mlp_poll;
 
-/* Adam's scalars of step t, in double as torch computes them: step_size = lr / (1 − beta1^t) and
-   bias_correction2_sqrt = (1 − beta2^t)^0.5 (pow). The same for every tensor of a step (optim.c). */
+/* The scalars of step t shared by every tensor of the step, in double as torch computes them; for the optimizers
+   that count steps (Adam, AdamW) step_size = lr / (1 − beta1^t) and bias_correction2_sqrt = (1 − beta2^t)^0.5
+   (pow); otherwise 0 and 1. */
 typedef struct {
     double step_size, bias_correction2_sqrt;
-} mlp_adam_step;
-mlp_adam_step mlp_adam_step_of(const mlp_optimizer *opt, int64_t t);
+} mlp_optim_scalars;
+mlp_optim_scalars mlp_optim_scalars_of(const mlp_optimizer *opt, int64_t t);
 
 /* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
@@ -204,6 +219,64 @@ int mlp_isa_available(mlp_isa isa);
 #include "mlp_t.h"
 #undef MLP_T
 #undef MLP_FN
+
+/* A row of the loss table (net.c): a loss's name, its natural output activation (the one the Python API picks
+   when none is given), whether it requires that one (its gradient is fused with it), whether it is a
+   classification loss (predict thresholds / argmaxes), whether y may be class labels, whether it is a mean over
+   the batch's rows (else a sum: the lecture's), and its value and gradient
+   in each precision: for m rows of the output layer's pre-activation Z and activation P (m, o), against y (m, o)
+   or, y NULL, labels (m), the loss (accumulated in double) and G (m, o) = ∂loss/∂Z. sums and maxes (m) are a
+   softmax output's row sums and maxes (mlp_exp_shifted_rows) where the forward pass left them, else scratch. */
+typedef struct {
+    const char *name;
+    mlp_activation_kind natural_output;
+    int requires_natural_output, classification, labels, mean;
+    double (*value_and_grad_f64)(const mlp_net *net, size_t m, const double *y, const size_t *labels,
+                                 const double *Z, const double *P, double *sums, double *maxes, double *G);
+    double (*value_and_grad_f32)(const mlp_net *net, size_t m, const float *y, const size_t *labels, const float *Z,
+                                 const float *P, float *sums, float *maxes, float *G);
+} mlp_loss_info;
+
+/* The loss table, indexed by mlp_loss; *count is its length. */
+const mlp_loss_info *mlp_loss_table(size_t *count);
+
+/* A row of the activation table (activations.c): an activation's name, whether its backward needs the
+   pre-activation z (a network then keeps z for every layer with it), where the Python API offers it (hidden
+   and/or output layers), and its forward and backward in each precision (mlp_activate's and
+   mlp_activation_backward's contracts). */
+typedef struct {
+    const char *name;
+    int needs_z;
+    int hidden, output;
+    void (*forward_f64)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, double *a);
+    void (*forward_f32)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, float *a);
+    void (*backward_f64)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const double *z,
+                         const double *a, double *d);
+    void (*backward_f32)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const float *z,
+                         const float *a, float *d);
+} mlp_activation_info;
+
+/* The activation table, indexed by mlp_activation_kind; *count is its length. */
+const mlp_activation_info *mlp_activation_table(size_t *count);
+
+/* A row of the optimizer table (optim.c): an optimizer's name, what it keeps between steps and its step function
+   in each precision (mlp_optim_update_step's contract). Its state is, in this order: the step count (if
+   `counts_steps`: one int64 for the whole network, incremented before each step), then for each buffer name in
+   turn one tensor per parameter tensor (W[0], b[0], W[1], b[1], ...), of that parameter's shape. The names are
+   torch.optim's state keys. */
+typedef struct {
+    const char *name;
+    int counts_steps;
+    const char *buffers[MLP_OPTIM_MAX_BUFFERS]; /* NULL after the last */
+    int buffers_need_momentum;                  /* the buffers are kept only when momentum != 0 (SGD) */
+    void (*step_f64)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars, size_t len, double *p,
+                     const double *g, double *const *state);
+    void (*step_f32)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars, size_t len, float *p,
+                     const float *g, float *const *state);
+} mlp_optimizer_info;
+
+/* The optimizer table, indexed by mlp_optimizer_kind; *count is its length. */
+const mlp_optimizer_info *mlp_optimizer_table(size_t *count);
 
 #ifdef __cplusplus
 }

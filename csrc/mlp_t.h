@@ -12,8 +12,12 @@ typedef struct {
 
 /* a (rows, cols) = act(a), in place (softmax works row by row; the others element by element). */
 void MLP_FN(mlp_activate)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a);
-/* d (rows, cols) = d ⊙ act'(a) in place — the gradient through the activation, taken from its output a
-   (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)). */
+/* d (rows, cols) = d ⊙ act'(z, a) in place — the gradient through the activation, from its pre-activation z
+   and/or its output a, as its table row says (for softmax, the Jacobian-vector product a ⊙ (d − Σ_row a ⊙ d)).
+   z may be NULL for an activation whose row does not need it. */
+void MLP_FN(mlp_activation_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
+                                     const MLP_T *a, MLP_T *d);
+/* mlp_activation_backward without z: for the activations whose row does not need it (the dense layer's). */
 void MLP_FN(mlp_mul_activation_grad)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *a,
                                      MLP_T *d);
 /* For each row r of z (rows, cols): e (rows, cols) = e^(z − max_r), in double and rounded once; sums (rows)
@@ -91,12 +95,10 @@ typedef struct {
     MLP_T *const *b;
 } MLP_FN(mlp_net_params);
 
-/* The optimizer's state, one buffer per parameter tensor in the order W[0], b[0], W[1], b[1], ...:
-   SGD with momentum: buf (2L tensors); Adam: m and v (2L each) and the step count t. Unused fields are NULL. */
+/* The optimizer's state, in the layout of its table row (mlp_optimizer_info): buffers[j][i] is buffer j of
+   parameter tensor i (in the order W[0], b[0], W[1], b[1], ...), t the step count. Unused fields are NULL. */
 typedef struct {
-    MLP_T *const *buf;
-    MLP_T *const *m;
-    MLP_T *const *v;
+    MLP_T *const *buffers[MLP_OPTIM_MAX_BUFFERS];
     int64_t *t;
 } MLP_FN(mlp_optim_state);
 
@@ -111,12 +113,13 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
                             const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads, MLP_T *work);
 
 /* One optimizer step on a parameter tensor of len values with gradient g, in place on p and the tensor's state
-   (buf; or m, v with t the step count already incremented for this step). */
+   buffers state[0 .. mlp_optim_buffers(opt)) (each of len values), with t the step count already incremented for
+   this step (ignored by the optimizers that count none). */
 void MLP_FN(mlp_optim_update)(mlp_isa isa, const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g,
-                              MLP_T *buf, MLP_T *m, MLP_T *v, int64_t t);
-/* The same, with Adam's scalars of the step already computed (mlp_adam_step_of; ignored by SGD). */
-void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_adam_step *step, size_t len,
-                                   MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v);
+                              MLP_T *const *state, int64_t t);
+/* The same, with the step's scalars already computed (mlp_optim_scalars_of). */
+void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars,
+                                   size_t len, MLP_T *p, const MLP_T *g, MLP_T *const *state);
 
 /* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
    divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,
@@ -127,7 +130,7 @@ int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
 int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s);
 
 /* One optimizer step on every tensor (W[0], b[0], W[1], ...) with the given gradients, in place on p and state
-   (Adam: t incremented first): the step mlp_net_fit takes after each mini-batch. */
+   (an optimizer that counts steps: t incremented first): the step mlp_net_fit takes after each mini-batch. */
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
                            const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state);
 

@@ -1595,13 +1595,18 @@ static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs
  * General networks: the private functions behind mlpext.MLP (mlpext/network.py)
  * ------------------------------------------------------------------------------------------------------------ */
 
-static const struct {
-    const char *name;
-    mlp_activation_kind kind;
-} activation_names[] = {{"identity", MLP_IDENTITY}, {"sigmoid", MLP_SIGMOID},       {"tanh", MLP_TANH},
-                        {"relu", MLP_RELU},         {"leaky_relu", MLP_LEAKY_RELU}, {"softmax", MLP_SOFTMAX}};
-static const char *const loss_names[] = {"lecture", "mse", "bce", "cross_entropy"};
-static const char *const optimizer_names[] = {"sgd", "adam"};
+/* The loss named `o`, a row of the loss table (mlp_loss_table): its index, or -1 with the error set. */
+static int parse_loss(const char *fname, PyObject *o)
+{
+    size_t count;
+    const mlp_loss_info *table = mlp_loss_table(&count);
+    const char *names[16];
+    const int n = (int)(count < 16 ? count : 16);
+    for (int k = 0; k < n; k++) {
+        names[k] = table[k].name;
+    }
+    return parse_name(fname, "loss", o, names, n);
+}
 
 /* Everything one network call is given, parsed and validated. */
 typedef struct {
@@ -1720,20 +1725,23 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
         PyErr_Format(PyExc_ValueError, "%s(): activations must be a list of %d names, one per layer", fname, L);
         return -1;
     }
-    const char *act_names[6];
-    for (int k = 0; k < 6; k++) {
-        act_names[k] = activation_names[k].name;
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    const char *act_names[16];
+    const int n_names = (int)(count < 16 ? count : 16);
+    for (int k = 0; k < n_names; k++) {
+        act_names[k] = table[k].name;
     }
     for (int l = 0; l < L; l++) {
-        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, 6);
+        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, n_names);
         if (a < 0) {
             return -1;
         }
-        if (activation_names[a].kind == MLP_SOFTMAX && l != L - 1) {
-            PyErr_Format(PyExc_ValueError, "%s(): softmax can only be the output layer's activation", fname);
+        if (!table[a].hidden && l != L - 1) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s can only be the output layer's activation", fname, table[a].name);
             return -1;
         }
-        nc->acts[l] = (mlp_activation){activation_names[a].kind, leaky_slope};
+        nc->acts[l] = (mlp_activation){(mlp_activation_kind)a, leaky_slope};
     }
     for (int l = 0; l < L; l++) {
         add_spec(nc, HELD(weights)[l], "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
@@ -1753,7 +1761,8 @@ static int net_add_y(net_call *nc, PyObject *y)
     }
     PyArrayObject *ya = (PyArrayObject *)nc->y_array;
     const char kind = PyArray_DESCR(ya)->kind;
-    nc->labels = nc->net.loss == MLP_LOSS_CROSS_ENTROPY && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
+    size_t count;
+    nc->labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
     if (nc->labels) {
         add_spec(nc, nc->y_array, "y", 0, LABELS, 1, DIM_N, 0);
     } else {
@@ -1912,7 +1921,7 @@ static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t narg
     int loss;
     if (parse_args("MLP.loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
         net_begin(nc, "MLP.loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
-        (loss = parse_name("MLP.loss", "loss", v[6], loss_names, 4)) < 0) {
+        (loss = parse_loss("MLP.loss", v[6])) < 0) {
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
@@ -1959,65 +1968,98 @@ done:
     return result;
 }
 
-/* The optimizer of net_fit and net_apply: its name and hyper = (learning_rate, momentum, nesterov, beta1, beta2,
-   eps, weight_decay), each real one finite (parse_real), nesterov any truth value. */
+/* The optimizer of net_fit and net_apply: its name (a row of the optimizer table, mlp_optimizer_table) and
+   hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay, alpha), each real one finite
+   (parse_real), nesterov any truth value. */
 static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, mlp_optimizer *opt)
 {
     static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
-                                              "weight_decay"};
-    const int kind = parse_name(fname, "optimizer", name, optimizer_names, 2);
+                                              "weight_decay", "alpha"};
+    size_t count;
+    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
+    const char *names[16];
+    for (size_t k = 0; k < count && k < 16; k++) {
+        names[k] = table[k].name;
+    }
+    const int kind = parse_name(fname, "optimizer", name, names, (int)(count < 16 ? count : 16));
     if (kind < 0) {
         return -1;
     }
-    if (!PyTuple_Check(hyper) || PyTuple_GET_SIZE(hyper) != 7) {
+    if (hyper == NULL) { /* the name alone (optimizer_state) */
+        opt->kind = (mlp_optimizer_kind)kind;
+        return 0;
+    }
+    if (!PyTuple_Check(hyper) || PyTuple_GET_SIZE(hyper) != 8) {
         PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
-                     "eps, weight_decay)", fname);
+                     "eps, weight_decay, alpha)", fname);
         return -1;
     }
-    double h[7];
-    for (int i = 0; i < 7; i++) {
+    double h[8];
+    for (int i = 0; i < 8; i++) {
         PyObject *item = PyTuple_GET_ITEM(hyper, i);
         if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
             return -1;
         }
     }
-    *opt = (mlp_optimizer){(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2]};
+    *opt = (mlp_optimizer){(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2], h[7]};
     return 0;
 }
 
-/* The optimizer's state list, after the network's specs: Adam [t, m_W0, m_b0, ..., v_W0, v_b0, ...] (t a 1-element
-   int64 counter), SGD with momentum [buf_W0, buf_b0, ...], plain SGD []. Takes the list (parse_list) and adds a
-   spec per buffer; *first is the index of the first spec, *count the list's length. */
+/* Where an optimizer's state is among a call's specs (add_optimizer_state). */
+typedef struct {
+    int first;        /* the spec of the state list's first item */
+    int count;        /* the list's length: counts_steps + n_buffers · 2L */
+    int counts_steps; /* the first item is the step count */
+    int n_buffers;    /* buffers per parameter tensor */
+} optim_layout;
+
+/* The optimizer's state list, after the network's specs, in its table row's layout (mlp_optimizer_info): the step
+   count t (a 1-element int64 counter) if it keeps one, then for each buffer 2L tensors [W0, b0, W1, b1, ...].
+   Takes the list (parse_list) and adds a spec per item. */
 static int add_optimizer_state(net_call *nc, const char *fname, PyObject **state, const mlp_optimizer *opt,
-                               int *first, int *count)
+                               optim_layout *lay)
 {
-    const int L = nc->L, adam = opt->kind == MLP_ADAM;
-    const int n_state = adam ? 1 + 4 * L : opt->momentum != 0.0 ? 2 * L : 0;
+    size_t count;
+    const int L = nc->L, steps = mlp_optimizer_table(&count)[opt->kind].counts_steps;
+    const int n_buffers = (int)mlp_optim_buffers(opt), n_state = steps + n_buffers * 2 * L;
     if (parse_list(nc, fname, "state (the optimizer's buffers)", state, n_state) < 0) {
         return -1;
     }
-    *first = nc->nspecs;
-    *count = n_state;
-    if (adam) {
+    *lay = (optim_layout){nc->nspecs, n_state, steps, n_buffers};
+    if (steps) {
         add_spec(nc, HELD(*state)[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
-        nc->specs[*first].type_num = NPY_INT64;
-        nc->specs[*first].fixed_len = 1;
+        nc->specs[lay->first].type_num = NPY_INT64;
+        nc->specs[lay->first].fixed_len = 1;
     }
-    for (int i = adam; i < n_state; i++) {
-        const int t = (i - adam) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
+    for (int i = steps; i < n_state; i++) {
+        const int t = (i - steps) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
         add_spec(nc, HELD(*state)[i], "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2, DIM_SIZE(l + t % 2),
                  t % 2 ? 0 : DIM_SIZE(l + 1));
     }
     return 0;
 }
 
+/* Declares `st`, the optimizer state of scalar type T (suffix S) from the call's arguments at the optim_layout
+   `lay`: bufs[j][i] is buffer j of parameter tensor i. */
+#define NET_OPTIM_STATE(T, S, lay, st)                                                                           \
+    T *bufs[MLP_OPTIM_MAX_BUFFERS][2 * MLP_MAX_LAYERS];                                                          \
+    for (int j = 0; j < (lay).n_buffers; j++) {                                                                  \
+        for (int i = 0; i < 2 * L; i++) {                                                                        \
+            bufs[j][i] = DATA(&nc->k, (lay).first + (lay).counts_steps + j * 2 * L + i);                         \
+        }                                                                                                        \
+    }                                                                                                            \
+    mlp_optim_state_##S st = {{NULL}, (lay).counts_steps ? DATA(&nc->k, (lay).first) : NULL};                   \
+    for (int j = 0; j < (lay).n_buffers; j++) {                                                                  \
+        st.buffers[j] = bufs[j];                                                                                 \
+    }
 
 PyDoc_STRVAR(net_fit_doc,
 "net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
 "        shuffle, rng)\n--\n\n"
 "`epochs` epochs of mini-batch training in place on the parameters, the optimizer state and rng; returns the\n"
-"per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay); state:\n"
-"sgd: [] (no momentum) or 2L momentum buffers; adam: [t] + 2L first + 2L second moments. rng: uint64 (4,).\n"
+"per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay, alpha);\n"
+"state: the optimizer's, as optimizer_state(optimizer, momentum) names it: the step count (int64 (1,)) if\n"
+"it keeps one, then 2L arrays (W0, b0, W1, ...) per buffer. rng: uint64 (4,).\n"
 "The hyperparameters and slope must be finite; NaN and inf in X and real-valued y propagate; class labels\n"
 "must be valid indices.\n\n"
 "Signals are checked between mini-batches, about every 10 ms of work. An exception raised there (Ctrl-C:\n"
@@ -2029,23 +2071,13 @@ PyDoc_STRVAR(net_fit_doc,
 "Private: mlpext.MLP.fit and .step are the public face.");
 
 /* The kernel call of net_fit for the scalar type T (kernel suffix S), from py_net_fit's locals: the parameters are
-   arguments 0..2L−1, the optimizer's state starts at state_index (Adam: its step first). */
+   arguments 0..2L−1, the optimizer's state at lay. */
 #define NET_FIT_KERNEL(T, S)                                                                                     \
     do {                                                                                                         \
-        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *buf[2 * MLP_MAX_LAYERS], *m1[2 * MLP_MAX_LAYERS],             \
-            *m2[2 * MLP_MAX_LAYERS];                                                                             \
+        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];                                                                \
         NET_PARAMS(nc, W, b, 0)                                                                                  \
-        const int adam = kind == MLP_ADAM, first = state_index + adam;                                           \
-        for (int i = 0; !adam && i < S_count; i++) { /* SGD's momentum buffers, 2L or none */                   \
-            buf[i] = DATA(&nc->k, first + i);                                                                    \
-        }                                                                                                        \
-        for (int i = 0; adam && i < 2 * L; i++) {                                                                \
-            m1[i] = DATA(&nc->k, first + i);                                                                     \
-            m2[i] = DATA(&nc->k, first + 2 * L + i);                                                             \
-        }                                                                                                        \
+        NET_OPTIM_STATE(T, S, lay, st)                                                                           \
         const mlp_net_params_##S p = {W, b};                                                                     \
-        const mlp_optim_state_##S st = {!adam && S_count ? buf : NULL, adam ? m1 : NULL, adam ? m2 : NULL,        \
-                                        adam ? DATA(&nc->k, state_index) : NULL};                                \
         epochs_done = mlp_net_fit_polled_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st,       \
                                              (size_t)epochs, nb, shuffle, rng, loss_out, nc->k.work, iwork,      \
                                              poll.save != NULL ? &poller : NULL, &batches);                      \
@@ -2089,12 +2121,13 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     }
     PyObject *result = NULL, *losses = NULL;
     size_t *iwork = NULL;
-    int loss, shuffle, state_index, S_count;
+    int loss, shuffle;
+    optim_layout lay;
     mlp_optimizer opt;
     Py_ssize_t epochs, batch;
     if (parse_args("MLP.fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
         net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
-        (loss = parse_name("MLP.fit", "loss", v[6], loss_names, 4)) < 0 ||
+        (loss = parse_loss("MLP.fit", v[6])) < 0 ||
         parse_optimizer("MLP.fit", v[7], v[8], &opt) < 0 ||
         parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 ||
         parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
@@ -2106,10 +2139,10 @@ static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs
         goto done;
     }
     nc->net.loss = (mlp_loss)loss;
-    if (net_add_y(nc, v[1]) < 0 || add_optimizer_state(nc, "MLP.fit", &v[9], &opt, &state_index, &S_count) < 0) {
+    if (net_add_y(nc, v[1]) < 0 || add_optimizer_state(nc, "MLP.fit", &v[9], &opt, &lay) < 0) {
         goto done;
     }
-    const int L = nc->L, kind = opt.kind;
+    const int L = nc->L;
     const int rng_index = nc->nspecs;
     add_spec(nc, v[13], "rng", 0, COUNTER, 1, -1, 0);
     nc->specs[rng_index].type_num = NPY_UINT64;
@@ -2197,24 +2230,14 @@ PyDoc_STRVAR(net_apply_doc,
 "mlpext.distributed applies the gradients summed over every process with it.");
 
 /* net_apply's kernel call for the scalar type T (kernel suffix S), from py_net_apply's locals: the parameters are
-   arguments 0..2L−1, the gradients 2L..4L−1, the optimizer's state from state_index (Adam: its step first). */
+   arguments 0..2L−1, the gradients 2L..4L−1, the optimizer's state at lay. */
 #define NET_APPLY_KERNEL(T, S)                                                                                   \
     do {                                                                                                         \
-        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS],                      \
-            *buf[2 * MLP_MAX_LAYERS], *m1[2 * MLP_MAX_LAYERS], *m2[2 * MLP_MAX_LAYERS];                          \
+        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];                      \
         NET_PARAMS(nc, W, b, 0)                                                                                  \
         NET_PARAMS(nc, dW, db, 2 * L)                                                                            \
-        const int adam = kind == MLP_ADAM, first = state_index + adam;                                           \
-        for (int i = 0; !adam && i < n_state; i++) {                                                             \
-            buf[i] = DATA(&nc->k, first + i);                                                                    \
-        }                                                                                                        \
-        for (int i = 0; adam && i < 2 * L; i++) {                                                                \
-            m1[i] = DATA(&nc->k, first + i);                                                                     \
-            m2[i] = DATA(&nc->k, first + 2 * L + i);                                                             \
-        }                                                                                                        \
+        NET_OPTIM_STATE(T, S, lay, st)                                                                           \
         const mlp_net_params_##S p = {W, b}, g = {dW, db};                                                       \
-        const mlp_optim_state_##S st = {!adam && n_state ? buf : NULL, adam ? m1 : NULL, adam ? m2 : NULL,        \
-                                        adam ? DATA(&nc->k, state_index) : NULL};                                \
         mlp_net_apply_##S(&nc->net, &p, &g, &opt, &st);                                                          \
     } while (0)
 
@@ -2230,7 +2253,7 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
     }
     PyObject *result = NULL;
     mlp_optimizer opt;
-    int state_index, n_state;
+    optim_layout lay;
     nc->L = -1;
     nc->nspecs = 0;
     nc->labels = 0;
@@ -2241,7 +2264,7 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         parse_optimizer(fname, v[3], v[4], &opt) < 0) {
         goto done;
     }
-    const int L = nc->L, kind = opt.kind;
+    const int L = nc->L;
     for (int l = 0; l < L; l++) {
         add_spec(nc, HELD(v[0])[l], "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         add_spec(nc, HELD(v[1])[l], "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
@@ -2251,7 +2274,7 @@ static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nar
         add_spec(nc, HELD(v[2])[2 * l], "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
         add_spec(nc, HELD(v[2])[2 * l + 1], "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
     }
-    if (add_optimizer_state(nc, fname, &v[5], &opt, &state_index, &n_state) < 0) {
+    if (add_optimizer_state(nc, fname, &v[5], &opt, &lay) < 0) {
         goto done;
     }
     nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
@@ -2318,9 +2341,108 @@ static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t n
     return perm;
 }
 
+PyDoc_STRVAR(optimizer_state_doc,
+"optimizer_state($module, optimizer, momentum)\n--\n\n"
+"The names of the state `optimizer` keeps with this momentum, in the order net_fit takes it: \"step\" (the step\n"
+"count, int64 (1,)) if it keeps one, then each buffer's name (torch.optim's state keys), each standing for 2L\n"
+"arrays of the parameters' shapes (W0, b0, W1, ...). A tuple of str, from the C core's optimizer table.");
+
+static PyObject *py_optimizer_state(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"optimizer", "momentum"};
+    PyObject *v[2];
+    (void)m;
+    mlp_optimizer opt = {0};
+    if (parse_args("optimizer_state", args, nargs, kwnames, names, 2, 2, v) < 0 ||
+        parse_optimizer("optimizer_state", v[0], NULL, &opt) < 0 ||
+        parse_real("optimizer_state", "momentum", v[1], &opt.momentum) < 0) {
+        return NULL;
+    }
+    size_t count;
+    const mlp_optimizer_info *row = &mlp_optimizer_table(&count)[opt.kind];
+    const size_t n_buffers = mlp_optim_buffers(&opt);
+    PyObject *result = PyTuple_New((Py_ssize_t)(row->counts_steps + n_buffers));
+    for (size_t j = 0, i = 0; result != NULL && i < (size_t)row->counts_steps + n_buffers; i++) {
+        PyObject *name = PyUnicode_FromString(i == 0 && row->counts_steps ? "step" : row->buffers[j++]);
+        if (name == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, (Py_ssize_t)i, name);
+    }
+    return result;
+}
+
+/* The names of the activation table's rows offered for hidden (output != 0: output) layers, as a tuple
+   (build_info's "hidden_activations", "output_activations"). */
+static PyObject *activation_names(int output)
+{
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    PyObject *result = PyList_New(0);
+    for (size_t k = 0; result != NULL && k < count; k++) {
+        if (output ? table[k].output : table[k].hidden) {
+            PyObject *name = PyUnicode_FromString(table[k].name);
+            if (name == NULL || PyList_Append(result, name) < 0) {
+                Py_XDECREF(name);
+                Py_CLEAR(result);
+                break;
+            }
+            Py_DECREF(name);
+        }
+    }
+    if (result != NULL) {
+        Py_SETREF(result, PyList_AsTuple(result));
+    }
+    return result;
+}
+
+/* The loss table as {name: {"natural_output": str, "requires_natural_output", "classification", "labels",
+   "mean": bool}} (build_info's "losses"; mlp_loss_info says what each means). */
+static PyObject *loss_rows(void)
+{
+    size_t count, n_acts;
+    const mlp_loss_info *table = mlp_loss_table(&count);
+    const mlp_activation_info *acts = mlp_activation_table(&n_acts);
+    PyObject *result = PyDict_New();
+    for (size_t k = 0; result != NULL && k < count; k++) {
+        PyObject *row = Py_BuildValue("{s:s,s:N,s:N,s:N,s:N}", "natural_output", acts[table[k].natural_output].name,
+                                      "requires_natural_output", PyBool_FromLong(table[k].requires_natural_output),
+                                      "classification", PyBool_FromLong(table[k].classification), "labels",
+                                      PyBool_FromLong(table[k].labels), "mean", PyBool_FromLong(table[k].mean));
+        if (row == NULL || PyDict_SetItemString(result, table[k].name, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(row);
+    }
+    return result;
+}
+
+/* The names of the optimizer table's rows, as a tuple (build_info's "optimizers"). */
+static PyObject *optimizer_names(void)
+{
+    size_t count;
+    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
+    PyObject *result = PyTuple_New((Py_ssize_t)count);
+    for (size_t k = 0; result != NULL && k < count; k++) {
+        PyObject *name = PyUnicode_FromString(table[k].name);
+        if (name == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, (Py_ssize_t)k, name);
+    }
+    return result;
+}
+
 PyDoc_STRVAR(build_info_doc,
 "build_info($module)\n--\n\n"
-"How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config).");
+"How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config);\n"
+"and the core's tables, which mlpext.MLP reads its vocabulary from: \"hidden_activations\",\n"
+"\"output_activations\" (tuples of names), \"losses\" ({name: {natural_output, requires_natural_output,\n"
+"classification, labels, mean}}) and \"optimizers\" (a tuple of names; optimizer_state gives their state).");
 
 #define MLP_STR2(x) #x
 #define MLP_STR(x) MLP_STR2(x)
@@ -2336,7 +2458,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
     const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n}", "simd", mlp_simd_path(isa),
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N,s:N,s:N,s:N}",
+                         "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
                          __VERSION__,
@@ -2347,7 +2470,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
-                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN);
+                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "optimizers", optimizer_names(),
+                         "hidden_activations", activation_names(0), "output_activations", activation_names(1),
+                         "losses", loss_rows());
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -2415,6 +2540,7 @@ static PyMethodDef core_methods[] = {
     {"trace_step", (PyCFunction)(void (*)(void))py_trace_step, FASTCALL_KW, trace_step_doc},
     {"net_forward", (PyCFunction)(void (*)(void))py_net_forward, FASTCALL_KW, net_forward_doc},
     {"build_info", py_build_info, METH_NOARGS, build_info_doc},
+    {"optimizer_state", (PyCFunction)(void (*)(void))py_optimizer_state, FASTCALL_KW, optimizer_state_doc},
     {"_after_fork_in_child", py_after_fork_in_child, METH_NOARGS, NULL},
     {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
     {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},

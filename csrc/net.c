@@ -8,10 +8,22 @@
 
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
 #define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
+#define MLP_ABS_OF(x) _Generic((x), float: fabsf, default: fabs)(x)
+/* A loss table row's function of the template's precision */
+#define MLP_LOSS_FN(row) _Generic((MLP_T)0, float: (row)->value_and_grad_f32, default: (row)->value_and_grad_f64)
 
-/* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z, two
-   delta buffers of the widest layer, a softmax's row sums and maxes, all for `batch` rows; for training also the
-   gradients of every parameter and the gathered mini-batch of X and y. */
+/* Whether the network keeps a layer's pre-activation for its activation's backward (the activation table). */
+static int mlp_needs_z(mlp_activation act)
+{
+    size_t count;
+    return mlp_activation_table(&count)[act.kind].needs_z;
+}
+#define MLP_NEEDS_Z(act) mlp_needs_z(act)
+
+/* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z (and that
+   of each hidden layer whose activation needs it), two delta buffers of the widest layer, a softmax's row sums
+   and maxes, all for `batch` rows; for training also the gradients of every parameter and the gathered
+   mini-batch of X and y. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
     int ok = 1;
@@ -19,6 +31,9 @@ size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
     size_t widest = 0, per_row = s[L], params = 0; /* per_row starts with Z's width */
     for (size_t l = 1; l <= L; l++) {
         per_row = mlp_size_add(per_row, s[l], &ok);
+        if (l < L && mlp_needs_z(net->acts[l - 1])) { /* the hidden layer's z too */
+            per_row = mlp_size_add(per_row, s[l], &ok);
+        }
         widest = s[l] > widest ? s[l] : widest;
         params = mlp_size_add(params, mlp_size_add(mlp_size_mul(s[l - 1], s[l], &ok), s[l], &ok), &ok);
     }
@@ -60,3 +75,22 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
 
 #define MLP_IMPL "net_impl.h"
 #include "each_precision.h"
+
+/* The loss table: one row per loss, in mlp_loss's order. Adding a loss is a function (net_impl.h), a row here
+   and its kind in mlp.h; the binding and the Python package read the names, natural output activations and
+   the rest from here. */
+#define MLP_LOSS_ROW(name, natural, requires, classification, labels, mean)                                      \
+    {#name, natural, requires, classification, labels, mean, name##_loss_f64, name##_loss_f32}
+static const mlp_loss_info losses[] = {
+    MLP_LOSS_ROW(lecture, MLP_SIGMOID, 0, 0, 0, 0),   MLP_LOSS_ROW(mse, MLP_IDENTITY, 0, 0, 0, 1),
+    MLP_LOSS_ROW(bce, MLP_SIGMOID, 1, 1, 0, 1),       MLP_LOSS_ROW(cross_entropy, MLP_SOFTMAX, 1, 1, 1, 1),
+    MLP_LOSS_ROW(mae, MLP_IDENTITY, 0, 0, 0, 1),
+};
+#define N_LOSSES (sizeof losses / sizeof losses[0])
+_Static_assert(N_LOSSES == MLP_LOSS_MAE + 1, "one row per mlp_loss");
+
+const mlp_loss_info *mlp_loss_table(size_t *count)
+{
+    *count = N_LOSSES;
+    return losses;
+}

@@ -4,6 +4,8 @@
 typedef struct {
     MLP_T *A[MLP_MAX_LAYERS + 1]; /* A[l] (batch, sizes[l]) for l ≥ 1: layer outputs, after their activation */
     MLP_T *Z;                     /* (batch, sizes[L]): the output layer before its activation */
+    MLP_T *Zh[MLP_MAX_LAYERS];    /* Zh[l] (batch, sizes[l]) for 1 ≤ l < L: a hidden layer before its activation,
+                                     kept where the activation's backward needs z (NULL elsewhere) */
     MLP_T *G[2];                  /* (batch, widest): the delta ∂loss/∂(pre-activation), ping-pong */
     MLP_T *sums, *maxes;          /* (batch): a softmax output's row sums Σ e^(z − max) and maxes */
     MLP_T *dW[MLP_MAX_LAYERS];    /* train: gradients, W[l]'s shape */
@@ -22,6 +24,13 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
     }
     w->Z = work;
     work += batch * s[L];
+    for (size_t l = 1; l < L; l++) {
+        w->Zh[l] = NULL;
+        if (MLP_NEEDS_Z(net->acts[l - 1])) {
+            w->Zh[l] = work;
+            work += batch * s[l];
+        }
+    }
     w->G[0] = work;
     w->G[1] = work + batch * widest;
     work += 2 * batch * widest;
@@ -46,7 +55,15 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     const size_t L = net->n_layers, *s = net->sizes;
     const MLP_T *in = X;
     for (size_t l = 0; l + 1 < L; l++) {
-        MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1], net->threads);
+        if (w->Zh[l + 1] != NULL) { /* z kept for the backward: the layer without its activation, then a = act(z) */
+            MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], MLP_ACT(MLP_IDENTITY), w->Zh[l + 1],
+                                      net->threads);
+            memcpy(w->A[l + 1], w->Zh[l + 1], m * s[l + 1] * sizeof *w->A[l + 1]);
+            MLP_FN(mlp_activate)(net->threads.isa, net->acts[l], m, s[l + 1], w->A[l + 1]);
+        } else {
+            MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1],
+                                      net->threads);
+        }
         in = w->A[l + 1];
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
@@ -86,52 +103,101 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
     }
 }
 
-/* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z.
-   y (m, out), or labels (m) when y is NULL (cross-entropy). The loss is accumulated in double. */
+/* ---- the losses: one function each, listed in the loss table (net.c), with mlp_loss_info's contract: the loss
+   of m rows (accumulated in double) and its gradient G (m, o) with respect to the output layer's pre-activation
+   Z. ---- */
+
+/* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
+static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
+                                   const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        G[k] = P[k] - y[k];
+        sum += (double)G[k] * (double)G[k];
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return 0.5 * sum;
+}
+
+/* Σ(P − y)²/N (nn.MSELoss); G = ((P − y)·(2/N)) ⊙ act'(P) */
+static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    const MLP_T scale = (MLP_T)(2.0 / (double)N);
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T e = P[k] - y[k];
+        sum += (double)e * (double)e;
+        G[k] = e * scale;
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return sum / (double)N;
+}
+
+/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N */
+static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t N = m * net->sizes[net->n_layers];
+    double sum = 0.0;
+    (void)labels, (void)Z, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
+        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
+        sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
+        G[k] = (P[k] - y[k]) / (MLP_T)N;
+    }
+    return sum / (double)N;
+}
+
+/* mean over rows of −Σ y·log_softmax(Z) (nn.CrossEntropyLoss); fused G = (P·Σy − y)/m; y NULL: labels */
+static double MLP_FN(cross_entropy_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
+                                         const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers];
+    double sum = 0.0;
+    if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
+        /* G the scratch for the exponentials */
+        MLP_FN(mlp_exp_shifted_rows)(net->threads.isa, m, o, Z, G, sums, maxes);
+    } /* else the forward pass's softmax left them */
+    const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
+    for (size_t r = 0; r < m; r++) {
+        MLP_FN(cross_entropy_row)(o, m, inverse, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
+                                  y == NULL ? labels[r] : 0, maxes[r], sums[r], G + r * o, &sum);
+    }
+    return sum / (double)m;
+}
+
+/* Σ|P − y|/N (nn.L1Loss); G = (sign(P − y)/N) ⊙ act'(P), sign 0 at 0 as torch's, NaN for NaN */
+static double MLP_FN(mae_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
+                               const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
+{
+    const size_t o = net->sizes[net->n_layers], N = m * o;
+    double sum = 0.0;
+    (void)labels, (void)sums, (void)maxes;
+    for (size_t k = 0; k < N; k++) {
+        const MLP_T e = P[k] - y[k];
+        sum += (double)MLP_ABS_OF(e);
+        const MLP_T sign = e > 0 ? (MLP_T)1 : e < 0 ? (MLP_T)-1 : e == 0 ? (MLP_T)0 : e;
+        G[k] = sign / (MLP_T)N;
+    }
+    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    return sum / (double)N;
+}
+
+/* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z: the loss
+   table's row (y (m, out), or labels (m) when y is NULL). */
 static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                       const MLP_FN(net_work) *w, MLP_T *G)
 {
-    const size_t o = net->sizes[net->n_layers], N = m * o;
-    const MLP_T *P = w->A[net->n_layers], *Z = w->Z;
-    double sum = 0.0;
-    switch (net->loss) {
-    case MLP_LOSS_LECTURE: /* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
-        for (size_t k = 0; k < N; k++) {
-            G[k] = P[k] - y[k];
-            sum += (double)G[k] * (double)G[k];
-        }
-        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
-        return 0.5 * sum;
-    case MLP_LOSS_MSE: { /* Σ(P − y)²/N; G = ((P − y)·(2/N)) ⊙ act'(P) */
-        const MLP_T scale = (MLP_T)(2.0 / (double)N);
-        for (size_t k = 0; k < N; k++) {
-            const MLP_T e = P[k] - y[k];
-            sum += (double)e * (double)e;
-            G[k] = e * scale;
-        }
-        MLP_FN(mlp_mul_activation_grad)(net->threads.isa, net->acts[net->n_layers - 1], m, o, P, G);
-        return sum / (double)N;
-    }
-    case MLP_LOSS_BCE: /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100); fused G = (P − y)/N */
-        for (size_t k = 0; k < N; k++) {
-            const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
-            const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
-            sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
-            G[k] = (P[k] - y[k]) / (MLP_T)N;
-        }
-        return sum / (double)N;
-    case MLP_LOSS_CROSS_ENTROPY: /* mean over rows of −Σ y·log_softmax(Z); fused G = (P·Σy − y)/m */
-        if (net->acts[net->n_layers - 1].kind != MLP_SOFTMAX) { /* (the Python API allows only softmax) */
-            MLP_FN(mlp_exp_shifted_rows)(net->threads.isa, m, o, Z, G, w->sums, w->maxes); /* G the scratch for the exponentials */
-        } /* else the forward pass's softmax left them */
-        const MLP_T inverse = (m & (m - 1)) == 0 ? (MLP_T)1 / (MLP_T)m : 0; /* exact for a power of two */
-        for (size_t r = 0; r < m; r++) {
-            MLP_FN(cross_entropy_row)(o, m, inverse, Z + r * o, P + r * o, y == NULL ? NULL : y + r * o,
-                                      y == NULL ? labels[r] : 0, w->maxes[r], w->sums[r], G + r * o, &sum);
-        }
-        return sum / (double)m;
-    }
-    return 0.0;
+    size_t count;
+    const mlp_loss_info *row = &mlp_loss_table(&count)[net->loss];
+    return MLP_LOSS_FN(row)(net, m, y, labels, w->Z, w->A[net->n_layers], w->sums, w->maxes, G);
 }
 
 /* From G (the output layer's delta) down to the input: every parameter's gradient into grads. */
@@ -144,8 +210,14 @@ static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T 
         const MLP_T *in = l == 0 ? X : w->A[l];
         MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], net->threads);
         if (l > 0) {
-            MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l], net->acts[l - 1],
-                                             w->G[1 - cur], net->threads);
+            const int with_z = w->Zh[l] != NULL; /* the activation's gradient from z, after the product */
+            MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l],
+                                             with_z ? MLP_ACT(MLP_IDENTITY) : net->acts[l - 1], w->G[1 - cur],
+                                             net->threads);
+            if (with_z) {
+                MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[l - 1], m, s[l], w->Zh[l], w->A[l],
+                                                w->G[1 - cur]);
+            }
             cur = 1 - cur;
         }
     }
@@ -176,18 +248,22 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
                            const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state)
 {
-    const size_t *s = net->sizes;
+    const size_t *s = net->sizes, n_buffers = mlp_optim_buffers(opt);
+    size_t count;
     int64_t t = 0;
-    if (opt->kind == MLP_ADAM) {
+    if (mlp_optimizer_table(&count)[opt->kind].counts_steps) {
         t = ++*state->t;
     }
-    const mlp_adam_step step = mlp_adam_step_of(opt, t); /* once per step, not per tensor */
+    const mlp_optim_scalars scalars = mlp_optim_scalars_of(opt, t); /* once per step, not per tensor */
     for (size_t l = 0; l < net->n_layers; l++) {
         for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
             const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &step, len, k ? p->b[l] : p->W[l],
-                                          k ? grads->b[l] : grads->W[l], state->buf ? state->buf[i] : NULL,
-                                          state->m ? state->m[i] : NULL, state->v ? state->v[i] : NULL);
+            MLP_T *tensor_state[MLP_OPTIM_MAX_BUFFERS] = {NULL};
+            for (size_t j = 0; j < n_buffers; j++) {
+                tensor_state[j] = state->buffers[j][i];
+            }
+            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &scalars, len, k ? p->b[l] : p->W[l],
+                                          k ? grads->b[l] : grads->W[l], tensor_state);
         }
     }
 }

@@ -175,35 +175,37 @@ int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q)
     return 0;
 }
 
-void MLP_FN(mlp_optim_update)(mlp_isa isa, const mlp_optimizer *opt, size_t len, MLP_T *p, const MLP_T *g,
-                              MLP_T *buf, MLP_T *m, MLP_T *v, int64_t t)
+/* ---- the optimizers' steps: one function each, listed in the optimizer table (optim.c). Each takes the
+   tensor's state buffers in its row's order. ---- */
+
+/* torch.optim.SGD: buffers {momentum_buffer} when momentum != 0. */
+static void MLP_FN(sgd_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
+                             MLP_T *p, const MLP_T *g, MLP_T *const *state)
 {
-    const mlp_adam_step step = mlp_adam_step_of(opt, t);
-    MLP_FN(mlp_optim_update_step)(isa, opt, &step, len, p, g, buf, m, v);
+    (void)isa, (void)sc;
+    const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, mu = (MLP_T)opt->momentum;
+    const int decay = opt->weight_decay != 0.0, momentum = opt->momentum != 0.0;
+    MLP_T *buf = momentum ? state[0] : NULL;
+    for (size_t k = 0; k < len; k++) {
+        MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
+        if (momentum) {
+            buf[k] = MLP_FLUSH(buf[k] * mu + gk);           /* buf.mul_(momentum).add_(grad) */
+            gk = opt->nesterov ? gk + mu * buf[k] : buf[k]; /* grad.add(buf, alpha=momentum) */
+        }
+        p[k] = p[k] - lr * gk; /* param.add_(grad, alpha=-lr) */
+    }
 }
 
-void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_adam_step *step, size_t len,
-                                   MLP_T *p, const MLP_T *g, MLP_T *buf, MLP_T *m, MLP_T *v)
+/* Adam's update of p, m, v (adam_loop) on the widest code path this CPU and isa allow; decay: L2 weight decay
+   added to the gradient (Adam's), not AdamW's. */
+static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
+                                MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay)
 {
-    const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay;
-    const int decay = opt->weight_decay != 0.0;
-    if (opt->kind == MLP_SGD) {
-        const MLP_T mu = (MLP_T)opt->momentum;
-        const int momentum = opt->momentum != 0.0;
-        for (size_t k = 0; k < len; k++) {
-            MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
-            if (momentum) {
-                buf[k] = MLP_FLUSH(buf[k] * mu + gk);       /* buf.mul_(momentum).add_(grad) */
-                gk = opt->nesterov ? gk + mu * buf[k] : buf[k]; /* grad.add(buf, alpha=momentum) */
-            }
-            p[k] = p[k] - lr * gk; /* param.add_(grad, alpha=-lr) */
-        }
-        return;
-    }
-    /* Adam */
-    const MLP_T weight = (MLP_T)(1.0 - opt->beta1), beta2 = (MLP_T)opt->beta2, one_minus_beta2 = (MLP_T)(1.0 - opt->beta2);
-    const MLP_T step_size = (MLP_T)step->step_size, eps = (MLP_T)opt->eps;
-    const MLP_T bias_correction2_sqrt = (MLP_T)step->bias_correction2_sqrt;
+    const MLP_T wd = (MLP_T)opt->weight_decay;
+    const MLP_T weight = (MLP_T)(1.0 - opt->beta1), beta2 = (MLP_T)opt->beta2;
+    const MLP_T one_minus_beta2 = (MLP_T)(1.0 - opt->beta2);
+    const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
+    const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX512(isa)) {
@@ -219,5 +221,44 @@ void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const 
 #endif
     MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
 }
+
+/* torch.optim.Adam: step count, buffers {exp_avg, exp_avg_sq}; weight_decay is an L2 term in the gradient. */
+static void MLP_FN(adam_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
+                              MLP_T *p, const MLP_T *g, MLP_T *const *state)
+{
+    MLP_FN(adam_update)(isa, opt, sc, len, p, g, state[0], state[1], opt->weight_decay != 0.0);
+}
+
+/* torch.optim.AdamW: Adam after the decoupled decay param.mul_(1 − lr·weight_decay) (the factor computed in
+   double, then rounded to the precision, as torch's scalar). */
+static void MLP_FN(adamw_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
+                               MLP_T *p, const MLP_T *g, MLP_T *const *state)
+{
+    if (opt->weight_decay != 0.0) {
+        const MLP_T keep = (MLP_T)(1.0 - opt->lr * opt->weight_decay);
+        for (size_t k = 0; k < len; k++) {
+            p[k] = p[k] * keep;
+        }
+    }
+    MLP_FN(adam_update)(isa, opt, sc, len, p, g, state[0], state[1], 0);
+}
+
+/* torch.optim.RMSprop (momentum 0, centered False): buffers {square_avg}; weight_decay is an L2 term. */
+static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
+                                 MLP_T *p, const MLP_T *g, MLP_T *const *state)
+{
+    (void)isa, (void)sc;
+    const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
+    const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
+    const int decay = opt->weight_decay != 0.0;
+    MLP_T *sq = state[0];
+    for (size_t k = 0; k < len; k++) {
+        const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
+        sq[k] = MLP_FLUSH(sq[k] * alpha + (one_minus_alpha * gk) * gk); /* square_avg.mul_(alpha).addcmul_ */
+        const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
+        p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
+    }
+}
+
 #undef MLP_ADAM_PARAMS
 #undef MLP_ADAM_ARGS

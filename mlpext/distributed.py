@@ -39,12 +39,9 @@ import zlib
 import numpy as np
 
 from mlpext import _core
-from mlpext.network import _count
+from mlpext.network import LOSS_TABLE, _count
 
 __all__ = ["fit", "agree", "shard", "DistributedError"]
-
-# The losses that are means over the batch (each rank's gradient is weighted by its share); "lecture" is a sum.
-_MEAN_LOSSES = ("mse", "bce", "cross_entropy")
 
 
 class DistributedError(RuntimeError):
@@ -218,11 +215,12 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     # --- rank 0's parameters, optimizer state and shuffle generator state, everywhere
     params = [a for pair in net.params for a in pair]
     state = net._optimizer_state()
-    adam = net.optimizer == "adam"
-    floats = params + (state[1:] if adam else state)
+    # the state's integer arrays (a step count, in the C core's layout) travel with the shuffle generator's state
+    steps = [a for a in state if a.dtype == np.int64]
+    floats = params + [a for a in state if a.dtype != np.int64]
     flat = np.concatenate([a.ravel() for a in floats]) if rank == 0 else np.empty(sum(a.size for a in floats),
                                                                                     dtype=net.dtype)
-    counters = np.concatenate([net._rng, state[0].view(np.uint64) if adam else np.zeros(0, np.uint64)])
+    counters = np.concatenate([net._rng] + [a.view(np.uint64) for a in steps])
     comm.Bcast(flat, root=0)
     comm.Bcast(counters, root=0)
     offset = 0
@@ -230,8 +228,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
         a[...] = flat[offset:offset + a.size].reshape(a.shape)
         offset += a.size
     net._rng[...] = counters[:4]
-    if adam:
-        state[0][...] = counters[4:].view(np.int64)
+    for k, a in enumerate(steps):
+        a[...] = counters[4 + k:5 + k].view(np.int64)
 
     # --- the training loop
     P = sum(a.size for a in params)
@@ -244,7 +242,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     batch = n if batch_size is None else min(batch_size, n)
     gather = shuffle and batch_size is not None and batch < n
     steps = -(-n // batch)
-    mean = net.loss_name in _MEAN_LOSSES
+    # a mean over the batch (each rank's gradient weighted by its share), from the C core's loss table; or a sum
+    mean = LOSS_TABLE[net.loss_name]["mean"]
     weights, biases = net._weights(), net._biases()
     Xb = np.empty((min(batch, n_local), X.shape[1]), dtype=X.dtype)
     yb = np.empty((min(batch, n_local),) + y.shape[1:], dtype=y.dtype)

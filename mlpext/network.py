@@ -31,18 +31,28 @@ from mlpext import _core
 
 __all__ = ["MLP"]
 
-HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "identity")
-LOSSES = ("lecture", "mse", "bce", "cross_entropy")
-OPTIMIZERS = ("sgd", "adam")
-CLASSIFICATION_LOSSES = ("bce", "cross_entropy")
+# The activations offered for hidden and for output layers, from the C core's activation table.
+HIDDEN_ACTIVATIONS = tuple(_core.build_info()["hidden_activations"])
+OUTPUT_ACTIVATIONS = tuple(_core.build_info()["output_activations"])
+# The losses, from the C core's loss table: {name: {"natural_output", "requires_natural_output",
+# "classification", "labels", "mean"}} (see mlp_loss_info in csrc/mlp.h).
+LOSS_TABLE = _core.build_info()["losses"]
+LOSSES = tuple(LOSS_TABLE)
+# The optimizers, from the C core's optimizer table (their state's layout: state_names).
+OPTIMIZERS = tuple(_core.build_info()["optimizers"])
+# The default weight_decay of each optimizer where it is not 0, as in torch.optim (AdamW's decoupled decay).
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}
+# State buffers that hold running means of squares: a square root is taken of them, so a file's must be >= 0.
+SQUARE_STATE = ("exp_avg_sq", "square_avg")
+CLASSIFICATION_LOSSES = tuple(name for name, row in LOSS_TABLE.items() if row["classification"])
 # The output activation that output_activation=None picks for each loss.
-NATURAL_OUTPUT = {"lecture": "sigmoid", "mse": "identity", "bce": "sigmoid", "cross_entropy": "softmax"}
-# The output activation a loss requires, if it requires one.
-REQUIRED_OUTPUT = {"bce": "sigmoid", "cross_entropy": "softmax"}
+NATURAL_OUTPUT = {name: row["natural_output"] for name, row in LOSS_TABLE.items()}
+# The output activation a loss requires, if it requires one (its gradient is fused with it).
+REQUIRED_OUTPUT = {name: row["natural_output"] for name, row in LOSS_TABLE.items()
+                   if row["requires_natural_output"]}
 
 SAVE_FORMAT = "mlpext.MLP"
-SAVE_VERSION = 1
+SAVE_VERSION = 2  # version 1 (no "alpha" in the configuration) is read too
 
 
 
@@ -82,6 +92,12 @@ def _count(value, what, low=0):
     return value
 
 
+def state_names(optimizer, momentum):
+    """The optimizer's state in net_fit's order, from the C core's table: "step" (the step count, int64 (1,)) if it
+    keeps one, then the name of each buffer that stands for one array per parameter (W0, b0, W1, b1, ...)."""
+    return _core.optimizer_state(optimizer, momentum)
+
+
 def _float_dtype(dtype):
     try:
         dt = np.dtype(dtype)
@@ -115,7 +131,7 @@ class _NetBase:
     @classmethod
     def _check_config(cls, layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
                       learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
-                      weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01):
+                      weight_decay=None, dtype=np.float32, seed=None, leaky_slope=0.01, alpha=0.99):
         """The constructor's arguments checked and normalized, as a dict; allocates nothing (load() checks a
         file's configuration with it before any array is made)."""
         # --- layer sizes
@@ -165,13 +181,22 @@ class _NetBase:
         nesterov = bool(nesterov)
         if optimizer == "sgd" and nesterov and momentum == 0:
             raise ValueError("nesterov=True requires momentum > 0")
+        if optimizer == "rmsprop" and momentum != 0:  # torch's RMSprop has it; this one has not: no silent change
+            raise ValueError(f"optimizer 'rmsprop' takes no momentum (it is torch.optim.RMSprop with momentum=0), "
+                             f"got momentum={momentum!r}")
         try:
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         betas = (_real(beta1, "betas[0]", 0.0, 1.0, True), _real(beta2, "betas[1]", 0.0, 1.0, True))
         eps = _real(eps, "eps", low_open=True)  # eps = 0 divides 0 by 0 on a unit whose gradient is 0
+        if weight_decay is None:
+            weight_decay = DEFAULT_WEIGHT_DECAY.get(optimizer, 0.0)
         weight_decay = _real(weight_decay, "weight_decay")
+        alpha = _real(alpha, "alpha", 0.0, 1.0)
+        if alpha != 0.99 and optimizer != "rmsprop":  # scikit-learn's alpha is an L2 penalty: no silent no-op
+            raise ValueError(f"alpha is RMSprop's smoothing constant (optimizer='rmsprop'); optimizer {optimizer!r} "
+                             f"does not use it (for an L2 penalty, pass weight_decay), got alpha={alpha!r}")
         leaky_slope = _real(leaky_slope, "leaky_slope")
         dtype = _float_dtype(dtype)
         if seed is not None:
@@ -179,7 +204,7 @@ class _NetBase:
         return dict(layer_sizes=sizes, activation_config=activation_config,
                     activations=hidden + (output_activation,), loss=loss, optimizer=optimizer,
                     learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, betas=betas, eps=eps,
-                    weight_decay=weight_decay, dtype=dtype, seed=seed, leaky_slope=leaky_slope)
+                    weight_decay=weight_decay, dtype=dtype, seed=seed, leaky_slope=leaky_slope, alpha=alpha)
 
     def _set_config(self, c):
         self._layer_sizes = c["layer_sizes"]
@@ -196,6 +221,7 @@ class _NetBase:
         self._dtype = c["dtype"]
         self._seed = c["seed"]
         self._leaky_slope = c["leaky_slope"]
+        self._alpha = c["alpha"]
 
     def _initialize(self):
         """Fresh parameters, shuffle RNG state and optimizer state, from the seed."""
@@ -213,14 +239,13 @@ class _NetBase:
         while not self._rng.any():  # xoshiro256**'s state must not be all zero
             self._rng = rng.integers(0, 2**64 - 1, size=4, dtype=np.uint64, endpoint=True)
 
-        # --- optimizer state, zero (torch's first step is the same as starting from zeros)
-        zeros = [np.zeros_like(a) for pair in self.params for a in pair]
-        if self._optimizer == "adam":
-            self._state = [np.zeros(1, dtype=np.int64)] + zeros + [np.zeros_like(a) for a in zeros]
-        elif self._momentum != 0:
-            self._state = zeros
-        else:
-            self._state = []
+        # --- optimizer state, zero (torch's first step is the same as starting from zeros), in the C core's layout
+        self._state = []
+        for name in state_names(self._optimizer, self._momentum):
+            if name == "step":
+                self._state.append(np.zeros(1, dtype=np.int64))
+            else:
+                self._state += [np.zeros_like(a) for pair in self.params for a in pair]
 
     # --- configuration, read only except learning_rate and weight_decay
 
@@ -247,12 +272,12 @@ class _NetBase:
 
     @property
     def loss_name(self):
-        """The loss: "lecture", "mse", "bce" or "cross_entropy"."""
+        """The loss: one of LOSSES ("lecture", "mse", "bce", "cross_entropy", "mae")."""
         return self._loss
 
     @property
     def optimizer(self):
-        """The optimizer: "sgd" or "adam"."""
+        """The optimizer: one of OPTIMIZERS ("sgd", "adam", "rmsprop", "adamw")."""
         return self._optimizer
 
     @property
@@ -275,8 +300,9 @@ class _NetBase:
 
     momentum = property(lambda self: self._momentum, doc="SGD's momentum (0: plain SGD).")
     nesterov = property(lambda self: self._nesterov, doc="SGD with Nesterov momentum.")
-    betas = property(lambda self: self._betas, doc="Adam's (beta1, beta2).")
-    eps = property(lambda self: self._eps, doc="Adam's epsilon.")
+    betas = property(lambda self: self._betas, doc="Adam's and AdamW's (beta1, beta2).")
+    eps = property(lambda self: self._eps, doc="Adam's, AdamW's and RMSprop's epsilon.")
+    alpha = property(lambda self: self._alpha, doc="RMSprop's smoothing constant.")
     dtype = property(lambda self: self._dtype, doc="The dtype of the parameters and of the computation.")
     seed = property(lambda self: self._seed, doc="The seed the network was initialized from (None: random).")
     leaky_slope = property(lambda self: self._leaky_slope, doc="leaky_relu's slope for z < 0.")
@@ -303,6 +329,7 @@ class _NetBase:
             "dtype": self._dtype.name,
             "seed": self._seed,
             "leaky_slope": self._leaky_slope,
+            "alpha": self._alpha,
         }
 
     def __repr__(self):
@@ -312,9 +339,11 @@ class _NetBase:
                  f"optimizer={c['optimizer']!r}", f"learning_rate={c['learning_rate']!r}"]
         if self._optimizer == "sgd" and self._momentum:
             parts += [f"momentum={self._momentum!r}", f"nesterov={self._nesterov!r}"]
-        if self._optimizer == "adam":
+        if self._optimizer in ("adam", "adamw"):
             parts += [f"betas={self._betas!r}", f"eps={self._eps!r}"]
-        if self._weight_decay:
+        if self._optimizer == "rmsprop":
+            parts += [f"alpha={self._alpha!r}", f"eps={self._eps!r}"]
+        if self._weight_decay != DEFAULT_WEIGHT_DECAY.get(self._optimizer, 0.0):
             parts.append(f"weight_decay={self._weight_decay!r}")
         if "leaky_relu" in self._activations:
             parts.append(f"leaky_slope={self._leaky_slope!r}")
@@ -332,13 +361,21 @@ class _NetBase:
     def _hyper(self):
         beta1, beta2 = self._betas
         return (self._learning_rate, self._momentum, self._nesterov, beta1, beta2, self._eps,
-                self._weight_decay)
+                self._weight_decay, self._alpha)
 
     def _optimizer_state(self):
-        """The state arrays in net_fit's layout (see mlpext.MLP)."""
-        if self._optimizer == "sgd" and self._momentum == 0:
-            return []
+        """The state arrays in net_fit's layout (state_names)."""
         return self._state
+
+    def _state_by_name(self):
+        """{name: the step count array, or the list of one array per parameter} of the optimizer's state."""
+        out, k, P = {}, 0, 2 * self.n_layers
+        for name in state_names(self._optimizer, self._momentum):
+            if name == "step":
+                out[name], k = self._state[k], k + 1
+            else:
+                out[name], k = self._state[k:k + P], k + P
+        return out
 
     def _prepare_y(self, y):
         """y as given, except that a 1-D y becomes a column when the network has one output and the loss is not
@@ -369,7 +406,7 @@ class _NetBase:
     def predict(self, X):
         """Predictions for X.
 
-        Regression losses (lecture, mse): forward(X). bce: (sigmoid output >= 0.5) as int64, (n, outputs).
+        Regression losses (lecture, mse, mae): forward(X). bce: (sigmoid output >= 0.5) as int64, (n, outputs).
         cross_entropy: the index of the largest output, int64 (n,).
         """
         out = self._net_forward(X)
@@ -561,7 +598,8 @@ class _NetBase:
         (dtype, shape, order) against the configuration, and each member's size against what the file can hold,
         so a small hostile file cannot make load allocate or inflate more than the network it describes; then the
         arrays are allocated once and each member is read straight into its array. Then the values: the shuffle
-        RNG state must not be all zero, Adam's step count t must be in [0, 2**53] and its second moments >= 0.
+        RNG state must not be all zero, an optimizer's step count t must be in [0, 2**53] and its running means of
+        squares (exp_avg_sq, square_avg) >= 0. Files of the first format (before alpha) load too.
         No pickle is ever read. Anything that is not such a file (not a regular file, not a zip archive, a
         damaged or truncated one, a configuration or array that does not match) is a ValueError naming the
         file; a failure to read it is an OSError."""
@@ -601,7 +639,7 @@ def _record_run(exc, losses, from_computation):
 _CONFIG_MAX_CHARS = 1 << 20  # the configuration's JSON (a few hundred characters for any MLP)
 _DEFLATE_MAX_RATIO = 1032    # deflate inflates at most ~1032:1; a member claiming more is damaged or a bomb
 _READ_CHUNK = 1 << 20        # bytes per read while inflating a member into its array
-_MAX_ADAM_STEP = 2**53       # Adam's t: t + 1 stays exact as a double and far from int64's overflow
+_MAX_STEP = 2**53            # a step count: t + 1 stays exact as a double and far from int64's overflow
 # What zipfile, zlib and NumPy's header parser raise for a damaged archive (a ValueError for the caller).
 _DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, struct.error, OverflowError, ValueError,
             NotImplementedError)  # NotImplementedError: a zip feature or version zipfile does not read
@@ -616,12 +654,9 @@ def _file_layout(config):
         layout[f"W{k}"] = (dt, (fan_in, fan_out))
         layout[f"b{k}"] = (dt, (fan_out,))
         shapes += [(fan_in, fan_out), (fan_out,)]
-    if config["optimizer"] == "adam":
-        state = [(np.dtype(np.int64), (1,))] + [(dt, shape) for shape in shapes] * 2
-    elif config["momentum"] != 0:
-        state = [(dt, shape) for shape in shapes]
-    else:
-        state = []
+    state = []
+    for name in state_names(config["optimizer"], config["momentum"]):
+        state += [(np.dtype(np.int64), (1,))] if name == "step" else [(dt, shape) for shape in shapes]
     for k, spec in enumerate(state):
         layout[f"state{k}"] = spec
     return layout
@@ -739,10 +774,12 @@ def _load_archive(cls, archive, size):
     del text
     if not isinstance(header, dict) or header.get("format") != SAVE_FORMAT:
         raise ValueError(f"not a file written by {save}")
-    if type(header.get("version")) is not int or header["version"] != SAVE_VERSION:  # not True, not 1.0
+    if type(header.get("version")) is not int or header["version"] not in (1, SAVE_VERSION):  # not True, not 1.0
         raise ValueError(f"unsupported {SAVE_FORMAT} file version {header.get('version')!r}"[:300])
     config = header.get("config")
     names = set(_CONFIG_SIGNATURE.parameters)
+    if header["version"] == 1:  # written before RMSprop's alpha existed
+        names.discard("alpha")
     if not isinstance(config, dict) or set(config) != names:
         got = sorted(map(str, config))[:30] if isinstance(config, dict) else type(config).__name__
         raise ValueError(f"bad configuration in the file: needs the keys {sorted(names)}, got {got}"[:500])
@@ -750,6 +787,8 @@ def _load_archive(cls, archive, size):
         checked = cls._check_config(**config)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"bad configuration in the file: {exc}"[:500]) from None
+    if header["version"] == 1 and checked["optimizer"] not in ("sgd", "adam"):
+        raise ValueError(f"bad configuration in the file: version 1 had no optimizer {checked['optimizer']!r}")
 
     # --- every array's header against the configuration, before anything is allocated
     layout = _file_layout(checked)
@@ -790,13 +829,18 @@ def _load_archive(cls, archive, size):
         raise ValueError("the shuffle RNG state is all zero (xoshiro256** would draw only zeros)")
     n_layers = len(checked["layer_sizes"]) - 1
     state = [arrays[f"state{k}"] for k in range(len(layout) - 1 - 2 * n_layers)]
-    if checked["optimizer"] == "adam":
-        t = int(state[0][0])
-        if not 0 <= t <= _MAX_ADAM_STEP:
-            raise ValueError(f"Adam's step count (state0) is {t}; it must be in [0, 2**53]")
-        for k, v in enumerate(state[1 + 2 * n_layers:], start=1 + 2 * n_layers):
-            if np.any(v < 0):
-                raise ValueError(f"Adam's second moment state{k} holds negative values (its square root is NaN)")
+    k = 0
+    for name in state_names(checked["optimizer"], checked["momentum"]):
+        if name == "step":
+            t = int(state[k][0])
+            if not 0 <= t <= _MAX_STEP:
+                raise ValueError(f"the optimizer's step count (state{k}) is {t}; it must be in [0, 2**53]")
+            k += 1
+            continue
+        for k in range(k, k + 2 * n_layers):
+            if name in SQUARE_STATE and np.any(state[k] < 0):
+                raise ValueError(f"the optimizer's {name} state{k} holds negative values (its square root is NaN)")
+        k += 1
     net = cls.__new__(cls)
     net._set_config(checked)
     net.params = [(arrays[f"W{k}"], arrays[f"b{k}"]) for k in range(n_layers)]
@@ -819,7 +863,7 @@ _ALIASES = {
     "out_activation": "output_activation", "final_activation": "output_activation",
     "hidden_layer_sizes": "layer_sizes", "sizes": "layer_sizes", "layers": "layer_sizes", "shape": "layer_sizes",
     "loss_fn": "loss", "criterion": "loss", "solver": "optimizer", "optim": "optimizer",
-    "nesterovs_momentum": "nesterov", "alpha": "weight_decay", "l2": "weight_decay",
+    "nesterovs_momentum": "nesterov", "l2": "weight_decay", "rho": "alpha", "smoothing_constant": "alpha",
     "random_state": "seed", "negative_slope": "leaky_slope", "alpha_leaky": "leaky_slope",
 }
 
@@ -850,22 +894,23 @@ class MLP(_NetBase):
 
         net = mlpext.MLP(layer_sizes, activation="relu", output_activation=None, loss="mse", optimizer="sgd",
                          learning_rate=0.01, momentum=0.0, nesterov=False, betas=(0.9, 0.999), eps=1e-8,
-                         weight_decay=0.0, dtype=np.float32, seed=None, leaky_slope=0.01)
+                         weight_decay=None, dtype=np.float32, seed=None, leaky_slope=0.01, alpha=0.99)
         history = net.fit(X, y, epochs=100, batch_size=32)
 
     Layers
         layer_sizes: the number of units of each layer, inputs first: [2, 3, 1] is the lecture's 2-3-1 network.
         L = len(layer_sizes) − 1 weight layers (1 to 64); layer l computes A_l = act_l(A_{l−1}·W_l + b_l).
         activation: the hidden layers' activation — "sigmoid", "tanh", "relu", "leaky_relu" (z for z > 0,
-            leaky_slope·z otherwise; leaky_slope >= 0) or "identity" — or a sequence of those, one per hidden
-            layer.
+            leaky_slope·z otherwise; leaky_slope >= 0), "gelu" (nn.GELU(), the exact z·Φ(z) = z·½(1 + erf(z/√2)))
+            or "identity" — or a sequence of those, one per hidden layer.
         output_activation: "sigmoid", "softmax" or "identity"; None picks the loss's natural one: lecture →
-            sigmoid, mse → identity, bce → sigmoid, cross_entropy → softmax. bce requires sigmoid and
-            cross_entropy softmax (ValueError otherwise).
+            sigmoid, mse → identity, bce → sigmoid, cross_entropy → softmax, mae → identity. bce requires sigmoid
+            and cross_entropy softmax (ValueError otherwise).
 
     Losses (PyTorch's definitions)
         "lecture": ½·Σ(y − ŷ)², summed over the batch: with SGD, exactly the lecture's update.
         "mse": mean((ŷ − y)²) over all elements (nn.MSELoss).
+        "mae": mean(|ŷ − y|) over all elements (nn.L1Loss); its gradient's sign(ŷ − y) is 0 where ŷ = y.
         "bce": nn.BCELoss on the sigmoid outputs, mean of (y − 1)·max(log1p(−ŷ), −100) − y·max(log ŷ, −100).
         "cross_entropy": softmax + nn.CrossEntropyLoss, the mean over the rows; y holds int class labels (n,) or
             one-hot / probability rows (n, classes).
@@ -877,8 +922,18 @@ class MLP(_NetBase):
         "adam": t += 1; g = grad + weight_decay·p; m = lerp(m, g, 1 − β1) (torch's two-sided formula:
             with w = 1 − β1, m + w·(g − m) if w < 0.5, else g − (g − m)·(1 − w)); v = β2·v + (1 − β2)·g·g;
             p = p + (−step_size·m) / (sqrt(v) / sqrt(1 − β2^t) + eps), step_size = learning_rate / (1 − β1^t).
+        "adamw": torch.optim.AdamW: p = p·(1 − learning_rate·weight_decay) (decoupled decay), then "adam"'s step
+            with g = grad.
+        "rmsprop": torch.optim.RMSprop (momentum=0, centered=False): g = grad + weight_decay·p;
+            s = alpha·s + (1 − alpha)·g·g; p = p + (−learning_rate·g) / (sqrt(s) + eps).
+        weight_decay=None is each optimizer's torch default: 0.01 for adamw, 0 for the others.
         Scalars are computed in float64 and rounded to dtype, as torch does for float32 tensors.
-        momentum and nesterov are used by sgd only, betas and eps by adam only (checked, otherwise ignored).
+        momentum and nesterov are used by sgd only (rmsprop refuses momentum != 0), betas by adam and adamw, eps
+        by adam, adamw and rmsprop (all checked, otherwise ignored); alpha by rmsprop only (another optimizer
+        with alpha other than its default 0.99 is a ValueError: scikit-learn's alpha is an L2 penalty, here
+        weight_decay).
+        The state each keeps is named by the C core's optimizer table (torch's state keys: momentum_buffer;
+        step, exp_avg, exp_avg_sq; square_avg): see mlpext.network.state_names.
         learning_rate and weight_decay can be changed between calls (net.learning_rate = 0.001).
 
     Parameters and reproducibility
@@ -893,8 +948,8 @@ class MLP(_NetBase):
 
     Methods
         forward(X) → the output activation's values (n, outputs).
-        predict(X) → lecture, mse: forward(X); bce: (ŷ >= 0.5) as int64 (n, outputs); cross_entropy: the argmax
-            class index, int64 (n,).
+        predict(X) → lecture, mse, mae: forward(X); bce: (ŷ >= 0.5) as int64 (n, outputs); cross_entropy: the
+            argmax class index, int64 (n,).
         predict_proba(X) → bce, cross_entropy: the sigmoid / softmax outputs (ValueError for other losses).
         loss(X, y) → float. gradients(X, y) → [(dW, db), …], ∂loss/∂param as new arrays; nothing is updated.
         step(X, y) → one optimizer step on this batch; returns the loss before it.
@@ -911,7 +966,7 @@ class MLP(_NetBase):
     Attributes (read only unless noted)
         params (a list, see above), layer_sizes (tuple), n_layers, activations (every layer's, a tuple),
         activation, output_activation, loss_name, optimizer, learning_rate (writable), momentum, nesterov, betas,
-        eps, weight_decay (writable), dtype, seed, leaky_slope; get_config() → the constructor's keyword
+        eps, weight_decay (writable), dtype, seed, leaky_slope, alpha; get_config() → the constructor's keyword
         arguments as a dict.
 
     Data X (n, inputs) and y may be any real numeric arrays (or nested lists); they are cast to dtype and never
@@ -920,7 +975,7 @@ class MLP(_NetBase):
     values, not errors: in X and in a real-valued y (targets, one-hot or probability rows) they propagate as
     IEEE arithmetic says (NaN in gives NaN out: in the outputs, the loss, and the parameters a step updates from
     them); only integer class labels are checked (in [0, outputs)). Hyperparameters must be finite: NaN or
-    ±inf for learning_rate, momentum, betas, eps, weight_decay or leaky_slope is a ValueError.
+    ±inf for learning_rate, momentum, betas, eps, weight_decay, leaky_slope or alpha is a ValueError.
 
     Interrupted fit: an exception that stops fit after training began (Ctrl-C, or one from callback, from
     verbose's sys.stdout, from the progress bar) carries exc.mlpext_epochs, exc.mlpext_losses and

@@ -1,12 +1,14 @@
 """mlpext.reference_net — general multilayer perceptrons in pure NumPy: the oracle for mlpext.MLP.
 
 `NumpyMLP` has mlpext.MLP's constructor and methods and computes the same numbers, written plainly in NumPy:
-the activations, losses, backpropagation, optimizers (torch.optim's SGD and Adam) and the xoshiro256**
+the activations, losses, backpropagation, optimizers (torch.optim's SGD, Adam, RMSprop and AdamW) and the xoshiro256**
 shuffling of mini-batches that mlpext's C core implements. The tests and benchmarks compare mlpext.MLP against
 it. Its arithmetic never calls the C extension; the part that is not arithmetic (configuration, initialization,
 the fit loop, files) is mlpext.MLP's own base class, `mlpext.network._NetBase`, so a file saved by one class
 loads into the other.
 """
+import math
+
 import numpy as np
 
 from mlpext.network import _NetBase
@@ -19,6 +21,18 @@ _MASK64 = (1 << 64) - 1
 # ------------------------------------------------------------------------------------------------------------
 # The math, plainly
 # ------------------------------------------------------------------------------------------------------------
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu_parts(z):
+    """GELU's Φ(z) = ½·(1 + erf(z/√2)) and φ(z) = e^(−z²/2)/√(2π), of z in float64."""
+    x = np.asarray(z, np.float64)
+    cdf = 0.5 * (1.0 + _erf(x * 0.7071067811865476).astype(np.float64))
+    with np.errstate(under="ignore"):
+        pdf = 0.3989422804014327 * np.exp(x * x * -0.5)
+    return x, cdf, pdf
+
 
 def activate(name, z, slope=0.01):
     """The activation `name` of the pre-activation z (n, units), in z's dtype."""
@@ -33,17 +47,24 @@ def activate(name, z, slope=0.01):
         return np.where(z > 0, z, z * slope)
     if name == "identity":
         return z
+    if name == "gelu":  # nn.GELU(): z·½·(1 + erf(z/√2)), in float64, rounded once to z's dtype
+        x = np.asarray(z, np.float64)
+        return (x * 0.5 * (1.0 + _erf(x * 0.7071067811865476).astype(np.float64))).astype(z.dtype)
     if name == "softmax":  # row-wise, with the row's maximum subtracted first
         e = np.exp(z - np.max(z, axis=1, keepdims=True))
         return e / np.sum(e, axis=1, keepdims=True)
     raise ValueError(f"unknown activation {name!r}")
 
 
-def activation_derivative(name, a, slope=0.01):
-    """d act / dz, written in terms of the activation's output a (as the lecture does for sigmoid).
+def activation_derivative(name, a, slope=0.01, z=None):
+    """d act / dz, written in terms of the activation's output a (as the lecture does for sigmoid), or of the
+    pre-activation z for the activations whose derivative needs it (gelu: Φ(z) + z·φ(z)).
 
     Not for softmax, whose derivative is a matrix (see _output_delta).
     """
+    if name == "gelu":  # in float64, rounded once to the dtype
+        x, cdf, pdf = _gelu_parts(z)
+        return (cdf + x * pdf).astype(a.dtype)
     if name == "sigmoid":
         return a * (1 - a)
     if name == "tanh":
@@ -76,6 +97,7 @@ def loss_value(loss, Z, P, y):
 
     lecture        ½·Σ(y − P)², summed over the batch (the lecture's loss)
     mse            mean((P − y)²) over all elements (nn.MSELoss)
+    mae            mean(|P − y|) over all elements (nn.L1Loss)
     bce            mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on sigmoid outputs)
     cross_entropy  mean over the rows of −Σ_c y_c·log_softmax(Z)_c (nn.CrossEntropyLoss); y int labels (n,) or
                    probability rows (n, classes)
@@ -87,6 +109,8 @@ def loss_value(loss, Z, P, y):
     if loss == "mse":
         e = P - y
         return float(np.sum(e * e, dtype=np.float64) / e.size)
+    if loss == "mae":
+        return float(np.sum(np.abs(P - y), dtype=np.float64) / P.size)
     if loss == "bce":
         with np.errstate(divide="ignore"):
             terms = (y - 1) * np.maximum(np.log1p(-P), -100) - y * np.maximum(np.log(P), -100)
@@ -100,7 +124,7 @@ def loss_value(loss, Z, P, y):
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def output_delta(loss, out_act, P, y, slope=0.01):
+def output_delta(loss, out_act, P, y, slope=0.01, Z=None):
     """∂loss/∂Z of the last layer (Z its pre-activation, P = out_act(Z)), in P's dtype."""
     if loss == "bce":  # sigmoid + BCE, fused: (P − y) / N
         return (P - y) / P.size
@@ -111,11 +135,69 @@ def output_delta(loss, out_act, P, y, slope=0.01):
         dP = P - y  # −(y − P): the lecture's error with the gradient's sign
     elif loss == "mse":
         dP = (P - y) * (2 / P.size)
+    elif loss == "mae":  # sign 0 at 0, as torch's; NaN stays NaN
+        dP = np.sign(P - y) / P.dtype.type(P.size)
     else:
         raise ValueError(f"unknown loss {loss!r}")
     if out_act == "softmax":  # the softmax Jacobian times dP, row by row
         return P * (dP - np.sum(dP * P, axis=1, keepdims=True))
-    return dP * activation_derivative(out_act, P, slope)
+    return dP * activation_derivative(out_act, P, slope, Z)
+
+
+# --- the optimizers: one function each, step(net, p, g, buffers, t) in place on the parameter p and its state
+# buffers (in the order of the C core's table, network.state_names), t the step count after its increment
+
+def _sgd_step(net, p, g, buffers, t):
+    lr, momentum, nesterov, _, _, _, wd, _ = net._hyper()
+    if wd != 0:
+        g = g + wd * p
+    if momentum != 0:
+        buf = buffers[0]
+        buf[...] = momentum * buf + g
+        g = g + momentum * buf if nesterov else buf
+    p -= lr * g
+
+
+def _adam_update(net, p, g, m, v, t):
+    lr, _, _, beta1, beta2, eps, _, _ = net._hyper()
+    step_size = lr / (1 - beta1 ** t)
+    bias_correction2_sqrt = (1 - beta2 ** t) ** 0.5
+    weight = net._dtype.type(1 - beta1)
+    # torch's exp_avg.lerp_(g, 1 − beta1), whose formula depends on the weight's size
+    if 1 - beta1 < 0.5:
+        m[...] = m + weight * (g - m)
+    else:
+        m[...] = g - (g - m) * (1 - weight)
+    v[...] = v * beta2 + (1 - beta2) * g * g  # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 − beta2)
+    denom = np.sqrt(v) / bias_correction2_sqrt + eps
+    p += (-step_size * m) / denom  # param.addcdiv_(exp_avg, denom, value=−step_size)
+
+
+def _adam_step(net, p, g, buffers, t):
+    wd = net._weight_decay
+    if wd != 0:  # L2: into the gradient
+        g = g + wd * p
+    _adam_update(net, p, g, buffers[0], buffers[1], t)
+
+
+def _adamw_step(net, p, g, buffers, t):
+    wd = net._weight_decay
+    if wd != 0:  # decoupled: param.mul_(1 − lr·weight_decay), the factor rounded to the dtype
+        p *= net._dtype.type(1 - net._learning_rate * wd)
+    _adam_update(net, p, g, buffers[0], buffers[1], t)
+
+
+def _rmsprop_step(net, p, g, buffers, t):
+    lr, _, _, _, _, eps, wd, alpha = net._hyper()
+    if wd != 0:
+        g = g + wd * p
+    sq = buffers[0]
+    sq[...] = sq * alpha + (1 - alpha) * g * g  # square_avg.mul_(alpha).addcmul_(g, g, value=1 − alpha)
+    avg = np.sqrt(sq) + eps
+    p += (-lr * g) / avg  # param.addcdiv_(g, avg, value=−lr)
+
+
+OPTIMIZER_STEPS = {"sgd": _sgd_step, "adam": _adam_step, "rmsprop": _rmsprop_step, "adamw": _adamw_step}
 
 
 def xoshiro256ss_next(state):
@@ -152,9 +234,9 @@ class NumpyMLP(_NetBase):
 
     Forward:   A_0 = X;  Z_l = np.dot(A_{l-1}, W_l) + b_l;  A_l = act_l(Z_l).
     Backward:  G_L = ∂loss/∂Z_L (output_delta);  dW_l = np.dot(A_{l-1}.T, G_l);  db_l = G_l.sum(axis=0);
-               G_{l-1} = np.dot(G_l, W_l.T) * act_{l-1}'(A_{l-1}).
-    Updates:   torch.optim.SGD / Adam (see _update), parameter by parameter in the order W_0, b_0, W_1, b_1, …,
-               after all the gradients of the batch are computed.
+               G_{l-1} = np.dot(G_l, W_l.T) * act_{l-1}'(A_{l-1}) (gelu: act'(Z_{l-1}), from the pre-activation).
+    Updates:   torch.optim.SGD / Adam / RMSprop / AdamW (OPTIMIZER_STEPS), parameter by parameter in the order
+               W_0, b_0, W_1, b_1, …, after all the gradients of the batch are computed.
     Shuffling: xoshiro256** Fisher–Yates (shuffled_order), as mlpext's C core.
     """
 
@@ -197,61 +279,38 @@ class NumpyMLP(_NetBase):
     # --- the three computations
 
     def _forward_all(self, X):
-        """The activations A_0 = X, A_1, …, A_L, and Z_L."""
-        A = [X]
-        Z = None
+        """The activations A_0 = X, A_1, …, A_L, and the pre-activations [Z_1, …, Z_L]."""
+        A, Z = [X], []
         for (W, b), act in zip(self.params, self._activations):
-            Z = np.dot(A[-1], W) + b
-            A.append(activate(act, Z, self._leaky_slope))
+            Z.append(np.dot(A[-1], W) + b)
+            A.append(activate(act, Z[-1], self._leaky_slope))
         return A, Z
 
     def _backward(self, A, Z, y):
         """The loss and the gradients [dW_0, db_0, dW_1, …] of a batch, from its forward pass."""
-        loss = loss_value(self._loss, Z, A[-1], y)
-        G = output_delta(self._loss, self._activations[-1], A[-1], y, self._leaky_slope)
+        loss = loss_value(self._loss, Z[-1], A[-1], y)
+        G = output_delta(self._loss, self._activations[-1], A[-1], y, self._leaky_slope, Z[-1])
         grads = [None] * (2 * self.n_layers)
         for l in range(self.n_layers - 1, -1, -1):
             W = self.params[l][0]
             grads[2 * l] = np.dot(A[l].T, G)
             grads[2 * l + 1] = G.sum(axis=0)
             if l > 0:
-                G = np.dot(G, W.T) * activation_derivative(self._activations[l - 1], A[l], self._leaky_slope)
+                G = np.dot(G, W.T) * activation_derivative(self._activations[l - 1], A[l], self._leaky_slope,
+                                                           Z[l - 1])
         return loss, grads
 
     def _update(self, grads):
-        """One optimizer step, torch.optim's formulas, in place."""
-        lr, momentum, nesterov, beta1, beta2, eps, wd = self._hyper()
+        """One optimizer step, torch.optim's formulas, in place (OPTIMIZER_STEPS)."""
+        state = self._state_by_name()
+        t = 0
+        if "step" in state:
+            state["step"] += 1
+            t = int(state["step"][0])
         params = [a for pair in self.params for a in pair]
-        P = len(params)
-        if self._optimizer == "adam":
-            t_array, m, v = self._state[0], self._state[1:1 + P], self._state[1 + P:]
-            t_array += 1
-            t = int(t_array[0])
-            bias_correction1 = 1 - beta1 ** t
-            bias_correction2 = 1 - beta2 ** t
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = bias_correction2 ** 0.5
-            weight = self._dtype.type(1 - beta1)
-            for p, g, m_k, v_k in zip(params, grads, m, v):
-                if wd != 0:
-                    g = g + wd * p
-                # torch's exp_avg.lerp_(g, 1 − beta1), whose formula depends on the weight's size
-                if 1 - beta1 < 0.5:
-                    m_k[...] = m_k + weight * (g - m_k)
-                else:
-                    m_k[...] = g - (g - m_k) * (1 - weight)
-                v_k[...] = v_k * beta2 + (1 - beta2) * g * g  # exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 − beta2)
-                denom = np.sqrt(v_k) / bias_correction2_sqrt + eps
-                p += (-step_size * m_k) / denom  # param.addcdiv_(exp_avg, denom, value=−step_size)
-            return
+        step = OPTIMIZER_STEPS[self._optimizer]
         for k, (p, g) in enumerate(zip(params, grads)):
-            if wd != 0:
-                g = g + wd * p
-            if momentum != 0:
-                buf = self._state[k]
-                buf[...] = momentum * buf + g
-                g = g + momentum * buf if nesterov else buf
-            p -= lr * g
+            step(self, p, g, [state[name][k] for name in state if name != "step"], t)
 
     def _net_forward(self, X):
         return self._forward_all(self._check_X(X))[0][-1]
@@ -261,7 +320,7 @@ class NumpyMLP(_NetBase):
         y = self._check_y(y, X.shape[0])
         A, Z = self._forward_all(X)
         if grads is None:
-            return loss_value(self._loss, Z, A[-1], y)
+            return loss_value(self._loss, Z[-1], A[-1], y)
         loss, computed = self._backward(A, Z, y)
         for out, g in zip(grads, computed):
             out[...] = g

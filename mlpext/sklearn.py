@@ -14,9 +14,12 @@ What maps to what
 -----------------
 - ``hidden_layer_sizes``: the hidden layers; the network is ``[n_features, *hidden_layer_sizes, n_outputs]``.
 - ``activation``: scikit-learn's names, ``"identity"``, ``"logistic"`` (mlpext's ``"sigmoid"``), ``"tanh"``,
-  ``"relu"``; mlpext's ``"sigmoid"`` and ``"leaky_relu"`` are accepted too.
+  ``"relu"``; mlpext's other hidden activations (``"sigmoid"``, ``"leaky_relu"``, ``"gelu"``) are accepted too.
 - ``solver``: ``"sgd"`` (with ``momentum`` and ``nesterovs_momentum``) or ``"adam"`` (``beta_1``, ``beta_2``,
-  ``epsilon``). There is no ``"lbfgs"``. The learning rate is constant (``learning_rate_init``).
+  ``epsilon``). There is no ``"lbfgs"``. The learning rate is constant (``learning_rate_init``). mlpext.MLP's
+  ``"rmsprop"`` and ``"adamw"`` are not offered here: scikit-learn has no such solvers, its ``alpha`` is the L2
+  penalty (mlpext.MLP's ``alpha`` is RMSprop's smoothing constant), and AdamW's decoupled decay would be a second
+  penalty beside ``alpha``; use :class:`mlpext.MLP` for them.
 - ``alpha`` (the L2 penalty): scikit-learn adds ``0.5 * alpha * ||W||²`` to the *sum* of a batch's losses, so the
   gradient of the *mean* batch loss grows by ``(alpha / batch_size) * W``. mlpext's optimizers take a
   torch-style ``weight_decay`` that adds ``weight_decay * p`` to the mean gradient, so we pass
@@ -34,7 +37,8 @@ What maps to what
 - ``dtype``: the precision the network computes in, ``"float64"`` (the default, as scikit-learn) or
   ``"float32"`` (faster). Predictions and probabilities are returned as float64 either way.
 
-Losses: the classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
+Losses: mlpext.MLP's ``"mae"`` is not offered (scikit-learn's ``MLPRegressor`` has no absolute-error loss). The
+classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
 classes (as scikit-learn) and a softmax output with cross-entropy for more. The regressor minimises the mean
 squared error over all outputs, ``mean((y - ŷ)²)``; scikit-learn reports half of it, so ``loss_curve_`` values
 are about twice scikit-learn's for one output.
@@ -80,14 +84,15 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-_ACTIVATIONS = {
-    "identity": "identity",
-    "logistic": "sigmoid",
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "relu": "relu",
-    "leaky_relu": "leaky_relu",
-}
+
+
+def _activations():
+    """{name this face takes: mlpext's name}: scikit-learn's "logistic", and every hidden activation of the C
+    core's activation table under its own name."""
+    from mlpext.network import HIDDEN_ACTIVATIONS
+
+    return {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
+
 _SOLVERS = ("sgd", "adam")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -230,12 +235,13 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints, got {hidden!r}.") from None
         if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must contain only positive ints, got {self.hidden_layer_sizes!r}.")
-        if self.activation not in _ACTIVATIONS:
+        if self.activation not in _activations():
             raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}."
+                f"activation must be one of {sorted(_activations())}, got {self.activation!r}."
             )
         if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be 'sgd' or 'adam' (mlpext has no 'lbfgs'), got {self.solver!r}.")
+            raise ValueError(f"solver must be 'sgd' or 'adam' (mlpext has no 'lbfgs'; its 'rmsprop' and 'adamw' "
+                             f"are mlpext.MLP's only), got {self.solver!r}.")
         for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
@@ -265,7 +271,7 @@ class _BaseMLP(BaseEstimator):
             dtype = None
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
-        return hidden, _ACTIVATIONS[self.activation], dtype
+        return hidden, _activations()[self.activation], dtype
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":

@@ -81,3 +81,29 @@ def test_show_config_reports_the_team_once_started(tmp_path):
     assert before == 0
     assert after == 2  # MLPEXT_NUM_THREADS − 1
     assert f"a team of {after} helper thread" in config
+
+
+def test_the_python_vocabulary_is_the_cores_tables():
+    """mlpext.MLP lists no activation, loss or optimizer of its own: it reads the C core's tables."""
+    from mlpext import network
+    info = _core.build_info()
+    assert network.HIDDEN_ACTIVATIONS == info["hidden_activations"]
+    assert network.OUTPUT_ACTIVATIONS == info["output_activations"]
+    assert network.LOSSES == tuple(info["losses"]) and network.OPTIMIZERS == info["optimizers"]
+    assert {"gelu", "relu", "tanh"} <= set(info["hidden_activations"]) and "softmax" not in info["hidden_activations"]
+    assert info["losses"]["mae"] == {"natural_output": "identity", "requires_natural_output": False,
+                                     "classification": False, "labels": False, "mean": True}
+    assert info["losses"]["lecture"]["mean"] is False and info["losses"]["cross_entropy"]["labels"] is True
+    assert network.NATURAL_OUTPUT["cross_entropy"] == "softmax" and network.REQUIRED_OUTPUT == {
+        "bce": "sigmoid", "cross_entropy": "softmax"}
+    assert set(info["optimizers"]) == {"sgd", "adam", "rmsprop", "adamw"}
+    assert _core.optimizer_state("sgd", 0.0) == () and _core.optimizer_state("sgd", 0.9) == ("momentum_buffer",)
+    assert _core.optimizer_state("adam", 0.0) == _core.optimizer_state("adamw", 0.0) == (
+        "step", "exp_avg", "exp_avg_sq")
+    assert _core.optimizer_state("rmsprop", 0.0) == ("square_avg",)
+    with pytest.raises(ValueError, match="optimizer"):
+        _core.optimizer_state("lbfgs", 0.0)
+    with pytest.raises(TypeError, match="optimizer"):
+        _core.optimizer_state(None, 0.0)
+    with pytest.raises(ValueError, match="momentum"):
+        _core.optimizer_state("sgd", float("nan"))

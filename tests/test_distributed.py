@@ -68,6 +68,15 @@ CASES = [
     _case("ce_rows_adam64", {"layer_sizes": [5, 8, 6, 3], "activation": "leaky_relu", "loss": "cross_entropy",
                              "optimizer": "adam", "learning_rate": 0.01, "dtype": "float64"},
           {"epochs": 3, "batch_size": 7, "shuffle": True}, 5, 0, rows=True),
+    _case("rmsprop_mse32", {"layer_sizes": [5, 7, 3], "activation": "tanh", "loss": "mse", "optimizer": "rmsprop",
+                            "learning_rate": 0.01, "alpha": 0.9, "weight_decay": 0.01, "dtype": "float32"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True}, 8, 1),
+    _case("mae_gelu64", {"layer_sizes": [5, 7, 3], "activation": "gelu", "loss": "mae", "optimizer": "sgd",
+                         "momentum": 0.5, "dtype": "float64"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True}, 10, 1),
+    _case("adamw_ce64", {"layer_sizes": [5, 7, 4], "activation": "relu", "loss": "cross_entropy",
+                         "optimizer": "adamw", "learning_rate": 0.01, "dtype": "float64"},
+          {"epochs": 3, "batch_size": 8, "shuffle": True}, 9, 0),
     _case("bce_in_order64", {"layer_sizes": [5, 4, 2], "activation": "tanh", "loss": "bce", "optimizer": "sgd",
                              "dtype": "float64"},
           {"epochs": 3, "batch_size": 5, "shuffle": False}, 6, 1),
@@ -351,7 +360,8 @@ def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
 # ------------------------------------------------------------------------------------------------------------
 
 OPTIMIZERS = [dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01),
-              dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(optimizer="adam", weight_decay=0.01)]
+              dict(optimizer="sgd", momentum=0.9, nesterov=True), dict(optimizer="adam", weight_decay=0.01),
+              dict(optimizer="rmsprop", weight_decay=0.01), dict(optimizer="adamw")]
 
 
 def _flat_state(net):

@@ -17,6 +17,7 @@ one of two ways:
 Examples per method: the hypothesis profile's (HYPOTHESIS_PROFILE=ci in .ci/run), times MLPEXT_FUZZ_SCALE
 (default 1; .ci/run sets 10, for 10,000 examples per entry point).
 """
+import math
 import os
 import platform
 
@@ -44,6 +45,9 @@ CONFIGS = [  # (loss, output activation, hidden activation, optimizer)
     ("bce", "sigmoid", "tanh", "adam"),
     ("cross_entropy", "softmax", "leaky_relu", "adam"),
     ("mse", "softmax", "identity", "sgd"),
+    ("mse", "identity", "gelu", "rmsprop"),
+    ("cross_entropy", "softmax", "relu", "adamw"),
+    ("mae", "sigmoid", "tanh", "sgd"),
 ]
 
 
@@ -170,8 +174,8 @@ def run_reference(method, ref, X, y, c):
 
 
 def adam_amplifies_ulps(c, X, y):
-    """Whether Adam's first step turns the ulp-level differences between mlpext's and NumpyMLP's gradients into
-    parameter differences beyond the comparison's tolerance.
+    """Whether Adam's (AdamW's, RMSprop's) first step turns the ulp-level differences between mlpext's and
+    NumpyMLP's gradients into parameter differences beyond the comparison's tolerance.
 
     Adam divides by √v + ε: on its first step a gradient element g moves its parameter by lr·g/(|g| + ε), so a
     difference Δg between the two gradients moves it by up to lr·Δg·ε/(|g| + ε)², lr·Δg/ε where g is near 0.
@@ -180,13 +184,15 @@ def adam_amplifies_ulps(c, X, y):
     in elements that are themselves near 0: ×lr/ε = 5e6. Where that bound exceeds a quarter of the tolerance (a
     fit's later steps add their own), the parameters after an Adam step or fit are not compared, nor the losses of
     a fit, which follow from them (the gradients, and the loss a step returns, still are)."""
-    if c["config"][3] != "adam":
+    if c["config"][3] not in ("adam", "adamw", "rmsprop"):
         return False
     net, ref = build(c, MLP), build(c, NumpyMLP)
+    # RMSprop's first step divides by √(1 − alpha)·|g| + ε: the same bound with |g| scaled so
+    scale = math.sqrt(1 - net.alpha) if net.optimizer == "rmsprop" else 1.0
     with np.errstate(all="ignore"):
         got, expected = net.gradients(X, y), ref.gradients(X, y)
         moves = [net.learning_rate * np.abs(np.asarray(g, np.float64) - e) * net.eps
-                 / (np.minimum(np.abs(np.asarray(g, np.float64)), np.abs(e)) + net.eps) ** 2
+                 / (scale * np.minimum(np.abs(np.asarray(g, np.float64)), np.abs(e)) + net.eps) ** 2
                  for pair, ref_pair in zip(got, expected) for g, e in zip(pair, ref_pair)]
     return max(float(np.max(m, initial=0.0)) for m in moves) > rtol(c["dtype"]) / 4
 

@@ -21,7 +21,7 @@ from mlpext.reference_net import NumpyMLP
 H = 1e-6
 RTOL = 1e-6
 IMPLEMENTATIONS = [MLP, NumpyMLP]
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu"]
 # (loss, output activation, kind of target)
 LOSS_CASES = [
     ("lecture", "sigmoid", "real"),
@@ -35,6 +35,9 @@ LOSS_CASES = [
     ("cross_entropy", "softmax", "labels"),
     ("cross_entropy", "softmax", "onehot"),
     ("cross_entropy", "softmax", "probabilities"),
+    ("mae", "identity", "real"),
+    ("mae", "sigmoid", "real"),
+    ("mae", "softmax", "real"),
 ]
 SIZES = [3, 5, 4, 3]  # two hidden layers, so the hidden activation's derivative is chained through a layer
 N = 7

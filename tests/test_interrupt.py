@@ -204,7 +204,7 @@ def adam_state(W, b):
 
 
 def net_fit(X, y, W, b, state, epochs, batch):
-    return _core.net_fit(X, y, W, b, NET_ACTS, 0.01, "mse", "adam", (1e-3, 0.0, False, 0.9, 0.999, 1e-8, 0.0),
+    return _core.net_fit(X, y, W, b, NET_ACTS, 0.01, "mse", "adam", (1e-3, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99),
                          state, epochs, batch, False, np.array([1, 2, 3, 4], dtype=np.uint64))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from mlp_helpers import subprocess_env
-from mlpext.network import MLP
+from mlpext.network import MLP, SAVE_VERSION
 from mlpext.reference_net import NumpyMLP
 
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
@@ -105,7 +105,7 @@ def config_member(**changes):
     """config.npy of an Adam network of [3, 5, 2], with `changes` to its configuration."""
     config = MLP([3, 5, 2], optimizer="adam", seed=0).get_config()
     config.update(changes)
-    text = json.dumps({"format": "mlpext.MLP", "version": 1, "config": config})
+    text = json.dumps({"format": "mlpext.MLP", "version": SAVE_VERSION, "config": config})
     buffer = io.BytesIO()
     np.save(buffer, np.array(text))
     return buffer.getvalue()

@@ -289,7 +289,7 @@ def test_net_fit_weights_changed_by_X_conversion(mutation):
     state, rng_state = [], np.array([1, 2, 3, 4], dtype=np.uint64)
     with pytest.raises(ValueError, match=r"weights\[1\] was resized, reshaped or given other memory"):
         _core.net_fit(ArrayLike(X, lambda: MUTATIONS[mutation](W[1])), y, W, b, ACTS, 0.01, "mse", "sgd",
-                      (0.1, 0.0, False, 0.9, 0.999, 1e-8, 0.0), state, 2, 4, True, rng_state)
+                      (0.1, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99), state, 2, 4, True, rng_state)
     for k, a in enumerate(W + b):
         if k != 1 or mutation == "read-only":
             assert a.tobytes() == before[k].tobytes()

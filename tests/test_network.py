@@ -34,7 +34,7 @@ from mlpext.reference_net import NumpyMLP
 
 RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}
 IMPLEMENTATIONS = [MLP, NumpyMLP]
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "gelu"]
 LOSS_CASES = [  # (loss, output activation, target kind)
     ("lecture", "sigmoid", "real"),
     ("lecture", "identity", "real"),
@@ -45,6 +45,8 @@ LOSS_CASES = [  # (loss, output activation, target kind)
     ("bce", "sigmoid", "binary"),
     ("cross_entropy", "softmax", "labels"),
     ("cross_entropy", "softmax", "probabilities"),
+    ("mae", "identity", "real"),
+    ("mae", "sigmoid", "real"),
 ]
 OPTIMIZERS = {
     "sgd": dict(optimizer="sgd", learning_rate=0.1),
@@ -52,6 +54,8 @@ OPTIMIZERS = {
     "nesterov-wd": dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
     "adam": dict(optimizer="adam", learning_rate=0.01),
     "adam-wd-lowbeta": dict(optimizer="adam", learning_rate=0.01, betas=(0.4, 0.99), eps=1e-6, weight_decay=0.1),
+    "rmsprop-wd": dict(optimizer="rmsprop", learning_rate=0.005, alpha=0.9, eps=1e-6, weight_decay=0.01),
+    "adamw": dict(optimizer="adamw", learning_rate=0.01),  # weight_decay: AdamW's default, 0.01
 }
 SIZES = [4, 6, 5, 3]
 N = 17
@@ -96,7 +100,7 @@ def assert_same_trajectory(a, b, rtol, what=""):
     assert len(pa) == len(pb)
     for k, (x, y) in enumerate(zip(pa, pb)):
         if x.dtype == np.int64:
-            assert np.array_equal(x, y), f"{what}: Adam's step count"
+            assert np.array_equal(x, y), f"{what}: the optimizer's step count"
         else:
             assert_close_to_scale(x, y, rtol, err_msg=f"{what}: array {k}")
     assert np.array_equal(a._rng, b._rng), f"{what}: RNG state"
@@ -587,17 +591,28 @@ def test_params_are_owned_and_writable(cls):
 
 BAD_CONFIGS = [
     (dict(activation="softmax"), ValueError),
-    (dict(activation="gelu"), ValueError),
+    (dict(activation="swish"), ValueError),
     (dict(activation=3), TypeError),
     (dict(activation=["relu"]), ValueError),  # two hidden layers in SIZES
     (dict(output_activation="tanh"), ValueError),
     (dict(output_activation="Softmax"), ValueError),
     (dict(loss="hinge"), ValueError),
+    (dict(loss="MAE"), ValueError),
+    (dict(loss="l1"), ValueError),
     (dict(loss=None), TypeError),
     (dict(loss="bce", output_activation="softmax"), ValueError),
     (dict(loss="bce", output_activation="identity"), ValueError),
     (dict(loss="cross_entropy", output_activation="sigmoid"), ValueError),
-    (dict(optimizer="rmsprop"), ValueError),
+    (dict(optimizer="lbfgs"), ValueError),
+    (dict(optimizer="RMSprop"), ValueError),
+    (dict(optimizer="rmsprop", momentum=0.9), ValueError),  # torch's momentum form is not implemented
+    (dict(optimizer="rmsprop", alpha=1.5), ValueError),
+    (dict(optimizer="rmsprop", alpha=-0.1), ValueError),
+    (dict(alpha=float("nan")), ValueError),
+    (dict(alpha="0.9"), TypeError),
+    (dict(alpha=1e-4), ValueError),  # scikit-learn's L2 alpha: not silently ignored by sgd
+    (dict(optimizer="adam", alpha=0.9), ValueError),
+    (dict(optimizer="adamw", weight_decay=-0.01), ValueError),
     (dict(learning_rate=-0.1), ValueError),
     (dict(learning_rate=float("nan")), ValueError),
     (dict(learning_rate="0.1"), TypeError),
@@ -669,7 +684,7 @@ def test_bad_calls_name_the_class(cls):
     with pytest.raises(TypeError, match=rf"^{name}\(\): multiple values for argument 'layer_sizes'"):
         cls([2, 1], layer_sizes=[2, 1])
     with pytest.raises(TypeError, match=rf"^{name}\(\): too many positional arguments"):
-        cls([2, 1], *range(14))
+        cls([2, 1], *range(15))
     # the signature stays visible to help() and inspect
     import inspect
     assert list(inspect.signature(cls).parameters)[:3] == ["layer_sizes", "activation", "output_activation"]

@@ -220,13 +220,13 @@ def test_private_functions_check_their_arrays():
         _core.net_forward(X, W, b, ("tanh", "swish"), 0.0)
     with pytest.raises(ValueError, match="state"):
         _core.net_fit(X, y, W, b, ("tanh", "softmax"), 0.0, "cross_entropy", "adam",
-                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0), [], 1, 4, True, net._rng)
+                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99), [], 1, 4, True, net._rng)
     with pytest.raises(ValueError, match="rng"):
         _core.net_fit(X, y, W, b, ("tanh", "softmax"), 0.0, "cross_entropy", "sgd",
-                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0), [], 1, 4, True, np.zeros(4, np.uint64))
+                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99), [], 1, 4, True, np.zeros(4, np.uint64))
     with pytest.raises(ValueError, match="shares memory"):
         _core.net_fit(X, y, W, b, ("tanh", "softmax"), 0.0, "cross_entropy", "sgd",
-                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0), [], 1, 4, True, W[0][0, :4].view(np.uint64))
+                      (0.01, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99), [], 1, 4, True, W[0][0, :4].view(np.uint64))
 
 
 def test_errors_name_the_public_method():

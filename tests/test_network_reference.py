@@ -63,6 +63,8 @@ def scalar_act(name, z, slope):
         return max(z, 0.0)
     if name == "leaky_relu":
         return z if z > 0 else slope * z
+    if name == "gelu":
+        return z * 0.5 * (1 + math.erf(z / math.sqrt(2)))
     return z
 
 
@@ -89,6 +91,8 @@ def scalar_loss(loss, P, Z, y):
         return 0.5 * sum((t - p) ** 2 for t, p in zip(y.ravel(), P.ravel()))
     if loss == "mse":
         return sum((p - t) ** 2 for t, p in zip(y.ravel(), P.ravel())) / P.size
+    if loss == "mae":
+        return sum(abs(p - t) for t, p in zip(y.ravel(), P.ravel())) / P.size
     if loss == "bce":
         def clamped_log(x):
             return -100.0 if x <= 0 else max(math.log(x), -100.0)
@@ -112,6 +116,10 @@ CONFIGS = [  # (hidden activation, loss, output activation, target kind)
     ("tanh", "bce", "sigmoid", "binary"),
     ("relu", "cross_entropy", "softmax", "labels"),
     ("sigmoid", "cross_entropy", "softmax", "probabilities"),
+    ("gelu", "mse", "identity", "real"),
+    ("gelu", "cross_entropy", "softmax", "labels"),
+    ("tanh", "mae", "identity", "real"),
+    ("relu", "mae", "sigmoid", "real"),
 ]
 
 
@@ -137,6 +145,47 @@ def test_forward_and_loss_against_scalar_code(hidden, loss, out, kind):
     P, Z = scalar_forward(net, X)
     np.testing.assert_allclose(net.forward(X), P, rtol=1e-13, atol=1e-15)
     assert net.loss(X, y) == pytest.approx(scalar_loss(loss, P, Z, y), rel=1e-12)
+
+
+def test_gelu_is_torchs_exact_gelu():
+    """nn.GELU() (approximate="none") and its gradient at a few points, as torch 2 gives them in float64; and
+    mlpext.MLP's C core agrees with the oracle there."""
+    from mlpext import MLP
+    z = np.array([[-3.0, -1.0, 0.0, 0.5, 2.0]])
+    values = [-0.00404969409489031, -0.15865525393145702, 0.0, 0.34573123063700656, 1.9544997361036416]
+    slopes = [-0.01194564720418392, -0.08331547058768635, 0.5, 0.8674951246561629, 1.085231801078197]
+    for cls in (NumpyMLP, MLP):
+        # a [1, 5, 1] network whose hidden pre-activation is z: W0 = z, b0 = 0; the output sums the units
+        net = cls([1, 5, 1], activation="gelu", output_activation="identity", loss="lecture", dtype=np.float64)
+        net.params[0][0][...] = z
+        net.params[0][1][...] = 0
+        net.params[1][0][...] = 1
+        net.params[1][1][...] = 0
+        assert net.forward([[1.0]])[0, 0] == pytest.approx(sum(values), rel=1e-15)
+        # lecture loss ½(ŷ − y)² with y = ŷ − 1: ∂/∂W0 = (ŷ − y)·gelu'(z) = gelu'(z)
+        out = float(net.forward([[1.0]])[0, 0])
+        (dW0, _), _ = net.gradients([[1.0]], [[out - 1.0]])
+        np.testing.assert_allclose(dW0[0], slopes, rtol=1e-14, atol=1e-17)
+
+
+def test_mae_is_torchs_l1_loss():
+    """nn.L1Loss()(ŷ, y): the mean of |ŷ − y| over all elements, and its gradient sign(ŷ − y)/N with sign 0 where
+    ŷ = y (torch: L1Loss()(tensor([[1., 2., 3.]]), tensor([[0., 2., 5.]])) = 1, grad [1/3, 0, −1/3]); the same
+    in mlpext.MLP's C core."""
+    from mlpext import MLP
+    for cls in (NumpyMLP, MLP):
+        net = cls([1, 3], loss="mae", dtype=np.float64)
+        assert net.output_activation == "identity"  # its natural output
+        net.params[0][0][...] = 0
+        net.params[0][1][...] = [1, 2, 3]
+        assert net.loss([[0.0]], [[0, 2, 5]]) == 1.0
+        (_, db), = net.gradients([[0.0]], [[0, 2, 5]])
+        assert db.tolist() == [1 / 3, 0.0, -1 / 3]
+        (_, db), = net.gradients([[0.0]], [[1, 2, 3]])  # ŷ = y everywhere: a zero gradient, no step
+        assert db.tolist() == [0.0, 0.0, 0.0]
+        with np.errstate(invalid="ignore"):
+            (_, db), = net.gradients([[0.0]], [[np.nan, 2, 3]])  # NaN in gives NaN out
+        assert np.isnan(db[0]) and db[1:].tolist() == [0.0, 0.0]
 
 
 def test_known_pytorch_values():
@@ -197,6 +246,22 @@ def torch_adam(params, grads, ms, vs, t, lr, beta1, beta2, eps, wd):
             p.flat[i] = p.flat[i] + (-step_size) * m.flat[i] / denom
 
 
+def torch_adamw(params, grads, ms, vs, t, lr, beta1, beta2, eps, wd):
+    for p in params:  # param.mul_(1 - lr * weight_decay), then Adam without L2
+        p *= 1 - lr * wd
+    torch_adam(params, grads, ms, vs, t, lr, beta1, beta2, eps, 0.0)
+
+
+def torch_rmsprop(params, grads, sqs, lr, alpha, eps, wd):
+    for p, g, sq in zip(params, grads, sqs):
+        for i in range(p.size):
+            d = g.flat[i]
+            if wd != 0:
+                d = d + wd * p.flat[i]
+            sq.flat[i] = sq.flat[i] * alpha + (1 - alpha) * d * d
+            p.flat[i] = p.flat[i] + (-lr) * d / (math.sqrt(sq.flat[i]) + eps)
+
+
 OPTIMIZERS = [
     dict(optimizer="sgd", learning_rate=0.1),
     dict(optimizer="sgd", learning_rate=0.1, weight_decay=0.01),
@@ -204,6 +269,11 @@ OPTIMIZERS = [
     dict(optimizer="sgd", learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.1),
     dict(optimizer="adam", learning_rate=0.01),
     dict(optimizer="adam", learning_rate=0.02, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.05),
+    dict(optimizer="rmsprop", learning_rate=0.01),
+    dict(optimizer="rmsprop", learning_rate=0.02, alpha=0.5, eps=1e-6, weight_decay=0.05),
+    dict(optimizer="adamw", learning_rate=0.01),
+    dict(optimizer="adamw", learning_rate=0.02, betas=(0.3, 0.9), eps=1e-6, weight_decay=0.2),
+    dict(optimizer="adamw", learning_rate=0.02, weight_decay=0.0),
 ]
 
 
@@ -219,17 +289,26 @@ def test_optimizer_steps_against_torch_formulas(opt):
         grads = [g for pair in net.gradients(X[batch], y[batch]) for g in pair]
         loss_before = net.loss(X[batch], y[batch])
         assert net.step(X[batch], y[batch]) == loss_before
+        beta1, beta2 = opt.get("betas", (0.9, 0.999))
+        eps = opt.get("eps", 1e-8)
         if opt["optimizer"] == "sgd":
             torch_sgd(params, grads, bufs, opt["learning_rate"], opt.get("momentum", 0.0),
                       opt.get("nesterov", False), opt.get("weight_decay", 0.0))
+        elif opt["optimizer"] == "adam":
+            torch_adam(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, eps, opt.get("weight_decay", 0.0))
+        elif opt["optimizer"] == "adamw":  # torch.optim.AdamW's default weight_decay: 0.01
+            torch_adamw(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, eps,
+                        opt.get("weight_decay", 0.01))
         else:
-            beta1, beta2 = opt.get("betas", (0.9, 0.999))
-            torch_adam(params, grads, ms, vs, t, opt["learning_rate"], beta1, beta2, opt.get("eps", 1e-8),
-                       opt.get("weight_decay", 0.0))
+            torch_rmsprop(params, grads, bufs, opt["learning_rate"], opt.get("alpha", 0.99), eps,
+                          opt.get("weight_decay", 0.0))
         for got, want in zip([p for pair in net.params for p in pair], params):
             assert_close_to_scale(got, want, 1e-14)
-    if opt["optimizer"] == "adam":
+    if opt["optimizer"] in ("adam", "adamw"):
         assert net._state[0].tolist() == [5]
+    if opt["optimizer"] == "rmsprop":  # its one buffer, square_avg, as the formula's
+        for got, want in zip(net._state, bufs):
+            assert_close_to_scale(got, want, 1e-14)
 
 
 # ------------------------------------------------------------------------------------------------------------

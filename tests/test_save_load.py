@@ -20,6 +20,8 @@ CONFIGS = {
                      momentum=0.9, nesterov=True, weight_decay=1e-3),
     "adam": dict(activation=["relu", "sigmoid"], loss="cross_entropy", optimizer="adam", learning_rate=3e-3,
                  betas=(0.8, 0.995), eps=1e-7, weight_decay=0.01),
+    "rmsprop": dict(activation="tanh", loss="mse", optimizer="rmsprop", learning_rate=3e-3, alpha=0.9, eps=1e-6),
+    "adamw": dict(activation="relu", loss="cross_entropy", optimizer="adamw", learning_rate=3e-3),
 }
 SIZES = [4, 7, 5, 3]
 
@@ -147,6 +149,9 @@ BROKEN = {
     "eps zero": lambda a: set_config(a, eps=0.0),
     "cross_entropy, one output": lambda a: set_config(a, layer_sizes=[4, 7, 5, 1]),
     "config key missing": lambda a: _drop_key(a, "seed"),
+    "version 1 with alpha": lambda a: set_config(a, version=1),  # version 1 had no alpha
+    "version 2 without alpha": lambda a: _drop_key(a, "alpha"),
+    "version 1 with adamw": lambda a: (as_version_1(a), set_config(a, optimizer="adamw")),
 }
 
 
@@ -163,6 +168,39 @@ def test_broken_files(cls, what, tmp_path):
     net.save(tmp_path / "good.npz")
     rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", BROKEN[what])
     with pytest.raises(ValueError, match="^" + re.escape(f"{tmp_path / 'bad.npz'}: ")):  # names the file
+        cls.load(tmp_path / "bad.npz")
+
+
+def as_version_1(arrays):
+    """The file as the version before RMSprop's alpha wrote it: the same arrays, no "alpha" in the configuration."""
+    set_config(arrays, version=1)
+    _drop_key(arrays, "alpha")
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_version_1_files_load_and_continue(cls, name, tmp_path):
+    """Files of the first format (sgd and adam, state [t] + 2L m + 2L v or 2L momentum buffers) load into the
+    optimizer table's layout and continue as the network that wrote them."""
+    cfg = CONFIGS[name]
+    net = cls(SIZES, dtype=np.float32, seed=2, **cfg)
+    X, y = data(cfg["loss"])
+    net.fit(X, y, epochs=2, batch_size=6)
+    net.save(tmp_path / "new.npz")
+    rewrite(tmp_path / "new.npz", tmp_path / "old.npz", as_version_1)
+    loaded = cls.load(tmp_path / "old.npz")
+    assert loaded.alpha == 0.99
+    assert_identical(net, loaded)
+    assert net.fit(X, y, epochs=2, batch_size=6).tobytes() == loaded.fit(X, y, epochs=2, batch_size=6).tobytes()
+    assert_identical(net, loaded)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_negative_square_avg_is_refused(cls, tmp_path):
+    net = cls(SIZES, dtype=np.float64, seed=1, **CONFIGS["rmsprop"])
+    net.save(tmp_path / "good.npz")
+    rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", lambda a: a["state3"].__setitem__(0, -1e-3))
+    with pytest.raises(ValueError, match="square_avg state3 holds negative values"):
         cls.load(tmp_path / "bad.npz")
 
 

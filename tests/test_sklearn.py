@@ -80,6 +80,20 @@ def test_classifier_solvers_and_dtypes(solver, dtype):
     assert clf.predict_proba(X).dtype == np.float64
 
 
+def test_mlpext_activations_are_accepted():
+    """mlpext's own hidden activations (gelu among them) train the estimator's network with that activation."""
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    for activation in ("gelu", "leaky_relu", "sigmoid"):
+        clf = MLPClassifier(hidden_layer_sizes=(16,), activation=activation, learning_rate_init=0.01, max_iter=200,
+                            batch_size=16, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        assert clf._net.activations[0] == activation
+        assert clf.score(X, y) >= 0.9
+
+
 def test_classifier_string_labels_binary():
     X, y = load_iris(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)

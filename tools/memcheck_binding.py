@@ -4,8 +4,8 @@
 
 The C unit tests (tests/c/run.sh) run the kernels under valgrind, and tools/sanitize.sh runs the whole suite
 under ASan + UBSan; neither sees the binding reading memory it never wrote (ASan does not track that). This runs a
-driver that calls every function of the module with valid arguments (both dtypes; out=, networks with both
-optimizers and both kinds of targets) and with a few invalid ones, under memcheck, and reports each error whose
+driver that calls every function of the module with valid arguments (both dtypes; out=, networks with every
+optimizer of the core's table, gelu layers, and both kinds of targets) and with a few invalid ones, under memcheck, and reports each error whose
 stack has a frame in mlpext's extension (a file of csrc/, or the extension module itself). PYTHONMALLOC=malloc
 lets memcheck follow Python's own allocations; CPython and NumPy then report memcheck errors of their own, which
 are not counted.
@@ -25,6 +25,7 @@ DRIVER = r'''
 import numpy as np
 import mlpext
 import mlpext._core
+import mlpext.network
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])  # integers, as in the lecture: converted by the binding
 y = np.array([[0], [1], [1], [0]])
@@ -60,9 +61,10 @@ for dt in (np.float64, np.float32):
 digits_like = rng.standard_normal((40, 6))
 labels = rng.integers(0, 3, 40)
 for dt in (np.float64, np.float32):
-    for optimizer in ("sgd", "adam"):
-        net = mlpext.MLP([6, 8, 3], activation="relu", output_activation="softmax", loss="cross_entropy",
-                         optimizer=optimizer, dtype=dt, seed=0)
+    for k, optimizer in enumerate(mlpext.network.OPTIMIZERS):  # every row of the optimizer table
+        mlpext._core.optimizer_state(optimizer, 0.5)
+        net = mlpext.MLP([6, 8, 3], activation=("relu", "gelu")[k % 2], output_activation="softmax",
+                         loss="cross_entropy", optimizer=optimizer, dtype=dt, seed=0)
         net.forward(digits_like)
         net.loss(digits_like, labels)
         net.gradients(digits_like, labels)
@@ -81,6 +83,8 @@ for dt in (np.float64, np.float32):
         rejected(net.forward, digits_like[:, :5])
     bce = mlpext.MLP([6, 4, 1], activation="tanh", output_activation="sigmoid", loss="bce", dtype=dt, seed=1)
     bce.fit(digits_like, rng.random((40, 1)), 2, batch_size=8)
+    mae = mlpext.MLP([6, 5, 4, 2], activation="gelu", loss="mae", optimizer="rmsprop", dtype=dt, seed=2)
+    mae.fit(digits_like, rng.random((40, 2)), 2, batch_size=8)
 mlpext._core.build_info()
 print("driver done")
 '''

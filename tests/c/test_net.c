@@ -62,8 +62,8 @@ static void test_lecture_network(void)
     const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, MLP_THREADS(1)};
     double *Ws[2] = {V1, V2}, *bs[2] = {c1, c2};
     const mlp_net_params_f64 q = {Ws, bs};
-    const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
-    const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
+    const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+    const mlp_optim_state_f64 none = {{NULL}, NULL};
     uint64_t rng[4] = {1, 2, 3, 4};
     double *nwork = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *nwork), net_losses[2000];
     size_t iwork[8];
@@ -84,8 +84,9 @@ static void test_optimizers(void)
     }
     for (int nesterov = 0; nesterov <= 1; nesterov++) {
         memcpy(q, p, sizeof p), memcpy(qb, buf, sizeof buf);
-        const mlp_optimizer sgd = {MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, nesterov};
-        mlp_optim_update_f64(MLP_ISA_BEST, &sgd, N, q, g, qb, NULL, NULL, 0);
+        const mlp_optimizer sgd = {MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, nesterov, 0.99};
+        double *const sgd_state[] = {qb};
+        mlp_optim_update_f64(MLP_ISA_BEST, &sgd, N, q, g, sgd_state, 0);
         int same = 1;
         for (size_t k = 0; k < N; k++) {
             double gk = g[k] + 0.01 * p[k], b = buf[k] * 0.9 + gk;
@@ -96,8 +97,9 @@ static void test_optimizers(void)
                              : "SGD with momentum and weight decay, as its formula");
     }
     memcpy(q, p, sizeof p), memcpy(qm, m, sizeof m), memcpy(qv, v, sizeof v);
-    const mlp_optimizer adam = {MLP_ADAM, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.01, 0};
-    mlp_optim_update_f64(MLP_ISA_BEST, &adam, N, q, g, NULL, qm, qv, 3);
+    const mlp_optimizer adam = {MLP_ADAM, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99};
+    double *const adam_state[] = {qm, qv};
+    mlp_optim_update_f64(MLP_ISA_BEST, &adam, N, q, g, adam_state, 3);
     int same = 1;
     const double bc1 = 1 - pow(0.9, 3), bc2 = 1 - pow(0.999, 3);
     for (size_t k = 0; k < N; k++) {
@@ -108,6 +110,38 @@ static void test_optimizers(void)
         same &= qm[k] == mk && qv[k] == vk && q[k] == p[k] + (-(0.001 / bc1) * mk) / denom;
     }
     check(same, "Adam with weight decay at step 3, as torch.optim.Adam's formula");
+
+    memcpy(q, p, sizeof p), memcpy(qm, m, sizeof m), memcpy(qv, v, sizeof v);
+    const mlp_optimizer adamw = {MLP_ADAMW, 0.001, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99};
+    mlp_optim_update_f64(MLP_ISA_BEST, &adamw, N, q, g, adam_state, 3);
+    same = 1;
+    for (size_t k = 0; k < N; k++) {
+        double pk = p[k] * (1 - 0.001 * 0.01); /* decoupled: param.mul_(1 - lr * weight_decay), g unchanged */
+        double mk = m[k] + (1 - 0.9) * (g[k] - m[k]);
+        double vk = v[k] * 0.999 + ((1 - 0.999) * g[k]) * g[k];
+        double denom = sqrt(vk) / pow(bc2, 0.5) + 1e-8;
+        same &= qm[k] == mk && qv[k] == vk && q[k] == pk + (-(0.001 / bc1) * mk) / denom;
+    }
+    check(same, "AdamW at step 3, as torch.optim.AdamW's formula");
+
+    memcpy(q, p, sizeof p), memcpy(qv, v, sizeof v);
+    const mlp_optimizer rmsprop = {MLP_RMSPROP, 0.01, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.9};
+    double *const rmsprop_state[] = {qv};
+    mlp_optim_update_f64(MLP_ISA_BEST, &rmsprop, N, q, g, rmsprop_state, 0);
+    same = 1;
+    for (size_t k = 0; k < N; k++) {
+        double gk = g[k] + 0.01 * p[k];
+        double sk = v[k] * 0.9 + ((1 - 0.9) * gk) * gk;
+        same &= qv[k] == sk && q[k] == p[k] + (-0.01 * gk) / (sqrt(sk) + 1e-8);
+    }
+    check(same, "RMSprop with weight decay, as torch.optim.RMSprop's formula");
+
+    size_t count;
+    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
+    const mlp_optimizer plain = {MLP_SGD, 0.1, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+    check(count == 4 && strcmp(table[MLP_RMSPROP].name, "rmsprop") == 0 && mlp_optim_buffers(&plain) == 0 &&
+              mlp_optim_buffers(&adamw) == 2 && table[MLP_ADAMW].counts_steps && !table[MLP_RMSPROP].counts_steps,
+          "the optimizer table: one row per kind, in its order; SGD keeps a buffer only with momentum");
 }
 
 /* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c and square root), against
@@ -160,8 +194,9 @@ ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
             memcpy(p, p0, sizeof p), memcpy(m, m0, sizeof m), memcpy(v, v0, sizeof v);                           \
             const double beta1 = trial % 2 ? 0.9 : 0.3, wd = trial % 4 >= 2 ? 0.01 : 0.0, eps = 1e-8;           \
             const int64_t t = 1 + trial * 37;                                                                    \
-            const mlp_optimizer adam = {MLP_ADAM, 1e-3, 0.0, beta1, 0.999, eps, wd, 0};                          \
-            mlp_optim_update_##SUFFIX(MLP_ISA_BEST, &adam, N, p, g, NULL, m, v, t);                                            \
+            const mlp_optimizer adam = {MLP_ADAM, 1e-3, 0.0, beta1, 0.999, eps, wd, 0, 0.99};                          \
+            T *const adam_state[] = {m, v};                                                                      \
+            mlp_optim_update_##SUFFIX(MLP_ISA_BEST, &adam, N, p, g, adam_state, t);                              \
             char what[96];                                                                                       \
             snprintf(what, sizeof what, "Adam (%s, %zu parameters, trial %d) as torch's formula, bit for bit",  \
                      #T, (size_t)N, trial);                                                                      \
@@ -229,8 +264,8 @@ static void test_fit_visits_every_row(void)
     double *Ws[2] = {W0, W1}, *bs[2] = {b0, b1};
     const mlp_net_params_f64 p = {Ws, bs};
     const double full = mlp_net_loss_f64(&net, n, X, y, NULL, &p, NULL, full_work);
-    const mlp_optimizer sgd = {MLP_SGD, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0};
-    const mlp_optim_state_f64 none = {NULL, NULL, NULL, NULL};
+    const mlp_optimizer sgd = {MLP_SGD, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+    const mlp_optim_state_f64 none = {{NULL}, NULL};
     uint64_t rng[4] = {5, 6, 7, 8}, rng2[4] = {5, 6, 7, 8};
     double *work = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *work);
     size_t iwork[n + 4];
@@ -318,20 +353,42 @@ static void test_cross_entropy_gradient_bits(void)
     free(other);
 }
 
+/* A hidden layer's pre-activation is kept only for an activation whose backward needs it (GELU): room for it in
+   the workspace, and none for the others. */
+static void test_workspace_keeps_z_where_asked(void)
+{
+    const size_t sizes[4] = {2, 3, 5, 1}, batch = 7;
+    const mlp_activation plain[3] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_RELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_activation gelu[3] = {MLP_ACT(MLP_GELU), MLP_ACT(MLP_RELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_activation both[3] = {MLP_ACT(MLP_GELU), MLP_ACT(MLP_GELU), MLP_ACT(MLP_IDENTITY)};
+    const mlp_net a = {3, sizes, plain, MLP_LOSS_MSE, MLP_THREADS(1)};
+    const mlp_net b = {3, sizes, gelu, MLP_LOSS_MSE, MLP_THREADS(1)}, c = {3, sizes, both, MLP_LOSS_MSE, MLP_THREADS(1)};
+    size_t count;
+    const mlp_activation_info *table = mlp_activation_table(&count);
+    check(mlp_net_workspace(&b, batch, 1) == mlp_net_workspace(&a, batch, 1) + batch * 3 &&
+              mlp_net_workspace(&c, batch, 0) == mlp_net_workspace(&a, batch, 0) + batch * (3 + 5) &&
+              count == MLP_GELU + 1 && table[MLP_GELU].needs_z && !table[MLP_TANH].needs_z &&
+              strcmp(table[MLP_GELU].name, "gelu") == 0,
+          "the workspace keeps a hidden layer's z only for an activation whose backward needs it (gelu)");
+}
+
 int main(void)
 {
+    test_workspace_keeps_z_where_asked();
     test_lecture_network();
     test_optimizers();
     test_adam_paths_double();
     test_adam_paths_float();
-    const mlp_activation_kind hidden[5] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY};
-    for (int h = 0; h < 5; h++) {
+    const mlp_activation_kind hidden[6] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY, MLP_GELU};
+    for (int h = 0; h < 6; h++) {
         test_gradient(MLP_LOSS_LECTURE, hidden[h], MLP_SIGMOID, 0);
         test_gradient(MLP_LOSS_MSE, hidden[h], MLP_IDENTITY, 0);
         test_gradient(MLP_LOSS_MSE, hidden[h], MLP_SOFTMAX, 0);
         test_gradient(MLP_LOSS_BCE, hidden[h], MLP_SIGMOID, 0);
         test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 0);
         test_gradient(MLP_LOSS_CROSS_ENTROPY, hidden[h], MLP_SOFTMAX, 1);
+        test_gradient(MLP_LOSS_MAE, hidden[h], MLP_IDENTITY, 0);
+        test_gradient(MLP_LOSS_MAE, hidden[h], MLP_SIGMOID, 0);
     }
     test_fit_visits_every_row();
     test_cross_entropy_gradient_bits();
