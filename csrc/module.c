@@ -2366,8 +2366,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
-                         (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways", (Py_ssize_t)used.l1_ways, "l2_bytes",
-                         (Py_ssize_t)used.l2_bytes, "cache_detected", fallback ? Py_False : Py_True);
+                         (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
+                         (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
+                         fallback ? Py_False : Py_True);
 }
 
 /* ------------------------------------------------------------------------------------------------------------

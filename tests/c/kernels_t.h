@@ -1023,8 +1023,8 @@ static void MLP_FN(test_dense_products_blocked)(void)
         }
     }
     printf("     blocked products (%s): %s; this machine's caches: L1 %zu bytes, %zu ways; L2 %zu bytes\n",
-           sizeof(MLP_T) == 8 ? "f64" : "f32", ran ? "checked" : "no SIMD kernels in this build or on this CPU", detected.l1_bytes,
-           detected.l1_ways, detected.l2_bytes);
+           sizeof(MLP_T) == 8 ? "f64" : "f32", ran ? "checked" : "no SIMD kernels in this build or on this CPU",
+           detected.l1_bytes, detected.l1_ways, detected.l2_bytes);
 }
 
 /* A row's output of the forward product and of the delta to the input does not depend on the batch it comes in:
