@@ -1,5 +1,7 @@
 /* dense.c — the dense layer: forward and backward side by side. */
 #include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mlp.h"
@@ -14,7 +16,40 @@
 /* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
 #define MLP_TN_SCAN_MIN (1 << 18)
 
+/* mlp.h: the geometry to block for (4 GB written as 2^22 KB, for a 32-bit size_t) */
+mlp_cache mlp_cache_or_fallback(const mlp_cache *cache)
+{
+    if (cache == NULL || cache->l1_ways < 1 || cache->l1_ways > 256 || cache->l1_bytes < 1024 ||
+        cache->l1_bytes > ((size_t)1 << 24) || cache->l1_bytes / cache->l1_ways < 64 || cache->l2_bytes < 1024 ||
+        cache->l2_bytes / 1024 > ((size_t)1 << 22)) {
+        return MLP_CACHE_FALLBACK;
+    }
+    return *cache;
+}
+
 #ifdef MLP_X86_DISPATCH
+/* The blocks of a packed product: kc terms of the sum, mc rows of A, nc columns of B. */
+typedef struct {
+    size_t kc, mc, nc;
+} mlp_blocks;
+
+/* The blocks for a register tile of mr rows × nr columns of `size`-byte scalars (docs/design.md, "Dense kernels"):
+   a packed strip of B (kc × nr, contiguous, so spread evenly over L1's sets whatever its ways) as large as L1; the
+   A block (mc × kc, a multiple of mr rows) half of L2; the B block (kc × nc, a multiple of nr columns) at most
+   4 × L2 (a share of L3, whose size virtual machines misreport). */
+static mlp_blocks mlp_blocks_for(const mlp_cache *cache, size_t mr, size_t nr, size_t size)
+{
+    const mlp_cache c = mlp_cache_or_fallback(cache);
+    mlp_blocks b;
+    b.kc = c.l1_bytes / (nr * size);
+    b.kc = b.kc < 1 ? 1 : b.kc > 4096 ? 4096 : b.kc;
+    b.mc = c.l2_bytes / 2 / (b.kc * size) / mr * mr;
+    b.mc = b.mc < mr ? mr : b.mc > 4096 ? 4096 / mr * mr : b.mc;
+    b.nc = 4 * c.l2_bytes / (b.kc * size) / nr * nr;
+    b.nc = b.nc < nr ? nr : b.nc;
+    return b;
+}
+
 /* ---- the SIMD kernels' vocabulary (dense_simd_impl.h), one set per (precision, instruction set) ----
    The template names them MLP_FK(name): name_f64_avx512, name_f32_avx2, ... Intrinsics are usable inside
    functions with the matching target attribute without any -m flag (GCC >= 4.9, Clang). */

@@ -299,6 +299,7 @@ typedef struct {
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
     MLP_T *C;
+    const mlp_cache *cache; /* not NULL: the SIMD builds pack both factors, in blocks for these caches */
 } MLP_FN(product);
 
 /* Rows lo .. hi − 1 of part `part` of `parts` of a range of `total`, cut at multiples of `align`. */
@@ -313,6 +314,31 @@ static void MLP_FN(part_rows)(size_t total, size_t align, size_t part, size_t pa
 
 /* The rows a product is cut by for parts: X·W + b and D·Wᵀ by rows of X and D, Xᵀ·D by rows of G (columns of X). */
 static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->which == MLP_TN ? p->k : p->n; }
+
+#ifdef MLP_X86_DISPATCH
+/* A build's simd_gemm_packed (dense_simd_impl.h). */
+typedef int (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, int trans_c, size_t rows, size_t cols,
+                                  size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
+                                  size_t ldc, const MLP_T *bias, const mlp_cache *cache);
+
+/* Rows lo .. hi − 1 (product_cut_rows) of a product, both factors packed by `packed`; 0 if it could not run. */
+static int MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, MLP_FN(packed_fn) packed)
+{
+    const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
+    const MLP_T *A = p->A, *B = p->B;
+    MLP_T *C = p->C;
+    switch (p->which) {
+    case MLP_NN_BIAS:
+        return packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, p->cache);
+    case MLP_NT: return packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, p->cache);
+    default:
+        if (p->transposed) { /* tiles of Gᵀ: D broadcast, X in vectors */
+            return packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, p->cache);
+        }
+        return packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, p->cache);
+    }
+}
+#endif
 
 /* Part `part` of `parts` of a product: a range of the rows product_cut_rows names. Every output value is the same
    chain of operations wherever the range is cut, so the result does not depend on `parts`. Cut at multiples of
@@ -332,6 +358,9 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 #ifdef MLP_X86_DISPATCH
 #define MLP_BUILD_CASE(BUILD, ISA)                                                                               \
     case BUILD:                                                                                                  \
+        if (p->cache != NULL && MLP_FN(packed_part)(p, lo, hi, MLP_FKI(simd_gemm_packed, ISA))) {                \
+            break;                                                                                               \
+        }                                                                                                        \
         switch (p->which) {                                                                                      \
         case MLP_NN_BIAS: MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m); \
             break;                                                                                               \
@@ -363,7 +392,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_threads threads)
 {
-    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C};
+    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
+                         n * in * out >= MLP_DENSE_PACK_MIN ? &threads.cache : NULL};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
@@ -459,6 +489,35 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
     default: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
     }
     return 1;
+}
+
+/* For the C tests: as mlp_dense_product_path (paths 1 to 4 only), through the packed kernels (gemm_packed)
+   blocked for `cache` (NULL: MLP_CACHE_FALLBACK), whatever the size. Returns 0, and does nothing, if this CPU or
+   compiler lacks the path or the buffers could not be allocated. */
+int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, size_t n, size_t k, size_t m,
+                                      const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C)
+{
+#ifdef MLP_X86_DISPATCH
+    const mlp_cache fallback = MLP_CACHE_FALLBACK;
+    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
+                         cache != NULL ? cache : &fallback};
+    const size_t rows = which == 2 ? k : n;
+    if ((path == 2 || path == 4) && MLP_CPU_AVX512()) {
+        if (which == 2) {
+            p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B);
+        }
+        return MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx512));
+    }
+    if ((path == 1 || path == 3) && MLP_CPU_AVX2_FMA()) {
+        if (which == 2) {
+            p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
+        }
+        return MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx2));
+    }
+#else
+    (void)which, (void)path, (void)cache, (void)n, (void)k, (void)m, (void)A, (void)B, (void)bias, (void)C;
+#endif
+    return 0;
 }
 
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)

@@ -230,6 +230,176 @@ MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, const int tr
     }
 }
 
+/* ---- Large products: both factors packed, blocks sized for the caches (mlp_blocks, dense.c) ---- */
+
+/* Packs A's block (rows, kc) — A(i, p) = A[i·lda + p], or A[p·lda + i] if trans_a — into panels of MLP_MR rows:
+   A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). */
+MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP_T *A, size_t lda, MLP_T *ap)
+{
+    size_t t = 0;
+    for (; t + MLP_MR <= rows; t += MLP_MR) {
+        MLP_T *dst = ap + t * kc;
+        for (size_t p = 0; p < kc; p++) {
+#pragma GCC unroll 16
+            for (size_t i = 0; i < MLP_MR; i++) {
+                dst[p * MLP_MR + i] = trans_a ? A[p * lda + t + i] : A[(t + i) * lda + p];
+            }
+        }
+    }
+    if (t < rows) {
+        MLP_T *dst = ap + t * kc;
+        for (size_t p = 0; p < kc; p++) {
+            for (size_t i = 0; i < rows - t; i++) {
+                dst[p * MLP_MR + i] = trans_a ? A[p * lda + t + i] : A[(t + i) * lda + p];
+            }
+        }
+    }
+}
+
+/* Packs B's block (kc, cols) — B(p, c) = B[p·ldb + c], or B[c·ldb + p] if trans_b — into strips MLP_NR wide:
+   B(p, s + c) at bp[s·kc + p·MLP_NR + c] for s a multiple of MLP_NR, zeros past the last column. */
+MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP_T *B, size_t ldb, MLP_T *bp)
+{
+    for (size_t s = 0; s < cols; s += MLP_NR) {
+        const size_t w = cols - s < MLP_NR ? cols - s : MLP_NR;
+        MLP_T *dst = bp + s * kc;
+        if (trans_b) {
+            for (size_t c = 0; c < w; c++) {
+                const MLP_T *b = B + (s + c) * ldb;
+                for (size_t p = 0; p < kc; p++) {
+                    dst[p * MLP_NR + c] = b[p];
+                }
+            }
+            for (size_t c = w; c < MLP_NR; c++) {
+                for (size_t p = 0; p < kc; p++) {
+                    dst[p * MLP_NR + c] = 0;
+                }
+            }
+        } else if (w == MLP_NR) {
+            MLP_FK(pack_strip)(MLP_NV, 0, kc, B + s, ldb, dst, MLP_FK(mlp_mask_first)(MLP_VL));
+        } else {
+            for (size_t p = 0; p < kc; p++) {
+                for (size_t c = 0; c < MLP_NR; c++) {
+                    dst[p * MLP_NR + c] = c < w ? B[p * ldb + s + c] : 0;
+                }
+            }
+        }
+    }
+}
+
+/* One strip of C, nv vectors (ncols columns) wide, from packed A (pack_a: rows, kc) and a packed strip of B
+   (pack_b: kc × MLP_NR): tiles of MLP_MR rows, the rest in tiles of 8, 4, 2, 1. */
+MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int masked, const int trans_c, size_t rows,
+                                   size_t kc, const MLP_T *ap, const MLP_T *bp, MLP_T *C, size_t ldc, int first,
+                                   const MLP_T *bias, MLP_M last, size_t ncols)
+{
+    const size_t cstep = trans_c ? 1 : ldc; /* from C's row i to row i + 1 */
+    size_t i = 0;
+    for (; i + MLP_MR <= rows; i += MLP_MR) {
+        if (!first && !trans_c) { /* the next tile's sums, from L3 or memory: rows ldc apart are not prefetched */
+            const size_t next = i + 2 * MLP_MR <= rows ? MLP_MR : rows - i - MLP_MR;
+            for (size_t r = 0; r < next; r++) {
+                const MLP_T *c = C + (i + MLP_MR + r) * ldc;
+                _mm_prefetch((const char *)c, _MM_HINT_T0);
+                _mm_prefetch((const char *)(c + ncols - 1), _MM_HINT_T0);
+            }
+        }
+        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, 1, trans_c, kc, ap + i * kc, MLP_MR, bp, MLP_NR,
+                          C + i * cstep, ldc, first, bias, last, ncols);
+    }
+    const MLP_T *tail = ap + i * kc; /* the last panel: its rows i0 .. rows − 1 */
+    const size_t i0 = i;
+#define MLP_TAIL_TILE(R)                                                                                         \
+    if (rows - i >= (R)) {                                                                                       \
+        MLP_FK(gemm_tile)(fused, (R), nv, masked, 1, trans_c, kc, tail + (i - i0), MLP_MR, bp, MLP_NR,            \
+                          C + i * cstep, ldc, first, bias, last, ncols);                                         \
+        i += (R);                                                                                                \
+    }
+#if MLP_MR > 8
+    MLP_TAIL_TILE(8)
+#endif
+#if MLP_MR > 4
+    MLP_TAIL_TILE(4)
+#endif
+#if MLP_MR > 2
+    MLP_TAIL_TILE(2)
+#endif
+    MLP_TAIL_TILE(1)
+#undef MLP_TAIL_TILE
+}
+
+/* C (rows, cols) = A (rows, k) · B (k, cols) (+ bias), the factors as pack_a and pack_b read them; C(i, c) at
+   C[i·ldc + c], or C[c·ldc + i] if trans_c. The loops of BLIS: blocks of bk->nc columns; in them, blocks of
+   bk->kc of the sum, whose B block is packed once (bp: bk->kc × bk->nc rounded up to MLP_NR); in them, blocks of
+   bk->mc rows, whose A block is packed once (ap: bk->mc × bk->kc, a multiple of MLP_MR rows); then strips of
+   MLP_NR columns (a strip of B stays in L1) and tiles of rows (the A block stays in L2). */
+MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, const int trans_c, size_t rows,
+                                 size_t cols, size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+                                 MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp)
+{
+    for (size_t jc = 0; jc < cols; jc += bk->nc) {
+        const size_t nc = cols - jc < bk->nc ? cols - jc : bk->nc;
+        for (size_t pc = 0; pc < k; pc += bk->kc) {
+            const size_t kc = k - pc < bk->kc ? k - pc : bk->kc;
+            const int first = pc == 0;
+            const MLP_T *bias_block = bias != NULL && pc + kc == k ? bias + jc : NULL;
+            MLP_FK(pack_b)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, bp);
+            for (size_t ic = 0; ic < rows; ic += bk->mc) {
+                const size_t mc = rows - ic < bk->mc ? rows - ic : bk->mc;
+                MLP_FK(pack_a)(trans_a, mc, kc, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, ap);
+                for (size_t jr = 0; jr < nc; jr += MLP_NR) {
+                    const size_t w = nc - jr < MLP_NR ? nc - jr : MLP_NR;
+                    const MLP_T *bs = bp + jr * kc, *bj = bias_block != NULL ? bias_block + jr : NULL;
+                    MLP_T *Cs = trans_c ? C + (jc + jr) * ldc + ic : C + ic * ldc + jc + jr;
+                    if (w == MLP_NR) {
+                        MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj,
+                                              MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR);
+                        continue;
+                    }
+                    const size_t nv = (w + MLP_VL - 1) / MLP_VL;
+                    const MLP_M last = MLP_FK(mlp_mask_first)(w - (nv - 1) * MLP_VL);
+#define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj, last, w)
+                    switch (nv) {
+#if MLP_NV > 3
+                    case 4: MLP_STRIP(4); break;
+#endif
+#if MLP_NV > 2
+                    case 3: MLP_STRIP(3); break;
+#endif
+                    case 2: MLP_STRIP(2); break;
+                    default: MLP_STRIP(1); break;
+                    }
+#undef MLP_STRIP
+                }
+            }
+        }
+    }
+}
+
+/* gemm_packed for a constant `fused`, with its buffers from the heap; 0 (and nothing done) if they cannot be had. */
+MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, int trans_c,
+                                                             size_t rows, size_t cols, size_t k, const MLP_T *A,
+                                                             size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
+                                                             size_t ldc, const MLP_T *bias, const mlp_cache *cache)
+{
+    const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
+    const size_t nc = cols < bk.nc ? cols : bk.nc, kc = k < bk.kc ? k : bk.kc, mc = rows < bk.mc ? rows : bk.mc;
+    const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc, b_len = (nc + MLP_NR - 1) / MLP_NR * MLP_NR * kc;
+    unsigned char *memory = malloc((a_len + 64 + b_len) * sizeof(MLP_T) + 64);
+    if (memory == NULL) {
+        return 0;
+    }
+    MLP_T *ap = (MLP_T *)(memory + (64 - (uintptr_t)memory % 64)); /* 64-byte aligned: a cache line */
+    MLP_T *bp = ap + (a_len + 63) / 64 * 64;
+    if (fused) {
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &bk, ap, bp);
+    } else {
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &bk, ap, bp);
+    }
+    free(memory);
+    return 1;
+}
+
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 

@@ -52,16 +52,37 @@ typedef struct mlp_team mlp_team;
    on a CPU that has more. A cap above what the CPU has runs what it has. */
 typedef enum { MLP_ISA_BEST = 0, MLP_ISA_GENERIC = 1, MLP_ISA_AVX2 = 2, MLP_ISA_AVX512 = 3 } mlp_isa;
 
+/* The data caches of the core a call runs on, which size the blocks of large matrix products (dense.c; docs/design.md,
+   "Dense kernels"). Any field 0 or out of range: the whole geometry is replaced by MLP_CACHE_FALLBACK. The blocks
+   change where sums pause, never their order: the results are the same bits for any geometry. */
+typedef struct {
+    size_t l1_bytes, l1_ways; /* L1 data cache, per core */
+    size_t l2_bytes;          /* L2, per core */
+} mlp_cache;
+
+#define MLP_CACHE_FALLBACK ((mlp_cache){32 * 1024, 8, 512 * 1024})
+
+/* `cache` if it is plausible (L1 of 1 KB to 16 MB in 1 to 256 ways of at least a line, L2 of 1 KB to 4 GB), else
+   MLP_CACHE_FALLBACK: the geometry the products are blocked for. */
+mlp_cache mlp_cache_or_fallback(const mlp_cache *cache);
+
+/* This machine's caches as the system reports them (sysconf on Linux, GetLogicalProcessorInformation on Windows,
+   sysctl on macOS), 0 where it does not: to be called once (it may trap to a hypervisor), not per product. */
+mlp_cache mlp_cache_detect(void);
+
 /* How a call runs: its large products split among up to `count` threads (0 or 1: the calling thread alone), on
    the helpers of `team` when it is given (see mlp_parallel for when it cannot take a product), else on threads
-   started for the product; and every kernel with at most the instruction set `isa`. */
+   started for the product; every kernel with at most the instruction set `isa`; large products blocked for
+   `cache` (all 0: MLP_CACHE_FALLBACK). */
 typedef struct {
     size_t count;
     mlp_team *team; /* may be NULL */
     mlp_isa isa;
+    mlp_cache cache;
 } mlp_threads;
 
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST}) /* no team: threads started per product */
+/* no team: threads started per product; the fallback cache geometry */
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}})
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */
@@ -154,6 +175,11 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
    before adding it, as NumPy's loops do. From this size on the fused SIMD kernel was faster than the portable
    loops for every product and batch measured, one row included (docs/design.md, "Which layers fuse"). */
 #define MLP_DENSE_FMA_MIN 256
+
+/* From this many multiply-adds on, a product on the SIMD kernels packs both its factors in blocks sized for the
+   caches (mlp_threads.cache); below, it reads A in place and packs only the strips of B it must, which was faster
+   there: the copies cost more than they save (docs/design.md, "Dense kernels"). */
+#define MLP_DENSE_PACK_MIN ((size_t)1 << 25)
 
 /* ---- threads (parallel.c), continued ---- */
 

@@ -582,6 +582,7 @@ typedef struct {
     recycle_site sites[RECYCLE_SITES];
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
+    mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
 } core_state;
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
@@ -991,7 +992,8 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
 {
     const core_state *state = PyModule_GetState(module);
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
-    *threads = (mlp_threads){1, NULL, isa};
+    const mlp_cache cache = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
+    *threads = (mlp_threads){1, NULL, isa, cache};
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
@@ -1014,7 +1016,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
         count = (unsigned long)n;
     }
     count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
-    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa};
+    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache};
     return 0;
 }
 
@@ -2458,7 +2460,11 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     /* -1: a team a fork() without os.fork() left behind (the next call that splits a product replaces it) */
     const Py_ssize_t helpers = team == NULL ? 0 : mlp_team_ours(team) ? (Py_ssize_t)mlp_team_helpers(team) : -1;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:N,s:N,s:N,s:N}",
+    const mlp_cache detected = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
+    const mlp_cache used = mlp_cache_or_fallback(&detected);
+    const int fallback = used.l1_bytes != detected.l1_bytes || used.l1_ways != detected.l1_ways ||
+                         used.l2_bytes != detected.l2_bytes;
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:N,s:N,s:N,s:N}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2470,9 +2476,11 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
                          (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
-                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "optimizers", optimizer_names(),
-                         "hidden_activations", activation_names(0), "output_activations", activation_names(1),
-                         "losses", loss_rows());
+                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
+                         (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
+                         (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
+                         fallback ? Py_False : Py_True, "optimizers", optimizer_names(), "hidden_activations",
+                         activation_names(0), "output_activations", activation_names(1), "losses", loss_rows());
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -2599,6 +2607,7 @@ static int core_exec(PyObject *module)
     if (state == NULL || read_simd_env(state) < 0) {
         return -1;
     }
+    state->cache = mlp_cache_detect();
     return register_fork_hook(module);
 }
 

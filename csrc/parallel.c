@@ -45,6 +45,7 @@
 #include <unistd.h>
 #endif
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compiler.h"
@@ -382,4 +383,55 @@ void mlp_parallel(mlp_threads threads, size_t ops, void (*fn)(void *arg, size_t 
     } else {
         fn(arg, 0, 1);
     }
+}
+
+/* ---- the caches (mlp_cache_detect) ---- */
+
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+mlp_cache mlp_cache_detect(void)
+{
+    mlp_cache c = {0, 0, 0};
+#if defined(_WIN32)
+    DWORD bytes = 0;
+    GetLogicalProcessorInformation(NULL, &bytes);
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION *info = bytes > 0 ? malloc(bytes) : NULL;
+    if (info != NULL && GetLogicalProcessorInformation(info, &bytes)) {
+        for (size_t i = 0; i < bytes / sizeof *info; i++) {
+            const CACHE_DESCRIPTOR *d = &info[i].Cache;
+            if (info[i].Relationship != RelationCache || (d->Type != CacheData && d->Type != CacheUnified)) {
+                continue;
+            }
+            if (d->Level == 1 && c.l1_bytes == 0) {
+                c.l1_bytes = d->Size;
+                c.l1_ways = d->Associativity == CACHE_FULLY_ASSOCIATIVE ? 0 : d->Associativity;
+            } else if (d->Level == 2 && c.l2_bytes == 0) {
+                c.l2_bytes = d->Size;
+            }
+        }
+    }
+    free(info);
+#elif defined(__APPLE__)
+    int64_t value = 0;
+    size_t len = sizeof value;
+    if (sysctlbyname("hw.l1dcachesize", &value, &len, NULL, 0) == 0 && value > 0) {
+        c.l1_bytes = (size_t)value;
+        c.l1_ways = 8; /* macOS does not report it */
+    }
+    len = sizeof value;
+    if (sysctlbyname("hw.l2cachesize", &value, &len, NULL, 0) == 0 && value > 0) {
+        c.l2_bytes = (size_t)value;
+    }
+#else
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL1_DCACHE_ASSOC) && defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), ways = sysconf(_SC_LEVEL1_DCACHE_ASSOC),
+               l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    c.l1_bytes = l1 > 0 ? (size_t)l1 : 0;
+    c.l1_ways = ways > 0 ? (size_t)ways : 0;
+    c.l2_bytes = l2 > 0 ? (size_t)l2 : 0;
+#endif
+#endif
+    return c;
 }

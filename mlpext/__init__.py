@@ -67,6 +67,10 @@ def show_config():
     print(f"  matrix products: mlpext's own register-tiled kernels, no BLAS; layers more than 4 wide with at least "
           f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
           f"the others round like NumPy's loops")
+    source = "as the system reports them" if info["cache_detected"] else "a fallback: the system reports none"
+    print(f"  caches: L1d {info['l1d_bytes'] // 1024} KB {info['l1d_ways']}-way, L2 {info['l2_bytes'] // 1024} KB "
+          f"({source}); products of at least {info['pack_min_ops']:.0f} multiply-adds pack their factors in "
+          f"blocks sized for them")
     env = os.environ.get("MLPEXT_NUM_THREADS")
     cpus = info["cpus"]
     helpers = info["team_helpers"]

@@ -1,4 +1,5 @@
 """mlpext.show_config and _core.build_info: what was built and which kernels run here."""
+import os
 import platform
 
 import numpy as np
@@ -25,6 +26,25 @@ def test_show_config_prints_the_build(capsys):
     info = _core.build_info()
     assert info["simd"] in text and info["cflags"] in text and mlpext.__version__ in text
     assert f"at least {info['fma_min_weights']} weights use fused multiply-adds" in text
+
+
+def test_show_config_reports_the_caches(capsys):
+    """The cache geometry the large products are blocked for: the system's (sysconf on Linux), else the fallback."""
+    info = _core.build_info()
+    geometry = (info["l1d_bytes"], info["l1d_ways"], info["l2_bytes"])
+    names = ("SC_LEVEL1_DCACHE_SIZE", "SC_LEVEL1_DCACHE_ASSOC", "SC_LEVEL2_CACHE_SIZE")
+    if platform.system() == "Linux" and all(n in os.sysconf_names for n in names):
+        reported = tuple(os.sysconf(n) for n in names)
+        plausible = 1024 <= reported[0] <= 2**24 and 1 <= reported[1] <= 256 and reported[0] // reported[1] >= 64 \
+            and 1024 <= reported[2] <= 2**32
+        assert info["cache_detected"] == plausible
+        assert geometry == (reported if plausible else (32768, 8, 524288))
+    if not info["cache_detected"]:
+        assert geometry == (32768, 8, 524288)
+    assert info["pack_min_ops"] == 2**25
+    mlpext.show_config()
+    text = capsys.readouterr().out
+    assert f"L1d {geometry[0] // 1024} KB {geometry[1]}-way, L2 {geometry[2] // 1024} KB" in text
 
 
 def test_show_config_reports_the_threads(capsys, monkeypatch):

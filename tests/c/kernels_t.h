@@ -867,7 +867,7 @@ static void *MLP_FN(team_user_main)(void *p)
 {
     MLP_FN(team_user) *u = p;
     for (size_t r = 0; r < COUNT(u->out); r++) {
-        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST}, u->out[r]);
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}}, u->out[r]);
     }
     return NULL;
 }
@@ -896,7 +896,7 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
                 MLP_T *out[4];
-                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST}, out);
+                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST, {0, 0, 0}}, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
                          round ? ", woken" : "");
@@ -963,6 +963,68 @@ static void MLP_FN(test_dense_tn_subnormal)(void)
             }
         }
     }
+}
+
+/* The packed kernels of large products (dense.c: gemm_packed), blocked for several cache geometries — this
+   machine's or the fallback (NULL), 32 KB 8-way, 48 KB 12-way, tiny caches whose blocks cut every dimension many
+   times (kc of 8 to 48, mc of a tile or two), odd sizes, and implausible ones (the fallback) — give the bits of
+   the naive loop, fused and unfused, and those of the unblocked kernels. Xᵀ·D also with subnormal numbers in D,
+   which makes its tiles run transposed (from 2^18 multiply-adds on). */
+static void MLP_FN(test_dense_products_blocked)(void)
+{
+    const mlp_cache detected = mlp_cache_detect();
+    const mlp_cache geometries[] = {{0, 0, 0},       {32768, 8, 524288}, {49152, 12, 1048576}, {1024, 2, 2048},
+                                    {3072, 3, 20000}, {24576, 6, 327680}, {5, 100, 7},         detected};
+    static const size_t shapes[][3] = {{1, 1, 1}, {7, 17, 20}, {13, 33, 100}, {50, 150, 37}, {6, 16, 512},
+                                       {61, 129, 257}, {100, 150, 50}};
+    const double tiny = sizeof(MLP_T) == 4 ? FLT_MIN : DBL_MIN;
+    int ran = 0;
+    for (size_t g = 0; g < COUNT(geometries) + 1; g++) {
+        const mlp_cache *cache = g < COUNT(geometries) ? &geometries[g] : NULL;
+        for (int which = 0; which < 3; which++) {
+            for (int path = 1; path < 5; path++) {
+                for (size_t s = 0; s < COUNT(shapes); s++) {
+                    for (int sub = 0; sub < (which == 2 ? 2 : 1); sub++) {
+                        const size_t rows = shapes[s][0], cols = shapes[s][1], depth = shapes[s][2];
+                        const size_t n = which == 2 ? depth : rows;
+                        const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
+                        const size_t m = which == 1 ? depth : cols;
+                        const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
+                        MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
+                        for (size_t i = 0; sub && i < lb; i += 37) { /* D of Xᵀ·D */
+                            B[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                        }
+                        MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
+                        MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
+                        MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
+                        if (MLP_FN(mlp_dense_product_blocked)(which, path, cache, n, k, m, A, B, bias, C)) {
+                            ran = 1;
+                            MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
+                            MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
+                            if (!SAME("blocked product", C, ref, rows * cols) ||
+                                !SAME("blocked = unblocked", C, unblocked, rows * cols)) {
+                                report(__LINE__,
+                                       "  which %d path %d: rows %zu cols %zu depth %zu, cache %zu/%zu/%zu%s",
+                                       which, path, rows, cols, depth, cache ? cache->l1_bytes : 0,
+                                       cache ? cache->l1_ways : 0, cache ? cache->l2_bytes : 0,
+                                       sub ? ", subnormals in D" : "");
+                            }
+                            SAME("A unchanged", A, A0, la);
+                            SAME("B unchanged", B, B0, lb);
+                            GUARDS_OK(C);
+                        }
+                        MLP_T *all[] = {A, B, bias, C, ref, unblocked, A0, B0};
+                        for (size_t q = 0; q < COUNT(all); q++) {
+                            guarded_free(all[q]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    printf("     blocked products (%s): %s; this machine's caches: L1 %zu bytes, %zu ways; L2 %zu bytes\n",
+           sizeof(MLP_T) == 8 ? "f64" : "f32", ran ? "checked" : "no SIMD kernels in this build or on this CPU",
+           detected.l1_bytes, detected.l1_ways, detected.l2_bytes);
 }
 
 /* A row's output of the forward product and of the delta to the input does not depend on the batch it comes in:

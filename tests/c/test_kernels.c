@@ -233,6 +233,11 @@ int mlp_dense_product_path_f64(int which, int path, size_t n, size_t k, size_t m
                                const double *bias, double *C);
 int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m, const float *A, const float *B,
                                const float *bias, float *C);
+/* and through the packed kernels of large products, blocked for `cache` (NULL: the fallback geometry) */
+int mlp_dense_product_blocked_f64(int which, int path, const mlp_cache *cache, size_t n, size_t k, size_t m,
+                                  const double *A, const double *B, const double *bias, double *C);
+int mlp_dense_product_blocked_f32(int which, int path, const mlp_cache *cache, size_t n, size_t k, size_t m,
+                                  const float *A, const float *B, const float *bias, float *C);
 
 /* Does a dense layer (in, out) sum with fused multiply-adds? dense.c's dispatch: layers more than 4 wide
    (MLP_SMALL_WIDTH) with at least MLP_DENSE_FMA_MIN weights (256) do, if the CPU has AVX-512 or AVX2 with FMA,
@@ -625,6 +630,7 @@ int main(void)
     BOTH(test_dense_products_each_path)
     BOTH(test_dense_rows_independent_of_batch)
     BOTH(test_dense_tn_subnormal)
+    BOTH(test_dense_products_blocked)
     BOTH(test_dense_threads_same_bits)
     BOTH(test_dense_team_same_bits)
     BOTH(test_add_scaled_exact)
