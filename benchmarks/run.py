@@ -46,7 +46,8 @@ implementation's weights are compared with mlpext's: the largest |w − w_mlpext
 array, the worst array printed. Beyond the tolerance (float64 1e-9; float32 1e-4; float32 Adam 1e-3, since Adam
 divides each gradient by its own scale and so magnifies rounding differences in near-zero gradients) the row says
 DISAGREES. The digits' weights are compared after 2 epochs without shuffling (each implementation shuffles with
-its own generator).
+its own generator) and with Adam's eps at 1e-14 (scikit-learn adds eps elsewhere than torch.optim.Adam and mlpext,
+which with eps = 1e-8 alone moves its weights by about 1 %; with eps tiny the computations are the same).
 
 Peak memory (unless --no-memory): each implementation runs again in a child process of its own, which imports
 the modules, builds the data and the initial weights, makes one warm-up run (JIT compilation), frees it
@@ -113,6 +114,7 @@ END = "<!-- benchmark-suite:end -->"
 # Tolerances of the weights check (module docstring): largest |w − w_mlpext| / largest |w_mlpext| per array.
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "adam float32": 1e-3}
 DIGITS_CHECK_EPOCHS = 2
+CHECK_EPS = 1e-14  # Adam's eps in the digits' weights check (check_weights says why)
 DIGITS_LR = 1e-3
 BETAS, EPS = (0.9, 0.999), 1e-8
 
@@ -505,17 +507,17 @@ def digits_arrays(w):
     return X, y.astype(np.int64), [p.copy() for pair in net.params for p in pair]
 
 
-def digits_kwargs(w):
-    return dict(activation="relu", loss="cross_entropy", optimizer="adam", learning_rate=w.lr, betas=BETAS, eps=EPS)
+def digits_kwargs(w, eps=EPS):
+    return dict(activation="relu", loss="cross_entropy", optimizer="adam", learning_rate=w.lr, betas=BETAS, eps=eps)
 
 
 def digits_impls(w, peers):
     impls = []
 
     def net_impl(key, label, cls, dtype, mlpext_side):
-        def prepare(a, shuffle=True):
+        def prepare(a, shuffle=True, eps=EPS):
             X, y, params = a
-            net = cls(list(w.sizes), **digits_kwargs(w), dtype=dtype, seed=0)
+            net = cls(list(w.sizes), **digits_kwargs(w, eps), dtype=dtype, seed=0)
             for (W, b), W0, b0 in zip(net.params, params[0::2], params[1::2]):
                 W[...], b[...] = W0, b0
             return {"net": net, "X": np.ascontiguousarray(X, dtype=dtype), "shuffle": shuffle}
@@ -543,12 +545,12 @@ def sklearn_digits_impl(sklearn, w):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    def prepare(a, shuffle=True):
+    def prepare(a, shuffle=True, eps=EPS):
         X, y, params = a
         clf = MLPClassifier(hidden_layer_sizes=w.sizes[1:-1], activation="relu", solver="adam", alpha=0.0,
                             batch_size=DIGITS_BATCH, learning_rate_init=w.lr, max_iter=1, tol=0.0,
                             n_iter_no_change=1 << 30, shuffle=shuffle, random_state=0, beta_1=BETAS[0],
-                            beta_2=BETAS[1], epsilon=EPS)
+                            beta_2=BETAS[1], epsilon=eps)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(X, y)  # sets up the estimator; the weights are replaced below
@@ -569,12 +571,12 @@ def sklearn_digits_impl(sklearn, w):
 
 
 def torch_digits_impl(torch, w):
-    label = "PyTorch (autograd, torch.optim.Adam)"
+    label = "PyTorch (autograd, optim.Adam)"
     if torch is None:
         return missing("torch", label)
     import torch.nn.functional as F
 
-    def prepare(a, shuffle=True):
+    def prepare(a, shuffle=True, eps=EPS):
         X, y, params = a
         layers = []
         for W, b in zip(params[0::2], params[1::2]):
@@ -585,7 +587,7 @@ def torch_digits_impl(torch, w):
             layers += [linear, torch.nn.ReLU()]
         model = torch.nn.Sequential(*layers[:-1])
         return {"model": model, "X": torch.as_tensor(X), "y": torch.as_tensor(y), "shuffle": shuffle,
-                "optimizer": torch.optim.Adam(model.parameters(), lr=w.lr, betas=BETAS, eps=EPS)}
+                "optimizer": torch.optim.Adam(model.parameters(), lr=w.lr, betas=BETAS, eps=eps)}
 
     def run(s, epochs, a):
         model, optimizer, X, y = s["model"], s["optimizer"], s["X"], s["y"]
@@ -625,7 +627,7 @@ def jax_digits_impl(jax, w):
 
     grad_fn = jax.value_and_grad(loss_fn)
 
-    def step(carry, data):
+    def step(carry, data, eps):
         params, m, v, t = carry
         X, Y = data
         loss, grads = grad_fn(params, X, Y)
@@ -635,38 +637,39 @@ def jax_digits_impl(jax, w):
         root = jnp.sqrt(1 - beta2 ** tf)
         m = tuple(mi + (g - mi) * (1 - beta1) for mi, g in zip(m, grads))
         v = tuple(beta2 * vi + (1 - beta2) * g * g for vi, g in zip(v, grads))
-        params = tuple(p - step_size * mi / (jnp.sqrt(vi) / root + EPS) for p, mi, vi in zip(params, m, v))
+        params = tuple(p - step_size * mi / (jnp.sqrt(vi) / root + eps) for p, mi, vi in zip(params, m, v))
         return (params, m, v, t), loss * X.shape[0]
 
-    def epoch(carry, X, Y, key, shuffle):
+    def epoch(carry, X, Y, key, eps, shuffle):
         n = X.shape[0]
         if shuffle:
             order = jax.random.permutation(key, n)
             X, Y = X[order], Y[order]
         full = n // batch * batch
-        carry, losses = lax.scan(step, carry, (X[:full].reshape(-1, batch, X.shape[1]),
+        carry, losses = lax.scan(lambda c, d: step(c, d, eps), carry, (X[:full].reshape(-1, batch, X.shape[1]),
                                                Y[:full].reshape(-1, batch, Y.shape[1])))
         total = jnp.sum(losses)
         if full < n:
-            carry, tail = step(carry, (X[full:], Y[full:]))
+            carry, tail = step(carry, (X[full:], Y[full:]), eps)
             total = total + tail
         return carry, total / n
 
-    epoch_jit = jax.jit(epoch, static_argnums=4)
+    epoch_jit = jax.jit(epoch, static_argnums=5)
 
-    def prepare(a, shuffle=True):
+    def prepare(a, shuffle=True, eps=EPS):
         X, y, params = a
         params = tuple(jnp.asarray(p) for p in params)
         zeros = tuple(jnp.zeros_like(p) for p in params)
         return {"carry": (params, zeros, zeros, jnp.zeros((), jnp.int32)), "X": jnp.asarray(X),
                 "Y": jnp.asarray(np.eye(w.sizes[-1], dtype=w.dtype)[y]), "shuffle": shuffle,
+                "eps": jnp.asarray(eps, w.dtype),
                 "key": jax.random.PRNGKey(0)}
 
     def run(s, epochs, a):
         carry, X, Y, key = s["carry"], s["X"], s["Y"], s["key"]
         for _ in range(epochs):
             key, sub = jax.random.split(key)
-            carry, loss = epoch_jit(carry, X, Y, sub, s["shuffle"])
+            carry, loss = epoch_jit(carry, X, Y, sub, s["eps"], s["shuffle"])
         s["carry"], s["key"] = jax.block_until_ready(carry), key
 
     def weights(s):
@@ -723,11 +726,14 @@ def weight_gap(weights, reference):
 
 def check_weights(w, impls, arrays, epochs, trained=None):
     """{key: (gap, agrees)}: each implementation's weights after `epochs` epochs from the same initial weights,
-    against the first (mlpext's). `trained` holds {key: weights} already computed (the warm-up runs)."""
+    against the first (mlpext's). `trained` holds {key: weights} already computed (the warm-up runs). The digits
+    are trained without shuffling (each implementation shuffles with its own generator) and with Adam's eps
+    1e-14: scikit-learn adds eps to √v, torch.optim.Adam (and mlpext) to √v / √(1 − β2^t), which alone moves
+    the weights by about 1 % in the first epochs; with eps tiny both are the same computation."""
     trained = dict(trained or {})
     for impl in impls:
         if impl.run is not None and impl.key not in trained:
-            state = impl.prepare(arrays, **({"shuffle": False} if w.kind == "digits" else {}))
+            state = impl.prepare(arrays, **({"shuffle": False, "eps": CHECK_EPS} if w.kind == "digits" else {}))
             impl.run(state, epochs, arrays)
             trained[impl.key] = [np.array(p) for p in impl.weights(state)]
     reference = trained[impls[0].key]
@@ -1013,9 +1019,33 @@ def versions(peers):
     return out
 
 
+def load_average():
+    """The 1, 5 and 15-minute load averages (psutil's where installed: it has them on Windows too), or None."""
+    try:
+        import psutil
+        return psutil.getloadavg()
+    except (ImportError, AttributeError, OSError):
+        pass
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def format_load(load):
+    return " ".join(f"{x:.2f}" for x in load) if load else "n/a"
+
+
 def cpu_details():
     """'2 cores; L1d 32K, L2 512K, L3 32M; AVX2, FMA, no AVX-512' (Linux), or the core count."""
-    parts = [f"{os.cpu_count()} cores"]
+    parts = [f"{os.cpu_count()} logical cores"]
+    try:
+        import psutil
+        physical = psutil.cpu_count(logical=False)
+        if physical:
+            parts[0] = f"{physical} physical, " + parts[0]
+    except ImportError:
+        pass
     caches = []
     base = "/sys/devices/system/cpu/cpu0/cache"
     try:
@@ -1095,8 +1125,8 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
         + ("; " + ", ".join(f"{k}={v}" for k, v in env["env"].items()) if env["env"] else "") + "  ",
         f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
         + (f", commit `{commit}`" if commit else "") + "  ",
-        f"Load average (1 min) before / after the run: {env['load'][0]:.2f} / {load_after[0]:.2f} (the run "
-        "itself adds 1 to 2).",
+        f"Load average (1, 5, 15 min) before / after the run: {format_load(env['load'])} / "
+        f"{format_load(load_after)} (the run itself adds 1 to 2).",
         "",
         "| workload | implementation | time per epoch | best peer ÷ this | vs NumPy | peak memory | weights gap "
         "| floor | |",
@@ -1115,8 +1145,8 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
     lines += [
         "",
         f"Weights tolerances: {tolerances}. The digits' weights are compared after {DIGITS_CHECK_EPOCHS} epochs "
-        "without shuffling; scikit-learn's Adam adds eps to √v rather than to √v / √(1 − β2^t), which the "
-        "tolerance covers. Peak memory: the growth of the resident set (VmHWM after the run minus VmRSS before "
+        f"without shuffling and with Adam's eps at {CHECK_EPS:g}: scikit-learn adds eps to √v, torch.optim.Adam "
+        "and mlpext to √v / √(1 − β2^t), which with eps = 1e-8 alone moves the weights by about 1 %. Peak memory: the growth of the resident set (VmHWM after the run minus VmRSS before "
         "it) of a child process that imported the modules, built the data and made one warm-up run, freed; "
         "\"—\" where it was not measured.",
         "",
@@ -1213,7 +1243,7 @@ def main(argv=None):
     if repeats < 1:
         parser.error("--repeats must be at least 1")
 
-    load = os.getloadavg()
+    load = load_average()
     peers = import_peers(PEERS, args.torch_threads)
     env = environment(peers, load)
     if env["unset"]:
@@ -1225,7 +1255,7 @@ def main(argv=None):
     print("versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()))
     for line in env["blas"]:
         print(f"BLAS (threadpoolctl): {line}")
-    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"load average before: {format_load(load)}")
     for name, module in peers.items():
         if module is None:
             print(f"{name}: not installed (its rows are skipped; pip install \".[bench]\")")
@@ -1245,11 +1275,11 @@ def main(argv=None):
         if not args.no_memory:
             memory[w.name] = peak_memory(w, result["impls"], epochs, args.tiny, args.torch_threads)
         print(f"  measured {w.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    load_after = os.getloadavg()
+    load_after = load_average()
     print(f"\nbest of {repeats} runs; time per epoch; \"best peer ÷\": the fastest non-mlpext implementation's time "
           "over this one's; floors are reported, never asserted\n")
     print_table(results, memory)
-    print(f"\nload average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
+    print(f"\nload average after: {format_load(load_after)}")
 
     if args.no_callgrind or (args.only and "xor" not in args.only):
         cg = {"skipped": "--no-callgrind" if args.no_callgrind else "xor not selected"}
