@@ -1118,14 +1118,14 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
         "and measurement. This section and [speedup.png](speedup.png) are rewritten by each run without "
         "`--no-write`.",
         "",
-        f"Machine: {env['machine']}  ",
-        "Versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()) + "  ",
-        "BLAS (threadpoolctl): " + "; ".join(env["blas"]) + "  ",
-        f"Environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset by the run: {unset}"
-        + ("; " + ", ".join(f"{k}={v}" for k, v in env["env"].items()) if env["env"] else "") + "  ",
-        f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
-        + (f", commit `{commit}`" if commit else "") + "  ",
-        f"Load average (1, 5, 15 min) before / after the run: {format_load(env['load'])} / "
+        f"- Machine: {env['machine']}",
+        "- Versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()),
+        "- BLAS (threadpoolctl): " + "; ".join(env["blas"]),
+        f"- Environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset by the run: {unset}"
+        + ("; " + ", ".join(f"{k}={v}" for k, v in env["env"].items()) if env["env"] else ""),
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
+        + (f", commit `{commit}`" if commit else ""),
+        f"- Load average (1, 5, 15 min) before / after the run: {format_load(env['load'])} / "
         f"{format_load(load_after)} (the run itself adds 1 to 2).",
         "",
         "| workload | implementation | time per epoch | best peer ÷ this | vs NumPy | peak memory | weights gap "
@@ -1162,7 +1162,8 @@ def wrap(line, width=115):
     """A prose line of the section wrapped as the docs are (tables, headings and forced breaks left alone)."""
     if line.startswith(("|", "#", "!", "<")) or line.endswith("  ") or len(line) <= width:
         return line
-    return textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False)
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def write_doc(section):
@@ -1220,7 +1221,7 @@ def plot(results, path, machine):
     plt.close(fig)
 
 
-def main(argv=None):
+def make_parser():
     names = [w.name for w in WORKLOADS]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and 2 repeats: a sanity run")
@@ -1235,6 +1236,11 @@ def main(argv=None):
                         help="PyTorch's thread count (default: NumPy's BLAS thread count)")
     parser.add_argument("--tiny", action="store_true", help="tiny networks: a smoke test of the machinery")
     parser.add_argument("--memory-child", nargs=3, metavar=("WORKLOAD", "IMPL", "EPOCHS"), help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    parser = make_parser()
     args = parser.parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(*args.memory_child[:2], int(args.memory_child[2]), args.tiny, args.torch_threads)))

@@ -169,3 +169,23 @@ def test_peak_memory_sees_an_allocation_during_the_run():
     for label, rest in rows:
         if rest != "not installed":
             assert re.fullmatch(r"\d+ KiB|[\d.]+ MiB", re.split(r"\s{2,}", rest)[3]), (label, rest)
+
+
+def test_the_commands_of_docs_benchmarks_md_exist():
+    """docs/benchmarks.md's run.py commands use options run.py has; its extra is pyproject's, with every peer."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S)
+    commands = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    runs = [c for c in commands if c.startswith("python benchmarks/run.py")]
+    assert runs
+    parser = run.make_parser()
+    for command in runs:
+        parser.parse_args(command.split()[2:])  # SystemExit on an unknown option
+    assert 'pip install ".[bench]"' in commands
+    try:
+        import tomllib
+    except ImportError:
+        pytest.skip("reading pyproject.toml needs tomllib (Python >= 3.11)")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=;\[ ]", spec)[0] for spec in extra["bench"]}
+    assert names == {"numba", "jax", "torch", "scikit-learn", "threadpoolctl", "matplotlib", "psutil"}
