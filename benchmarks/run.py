@@ -392,7 +392,7 @@ def numba_xor_impls(numba, lr):
         X, y, (W1, b1, W2, b2), (A1, A2, D1, D2) = s["X"], s["y"], s["params"], s["work"]
         epoch = f["epoch"]
         for _ in range(epochs):
-            loss = epoch(X, y, W1, b1, W2, b2, lr, A1, A2, D1, D2)  # noqa: F841
+            epoch(X, y, W1, b1, W2, b2, lr, A1, A2, D1, D2)  # returns the epoch's loss, as train_step does
     return [Impl("numba", "Numba @njit whole loop", prepare, run_loop),
             Impl("numba step", "Numba @njit, one call per epoch", prepare, run_steps)]
 
@@ -1081,7 +1081,8 @@ def blas_lines():
     lines = []
     for i in threadpool_info():
         lines.append(f"{i.get('user_api')}: {i.get('internal_api')} {i.get('version')}, architecture "
-                     f"{i.get('architecture', '—')}, {i.get('num_threads')} threads ({os.path.basename(i['filepath'])})")
+                     f"{i.get('architecture', '—')}, {i.get('num_threads')} threads "
+                     f"({os.path.basename(i['filepath'])})")
     return lines
 
 
@@ -1146,13 +1147,15 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
         "",
         f"Weights tolerances: {tolerances}. The digits' weights are compared after {DIGITS_CHECK_EPOCHS} epochs "
         f"without shuffling and with Adam's eps at {CHECK_EPS:g}: scikit-learn adds eps to √v, torch.optim.Adam "
-        "and mlpext to √v / √(1 − β2^t), which with eps = 1e-8 alone moves the weights by about 1 %. Peak memory: the growth of the resident set (VmHWM after the run minus VmRSS before "
-        "it) of a child process that imported the modules, built the data and made one warm-up run, freed; "
-        "\"—\" where it was not measured.",
+        "and mlpext to √v / √(1 − β2^t), which with eps = 1e-8 alone moves the weights by about 1 %. Peak "
+        "memory: the growth of the resident set (VmHWM after the run minus VmRSS before it) of a child process "
+        "that imported the modules, built the data and made one warm-up run, freed: the memory the training "
+        "brought in beyond what the process held (a small run can reuse memory the warm-up freed, hence some 0 "
+        "KiB); \"—\" where it was not measured.",
         "",
         f"Regression guard (machine-noise free): {callgrind_text(cg)}",
         "",
-        "![Time per epoch against network size](speedup.png)",
+        "![Time per epoch against network size, and over mlpext's](speedup.png)",
         END,
     ]
     return "\n".join(wrap(line) for line in lines) + "\n"
@@ -1178,12 +1181,13 @@ def write_doc(section):
         f.write(text)
 
 
-FAMILIES = {"mlpext": "mlpext (train; MLP.fit for 3 layers)", "numpy": "NumPy", "numba": "Numba (@njit)",
+FAMILIES = {"mlpext": "mlpext (train; MLP.fit for 3 layers)", "numpy": "NumPy", "numba": "Numba (@njit, whole loop)",
             "jax": "JAX (jit, fori_loop)", "torch": "PyTorch"}
 
 
 def plot(results, path, machine):
-    """Time per epoch of each implementation family against the sigmoid networks' size (log-log)."""
+    """The sigmoid networks: each implementation family's time per epoch against the network's size, and its time
+    over mlpext's (log-log)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1193,29 +1197,36 @@ def plot(results, path, machine):
     for w, result in results:
         if w.kind != "sigmoid":
             continue
-        main_key = {2: "train", 3: "fit"}[len(w.sizes) - 1]
+        main_key = "train" if len(w.sizes) == 3 else "fit"
+        if main_key not in result["per_epoch"]:
+            continue
         for impl in result["impls"]:
-            if impl.key in result["per_epoch"] and (impl.key == main_key or not impl.mlpext_side) \
-                    and " " not in impl.key:
-                series.setdefault(impl.family, []).append((w.multiply_adds(), result["per_epoch"][impl.key],
-                                                           w.name))
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = iter("os^vDP*Xh<>")
+            whole = impl.key == main_key or not (impl.mlpext_side or " " in impl.key)  # whole loops, not steps
+            if impl.key in result["per_epoch"] and whole:
+                series.setdefault(impl.family, []).append(
+                    (w.multiply_adds(), result["per_epoch"][impl.key], result["per_epoch"][main_key], w.name))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    markers = dict(zip(FAMILIES, "osv^D"))
     for family, points in series.items():
         points.sort()
-        xs, ys, _ = zip(*points)
-        ax.plot(xs, ys, marker=next(markers), label=FAMILIES.get(family, family),
-                linewidth=2.5 if family == "mlpext" else 1.2)
-    for x, _, name in series.get("mlpext", []):
-        ax.annotate(name, (x, min(y for points in series.values() for xx, y, _ in points if xx == x)),
-                    textcoords="offset points", xytext=(4, -14), fontsize=8, color="0.3")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("network size: multiply-adds per epoch (one full-batch step)")
-    ax.set_ylabel("time per epoch (s), lower is better")
-    ax.set_title(f"Sigmoid networks, the lecture's update, best of the run\n{machine}", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        xs, ys, mine, _ = zip(*points)
+        style = dict(marker=markers.get(family, "x"), label=FAMILIES.get(family, family),
+                     linewidth=2.5 if family == "mlpext" else 1.2)
+        top.plot(xs, ys, **style)
+        bottom.plot(xs, [y / m for y, m in zip(ys, mine)], **style)
+    for x, y, _, name in series.get("mlpext", []):
+        top.annotate(name, (x, y), textcoords="offset points", xytext=(5, -14), fontsize=8, color="0.3")
+    for ax in (top, bottom):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    bottom.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
+    top.set_ylabel("time per epoch (s), lower is better")
+    bottom.set_ylabel("time ÷ mlpext's time\n(above 1: mlpext is faster)")
+    bottom.set_xlabel("network size: multiply-adds per epoch (one full-batch step)")
+    top.set_title(f"Sigmoid networks (XOR to 1024-1024-1024-1024), the lecture's update, best of one run\n{machine}",
+                  fontsize=9)
+    top.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1243,7 +1254,8 @@ def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.memory_child:
-        print(json.dumps(memory_child(*args.memory_child[:2], int(args.memory_child[2]), args.tiny, args.torch_threads)))
+        name, key, epochs = args.memory_child
+        print(json.dumps(memory_child(name, key, int(epochs), args.tiny, args.torch_threads)))
         return 0
     repeats = args.repeats if args.repeats is not None else (2 if args.quick or args.tiny else 5)
     if repeats < 1:

@@ -10,7 +10,6 @@
 
 No timing is asserted: the figures of a tiny run mean nothing.
 """
-import os
 import pathlib
 import re
 import subprocess
