@@ -28,7 +28,8 @@ The sigmoid networks all run the lecture's computation: forward through sigmoid 
 δ_l = (δ_{l+1}·W_{l+1}ᵀ)·A_l(1 − A_l), W_l += lr·A_{l−1}ᵀδ_l, b_l += lr·Σδ_l (gradient descent on ½·Σ(y − ŷ)²),
 learning rate 0.5 (XOR) or 0.01, and each epoch's loss mean|y − ŷ| (the lecture's NumPy loop: every 1000th).
 Every implementation of a workload starts from the same initial weights. A peer is timed only when importable;
-its rows say "not installed" otherwise (`pip install ".[bench]"` installs them all).
+its rows say "not installed" otherwise (`pip install ".[bench]"` installs them all). Numba and JAX get the XOR's
+integer X and y as float64 arrays, converted before the timing (mlpext converts them inside each call).
 
 Timing: best of --repeats runs (default 5), time.perf_counter, garbage collector off, the implementations taking
 turns in this one process after a warm-up run (which also compiles Numba's and JAX's functions); JAX's results
@@ -1037,7 +1038,7 @@ def format_load(load):
 
 
 def cpu_details():
-    """'2 cores; L1d 32K, L2 512K, L3 32M; AVX2, FMA, no AVX-512' (Linux), or the core count."""
+    """The CPU family and model, cores, data caches and SIMD extensions (Linux), or the core count."""
     parts = [f"{os.cpu_count()} logical cores"]
     try:
         import psutil
@@ -1056,14 +1057,22 @@ def cpu_details():
             kind = field("type")
             if kind == "Instruction":
                 continue
-            caches.append(f"L{field('level')}{'d' if kind == 'Data' else ''} {field('size')}")
+            shared = field("shared_cpu_list")
+            caches.append(f"L{field('level')}{'d' if kind == 'Data' else ''} {field('size')}"
+                          + (f" (CPUs {shared})" if "-" in shared or "," in shared else ""))
     except OSError:
         pass
     if caches:
-        parts.append(", ".join(caches) + " (per core or shared)")
+        parts.append(", ".join(caches) + " per core unless shared by the CPUs named")
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            info = {}
+            for line in f:
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+        if "cpu family" in info:
+            parts.insert(0, f"family {info['cpu family']} model {info.get('model', '?')}")
+        flags = info.get("flags", "").split()
         simd = [name for flag, name in (("avx2", "AVX2"), ("fma", "FMA")) if flag in flags]
         simd.append("AVX-512" if "avx512f" in flags else "no AVX-512")
         parts.append(", ".join(simd))
