@@ -1233,8 +1233,8 @@ def plot(results, path, machine):
     top.set_ylabel("time per epoch (s), lower is better")
     bottom.set_ylabel("time ÷ mlpext's time\n(above 1: mlpext is faster)")
     bottom.set_xlabel("network size: multiply-adds per epoch (one full-batch step)")
-    top.set_title(f"Sigmoid networks (XOR to 1024-1024-1024-1024), the lecture's update, best of one run\n{machine}",
-                  fontsize=9)
+    top.set_title("Sigmoid networks (XOR to 1024-1024-1024-1024), the lecture's update, best of one run\n"
+                  + textwrap.fill(machine, 110), fontsize=9)
     top.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
