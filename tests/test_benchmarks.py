@@ -1,0 +1,190 @@
+"""benchmarks/run.py's machinery, on tiny networks (--tiny): a smoke test that needs NumPy and scikit-learn only.
+
+- The printed table has one row per implementation of each workload: a time, or "not installed" for a peer
+  (Numba, JAX, PyTorch) that is not importable, and every installed implementation's weights agree with
+  mlpext's within the workload's tolerance.
+- The weights check catches an implementation that does other work: a wrong learning rate, a missing sigmoid
+  derivative, Adam without its bias correction.
+- The peak-memory method sees an allocation made during the measured run.
+- Run as a script, run.py removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE before NumPy is imported, and says so.
+
+No timing is asserted: the figures of a tiny run mean nothing.
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mlp_helpers import subprocess_env
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+sys.path.insert(0, str(RUN.parent))
+run = pytest.importorskip("run")  # benchmarks/run.py, imported: the environment is left alone
+
+
+def tiny_run(*args, **env):
+    done = subprocess.run([sys.executable, str(RUN), "--tiny", "--no-write", "--no-callgrind", *args],
+                          capture_output=True, text=True, env=subprocess_env(**env), cwd=str(ROOT.parent),
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def table(out):
+    """{workload title: [(label, rest of the row)]} from the printed table."""
+    sections, current = {}, None
+    lines = out.split("floors are reported, never asserted", 1)[1].splitlines()
+    for line in lines:
+        if line.startswith("load average after"):
+            break
+        if re.match(r"\S.*\(\d+ epochs; weights tolerance", line):
+            current = sections.setdefault(line.split(" (")[0], [])
+        elif line.startswith("  ") and current is not None:
+            label, rest = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+            current.append((label, rest))
+    return sections
+
+
+def expected_rows():
+    peers = run.import_peers(("sklearn",))
+    out = {}
+    for w in run.WORKLOADS:
+        w = w.shrink()
+        setup = run.workload_setup(w, peers)
+        if setup is not None:
+            out[w.title] = (w, [(i.label, i.run is not None) for i in setup[1]])
+    return out
+
+
+def test_the_table_has_a_row_per_implementation_and_all_agree():
+    out = tiny_run("--no-memory", OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="262144")
+    assert "unset for this run (before NumPy was imported): OPENBLAS_CORETYPE (was 'Haswell'), " \
+           "OPENBLAS_L2_SIZE (was '262144')" in out
+    for needed in ("machine: ", "versions: ", "BLAS (threadpoolctl): ", "load average before: "):
+        assert needed in out
+    printed = table(out)
+    expected = expected_rows()
+    assert set(printed) == set(expected)
+    for title, (w, impls) in expected.items():
+        rows = printed[title]
+        assert [label for label, _ in rows] == [label for label, _ in impls], title
+        for (label, rest), (_, installed) in zip(rows, impls):
+            if not installed:
+                assert rest == "not installed"
+                continue
+            cells = re.split(r"\s{2,}", rest)
+            assert re.fullmatch(r"[\d.]+ (ns|µs|ms)", cells[0]), (title, label, rest)
+            assert cells[1].endswith("×") and cells[2].endswith("×")
+            assert cells[3] == "—"  # --no-memory
+            if label == impls[0][0]:
+                assert cells[4] == "(reference)"
+            else:  # the same work as mlpext: the weights agree within the tolerance
+                assert "DISAGREES" not in rest
+                assert float(cells[4]) <= w.tolerance(), (title, label, rest)
+
+
+def wrong_sigmoid(key, run_loop):
+    return run.Impl(key, key, lambda a: {"params": run.copies(a[2])}, run_loop)
+
+
+@pytest.mark.parametrize("name", ["xor", "mnist", "deep"])
+def test_the_weights_check_catches_a_wrong_implementation(name):
+    w = next(w for w in run.WORKLOADS if w.name == name).shrink()
+    arrays, impls = run.workload_setup(w, run.import_peers(()))
+    lr = w.lr
+
+    def lr_off(s, epochs, a):  # a learning rate 2 % too large
+        run.numpy_sigmoid_loop(a[0], a[1], s["params"], lr * 1.02, epochs)
+
+    def no_derivative(s, epochs, a):  # δ_L = y − ŷ: the output sigmoid's derivative forgotten
+        Ws, bs = s["params"][0::2], s["params"][1::2]
+        for _ in range(epochs):
+            acts = [np.asarray(a[0], Ws[0].dtype)]
+            for W, b in zip(Ws, bs):
+                acts.append(run.sigmoid(acts[-1] @ W + b))
+            delta = a[1] - acts[-1]
+            for k in range(len(Ws) - 1, -1, -1):
+                below = (delta @ Ws[k].T) * acts[k] * (1 - acts[k]) if k else None
+                Ws[k] += acts[k].T @ delta * lr
+                bs[k] += delta.sum(0) * lr
+                delta = below
+
+    impls += [wrong_sigmoid("lr off", lr_off), wrong_sigmoid("no derivative", no_derivative)]
+    with np.errstate(over="ignore"):
+        check = run.check_weights(w, impls, arrays, w.epochs)
+    assert not check["lr off"][1] and not check["no derivative"][1], check
+    right = {k: v for k, v in check.items() if k not in ("lr off", "no derivative")}
+    assert right and all(agrees for _, agrees in right.values()), right
+    # and the table says so
+    result = {"impls": impls, "per_epoch": {i.key: 1.0 for i in impls if i.run}, "check": check, "epochs": 1}
+    rows = {row["key"]: row for row in run.rows(w, result)}
+    assert rows["lr off"]["weights"].endswith("DISAGREES")
+    assert "DISAGREES" not in rows["numpy"]["weights"]
+
+
+def test_the_weights_check_catches_adam_without_bias_correction():
+    pytest.importorskip("sklearn")
+    w = next(w for w in run.WORKLOADS if w.kind == "digits").shrink()
+    arrays, impls = run.workload_setup(w, run.import_peers(("sklearn",)))
+    numpy_impl = next(i for i in impls if i.key == "numpy")
+
+    def prepare(a, shuffle=True, eps=run.EPS):
+        state = numpy_impl.prepare(a, shuffle=shuffle, eps=eps)
+        net = state["net"]
+        original = net._update
+
+        def update(*args, **kwargs):  # Adam as if always at its first step: no bias correction after it
+            state_t = net._state[0]
+            saved = int(state_t[0])
+            state_t[0] = 0
+            try:
+                return original(*args, **kwargs)
+            finally:
+                state_t[0] = saved + 1
+        net._update = update
+        return state
+
+    impls.append(run.Impl("no bias correction", "no bias correction", prepare, numpy_impl.run, numpy_impl.weights))
+    check = run.check_weights(w, impls, arrays, run.DIGITS_CHECK_EPOCHS)
+    assert not check["no bias correction"][1], check
+    assert check["numpy"][1] and check["sklearn"][1], check
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory is measured through /proc (Linux)")
+def test_peak_memory_sees_an_allocation_during_the_run():
+    if not run.reset_peak():
+        pytest.skip("/proc/self/clear_refs is not writable here")
+    before = run.rss_status()["VmRSS"]
+    block = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
+    del block
+    peak = run.rss_status()["VmHWM"] - before
+    assert peak >= 60 << 20, peak
+    out = tiny_run("--only", "xor")
+    rows = table(out)[next(iter(table(out)))]
+    for label, rest in rows:
+        if rest != "not installed":
+            assert re.fullmatch(r"\d+ KiB|[\d.]+ MiB", re.split(r"\s{2,}", rest)[3]), (label, rest)
+
+
+def test_the_commands_of_docs_benchmarks_md_exist():
+    """docs/benchmarks.md's run.py commands use options run.py has; its extra is pyproject's, with every peer."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S)
+    commands = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    runs = [c for c in commands if c.startswith("python benchmarks/run.py")]
+    assert runs
+    parser = run.make_parser()
+    for command in runs:
+        parser.parse_args(command.split()[2:])  # SystemExit on an unknown option
+    assert 'pip install ".[bench]"' in commands
+    try:
+        import tomllib
+    except ImportError:
+        pytest.skip("reading pyproject.toml needs tomllib (Python >= 3.11)")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=;\[ ]", spec)[0] for spec in extra["bench"]}
+    assert names == {"numba", "jax", "torch", "scikit-learn", "threadpoolctl", "matplotlib", "psutil"}
