@@ -299,7 +299,9 @@ typedef struct {
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
     MLP_T *C;
-    const mlp_cache *cache; /* not NULL: the SIMD builds pack both factors, in blocks for these caches */
+    const mlp_cache *cache; /* the SIMD builds pack both factors, in blocks for these caches, if `pack` is set: */
+    unsigned char *pack;    /* pack_bytes for each part, part p's from pack + p · pack_bytes */
+    size_t pack_bytes;
 } MLP_FN(product);
 
 /* Rows lo .. hi − 1 of part `part` of `parts` of a range of `total`, cut at multiples of `align`. */
@@ -317,26 +319,40 @@ static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->whi
 
 #ifdef MLP_X86_DISPATCH
 /* A build's simd_gemm_packed (dense_simd_impl.h). */
-typedef int (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, int trans_c, size_t rows, size_t cols,
-                                  size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
-                                  size_t ldc, const MLP_T *bias, const mlp_cache *cache);
+typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, int trans_c, size_t rows, size_t cols,
+                                   size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
+                                   size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory);
 
-/* Rows lo .. hi − 1 (product_cut_rows) of a product, both factors packed by `packed`; 0 if it could not run. */
-static int MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, MLP_FN(packed_fn) packed)
+/* Rows lo .. hi − 1 (product_cut_rows) of a product, both factors packed by `packed` in `memory`. */
+static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, MLP_FN(packed_fn) packed,
+                                unsigned char *memory)
 {
     const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
     const MLP_T *A = p->A, *B = p->B;
     MLP_T *C = p->C;
+    const mlp_cache *cache = p->cache;
     switch (p->which) {
     case MLP_NN_BIAS:
-        return packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, p->cache);
-    case MLP_NT: return packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, p->cache);
+        packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory);
+        break;
+    case MLP_NT: packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory); break;
     default:
         if (p->transposed) { /* tiles of Gᵀ: D broadcast, X in vectors */
-            return packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, p->cache);
+            packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, cache, memory);
+        } else {
+            packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory);
         }
-        return packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, p->cache);
     }
+}
+
+/* The memory packed_part needs with build `build`'s kernels for a product of p's dimensions; 0 if none. */
+static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build build)
+{
+    size_t most = p->n > p->k ? p->n : p->k;
+    most = most > p->m ? most : p->m;
+    return build == MLP_BUILD_AVX512 ? MLP_FKI(pack_bytes, avx512)(p->cache, most)
+           : build == MLP_BUILD_AVX2 ? MLP_FKI(pack_bytes, avx2)(p->cache, most)
+                                     : 0;
 }
 #endif
 
@@ -358,7 +374,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 #ifdef MLP_X86_DISPATCH
 #define MLP_BUILD_CASE(BUILD, ISA)                                                                               \
     case BUILD:                                                                                                  \
-        if (p->cache != NULL && MLP_FN(packed_part)(p, lo, hi, MLP_FKI(simd_gemm_packed, ISA))) {                \
+        if (p->pack != NULL) {                                                                                   \
+            MLP_FN(packed_part)(p, lo, hi, MLP_FKI(simd_gemm_packed, ISA), p->pack + part * p->pack_bytes);      \
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
@@ -393,7 +410,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_threads threads)
 {
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
-                         n * in * out >= MLP_DENSE_PACK_MIN ? &threads.cache : NULL};
+                         &threads.cache, NULL, 0};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
@@ -413,7 +430,16 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         parts = threads.count < most ? threads.count : most;
     }
     threads.count = parts;
+#ifdef MLP_X86_DISPATCH
+    if (n * in * out >= MLP_DENSE_PACK_MIN && threads.alloc.take != NULL && p.build != MLP_BUILD_GENERIC) {
+        p.pack_bytes = MLP_FN(product_pack_bytes)(&p, p.build);
+        p.pack = p.pack_bytes <= SIZE_MAX / parts ? threads.alloc.take(parts * p.pack_bytes) : NULL;
+    } /* else, or without the memory, the unpacked kernels: the same result */
+#endif
     mlp_parallel(threads, n * in * out, MLP_FN(product_part), &p);
+    if (p.pack != NULL) {
+        threads.alloc.give(p.pack);
+    }
 }
 
 /* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
@@ -492,32 +518,37 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 }
 
 /* For the C tests: as mlp_dense_product_path (paths 1 to 4 only), through the packed kernels (gemm_packed)
-   blocked for `cache` (NULL: MLP_CACHE_FALLBACK), whatever the size. Returns 0, and does nothing, if this CPU or
-   compiler lacks the path or the buffers could not be allocated. */
-int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, size_t n, size_t k, size_t m,
-                                      const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C)
+   blocked for `cache` (NULL: MLP_CACHE_FALLBACK) in memory from `alloc`, whatever the size. Returns 0, and does
+   nothing, if this CPU or compiler lacks the path or the memory could not be had. */
+int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t n,
+                                      size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C)
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
-                         cache != NULL ? cache : &fallback};
+                         cache != NULL ? cache : &fallback, NULL, 0};
     const size_t rows = which == 2 ? k : n;
-    if ((path == 2 || path == 4) && MLP_CPU_AVX512()) {
-        if (which == 2) {
-            p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B);
-        }
-        return MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx512));
+    const mlp_build build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
+                            : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
+                                                                            : MLP_BUILD_GENERIC;
+    unsigned char *memory = build != MLP_BUILD_GENERIC ? alloc.take(MLP_FN(product_pack_bytes)(&p, build)) : NULL;
+    if (memory == NULL) {
+        return 0;
     }
-    if ((path == 1 || path == 3) && MLP_CPU_AVX2_FMA()) {
-        if (which == 2) {
-            p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
-        }
-        return MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx2));
+    if (build == MLP_BUILD_AVX512) {
+        p.transposed = which == 2 && MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B);
+        MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx512), memory);
+    } else {
+        p.transposed = which == 2 && MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
+        MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx2), memory);
     }
+    alloc.give(memory);
+    return 1;
 #else
-    (void)which, (void)path, (void)cache, (void)n, (void)k, (void)m, (void)A, (void)B, (void)bias, (void)C;
-#endif
+    (void)which, (void)path, (void)cache, (void)alloc, (void)n, (void)k, (void)m, (void)A, (void)B, (void)bias,
+        (void)C;
     return 0;
+#endif
 }
 
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)

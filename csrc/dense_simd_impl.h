@@ -376,19 +376,26 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
     }
 }
 
-/* gemm_packed for a constant `fused`, with its buffers from the heap; 0 (and nothing done) if they cannot be had. */
-MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, int trans_c,
-                                                             size_t rows, size_t cols, size_t k, const MLP_T *A,
-                                                             size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
-                                                             size_t ldc, const MLP_T *bias, const mlp_cache *cache)
+/* The bytes of memory simd_gemm_packed needs for products blocked for `cache` none of whose dimensions exceeds
+   `most`: a block of A and a block of B, each from a cache line. */
+static size_t MLP_FK(pack_bytes)(const mlp_cache *cache, size_t most)
 {
     const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
-    const size_t nc = cols < bk.nc ? cols : bk.nc, kc = k < bk.kc ? k : bk.kc, mc = rows < bk.mc ? rows : bk.mc;
+    const size_t nc = most < bk.nc ? most : bk.nc, kc = most < bk.kc ? most : bk.kc, mc = most < bk.mc ? most : bk.mc;
     const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc, b_len = (nc + MLP_NR - 1) / MLP_NR * MLP_NR * kc;
-    unsigned char *memory = malloc((a_len + 64 + b_len) * sizeof(MLP_T) + 64);
-    if (memory == NULL) {
-        return 0;
-    }
+    return ((a_len + 63) / 64 * 64 + b_len) * sizeof(MLP_T) + 64;
+}
+
+/* gemm_packed for a constant `fused`, its buffers in `memory` (pack_bytes of it, for dimensions this large). */
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, int trans_c,
+                                                              size_t rows, size_t cols, size_t k, const MLP_T *A,
+                                                              size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
+                                                              size_t ldc, const MLP_T *bias, const mlp_cache *cache,
+                                                              unsigned char *memory)
+{
+    const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
+    const size_t mc = rows < bk.mc ? rows : bk.mc, kc = k < bk.kc ? k : bk.kc;
+    const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc;
     MLP_T *ap = (MLP_T *)(memory + (64 - (uintptr_t)memory % 64)); /* 64-byte aligned: a cache line */
     MLP_T *bp = ap + (a_len + 63) / 64 * 64;
     if (fused) {
@@ -396,8 +403,6 @@ MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_gemm_packed)(int fused, int tran
     } else {
         MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &bk, ap, bp);
     }
-    free(memory);
-    return 1;
 }
 
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)

@@ -70,19 +70,28 @@ mlp_cache mlp_cache_or_fallback(const mlp_cache *cache);
    sysctl on macOS), 0 where it does not: to be called once (it may trap to a hypervisor), not per product. */
 mlp_cache mlp_cache_detect(void);
 
+/* Where the kernels get memory of their own, the packing buffers of large products: `take` returns `bytes` bytes
+   (or NULL), `give` returns them. The core calls no allocator of its own: the binding passes Python's raw
+   allocator, callable without the GIL and traced by tracemalloc like the rest of mlpext's memory. */
+typedef struct {
+    void *(*take)(size_t bytes);
+    void (*give)(void *memory);
+} mlp_alloc;
+
 /* How a call runs: its large products split among up to `count` threads (0 or 1: the calling thread alone), on
    the helpers of `team` when it is given (see mlp_parallel for when it cannot take a product), else on threads
    started for the product; every kernel with at most the instruction set `isa`; large products blocked for
-   `cache` (all 0: MLP_CACHE_FALLBACK). */
+   `cache` (all 0: MLP_CACHE_FALLBACK) in buffers from `alloc` (NULL take: not packed, the same result). */
 typedef struct {
     size_t count;
     mlp_team *team; /* may be NULL */
     mlp_isa isa;
     mlp_cache cache;
+    mlp_alloc alloc;
 } mlp_threads;
 
-/* no team: threads started per product; the fallback cache geometry */
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}})
+/* no team: threads started per product; large products not packed */
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}, {NULL, NULL}})
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */

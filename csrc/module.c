@@ -993,7 +993,8 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
     const core_state *state = PyModule_GetState(module);
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     const mlp_cache cache = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
-    *threads = (mlp_threads){1, NULL, isa, cache};
+    const mlp_alloc alloc = {PyMem_RawMalloc, PyMem_RawFree}; /* callable without the GIL, traced */
+    *threads = (mlp_threads){1, NULL, isa, cache, alloc};
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
@@ -1016,7 +1017,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
         count = (unsigned long)n;
     }
     count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
-    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache};
+    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache, alloc};
     return 0;
 }
 

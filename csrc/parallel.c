@@ -397,7 +397,7 @@ mlp_cache mlp_cache_detect(void)
 #if defined(_WIN32)
     DWORD bytes = 0;
     GetLogicalProcessorInformation(NULL, &bytes);
-    SYSTEM_LOGICAL_PROCESSOR_INFORMATION *info = bytes > 0 ? malloc(bytes) : NULL;
+    SYSTEM_LOGICAL_PROCESSOR_INFORMATION *info = bytes > 0 ? HeapAlloc(GetProcessHeap(), 0, bytes) : NULL;
     if (info != NULL && GetLogicalProcessorInformation(info, &bytes)) {
         for (size_t i = 0; i < bytes / sizeof *info; i++) {
             const CACHE_DESCRIPTOR *d = &info[i].Cache;
@@ -412,7 +412,9 @@ mlp_cache mlp_cache_detect(void)
             }
         }
     }
-    free(info);
+    if (info != NULL) {
+        HeapFree(GetProcessHeap(), 0, info);
+    }
 #elif defined(__APPLE__)
     int64_t value = 0;
     size_t len = sizeof value;

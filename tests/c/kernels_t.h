@@ -867,7 +867,7 @@ static void *MLP_FN(team_user_main)(void *p)
 {
     MLP_FN(team_user) *u = p;
     for (size_t r = 0; r < COUNT(u->out); r++) {
-        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}}, u->out[r]);
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, u->out[r]);
     }
     return NULL;
 }
@@ -896,7 +896,7 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
                 MLP_T *out[4];
-                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST, {0, 0, 0}}, out);
+                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
                          round ? ", woken" : "");
@@ -997,7 +997,7 @@ static void MLP_FN(test_dense_products_blocked)(void)
                         MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
                         MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
                         MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
-                        if (MLP_FN(mlp_dense_product_blocked)(which, path, cache, n, k, m, A, B, bias, C)) {
+                        if (MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free}, n, k, m, A, B, bias, C)) {
                             ran = 1;
                             MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
                             MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
