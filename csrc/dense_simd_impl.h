@@ -307,25 +307,10 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
         MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, 1, trans_c, kc, ap + i * kc, MLP_MR, bp, MLP_NR,
                           C + i * cstep, ldc, first, bias, last, ncols);
     }
-    const MLP_T *tail = ap + i * kc; /* the last panel: its rows i0 .. rows − 1 */
-    const size_t i0 = i;
-#define MLP_TAIL_TILE(R)                                                                                         \
-    if (rows - i >= (R)) {                                                                                       \
-        MLP_FK(gemm_tile)(fused, (R), nv, masked, 1, trans_c, kc, tail + (i - i0), MLP_MR, bp, MLP_NR,            \
-                          C + i * cstep, ldc, first, bias, last, ncols);                                         \
-        i += (R);                                                                                                \
+    if (i < rows) { /* the last panel's fewer than MLP_MR rows, A(i + r, p) at ap[i·kc + p·MLP_MR + r] */
+        MLP_FK(gemm_strip)(fused, nv, masked, 1, trans_c, rows - i, kc, ap + i * kc, MLP_MR, bp, MLP_NR,
+                           C + i * cstep, ldc, first, bias, last, ncols);
     }
-#if MLP_MR > 8
-    MLP_TAIL_TILE(8)
-#endif
-#if MLP_MR > 4
-    MLP_TAIL_TILE(4)
-#endif
-#if MLP_MR > 2
-    MLP_TAIL_TILE(2)
-#endif
-    MLP_TAIL_TILE(1)
-#undef MLP_TAIL_TILE
 }
 
 /* C (rows, cols) = A (rows, k) · B (k, cols) (+ bias), the factors as pack_a and pack_b read them; C(i, c) at
