@@ -893,17 +893,25 @@ static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssiz
     return 0;
 }
 
-/* The index of the str `o` in names[0..n), or -1 with a ValueError listing them. */
-static int parse_name(const char *fname, const char *what, PyObject *o, const char *const *names, int n)
+/* The k-th of names `stride` bytes apart: a plain array of names (stride sizeof(char *)), or the name fields of
+   a table's rows (&table[0].name, stride sizeof *table). */
+static inline const char *nth_name(const char *const *names, size_t stride, size_t k)
 {
-    for (int k = 0; PyUnicode_Check(o) && k < n; k++) {
-        if (PyUnicode_CompareWithASCIIString(o, names[k]) == 0) {
-            return k;
+    return *(const char *const *)((const char *)names + k * stride);
+}
+
+/* The index of the str `o` among the n names (nth_name), or -1 with a ValueError listing them. */
+static int parse_name(const char *fname, const char *what, PyObject *o, const char *const *names, size_t stride,
+                      size_t n)
+{
+    for (size_t k = 0; PyUnicode_Check(o) && k < n; k++) {
+        if (PyUnicode_CompareWithASCIIString(o, nth_name(names, stride, k)) == 0) {
+            return (int)k;
         }
     }
-    PyObject *choices = PyUnicode_FromString(names[0]);
-    for (int k = 1; choices != NULL && k < n; k++) {
-        Py_SETREF(choices, PyUnicode_FromFormat("%U, %s", choices, names[k]));
+    PyObject *choices = PyUnicode_FromString(nth_name(names, stride, 0));
+    for (size_t k = 1; choices != NULL && k < n; k++) {
+        Py_SETREF(choices, PyUnicode_FromFormat("%U, %s", choices, nth_name(names, stride, k)));
     }
     if (choices != NULL) {
         PyErr_Format(PyUnicode_Check(o) ? PyExc_ValueError : PyExc_TypeError, "%s(): unknown %s %R; expected one of "
@@ -1404,7 +1412,7 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
     }
     if (v[9] != NULL && v[9] != Py_None) {
         static const char *const history_names[] = {"all", "log"};
-        if ((history = parse_name("train", "history", v[9], history_names, 2)) < 0) {
+        if ((history = parse_name("train", "history", v[9], history_names, sizeof *history_names, 2)) < 0) {
             return NULL;
         }
     } else if (v[9] == Py_None) {
@@ -1603,12 +1611,7 @@ static int parse_loss(const char *fname, PyObject *o)
 {
     size_t count;
     const mlp_loss_info *table = mlp_loss_table(&count);
-    const char *names[16];
-    const int n = (int)(count < 16 ? count : 16);
-    for (int k = 0; k < n; k++) {
-        names[k] = table[k].name;
-    }
-    return parse_name(fname, "loss", o, names, n);
+    return parse_name(fname, "loss", o, &table[0].name, sizeof *table, count);
 }
 
 /* Everything one network call is given, parsed and validated. */
@@ -1730,13 +1733,9 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
     }
     size_t count;
     const mlp_activation_info *table = mlp_activation_table(&count);
-    const char *act_names[16];
-    const int n_names = (int)(count < 16 ? count : 16);
-    for (int k = 0; k < n_names; k++) {
-        act_names[k] = table[k].name;
-    }
     for (int l = 0; l < L; l++) {
-        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), act_names, n_names);
+        int a = parse_name(fname, "activation", PySequence_Fast_GET_ITEM(activations, l), &table[0].name,
+                           sizeof *table, count);
         if (a < 0) {
             return -1;
         }
@@ -1980,11 +1979,7 @@ static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, m
                                               "weight_decay", "alpha"};
     size_t count;
     const mlp_optimizer_info *table = mlp_optimizer_table(&count);
-    const char *names[16];
-    for (size_t k = 0; k < count && k < 16; k++) {
-        names[k] = table[k].name;
-    }
-    const int kind = parse_name(fname, "optimizer", name, names, (int)(count < 16 ? count : 16));
+    const int kind = parse_name(fname, "optimizer", name, &table[0].name, sizeof *table, count);
     if (kind < 0) {
         return -1;
     }
