@@ -576,10 +576,23 @@ typedef struct {
     PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
 } recycle_site;
 
-/* The module's state: its recycled results, and its team of helper threads (parallel.c), started by the first
-   call that splits a product (module_team). Zeroed by Python. */
+/* A lecture function's last successful validation (see recall()). */
+#define REMEMBERED_CALLS 8 /* one per lecture function */
+typedef struct {
+    const arg_spec *specs; /* the function's argument specs; NULL: an empty slot */
+    int n, type_num, writers;
+    const PyObject *objs[LECTURE_MAX_ARGS]; /* the objects passed: compared by identity, never used */
+    arg_val args[LECTURE_MAX_ARGS];
+    npy_intp dims[N_LECTURE_DIMS];
+    int dim_arg[N_LECTURE_DIMS];
+} remembered;
+
+/* The module's state: its recycled results, the lecture functions' last validations, and its team of helper
+   threads (parallel.c), started by the first call that splits a product (module_team). Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
+    remembered recent[REMEMBERED_CALLS];
+    unsigned next_recent; /* the slot a function without one takes next */
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
@@ -651,12 +664,14 @@ static recycle_site *result_sites(PyObject *module, int first)
    given ones get a new reference too. */
 static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, int n, recycle_site *sites)
 {
+    int given = 0;
     for (int k = 0; k < n; k++) {
         if (items[k] != NULL && take_array(c, &specs[k], items[k]) < 0) {
             return -1;
         }
+        given |= items[k] != NULL;
     }
-    if (check_overlaps(c) < 0) {
+    if (given && check_overlaps(c) < 0) { /* (the arguments among themselves are checked already) */
         return -1;
     }
     for (int k = 0; k < n; k++) {
@@ -677,6 +692,84 @@ static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, in
         }
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Validations remembered
+ *
+ * The lecture's loop calls one function with the same arrays thousands of times, and validating six arrays
+ * costs more than the tiny network's epoch. A lecture function's validation of an array it uses as it is depends
+ * only on what unchanged() compares: data pointer, dtype, flags, shape and strides. So when every argument is the
+ * very object of the function's last successful call and unchanged since, the call takes that validation again.
+ * Only calls that used every array as it was passed (nothing converted, no Python code run) are remembered; in
+ * free-threaded builds, where another thread could change a slot meanwhile, none is.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* The slot of the function whose arguments are `specs`: its own, else the next one round. NULL: remember none. */
+static remembered *recent_slot(PyObject *module, const arg_spec *specs)
+{
+#ifdef Py_GIL_DISABLED
+    (void)module, (void)specs;
+    return NULL;
+#else
+    core_state *state = PyModule_GetState(module);
+    if (state == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < REMEMBERED_CALLS; k++) {
+        if (state->recent[k].specs == specs) {
+            return &state->recent[k];
+        }
+    }
+    remembered *r = &state->recent[state->next_recent++ % REMEMBERED_CALLS];
+    r->specs = NULL;
+    return r;
+#endif
+}
+
+/* Takes r's validation for objs[0..n) if it is theirs (see above): returns 1 with c holding the arrays as
+   take_arrays and check_overlaps would have left them, else 0 with c untouched. */
+static int recall(const remembered *r, call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+{
+    if (r == NULL || r->specs != specs || r->n != n) {
+        return 0;
+    }
+    for (int k = 0; k < n; k++) { /* identity first: only then is objs[k] known to be an array unchanged() reads */
+        if (objs[k] != r->objs[k] || !PyArray_Check(objs[k]) || !unchanged(&r->args[k])) {
+            return 0;
+        }
+    }
+    memcpy(c->args, r->args, (size_t)n * sizeof *c->args);
+    for (int k = 0; k < n; k++) {
+        Py_INCREF(c->args[k].arr);
+    }
+    memcpy(c->dims, r->dims, sizeof r->dims);
+    memcpy(c->dim_arg, r->dim_arg, sizeof r->dim_arg);
+    c->nargs = n;
+    c->type_num = r->type_num;
+    c->writers = r->writers;
+    return 1;
+}
+
+/* Keeps c's validation of objs[0..n) in r, if every array was used as passed. */
+static void remember(remembered *r, const call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+{
+    if (r == NULL || c->unproved || c->scratch_len != 0 || c->nargs != n || n > LECTURE_MAX_ARGS) {
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        if ((PyObject *)c->args[k].arr != objs[k] || c->args[k].convert) {
+            return;
+        }
+        r->objs[k] = objs[k];
+    }
+    memcpy(r->args, c->args, (size_t)n * sizeof *c->args);
+    memcpy(r->dims, c->dims, sizeof r->dims);
+    memcpy(r->dim_arg, c->dim_arg, sizeof r->dim_arg);
+    r->n = n;
+    r->type_num = c->type_num;
+    r->writers = c->writers;
+    r->specs = specs;
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -1062,13 +1155,23 @@ static void call_abort(call *k);
    free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
-                         PyObject *out_arg, recycle_site *sites)
+                         PyObject *out_arg, recycle_site *sites, remembered *recent)
 {
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
     k->s.heap = NULL;
-    if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0 || take_arrays(&k->c, specs, objs, n) < 0) {
+    if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0) {
         return -1;
+    }
+    if (!recall(recent, &k->c, specs, objs, n)) {
+        if (take_arrays(&k->c, specs, objs, n) < 0) {
+            return -1;
+        }
+        if (check_overlaps(&k->c) < 0) {
+            ctx_release(&k->c);
+            return -1;
+        }
+        remember(recent, &k->c, specs, objs, n);
     }
     if (take_outputs(&k->c, out_specs, k->outs, nouts, sites) < 0) {
         ctx_release(&k->c);
@@ -1116,7 +1219,7 @@ static int call_begin(call *k, PyObject *module, const char *fname, const arg_sp
                       size_t (*workspace)(const mlp_dims *), recycle_site *sites)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
-                      out_arg, sites) < 0) {
+                      out_arg, sites, recent_slot(module, specs)) < 0) {
         return -1;
     }
     const call_ctx *c = &k->c;
@@ -1778,7 +1881,7 @@ static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int 
 {
     call *k = &nc->k;
     if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs, out_specs,
-                      nouts, out_arg, NULL) < 0) {
+                      nouts, out_arg, NULL, NULL) < 0) {
         return -1;
     }
     for (int l = 0; l <= nc->L; l++) {
@@ -2314,7 +2417,7 @@ static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t n
     call k;
     arg_val arg;
     if (parse_args(fname, args, nargs, kwnames, names, 2, 2, v) < 0 || parse_count(fname, "n", v[0], &n) < 0 ||
-        call_validate(&k, fname, 1, NULL, &arg, &rng_spec, &v[1], 1, NULL, 0, NULL, NULL) < 0) {
+        call_validate(&k, fname, 1, NULL, &arg, &rng_spec, &v[1], 1, NULL, 0, NULL, NULL, NULL) < 0) {
         return NULL;
     }
     uint64_t *rng = arg.data;

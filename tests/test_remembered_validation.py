@@ -1,0 +1,139 @@
+"""The lecture functions remember their last successful validation and take it again when the same array objects
+come back unchanged (csrc/module.c, "Validations remembered"). These tests change an array in every way that
+matters between two calls with the same objects, and check that the second call sees it exactly as a first call
+would: the same error, nothing written, or the new memory used."""
+import numpy as np
+import pytest
+
+import mlpext
+from mlpext import reference
+
+
+def lecture_arrays(dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
+    y = np.array([[0], [1], [1], [0]], dtype)
+    return X, y, rng.random((2, 3)).astype(dtype), rng.random(3).astype(dtype), \
+        rng.random((3, 1)).astype(dtype), rng.random(1).astype(dtype)
+
+
+def copies(args):
+    """Arrays equal to args, of the same layout and flags, that the module has never seen."""
+    out = []
+    for a in args:
+        c = a.copy(order="K")
+        c.flags.writeable = a.flags.writeable
+        out.append(c)
+    return out
+
+
+def outcome(args):
+    """What train_step does with these arrays: ("ok", loss, parameters after) or ("error", type, message), and
+    then the arrays must be unchanged."""
+    before = [a.copy() for a in args]
+    try:
+        loss = mlpext.train_step(*args, 0.1)
+    except Exception as error:
+        for a, b in zip(args, before):
+            np.testing.assert_array_equal(a, b)  # nothing written
+        return ("error", type(error), str(error))
+    return ("ok", loss, [a.copy() for a in args[2:]])
+
+
+def mutations():
+    """(name, function that changes the arrays of a valid call in place, index of the array it changes)."""
+    def read_only(args, i):
+        args[i].flags.writeable = False
+
+    def reshape(args, i):
+        args[i].shape = (1,) + args[i].shape
+
+    def resize(args, i):
+        args[i].resize((args[i].shape[0] + 1,) + args[i].shape[1:], refcheck=False)
+
+    def other_dtype(args, i):
+        args[i].dtype = np.float32 if args[i].dtype == np.float64 else np.int32
+
+    def fortran(args, i):  # the same shape and values in Fortran order (in other memory)
+        a = args[i]
+        if a.ndim == 2 and a.shape[0] > 1 and a.shape[1] > 1:
+            a.__setstate__((1, a.shape, a.dtype, True, a.tobytes(order="F")))
+            assert not a.flags.c_contiguous
+        else:
+            a.shape = a.shape + (1,)
+
+    return [("read_only", read_only), ("reshape", reshape), ("resize", resize), ("other_dtype", other_dtype),
+            ("fortran", fortran)]
+
+
+@pytest.mark.parametrize("index", range(6), ids=["X", "y", "W1", "b1", "W2", "b2"])
+@pytest.mark.parametrize("name,change", mutations(), ids=[m[0] for m in mutations()])
+def test_train_step_sees_every_change_of_a_remembered_array(name, change, index):
+    args = list(lecture_arrays())
+    mlpext.train_step(*args, 0.1)  # remembered
+    mlpext.train_step(*args, 0.1)  # taken again
+    change(args, index)
+    want = outcome(copies(args))
+    got = outcome(args)
+    assert got[0] == want[0], (got, want)
+    if want[0] == "error":
+        assert got[1:] == want[1:]
+    else:  # X and y may be read-only or of any layout: the call must read them as they now are
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+        for a, b in zip(got[2], want[2]):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_new_memory_under_the_same_object_is_used():
+    """X given other memory of the same shape (__setstate__): the call reads the new values."""
+    X, y, W1, b1, W2, b2 = lecture_arrays()
+    mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    new_X = np.array([[1, 1], [1, 0], [0, 1], [0, 0]], np.float64)
+    X.__setstate__(new_X.__reduce__()[2])
+    assert np.array_equal(X, new_X)
+    params = [p.copy() for p in (W1, b1, W2, b2)]
+    want = reference.train_step(new_X, y, *params, 0.1)
+    got = mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    for a, b in zip((W1, b1, W2, b2), params):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_aliasing_after_a_remembered_call_is_refused():
+    """The same objects but W1 now a view of b1's memory is a different object: checked for overlap again."""
+    X, y, W1, b1, W2, b2 = lecture_arrays()
+    mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    with pytest.raises(ValueError, match="shares memory"):
+        mlpext.train_step(X, y, W1, W1[0], W2, b2, 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interleaved_functions_and_networks_match_the_reference(dtype):
+    """The lecture's phase loop, alternating two networks of different sizes, each function and each network
+    called with remembered and new validations in turn: every value as the NumPy reference's."""
+    nets = [list(lecture_arrays(dtype, seed)) for seed in (1, 2)]
+    nets[1][2] = np.random.default_rng(3).random((2, 5)).astype(dtype)
+    nets[1][3] = np.zeros(5, dtype)
+    nets[1][4] = np.random.default_rng(4).random((5, 1)).astype(dtype)
+    refs = [[a.copy() for a in net] for net in nets]
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for step in range(12):
+        for net, ref in zip(nets, refs):
+            X, y, W1, b1, W2, b2 = net
+            hidden, out = mlpext.forward(X, W1, b1, W2, b2)
+            r_hidden, r_out = reference.forward(ref[0], *ref[2:])
+            np.testing.assert_allclose(out, r_out, rtol=tol)
+            d_out, d_hidden = mlpext.backward(y, hidden, out, W2)
+            r_d_out, r_d_hidden = reference.backward(ref[1], r_hidden, r_out, ref[4])
+            np.testing.assert_allclose(d_hidden, r_d_hidden, rtol=tol, atol=tol)
+            if step % 3 == 2:
+                loss = mlpext.train_step(X, y, W1, b1, W2, b2, 0.5)
+                r_loss = reference.train_step(ref[0], ref[1], *ref[2:], 0.5)
+                np.testing.assert_allclose(loss, r_loss, rtol=tol)
+            else:
+                mlpext.update(X, hidden, d_out, d_hidden, W1, b1, W2, b2, 0.5)
+                reference.update(ref[0], r_hidden, r_d_out, r_d_hidden, *ref[2:], 0.5)
+            for a, b in zip(net[2:], ref[2:]):
+                np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+            np.testing.assert_allclose(mlpext.predict(X, W1, b1, W2, b2), reference.predict(ref[0], *ref[2:]),
+                                       rtol=tol)
