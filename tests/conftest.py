@@ -7,6 +7,10 @@ Hypothesis profiles, chosen with the HYPOTHESIS_PROFILE environment variable:
 
 No deadline in either profile: the C extension may be rebuilt (and its speed change) while the suite runs, and
 a test here is about numbers, never about time.
+
+The tests are grouped by concern, one directory each (its conftest.py says what it holds): lecture/, network/,
+binding/, sklearn/ and docs/; c/ has the C unit tests (tests/c/run.sh, not pytest). The helpers every directory
+uses stay here: this file, mlp_helpers.py, mpi_worker.py and data/.
 """
 import importlib.abc
 import importlib.machinery
@@ -15,7 +19,8 @@ import sys
 
 from hypothesis import HealthCheck, settings
 
-# mlp_helpers.py and mpi_worker.py live next to this file; make them importable whatever pytest's import mode is.
+# mlp_helpers.py and mpi_worker.py live next to this file; make them importable from every directory below,
+# whatever pytest's import mode is.
 TESTS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, TESTS)
 
