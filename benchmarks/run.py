@@ -68,7 +68,7 @@ the AVX2 (or SSE2) kernels; the count is for that path.
 
 Unless --no-write, the results replace the "Benchmark suite" section of docs/benchmarks.md (between its markers)
 and docs/speedup.png is redrawn (needs matplotlib). --tiny shrinks every network (a smoke test of the machinery,
-tests/test_benchmarks.py; its figures mean nothing).
+tests/docs/test_benchmarks.py; its figures mean nothing).
 """
 import os
 import sys

@@ -7,14 +7,39 @@ Hypothesis profiles, chosen with the HYPOTHESIS_PROFILE environment variable:
 
 No deadline in either profile: the C extension may be rebuilt (and its speed change) while the suite runs, and
 a test here is about numbers, never about time.
+
+The tests are grouped by concern, one directory each (its conftest.py says what it holds): lecture/, network/,
+binding/, sklearn/ and docs/; c/ has the C unit tests (tests/c/run.sh, not pytest). The helpers every directory
+uses stay here: this file, mlp_helpers.py, mpi_worker.py and data/.
 """
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 
 from hypothesis import HealthCheck, settings
 
-# mlp_helpers.py lives next to this file; make it importable whatever pytest's import mode is.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# mlp_helpers.py and mpi_worker.py live next to this file; make them importable from every directory below,
+# whatever pytest's import mode is.
+TESTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TESTS)
+
+
+class _NoTestDirectoryPackages(importlib.abc.MetaPathFinder):
+    """With tests/ on sys.path, its directories (no __init__.py) would pass for namespace packages of their names:
+    `import sklearn` would give a folder tests/sklearn/ where scikit-learn is not installed, and
+    importorskip("sklearn") would not skip. Such an import fails here, as it would without these directories."""
+
+    def find_spec(self, name, path=None, target=None):
+        if path is None and os.path.isdir(os.path.join(TESTS, name)):
+            spec = importlib.machinery.PathFinder.find_spec(name)
+            if spec is not None and spec.origin is None and all(
+                    os.path.dirname(location) == TESTS for location in spec.submodule_search_locations):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoTestDirectoryPackages())
 
 settings.register_profile("default", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

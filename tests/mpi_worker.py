@@ -1,4 +1,4 @@
-"""The MPI side of tests/test_distributed.py: run as `mpiexec -n N python mpi_worker.py job.json`.
+"""The MPI side of tests/network/test_distributed.py: run as `mpiexec -n N python mpi_worker.py job.json`.
 
 job.json: {"mode": ..., "out": a directory, "cases": [...]} (see test_distributed.py). Each rank writes its
 results to files in `out`; the test compares them with single-process fits and across ranks. make_data and

@@ -16,7 +16,7 @@
 # (and libstdc++, see below).
 #   ASAN_OPTIONS  halt_on_error=1        the first error fails the run
 #                 detect_leaks=0         CPython keeps memory alive until exit by design; leaks are
-#                                        tests/test_leaks.py's job
+#                                        tests/binding/test_leaks.py's job
 #                 allocator_may_return_null=1
 #                                        an impossible allocation returns NULL (-> MemoryError), as malloc does,
 #                                        instead of ASan aborting: the out-of-memory tests need it

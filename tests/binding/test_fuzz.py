@@ -35,7 +35,7 @@ Any other exception, or a crash, fails.
 Example counts: MLPEXT_FUZZ_EXAMPLES if set; else 10,000 per entry point with HYPOTHESIS_PROFILE=ci and 100
 otherwise (tests/conftest.py selects the profile).
 
-    HYPOTHESIS_PROFILE=ci python -m pytest tests/test_fuzz.py -q        # what .ci/run does (~7 x 10,000)
+    HYPOTHESIS_PROFILE=ci python -m pytest tests/binding/test_fuzz.py -q        # what .ci/run does (~7 x 10,000)
 
 The tests at the end are deterministic: out-of-memory (MemoryError, not a crash) for every entry point, and the
 bugs the fuzzer found, as plain regression tests.
@@ -737,7 +737,7 @@ def assert_close(actual, expected, dtype, what, strict=True):
     rtol * max(1, max|expected|), rtol 1e-9 (float64) or 3e-4 (float32). The C core and NumPy evaluate the same
     formulas in another order (BLAS sums, FMA, exp implementations) and, for float32, the C core computes the
     sigmoid in double; with |values| of a few units over at most 4 terms and 3 epochs, the differences are a few
-    ulps of the largest value. Accuracy proper is tested in test_against_reference.py and tests/c."""
+    ulps of the largest value. Accuracy proper is tested in tests/lecture/test_against_reference.py and tests/c."""
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"

@@ -9,7 +9,7 @@
   notebook in notebooks/ko/.
 - notebooks/ko/ has a Korean version of the English notebooks 01-04, in Korean, with the lecture's Korean terms.
 
-tests/test_notebooks.py executes the Korean notebooks with the English ones.
+tests/docs/test_notebooks.py executes the Korean notebooks with the English ones.
 """
 import ast
 import io
@@ -20,7 +20,7 @@ import tokenize
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the repository: this file is tests/<concern>/*.py
 README = ROOT / "README.md"
 README_KO = ROOT / "README.ko.md"
 NOTEBOOKS_KO = ROOT / "notebooks" / "ko"

@@ -16,7 +16,7 @@ import mlpext
 import mlpext.reference
 
 RTOL = 1e-13
-DATA = pathlib.Path(__file__).parent / "data" / "worked_example.json"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "worked_example.json"  # tests/data/
 EXPECTED = {key: np.array(value, dtype=np.float64) for key, value in json.loads(DATA.read_text()).items()}
 
 IMPLEMENTATIONS = [pytest.param(mlpext, id="mlpext"), pytest.param(mlpext.reference, id="reference")]

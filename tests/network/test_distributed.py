@@ -23,7 +23,8 @@ import pytest
 from mlp_helpers import subprocess_env
 from mpi_worker import make_data, make_net, result_arrays, sklearn_data
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi_worker.py")
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, this file being in tests/network/
+WORKER = os.path.join(TESTS, "mpi_worker.py")
 TIMEOUT = 300  # seconds for one job on a busy machine; a hang fails the test instead of blocking the suite
 
 
@@ -300,7 +301,7 @@ def test_digits_example_matches_one_process(tmp_path):
     import re
 
     import mlpext
-    example = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "digits_mpi.py")
+    example = os.path.join(os.path.dirname(TESTS), "examples", "digits_mpi.py")
     if not os.path.exists(example):
         pytest.skip("examples/ is not next to the tests (an installed mlpext)")
     saved = tmp_path / "digits.npz"

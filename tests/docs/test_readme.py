@@ -23,7 +23,7 @@ try:
 except ImportError:  # Python 3.10
     tomllib = None
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the repository: this file is tests/<concern>/*.py
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SETUP_COMMANDS = ['pip install . && python examples/demo.py', 'pip install ".[test]" && pytest']
 TOP_DIRS = ("benchmarks", "csrc", "docs", "examples", "mlpext", "notebooks", "tests", "tools", ".ci")

@@ -139,7 +139,7 @@ def test_new_results_are_owned_by_the_caller():
     losses = mlpext.train(v["X"], v["y"], v["W1"], v["b1"], v["W2"], v["b2"], 0.1, 2)
     # one reference from the local name, one from getrefcount's argument; small results of forward, backward and
     # predict have one more, from the module's pool of results to recycle once the caller drops them
-    # (tests/test_recycling.py)
+    # (tests/binding/test_recycling.py)
     assert sys.getrefcount(losses) == 2
     kept_by_module = 1 if getattr(sys, "_is_gil_enabled", lambda: True)() else 0  # free-threaded: never recycled
     assert sys.getrefcount(A1) == sys.getrefcount(P) == 2 + kept_by_module

@@ -2,7 +2,7 @@
 paths, out-of-memory, numerical stability at |z| = 1000, threads, and Ctrl-C during fit (what the exception
 carries).
 
-Leak scenarios run MLPEXT_LEAK_CALLS calls each (default 20,000; .ci/run sets 100,000), as tests/test_leaks.py
+Leak scenarios run MLPEXT_LEAK_CALLS calls each (default 20,000; .ci/run sets 100,000), as tests/binding/test_leaks.py
 does for the lecture's functions: reference counts unchanged, tracemalloc growth below 64 KiB, RSS growth below
 8 MiB (skipped under AddressSanitizer, whose allocator keeps freed memory in quarantine).
 """

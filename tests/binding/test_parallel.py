@@ -20,6 +20,10 @@ import pytest
 import mlpext
 from mlp_helpers import assert_same_training, copies, subprocess_env, train_each
 
+# What the fork scripts put on sys.path: this file's directory (test_parallel) and tests/ (mlp_helpers).
+HERE = os.path.dirname(os.path.abspath(__file__))
+HERE_AND_TESTS = [HERE, os.path.dirname(HERE)]
+
 # Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
 THREAD_COUNTS = ["1", "2", "3", "5"]
@@ -139,7 +143,7 @@ FORK_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
     import mlpext
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {paths!r}
     from test_parallel import split_problem
     from mlp_helpers import copies
 
@@ -164,7 +168,7 @@ def test_a_forked_child_trains_with_threads_of_its_own(tmp_path):
     """After fork() the child trains with a team of its own (the parent's helpers do not exist there) and gets the
     parent's bits; the parent's team still works; the interpreter exits with a team running. A hang fails: the
     child is killed by an alarm, the parent by the timeout."""
-    script = FORK_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    script = FORK_SCRIPT.format(paths=HERE_AND_TESTS)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=subprocess_env(MLPEXT_NUM_THREADS="2"), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -175,7 +179,7 @@ FORK_IN_CALL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
     import mlpext
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = {paths!r}
     from test_parallel import split_problem
     from mlp_helpers import copies
 
@@ -218,7 +222,7 @@ def test_a_child_forked_inside_a_call_finishes_it(tmp_path):
     """A fork() from Python code that runs inside a call (train's log lines here): the child goes on with the call,
     whose products cannot use the parent's helpers (they do not exist there); it finishes, with the bits of one
     thread, as does the parent."""
-    script = FORK_IN_CALL_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    script = FORK_IN_CALL_SCRIPT.format(paths=HERE_AND_TESTS)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
                           cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr

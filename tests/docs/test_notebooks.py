@@ -25,7 +25,7 @@ from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 
 import mlpext  # noqa: E402
 
-NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"  # this file is tests/docs/*.py
 CELL_TIMEOUT = 300  # seconds; every notebook runs in well under a minute
 KERNEL_NAME = "mlpext-test-python"
 

@@ -20,7 +20,7 @@ import pytest
 
 from mlp_helpers import subprocess_env
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the repository: this file is tests/<concern>/*.py
 RUN = ROOT / "benchmarks" / "run.py"
 sys.path.insert(0, str(RUN.parent))
 run = pytest.importorskip("run")  # benchmarks/run.py, imported: the environment is left alone

@@ -1,6 +1,6 @@
 """save() / load(): an exact round trip of the configuration, the parameters, the optimizer state and the
 shuffle RNG state, so that a loaded network continues training bit-identically; files are interchangeable
-between mlpext.MLP and NumpyMLP; broken files are a ValueError naming the file (tests/test_load_bombs.py has the
+between mlpext.MLP and NumpyMLP; broken files are a ValueError naming the file (tests/network/test_load_bombs.py has the
 hostile and damaged ones)."""
 import io
 import json

@@ -24,7 +24,7 @@ import mlpext  # noqa: E402
 from mlp_helpers import subprocess_env  # noqa: E402
 from mlpext import digits  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/network/ -> repo
 MLP = mlpext.MLP
 
 

@@ -1,6 +1,6 @@
 """The pure-NumPy baseline mlpext.reference_net.NumpyMLP against independent computations.
 
-NumpyMLP is the oracle the C core is compared with (tests/test_network.py), so it is checked here on its own,
+NumpyMLP is the oracle the C core is compared with (tests/network/test_network.py), so it is checked here on its own,
 without the C extension:
 
   * xoshiro256** against the published reference outputs, and the Fisher–Yates shuffle;
