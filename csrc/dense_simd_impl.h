@@ -179,7 +179,7 @@ MLP_KFN void MLP_FK(pack_strip)(const size_t nv, const int masked, size_t kc, co
 /* One strip: packed first (into panel, if not NULL) when more than one tile of rows will read it and its rows span
    more than MLP_PACK_SPAN bytes. A shorter span is read in place: its lines fall at most 8 times into any set of
    L1 (48 KB, 12 ways: the sets repeat every 4 KB), so the tiles after the first still find it there, and the copy
-   would be wasted (measured on the digits' 32 × 64 × 64 products: about 3 % of a fit). */
+   would be wasted (docs/benchmarks.md, "Dense products against OpenBLAS"). */
 #define MLP_PACK_SPAN (32 * 1024)
 MLP_KFN void MLP_FK(gemm_strip_packed)(const int fused, const size_t nv, const int masked, const int trans_a,
                                        const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
@@ -447,9 +447,10 @@ MLP_KFN size_t MLP_FK(count_subnormal)(size_t len, const MLP_T *x)
    Tiles of G broadcast X and take D in vectors, or — if D has the larger share of subnormal numbers — tiles of Gᵀ
    broadcast D and take X in vectors, written to G through a transposing buffer. The sums are the same (fma and
    the product are symmetric in their factors); the time is not: a multiply-add with a subnormal factor takes a
-   microcode assist (~150 cycles measured), and a vector with a subnormal lane costs it for every row of the tile.
-   Saturated sigmoids make deltas with a fraction of a percent of subnormals: the tiles of G then run ~10× slower,
-   those of Gᵀ ~1.5×. The transposing buffer costs ~10% on clean data, hence the margin (a share 2^-15 higher). */
+   microcode assist, and a vector with a subnormal lane costs it for every row of the tile, a broadcast one only
+   once. Saturated sigmoids make deltas with a fraction of a percent of subnormals, so the tiles of Gᵀ win there
+   (docs/benchmarks.md, "Subnormal numbers"). The transposing buffer costs time on clean data, hence the margin
+   (a share 2^-15 higher). */
 MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, size_t k, size_t m, const MLP_T *X,
                              const MLP_T *D, MLP_T *G, size_t q0, size_t q1)
 {

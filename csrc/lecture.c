@@ -10,8 +10,8 @@
 
 /* mlp_lecture_step's one-pass epoch (lecture_impl.h) serves the textbook's toy networks — at most MLP_SMALL_WIDTH
    inputs and hidden units, one output, at most MLP_SMALL_MAX_ROWS samples — with their widths as
-   compile-time constants (4 × 4 builds of the epoch). Measured on the lecture's 2-3-1 network with batch 4:
-   about 82 ns an epoch, against 120 ns composed from the dense layer's kernels. */
+   compile-time constants (4 × 4 builds of the epoch): on such networks, calls between the phases cost more than
+   the arithmetic (docs/benchmarks.md, "The lecture's one-pass epochs"). */
 #define MLP_SMALL_MAX_ROWS 64
 
 #ifdef MLP_X86_DISPATCH /* the portable-only build (MSVC, not x86) has no one-pass epoch */

@@ -107,8 +107,8 @@ MLP_INLINE double MLP_FN(small_backward)(const size_t n, const size_t h, const s
    as the dense layer's kernels — every sum over its index in increasing order, each product rounded before it is
    added — so the same bits; but with no call between the phases, each sigmoid taken as soon as its sum is known,
    and the widths IN, h, o compile-time constants (small_train), so that everything but the loops over the n
-   samples unrolls, and those vectorize. The epoch is a chain of dependent operations two sigmoids deep; this is
-   the shortest one we found the compiler to schedule. n <= MLP_SMALL_MAX_ROWS, IN and h <= MLP_SMALL_WIDTH,
+   samples unrolls, and those vectorize. The epoch is a chain of dependent operations two sigmoids deep, and this
+   form keeps that chain short. n <= MLP_SMALL_MAX_ROWS, IN and h <= MLP_SMALL_WIDTH,
    o == 1. */
 MLP_INLINE double MLP_FN(small_step)(const size_t n, const size_t IN, const size_t h, const size_t o,
                                      const MLP_T *restrict X, const MLP_T *restrict y, MLP_T *restrict W1,

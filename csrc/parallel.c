@@ -4,15 +4,15 @@
  * Windows its own primitives (threads from _beginthreadex, SRW locks, condition variables), behind the same few
  * names (below); the atomics are compiler.h's.
  *
- * No global state and no allocation: the binding gives a team its memory (mlp_team_bytes, from Python's allocator),
- * starts it once per module (mlp_team_start) and hands it to the calls whose products are split
- * (mlp_threads.team); everything about the team lives in that memory.
+ * No global state, and no allocation but Windows' cache query (mlp_cache_detect): the binding gives a team its
+ * memory (mlp_team_bytes, from Python's allocator), starts it once per module (mlp_team_start) and hands it to the
+ * calls whose products are split (mlp_threads.team); everything about the team lives in that memory.
  *
- * Why a team. Starting and joining a thread costs 20–30 µs here, and waking a thread that sleeps in the kernel
- * some 30 µs on this VM; products of a few million multiply-adds take 20–200 µs, so a thread per product lost
- * what it saved. A helper of the team, once it has run a part, polls for its next part for a while
+ * Why a team. Starting and joining a thread, or waking one that sleeps in the kernel, costs about as much as a
+ * product of a few million multiply-adds saves, so a thread per product loses what it gains (docs/benchmarks.md,
+ * "Threads"). A helper of the team, once it has run a part, polls for its next part for a while
  * (MLP_TEAM_POLL_NS) before it sleeps: in a training loop, whose products follow each other within a
- * millisecond, the helpers stay awake and a product starts on them in about a microsecond.
+ * millisecond, the helpers stay awake and a product starts on them at once.
  *
  * The protocol. Each helper has its own job counter, written only by the caller that holds the team (`busy`).
  * To post a product in `parts` parts the caller writes fn, arg and parts, sets `pending` to parts − 1, and
@@ -24,7 +24,7 @@
  *
  * One product at a time runs on a team: a caller that finds it running another (two Python threads training at
  * once), or whose process is not the team's (a child after fork(), which has none of its threads), does without
- * it (mlp_parallel). Every part of every product, the result does not depend on where the parts ran.
+ * it (mlp_parallel). Wherever the parts run, the result is the same.
  */
 #if defined(_WIN32)
 #define WIN32_LEAN_AND_MEAN

@@ -11,8 +11,8 @@
  *     A1 = σ(X·W1 + b1), P = σ(A1·W2 + b2), D2 = (y − P) ⊙ P(1 − P), D1 = (D2·W2ᵀ) ⊙ A1(1 − A1),
  *     W2 += (A1ᵀ·D2)·lr, b2 += (Σ D2)·lr, W1 += (Xᵀ·D1)·lr, b1 += (Σ D1)·lr.
  * A sum over the rows is a sequence of adds of lanes 0, 1, 2, 3 in every lane; a lane beyond n holds −0.0 there,
- * which leaves any sum unchanged. Measured on the lecture's 2-3-1 XOR: 57–63 ns an epoch with AVX-512VL, 66–72 ns
- * with AVX2 alone, against 84 ns for the one-pass epoch the compiler vectorizes (lecture_impl.h).
+ * which leaves any sum unchanged. It is faster than the one-pass epoch the compiler vectorizes (lecture_impl.h):
+ * docs/benchmarks.md, "The lecture's one-pass epochs".
  */
 #include "sigmoid4_impl.h"
 

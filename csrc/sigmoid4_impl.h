@@ -6,8 +6,8 @@
  * function's operations one for one, so it gives the same bits (tests/c/test_kernels.c compares them).
  *
  * Why not let the compiler vectorize mlp_sigmoid, as activations.c does for long buffers: the compiler turns
- * the table look-ups into gathers or lane-by-lane loads, which put about 10 ns on the critical path of the
- * lecture's epoch (rows4_impl.h). With an 8-entry table the look-up is two vector registers instead:
+ * the table look-ups into gathers or lane-by-lane loads, which lengthen the critical path of the lecture's epoch
+ * (rows4_impl.h). With an 8-entry table the look-up is two vector registers instead:
  * AVX-512VL looks up 8 entries in one instruction (vpermt2pd); plain AVX2 permutes each 4-entry half with vpermps
  * and blends.
  */
