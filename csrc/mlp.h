@@ -71,8 +71,9 @@ mlp_cache mlp_cache_or_fallback(const mlp_cache *cache);
 mlp_cache mlp_cache_detect(void);
 
 /* Where the kernels get memory of their own, the packing buffers of large products: `take` returns `bytes` bytes
-   (or NULL), `give` returns them. The core calls no allocator of its own: the binding passes Python's raw
-   allocator, callable without the GIL and traced by tracemalloc like the rest of mlpext's memory. */
+   (or NULL), `give` returns them. The core calls no allocator of its own (but for mlp_cache_detect's query on
+   Windows): the binding passes Python's raw allocator, callable without the GIL and traced by tracemalloc like
+   the rest of mlpext's memory. */
 typedef struct {
     void *(*take)(size_t bytes);
     void (*give)(void *memory);
@@ -181,21 +182,20 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
 
 /* Layers more than 4 wide with at least this many weights (in·out) sum with fused multiply-adds where the CPU has
    them (AVX2+FMA, AVX-512), whatever the number of rows; the others, the lecture's among them, round every product
-   before adding it, as NumPy's loops do. From this size on the fused SIMD kernel was faster than the portable
-   loops for every product and batch measured, one row included (docs/design.md, "Which layers fuse"). */
+   before adding it, as NumPy's loops do. From this size on the fused SIMD kernel beats the portable loops for every
+   product and batch measured but D·Wᵀ on one row (docs/design.md and docs/benchmarks.md, "Which layers fuse"). */
 #define MLP_DENSE_FMA_MIN 256
 
 /* From this many multiply-adds on, a product on the SIMD kernels packs both its factors in blocks sized for the
-   caches (mlp_threads.cache); below, it reads A in place and packs only the strips of B it must, which was faster
-   there: the copies cost more than they save (docs/design.md, "Dense kernels"). */
+   caches (mlp_threads.cache); below, it reads A in place and packs only the strips of B it must: there the copies
+   cost more than they save (docs/design.md, "Dense kernels"). */
 #define MLP_DENSE_PACK_MIN ((size_t)1 << 25)
 
 /* ---- threads (parallel.c), continued ---- */
 
 /* A matrix product of at least this many multiply-adds is split among the threads a call allows (mlp_dims.threads,
    mlp_net.threads), if each part gets at least MLP_PARALLEL_MIN_ROWS of the rows it is cut by; smaller ones run
-   on the calling thread, where waking a helper would cost more than it saves (measured: see docs/design.md,
-   "Threads"). */
+   on the calling thread, where waking a helper would cost more than it saves (docs/benchmarks.md, "Threads"). */
 #ifndef MLP_PARALLEL_MIN_OPS /* (-D for measurements only) */
 #define MLP_PARALLEL_MIN_OPS ((size_t)1 << 20)
 #endif
