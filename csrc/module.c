@@ -558,10 +558,10 @@ static int unpack_out(const call_ctx *c, PyObject *out, int n, PyObject **items)
  * Recycled results
  *
  * forward, backward and predict return new arrays, as NumPy would; in the lecture's loop creating and freeing
- * them cost about a third of each phase. So the module keeps a reference to its last few small results, and once
- * the caller has dropped one (the module's reference is the only one left: no name, no view, no buffer, no
- * weak reference) the next call that needs that shape and dtype fills and returns that array instead of a new
- * one. Nothing else can observe it: a result the caller can still reach, directly or not, is never reused. In
+ * them is a large part of each phase (docs/benchmarks.md, "Does result recycling still pay?"). So the module
+ * keeps a reference to its last few small results, and once the caller has dropped one (the module's reference
+ * is the only one left: no name, no view, no buffer, no weak reference) the next call that needs that shape and
+ * dtype fills and returns that array instead of a new one. Nothing else can observe it: a result the caller can still reach, directly or not, is never reused. In
  * free-threaded builds, where another thread could take a reference between the check and the reuse, results
  * are always new.
  * ------------------------------------------------------------------------------------------------------------ */
@@ -1057,7 +1057,7 @@ static size_t cpus_available(void) { return mlp_cpu_count(); }
 /* The module's team of helper threads, for a call that may use `count` threads: started on first need with
    count − 1 helpers (a later call that asks for more runs on it with fewer threads, or, for a product of at least
    MLP_PARALLEL_START_MIN_OPS, starts threads of its own: parallel.c). A child process after fork() gets a team of
-   its own: it has none of the parent's threads. The parent's team is then left as it is (1.7 KB; its mutexes may
+   its own: it has none of the parent's threads. The parent's team is then left as it is (a few KB; its mutexes may
    be in any state): forgotten at once by the os.fork() hook (py_after_fork_in_child), or here, where its process id
    is not this process's (a fork() that bypassed os.fork). NULL if no helper could be started: the products then
    run as if no team were given. */

@@ -31,7 +31,8 @@ named (the suite passes again without it):
 What these tests cannot see: a block of constant size allocated and freed again within each epoch or call
 (neither the peak nor the kept memory grows). Inside the kernels, which run without the GIL, that would take
 malloc (rejected by the symbol check) or PyMem_RawMalloc (traced, but such a pair is invisible to these
-figures; the extension calls no PyMem_Raw* function today).
+figures). The extension's PyMem_Raw* blocks are its thread team (once per module) and the packing blocks of
+products of at least 2^25 multiply-adds (one per product, freed with it: csrc/dense_impl.h, dense_product).
 
 No timing is asserted.
 """
