@@ -121,14 +121,6 @@ void MLP_FN(mlp_optim_update)(mlp_isa isa, const mlp_optimizer *opt, size_t len,
 void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *scalars,
                                    size_t len, MLP_T *p, const MLP_T *g, MLP_T *const *state);
 
-/* q[k] = a[k] / b, k < len, through the correctly rounded FMA division Adam uses on AVX-512 (div512.h; the
-   divider for vectors it does not cover): the same bits as the division operator. Returns 0, writing nothing,
-   where the CPU or the build has no AVX-512. */
-int MLP_FN(mlp_divide_avx512)(size_t len, const MLP_T *a, MLP_T b, MLP_T *q);
-/* s[k] = √v[k], k < len, through the correctly rounded FMA square root Adam uses on AVX-512 (div512.h; the
-   divider for vectors it does not cover): the same bits as sqrt. Returns 0, writing nothing, without AVX-512. */
-int MLP_FN(mlp_sqrt_avx512)(size_t len, const MLP_T *v, MLP_T *s);
-
 /* One optimizer step on every tensor (W[0], b[0], W[1], ...) with the given gradients, in place on p and state
    (an optimizer that counts steps: t incremented first): the step mlp_net_fit takes after each mini-batch. */
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,

@@ -13,11 +13,6 @@
 static inline float mlp_flush_f(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
 static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x; }
 #define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
-#define MLP_NORMAL_MIN _Generic((MLP_T)0, float: FLT_MIN, default: DBL_MIN)
-
-#ifdef MLP_X86_DISPATCH
-#include "div512.h"
-#endif
 
 /* Adam on fewer parameters than this runs the portable build (a layer's biases, say): dispatch would cost more. */
 #define MLP_ADAM_SIMD_MIN 64

@@ -643,8 +643,6 @@ int main(void)
     BOTH(test_lecture_trace_exact)
     BOTH(test_lecture_xor_learns)
     BOTH(test_saturated_no_nan)
-    BOTH(test_divide_avx512_exact)
-    BOTH(test_sqrt_avx512_exact)
 
     printf("%d passed, %d failed\n", tests_passed, tests_failed);
     return tests_failed ? 1 : 0;

@@ -144,9 +144,9 @@ static void test_optimizers(void)
           "the optimizer table: one row per kind, in its order; SGD keeps a buffer only with momentum");
 }
 
-/* Adam over tensors long enough for the SIMD builds (AVX-512 here: div512.h's division by c and square root), against
-   torch's formula written out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny
-   states to 0, zero states, and NaN, infinite and huge values (the divider's fallback), in both precisions.
+/* Adam over tensors long enough for the SIMD build (AVX2, where the CPU has it), against torch's formula written
+   out per element, bit for bit: both ways of torch's lerp, weight decay, the flush of tiny states to 0, zero states,
+   and NaN, infinite and huge values, in both precisions.
    T the scalar type; the formula computes in T, as the kernel does. */
 #define ADAM_REFERENCE(T, SQRT, FLUSH_MIN)                                                                       \
     static int adam_reference_##T(size_t len, const T *p0, const T *g, const T *m0, const T *v0, const T *p,     \
@@ -183,10 +183,10 @@ ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
                 m0[k] = kind == 0 ? 0 : kind == 2 ? (T)1e-37 : (T)(uniform() * 1e-3);                          \
                 v0[k] = kind == 0   ? 0                                                                      \
                         : kind == 3 ? (T)1.5e-38                                                                 \
-                        : kind == 4 ? (T)(sizeof(T) == 4 ? 1e-34 : 1e-300) /* normal, below div512.h's √ */    \
+                        : kind == 4 ? (T)(sizeof(T) == 4 ? 1e-34 : 1e-300) /* small, but normal */               \
                                     : (T)(fabs(uniform()) * 1e-6);                                               \
             }                                                                                                    \
-            if (trial == 7) { /* values only the divider takes, each in a vector of its own */                   \
+            if (trial == 7) { /* NaN, infinite and huge values, each in a vector of its own */                   \
                 g[100] = (T)NAN, g[200] = (T)INFINITY, v0[300] = (T)(sizeof(T) == 4 ? 1e38 : 1e300);             \
                 v0[308] = v0[300];                                                                               \
                 m0[400] = (T)(sizeof(T) == 4 ? 1e30 : 1e200);                                                    \
