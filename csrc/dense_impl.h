@@ -302,6 +302,11 @@ typedef struct {
     const mlp_cache *cache; /* the SIMD builds pack both factors, in blocks for these caches, if `pack` is set: */
     unsigned char *pack;    /* pack_bytes for each part, part p's from pack + p · pack_bytes */
     size_t pack_bytes;
+    /* Each part's epilogue on its rows of C, while they are in cache and on the part's thread: X·W + b is
+       activated with act; D·Wᵀ is multiplied by act'(act_of) (act_of: the layer's input activation, as C) */
+    mlp_isa isa;
+    mlp_activation act;
+    const MLP_T *act_of;
 } MLP_FN(product);
 
 /* Rows lo .. hi − 1 of part `part` of `parts` of a range of `total`, cut at multiples of `align`. */
@@ -396,6 +401,11 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         case MLP_TN: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
         }
     }
+    if (p->which == MLP_NN_BIAS) { /* element by element, or softmax row by row: the same wherever cut */
+        MLP_FN(mlp_activate)(p->isa, p->act, rows, m, C + lo * m);
+    } else if (p->which == MLP_NT) {
+        MLP_FN(mlp_mul_activation_grad)(p->isa, p->act, rows, k, p->act_of + lo * k, C + lo * k);
+    }
 }
 
 /* Runs a product of a layer (in, out), out > MLP_SMALL_WIDTH, on n rows:
@@ -405,12 +415,14 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by; the same result. */
+   by; the same result. Each part then applies the epilogue (act, act_of: see MLP_FN(product)) to its rows, so
+   the activation is split among the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
-                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_threads threads)
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_activation act,
+                                  const MLP_T *act_of, mlp_threads threads)
 {
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
-                         &threads.cache, NULL, 0};
+                         &threads.cache, NULL, 0, threads.isa, act, act_of};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
@@ -448,10 +460,10 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
 {
     if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
+        MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
     } else {
-        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, threads);
+        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, act, NULL, threads);
     }
-    MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
 }
 
 /* D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
@@ -460,10 +472,10 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 {
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
+        MLP_FN(mlp_mul_activation_grad)(threads.isa, act_prev, n, in, A_prev, D_prev);
     } else {
-        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, threads);
+        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, act_prev, A_prev, threads);
     }
-    MLP_FN(mlp_mul_activation_grad)(threads.isa, act_prev, n, in, A_prev, D_prev);
 }
 
 /* X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
@@ -473,7 +485,7 @@ void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T 
     if (out <= MLP_SMALL_WIDTH) {
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
     } else {
-        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, threads);
+        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, MLP_ACT(MLP_IDENTITY), NULL, threads);
         MLP_SIMD_CALL(sum_rows_v, threads.isa, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
     }
 }
@@ -526,7 +538,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
-                         cache != NULL ? cache : &fallback, NULL, 0};
+                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST, MLP_ACT(MLP_IDENTITY), NULL};
     const size_t rows = which == 2 ? k : n;
     const mlp_build build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
                             : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
