@@ -576,23 +576,30 @@ typedef struct {
     PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
 } recycle_site;
 
-/* A lecture function's last successful validation (see recall()). */
-#define REMEMBERED_CALLS 8 /* one per lecture function */
+/* A lecture function's successful validation (see recall()). */
 typedef struct {
-    const arg_spec *specs; /* the function's argument specs; NULL: an empty slot */
-    int n, type_num, writers;
+    int n, type_num, writers, convert_begin, convert_end;
+    size_t scratch_len;
     const PyObject *objs[LECTURE_MAX_ARGS]; /* the objects passed: compared by identity, never used */
     arg_val args[LECTURE_MAX_ARGS];
     npy_intp dims[N_LECTURE_DIMS];
     int dim_arg[N_LECTURE_DIMS];
 } remembered;
 
+/* Two per lecture function: forward's results come back to backward and update from two recycled arrays in turn
+   (RECYCLE_DEPTH). */
+#define REMEMBERED_CALLS 16
+typedef struct {
+    const arg_spec *specs[REMEMBERED_CALLS]; /* slot[s].specs, together: a call looks for its slot in one place */
+    remembered slot[REMEMBERED_CALLS];
+    unsigned next; /* the slot the next validation remembered takes */
+} remembered_calls;
+
 /* The module's state: its recycled results, the lecture functions' last validations, and its team of helper
    threads (parallel.c), started by the first call that splits a product (module_team). Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
-    remembered recent[REMEMBERED_CALLS];
-    unsigned next_recent; /* the slot a function without one takes next */
+    remembered_calls recent;
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
@@ -700,67 +707,80 @@ static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, in
  * The lecture's loop calls one function with the same arrays thousands of times, and validating six arrays
  * costs more than the tiny network's epoch. A lecture function's validation of an array it uses as it is depends
  * only on what unchanged() compares: data pointer, dtype, flags, shape and strides. So when every argument is the
- * very object of the function's last successful call and unchanged since, the call takes that validation again.
- * Only calls that used every array as it was passed (nothing converted, no Python code run) are remembered; in
- * free-threaded builds, where another thread could change a slot meanwhile, none is.
+ * very object of one of the function's recent successful calls and unchanged since, the call takes that
+ * validation again
+ * (an input the kernel section converts, such as the lecture's integer X, is converted again: only the checks
+ * are skipped). Only calls that took every array as it was passed (no temporary made by NumPy, no Python code
+ * run) are remembered; in free-threaded builds, where another thread could change a slot meanwhile, none is.
  * ------------------------------------------------------------------------------------------------------------ */
 
-/* The slot of the function whose arguments are `specs`: its own, else the next one round. NULL: remember none. */
-static remembered *recent_slot(PyObject *module, const arg_spec *specs)
+/* The module's remembered validations; NULL: remember none. */
+static remembered_calls *recent_calls(PyObject *module)
 {
 #ifdef Py_GIL_DISABLED
-    (void)module, (void)specs;
+    (void)module;
     return NULL;
 #else
     core_state *state = PyModule_GetState(module);
-    if (state == NULL) {
-        return NULL;
-    }
-    for (int k = 0; k < REMEMBERED_CALLS; k++) {
-        if (state->recent[k].specs == specs) {
-            return &state->recent[k];
-        }
-    }
-    remembered *r = &state->recent[state->next_recent++ % REMEMBERED_CALLS];
-    r->specs = NULL;
-    return r;
+    return state != NULL ? &state->recent : NULL;
 #endif
 }
 
-/* Takes r's validation for objs[0..n) if it is theirs (see above): returns 1 with c holding the arrays as
-   take_arrays and check_overlaps would have left them, else 0 with c untouched. */
-static int recall(const remembered *r, call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+/* Takes the validation remembered for this function (specs) and these objects, if any (see above): returns 1
+   with c holding the arrays as take_arrays and check_overlaps would have left them, else 0 with c untouched. */
+static int recall(remembered_calls *rc, call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
 {
-    if (r == NULL || r->specs != specs || r->n != n) {
-        return 0;
-    }
-    for (int k = 0; k < n; k++) { /* identity first: only then is objs[k] known to be an array unchanged() reads */
-        if (objs[k] != r->objs[k] || !PyArray_Check(objs[k]) || !unchanged(&r->args[k])) {
-            return 0;
+    for (int s = 0; rc != NULL && s < REMEMBERED_CALLS; s++) {
+        if (rc->specs[s] != specs) {
+            continue;
         }
+        remembered *r = &rc->slot[s];
+        int k = 0;
+        while (k < n && objs[k] == r->objs[k]) {
+            k++;
+        }
+        if (k < n || r->n != n) {
+            continue;
+        }
+        for (k = 0; k < n; k++) { /* only now is objs[k] known to be the array unchanged() reads */
+            if (!PyArray_Check(objs[k]) || !unchanged(&r->args[k])) {
+                rc->specs[s] = NULL; /* changed since: validated afresh (and remembered again) */
+                return 0;
+            }
+        }
+        memcpy(c->args, r->args, (size_t)n * sizeof *c->args);
+        for (k = 0; k < n; k++) {
+            Py_INCREF(c->args[k].arr);
+        }
+        memcpy(c->dims, r->dims, sizeof r->dims);
+        memcpy(c->dim_arg, r->dim_arg, sizeof r->dim_arg);
+        c->nargs = n;
+        c->type_num = r->type_num;
+        c->writers = r->writers;
+        c->scratch_len = r->scratch_len;
+        c->convert_begin = r->convert_begin;
+        c->convert_end = r->convert_end;
+        return 1;
     }
-    memcpy(c->args, r->args, (size_t)n * sizeof *c->args);
-    for (int k = 0; k < n; k++) {
-        Py_INCREF(c->args[k].arr);
-    }
-    memcpy(c->dims, r->dims, sizeof r->dims);
-    memcpy(c->dim_arg, r->dim_arg, sizeof r->dim_arg);
-    c->nargs = n;
-    c->type_num = r->type_num;
-    c->writers = r->writers;
-    return 1;
+    return 0;
 }
 
-/* Keeps c's validation of objs[0..n) in r, if every array was used as passed. */
-static void remember(remembered *r, const call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
+/* Keeps c's validation of objs[0..n) in the next slot round, if every array was taken as passed (before
+   assign_scratch: the converted inputs' data pointers are still to be set). */
+static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
 {
-    if (r == NULL || c->unproved || c->scratch_len != 0 || c->nargs != n || n > LECTURE_MAX_ARGS) {
+    if (rc == NULL || c->unproved || c->nargs != n || n > LECTURE_MAX_ARGS) {
         return;
     }
     for (int k = 0; k < n; k++) {
-        if ((PyObject *)c->args[k].arr != objs[k] || c->args[k].convert) {
+        if ((PyObject *)c->args[k].arr != objs[k]) {
             return;
         }
+    }
+    const unsigned s = rc->next++ % REMEMBERED_CALLS;
+    remembered *r = &rc->slot[s];
+    rc->specs[s] = NULL;
+    for (int k = 0; k < n; k++) {
         r->objs[k] = objs[k];
     }
     memcpy(r->args, c->args, (size_t)n * sizeof *c->args);
@@ -769,7 +789,10 @@ static void remember(remembered *r, const call_ctx *c, const arg_spec *specs, Py
     r->n = n;
     r->type_num = c->type_num;
     r->writers = c->writers;
-    r->specs = specs;
+    r->scratch_len = c->scratch_len;
+    r->convert_begin = c->convert_begin;
+    r->convert_end = c->convert_end;
+    rc->specs[s] = specs;
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -1155,7 +1178,7 @@ static void call_abort(call *k);
    free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
-                         PyObject *out_arg, recycle_site *sites, remembered *recent)
+                         PyObject *out_arg, recycle_site *sites, remembered_calls *recent)
 {
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
@@ -1219,7 +1242,7 @@ static int call_begin(call *k, PyObject *module, const char *fname, const arg_sp
                       size_t (*workspace)(const mlp_dims *), recycle_site *sites)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
-                      out_arg, sites, recent_slot(module, specs)) < 0) {
+                      out_arg, sites, recent_calls(module)) < 0) {
         return -1;
     }
     const call_ctx *c = &k->c;

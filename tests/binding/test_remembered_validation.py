@@ -68,8 +68,10 @@ def mutations():
 
 @pytest.mark.parametrize("index", range(6), ids=["X", "y", "W1", "b1", "W2", "b2"])
 @pytest.mark.parametrize("name,change", mutations(), ids=[m[0] for m in mutations()])
-def test_train_step_sees_every_change_of_a_remembered_array(name, change, index):
+@pytest.mark.parametrize("data_dtype", [np.float64, np.int64], ids=["float_data", "int_data"])
+def test_train_step_sees_every_change_of_a_remembered_array(name, change, index, data_dtype):
     args = list(lecture_arrays())
+    args[0], args[1] = args[0].astype(data_dtype), args[1].astype(data_dtype)  # int: converted by every call
     mlpext.train_step(*args, 0.1)  # remembered
     mlpext.train_step(*args, 0.1)  # taken again
     change(args, index)
@@ -82,6 +84,23 @@ def test_train_step_sees_every_change_of_a_remembered_array(name, change, index)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
         for a, b in zip(got[2], want[2]):
             np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_converted_data_is_converted_again():
+    """The lecture's integer X and y are converted by every call, remembered or not: new values in the same
+    arrays are seen."""
+    X, y, W1, b1, W2, b2 = lecture_arrays()
+    X, y = X.astype(np.int64), y.astype(np.int64)
+    mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    X[...] = X[::-1].copy()
+    y[...] = 1 - y
+    params = [p.copy() for p in (W1, b1, W2, b2)]
+    want = reference.train_step(X.astype(np.float64), y.astype(np.float64), *params, 0.1)
+    got = mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    for a, b in zip((W1, b1, W2, b2), params):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_new_memory_under_the_same_object_is_used():
@@ -137,3 +156,22 @@ def test_interleaved_functions_and_networks_match_the_reference(dtype):
                 np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
             np.testing.assert_allclose(mlpext.predict(X, W1, b1, W2, b2), reference.predict(ref[0], *ref[2:]),
                                        rtol=tol)
+
+
+def test_a_slot_found_changed_is_validated_afresh_and_remembered_again():
+    """W1 made read-only after two calls: refused; writable again: the next calls (validated afresh, then
+    remembered again) train as the reference does."""
+    X, y, W1, b1, W2, b2 = lecture_arrays()
+    ref = [p.copy() for p in (W1, b1, W2, b2)]
+    for _ in range(2):
+        np.testing.assert_allclose(mlpext.train_step(X, y, W1, b1, W2, b2, 0.1),
+                                   reference.train_step(X, y, *ref, 0.1), rtol=1e-12)
+    W1.flags.writeable = False
+    with pytest.raises(ValueError, match="W1 is read-only"):
+        mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
+    W1.flags.writeable = True
+    for _ in range(3):
+        np.testing.assert_allclose(mlpext.train_step(X, y, W1, b1, W2, b2, 0.1),
+                                   reference.train_step(X, y, *ref, 0.1), rtol=1e-12)
+    for a, b in zip((W1, b1, W2, b2), ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
