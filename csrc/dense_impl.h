@@ -291,6 +291,17 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 #include "dense_simd_impl.h" /* which #undefs the five */
 #endif
 
+/* What each part of a product does to its rows of C right after computing them, on its own thread and while they
+   are warm: X·W + b is activated with act; D·Wᵀ is multiplied by act'(act_of), act_of the layer's input
+   activation (shaped as C); Xᵀ·D, when update is not NULL, is added to update times rate (update += C·rate,
+   rounded as mlp_add_scaled). */
+typedef struct {
+    mlp_activation act;
+    const MLP_T *act_of;
+    MLP_T *update;
+    MLP_T rate;
+} MLP_FN(epilogue);
+
 /* A product to run, in parts (product_part): its kind, build, arguments. */
 typedef struct {
     mlp_product_kind which;
@@ -302,11 +313,8 @@ typedef struct {
     const mlp_cache *cache; /* the SIMD builds pack both factors, in blocks for these caches, if `pack` is set: */
     unsigned char *pack;    /* pack_bytes for each part, part p's from pack + p · pack_bytes */
     size_t pack_bytes;
-    /* Each part's epilogue on its rows of C, while they are in cache and on the part's thread: X·W + b is
-       activated with act; D·Wᵀ is multiplied by act'(act_of) (act_of: the layer's input activation, as C) */
     mlp_isa isa;
-    mlp_activation act;
-    const MLP_T *act_of;
+    MLP_FN(epilogue) epi;
 } MLP_FN(product);
 
 /* Rows lo .. hi − 1 of part `part` of `parts` of a range of `total`, cut at multiples of `align`. */
@@ -401,10 +409,13 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         case MLP_TN: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
         }
     }
-    if (p->which == MLP_NN_BIAS) { /* element by element, or softmax row by row: the same wherever cut */
-        MLP_FN(mlp_activate)(p->isa, p->act, rows, m, C + lo * m);
+    /* the epilogue: element by element, or softmax row by row, so the same wherever the rows are cut */
+    if (p->which == MLP_NN_BIAS) {
+        MLP_FN(mlp_activate)(p->isa, p->epi.act, rows, m, C + lo * m);
     } else if (p->which == MLP_NT) {
-        MLP_FN(mlp_mul_activation_grad)(p->isa, p->act, rows, k, p->act_of + lo * k, C + lo * k);
+        MLP_FN(mlp_mul_activation_grad)(p->isa, p->epi.act, rows, k, p->epi.act_of + lo * k, C + lo * k);
+    } else if (p->epi.update != NULL) {
+        MLP_FN(mlp_add_scaled)(rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m);
     }
 }
 
@@ -415,14 +426,14 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by; the same result. Each part then applies the epilogue (act, act_of: see MLP_FN(product)) to its rows, so
-   the activation is split among the threads too. */
+   by; the same result. Each part then applies the epilogue to its rows, so that work is split among the threads
+   too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
-                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, mlp_activation act,
-                                  const MLP_T *act_of, mlp_threads threads)
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
+                                  mlp_threads threads)
 {
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
-                         &threads.cache, NULL, 0, threads.isa, act, act_of};
+                         &threads.cache, NULL, 0, threads.isa, epi};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
@@ -462,7 +473,7 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
         MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
     } else {
-        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, act, NULL, threads);
+        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, (MLP_FN(epilogue)){act, NULL, NULL, 0}, threads);
     }
 }
 
@@ -474,7 +485,28 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
         MLP_FN(mlp_mul_activation_grad)(threads.isa, act_prev, n, in, A_prev, D_prev);
     } else {
-        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, act_prev, A_prev, threads);
+        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, (MLP_FN(epilogue)){act_prev, A_prev, NULL, 0},
+                              threads);
+    }
+}
+
+/* dW = Xᵀ·D, db = Σ over rows of D; then, if W is not NULL, W += dW·lr and b += db·lr (W's update as the
+   product's epilogue). */
+static void MLP_FN(param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
+                                MLP_T *db, MLP_T lr, MLP_T *W, MLP_T *b, mlp_threads threads)
+{
+    if (out <= MLP_SMALL_WIDTH) {
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
+        if (W != NULL) {
+            MLP_FN(mlp_add_scaled)(in * out, dW, lr, W);
+        }
+    } else {
+        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, (MLP_FN(epilogue)){MLP_ACT(MLP_IDENTITY), NULL, W, lr},
+                              threads);
+        MLP_SIMD_CALL(sum_rows_v, threads.isa, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
+    }
+    if (W != NULL) {
+        MLP_FN(mlp_add_scaled)(out, db, lr, b);
     }
 }
 
@@ -482,12 +514,13 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db, mlp_threads threads)
 {
-    if (out <= MLP_SMALL_WIDTH) {
-        MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
-    } else {
-        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, MLP_ACT(MLP_IDENTITY), NULL, threads);
-        MLP_SIMD_CALL(sum_rows_v, threads.isa, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
-    }
+    MLP_FN(param_grads)(n, in, out, X, D, dW, db, 0, NULL, NULL, threads);
+}
+
+void MLP_FN(mlp_dense_param_step)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
+                                  MLP_T *db, MLP_T lr, MLP_T *W, MLP_T *b, mlp_threads threads)
+{
+    MLP_FN(param_grads)(n, in, out, X, D, dW, db, lr, W, b, threads);
 }
 
 /* For the C tests (tests/c): one product through one build, whatever its size. which: 0 C (n, m) = A (n, k) ·
@@ -538,7 +571,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
-                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST, MLP_ACT(MLP_IDENTITY), NULL};
+                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST, {MLP_ACT(MLP_IDENTITY), NULL, NULL, 0}};
     const size_t rows = which == 2 ? k : n;
     const mlp_build build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
                             : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2

@@ -29,13 +29,9 @@ static void MLP_FN(lecture_update_dense)(const mlp_dims *d, const MLP_T *X, cons
 {
     MLP_T *dW1 = work, *db1 = dW1 + d->in * d->hidden;
     MLP_T *dW2 = db1 + d->hidden, *db2 = dW2 + d->hidden * d->out;
-    MLP_FN(mlp_dense_param_grads)(d->n, d->hidden, d->out, A1, D2, dW2, db2, d->threads);
-    MLP_FN(mlp_dense_param_grads)(d->n, d->in, d->hidden, X, D1, dW1, db1, d->threads);
-    /* The lecture's order: W2, b2, W1, b1. */
-    MLP_FN(mlp_add_scaled)(d->hidden * d->out, dW2, lr, p->W2);
-    MLP_FN(mlp_add_scaled)(d->out, db2, lr, p->b2);
-    MLP_FN(mlp_add_scaled)(d->in * d->hidden, dW1, lr, p->W1);
-    MLP_FN(mlp_add_scaled)(d->hidden, db1, lr, p->b1);
+    /* The lecture's order, W2, b2, W1, b1; neither gradient reads a parameter, so each is applied as it is made. */
+    MLP_FN(mlp_dense_param_step)(d->n, d->hidden, d->out, A1, D2, dW2, db2, lr, p->W2, p->b2, d->threads);
+    MLP_FN(mlp_dense_param_step)(d->n, d->in, d->hidden, X, D1, dW1, db1, lr, p->W1, p->b1, d->threads);
 }
 
 /* One sigmoid layer's forward in small_step: Y (n, m) = σ(A·W + b), A (n, k), W (k, m), b (m); each sum over k in

@@ -45,6 +45,10 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 /* To the layer's parameters. X (n, in), D (n, out) -> dW (in, out) = Xᵀ·D, db (out) = Σ over rows of D. */
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db, mlp_threads threads);
+/* mlp_dense_param_grads, then the lecture's update W += dW·lr, b += db·lr (each rounded as mlp_add_scaled), W's
+   split among the product's threads. */
+void MLP_FN(mlp_dense_param_step)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
+                                  MLP_T *db, MLP_T lr, MLP_T *W, MLP_T *b, mlp_threads threads);
 
 /* p[0..len) += g[0..len)·lr, rounded as NumPy's `p += g * lr` (the product first). */
 void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p);

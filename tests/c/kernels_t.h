@@ -781,11 +781,15 @@ typedef struct {
     size_t n, in, out;
     MLP_T *X, *W, *b, *D;
     MLP_T *A, *Dp, *dW, *db; /* X·W + b (sigmoid), D·Wᵀ (tanh'), Xᵀ·D, Σ D: one thread */
+    MLP_T *Wu, *bu;          /* W + dW·lr, b + db·lr (mlp_add_scaled): one thread */
 } MLP_FN(split_case);
+
+#define SPLIT_OUTS 6
+#define SPLIT_LR ((MLP_T)0.375)
 
 static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals)
 {
-    MLP_FN(split_case) c = {261, 389, 33, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    MLP_FN(split_case) c = {261, 389, 33, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     const size_t n = c.n, in = c.in, out = c.out;
     CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
     c.X = MLP_FN(rand_buf)(n * in, -2, 2), c.W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
@@ -798,40 +802,53 @@ static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals)
     MLP_FN(mlp_dense_forward)(n, in, out, c.X, c.W, c.b, MLP_ACT(MLP_SIGMOID), c.A, MLP_THREADS(1));
     MLP_FN(mlp_dense_backward_delta)(n, in, out, c.D, c.W, c.X, MLP_ACT(MLP_TANH), c.Dp, MLP_THREADS(1));
     MLP_FN(mlp_dense_param_grads)(n, in, out, c.X, c.D, c.dW, c.db, MLP_THREADS(1));
+    c.Wu = MLP_FN(buf)(in * out), c.bu = MLP_FN(buf)(out);
+    memcpy(c.Wu, c.W, in * out * sizeof *c.W);
+    memcpy(c.bu, c.b, out * sizeof *c.b);
+    MLP_FN(mlp_add_scaled)(in * out, c.dW, SPLIT_LR, c.Wu);
+    MLP_FN(mlp_add_scaled)(out, c.db, SPLIT_LR, c.bu);
     return c;
 }
 
 static void MLP_FN(split_case_free)(MLP_FN(split_case) *c)
 {
-    MLP_T *bufs[] = {c->X, c->W, c->b, c->D, c->A, c->Dp, c->dW, c->db};
+    MLP_T *bufs[] = {c->X, c->W, c->b, c->D, c->A, c->Dp, c->dW, c->db, c->Wu, c->bu};
     for (size_t k = 0; k < COUNT(bufs); k++) {
         guarded_free(bufs[k]);
     }
 }
 
-/* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db. */
-static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads threads, MLP_T *out[4])
+/* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db; and the update mlp_dense_param_step
+   makes of copies of W and b (its own dW and db written to the same buffers again). */
+static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads threads, MLP_T *out[SPLIT_OUTS])
 {
     const size_t n = c->n, in = c->in, m = c->out;
     out[0] = MLP_FN(buf)(n * m), out[1] = MLP_FN(buf)(n * in), out[2] = MLP_FN(buf)(in * m), out[3] = MLP_FN(buf)(m);
+    out[4] = MLP_FN(buf)(in * m), out[5] = MLP_FN(buf)(m);
+    memcpy(out[4], c->W, in * m * sizeof *c->W);
+    memcpy(out[5], c->b, m * sizeof *c->b);
     MLP_FN(mlp_dense_forward)(n, in, m, c->X, c->W, c->b, MLP_ACT(MLP_SIGMOID), out[0], threads);
     MLP_FN(mlp_dense_backward_delta)(n, in, m, c->D, c->W, c->X, MLP_ACT(MLP_TANH), out[1], threads);
-    MLP_FN(mlp_dense_param_grads)(n, in, m, c->X, c->D, out[2], out[3], threads);
+    MLP_FN(mlp_dense_param_step)(n, in, m, c->X, c->D, out[2], out[3], SPLIT_LR, out[4], out[5], threads);
 }
 
 /* Checks split_case_run's buffers against the one-thread results, and frees them. */
-static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[4], const char *how)
+static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[SPLIT_OUTS], const char *how)
 {
-    char what[4][96];
+    char what[SPLIT_OUTS][96];
     snprintf(what[0], sizeof what[0], "X·W + b, %s", how);
     snprintf(what[1], sizeof what[1], "D·Wᵀ, %s", how);
     snprintf(what[2], sizeof what[2], "Xᵀ·D, %s", how);
     snprintf(what[3], sizeof what[3], "Σ D, %s", how);
+    snprintf(what[4], sizeof what[4], "W + Xᵀ·D·lr, %s", how);
+    snprintf(what[5], sizeof what[5], "b + Σ D·lr, %s", how);
     SAME(what[0], out[0], c->A, c->n * c->out);
     SAME(what[1], out[1], c->Dp, c->n * c->in);
     SAME(what[2], out[2], c->dW, c->in * c->out);
     SAME(what[3], out[3], c->db, c->out);
-    for (size_t k = 0; k < 4; k++) {
+    SAME(what[4], out[4], c->Wu, c->in * c->out);
+    SAME(what[5], out[5], c->bu, c->out);
+    for (size_t k = 0; k < SPLIT_OUTS; k++) {
         GUARDS_OK(out[k]);
         guarded_free(out[k]);
     }
@@ -846,7 +863,7 @@ static void MLP_FN(test_dense_threads_same_bits)(void)
         MLP_FN(split_case) c = MLP_FN(split_case_new)(with_subnormals);
         static const size_t parts[] = {2, 3, 7};
         for (size_t t = 0; t < COUNT(parts); t++) {
-            MLP_T *out[4];
+            MLP_T *out[SPLIT_OUTS];
             MLP_FN(split_case_run)(&c, MLP_THREADS(parts[t]), out);
             char how[64];
             snprintf(how, sizeof how, "%zu threads started for it", parts[t]);
@@ -860,7 +877,7 @@ static void MLP_FN(test_dense_threads_same_bits)(void)
 typedef struct {
     const MLP_FN(split_case) *c;
     mlp_team *team;
-    MLP_T *out[8][4];
+    MLP_T *out[8][SPLIT_OUTS];
 } MLP_FN(team_user);
 
 static void *MLP_FN(team_user_main)(void *p)
@@ -895,7 +912,7 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                 if (round == 1) {
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
-                MLP_T *out[4];
+                MLP_T *out[SPLIT_OUTS];
                 MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
