@@ -576,14 +576,12 @@ typedef struct {
     PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
 } recycle_site;
 
-/* A lecture function's successful validation (see recall()). */
+/* A lecture function's successful validation (see recall()): its call_ctx as validation left it (copy_validation)
+   and its arguments. */
 typedef struct {
-    int n, type_num, writers, convert_begin, convert_end;
-    size_t scratch_len;
     const PyObject *objs[LECTURE_MAX_ARGS]; /* the objects passed: compared by identity, never used */
     arg_val args[LECTURE_MAX_ARGS];
-    npy_intp dims[N_LECTURE_DIMS];
-    int dim_arg[N_LECTURE_DIMS];
+    call_ctx c;
 } remembered;
 
 /* Two per lecture function: forward's results come back to backward and update from two recycled arrays in turn
@@ -726,6 +724,20 @@ static remembered_calls *recent_calls(PyObject *module)
 #endif
 }
 
+/* What take_arrays and check_overlaps leave in a call's context, besides its arguments (c->args): from `from` to
+   `to`, whose ndims is the same. */
+static void copy_validation(call_ctx *to, const call_ctx *from)
+{
+    memcpy(to->dims, from->dims, (size_t)from->ndims * sizeof *to->dims);
+    memcpy(to->dim_arg, from->dim_arg, (size_t)from->ndims * sizeof *to->dim_arg);
+    to->nargs = from->nargs;
+    to->type_num = from->type_num;
+    to->writers = from->writers;
+    to->scratch_len = from->scratch_len;
+    to->convert_begin = from->convert_begin;
+    to->convert_end = from->convert_end;
+}
+
 /* Takes the validation remembered for this function (specs) and these objects, if any (see above): returns 1
    with c holding the arrays as take_arrays and check_overlaps would have left them, else 0 with c untouched. */
 static int recall(remembered_calls *rc, call_ctx *c, const arg_spec *specs, PyObject *const *objs, int n)
@@ -739,7 +751,7 @@ static int recall(remembered_calls *rc, call_ctx *c, const arg_spec *specs, PyOb
         while (k < n && objs[k] == r->objs[k]) {
             k++;
         }
-        if (k < n || r->n != n) {
+        if (k < n || r->c.nargs != n) {
             continue;
         }
         for (k = 0; k < n; k++) { /* only now is objs[k] known to be the array unchanged() reads */
@@ -752,14 +764,7 @@ static int recall(remembered_calls *rc, call_ctx *c, const arg_spec *specs, PyOb
         for (k = 0; k < n; k++) {
             Py_INCREF(c->args[k].arr);
         }
-        memcpy(c->dims, r->dims, sizeof r->dims);
-        memcpy(c->dim_arg, r->dim_arg, sizeof r->dim_arg);
-        c->nargs = n;
-        c->type_num = r->type_num;
-        c->writers = r->writers;
-        c->scratch_len = r->scratch_len;
-        c->convert_begin = r->convert_begin;
-        c->convert_end = r->convert_end;
+        copy_validation(c, &r->c);
         return 1;
     }
     return 0;
@@ -784,14 +789,8 @@ static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *sp
         r->objs[k] = objs[k];
     }
     memcpy(r->args, c->args, (size_t)n * sizeof *c->args);
-    memcpy(r->dims, c->dims, sizeof r->dims);
-    memcpy(r->dim_arg, c->dim_arg, sizeof r->dim_arg);
-    r->n = n;
-    r->type_num = c->type_num;
-    r->writers = c->writers;
-    r->scratch_len = c->scratch_len;
-    r->convert_begin = c->convert_begin;
-    r->convert_end = c->convert_end;
+    r->c.ndims = c->ndims;
+    copy_validation(&r->c, c);
     rc->specs[s] = specs;
 }
 

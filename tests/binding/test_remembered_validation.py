@@ -86,6 +86,17 @@ def test_train_step_sees_every_change_of_a_remembered_array(name, change, index,
             np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def assert_step_as_reference(X, y, params, X_seen, y_seen):
+    """mlpext.train_step on X, y and params (updated in place) gives the loss and the parameters the reference
+    step gives on the values X_seen, y_seen the call must read."""
+    want_params = [p.copy() for p in params]
+    want = reference.train_step(X_seen, y_seen, *want_params, 0.1)
+    got = mlpext.train_step(X, y, *params, 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    for a, b in zip(params, want_params):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_converted_data_is_converted_again():
     """The lecture's integer X and y are converted by every call, remembered or not: new values in the same
     arrays are seen."""
@@ -95,12 +106,7 @@ def test_converted_data_is_converted_again():
     mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
     X[...] = X[::-1].copy()
     y[...] = 1 - y
-    params = [p.copy() for p in (W1, b1, W2, b2)]
-    want = reference.train_step(X.astype(np.float64), y.astype(np.float64), *params, 0.1)
-    got = mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    for a, b in zip((W1, b1, W2, b2), params):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert_step_as_reference(X, y, [W1, b1, W2, b2], X.astype(np.float64), y.astype(np.float64))
 
 
 def test_new_memory_under_the_same_object_is_used():
@@ -110,12 +116,7 @@ def test_new_memory_under_the_same_object_is_used():
     new_X = np.array([[1, 1], [1, 0], [0, 1], [0, 0]], np.float64)
     X.__setstate__(new_X.__reduce__()[2])
     assert np.array_equal(X, new_X)
-    params = [p.copy() for p in (W1, b1, W2, b2)]
-    want = reference.train_step(new_X, y, *params, 0.1)
-    got = mlpext.train_step(X, y, W1, b1, W2, b2, 0.1)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    for a, b in zip((W1, b1, W2, b2), params):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert_step_as_reference(X, y, [W1, b1, W2, b2], new_X, y)
 
 
 def test_aliasing_after_a_remembered_call_is_refused():
