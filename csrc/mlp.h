@@ -111,7 +111,8 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d);
 /* Losses, as PyTorch defines them, in the order of the loss table (net.c, mlp_loss_table). P is the output
    layer's activation, Z its pre-activation, N the number of output values (n·out), n the number of samples. */
 typedef enum {
-    MLP_LOSS_LECTURE = 0,       /* ½·Σ(y − P)², summed over the batch: the lecture's update */
+    MLP_LOSS_LECTURE = 0,       /* the lecture's: the gradient of ½·Σ(y − P)² summed over the batch (its update),
+                                   reported as the figure it prints, Σ|y − P| / N */
     MLP_LOSS_MSE = 1,           /* Σ(P − y)² / N (nn.MSELoss) */
     MLP_LOSS_BCE = 2,           /* nn.BCELoss on a sigmoid output, mean; fused gradient (P − y)/N */
     MLP_LOSS_CROSS_ENTROPY = 3, /* nn.CrossEntropyLoss on the logits Z (softmax output), mean over the n samples;
@@ -257,8 +258,8 @@ int mlp_isa_available(mlp_isa isa);
 
 /* A row of the loss table (net.c): a loss's name, its natural output activation (the one the Python API picks
    when none is given), whether it requires that one (its gradient is fused with it), whether it is a
-   classification loss (predict thresholds / argmaxes), whether y may be class labels, whether it is a mean over
-   the batch's rows (else a sum: the lecture's), and its value and gradient
+   classification loss (predict thresholds / argmaxes), whether y may be class labels, whether its gradient is of
+   a mean over the batch's rows (else of a sum: the lecture's), and its value and gradient
    in each precision: for m rows of the output layer's pre-activation Z and activation P (m, o), against y (m, o)
    or, y NULL, labels (m), the loss (accumulated in double) and G (m, o) = ∂loss/∂Z. sums and maxes (m) are a
    softmax output's row sums and maxes (mlp_exp_shifted_rows) where the forward pass left them, else scratch. */

@@ -71,7 +71,8 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
                                 const MLP_T *D1, const MLP_FN(mlp_params) *p, MLP_T lr, MLP_T *work);
 
 /* One epoch — forward, backward, update — in place. X (n, in), y (n, out). Returns the loss from before the
-   update. work: mlp_lecture_step_workspace(d) scalars. */
+   update, as mlp_lecture_backward's. The engine's epoch (mlp_net_fit of the lecture's network on one full batch)
+   with the same bits as the three phases. work: mlp_lecture_step_workspace(d) scalars. */
 double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                 MLP_T lr, MLP_T *work);
 

@@ -107,7 +107,7 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
    of m rows (accumulated in double) and its gradient G (m, o) with respect to the output layer's pre-activation
    Z. ---- */
 
-/* ½·Σ(y − P)²; G = (P − y) ⊙ act'(P), the lecture's −δ */
+/* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
 static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                    const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
@@ -116,10 +116,10 @@ static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y,
     (void)labels, (void)sums, (void)maxes;
     for (size_t k = 0; k < N; k++) {
         G[k] = P[k] - y[k];
-        sum += (double)G[k] * (double)G[k];
+        sum += fabs((double)G[k]);
     }
     MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-    return 0.5 * sum;
+    return sum / (double)N;
 }
 
 /* Σ(P − y)²/N (nn.MSELoss); G = ((P − y)·(2/N)) ⊙ act'(P) */
@@ -268,25 +268,31 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
     }
 }
 
-size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
-                                  const size_t *labels, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
-                                  const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
-                                  uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork, const mlp_poll *poll,
-                                  size_t *batches)
+#include "tiny_impl.h" /* the one-pass epoch of the lecture's network on a few samples */
+
+/* Epochs after which mlp_net_fit_polled polls while it runs the one-pass epoch. */
+#define MLP_TINY_POLL_EPOCHS 1024
+
+/* mlp_net_fit_polled's general path, from epoch `first` on (kept out of line: its frame is large, and the
+   one-pass epoch's calls should not pay for it). */
+static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
+                                                 const size_t *labels, const MLP_FN(mlp_net_params) *p,
+                                                 const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state,
+                                                 size_t first, size_t epochs, size_t batch, int shuffle,
+                                                 uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork,
+                                                 const mlp_poll *poll, size_t *batches)
 {
     const size_t in = net->sizes[0], o = net->sizes[net->n_layers];
-    batch = batch < n ? batch : n;
     const int gather = shuffle && batch < n;
-    size_t *perm = iwork, *label_batch = iwork + n;
+    size_t *perm = iwork, *label_batch = gather ? iwork + n : NULL;
     MLP_FN(net_work) w;
     MLP_FN(net_layout)(net, batch, 1, work, &w);
     const MLP_FN(mlp_net_params) grads = {w.dW, w.db};
-    *batches = 0;
-    for (size_t e = 0; e < epochs; e++) {
+    for (size_t e = first; e < epochs; e++) {
         if (gather) {
             mlp_shuffle_rows(n, perm, rng);
         }
-        double total = 0.0;
+        double total = 0.0, loss = 0.0;
         size_t m = 0;
         for (size_t start = 0, done = 0; start < n; start += batch) {
             if (done != 0 && poll != NULL && poll->stop(poll->arg, m)) { /* between two of the epoch's steps */
@@ -311,17 +317,44 @@ size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, 
                 lm = y ? NULL : label_batch;
             }
             MLP_FN(net_forward_rows)(net, m, Xm, p, &w);
-            total += MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]) * (double)m;
+            loss = MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]);
+            total += loss * (double)m;
             MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db);
             MLP_FN(mlp_net_apply)(net, p, &grads, opt, state);
             done++;
         }
-        losses[e] = total / (double)n;
+        losses[e] = m == n ? loss : total / (double)n; /* one batch: its loss as it is */
         if (e + 1 < epochs && poll != NULL && poll->stop(poll->arg, m)) {
             return e + 1;
         }
     }
     return epochs;
+}
+
+
+size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
+                                  const size_t *labels, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
+                                  const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
+                                  uint64_t rng[4], double *losses, MLP_T *work, size_t *iwork, const mlp_poll *poll,
+                                  size_t *batches)
+{
+    batch = batch < n ? batch : n;
+    *batches = 0;
+    size_t e = 0;
+    if (MLP_FN(tiny_fits)(net, opt, n, batch, y)) { /* the lecture's network on a few samples, where the CPU has it */
+        while (e < epochs) {
+            const size_t chunk = epochs - e < MLP_TINY_POLL_EPOCHS ? epochs - e : MLP_TINY_POLL_EPOCHS;
+            if (!MLP_FN(tiny_train)(net, n, X, y, p, (MLP_T)opt->lr, chunk, losses + e)) {
+                break;
+            }
+            e += chunk;
+            if (e == epochs || (poll != NULL && poll->stop(poll->arg, chunk * n))) {
+                return e;
+            }
+        }
+    }
+    return MLP_FN(net_fit_from)(net, n, X, y, labels, p, opt, state, e, epochs, batch, shuffle, rng, losses, work,
+                                iwork, poll, batches);
 }
 
 void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,

@@ -1,17 +1,17 @@
 /*
- * rows4_impl.h — the lecture's epoch (and forward pass) for float64 networks of at most four samples, with the
- * samples in the lanes of one AVX2 vector: the fastest path of train, train_step and forward (the textbook's truth
+ * rows4_impl.h — the lecture's epoch for float64 networks of at most four samples, with the samples in the lanes of
+ * one AVX2 vector: the engine's fastest kernel for the lecture's network (tiny_impl.h; the textbook's truth
  * tables — XOR, AND, OR — have four samples).
  *
- * A template body, instantiated by lecture.c once per instruction set through each_simd4.h (MLP_V,
+ * A template body, instantiated by net.c once per instruction set through each_simd4.h (MLP_V,
  * MLP_V_TARGET, MLP_V_AVX512VL). Each column of X, A1 and the deltas is one vector over the rows; each parameter is a vector
  * holding its value in every lane, so that the next epoch needs no broadcast. The operations and their order are
  * the dense layer's — each sum over its index in increasing order from the first product, each product rounded
- * before it is added — so the bits are those of mlp_lecture_step's other paths (tests compare them):
+ * before it is added — so the bits are those of the engine's other paths (tests compare them):
  *     A1 = σ(X·W1 + b1), P = σ(A1·W2 + b2), D2 = (y − P) ⊙ P(1 − P), D1 = (D2·W2ᵀ) ⊙ A1(1 − A1),
  *     W2 += (A1ᵀ·D2)·lr, b2 += (Σ D2)·lr, W1 += (Xᵀ·D1)·lr, b1 += (Σ D1)·lr.
  * A sum over the rows is a sequence of adds of lanes 0, 1, 2, 3 in every lane; a lane beyond n holds −0.0 there,
- * which leaves any sum unchanged. It is faster than the one-pass epoch the compiler vectorizes (lecture_impl.h):
+ * which leaves any sum unchanged. It is faster than the one-pass epoch the compiler vectorizes (tiny_impl.h):
  * docs/benchmarks.md, "The lecture's one-pass epochs".
  */
 #include "sigmoid4_impl.h"
@@ -130,7 +130,7 @@ MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int
     p->b2[0] = _mm256_cvtsd_f64(b2);
 }
 
-/* mlp_lecture_train for d->n <= 4, d->in and d->hidden <= MLP_SMALL_WIDTH, d->out == 1 (rows4_fits). */
+/* tiny_train for d->n <= 4, d->in and d->hidden <= MLP_SMALL_WIDTH, d->out == 1 (rows4_fits). */
 MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_train)(const mlp_dims *d, const double *X,
                                                         const double *y, const mlp_params_f64 *p,
                                                         double lr, size_t epochs, double *losses)
@@ -143,37 +143,6 @@ MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_train)(const mlp_dims *d, const
     }
     MLP_CONST_SWITCH(IN, d->in, MLP_CONST_SWITCH(H, d->hidden, MLP_ROWS4(IN, H)));
 #undef MLP_ROWS4
-}
-
-/* mlp_lecture_forward for the same networks: A1 (n, H) and P (n, 1), row-major; IN, H compile-time constants. */
-MLP_V_INLINE void MLP_V(rows4_forward_rows)(const size_t IN, const size_t H, const size_t n, const double *X,
-                                            const mlp_params_f64 *p, double *A1, double *P)
-{
-    __m256d x[MLP_SMALL_WIDTH], w1[MLP_SMALL_WIDTH][MLP_SMALL_WIDTH], b1[MLP_SMALL_WIDTH], w2[MLP_SMALL_WIDTH], b2;
-    __m256d a1[MLP_SMALL_WIDTH];
-    for (size_t i = 0; i < IN; i++) {
-        x[i] = MLP_V(rows4_column)(X, n, IN, i);
-    }
-    MLP_V(rows4_broadcast)(IN, H, p, w1, b1, w2, &b2);
-    double lanes[MLP_SMALL_WIDTH][4], out[4]; /* the columns, to be written out as rows */
-    _mm256_storeu_pd(out, MLP_V(rows4_forward_pass)(IN, H, x, w1, b1, w2, b2, a1));
-    for (size_t q = 0; q < H; q++) {
-        _mm256_storeu_pd(lanes[q], a1[q]);
-    }
-    for (size_t r = 0; r < n; r++) {
-        for (size_t q = 0; q < H; q++) {
-            A1[r * H + q] = lanes[q][r];
-        }
-        P[r] = out[r];
-    }
-}
-
-MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_forward)(const mlp_dims *d, const double *X,
-                                                          const mlp_params_f64 *p, double *A1,
-                                                          double *P)
-{
-    MLP_CONST_SWITCH(IN, d->in,
-                     MLP_CONST_SWITCH(H, d->hidden, MLP_V(rows4_forward_rows)(IN, H, d->n, X, p, A1, P)));
 }
 
 #undef MLP_V_INLINE

@@ -5,6 +5,9 @@
 /* Layers at most this wide take MLP_SMALL_SWITCH: their width becomes a compile-time constant. */
 #define MLP_SMALL_WIDTH 4
 
+/* The most samples the engine's one-pass epoch of the lecture's network takes (net.c, tiny_impl.h). */
+#define MLP_SMALL_MAX_ROWS 64
+
 /* Runs STMT with NAME bound to `width` (1 to MLP_SMALL_WIDTH) as a constant, so that the loops over it unroll:
    on the lecture's tiny layers, loop overhead would otherwise cost more than the arithmetic. */
 #define MLP_CONST_SWITCH(NAME, width, STMT)                                                                      \

@@ -12,8 +12,8 @@ Contract (net.fit(..., comm=comm) calls fit() below):
   other ranks' initial values do not matter.
 - Each step takes the rows that single-process fit with that generator state takes from the concatenated data
   (the same permutation: every rank draws it, none sends it). Each rank computes the gradient of the loss on its
-  share of the step's rows in C (the GIL released), weighted by its share of the batch (the losses are means;
-  the lecture's loss is a sum and is not weighted); one Allreduce of one contiguous buffer sums them; every rank
+  share of the step's rows in C (the GIL released), weighted by its share of the batch (the gradients are of
+  means, but the lecture's is of a sum and is not weighted; every loss value is a mean); one Allreduce of one contiguous buffer sums them; every rank
   then takes the same optimizer step in C (the code single-process fit runs). The returned losses are the global
   ones, the same on every rank. So N ranks give the single-process result up to the order of the sums (the
   tests hold them to 1e-12 of the largest value in float64), bit-reproducibly for a fixed N, and 1 rank gives it
@@ -242,7 +242,8 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     batch = n if batch_size is None else min(batch_size, n)
     gather = shuffle and batch_size is not None and batch < n
     steps = -(-n // batch)
-    # a mean over the batch (each rank's gradient weighted by its share), from the C core's loss table; or a sum
+    # a gradient of a mean over the batch (each rank's weighted by its share), from the C core's loss table; or of
+    # a sum
     mean = LOSS_TABLE[net.loss_name]["mean"]
     weights, biases = net._weights(), net._biases()
     Xb = np.empty((min(batch, n_local), X.shape[1]), dtype=X.dtype)
@@ -280,9 +281,10 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
                         Xm, ym = X[a:a + m_r], y[a:a + m_r]
                     if m_r:
                         loss = net._net_loss(Xm, ym, grads)
-                        if mean and m_r != m:  # each rank's mean weighted by its share of the batch
+                        if m_r != m:  # each rank's mean weighted by its share of the batch
                             share = m_r / m
-                            np.multiply(buf[:P], np.float64(share), out=buf[:P], casting="same_kind")
+                            if mean:  # (the lecture's gradient is of a sum: not weighted)
+                                np.multiply(buf[:P], np.float64(share), out=buf[:P], casting="same_kind")
                             loss *= share
                         contributions[s] = loss
                     else:
@@ -300,7 +302,7 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
             total = 0.0
             for s in range(steps):  # as single-process fit sums them: each batch's mean loss times its rows
                 total += contributions[s] * (min(batch, n - s * batch))
-            history[epoch] = total / n
+            history[epoch] = contributions[0] if steps == 1 else total / n  # one batch: its loss as it is
             if not epoch_status:
                 continue
             status = np.zeros(2, dtype=np.int64)  # (ranks that failed, ranks whose callback asked to stop)

@@ -429,7 +429,10 @@ class _NetBase:
         return self._net_loss(X, self._prepare_y(y), None)
 
     def gradients(self, X, y):
-        """∂loss/∂param on (X, y): a list of (dW, db) pairs of new arrays, one per layer. Nothing is updated."""
+        """∂loss/∂param on (X, y): a list of (dW, db) pairs of new arrays, one per layer. Nothing is updated.
+
+        For loss="lecture", the gradient of ½·Σ(y − ŷ)², the objective whose step the lecture takes (loss() reports
+        the figure the lecture prints, mean |y − ŷ|)."""
         flat = [np.empty_like(a) for pair in self.params for a in pair]
         self._net_loss(X, self._prepare_y(y), flat)
         return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(flat) // 2)]
@@ -450,9 +453,8 @@ class _NetBase:
         verbose: 0/False prints nothing; N (an int >= 1) prints the lecture's line `Epoch: e, Loss: l` after
             every epoch e with e % N == 0, counting this call's epochs from 0 (as mlpext.train(log_every=N));
             True is the same as 1: every epoch. l is the epoch's mean loss (the figure fit returns, the loss the
-            optimizer minimises) with 4 significant digits. With loss="lecture" each mini-batch's loss is
-            ½·Σ(y − ŷ)² over its rows, not the mean |y − ŷ| the lecture's script prints, and the line says so:
-            `Epoch: e, Loss: l (sum of squared errors / 2)`.
+            optimizer minimises; for loss="lecture" the mean |y − ŷ| the lecture's script prints) with 4
+            significant digits.
         callback: called as callback(epoch, loss) after every epoch (epoch counted from 0 in this call), with
             the network in its state after that epoch. If it returns True, training stops there and the
             returned history holds the epochs run.
@@ -561,9 +563,8 @@ class _NetBase:
 
     def _verbose_line(self, epoch, loss):
         """verbose's line: the lecture's `Epoch: e, Loss: l`, l with 4 significant digits (a regression loss of
-        3e-5 is not 0.0000), and for loss="lecture" which figure l is, since the lecture prints another one."""
-        line = f"Epoch: {epoch}, Loss: {loss:.4g}"
-        return line + " (sum of squared errors / 2)" if self._loss == "lecture" else line
+        3e-5 is not 0.0000)."""
+        return f"Epoch: {epoch}, Loss: {loss:.4g}"
 
     # --- files
 
@@ -908,7 +909,8 @@ class MLP(_NetBase):
             and cross_entropy softmax (ValueError otherwise).
 
     Losses (PyTorch's definitions)
-        "lecture": ½·Σ(y − ŷ)², summed over the batch: with SGD, exactly the lecture's update.
+        "lecture": the lecture's: the gradient of ½·Σ(y − ŷ)² summed over the batch (with SGD, exactly the
+            lecture's update), reported as the figure the lecture prints, mean(|y − ŷ|).
         "mse": mean((ŷ − y)²) over all elements (nn.MSELoss).
         "mae": mean(|ŷ − y|) over all elements (nn.L1Loss); its gradient's sign(ŷ − y) is 0 where ŷ = y.
         "bce": nn.BCELoss on the sigmoid outputs, mean of (y − 1)·max(log1p(−ŷ), −100) − y·max(log ŷ, −100).

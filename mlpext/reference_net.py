@@ -95,7 +95,8 @@ def _target_rows(y, classes, dtype):
 def loss_value(loss, Z, P, y):
     """The loss (a Python float) of output P = act(Z) against y, with PyTorch's definitions.
 
-    lecture        ½·Σ(y − P)², summed over the batch (the lecture's loss)
+    lecture        mean(|y − P|), the figure the lecture prints (its gradient, output_delta, is that of ½·Σ(y − P)²
+                   summed over the batch: the lecture's update)
     mse            mean((P − y)²) over all elements (nn.MSELoss)
     mae            mean(|P − y|) over all elements (nn.L1Loss)
     bce            mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on sigmoid outputs)
@@ -104,8 +105,7 @@ def loss_value(loss, Z, P, y):
     Elementwise terms are computed in the dtype, their sum in float64.
     """
     if loss == "lecture":
-        e = y - P
-        return float(0.5 * np.sum(e * e, dtype=np.float64))
+        return float(np.sum(np.abs(y - P), dtype=np.float64) / P.size)
     if loss == "mse":
         e = P - y
         return float(np.sum(e * e, dtype=np.float64) / e.size)
@@ -348,6 +348,6 @@ class NumpyMLP(_NetBase):
                 loss, grads = self._backward(A, Z, yb)
                 self._update(grads)
                 total += loss * len(rows)
-            losses[epoch] = total / n
+            losses[epoch] = loss if batch_size >= n else total / n  # one batch: its loss as it is
         self._rng[...] = np.array(state, dtype=np.uint64)
         return losses

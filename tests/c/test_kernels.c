@@ -563,13 +563,14 @@ static void test_workspace_sizes(void)
     mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
     /* update: dW1 (2·3) + db1 (3) + dW2 (3·1) + db2 (1) */
     CHECK(mlp_lecture_update_workspace(&d) == 6 + 3 + 3 + 1);
-    /* step: A1, D1 (4·3 each), P, D2 (4·1 each), then the update's */
-    CHECK(mlp_lecture_step_workspace(&d) == 2 * (12 + 4) + 13);
+    /* step: the engine's for training the 2-3-1 network on batches of 4 rows: per row Z (1), A1 (3), P (1), two
+       deltas (2·3), a row sum and max (2), the gathered X and y (2 + 1); then the gradients, as the update's */
+    CHECK(mlp_lecture_step_workspace(&d) == 4 * (1 + 3 + 1 + 6 + 2 + 3) + 13);
     const size_t big = SIZE_MAX / 2 + 1;
     const mlp_threads one = MLP_THREADS(1);
     mlp_dims huge_n = {big, 1, 1, 1, one}, huge_in = {1, big, 3, 1, one}, huge_hidden = {1, 1, SIZE_MAX, 1, one};
     mlp_dims huge_out = {1, 1, 1, SIZE_MAX, one}, square = {(size_t)1 << 33, 1, (size_t)1 << 31, 1, one};
-    CHECK(mlp_lecture_step_workspace(&huge_n) == 0);      /* n·(hidden + out)·2 overflows */
+    CHECK(mlp_lecture_step_workspace(&huge_n) == 0);      /* n·(per row) overflows */
     CHECK(mlp_lecture_update_workspace(&huge_n) == 1 + 1 + 1 + 1); /* does not depend on n */
     CHECK(mlp_lecture_update_workspace(&huge_in) == 0);  /* in·hidden overflows */
     CHECK(mlp_lecture_step_workspace(&huge_in) == 0);

@@ -401,12 +401,12 @@ def test_out_arrays(net):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 64, 65])
 def test_one_pass_epoch_is_bit_identical_to_the_phases(dtype, n):
-    """train and train_step run networks of at most 4 inputs, 4 hidden units and one output (and at most 64
-    samples) through a one-pass epoch on CPUs with AVX2 (float64 with at most 4 samples: with the samples in the
-    lanes of one vector, rows4_impl.h); forward/backward/update have fast paths of their own for the same
-    networks; trace_step always runs the dense layer's kernels. All evaluate the same operations in the same
-    order, so they must agree to the bit: here on every input and hidden width 1-4, with batches inside and just
-    outside (65) the one-pass range."""
+    """train and train_step are the engine's epochs, which run networks of at most 4 inputs, 4 hidden units and
+    one output (and at most 64 samples) through a one-pass epoch on CPUs with AVX2 (float64 with at most 4
+    samples: with the samples in the lanes of one vector, rows4_impl.h); forward/backward/update and trace_step
+    run the dense layer's kernels. All evaluate the same operations in the same order, so they must agree to the
+    bit: here on every input and hidden width 1-4, with batches inside and just outside (65) the one-pass
+    range."""
     rng = np.random.default_rng(n)
     lr, epochs = 0.7, 6
     for n_in in range(1, 5):

@@ -68,6 +68,24 @@ def make_case(cls, hidden, loss, out, kind, seed=0, slope=0.2):
     return net, X, target(kind, rng)
 
 
+def objective(net, X, y):
+    """What gradients() differentiates: the loss, but for loss="lecture" ½·Σ(y − ŷ)², whose gradient the lecture's
+    update takes (its loss() is the figure the lecture prints, mean |y − ŷ|)."""
+    if net.loss_name == "lecture":
+        e = y - net.forward(X)
+        return 0.5 * float(np.sum(e * e))
+    return net.loss(X, y)
+
+
+def test_lecture_objective_differs_from_its_reported_loss():
+    """The lecture's loss() is mean |y − ŷ| while its gradient is that of ½·Σ(y − ŷ)²: the check above must use
+    the latter, and the two must differ here, or it would check nothing new."""
+    net, X, y = make_case(MLP, "sigmoid", "lecture", "sigmoid", "real")
+    P = net.forward(X)
+    assert net.loss(X, y) == pytest.approx(np.mean(np.abs(y - P)), rel=1e-12)
+    assert objective(net, X, y) != pytest.approx(net.loss(X, y), rel=1e-3)
+
+
 def finite_differences(net, X, y):
     result = []
     for W, b in net.params:
@@ -78,9 +96,9 @@ def finite_differences(net, X, y):
             for k in range(flat.size):
                 keep = flat[k]
                 flat[k] = keep + H
-                up = net.loss(X, y)
+                up = objective(net, X, y)
                 flat[k] = keep - H
-                down = net.loss(X, y)
+                down = objective(net, X, y)
                 flat[k] = keep
                 fd_flat[k] = (up - down) / (2 * H)
             pair.append(fd)

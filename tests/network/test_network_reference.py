@@ -87,8 +87,8 @@ def scalar_forward(net, X):
 
 
 def scalar_loss(loss, P, Z, y):
-    if loss == "lecture":
-        return 0.5 * sum((t - p) ** 2 for t, p in zip(y.ravel(), P.ravel()))
+    if loss == "lecture":  # the figure the lecture prints (its gradient is that of ½·Σ(y − ŷ)²)
+        return sum(abs(t - p) for t, p in zip(y.ravel(), P.ravel())) / P.size
     if loss == "mse":
         return sum((p - t) ** 2 for t, p in zip(y.ravel(), P.ravel())) / P.size
     if loss == "mae":
@@ -202,7 +202,7 @@ def test_known_pytorch_values():
     assert net.forward([[0.0]]).tolist() == [[0.0, 1.0]]
     assert net.loss([[0.0]], [[1, 0]]) == 100.0
     assert net.loss([[0.0]], [[0, 1]]) == 0.0
-    # mse is the mean over all elements, lecture ½ the sum
+    # mse is the mean of the squares over all elements, lecture the mean of the absolute errors
     net = NumpyMLP([1, 2], loss="mse", dtype=np.float64)
     net.params[0][0][...] = 0
     net.params[0][1][...] = [1, 3]
@@ -210,7 +210,7 @@ def test_known_pytorch_values():
     net = NumpyMLP([1, 2], loss="lecture", output_activation="identity", dtype=np.float64)
     net.params[0][0][...] = 0
     net.params[0][1][...] = [1, 3]
-    assert net.loss([[0.0], [0.0]], [[0, 0], [1, 1]]) == pytest.approx((1 + 9 + 0 + 4) / 2)
+    assert net.loss([[0.0], [0.0]], [[0, 0], [1, 1]]) == pytest.approx((1 + 3 + 0 + 2) / 4)
 
 
 # ------------------------------------------------------------------------------------------------------------
