@@ -102,6 +102,8 @@ typedef struct {
     int unproved; /* Python code may have run since the arguments were validated or last proved (call_prove) */
     int convert_begin, convert_end; /* the arguments with convert = 1 are among [begin, end) */
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
+    size_t work;        /* scalars of kernel workspace the lecture's function needs for these sizes */
+    int work_ok;        /* 0: that count overflowed */
 } call_ctx;
 
 static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *const *dim_names, arg_val *args)
@@ -113,6 +115,8 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
     c->unproved = 0;
     c->convert_begin = c->convert_end = 0;
     c->scratch_len = 0;
+    c->work = 0;
+    c->work_ok = 1;
     c->type_num = -1;
     c->ndims = ndims;
     c->dim_names = dim_names;
@@ -736,6 +740,8 @@ static void copy_validation(call_ctx *to, const call_ctx *from)
     to->scratch_len = from->scratch_len;
     to->convert_begin = from->convert_begin;
     to->convert_end = from->convert_end;
+    to->work = from->work;
+    to->work_ok = from->work_ok;
 }
 
 /* Takes the validation remembered for this function (specs) and these objects, if any (see above): returns 1
@@ -1172,12 +1178,20 @@ typedef struct {
 
 static void call_abort(call *k);
 
+/* The lecture's sizes from a validated call (threads: the calling one; call_begin sets them). */
+static mlp_dims lecture_dims(const call_ctx *c)
+{
+    return (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
+                      (size_t)c->dims[DIM_OUT], MLP_THREADS(1)};
+}
+
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
-   outputs (recycled from sites where it is not NULL). Returns 0, or -1 with an exception set and nothing left to
-   free. */
+   outputs (recycled from sites where it is not NULL); a lecture's function also gives the workspace its sizes
+   need (c.work; workspace NULL: none). Returns 0, or -1 with an exception set and nothing left to free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
-                         PyObject *out_arg, recycle_site *sites, remembered_calls *recent)
+                         PyObject *out_arg, recycle_site *sites, remembered_calls *recent,
+                         size_t (*workspace)(const mlp_dims *))
 {
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
@@ -1192,6 +1206,11 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
         if (check_overlaps(&k->c) < 0) {
             ctx_release(&k->c);
             return -1;
+        }
+        if (workspace != NULL) { /* remembered with the rest: it depends on the sizes alone */
+            const mlp_dims d = lecture_dims(&k->c);
+            k->c.work = workspace(&d);
+            k->c.work_ok = k->c.work != 0;
         }
         remember(recent, &k->c, specs, objs, n);
     }
@@ -1241,20 +1260,17 @@ static int call_begin(call *k, PyObject *module, const char *fname, const arg_sp
                       size_t (*workspace)(const mlp_dims *), recycle_site *sites)
 {
     if (call_validate(k, fname, N_LECTURE_DIMS, lecture_dim_names, k->lecture_args, specs, objs, n, out_specs, nouts,
-                      out_arg, sites, recent_calls(module)) < 0) {
+                      out_arg, sites, recent_calls(module), workspace) < 0) {
         return -1;
     }
-    const call_ctx *c = &k->c;
-    k->d = (mlp_dims){(size_t)c->dims[DIM_N], (size_t)c->dims[DIM_IN], (size_t)c->dims[DIM_HIDDEN],
-                      (size_t)c->dims[DIM_OUT], MLP_THREADS(1)};
+    k->d = lecture_dims(&k->c);
     const double rows = (double)k->d.n, hidden = (double)k->d.hidden;
     const double in_ops = rows * (double)k->d.in * hidden, out_ops = rows * hidden * (double)k->d.out;
     if (call_threads(module, fname, in_ops > out_ops ? in_ops : out_ops, &k->d.threads) < 0) {
         call_abort(k);
         return -1;
     }
-    size_t work = workspace != NULL ? workspace(&k->d) : 0;
-    return call_alloc(k, work, workspace == NULL || work != 0);
+    return call_alloc(k, k->c.work, k->c.work_ok);
 }
 
 /* Frees the call's scratch and temporaries; returns result (NULL on error, then the outputs are dropped). */
@@ -1903,7 +1919,7 @@ static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int 
 {
     call *k = &nc->k;
     if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs, out_specs,
-                      nouts, out_arg, NULL, NULL) < 0) {
+                      nouts, out_arg, NULL, NULL, NULL) < 0) {
         return -1;
     }
     for (int l = 0; l <= nc->L; l++) {
@@ -2439,7 +2455,7 @@ static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t n
     call k;
     arg_val arg;
     if (parse_args(fname, args, nargs, kwnames, names, 2, 2, v) < 0 || parse_count(fname, "n", v[0], &n) < 0 ||
-        call_validate(&k, fname, 1, NULL, &arg, &rng_spec, &v[1], 1, NULL, 0, NULL, NULL, NULL) < 0) {
+        call_validate(&k, fname, 1, NULL, &arg, &rng_spec, &v[1], 1, NULL, 0, NULL, NULL, NULL, NULL) < 0) {
         return NULL;
     }
     uint64_t *rng = arg.data;
