@@ -22,6 +22,21 @@ static int mlp_needs_z(mlp_activation act)
 }
 #define MLP_NEEDS_Z(act) mlp_needs_z(act)
 
+/* Whether anything reads the output layer's pre-activation Z: a softmax (the cross-entropy's log-sum-exp), a
+   cross-entropy, or an output activation whose backward needs z. Elsewhere the forward pass applies the
+   activation as the product's epilogue and keeps no Z. */
+static int mlp_output_needs_z(const mlp_net *net)
+{
+    const mlp_activation out = net->acts[net->n_layers - 1];
+    return out.kind == MLP_SOFTMAX || net->loss == MLP_LOSS_CROSS_ENTROPY || mlp_needs_z(out);
+}
+
+/* SGD without momentum or weight decay: a step p − lr·g that mlp_net_fit applies as each gradient is made. */
+static int mlp_plain_sgd(const mlp_optimizer *opt)
+{
+    return opt->kind == MLP_SGD && opt->momentum == 0.0 && opt->weight_decay == 0.0;
+}
+
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z (and that
    of each hidden layer whose activation needs it), two delta buffers of the widest layer, a softmax's row sums
    and maxes, all for `batch` rows; for training also the gradients of every parameter and the gathered

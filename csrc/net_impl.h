@@ -22,7 +22,10 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
         work += batch * s[l];
         widest = s[l] > widest ? s[l] : widest;
     }
-    w->Z = work;
+    w->Z = work; /* the output's z, or, where neither its activation's backward nor the loss reads it, A[L] */
+    if (!mlp_output_needs_z(net)) {
+        w->Z = w->A[L];
+    }
     work += batch * s[L];
     for (size_t l = 1; l < L; l++) {
         w->Zh[l] = NULL;
@@ -65,6 +68,11 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
                                       net->threads);
         }
         in = w->A[l + 1];
+    }
+    if (w->Z == w->A[L]) { /* z not needed (net_layout): the activation as the product's epilogue */
+        MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], net->acts[L - 1], w->A[L],
+                                  net->threads);
+        return;
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
                               net->threads);
@@ -200,15 +208,15 @@ static double MLP_FN(net_output_grad)(const mlp_net *net, size_t m, const MLP_T 
     return MLP_LOSS_FN(row)(net, m, y, labels, w->Z, w->A[net->n_layers], w->sums, w->maxes, G);
 }
 
-/* From G (the output layer's delta) down to the input: every parameter's gradient into grads. */
+/* From G (the output layer's delta) down to the input: every parameter's gradient into dW, db; and where `step`,
+   plain SGD's step at rate −rate applied as each gradient is made (each layer's delta is taken first, from its
+   weights before the step): p + g·rate = p − lr·g, the optimizer table's bits (optim_impl.h). */
 static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
-                                      MLP_FN(net_work) *w, MLP_T *const *dW, MLP_T *const *db)
+                                      MLP_FN(net_work) *w, MLP_T *const *dW, MLP_T *const *db, int step, MLP_T rate)
 {
     const size_t *s = net->sizes;
     int cur = 0;
     for (size_t l = net->n_layers; l-- > 0;) {
-        const MLP_T *in = l == 0 ? X : w->A[l];
-        MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], net->threads);
         if (l > 0) {
             const int with_z = w->Zh[l] != NULL; /* the activation's gradient from z, after the product */
             MLP_FN(mlp_dense_backward_delta)(m, s[l], s[l + 1], w->G[cur], p->W[l], w->A[l],
@@ -218,8 +226,15 @@ static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T 
                 MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[l - 1], m, s[l], w->Zh[l], w->A[l],
                                                 w->G[1 - cur]);
             }
-            cur = 1 - cur;
         }
+        const MLP_T *in = l == 0 ? X : w->A[l];
+        if (step) {
+            MLP_FN(mlp_dense_param_step)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], rate, p->W[l], p->b[l],
+                                         net->threads);
+        } else {
+            MLP_FN(mlp_dense_param_grads)(m, s[l], s[l + 1], in, w->G[cur], dW[l], db[l], net->threads);
+        }
+        cur = 1 - cur;
     }
 }
 
@@ -240,7 +255,7 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
     MLP_FN(net_forward_rows)(net, n, X, p, &w);
     const double loss = MLP_FN(net_output_grad)(net, n, y, labels, &w, w.G[0]);
     if (grads != NULL) {
-        MLP_FN(net_backward_rows)(net, n, X, p, &w, grads->W, grads->b);
+        MLP_FN(net_backward_rows)(net, n, X, p, &w, grads->W, grads->b, 0, 0);
     }
     return loss;
 }
@@ -288,6 +303,7 @@ static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, co
     MLP_FN(net_work) w;
     MLP_FN(net_layout)(net, batch, 1, work, &w);
     const MLP_FN(mlp_net_params) grads = {w.dW, w.db};
+    const int plain_sgd = mlp_plain_sgd(opt); /* its step fused with the gradients' products */
     for (size_t e = first; e < epochs; e++) {
         if (gather) {
             mlp_shuffle_rows(n, perm, rng);
@@ -319,8 +335,10 @@ static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, co
             MLP_FN(net_forward_rows)(net, m, Xm, p, &w);
             loss = MLP_FN(net_output_grad)(net, m, ym, lm, &w, w.G[0]);
             total += loss * (double)m;
-            MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db);
-            MLP_FN(mlp_net_apply)(net, p, &grads, opt, state);
+            MLP_FN(net_backward_rows)(net, m, Xm, p, &w, w.dW, w.db, plain_sgd, -(MLP_T)opt->lr);
+            if (!plain_sgd) {
+                MLP_FN(mlp_net_apply)(net, p, &grads, opt, state);
+            }
             done++;
         }
         losses[e] = m == n ? loss : total / (double)n; /* one batch: its loss as it is */

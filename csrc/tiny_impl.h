@@ -129,8 +129,7 @@ static int MLP_FN(tiny_fits)(const mlp_net *net, const mlp_optimizer *opt, size_
     const size_t *s = net->sizes;
     return y != NULL && batch >= n && n <= MLP_SMALL_MAX_ROWS && net->n_layers == 2 &&
            net->loss == MLP_LOSS_LECTURE && net->acts[0].kind == MLP_SIGMOID && net->acts[1].kind == MLP_SIGMOID &&
-           opt->kind == MLP_SGD && opt->momentum == 0.0 && opt->weight_decay == 0.0 && s[0] <= MLP_SMALL_WIDTH &&
-           s[1] <= MLP_SMALL_WIDTH && s[2] == 1;
+           mlp_plain_sgd(opt) && s[0] <= MLP_SMALL_WIDTH && s[1] <= MLP_SMALL_WIDTH && s[2] == 1;
 }
 
 /* `epochs` epochs of a network that tiny_fits, in one pass each, and returns 1 where that is the faster way (a CPU

@@ -1,8 +1,8 @@
 /*
  * test_net.c — C unit tests of the general-network kernels (csrc/net.c, csrc/optim.c), no Python involved.
  *
- *   - a network configured as the lecture's (two sigmoid layers, "lecture" loss, SGD, full batch) trains
- *     bit-identically to mlp_lecture_train;
+ *   - plain SGD on one full batch — the one-pass epochs of the lecture's network, the general path with its
+ *     fused step, and mlp_lecture_train — bit-identically to gradients plus the optimizer table's step;
  *   - the optimizers against their formulas written out naively (torch.optim's order of operations);
  *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
  *   - the cross-entropy's gradient bit for bit against its formula, for batches of 1 to 17 rows;
@@ -44,34 +44,62 @@ static void fill(double *a, size_t n, double scale)
     }
 }
 
-static void test_lecture_network(void)
+/* mlp_net_fit with plain SGD on one full batch against the same epochs composed by hand — mlp_net_loss's gradients,
+   then the optimizer table's step (mlp_net_apply) — bit for bit, weights and losses: the lecture's network on XOR
+   (the one-pass epoch with the samples in one vector's lanes, on CPUs with AVX2), on 7 samples (the one-pass epoch
+   with compile-time widths), and wider (the general path, its SGD step fused with the gradients' products); and
+   mlp_lecture_train, the lecture's entry, gives the same. */
+static void test_plain_sgd_paths(void)
 {
-    double X[8] = {0, 0, 0, 1, 1, 0, 1, 1}, y[4] = {0, 1, 1, 0};
-    double W1[6], b1[3], W2[3], b2[1];
-    fill(W1, 6, 1), fill(b1, 3, 1), fill(W2, 3, 1), fill(b2, 1, 1);
-    double V1[6], c1[3], V2[3], c2[1];
-    memcpy(V1, W1, sizeof W1), memcpy(c1, b1, sizeof b1), memcpy(V2, W2, sizeof W2), memcpy(c2, b2, sizeof b2);
-
-    const mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
-    const mlp_params_f64 p = {W1, b1, W2, b2};
-    double work[256], losses[2000];
-    mlp_lecture_train_f64(&d, X, y, &p, 0.5, 2000, losses, work);
-
-    const size_t sizes[3] = {2, 3, 1};
-    const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
-    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, MLP_THREADS(1)};
-    double *Ws[2] = {V1, V2}, *bs[2] = {c1, c2};
-    const mlp_net_params_f64 q = {Ws, bs};
-    const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
-    const mlp_optim_state_f64 none = {{NULL}, NULL};
-    uint64_t rng[4] = {1, 2, 3, 4};
-    double *nwork = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *nwork), net_losses[2000];
-    size_t iwork[8];
-    mlp_net_fit_f64(&net, 4, X, y, NULL, &q, &sgd, &none, 2000, 4, 0, rng, net_losses, nwork, iwork);
-    free(nwork);
-    check(memcmp(W1, V1, sizeof W1) == 0 && memcmp(b1, c1, sizeof b1) == 0 && memcmp(W2, V2, sizeof W2) == 0 &&
-              memcmp(b2, c2, sizeof b2) == 0,
-          "the lecture's network as an mlp_net trains bit-identically to mlp_lecture_train");
+    enum { MAX_W = 64, EPOCHS = 300 };
+    static const size_t shapes[3][4] = {{4, 2, 3, 1}, {7, 3, 4, 1}, {9, 5, 6, 2}}; /* n, in, hidden, out */
+    for (int c = 0; c < 3; c++) {
+        const size_t n = shapes[c][0], in = shapes[c][1], h = shapes[c][2], o = shapes[c][3];
+        double X[64], y[32], P[3][4 * MAX_W], losses[2][EPOCHS], lecture_losses[EPOCHS];
+        memset(P, 0, sizeof P);
+        fill(X, n * in, 1);
+        for (size_t k = 0; k < n * o; k++) {
+            y[k] = fabs(uniform());
+        }
+        const size_t len[4] = {in * h, h, h * o, o};
+        for (int t = 0; t < 4; t++) {
+            fill(P[0] + MAX_W * t, len[t], 1);
+            memcpy(P[1] + MAX_W * t, P[0] + MAX_W * t, len[t] * sizeof(double));
+            memcpy(P[2] + MAX_W * t, P[0] + MAX_W * t, len[t] * sizeof(double));
+        }
+        const size_t sizes[3] = {in, h, o};
+        const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
+        const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, MLP_THREADS(1)};
+        const mlp_optimizer sgd = {MLP_SGD, 0.5, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+        const mlp_optim_state_f64 none = {{NULL}, NULL};
+        double *work = malloc(mlp_net_workspace(&net, n, 1) * sizeof *work);
+        uint64_t rng[4] = {1, 2, 3, 4};
+        size_t iwork[32];
+        double *Wf[2] = {P[0], P[0] + 2 * MAX_W}, *bf[2] = {P[0] + MAX_W, P[0] + 3 * MAX_W};
+        const mlp_net_params_f64 fitted = {Wf, bf};
+        mlp_net_fit_f64(&net, n, X, y, NULL, &fitted, &sgd, &none, EPOCHS, n, 0, rng, losses[0], work, iwork);
+        double gW0[MAX_W], gb0[MAX_W], gW1[MAX_W], gb1[MAX_W];
+        double *Wh[2] = {P[1], P[1] + 2 * MAX_W}, *bh[2] = {P[1] + MAX_W, P[1] + 3 * MAX_W};
+        double *gW[2] = {gW0, gW1}, *gb[2] = {gb0, gb1};
+        const mlp_net_params_f64 by_hand = {Wh, bh}, grads = {gW, gb};
+        for (int e = 0; e < EPOCHS; e++) {
+            losses[1][e] = mlp_net_loss_f64(&net, n, X, y, NULL, &by_hand, &grads, work);
+            mlp_net_apply_f64(&net, &by_hand, &grads, &sgd, &none);
+        }
+        free(work);
+        const mlp_dims d = {n, in, h, o, MLP_THREADS(1)};
+        const mlp_params_f64 lp = {P[2], P[2] + MAX_W, P[2] + 2 * MAX_W, P[2] + 3 * MAX_W};
+        double *lwork = malloc(mlp_lecture_step_workspace(&d) * sizeof *lwork);
+        mlp_lecture_train_f64(&d, X, y, &lp, 0.5, EPOCHS, lecture_losses, lwork);
+        free(lwork);
+        char what[160];
+        snprintf(what, sizeof what, "plain SGD, %zu-%zu-%zu on %zu rows: fit = gradients + table step = lecture", in,
+                 h, o, n);
+        check(memcmp(P[0], P[1], sizeof P[0]) == 0 && memcmp(P[0], P[2], sizeof P[0]) == 0 &&
+                  memcmp(losses[0], losses[1], sizeof losses[0]) == 0 &&
+                  memcmp(losses[0], lecture_losses, sizeof lecture_losses) == 0 && losses[0][EPOCHS - 1] < losses[0][0],
+              what);
+    }
 }
 
 static void test_optimizers(void)
@@ -393,7 +421,7 @@ static void test_workspace_keeps_z_where_asked(void)
 int main(void)
 {
     test_workspace_keeps_z_where_asked();
-    test_lecture_network();
+    test_plain_sgd_paths();
     test_optimizers();
     test_adam_paths_double();
     test_adam_paths_float();
