@@ -592,7 +592,9 @@ typedef struct {
    (RECYCLE_DEPTH). */
 #define REMEMBERED_CALLS 16
 typedef struct {
-    const arg_spec *specs[REMEMBERED_CALLS]; /* slot[s].specs, together: a call looks for its slot in one place */
+    /* slot[s]'s function, together: a call looks for its slot in one place. Each function has its own specs
+       (never shared, not even with the same content), since a validation holds the function's workspace. */
+    const arg_spec *specs[REMEMBERED_CALLS];
     remembered slot[REMEMBERED_CALLS];
     unsigned next; /* the slot the next validation remembered takes */
 } remembered_calls;
@@ -1311,6 +1313,69 @@ static PyObject *call_outputs(call *k)
         {"b2", ROLE, 1, {DIM_OUT}, 0, 0}
 #define LECTURE_ARGS "X, y, W1, b1, W2, b2, learning_rate"
 
+/* A lecture function's kernel on a validated call, in one precision; lr is its learning rate (0 where it takes
+   none). Returns its loss (0 where it returns none). */
+typedef double (*lecture_kernel)(call *k, double lr);
+
+typedef enum { RETURNS_NONE, RETURNS_OUTPUTS, RETURNS_LOSS } lecture_result;
+
+/* One lecture function: its keywords (out= last where it has outputs), its array arguments in the order they are
+   validated (order[i]: the keyword each takes; NULL: the first nspecs, in order), its outputs, which keyword is
+   the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernels
+   ([0] float64, [1] float32) and what it returns. */
+typedef struct {
+    const char *name;
+    const char *const *keywords;
+    int nkeywords, nrequired;
+    const arg_spec *specs;
+    int nspecs;
+    const int *order;
+    const arg_spec *out_specs;
+    int nouts;
+    int lr_keyword;
+    size_t (*workspace)(const mlp_dims *);
+    int site;
+    lecture_kernel kernel[2];
+    lecture_result returns;
+} lecture_entry;
+
+/* The driver of every lecture function but train and trace_step: parse, validate, run the kernel of the arrays'
+   precision with the GIL released, return. */
+static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    PyObject *v[LECTURE_MAX_ARGS], *arrays[LECTURE_MAX_ARGS];
+    double lr = 0.0, loss = 0.0;
+    call k;
+    if (parse_args(e->name, args, nargs, kwnames, e->keywords, e->nkeywords, e->nrequired, v) < 0 ||
+        (e->lr_keyword >= 0 && parse_real(e->name, "learning_rate", v[e->lr_keyword], &lr) < 0)) {
+        return NULL;
+    }
+    for (int i = 0; i < e->nspecs; i++) {
+        arrays[i] = v[e->order != NULL ? e->order[i] : i];
+    }
+    if (call_begin(&k, m, e->name, e->specs, arrays, e->nspecs, e->out_specs, e->nouts,
+                   e->nouts > 0 ? v[e->nkeywords - 1] : NULL, e->workspace,
+                   e->site >= 0 ? result_sites(m, e->site) : NULL) < 0) {
+        return NULL;
+    }
+    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
+    convert_inputs(&k.c);
+    loss = e->kernel[k.c.type_num == NPY_FLOAT](&k, lr);
+    END_KERNEL(&k.c)
+    PyObject *result = e->returns == RETURNS_OUTPUTS ? call_outputs(&k)
+                       : e->returns == RETURNS_LOSS  ? PyFloat_FromDouble(loss)
+                                                     : Py_NewRef(Py_None);
+    return call_end(&k, result);
+}
+
+/* Defines py_NAME, the method that runs the lecture function NAME_entry. */
+#define LECTURE_METHOD(NAME)                                                                                     \
+    static PyObject *py_##NAME(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)          \
+    {                                                                                                            \
+        return lecture_call(m, &NAME##_entry, args, nargs, kwnames);                                             \
+    }
+
 PyDoc_STRVAR(forward_doc,
 "forward($module, X, W1, b1, W2, b2, out=None)\n--\n\n"
 "The lecture's forward pass.\n\n"
@@ -1322,28 +1387,25 @@ PyDoc_STRVAR(forward_doc,
 "Returns (hidden_activation, predicted_output). Without out=, a small result you have dropped may be\n"
 "refilled and returned by a later call (docs/design.md in the mlpext repository, \"Recycled results\").");
 
-static PyObject *py_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static const char *const forward_keywords[] = {"X", "W1", "b1", "W2", "b2", "out"};
+static const arg_spec forward_specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
+static const arg_spec forward_outs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
+                                        {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
+static double forward_f64(call *k, double lr)
 {
-    static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
-    static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
-    static const arg_spec out_specs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
-                                         {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
-    PyObject *v[6];
-    call k;
-    if (parse_args("forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, m, "forward", specs, v, 5, out_specs, 2, v[5], NULL, result_sites(m, SITE_FORWARD)) < 0) {
-        return NULL;
-    }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
-    convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), OUT(&k, 0), OUT(&k, 1));
-    } else {
-        mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), OUT(&k, 0), OUT(&k, 1));
-    }
-    END_KERNEL(&k.c)
-    return call_end(&k, call_outputs(&k));
+    (void)lr;
+    mlp_lecture_forward_f64(&k->d, DATA(k, 0), &PARAMS(k, 1, f64), OUT(k, 0), OUT(k, 1));
+    return 0.0;
 }
+static double forward_f32(call *k, double lr)
+{
+    (void)lr;
+    mlp_lecture_forward_f32(&k->d, DATA(k, 0), &PARAMS(k, 1, f32), OUT(k, 0), OUT(k, 1));
+    return 0.0;
+}
+static const lecture_entry forward_entry = {"forward", forward_keywords, 6, 5, forward_specs, 5, NULL, forward_outs,
+                                            2, -1, NULL, SITE_FORWARD, {forward_f64, forward_f32}, RETURNS_OUTPUTS};
+LECTURE_METHOD(forward)
 
 PyDoc_STRVAR(backward_doc,
 "backward($module, y, hidden_activation, predicted_output, W2, out=None)\n--\n\n"
@@ -1356,34 +1418,27 @@ PyDoc_STRVAR(backward_doc,
 "Returns (delta_output, delta_hidden). Without out=, a small result you have dropped may be refilled and\n"
 "returned by a later call (docs/design.md in the mlpext repository, \"Recycled results\").");
 
-static PyObject *py_backward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"y", "hidden_activation", "predicted_output", "W2", "out"};
-    static const arg_spec specs[] = {
-        {"W2", PARAM, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, SPEC_Y, SPEC_A1,
-        {"predicted_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0}};
-    static const arg_spec out_specs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
+static const char *const backward_keywords[] = {"y", "hidden_activation", "predicted_output", "W2", "out"};
+static const arg_spec backward_specs[] = {
+    {"W2", PARAM, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, SPEC_Y, SPEC_A1,
+    {"predicted_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0}};
+static const int backward_order[] = {3, 0, 1, 2}; /* W2 first: it sets the dtype and the layer sizes */
+static const arg_spec backward_outs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
                                          {"out[1] (delta_hidden)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0}};
-    PyObject *v[5];
-    call k;
-    if (parse_args("backward", args, nargs, kwnames, names, 5, 4, v) < 0) {
-        return NULL;
-    }
-    PyObject *ordered[4] = {v[3], v[0], v[1], v[2]}; /* W2 first: it sets the dtype and the layer sizes */
-    if (call_begin(&k, m, "backward", specs, ordered, 4, out_specs, 2, v[4], NULL,
-                   result_sites(m, SITE_BACKWARD)) < 0) {
-        return NULL;
-    }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
-    convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        mlp_lecture_backward_f64(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
-    } else {
-        mlp_lecture_backward_f32(&k.d, DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), DATA(&k, 0), OUT(&k, 0), OUT(&k, 1));
-    }
-    END_KERNEL(&k.c)
-    return call_end(&k, call_outputs(&k));
+static double backward_f64(call *k, double lr)
+{
+    (void)lr;
+    return mlp_lecture_backward_f64(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
 }
+static double backward_f32(call *k, double lr)
+{
+    (void)lr;
+    return mlp_lecture_backward_f32(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
+}
+static const lecture_entry backward_entry = {"backward",    backward_keywords, 5, 4, backward_specs, 4,
+                                             backward_order, backward_outs,   2, -1, NULL,          SITE_BACKWARD,
+                                             {backward_f64, backward_f32},    RETURNS_OUTPUTS};
+LECTURE_METHOD(backward)
 
 PyDoc_STRVAR(update_doc,
 "update($module, X, hidden_activation, delta_output, delta_hidden, W1, b1, W2, b2, learning_rate)\n--\n\n"
@@ -1394,32 +1449,25 @@ PyDoc_STRVAR(update_doc,
 "    b1 += np.sum(delta_hidden, axis=0) * learning_rate\n\n"
 "The parameters must be C-contiguous, writable, float32 or float64 (all the same). Returns None.");
 
-static PyObject *py_update(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static const char *const update_keywords[] = {"X",  "hidden_activation", "delta_output", "delta_hidden", "W1",
+                                              "b1", "W2",                "b2",           "learning_rate"};
+static const arg_spec update_specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0},
+                                        {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
+                                        SPEC_PARAMS(PARAM_RW)};
+static double update_f64(call *k, double lr)
 {
-    static const char *const names[] = {"X", "hidden_activation", "delta_output", "delta_hidden",
-                                        "W1", "b1", "W2", "b2", "learning_rate"};
-    static const arg_spec specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0},
-                                     {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0}, SPEC_PARAMS(PARAM_RW)};
-    PyObject *v[9];
-    double lr;
-    call k;
-    if (parse_args("update", args, nargs, kwnames, names, 9, 9, v) < 0 ||
-        parse_real("update", "learning_rate", v[8], &lr) < 0 ||
-        call_begin(&k, m, "update", specs, v, 8, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
-        return NULL;
-    }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
-    convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        mlp_lecture_update_f64(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f64), lr,
-                               k.work);
-    } else {
-        mlp_lecture_update_f32(&k.d, DATA(&k, 0), DATA(&k, 1), DATA(&k, 2), DATA(&k, 3), &PARAMS(&k, 4, f32),
-                               (float)lr, k.work);
-    }
-    END_KERNEL(&k.c)
-    return call_end(&k, Py_NewRef(Py_None));
+    mlp_lecture_update_f64(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), &PARAMS(k, 4, f64), lr, k->work);
+    return 0.0;
 }
+static double update_f32(call *k, double lr)
+{
+    mlp_lecture_update_f32(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), &PARAMS(k, 4, f32), (float)lr,
+                           k->work);
+    return 0.0;
+}
+static const lecture_entry update_entry = {"update", update_keywords, 9, 9, update_specs, 8, NULL, NULL, 0, 8,
+                                           mlp_lecture_update_workspace, -1, {update_f64, update_f32}, RETURNS_NONE};
+LECTURE_METHOD(update)
 
 static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every",
                                          "history"};
@@ -1430,26 +1478,18 @@ PyDoc_STRVAR(train_step_doc,
 "One epoch of the lecture's loop — forward, backward, update — in place on W1, b1, W2, b2.\n\n"
 "Returns the loss before the update, np.mean(np.abs(y - predicted_output)), as a float.");
 
-static PyObject *py_train_step(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static double train_step_f64(call *k, double lr)
 {
-    PyObject *v[7];
-    double lr, loss;
-    call k;
-    if (parse_args("train_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
-        parse_real("train_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, m, "train_step", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
-        return NULL;
-    }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
-    convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        loss = mlp_lecture_step_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, k.work);
-    } else {
-        loss = mlp_lecture_step_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, k.work);
-    }
-    END_KERNEL(&k.c)
-    return call_end(&k, PyFloat_FromDouble(loss));
+    return mlp_lecture_step_f64(&k->d, DATA(k, 0), DATA(k, 1), &PARAMS(k, 2, f64), lr, k->work);
 }
+static double train_step_f32(call *k, double lr)
+{
+    return mlp_lecture_step_f32(&k->d, DATA(k, 0), DATA(k, 1), &PARAMS(k, 2, f32), (float)lr, k->work);
+}
+static const lecture_entry train_step_entry = {"train_step", step_names, 7, 7, step_specs, 6, NULL, NULL, 0, 6,
+                                               mlp_lecture_step_workspace, -1, {train_step_f64, train_step_f32},
+                                               RETURNS_LOSS};
+LECTURE_METHOD(train_step)
 
 /* Epochs between two looks at Python (signals, printing): about 10 ms of work, for epochs of this much work. */
 static size_t epochs_per_chunk(double work_per_epoch)
@@ -1564,7 +1604,8 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
                         "but log_every is 0; give log_every=N > 0, or history=None to keep none");
         return NULL;
     }
-    if (call_begin(&k, m, "train", step_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
+    static const arg_spec train_specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM_RW)}; /* train_step's, train's own */
+    if (call_begin(&k, m, "train", train_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
         return NULL;
     }
     const size_t total = (size_t)epochs, every = (size_t)log_every;
@@ -1720,28 +1761,25 @@ PyDoc_STRVAR(predict_doc,
 "result you have dropped may be refilled and returned by a later call\n"
 "(docs/design.md in the mlpext repository, \"Recycled results\").");
 
-static PyObject *py_predict(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static const char *const predict_keywords[] = {"X", "W1", "b1", "W2", "b2", "out"};
+static const arg_spec predict_specs[] = {SPEC_X, SPEC_PARAMS(PARAM)}; /* forward's, but predict's own (recall) */
+static const arg_spec predict_outs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
+static double predict_f64(call *k, double lr) /* the hidden activation in the workspace */
 {
-    static const char *const names[] = {"X", "W1", "b1", "W2", "b2", "out"};
-    static const arg_spec specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
-    static const arg_spec out_specs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
-    PyObject *v[6];
-    call k;
-    if (parse_args("predict", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        call_begin(&k, m, "predict", specs, v, 5, out_specs, 1, v[5], predict_workspace,
-                   result_sites(m, SITE_PREDICT)) < 0) {
-        return NULL;
-    }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
-    convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        mlp_lecture_forward_f64(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f64), k.work, OUT(&k, 0));
-    } else {
-        mlp_lecture_forward_f32(&k.d, DATA(&k, 0), &PARAMS(&k, 1, f32), k.work, OUT(&k, 0));
-    }
-    END_KERNEL(&k.c)
-    return call_end(&k, call_outputs(&k));
+    (void)lr;
+    mlp_lecture_forward_f64(&k->d, DATA(k, 0), &PARAMS(k, 1, f64), k->work, OUT(k, 0));
+    return 0.0;
 }
+static double predict_f32(call *k, double lr)
+{
+    (void)lr;
+    mlp_lecture_forward_f32(&k->d, DATA(k, 0), &PARAMS(k, 1, f32), k->work, OUT(k, 0));
+    return 0.0;
+}
+static const lecture_entry predict_entry = {"predict", predict_keywords, 6, 5, predict_specs, 5, NULL, predict_outs,
+                                            1, -1, predict_workspace, SITE_PREDICT, {predict_f64, predict_f32},
+                                            RETURNS_OUTPUTS};
+LECTURE_METHOD(predict)
 
 /* ------------------------------------------------------------------------------------------------------------
  * General networks: the private functions behind mlpext.MLP (mlpext/network.py)

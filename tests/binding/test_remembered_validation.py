@@ -176,3 +176,30 @@ def test_a_slot_found_changed_is_validated_afresh_and_remembered_again():
                                    reference.train_step(X, y, *ref, 0.1), rtol=1e-12)
     for a, b in zip((W1, b1, W2, b2), ref):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_functions_with_the_same_arrays_keep_their_own_validations(dtype):
+    """forward and predict take the same arrays, but only predict needs a workspace (the hidden activation, here
+    larger than the call's stack scratch), and train_step and train take the same arrays: each function must
+    recall its own validation, with its own workspace, whatever the order of the calls."""
+    rng = np.random.default_rng(5)
+    n, n_in, hidden = 300, 3, 8
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = rng.uniform(size=(n, 1)).astype(dtype)
+    params = [rng.standard_normal((n_in, hidden)).astype(dtype), np.zeros(hidden, dtype),
+              rng.standard_normal((hidden, 1)).astype(dtype), np.zeros(1, dtype)]
+    ref = [p.copy() for p in params]
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for _ in range(3):
+        _, out = mlpext.forward(X, *params)
+        np.testing.assert_array_equal(mlpext.predict(X, *params), out)
+        np.testing.assert_allclose(out, reference.predict(X, *ref), rtol=tol)
+        loss = mlpext.train_step(X, y, *params, 0.1)
+        np.testing.assert_allclose(loss, reference.train_step(X, y, *ref, 0.1), rtol=tol)
+        losses = mlpext.train(X, y, *params, 0.1, 2, log_every=0, history="all")
+        for expected in [reference.train_step(X, y, *ref, 0.1) for _ in range(2)]:
+            np.testing.assert_allclose(losses[0], expected, rtol=tol)
+            losses = losses[1:]
+        for a, b in zip(params, ref):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
