@@ -2,7 +2,8 @@
  * test_kernels.c — unit tests of mlpext's C core (csrc/), compiled alone: no Python, no NumPy.
  *
  *     cc -std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math \
- *        csrc/activations.c csrc/dense.c csrc/lecture.c tests/c/test_kernels.c -lm -o test_kernels
+ *        csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c \
+ *        tests/c/test_kernels.c -lm -pthread -o test_kernels
  *     ./test_kernels            (tests/c/run.sh does this, then again under valgrind and with sanitizers)
  *
  * Every kernel of mlp.h is checked, in both precisions, against a naive loop written here.
