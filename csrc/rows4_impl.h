@@ -130,7 +130,7 @@ MLP_V_INLINE void MLP_V(rows4_epochs)(const size_t IN, const size_t H, const int
     p->b2[0] = _mm256_cvtsd_f64(b2);
 }
 
-/* tiny_train for d->n <= 4, d->in and d->hidden <= MLP_SMALL_WIDTH, d->out == 1 (rows4_fits). */
+/* tiny_train for d->n <= 4, d->in and d->hidden <= MLP_SMALL_WIDTH, d->out == 1 (rows4_train_f64, net.c). */
 MLP_TARGET(MLP_V_TARGET) static void MLP_V(rows4_train)(const mlp_dims *d, const double *X,
                                                         const double *y, const mlp_params_f64 *p,
                                                         double lr, size_t epochs, double *losses)
