@@ -349,7 +349,6 @@ static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, co
     return epochs;
 }
 
-
 size_t MLP_FN(mlp_net_fit_polled)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y,
                                   const size_t *labels, const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,
                                   const MLP_FN(mlp_optim_state) *state, size_t epochs, size_t batch, int shuffle,
