@@ -15,13 +15,27 @@ size_t mlp_lecture_update_workspace(const mlp_dims *d)
     return ok ? total : 0;
 }
 
+/* The lecture's network as the engine describes it: two sigmoid layers, in → hidden → out, the lecture's loss.
+   `net` points into the struct, so it is used where it was filled. */
+typedef struct {
+    size_t sizes[3];
+    mlp_activation acts[2];
+    mlp_net net;
+} lecture_net;
+
+static void lecture_net_of(const mlp_dims *d, lecture_net *ln)
+{
+    ln->sizes[0] = d->in, ln->sizes[1] = d->hidden, ln->sizes[2] = d->out;
+    ln->acts[0] = ln->acts[1] = MLP_ACT(MLP_SIGMOID);
+    ln->net = (mlp_net){2, ln->sizes, ln->acts, MLP_LOSS_LECTURE, d->threads};
+}
+
 /* mlp_lecture_step and _train: the engine's training workspace for the lecture's network on one batch of n rows. */
 size_t mlp_lecture_step_workspace(const mlp_dims *d)
 {
-    const size_t sizes[3] = {d->in, d->hidden, d->out};
-    const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
-    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, d->threads};
-    return mlp_net_workspace(&net, d->n, 1);
+    lecture_net ln;
+    lecture_net_of(d, &ln);
+    return mlp_net_workspace(&ln.net, d->n, 1);
 }
 
 #define MLP_IMPL "lecture_impl.h"

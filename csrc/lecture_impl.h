@@ -39,15 +39,14 @@ void MLP_FN(mlp_lecture_update)(const mlp_dims *d, const MLP_T *X, const MLP_T *
 void MLP_FN(mlp_lecture_train)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,
                                MLP_T lr, size_t epochs, double *losses, MLP_T *work)
 {
-    const size_t sizes[3] = {d->in, d->hidden, d->out};
-    const mlp_activation acts[2] = {MLP_ACT(MLP_SIGMOID), MLP_ACT(MLP_SIGMOID)};
-    const mlp_net net = {2, sizes, acts, MLP_LOSS_LECTURE, d->threads};
+    lecture_net ln;
+    lecture_net_of(d, &ln);
     const mlp_optimizer opt = {MLP_SGD, (double)lr, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0.0};
     MLP_T *W[2] = {p->W1, p->W2}, *b[2] = {p->b1, p->b2};
     const MLP_FN(mlp_net_params) params = {W, b};
     const MLP_FN(mlp_optim_state) state = {{NULL}, NULL};
     uint64_t rng[4] = {1, 0, 0, 0}; /* unused: one full batch, in order */
-    MLP_FN(mlp_net_fit)(&net, d->n, X, y, NULL, &params, &opt, &state, epochs, d->n, 0, rng, losses, work, NULL);
+    MLP_FN(mlp_net_fit)(&ln.net, d->n, X, y, NULL, &params, &opt, &state, epochs, d->n, 0, rng, losses, work, NULL);
 }
 
 double MLP_FN(mlp_lecture_step)(const mlp_dims *d, const MLP_T *X, const MLP_T *y, const MLP_FN(mlp_params) *p,

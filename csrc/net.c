@@ -93,9 +93,9 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
 }
 
 /* The one-pass epoch of the lecture's network with the samples in the lanes of one vector (rows4_impl.h), for
-   float64 networks of at most four samples, at most MLP_SMALL_WIDTH inputs and hidden units and one output, on
-   CPUs with AVX2 and FMA (with AVX-512VL: a faster table look-up): 1 where it ran, 0 (nothing done) elsewhere; the
-   float32 one always returns 0. tiny_impl.h is the rest of this kernel choice. */
+   float64 networks of at most four samples that tiny_fits (tiny_impl.h: at most MLP_SMALL_WIDTH inputs and hidden
+   units, one output), on CPUs with AVX2 and FMA (with AVX-512VL: a faster table look-up): 1 where it ran, 0
+   (nothing done) elsewhere; the float32 one always returns 0. tiny_impl.h is the rest of this kernel choice. */
 #ifdef MLP_X86_DISPATCH
 #define MLP_SIMD4_IMPL "rows4_impl.h"
 #include "each_simd4.h"
@@ -105,7 +105,7 @@ static int rows4_train_f64(const mlp_dims *d, const double *X, const double *y, 
                            size_t epochs, double *losses)
 {
 #ifdef MLP_X86_DISPATCH
-    const int fits = d->n <= 4 && d->in <= MLP_SMALL_WIDTH && d->hidden <= MLP_SMALL_WIDTH && d->out == 1;
+    const int fits = d->n <= 4; /* and what tiny_fits checked before: the widths, one output */
     if (fits && MLP_HAS_AVX512VL(d->threads.isa)) {
         rows4_train_avx512vl(d, X, y, p, lr, epochs, losses);
         return 1;
