@@ -10,6 +10,7 @@ SOURCES = [
     "csrc/module.c",
     "csrc/activations.c",
     "csrc/dense.c",
+    "csrc/kernels.c",
     "csrc/lecture.c",
     "csrc/net.c",
     "csrc/optim.c",

@@ -256,6 +256,59 @@ int mlp_isa_available(mlp_isa isa);
 #undef MLP_T
 #undef MLP_FN
 
+/* ---- one signature for both precisions (kernels.c) ----
+
+   The kernels the binding runs, each with the same signature in both precisions: a caller that holds untyped
+   buffers picks the precision once per call (mlp_kernels_for) and branches on it nowhere else. Every buffer is of
+   the table's precision. A lecture network's parameters are the 4 pointers W1, b1, W2, b2; a network's parameters
+   (and its gradients) the 2L pointers W[0], b[0], W[1], b[1], ...; an optimizer's state its table row's layout
+   (mlp_optimizer_info) flattened: the step count (int64) if it keeps one, then each buffer's 2L tensors in that
+   order. A learning rate is given in double and rounded once to the precision. Each entry has the contract of the
+   typed kernel of the same name (mlp_t.h). */
+
+/* The precision of a call's floating-point buffers. */
+typedef enum { MLP_F64 = 0, MLP_F32 = 1 } mlp_dtype;
+
+/* The scalar types `convert` reads: native byte order, aligned. */
+typedef enum {
+    MLP_SRC_BOOL, MLP_SRC_I8, MLP_SRC_U8, MLP_SRC_I16, MLP_SRC_U16, MLP_SRC_I32, MLP_SRC_U32, MLP_SRC_I64,
+    MLP_SRC_U64, MLP_SRC_F32, MLP_SRC_F64
+} mlp_source;
+
+typedef struct {
+    mlp_dtype dtype;
+    size_t size; /* bytes per scalar */
+    /* dst (rows, cols), C order = src (rows, cols) of type `type` at byte strides rs, cs, each value cast (C's
+       conversion, as NumPy's astype). */
+    void (*convert)(mlp_source type, const void *src, size_t rows, size_t cols, ptrdiff_t rs, ptrdiff_t cs,
+                    void *dst);
+    void (*lecture_forward)(const mlp_dims *d, const void *X, void *const *params, void *A1, void *P);
+    double (*lecture_backward)(const mlp_dims *d, const void *y, const void *A1, const void *P, const void *W2,
+                               void *D2, void *D1);
+    void (*lecture_update)(const mlp_dims *d, const void *X, const void *A1, const void *D2, const void *D1,
+                           void *const *params, double lr, void *work);
+    double (*lecture_step)(const mlp_dims *d, const void *X, const void *y, void *const *params, double lr,
+                           void *work);
+    void (*lecture_train)(const mlp_dims *d, const void *X, const void *y, void *const *params, double lr,
+                          size_t epochs, double *losses, void *work);
+    /* trace: the 12 buffers of mlp_trace, in its order (Z1, A1, Z2, P, E2, D2, E1, D1, W1_new, ..., b2_new) */
+    void (*lecture_trace)(const mlp_dims *d, const void *X, const void *y, void *const *params, double lr,
+                          void *const *trace, void *work);
+    void (*net_forward)(const mlp_net *net, size_t n, const void *X, void *const *params, void *out, void *work);
+    double (*net_loss)(const mlp_net *net, size_t n, const void *X, const void *y, const size_t *labels,
+                       void *const *params, void *const *grads, void *work);
+    void (*net_apply)(const mlp_net *net, void *const *params, void *const *grads, const mlp_optimizer *opt,
+                      void *const *state);
+    /* mlp_net_fit_polled */
+    size_t (*net_fit)(const mlp_net *net, size_t n, const void *X, const void *y, const size_t *labels,
+                      void *const *params, const mlp_optimizer *opt, void *const *state, size_t epochs,
+                      size_t batch, int shuffle, uint64_t rng[4], double *losses, void *work, size_t *iwork,
+                      const mlp_poll *poll, size_t *batches);
+} mlp_kernels;
+
+/* The kernels of buffers of `dtype`. */
+const mlp_kernels *mlp_kernels_for(mlp_dtype dtype);
+
 /* A row of the loss table (net.c): a loss's name, its natural output activation (the one the Python API picks
    when none is given), whether it requires that one (its gradient is fused with it), whether it is a
    classification loss (predict thresholds / argmaxes), whether y may be class labels, whether its gradient is of

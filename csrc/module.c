@@ -68,7 +68,7 @@ typedef struct {
     npy_intp fixed_len;
 } arg_spec;
 
-#define MAX_ARGS (6 * MLP_MAX_LAYERS + 4) /* a network's fit: X, y, parameters, optimizer state, rng */
+#define MAX_ARGS (8 * MLP_MAX_LAYERS + 4) /* a network's apply: parameters, gradients, optimizer step and 2 buffers */
 #define LECTURE_MAX_ARGS 12
 
 /* One validated array argument. */
@@ -78,6 +78,7 @@ typedef struct {
                             made of it (a list's array, a cast copy) */
     void *data;          /* C-contiguous data of the call's dtype; NULL until the scratch block exists */
     int convert;         /* 1: arr is copied (and cast) into the scratch block inside the kernel section */
+    mlp_source source;   /* then: its scalar type */
     size_t len;          /* number of elements */
     const char *lo, *hi; /* bytes [lo, hi) of the array NumPy made of obj (obj's own memory, or a copy) */
     int written;         /* the call writes it (PARAM_RW, OUTPUT, COUNTER) */
@@ -92,6 +93,7 @@ typedef struct {
 typedef struct {
     const char *fname;
     int type_num; /* NPY_DOUBLE or NPY_FLOAT */
+    const mlp_kernels *K; /* the kernels of that precision */
     int ndims;
     const char *const *dim_names; /* names of the dimensions for messages; NULL: a network's "n", "sizes[l]" */
     npy_intp dims[MAX_DIMS];
@@ -118,6 +120,7 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
     c->work = 0;
     c->work_ok = 1;
     c->type_num = -1;
+    c->K = mlp_kernels_for(MLP_F64);
     c->ndims = ndims;
     c->dim_names = dim_names;
     for (int k = 0; k < ndims; k++) {
@@ -309,18 +312,23 @@ static int check_shape(call_ctx *c, int index, PyArrayObject *a, size_t *len)
     return 0;
 }
 
-/* Dtypes the kernel section copies and casts itself (native, aligned): no temporary array. */
-static int fast_convertible(PyArrayObject *a)
+/* The core's name of a dtype the kernel section copies and casts itself (native, aligned: no temporary array),
+   or -1. */
+static int source_type(PyArrayObject *a)
 {
-    if (!PyArray_ISNOTSWAPPED(a) || !PyArray_ISALIGNED(a)) {
-        return 0;
+    static const signed char ints[9][2] = {{-1, -1}, {MLP_SRC_I8, MLP_SRC_U8}, {MLP_SRC_I16, MLP_SRC_U16}, {-1, -1},
+                                           {MLP_SRC_I32, MLP_SRC_U32}, {-1, -1}, {-1, -1}, {-1, -1},
+                                           {MLP_SRC_I64, MLP_SRC_U64}};
+    const npy_intp size = PyArray_ITEMSIZE(a);
+    if (!PyArray_ISNOTSWAPPED(a) || !PyArray_ISALIGNED(a) || size > 8) {
+        return -1;
     }
-    switch (PyArray_TYPE(a)) {
-    case NPY_BOOL: case NPY_BYTE: case NPY_UBYTE: case NPY_SHORT: case NPY_USHORT: case NPY_INT: case NPY_UINT:
-    case NPY_LONG: case NPY_ULONG: case NPY_LONGLONG: case NPY_ULONGLONG: case NPY_FLOAT: case NPY_DOUBLE:
-        return 1;
-    default:
-        return 0;
+    switch (PyArray_DESCR(a)->kind) {
+    case 'b': return size == 1 ? MLP_SRC_BOOL : -1;
+    case 'i': return ints[size][0];
+    case 'u': return ints[size][1];
+    case 'f': return size == 4 ? MLP_SRC_F32 : size == 8 ? MLP_SRC_F64 : -1;
+    default: return -1;
     }
 }
 
@@ -434,8 +442,9 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     const int target = s->role == LABELS ? NPY_INTP : c->type_num;
     if (PyArray_TYPE(a) == target && PyArray_ISNOTSWAPPED(a) && carray) {
         v->data = PyArray_DATA(a);
-    } else if (s->role != LABELS && fast_convertible(a)) {
+    } else if (s->role != LABELS && source_type(a) >= 0) {
         v->convert = 1;
+        v->source = (mlp_source)source_type(a);
         c->scratch_len += v->len;
         c->convert_begin = c->convert_end == 0 ? index : c->convert_begin;
         c->convert_end = index + 1;
@@ -510,6 +519,7 @@ static int take_dtype(call_ctx *c, const arg_spec *specs, PyObject *const *objs,
         if (first == NULL) {
             first = specs[k].name;
             c->type_num = PyArray_TYPE(a);
+            c->K = mlp_kernels_for(c->type_num == NPY_FLOAT ? MLP_F32 : MLP_F64);
         } else if (PyArray_TYPE(a) != c->type_num) {
             char expected[64];
             snprintf(expected, sizeof expected, "%s like %s", dtype_name(c->type_num), first);
@@ -738,6 +748,7 @@ static void copy_validation(call_ctx *to, const call_ctx *from)
     memcpy(to->dim_arg, from->dim_arg, (size_t)from->ndims * sizeof *to->dim_arg);
     to->nargs = from->nargs;
     to->type_num = from->type_num;
+    to->K = from->K;
     to->writers = from->writers;
     to->scratch_len = from->scratch_len;
     to->convert_begin = from->convert_begin;
@@ -817,7 +828,7 @@ typedef struct {
 /* elems (converted inputs) + work elements of the call's dtype, with overflow checks. */
 static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
 {
-    size_t item = c->type_num == NPY_FLOAT ? sizeof(float) : sizeof(double);
+    size_t item = c->K->size;
     size_t elems = c->scratch_len + work;
     s->heap = NULL;
     if (elems < work || elems > (size_t)PY_SSIZE_T_MAX / item) {
@@ -844,7 +855,7 @@ static void scratch_free(scratch *s)
 /* Hands out the scratch block: first the converted inputs (their data pointers), then the kernel workspace. */
 static void *assign_scratch(call_ctx *c, void *block)
 {
-    const size_t item = c->type_num == NPY_FLOAT ? sizeof(float) : sizeof(double);
+    const size_t item = c->K->size;
     char *p = block;
     for (int k = c->convert_begin; k < c->convert_end; k++) {
         if (c->args[k].convert) {
@@ -855,69 +866,15 @@ static void *assign_scratch(call_ctx *c, void *block)
     return p;
 }
 
-#define CONVERT_CASE(NPY_TYPE, SRC_T, DST_T)                                                                     \
-    case NPY_TYPE:                                                                                               \
-        if (col_stride == (npy_intp)sizeof(SRC_T) && row_stride == cols * col_stride) { /* C order: one loop */   \
-            const SRC_T *s = (const SRC_T *)src;                                                                 \
-            for (npy_intp k = 0; k < rows * cols; k++) {                                                         \
-                dst[k] = (DST_T)s[k];                                                                            \
-            }                                                                                                    \
-            break;                                                                                               \
-        }                                                                                                        \
-        for (npy_intp r = 0; r < rows; r++) {                                                                    \
-            const char *p = src + r * row_stride;                                                                \
-            for (npy_intp col = 0; col < cols; col++, p += col_stride) {                                         \
-                *dst++ = (DST_T) * (const SRC_T *)p;                                                             \
-            }                                                                                                    \
-        }                                                                                                        \
-        break;
-
-#define DEFINE_CONVERT(DST_T, SUFFIX)                                                                            \
-    /* src (rows, cols) with byte strides, of a type fast_convertible() accepts -> dst (rows, cols) C order. */  \
-    MLP_NOINLINE static void convert_##SUFFIX(int type_num, const char *src, npy_intp rows,          \
-                                                            npy_intp cols, npy_intp row_stride,                  \
-                                 npy_intp col_stride, DST_T *dst)                                                \
-    {                                                                                                            \
-        switch (type_num) {                                                                                      \
-            CONVERT_CASE(NPY_BOOL, npy_bool, DST_T)                                                              \
-            CONVERT_CASE(NPY_BYTE, npy_byte, DST_T)                                                              \
-            CONVERT_CASE(NPY_UBYTE, npy_ubyte, DST_T)                                                            \
-            CONVERT_CASE(NPY_SHORT, npy_short, DST_T)                                                            \
-            CONVERT_CASE(NPY_USHORT, npy_ushort, DST_T)                                                          \
-            CONVERT_CASE(NPY_INT, npy_int, DST_T)                                                                \
-            CONVERT_CASE(NPY_UINT, npy_uint, DST_T)                                                              \
-            CONVERT_CASE(NPY_LONG, npy_long, DST_T)                                                              \
-            CONVERT_CASE(NPY_ULONG, npy_ulong, DST_T)                                                            \
-            CONVERT_CASE(NPY_LONGLONG, npy_longlong, DST_T)                                                      \
-            CONVERT_CASE(NPY_ULONGLONG, npy_ulonglong, DST_T)                                                    \
-            CONVERT_CASE(NPY_FLOAT, npy_float, DST_T)                                                            \
-            CONVERT_CASE(NPY_DOUBLE, npy_double, DST_T)                                                          \
-        default:                                                                                                 \
-            break;                                                                                               \
-        }                                                                                                        \
-    }
-
-DEFINE_CONVERT(double, f64)
-DEFINE_CONVERT(float, f32)
-
 /* Copies (and casts) the inputs marked for conversion into their scratch slots. Needs no GIL. */
 static void convert_inputs(const call_ctx *c)
 {
-    /* (the conversions are out of line: inlined, their 2 × 13 loops left the loop below short of registers, and
-       its own pointer went through the stack on every argument) */
     for (int k = c->convert_begin; k < c->convert_end; k++) {
         const arg_val *v = &c->args[k];
-        if (!v->convert) {
-            continue;
-        }
-        PyArrayObject *a = v->arr; /* 2-D: INPUT and INTERMEDIATE specs are */
-        const char *src = PyArray_BYTES(a);
-        npy_intp rows = PyArray_DIM(a, 0), cols = PyArray_DIM(a, 1);
-        npy_intp rs = PyArray_STRIDE(a, 0), cs = PyArray_STRIDE(a, 1);
-        if (c->type_num == NPY_FLOAT) {
-            convert_f32(PyArray_TYPE(a), src, rows, cols, rs, cs, v->data);
-        } else {
-            convert_f64(PyArray_TYPE(a), src, rows, cols, rs, cs, v->data);
+        if (v->convert) { /* 2-D: INPUT and INTERMEDIATE specs are */
+            PyArrayObject *a = v->arr;
+            c->K->convert(v->source, PyArray_DATA(a), (size_t)PyArray_DIM(a, 0), (size_t)PyArray_DIM(a, 1),
+                          PyArray_STRIDE(a, 0), PyArray_STRIDE(a, 1), v->data);
         }
     }
 }
@@ -1295,11 +1252,10 @@ static PyObject *call_outputs(call *k)
     return PyTuple_Pack(k->nouts, k->outs[0], k->outs[1]);
 }
 
-#define IS_F64(k) ((k)->c.type_num == NPY_DOUBLE)
 #define DATA(k, i) ((k)->c.args[i].data)
 #define OUT(k, i) PyArray_DATA((PyArrayObject *)(k)->outs[i])
-/* The parameters W1, b1, W2, b2 as arguments i..i+3, for kernels of suffix S. */
-#define PARAMS(k, i, S) ((mlp_params_##S){DATA(k, i), DATA(k, (i) + 1), DATA(k, (i) + 2), DATA(k, (i) + 3)})
+/* The parameters W1, b1, W2, b2 as arguments i..i+3 (the lecture kernels' `params`). */
+#define PARAMS(k, i) ((void *const[4]){DATA(k, i), DATA(k, (i) + 1), DATA(k, (i) + 2), DATA(k, (i) + 3)})
 
 /* ------------------------------------------------------------------------------------------------------------
  * Entry points
@@ -1313,16 +1269,16 @@ static PyObject *call_outputs(call *k)
         {"b2", ROLE, 1, {DIM_OUT}, 0, 0}
 #define LECTURE_ARGS "X, y, W1, b1, W2, b2, learning_rate"
 
-/* A lecture function's kernel on a validated call, in one precision; lr is its learning rate (0 where it takes
-   none). Returns its loss (0 where it returns none). */
+/* A lecture function's kernel on a validated call (k->c.K: the arrays' precision); lr is its learning rate (0 where
+   it takes none). Returns its loss (0 where it returns none). */
 typedef double (*lecture_kernel)(call *k, double lr);
 
 typedef enum { RETURNS_NONE, RETURNS_OUTPUTS, RETURNS_LOSS } lecture_result;
 
 /* One lecture function: its keywords (out= last where it has outputs), its array arguments in the order they are
    validated (order[i]: the keyword each takes; NULL: the first nspecs, in order), its outputs, which keyword is
-   the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernels
-   ([0] float64, [1] float32) and what it returns. */
+   the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernel and what
+   it returns. */
 typedef struct {
     const char *name;
     const char *const *keywords;
@@ -1335,12 +1291,12 @@ typedef struct {
     int lr_keyword;
     size_t (*workspace)(const mlp_dims *);
     int site;
-    lecture_kernel kernel[2];
+    lecture_kernel kernel;
     lecture_result returns;
 } lecture_entry;
 
-/* The driver of every lecture function but train and trace_step: parse, validate, run the kernel of the arrays'
-   precision with the GIL released, return. */
+/* The driver of every lecture function but train and trace_step: parse, validate, run the kernel with the GIL
+   released, return. */
 static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
@@ -1361,7 +1317,7 @@ static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *con
     }
     BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
     convert_inputs(&k.c);
-    loss = e->kernel[k.c.type_num == NPY_FLOAT](&k, lr);
+    loss = e->kernel(&k, lr);
     END_KERNEL(&k.c)
     PyObject *result = e->returns == RETURNS_OUTPUTS ? call_outputs(&k)
                        : e->returns == RETURNS_LOSS  ? PyFloat_FromDouble(loss)
@@ -1391,20 +1347,14 @@ static const char *const forward_keywords[] = {"X", "W1", "b1", "W2", "b2", "out
 static const arg_spec forward_specs[] = {SPEC_X, SPEC_PARAMS(PARAM)};
 static const arg_spec forward_outs[] = {{"out[0] (hidden_activation)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
                                         {"out[1] (predicted_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
-static double forward_f64(call *k, double lr)
+static double forward_kernel(call *k, double lr)
 {
     (void)lr;
-    mlp_lecture_forward_f64(&k->d, DATA(k, 0), &PARAMS(k, 1, f64), OUT(k, 0), OUT(k, 1));
-    return 0.0;
-}
-static double forward_f32(call *k, double lr)
-{
-    (void)lr;
-    mlp_lecture_forward_f32(&k->d, DATA(k, 0), &PARAMS(k, 1, f32), OUT(k, 0), OUT(k, 1));
+    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), OUT(k, 0), OUT(k, 1));
     return 0.0;
 }
 static const lecture_entry forward_entry = {"forward", forward_keywords, 6, 5, forward_specs, 5, NULL, forward_outs,
-                                            2, -1, NULL, SITE_FORWARD, {forward_f64, forward_f32}, RETURNS_OUTPUTS};
+                                            2, -1, NULL, SITE_FORWARD, forward_kernel, RETURNS_OUTPUTS};
 LECTURE_METHOD(forward)
 
 PyDoc_STRVAR(backward_doc,
@@ -1425,19 +1375,14 @@ static const arg_spec backward_specs[] = {
 static const int backward_order[] = {3, 0, 1, 2}; /* W2 first: it sets the dtype and the layer sizes */
 static const arg_spec backward_outs[] = {{"out[0] (delta_output)", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
                                          {"out[1] (delta_hidden)", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0}};
-static double backward_f64(call *k, double lr)
+static double backward_kernel(call *k, double lr)
 {
     (void)lr;
-    return mlp_lecture_backward_f64(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
-}
-static double backward_f32(call *k, double lr)
-{
-    (void)lr;
-    return mlp_lecture_backward_f32(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
+    return k->c.K->lecture_backward(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
 }
 static const lecture_entry backward_entry = {"backward",    backward_keywords, 5, 4, backward_specs, 4,
                                              backward_order, backward_outs,   2, -1, NULL,          SITE_BACKWARD,
-                                             {backward_f64, backward_f32},    RETURNS_OUTPUTS};
+                                             backward_kernel, RETURNS_OUTPUTS};
 LECTURE_METHOD(backward)
 
 PyDoc_STRVAR(update_doc,
@@ -1454,19 +1399,13 @@ static const char *const update_keywords[] = {"X",  "hidden_activation", "delta_
 static const arg_spec update_specs[] = {SPEC_X, SPEC_A1, {"delta_output", INTERMEDIATE, 2, {DIM_N, DIM_OUT}, 0, 0},
                                         {"delta_hidden", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
                                         SPEC_PARAMS(PARAM_RW)};
-static double update_f64(call *k, double lr)
+static double update_kernel(call *k, double lr)
 {
-    mlp_lecture_update_f64(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), &PARAMS(k, 4, f64), lr, k->work);
-    return 0.0;
-}
-static double update_f32(call *k, double lr)
-{
-    mlp_lecture_update_f32(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), &PARAMS(k, 4, f32), (float)lr,
-                           k->work);
+    k->c.K->lecture_update(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), PARAMS(k, 4), lr, k->work);
     return 0.0;
 }
 static const lecture_entry update_entry = {"update", update_keywords, 9, 9, update_specs, 8, NULL, NULL, 0, 8,
-                                           mlp_lecture_update_workspace, -1, {update_f64, update_f32}, RETURNS_NONE};
+                                           mlp_lecture_update_workspace, -1, update_kernel, RETURNS_NONE};
 LECTURE_METHOD(update)
 
 static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every",
@@ -1478,17 +1417,12 @@ PyDoc_STRVAR(train_step_doc,
 "One epoch of the lecture's loop — forward, backward, update — in place on W1, b1, W2, b2.\n\n"
 "Returns the loss before the update, np.mean(np.abs(y - predicted_output)), as a float.");
 
-static double train_step_f64(call *k, double lr)
+static double train_step_kernel(call *k, double lr)
 {
-    return mlp_lecture_step_f64(&k->d, DATA(k, 0), DATA(k, 1), &PARAMS(k, 2, f64), lr, k->work);
-}
-static double train_step_f32(call *k, double lr)
-{
-    return mlp_lecture_step_f32(&k->d, DATA(k, 0), DATA(k, 1), &PARAMS(k, 2, f32), (float)lr, k->work);
+    return k->c.K->lecture_step(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, k->work);
 }
 static const lecture_entry train_step_entry = {"train_step", step_names, 7, 7, step_specs, 6, NULL, NULL, 0, 6,
-                                               mlp_lecture_step_workspace, -1, {train_step_f64, train_step_f32},
-                                               RETURNS_LOSS};
+                                               mlp_lecture_step_workspace, -1, train_step_kernel, RETURNS_LOSS};
 LECTURE_METHOD(train_step)
 
 /* Epochs between two looks at Python (signals, printing): about 10 ms of work, for epochs of this much work. */
@@ -1646,13 +1580,7 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
         if (done == 0) {
             convert_inputs(&k.c);
         }
-        if (IS_F64(&k)) {
-            mlp_lecture_train_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, stop - done, loss,
-                                  k.work);
-        } else {
-            mlp_lecture_train_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, stop - done, loss,
-                                  k.work);
-        }
+        k.c.K->lecture_train(&k.d, DATA(&k, 0), DATA(&k, 1), PARAMS(&k, 2), lr, stop - done, loss, k.work);
         END_KERNEL(&k.c)
         const size_t first = done;
         done = stop;
@@ -1724,15 +1652,7 @@ static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t na
     }
     BEGIN_KERNEL(&k.c, epoch_work(&k.d), goto done)
     convert_inputs(&k.c);
-    if (IS_F64(&k)) {
-        const mlp_trace_f64 t = {data[0], data[1], data[2], data[3], data[4],  data[5],
-                                 data[6], data[7], data[8], data[9], data[10], data[11]};
-        mlp_lecture_trace_f64(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f64), lr, &t, k.work);
-    } else {
-        const mlp_trace_f32 t = {data[0], data[1], data[2], data[3], data[4],  data[5],
-                                 data[6], data[7], data[8], data[9], data[10], data[11]};
-        mlp_lecture_trace_f32(&k.d, DATA(&k, 0), DATA(&k, 1), &PARAMS(&k, 2, f32), (float)lr, &t, k.work);
-    }
+    k.c.K->lecture_trace(&k.d, DATA(&k, 0), DATA(&k, 1), PARAMS(&k, 2), lr, data, k.work);
     END_KERNEL(&k.c)
     result = PyDict_New();
     for (int a = 0; result != NULL && a < N_TRACE; a++) {
@@ -1764,25 +1684,21 @@ PyDoc_STRVAR(predict_doc,
 static const char *const predict_keywords[] = {"X", "W1", "b1", "W2", "b2", "out"};
 static const arg_spec predict_specs[] = {SPEC_X, SPEC_PARAMS(PARAM)}; /* forward's, but predict's own (recall) */
 static const arg_spec predict_outs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0}};
-static double predict_f64(call *k, double lr) /* the hidden activation in the workspace */
+static double predict_kernel(call *k, double lr) /* the hidden activation in the workspace */
 {
     (void)lr;
-    mlp_lecture_forward_f64(&k->d, DATA(k, 0), &PARAMS(k, 1, f64), k->work, OUT(k, 0));
-    return 0.0;
-}
-static double predict_f32(call *k, double lr)
-{
-    (void)lr;
-    mlp_lecture_forward_f32(&k->d, DATA(k, 0), &PARAMS(k, 1, f32), k->work, OUT(k, 0));
+    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), k->work, OUT(k, 0));
     return 0.0;
 }
 static const lecture_entry predict_entry = {"predict", predict_keywords, 6, 5, predict_specs, 5, NULL, predict_outs,
-                                            1, -1, predict_workspace, SITE_PREDICT, {predict_f64, predict_f32},
-                                            RETURNS_OUTPUTS};
+                                            1, -1, predict_workspace, SITE_PREDICT, predict_kernel, RETURNS_OUTPUTS};
 LECTURE_METHOD(predict)
 
 /* ------------------------------------------------------------------------------------------------------------
- * General networks: the private functions behind mlpext.MLP (mlpext/network.py)
+ * General networks: the private functions behind mlpext.MLP (mlpext/network.py) and mlpext.distributed
+ *
+ * Each is a net_entry: which of the network arguments it takes, how it uses the parameters and gradients, and its
+ * kernel section. One driver, net_call_run, parses, validates and allocates for all of them.
  * ------------------------------------------------------------------------------------------------------------ */
 
 /* The loss named `o`, a row of the loss table (mlp_loss_table): its index, or -1 with the error set. */
@@ -1793,36 +1709,86 @@ static int parse_loss(const char *fname, PyObject *o)
     return parse_name(fname, "loss", o, &table[0].name, sizeof *table, count);
 }
 
-/* Everything one network call is given, parsed and validated. */
+/* The optimizer named `name`, a row of the optimizer table (mlp_optimizer_table), with hyper = (learning_rate,
+   momentum, nesterov, beta1, beta2, eps, weight_decay, alpha), each real one finite (parse_real), nesterov any
+   truth value. hyper NULL: the name alone. */
+static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, mlp_optimizer *opt)
+{
+    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
+                                              "weight_decay", "alpha"};
+    size_t count;
+    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
+    const int kind = parse_name(fname, "optimizer", name, &table[0].name, sizeof *table, count);
+    if (kind < 0) {
+        return -1;
+    }
+    if (hyper == NULL) {
+        opt->kind = (mlp_optimizer_kind)kind;
+        return 0;
+    }
+    if (!PyTuple_Check(hyper) || PyTuple_GET_SIZE(hyper) != 8) {
+        PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
+                     "eps, weight_decay, alpha)", fname);
+        return -1;
+    }
+    double h[8];
+    for (int i = 0; i < 8; i++) {
+        PyObject *item = PyTuple_GET_ITEM(hyper, i);
+        if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
+            return -1;
+        }
+    }
+    *opt = (mlp_optimizer){(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2], h[7]};
+    return 0;
+}
+
+/* The arguments a network entry may take. Each entry takes some of them, in this order (its keywords). */
+enum {
+    NK_X, NK_Y, NK_WEIGHTS, NK_BIASES, NK_ACTIVATIONS, NK_SLOPE, NK_LOSS, NK_GRADS, NK_OPTIMIZER, NK_HYPER, NK_STATE,
+    NK_EPOCHS, NK_BATCH_SIZE, NK_SHUFFLE, NK_RNG, NK_OUT, N_NET_KEYS
+};
+static const char *const net_keywords[N_NET_KEYS] = {
+    "X", "y", "weights", "biases", "activations", "slope", "loss", "grads", "optimizer", "hyper", "state", "epochs",
+    "batch_size", "shuffle", "rng", "out"};
+#define NK(key) (1u << NK_##key)
+
+typedef struct net_call net_call;
+
+/* One network entry point. */
 typedef struct {
+    const char *name;  /* for messages: the public method it serves */
+    unsigned keys;     /* the arguments it takes (NK) */
+    unsigned optional; /* those of them that may be omitted or None: the last ones */
+    arg_role params;   /* PARAM: the parameters are read; PARAM_RW: updated */
+    arg_role grads;    /* OUTPUT: the gradients are written; PARAM: read */
+    PyObject *(*run)(net_call *nc); /* its kernel section on the validated call; returns the result and ends the
+                                       call (call_end) */
+} net_entry;
+
+/* Everything one network call is given, parsed and validated. */
+struct net_call {
     call k;
     mlp_net net;
     size_t sizes[MLP_MAX_LAYERS + 1];
     mlp_activation acts[MLP_MAX_LAYERS];
-    arg_spec specs[MAX_ARGS];
+    mlp_optimizer opt;
+    Py_ssize_t epochs, batch;
+    int shuffle;
+    size_t n, nb; /* the rows (1 without X), the rows of a mini-batch */
+    int L;
+    int x, y, grads, state, rng; /* the arguments (specs) where each starts; -1: not taken */
+    int labels;                  /* y is a vector of class labels */
+    PyObject *v[N_NET_KEYS];     /* the arguments passed; NULL: not taken, or an optional one None */
+    int nspecs;
+    arg_spec specs[MAX_ARGS], out_spec;
     char names[MAX_ARGS][24];
     PyObject *objs[MAX_ARGS];
     arg_val args[MAX_ARGS];
-    int nspecs;
-    int L;
-    PyObject *y_array; /* y as an array (owned), to look at its ndim before choosing its spec */
-    int labels;        /* y is a vector of class labels */
+    void *data[MAX_ARGS];     /* the arguments' data (after call_alloc), in spec order: the kernels' pointers */
+    PyObject *y_array;        /* y as an array (owned), to look at its ndim before choosing its spec */
     PyObject *held[MAX_ARGS]; /* the items of the lists of arrays (weights, biases, grads, state), owned */
     int nheld;
-} net_call;
-
-/* A net_call with nothing to release yet (net_end), or NULL with MemoryError. */
-static net_call *net_call_new(void)
-{
-    net_call *nc = PyMem_Malloc(sizeof *nc);
-    if (nc == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    nc->y_array = NULL;
-    nc->nheld = 0;
-    return nc;
-}
+};
 
 /* The items of *o, a list or tuple of arrays, as references the call owns (taken before any Python code can run):
    that code (a conversion's __array__, another thread) may replace the list's items, and the call must keep using,
@@ -1882,28 +1848,10 @@ static int parse_list(net_call *nc, const char *fname, const char *what, PyObjec
     return 0;
 }
 
-/* Adds the array `obj` with this spec to the call's list; name is formatted from fmt and index. */
-static void add_spec(net_call *nc, PyObject *obj, const char *fmt, int index, arg_role role, int ndim, int d0, int d1)
+/* The L activations: names of the activation table's rows (mlp_activation_table), only the last an output-only
+   one. */
+static int parse_activations(net_call *nc, const char *fname, PyObject *activations, double slope)
 {
-    int i = nc->nspecs++;
-    snprintf(nc->names[i], sizeof nc->names[i], fmt, index);
-    nc->specs[i] = (arg_spec){nc->names[i], role, ndim, {d0, d1}, 0, 0};
-    nc->objs[i] = obj;
-}
-
-/* The network's structure (weights, biases, activations, slope) and X; param_role: PARAM or PARAM_RW. */
-static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *weights, PyObject *biases,
-                     PyObject *activations, PyObject *slope, arg_role param_role)
-{
-    double leaky_slope;
-    nc->L = -1;
-    nc->nspecs = 0;
-    nc->labels = 0;
-    if (parse_layers(nc, fname, "weights", &weights, &nc->L) < 0 ||
-        parse_layers(nc, fname, "biases", &biases, &nc->L) < 0 ||
-        parse_real(fname, "slope", slope, &leaky_slope) < 0) {
-        return -1;
-    }
     const int L = nc->L;
     if ((!PyList_Check(activations) && !PyTuple_Check(activations)) ||
         PySequence_Fast_GET_SIZE(activations) != L) {
@@ -1922,15 +1870,28 @@ static int net_begin(net_call *nc, const char *fname, PyObject *X, PyObject *wei
             PyErr_Format(PyExc_ValueError, "%s(): %s can only be the output layer's activation", fname, table[a].name);
             return -1;
         }
-        nc->acts[l] = (mlp_activation){(mlp_activation_kind)a, leaky_slope};
+        nc->acts[l] = (mlp_activation){(mlp_activation_kind)a, slope};
     }
-    for (int l = 0; l < L; l++) {
-        add_spec(nc, HELD(weights)[l], "weights[%d]", l, param_role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, HELD(biases)[l], "biases[%d]", l, param_role, 1, DIM_SIZE(l + 1), 0);
-    }
-    add_spec(nc, X, "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
-    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
     return 0;
+}
+
+/* Adds the array `obj` with this spec to the call's list; name is formatted from fmt and index. */
+static void add_spec(net_call *nc, PyObject *obj, const char *fmt, int index, arg_role role, int ndim, int d0, int d1)
+{
+    int i = nc->nspecs++;
+    snprintf(nc->names[i], sizeof nc->names[i], fmt, index);
+    nc->specs[i] = (arg_spec){nc->names[i], role, ndim, {d0, d1}, 0, 0};
+    nc->objs[i] = obj;
+}
+
+/* Adds the 2L arrays of a list shaped as the parameters W[0], b[0], W[1], ..., each named fmt % (first + its
+   index). */
+static void add_tensors(net_call *nc, PyObject *const *items, int first, const char *fmt, arg_role role)
+{
+    for (int l = 0; l < nc->L; l++) {
+        add_spec(nc, items[2 * l], fmt, first + 2 * l, role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, items[2 * l + 1], fmt, first + 2 * l + 1, role, 1, DIM_SIZE(l + 1), 0);
+    }
 }
 
 /* y for this loss: (n, out) values, or for cross-entropy also (n,) integer labels. */
@@ -1944,6 +1905,7 @@ static int net_add_y(net_call *nc, PyObject *y)
     const char kind = PyArray_DESCR(ya)->kind;
     size_t count;
     nc->labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
+    nc->y = nc->nspecs;
     if (nc->labels) {
         add_spec(nc, nc->y_array, "y", 0, LABELS, 1, DIM_N, 0);
     } else {
@@ -1952,66 +1914,130 @@ static int net_add_y(net_call *nc, PyObject *y)
     return 0;
 }
 
-/* Validates every array added, then sizes and targets; allocates `work` scalars of workspace. */
-static int net_validate(net_call *nc, const char *fname, PyObject *out_arg, int nouts, const arg_spec *out_specs)
+/* The optimizer's state list, in its table row's layout (mlp_optimizer_info): the step count (a 1-element int64
+   counter) if it keeps one, then for each buffer 2L tensors [W0, b0, W1, b1, ...]. */
+static int add_optimizer_state(net_call *nc, const char *fname, PyObject **state)
 {
-    call *k = &nc->k;
-    if (call_validate(k, fname, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs, out_specs,
-                      nouts, out_arg, NULL, NULL, NULL) < 0) {
+    size_t count;
+    const int steps = mlp_optimizer_table(&count)[nc->opt.kind].counts_steps;
+    const int n_buffers = (int)mlp_optim_buffers(&nc->opt), n_state = steps + n_buffers * 2 * nc->L;
+    if (parse_list(nc, fname, "state (the optimizer's buffers)", state, n_state) < 0) {
         return -1;
     }
-    for (int l = 0; l <= nc->L; l++) {
-        nc->sizes[l] = (size_t)k->c.dims[DIM_SIZE(l)];
+    nc->state = nc->nspecs;
+    if (steps) {
+        add_spec(nc, HELD(*state)[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        nc->specs[nc->state].type_num = NPY_INT64;
+        nc->specs[nc->state].fixed_len = 1;
+    }
+    for (int j = 0; j < n_buffers; j++) {
+        const int first = steps + j * 2 * nc->L;
+        add_tensors(nc, HELD(*state) + first, first, "state[%d]", PARAM_RW);
     }
     return 0;
 }
 
-/* After the scratch exists: converts the inputs (with the GIL: they are checked next) and checks class labels
-   (y is argument y_index) against the number of outputs. Real-valued targets are not checked: NaN and inf in
-   them propagate to the loss and gradients, as in X. */
-static int net_check_targets(net_call *nc, int y_index)
+/* Parses the arguments of entry e and lists the arrays to validate: the parameters (W[0], b[0], W[1], ...), then
+   X, y, the gradients, the optimizer's state and rng, those the entry takes. */
+static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    call *k = &nc->k;
-    convert_inputs(&k->c);
-    const arg_val *yv = &k->c.args[y_index];
+    const char *keywords[N_NET_KEYS], *fname = e->name;
+    PyObject *given[N_NET_KEYS], **v = nc->v;
+    int at[N_NET_KEYS], n = 0, required = 0;
+    for (int key = 0; key < N_NET_KEYS; key++) {
+        at[key] = e->keys >> key & 1 ? n : -1;
+        if (at[key] >= 0) {
+            required += !(e->optional >> key & 1);
+            keywords[n++] = net_keywords[key];
+        }
+    }
+    if (parse_args(fname, args, nargs, kwnames, keywords, n, required, given) < 0) {
+        return -1;
+    }
+    for (int key = 0; key < N_NET_KEYS; key++) {
+        v[key] = at[key] < 0 || (e->optional >> key & 1 && given[at[key]] == Py_None) ? NULL : given[at[key]];
+    }
+    double slope = 0.0;
+    int loss = MLP_LOSS_MSE;
+    nc->L = -1;
+    nc->x = nc->y = nc->grads = nc->state = nc->rng = -1;
+    nc->labels = 0;
+    nc->nspecs = 0;
+    if (parse_layers(nc, fname, "weights", &v[NK_WEIGHTS], &nc->L) < 0 ||
+        parse_layers(nc, fname, "biases", &v[NK_BIASES], &nc->L) < 0 ||
+        (v[NK_SLOPE] != NULL && parse_real(fname, "slope", v[NK_SLOPE], &slope) < 0) ||
+        (v[NK_ACTIVATIONS] != NULL && parse_activations(nc, fname, v[NK_ACTIVATIONS], slope) < 0) ||
+        (v[NK_LOSS] != NULL && (loss = parse_loss(fname, v[NK_LOSS])) < 0) ||
+        (v[NK_OPTIMIZER] != NULL && parse_optimizer(fname, v[NK_OPTIMIZER], v[NK_HYPER], &nc->opt) < 0) ||
+        (v[NK_EPOCHS] != NULL && parse_count(fname, "epochs", v[NK_EPOCHS], &nc->epochs) < 0) ||
+        (v[NK_BATCH_SIZE] != NULL && parse_count(fname, "batch_size", v[NK_BATCH_SIZE], &nc->batch) < 0) ||
+        (v[NK_SHUFFLE] != NULL && (nc->shuffle = PyObject_IsTrue(v[NK_SHUFFLE])) < 0)) {
+        return -1;
+    }
+    if (v[NK_BATCH_SIZE] != NULL && nc->batch < 1) {
+        PyErr_Format(PyExc_ValueError, "%s(): batch_size must be at least 1", fname);
+        return -1;
+    }
+    for (int l = 0; v[NK_ACTIVATIONS] == NULL && l < nc->L; l++) {
+        nc->acts[l] = MLP_ACT(MLP_IDENTITY); /* (an optimizer step does not look at them) */
+    }
+    nc->net = (mlp_net){(size_t)nc->L, nc->sizes, nc->acts, (mlp_loss)loss, MLP_THREADS(1)};
+    for (int l = 0; l < nc->L; l++) {
+        add_spec(nc, HELD(v[NK_WEIGHTS])[l], "weights[%d]", l, e->params, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(v[NK_BIASES])[l], "biases[%d]", l, e->params, 1, DIM_SIZE(l + 1), 0);
+    }
+    if (v[NK_X] != NULL) {
+        nc->x = nc->nspecs;
+        add_spec(nc, v[NK_X], "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
+    }
+    if (v[NK_Y] != NULL && net_add_y(nc, v[NK_Y]) < 0) {
+        return -1;
+    }
+    if (v[NK_GRADS] != NULL) {
+        if (parse_list(nc, fname, "grads (dW_0, db_0, dW_1, ...)", &v[NK_GRADS], 2 * nc->L) < 0) {
+            return -1;
+        }
+        nc->grads = nc->nspecs;
+        add_tensors(nc, HELD(v[NK_GRADS]), 0, "grads[%d]", e->grads);
+    }
+    if (v[NK_STATE] != NULL && add_optimizer_state(nc, fname, &v[NK_STATE]) < 0) {
+        return -1;
+    }
+    if (v[NK_RNG] != NULL) {
+        nc->rng = nc->nspecs;
+        add_spec(nc, v[NK_RNG], "rng", 0, COUNTER, 1, -1, 0);
+        nc->specs[nc->rng].type_num = NPY_UINT64;
+        nc->specs[nc->rng].fixed_len = 4;
+    }
+    return 0;
+}
+
+/* After net_validate's conversions (with the GIL: they are checked here): class labels against the number of
+   outputs. Real-valued targets are not checked: NaN and inf in them propagate to the loss and gradients, as in
+   X. */
+static int net_check_labels(net_call *nc)
+{
+    const arg_val *yv = &nc->k.c.args[nc->y];
     const size_t out = nc->sizes[nc->L];
-    if (nc->labels) {
-        const npy_intp *lab = yv->data;
-        for (size_t i = 0; i < yv->len; i++) {
-            if (lab[i] < 0 || (size_t)lab[i] >= out) {
-                PyErr_Format(PyExc_ValueError, "%s(): y holds the class label %zd at index %zu, but the network has "
-                             "%zu outputs (labels 0 to %zu)", k->c.fname, (Py_ssize_t)lab[i], i, out, out - 1);
-                return -1;
-            }
+    const npy_intp *lab = yv->data;
+    for (size_t i = 0; nc->labels && i < yv->len; i++) {
+        if (lab[i] < 0 || (size_t)lab[i] >= out) {
+            PyErr_Format(PyExc_ValueError, "%s(): y holds the class label %zd at index %zu, but the network has %zu "
+                         "outputs (labels 0 to %zu)", nc->k.c.fname, (Py_ssize_t)lab[i], i, out, out - 1);
+            return -1;
         }
     }
     return 0;
 }
 
-static void net_end(net_call *nc)
+/* The parameters' values: the work of an optimizer step. */
+static double net_values(const mlp_net *net)
 {
-    Py_CLEAR(nc->y_array);
-    while (nc->nheld > 0) {
-        Py_DECREF(nc->held[--nc->nheld]);
+    double values = 0.0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        values += (double)net->sizes[l] * (double)net->sizes[l + 1] + (double)net->sizes[l + 1];
     }
-}
-
-/* Pointers to L (W, b) pairs, arguments first, first + 2, ... and first + 1, first + 3, ... */
-#define NET_PARAMS(nc, Wp, bp, first)                                                                         \
-    for (int l = 0; l < (nc)->L; l++) {                                                                          \
-        (Wp)[l] = DATA(&(nc)->k, (first) + 2 * l);                                                               \
-        (bp)[l] = DATA(&(nc)->k, (first) + 2 * l + 1);                                                           \
-    }
-
-/* After net_validate: the threads the network's products on n rows at a time may use. Returns 0, or -1 with an
-   exception set and the call's arguments released (call_abort). */
-static int net_set_threads(net_call *nc, PyObject *module, const char *fname, size_t n)
-{
-    if (call_threads(module, fname, net_largest_product(&nc->net, n), &nc->net.threads) < 0) {
-        call_abort(&nc->k);
-        return -1;
-    }
-    return 0;
+    return values;
 }
 
 static double net_epoch_work(const mlp_net *net, size_t n)
@@ -2023,212 +2049,112 @@ static double net_epoch_work(const mlp_net *net, size_t n)
     return w;
 }
 
+/* Validates every array listed (and out=), then sizes the call: its threads and its scratch, with the workspace of
+   its kernel; converts the inputs and checks y's labels if it has a y. Returns 0, or -1 with an exception set and
+   the call ended. */
+static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
+{
+    call *k = &nc->k;
+    const int nouts = e->keys & NK(OUT) ? 1 : 0;
+    nc->out_spec = (arg_spec){"out", OUTPUT, 2, {DIM_N, DIM_SIZE(nc->L)}, 0, 0};
+    if (call_validate(k, e->name, DIM_SIZE(nc->L) + 1, NULL, nc->args, nc->specs, nc->objs, nc->nspecs,
+                      &nc->out_spec, nouts, nc->v[NK_OUT], NULL, NULL, NULL) < 0) {
+        return -1;
+    }
+    for (int l = 0; l <= nc->L; l++) {
+        nc->sizes[l] = (size_t)k->c.dims[DIM_SIZE(l)];
+    }
+    nc->n = nc->x >= 0 ? (size_t)k->c.dims[DIM_N] : 1;
+    nc->nb = nc->v[NK_BATCH_SIZE] != NULL && (size_t)nc->batch < nc->n ? (size_t)nc->batch : nc->n;
+    const size_t work = nc->x >= 0 ? mlp_net_workspace(&nc->net, nc->nb, nc->v[NK_EPOCHS] != NULL) : 0;
+    if (call_threads(module, e->name, net_largest_product(&nc->net, nc->nb), &nc->net.threads) < 0) {
+        call_abort(k);
+        return -1;
+    }
+    if (call_alloc(k, work, work != 0 || nc->x < 0) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < k->c.nargs; i++) {
+        nc->data[i] = k->c.args[i].data;
+    }
+    if (nc->y >= 0) {
+        convert_inputs(&k->c);
+        if (net_check_labels(nc) < 0) {
+            call_end(k, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The driver of every network entry point. */
+static PyObject *net_call_run(PyObject *m, const net_entry *e, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    net_call *nc = PyMem_Malloc(sizeof *nc);
+    if (nc == NULL) {
+        return PyErr_NoMemory();
+    }
+    nc->y_array = NULL;
+    nc->nheld = 0;
+    PyObject *result = NULL;
+    if (net_parse(nc, e, args, nargs, kwnames) == 0 && net_validate(nc, e, m) == 0) {
+        result = e->run(nc);
+    }
+    Py_CLEAR(nc->y_array);
+    while (nc->nheld > 0) {
+        Py_DECREF(nc->held[--nc->nheld]);
+    }
+    PyMem_Free(nc);
+    return result;
+}
+
+/* Defines py_NAME, the method that runs the network entry NAME_entry. */
+#define NET_METHOD(NAME)                                                                                         \
+    static PyObject *py_##NAME(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)          \
+    {                                                                                                            \
+        return net_call_run(m, &NAME##_entry, args, nargs, kwnames);                                             \
+    }
+
+#define NET_X(nc) ((nc)->data[(nc)->x])
+#define NET_Y(nc) ((nc)->labels ? NULL : (nc)->data[(nc)->y])
+#define NET_LABELS(nc) ((nc)->labels ? (const size_t *)(nc)->data[(nc)->y] : NULL)
+
 PyDoc_STRVAR(net_forward_doc,
 "net_forward($module, X, weights, biases, activations, slope, out=None)\n--\n\n"
 "A network's output for X (n, sizes[0]): (n, sizes[L]). Private: mlpext.MLP.forward is the public face.");
 
-static PyObject *py_net_forward(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *net_forward_run(net_call *nc)
 {
-    static const char *const names[] = {"X", "weights", "biases", "activations", "slope", "out"};
-    PyObject *v[6];
-    net_call *nc = net_call_new();
-    if (nc == NULL) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    if (parse_args("MLP.forward", args, nargs, kwnames, names, 6, 5, v) < 0 ||
-        net_begin(nc, "MLP.forward", v[0], v[1], v[2], v[3], v[4], PARAM) < 0) {
-        goto done;
-    }
-    const arg_spec out_spec = {"out", OUTPUT, 2, {DIM_N, DIM_SIZE(nc->L)}, 0, 0};
-    if (net_validate(nc, "MLP.forward", v[5], 1, &out_spec) < 0) {
-        goto done;
-    }
-    const size_t n = (size_t)nc->k.c.dims[DIM_N];
-    const size_t work = mlp_net_workspace(&nc->net, n, 0);
-    if (net_set_threads(nc, m, "MLP.forward", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
-        goto done;
-    }
-    const int X_index = 2 * nc->L;
-    BEGIN_KERNEL(&nc->k.c, net_epoch_work(&nc->net, n) / 3, result = call_end(&nc->k, NULL); goto done)
-    convert_inputs(&nc->k.c);
-    if (IS_F64(&nc->k)) {
-        double *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
-        NET_PARAMS(nc, W, b, 0)
-        const mlp_net_params_f64 p = {W, b};
-        mlp_net_forward_f64(&nc->net, n, DATA(&nc->k, X_index), &p, OUT(&nc->k, 0), nc->k.work);
-    } else {
-        float *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
-        NET_PARAMS(nc, W, b, 0)
-        const mlp_net_params_f32 p = {W, b};
-        mlp_net_forward_f32(&nc->net, n, DATA(&nc->k, X_index), &p, OUT(&nc->k, 0), nc->k.work);
-    }
-    END_KERNEL(&nc->k.c)
-    result = call_end(&nc->k, call_outputs(&nc->k));
-done:
-    net_end(nc);
-    PyMem_Free(nc);
-    return result;
+    call *k = &nc->k;
+    BEGIN_KERNEL(&k->c, net_epoch_work(&nc->net, nc->n) / 3, return call_end(k, NULL))
+    convert_inputs(&k->c);
+    k->c.K->net_forward(&nc->net, nc->n, NET_X(nc), nc->data, OUT(k, 0), k->work);
+    END_KERNEL(&k->c)
+    return call_end(k, call_outputs(k));
 }
+static const net_entry net_forward_entry = {"MLP.forward", NK(X) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
+                                            NK(SLOPE) | NK(OUT), NK(OUT), PARAM, PARAM, net_forward_run};
+NET_METHOD(net_forward)
 
 PyDoc_STRVAR(net_loss_doc,
 "net_loss($module, X, y, weights, biases, activations, slope, loss, grads=None)\n--\n\n"
 "A network's loss on (X, y), and with grads (a list of 2L arrays dW_0, db_0, dW_1, ...) its gradient.\n"
 "Private: mlpext.MLP.loss and .gradients are the public face.");
 
-/* net_loss's kernel call for the scalar type T (kernel suffix S), from py_net_loss's locals: the parameters are
-   arguments 0..2L−1, the gradients (with_grads) 2L from g_index. */
-#define NET_LOSS_KERNEL(T, S)                                                                                    \
-    do {                                                                                                         \
-        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];                      \
-        NET_PARAMS(nc, W, b, 0)                                                                                  \
-        if (with_grads) {                                                                                        \
-            NET_PARAMS(nc, dW, db, g_index)                                                                      \
-        }                                                                                                        \
-        const mlp_net_params_##S p = {W, b}, g = {dW, db};                                                       \
-        value = mlp_net_loss_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, with_grads ? &g : NULL,     \
-                                 nc->k.work);                                                                    \
-    } while (0)
-
-static PyObject *py_net_loss(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *net_loss_run(net_call *nc)
 {
-    static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "grads"};
-    PyObject *v[8];
-    net_call *nc = net_call_new();
-    if (nc == NULL) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    int loss;
-    if (parse_args("MLP.loss", args, nargs, kwnames, names, 8, 7, v) < 0 ||
-        net_begin(nc, "MLP.loss", v[0], v[2], v[3], v[4], v[5], PARAM) < 0 ||
-        (loss = parse_loss("MLP.loss", v[6])) < 0) {
-        goto done;
-    }
-    nc->net.loss = (mlp_loss)loss;
-    const int with_grads = v[7] != NULL && v[7] != Py_None;
-    if (net_add_y(nc, v[1]) < 0) {
-        goto done;
-    }
-    if (with_grads) {
-        if (parse_list(nc, "MLP.loss", "grads (dW_0, db_0, dW_1, ...)", &v[7], 2 * nc->L) < 0) {
-            goto done;
-        }
-        for (int l = 0; l < nc->L; l++) {
-            add_spec(nc, HELD(v[7])[2 * l], "grads[%d]", 2 * l, OUTPUT, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-            add_spec(nc, HELD(v[7])[2 * l + 1], "grads[%d]", 2 * l + 1, OUTPUT, 1, DIM_SIZE(l + 1), 0);
-        }
-    }
-    if (net_validate(nc, "MLP.loss", NULL, 0, NULL) < 0) {
-        goto done;
-    }
-    const size_t n = (size_t)nc->k.c.dims[DIM_N];
-    const size_t work = mlp_net_workspace(&nc->net, n, 0);
-    const int X_index = 2 * nc->L, y_index = X_index + 1, g_index = y_index + 1;
-    if (net_set_threads(nc, m, "MLP.loss", n) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
-        goto done;
-    }
-    if (net_check_targets(nc, y_index) < 0) {
-        call_end(&nc->k, NULL);
-        goto done;
-    }
-    const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
-    const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
+    call *k = &nc->k;
     double value;
-    BEGIN_KERNEL(&nc->k.c, net_epoch_work(&nc->net, n), result = call_end(&nc->k, NULL); goto done)
-    if (IS_F64(&nc->k)) {
-        NET_LOSS_KERNEL(double, f64);
-    } else {
-        NET_LOSS_KERNEL(float, f32);
-    }
-    END_KERNEL(&nc->k.c)
-    result = call_end(&nc->k, PyFloat_FromDouble(value));
-done:
-    net_end(nc);
-    PyMem_Free(nc);
-    return result;
+    BEGIN_KERNEL(&k->c, net_epoch_work(&nc->net, nc->n), return call_end(k, NULL))
+    value = k->c.K->net_loss(&nc->net, nc->n, NET_X(nc), NET_Y(nc), NET_LABELS(nc), nc->data,
+                             nc->grads >= 0 ? nc->data + nc->grads : NULL, k->work);
+    END_KERNEL(&k->c)
+    return call_end(k, PyFloat_FromDouble(value));
 }
-
-/* The optimizer of net_fit and net_apply: its name (a row of the optimizer table, mlp_optimizer_table) and
-   hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay, alpha), each real one finite
-   (parse_real), nesterov any truth value. */
-static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, mlp_optimizer *opt)
-{
-    static const char *const hyper_names[] = {"learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps",
-                                              "weight_decay", "alpha"};
-    size_t count;
-    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
-    const int kind = parse_name(fname, "optimizer", name, &table[0].name, sizeof *table, count);
-    if (kind < 0) {
-        return -1;
-    }
-    if (hyper == NULL) { /* the name alone (optimizer_state) */
-        opt->kind = (mlp_optimizer_kind)kind;
-        return 0;
-    }
-    if (!PyTuple_Check(hyper) || PyTuple_GET_SIZE(hyper) != 8) {
-        PyErr_Format(PyExc_TypeError, "%s(): hyper must be a tuple (learning_rate, momentum, nesterov, beta1, beta2, "
-                     "eps, weight_decay, alpha)", fname);
-        return -1;
-    }
-    double h[8];
-    for (int i = 0; i < 8; i++) {
-        PyObject *item = PyTuple_GET_ITEM(hyper, i);
-        if (i == 2 ? (h[i] = PyObject_IsTrue(item)) < 0 : parse_real(fname, hyper_names[i], item, &h[i]) < 0) {
-            return -1;
-        }
-    }
-    *opt = (mlp_optimizer){(mlp_optimizer_kind)kind, h[0], h[1], h[3], h[4], h[5], h[6], (int)h[2], h[7]};
-    return 0;
-}
-
-/* Where an optimizer's state is among a call's specs (add_optimizer_state). */
-typedef struct {
-    int first;        /* the spec of the state list's first item */
-    int count;        /* the list's length: counts_steps + n_buffers · 2L */
-    int counts_steps; /* the first item is the step count */
-    int n_buffers;    /* buffers per parameter tensor */
-} optim_layout;
-
-/* The optimizer's state list, after the network's specs, in its table row's layout (mlp_optimizer_info): the step
-   count t (a 1-element int64 counter) if it keeps one, then for each buffer 2L tensors [W0, b0, W1, b1, ...].
-   Takes the list (parse_list) and adds a spec per item. */
-static int add_optimizer_state(net_call *nc, const char *fname, PyObject **state, const mlp_optimizer *opt,
-                               optim_layout *lay)
-{
-    size_t count;
-    const int L = nc->L, steps = mlp_optimizer_table(&count)[opt->kind].counts_steps;
-    const int n_buffers = (int)mlp_optim_buffers(opt), n_state = steps + n_buffers * 2 * L;
-    if (parse_list(nc, fname, "state (the optimizer's buffers)", state, n_state) < 0) {
-        return -1;
-    }
-    *lay = (optim_layout){nc->nspecs, n_state, steps, n_buffers};
-    if (steps) {
-        add_spec(nc, HELD(*state)[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
-        nc->specs[lay->first].type_num = NPY_INT64;
-        nc->specs[lay->first].fixed_len = 1;
-    }
-    for (int i = steps; i < n_state; i++) {
-        const int t = (i - steps) % (2 * L), l = t / 2; /* W[l] (t even) or b[l] */
-        add_spec(nc, HELD(*state)[i], "state[%d]", i, PARAM_RW, t % 2 ? 1 : 2, DIM_SIZE(l + t % 2),
-                 t % 2 ? 0 : DIM_SIZE(l + 1));
-    }
-    return 0;
-}
-
-/* Declares `st`, the optimizer state of scalar type T (suffix S) from the call's arguments at the optim_layout
-   `lay`: bufs[j][i] is buffer j of parameter tensor i. */
-#define NET_OPTIM_STATE(T, S, lay, st)                                                                           \
-    T *bufs[MLP_OPTIM_MAX_BUFFERS][2 * MLP_MAX_LAYERS];                                                          \
-    for (int j = 0; j < (lay).n_buffers; j++) {                                                                  \
-        for (int i = 0; i < 2 * L; i++) {                                                                        \
-            bufs[j][i] = DATA(&nc->k, (lay).first + (lay).counts_steps + j * 2 * L + i);                         \
-        }                                                                                                        \
-    }                                                                                                            \
-    mlp_optim_state_##S st = {{NULL}, (lay).counts_steps ? DATA(&nc->k, (lay).first) : NULL};                   \
-    for (int j = 0; j < (lay).n_buffers; j++) {                                                                  \
-        st.buffers[j] = bufs[j];                                                                                 \
-    }
+static const net_entry net_loss_entry = {"MLP.loss", NK(X) | NK(Y) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
+                                         NK(SLOPE) | NK(LOSS) | NK(GRADS), NK(GRADS), PARAM, OUTPUT, net_loss_run};
+NET_METHOD(net_loss)
 
 PyDoc_STRVAR(net_fit_doc,
 "net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
@@ -2246,19 +2172,6 @@ PyDoc_STRVAR(net_fit_doc,
 "applied in the unfinished epoch; 0 if it stopped at an epoch's end). The parameters, optimizer state and\n"
 "rng are exactly as after those steps.\n"
 "Private: mlpext.MLP.fit and .step are the public face.");
-
-/* The kernel call of net_fit for the scalar type T (kernel suffix S), from py_net_fit's locals: the parameters are
-   arguments 0..2L−1, the optimizer's state at lay. */
-#define NET_FIT_KERNEL(T, S)                                                                                     \
-    do {                                                                                                         \
-        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];                                                                \
-        NET_PARAMS(nc, W, b, 0)                                                                                  \
-        NET_OPTIM_STATE(T, S, lay, st)                                                                           \
-        const mlp_net_params_##S p = {W, b};                                                                     \
-        epochs_done = mlp_net_fit_polled_##S(&nc->net, n, DATA(&nc->k, X_index), y, labels, &p, &opt, &st,       \
-                                             (size_t)epochs, nb, shuffle, rng, loss_out, nc->k.work, iwork,      \
-                                             poll.save != NULL ? &poller : NULL, &batches);                      \
-    } while (0)
 
 /* How a fit whose kernel runs without the GIL looks at Python between its mini-batches (mlp_poll): after about
    POLL_WORK operations (~10 ms; the estimate counts each mini-batch's rows and its optimizer step) it takes the GIL
@@ -2287,113 +2200,57 @@ static int fit_poll_stop(void *arg, size_t rows)
     return stop;
 }
 
-static PyObject *py_net_fit(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *net_fit_run(net_call *nc)
 {
-    static const char *const names[] = {"X", "y", "weights", "biases", "activations", "slope", "loss", "optimizer",
-                                        "hyper", "state", "epochs", "batch_size", "shuffle", "rng"};
-    PyObject *v[14];
-    net_call *nc = net_call_new();
-    if (nc == NULL) {
-        return NULL;
-    }
-    PyObject *result = NULL, *losses = NULL;
-    size_t *iwork = NULL;
-    int loss, shuffle;
-    optim_layout lay;
-    mlp_optimizer opt;
-    Py_ssize_t epochs, batch;
-    if (parse_args("MLP.fit", args, nargs, kwnames, names, 14, 14, v) < 0 ||
-        net_begin(nc, "MLP.fit", v[0], v[2], v[3], v[4], v[5], PARAM_RW) < 0 ||
-        (loss = parse_loss("MLP.fit", v[6])) < 0 ||
-        parse_optimizer("MLP.fit", v[7], v[8], &opt) < 0 ||
-        parse_count("MLP.fit", "epochs", v[10], &epochs) < 0 ||
-        parse_count("MLP.fit", "batch_size", v[11], &batch) < 0 ||
-        (shuffle = PyObject_IsTrue(v[12])) < 0) {
-        goto done;
-    }
-    if (batch < 1) {
-        PyErr_SetString(PyExc_ValueError, "MLP.fit(): batch_size must be at least 1");
-        goto done;
-    }
-    nc->net.loss = (mlp_loss)loss;
-    if (net_add_y(nc, v[1]) < 0 || add_optimizer_state(nc, "MLP.fit", &v[9], &opt, &lay) < 0) {
-        goto done;
-    }
-    const int L = nc->L;
-    const int rng_index = nc->nspecs;
-    add_spec(nc, v[13], "rng", 0, COUNTER, 1, -1, 0);
-    nc->specs[rng_index].type_num = NPY_UINT64;
-    nc->specs[rng_index].fixed_len = 4;
-    if (net_validate(nc, "MLP.fit", NULL, 0, NULL) < 0) {
-        goto done;
-    }
-    const size_t n = (size_t)nc->k.c.dims[DIM_N], nb = (size_t)batch < n ? (size_t)batch : n;
-    const size_t work = mlp_net_workspace(&nc->net, nb, 1);
-    const int X_index = 2 * L, y_index = X_index + 1;
-    if (net_set_threads(nc, m, "MLP.fit", nb) < 0 || call_alloc(&nc->k, work, work != 0) < 0) {
-        goto done;
-    }
-    uint64_t *rng = DATA(&nc->k, rng_index);
-    npy_intp n_losses = epochs;
-    if (net_check_targets(nc, y_index) < 0) {
-        call_end(&nc->k, NULL);
-        goto done;
-    }
-    if ((losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE)) == NULL) {
-        history_too_large("MLP.fit", epochs, "; run fewer epochs per call");
-        call_end(&nc->k, NULL);
-        goto done;
-    }
-    if ((iwork = PyMem_Malloc(mlp_net_iworkspace(n, nb) * sizeof *iwork)) == NULL) {
-        PyErr_NoMemory();
-        Py_CLEAR(losses);
-        call_end(&nc->k, NULL);
-        goto done;
-    }
+    call *k = &nc->k;
+    const size_t n = nc->n, nb = nc->nb;
+    uint64_t *rng = nc->data[nc->rng];
     if (rng[0] == 0 && rng[1] == 0 && rng[2] == 0 && rng[3] == 0) {
-        PyErr_SetString(PyExc_ValueError, "MLP.fit(): rng must not be all zero (xoshiro256** would stay at zero)");
-        Py_CLEAR(losses);
-        call_end(&nc->k, NULL);
-        goto done;
+        PyErr_Format(PyExc_ValueError, "%s(): rng must not be all zero (xoshiro256** would stay at zero)",
+                     k->c.fname);
+        return call_end(k, NULL);
     }
-    const void *y = nc->labels ? NULL : DATA(&nc->k, y_index);
-    const size_t *labels = nc->labels ? DATA(&nc->k, y_index) : NULL;
+    npy_intp n_losses = nc->epochs;
+    PyObject *losses = PyArray_SimpleNew(1, &n_losses, NPY_DOUBLE);
+    if (losses == NULL) {
+        history_too_large(k->c.fname, nc->epochs, "; run fewer epochs per call");
+        return call_end(k, NULL);
+    }
+    size_t *iwork = PyMem_Malloc(mlp_net_iworkspace(n, nb) * sizeof *iwork);
+    if (iwork == NULL || call_prove(&k->c) < 0) { /* (the kernel section by hand: fit_poll takes the GIL back) */
+        if (iwork == NULL) {
+            PyErr_NoMemory();
+        }
+        PyMem_Free(iwork);
+        Py_DECREF(losses);
+        return call_end(k, NULL);
+    }
     double *loss_out = PyArray_DATA((PyArrayObject *)losses);
-    double params = 0.0; /* the optimizer's step touches each a few times */
-    for (int l = 0; l < L; l++) {
-        params += (double)nc->sizes[l] * (double)nc->sizes[l + 1] + (double)nc->sizes[l + 1];
-    }
-    fit_poll poll = {&nc->k.c, NULL, 2.0 * net_epoch_work(&nc->net, 1), 10.0 * params, 0.0};
+    fit_poll poll = {&k->c, NULL, 2.0 * net_epoch_work(&nc->net, 1), 10.0 * net_values(&nc->net), 0.0};
     const mlp_poll poller = {fit_poll_stop, &poll};
-    const double steps = (double)epochs * (double)((n + nb - 1) / nb);
-    size_t epochs_done = 0, batches = 0;
-    if (call_prove(&nc->k.c) < 0) { /* (the kernel section by hand: fit_poll takes the GIL back inside it) */
-        Py_CLEAR(losses);
-        call_end(&nc->k, NULL);
-        goto done;
-    }
+    const double steps = (double)nc->epochs * (double)((n + nb - 1) / nb);
     if (steps * ((double)nb * poll.row_work + poll.step_work) >= GIL_RELEASE_MIN_WORK) {
         poll.save = PyEval_SaveThread();
     }
-    if (IS_F64(&nc->k)) {
-        NET_FIT_KERNEL(double, f64);
-    } else {
-        NET_FIT_KERNEL(float, f32);
-    }
+    size_t batches = 0;
+    const size_t epochs_done = k->c.K->net_fit(&nc->net, n, NET_X(nc), NET_Y(nc), NET_LABELS(nc), nc->data, &nc->opt,
+                                               nc->data + nc->state, (size_t)nc->epochs, nb, nc->shuffle, rng,
+                                               loss_out, k->work, iwork, poll.save != NULL ? &poller : NULL,
+                                               &batches);
     if (poll.save != NULL) {
         PyEval_RestoreThread(poll.save);
     }
-    if (epochs_done < (size_t)epochs) { /* fit_poll_stop raised */
+    PyMem_Free(iwork);
+    if (epochs_done < (size_t)nc->epochs) { /* fit_poll_stop raised */
         attach_progress(epochs_done, loss_out, epochs_done, batches);
         Py_CLEAR(losses);
     }
-    result = call_end(&nc->k, losses);
-done:
-    PyMem_Free(iwork);
-    net_end(nc);
-    PyMem_Free(nc);
-    return result;
+    return call_end(k, losses);
 }
+static const net_entry net_fit_entry = {"MLP.fit", NK(X) | NK(Y) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
+                                        NK(SLOPE) | NK(LOSS) | NK(OPTIMIZER) | NK(HYPER) | NK(STATE) | NK(EPOCHS) |
+                                        NK(BATCH_SIZE) | NK(SHUFFLE) | NK(RNG), 0, PARAM_RW, PARAM, net_fit_run};
+NET_METHOD(net_fit)
 
 /* ------------------------------------------------------------------------------------------------------------
  * Data-parallel training (mlpext/distributed.py): the optimizer step on gradients summed across processes, and
@@ -2406,76 +2263,17 @@ PyDoc_STRVAR(net_apply_doc,
 "optimizer state (hyper and state as for net_fit): the step net_fit takes after each mini-batch. Private:\n"
 "mlpext.distributed applies the gradients summed over every process with it.");
 
-/* net_apply's kernel call for the scalar type T (kernel suffix S), from py_net_apply's locals: the parameters are
-   arguments 0..2L−1, the gradients 2L..4L−1, the optimizer's state at lay. */
-#define NET_APPLY_KERNEL(T, S)                                                                                   \
-    do {                                                                                                         \
-        T *W[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS], *dW[MLP_MAX_LAYERS], *db[MLP_MAX_LAYERS];                      \
-        NET_PARAMS(nc, W, b, 0)                                                                                  \
-        NET_PARAMS(nc, dW, db, 2 * L)                                                                            \
-        NET_OPTIM_STATE(T, S, lay, st)                                                                           \
-        const mlp_net_params_##S p = {W, b}, g = {dW, db};                                                       \
-        mlp_net_apply_##S(&nc->net, &p, &g, &opt, &st);                                                          \
-    } while (0)
-
-static PyObject *py_net_apply(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *net_apply_run(net_call *nc)
 {
-    static const char *const names[] = {"weights", "biases", "grads", "optimizer", "hyper", "state"};
-    const char *fname = "MLP.fit";
-    (void)m;
-    PyObject *v[6];
-    net_call *nc = net_call_new();
-    if (nc == NULL) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    mlp_optimizer opt;
-    optim_layout lay;
-    nc->L = -1;
-    nc->nspecs = 0;
-    nc->labels = 0;
-    if (parse_args(fname, args, nargs, kwnames, names, 6, 6, v) < 0 ||
-        parse_layers(nc, fname, "weights", &v[0], &nc->L) < 0 ||
-        parse_layers(nc, fname, "biases", &v[1], &nc->L) < 0 ||
-        parse_list(nc, fname, "grads (dW_0, db_0, dW_1, ...)", &v[2], 2 * nc->L) < 0 ||
-        parse_optimizer(fname, v[3], v[4], &opt) < 0) {
-        goto done;
-    }
-    const int L = nc->L;
-    for (int l = 0; l < L; l++) {
-        add_spec(nc, HELD(v[0])[l], "weights[%d]", l, PARAM_RW, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, HELD(v[1])[l], "biases[%d]", l, PARAM_RW, 1, DIM_SIZE(l + 1), 0);
-        nc->acts[l] = (mlp_activation){MLP_IDENTITY, 0.0}; /* (a step does not look at them) */
-    }
-    for (int l = 0; l < L; l++) {
-        add_spec(nc, HELD(v[2])[2 * l], "grads[%d]", 2 * l, PARAM, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, HELD(v[2])[2 * l + 1], "grads[%d]", 2 * l + 1, PARAM, 1, DIM_SIZE(l + 1), 0);
-    }
-    if (add_optimizer_state(nc, fname, &v[5], &opt, &lay) < 0) {
-        goto done;
-    }
-    nc->net = (mlp_net){(size_t)L, nc->sizes, nc->acts, MLP_LOSS_MSE, MLP_THREADS(1)};
-    if (net_validate(nc, fname, NULL, 0, NULL) < 0 || net_set_threads(nc, m, fname, 1) < 0 ||
-        call_alloc(&nc->k, 0, 1) < 0) {
-        goto done;
-    }
-    double values = 0;
-    for (int l = 0; l < L; l++) {
-        values += (double)nc->sizes[l] * (double)nc->sizes[l + 1] + (double)nc->sizes[l + 1];
-    }
-    BEGIN_KERNEL(&nc->k.c, 8.0 * values, result = call_end(&nc->k, NULL); goto done)
-    if (IS_F64(&nc->k)) {
-        NET_APPLY_KERNEL(double, f64);
-    } else {
-        NET_APPLY_KERNEL(float, f32);
-    }
-    END_KERNEL(&nc->k.c)
-    result = call_end(&nc->k, Py_NewRef(Py_None));
-done:
-    net_end(nc);
-    PyMem_Free(nc);
-    return result;
+    call *k = &nc->k;
+    BEGIN_KERNEL(&k->c, 8.0 * net_values(&nc->net), return call_end(k, NULL))
+    k->c.K->net_apply(&nc->net, nc->data, nc->data + nc->grads, &nc->opt, nc->data + nc->state);
+    END_KERNEL(&k->c)
+    return call_end(k, Py_NewRef(Py_None));
 }
+static const net_entry net_apply_entry = {"MLP.fit", NK(WEIGHTS) | NK(BIASES) | NK(GRADS) | NK(OPTIMIZER) |
+                                          NK(HYPER) | NK(STATE), 0, PARAM_RW, PARAM, net_apply_run};
+NET_METHOD(net_apply)
 
 PyDoc_STRVAR(net_shuffle_doc,
 "net_shuffle($module, n, rng)\n--\n\n"

@@ -18,7 +18,7 @@ fi
 build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-arm.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
 
-KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
 FLAGS=(-std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 status=0
 echo "==> $CC ${FLAGS[*]}: the kernels"

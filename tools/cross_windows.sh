@@ -18,7 +18,7 @@ build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-win.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
 export WINEPREFIX="$build/wine" WINEDEBUG=-all
 
-KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
 FLAGS=(-std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 status=0
 echo "==> $CC ${FLAGS[*]}: the kernels"

@@ -19,7 +19,7 @@ fi
 
 build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-pedantic.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
-KERNELS=(csrc/activations.c csrc/dense.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
 STRICT=(-std=c11 -pedantic-errors -Wall -Wextra -Werror -Wvla -DMLP_PLAIN_C -O2 -ffp-contract=off)
 echo "==> $CC ${STRICT[*]}: the kernels"
 objs=()

@@ -6,7 +6,8 @@
  *   - the optimizers against their formulas written out naively (torch.optim's order of operations);
  *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
  *   - the cross-entropy's gradient bit for bit against its formula, for batches of 1 to 17 rows;
- *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice.
+ *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice;
+ *   - the untyped face (mlp_kernels_for: conversions, the state's flat layout) gives the typed kernels' bits.
  * Prints "k passed, m failed"; exit status 1 if anything failed.
  */
 #include <math.h>
@@ -418,6 +419,117 @@ static void test_workspace_keeps_z_where_asked(void)
           "the workspace keeps a hidden layer's z only for an activation whose backward needs it (gelu)");
 }
 
+/* The untyped face (mlp_kernels_for) against the typed kernels: conversion from every source type, C order and
+   strided (a negative stride among them), to both precisions, equals C's cast; an Adam fit and an SGD-momentum
+   step through the table, with the state flattened as its row lays it out (step, then each buffer's tensors), give
+   the typed kernels' bits; so does the lecture's train. */
+static void test_untyped_kernels(void)
+{
+    const mlp_kernels *k64 = mlp_kernels_for(MLP_F64), *k32 = mlp_kernels_for(MLP_F32);
+    check(k64->dtype == MLP_F64 && k64->size == 8 && k32->dtype == MLP_F32 && k32->size == 4, "the two tables");
+    /* 2 × 3 of each type, read C order and transposed back to front (rows = the 3 columns, negative strides) */
+    const int8_t i8[6] = {-128, -1, 0, 1, 5, 127};
+    const uint8_t u8[6] = {0, 1, 2, 128, 200, 255}, b8[6] = {0, 1, 1, 0, 1, 0};
+    const int16_t i16[6] = {-32768, -300, 0, 7, 300, 32767};
+    const uint16_t u16[6] = {0, 1, 300, 40000, 65534, 65535};
+    const int32_t i32[6] = {INT32_MIN, -70000, 0, 3, 70000, INT32_MAX};
+    const uint32_t u32[6] = {0, 1, 70000, 3000000000u, 4294967294u, UINT32_MAX};
+    const int64_t i64[6] = {INT64_MIN, -(INT64_C(1) << 53) - 1, -1, 0, (INT64_C(1) << 53) + 1, INT64_MAX};
+    const uint64_t u64[6] = {0, 1, (UINT64_C(1) << 53) + 1, UINT64_C(1) << 63, UINT64_MAX - 1, UINT64_MAX};
+    const float f32[6] = {-1.5f, 0.1f, 0.0f, 1e30f, -1e-40f, 3.0f};
+    const double f64[6] = {-1.5, 0.1, 0.0, 1e300, -1e-310, 1e-40};
+#define CONVERT_CHECK(SRC, arr)                                                                                  \
+    do {                                                                                                         \
+        double d[6], dt[6];                                                                                      \
+        float f[6], ft[6];                                                                                       \
+        const ptrdiff_t es = (ptrdiff_t)sizeof arr[0];                                                           \
+        k64->convert(SRC, arr, 2, 3, 3 * es, es, d);                                                             \
+        k32->convert(SRC, arr, 2, 3, 3 * es, es, f);                                                             \
+        k64->convert(SRC, arr + 5, 3, 2, -es, -3 * es, dt); /* dt[r][c] = arr[5 − r − 3c] */                    \
+        k32->convert(SRC, arr + 5, 3, 2, -es, -3 * es, ft);                                                      \
+        int ok = 1;                                                                                              \
+        for (int i = 0; i < 6; i++) {                                                                            \
+            const int t = 5 - i / 2 - 3 * (i % 2);                                                               \
+            ok &= d[i] == (double)arr[i] && f[i] == (float)arr[i] && dt[i] == (double)arr[t] &&                  \
+                  ft[i] == (float)arr[t];                                                                        \
+        }                                                                                                        \
+        check(ok, "convert from " #SRC);                                                                         \
+    } while (0)
+    CONVERT_CHECK(MLP_SRC_BOOL, b8);
+    CONVERT_CHECK(MLP_SRC_I8, i8);
+    CONVERT_CHECK(MLP_SRC_U8, u8);
+    CONVERT_CHECK(MLP_SRC_I16, i16);
+    CONVERT_CHECK(MLP_SRC_U16, u16);
+    CONVERT_CHECK(MLP_SRC_I32, i32);
+    CONVERT_CHECK(MLP_SRC_U32, u32);
+    CONVERT_CHECK(MLP_SRC_I64, i64);
+    CONVERT_CHECK(MLP_SRC_U64, u64);
+    CONVERT_CHECK(MLP_SRC_F32, f32);
+    CONVERT_CHECK(MLP_SRC_F64, f64);
+#undef CONVERT_CHECK
+
+    /* an Adam fit, typed and through the table, from the same start */
+    enum { n = 9, P = 3 * 4 + 4 + 4 * 2 + 2 };
+    const size_t sizes[3] = {3, 4, 2};
+    const mlp_activation acts[2] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_IDENTITY)};
+    const mlp_net net = {2, sizes, acts, MLP_LOSS_MSE, MLP_THREADS(1)};
+    double X[n * 3], y[n * 2], start[P], a[P], b[P], ma[P], va[P], mb[P], vb[P], la[4], lb[4];
+    fill(X, n * 3, 1), fill(y, n * 2, 1), fill(start, P, 0.5);
+    memcpy(a, start, sizeof a), memcpy(b, start, sizeof b);
+    memset(ma, 0, sizeof ma), memset(va, 0, sizeof va), memset(mb, 0, sizeof mb), memset(vb, 0, sizeof vb);
+    const size_t off[4] = {0, 12, 16, 24}; /* W0, b0, W1, b1 within a parameter block */
+    double *Wa[2] = {a + off[0], a + off[2]}, *ba[2] = {a + off[1], a + off[3]};
+    double *mta[4] = {ma + off[0], ma + off[1], ma + off[2], ma + off[3]};
+    double *vta[4] = {va + off[0], va + off[1], va + off[2], va + off[3]};
+    int64_t ta = 0, tb = 0;
+    const mlp_net_params_f64 pa = {Wa, ba};
+    const mlp_optim_state_f64 sa = {{mta, vta}, &ta};
+    const mlp_optimizer adam = {MLP_ADAM, 0.01, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+    uint64_t ra[4] = {1, 2, 3, 4}, rb[4] = {1, 2, 3, 4};
+    double *work = malloc(mlp_net_workspace(&net, 4, 1) * sizeof *work);
+    size_t iwork[n + 4], batches = 1;
+    mlp_net_fit_f64(&net, n, X, y, NULL, &pa, &adam, &sa, 4, 4, 1, ra, la, work, iwork);
+    void *params_b[4] = {b + off[0], b + off[1], b + off[2], b + off[3]};
+    void *state_b[9] = {&tb,          mb + off[0], mb + off[1], mb + off[2], mb + off[3],
+                        vb + off[0], vb + off[1], vb + off[2], vb + off[3]};
+    const size_t done = k64->net_fit(&net, n, X, y, NULL, params_b, &adam, state_b, 4, 4, 1, rb, lb, work, iwork,
+                                     NULL, &batches);
+    check(done == 4 && batches == 0 && ta == tb && memcmp(a, b, sizeof a) == 0 && memcmp(ma, mb, sizeof ma) == 0 &&
+              memcmp(va, vb, sizeof va) == 0 && memcmp(la, lb, sizeof la) == 0 && memcmp(ra, rb, sizeof ra) == 0,
+          "an Adam fit through the table: the typed fit's bits");
+
+    /* one SGD-momentum step through the table (one buffer, no step count) */
+    const mlp_optimizer sgd = {MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 1, 0.99};
+    double g[P];
+    fill(g, P, 1);
+    double *ga[2] = {g + off[0], g + off[2]}, *gb[2] = {g + off[1], g + off[3]};
+    const mlp_net_params_f64 grads = {ga, gb};
+    const mlp_optim_state_f64 sm = {{mta, NULL}, NULL};
+    mlp_net_apply_f64(&net, &pa, &grads, &sgd, &sm);
+    void *grads_b[4] = {g + off[0], g + off[1], g + off[2], g + off[3]};
+    void *state_m[4] = {mb + off[0], mb + off[1], mb + off[2], mb + off[3]};
+    k64->net_apply(&net, params_b, grads_b, &sgd, state_m);
+    check(memcmp(a, b, sizeof a) == 0 && memcmp(ma, mb, sizeof ma) == 0,
+          "an SGD-momentum step through the table: the typed step's bits");
+    free(work);
+
+    /* the lecture's train, float32 */
+    const mlp_dims d = {4, 2, 3, 1, MLP_THREADS(1)};
+    float Xf[8] = {0, 0, 0, 1, 1, 0, 1, 1}, yf[4] = {0, 1, 1, 0}, pf[2][13];
+    for (int i = 0; i < 13; i++) {
+        pf[0][i] = pf[1][i] = (float)uniform();
+    }
+    float *wf = malloc(mlp_lecture_step_workspace(&d) * sizeof *wf);
+    const mlp_params_f32 typed = {pf[0], pf[0] + 6, pf[0] + 9, pf[0] + 12};
+    double lt[50], lu[50];
+    mlp_lecture_train_f32(&d, Xf, yf, &typed, 0.5f, 50, lt, wf);
+    void *untyped[4] = {pf[1], pf[1] + 6, pf[1] + 9, pf[1] + 12};
+    k32->lecture_train(&d, Xf, yf, untyped, 0.5, 50, lu, wf);
+    check(memcmp(pf[0], pf[1], sizeof pf[0]) == 0 && memcmp(lt, lu, sizeof lt) == 0,
+          "the lecture's train through the table: the typed train's bits");
+    free(wf);
+}
+
 int main(void)
 {
     test_workspace_keeps_z_where_asked();
@@ -438,6 +550,7 @@ int main(void)
     }
     test_fit_visits_every_row();
     test_cross_entropy_gradient_bits();
+    test_untyped_kernels();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -393,6 +393,22 @@ def test_net_apply_is_the_step_fit_takes(options, dtype):
         np.testing.assert_allclose(a, c, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)
 
 
+def test_net_apply_takes_the_deepest_network():
+    """At MLP's most layers (64) Adam's net_apply takes 8L + 1 arrays (parameters, gradients, step count, two
+    buffers) and equals step(); it once ran out of argument slots there and blamed the state list's length."""
+    import mlpext
+    from mlpext import _core
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((5, 2)), rng.standard_normal((5, 2))
+    stepped, applied = (mlpext.MLP([2] * 65, loss="mse", optimizer="adam", seed=3) for _ in range(2))
+    stepped.step(X, y)
+    grads = [g for pair in applied.gradients(X, y) for g in pair]
+    _core.net_apply(applied._weights(), applied._biases(), grads, applied.optimizer, applied._hyper(),
+                    applied._optimizer_state())
+    for a, b in zip(_flat_state(applied), _flat_state(stepped)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_net_apply_checks_before_writing():
     """Bad gradients or state raise TypeError / ValueError naming the argument, and nothing is written."""
     import mlpext
