@@ -38,5 +38,12 @@ size_t mlp_lecture_step_workspace(const mlp_dims *d)
     return mlp_net_workspace(&ln.net, d->n, 1);
 }
 
+mlp_costs mlp_lecture_costs(const mlp_dims *d)
+{
+    lecture_net ln;
+    lecture_net_of(d, &ln);
+    return mlp_net_costs(&ln.net);
+}
+
 #define MLP_IMPL "lecture_impl.h"
 #include "each_precision.h"

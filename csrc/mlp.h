@@ -167,6 +167,18 @@ typedef struct {
 } mlp_optim_scalars;
 mlp_optim_scalars mlp_optim_scalars_of(const mlp_optimizer *opt, int64_t t);
 
+/* What a network's calls cost, roughly, for a caller that paces them (whether to release the GIL, how often to
+   look at signals, whether to split products among threads). Per row of data, but `values`. */
+typedef struct {
+    double pass;    /* operations of a training pass: for each layer, 3 × (its multiply-adds + 10 per output
+                       value), for the forward pass, the backward pass and the gradients' products */
+    double largest; /* multiply-adds of the largest matrix product */
+    double values;  /* the parameters' values: what an optimizer step touches */
+} mlp_costs;
+mlp_costs mlp_net_costs(const mlp_net *net);
+/* The same for the lecture's network of sizes d (lecture.c). */
+mlp_costs mlp_lecture_costs(const mlp_dims *d);
+
 /* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train);

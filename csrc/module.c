@@ -106,6 +106,7 @@ typedef struct {
     size_t scratch_len; /* elements of the call's dtype needed for converted inputs */
     size_t work;        /* scalars of kernel workspace the lecture's function needs for these sizes */
     int work_ok;        /* 0: that count overflowed */
+    mlp_costs cost;     /* what its kernels cost per row (mlp_lecture_costs; a network's: mlp_net_costs) */
 } call_ctx;
 
 static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *const *dim_names, arg_val *args)
@@ -119,8 +120,9 @@ static void ctx_init(call_ctx *c, const char *fname, int ndims, const char *cons
     c->scratch_len = 0;
     c->work = 0;
     c->work_ok = 1;
+    c->cost = (mlp_costs){0.0, 0.0, 0.0};
     c->type_num = -1;
-    c->K = mlp_kernels_for(MLP_F64);
+    c->K = NULL; /* set with the dtype (take_dtype) */
     c->ndims = ndims;
     c->dim_names = dim_names;
     for (int k = 0; k < ndims; k++) {
@@ -755,6 +757,7 @@ static void copy_validation(call_ctx *to, const call_ctx *from)
     to->convert_end = from->convert_end;
     to->work = from->work;
     to->work_ok = from->work_ok;
+    to->cost = from->cost;
 }
 
 /* Takes the validation remembered for this function (specs) and these objects, if any (see above): returns 1
@@ -884,8 +887,8 @@ static void convert_inputs(const call_ctx *c)
  * ------------------------------------------------------------------------------------------------------------ */
 
 /* Binds positional and keyword arguments to names[0..nnames); the first nrequired are required, the others
-   are left as NULL when absent. */
-static int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+   are left as NULL when absent. (Inlined: the lecture's loop runs it once an epoch.) */
+MLP_INLINE int parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                       const char *const *names, int nnames, int nrequired, PyObject **values)
 {
     if (nargs > nnames) {
@@ -1010,12 +1013,9 @@ static int parse_name(const char *fname, const char *what, PyObject *o, const ch
    does the same (NPY_BEGIN_THREADS_THRESHOLDED). Everything larger, and every train(), releases it. */
 #define GIL_RELEASE_MIN_WORK 4096.0
 
-/* A rough count of one epoch's operations, for the two uses above. */
-static double epoch_work(const mlp_dims *d)
-{
-    return 3.0 * (double)d->n * ((double)d->in * d->hidden + (double)d->hidden * d->out) +
-           30.0 * (double)d->n * (d->hidden + d->out);
-}
+/* A rough count of a call's operations, its rows' training passes (mlp_costs), for the use above and for pacing
+   train(). */
+#define PASS_WORK(k) ((k)->c.cost.pass * (double)(k)->c.dims[DIM_N])
 
 /* A kernel section of the call whose call_ctx is c: first its arrays are proved unchanged if Python code may have
    run since they were last (call_prove; if not, `on_error` runs with the ValueError set), then the GIL is released
@@ -1109,17 +1109,6 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
     return 0;
 }
 
-/* The largest matrix product of a network's pass over n rows, in multiply-adds. */
-static double net_largest_product(const mlp_net *net, size_t n)
-{
-    double most = 0;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const double ops = (double)n * (double)net->sizes[l] * (double)net->sizes[l + 1];
-        most = ops > most ? ops : most;
-    }
-    return most;
-}
-
 /* ------------------------------------------------------------------------------------------------------------
  * One call: validated arguments, its out= arrays, its scratch block
  * ------------------------------------------------------------------------------------------------------------ */
@@ -1145,8 +1134,8 @@ static mlp_dims lecture_dims(const call_ctx *c)
 }
 
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
-   outputs (recycled from sites where it is not NULL); a lecture's function also gives the workspace its sizes
-   need (c.work; workspace NULL: none). Returns 0, or -1 with an exception set and nothing left to free. */
+   outputs (recycled from sites where it is not NULL); a lecture's function (its dimensions are the lecture's)
+   also gets its costs and the workspace its sizes need (c.cost, c.work; workspace NULL: none). Returns 0, or -1 with an exception set and nothing left to free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
                          PyObject *out_arg, recycle_site *sites, remembered_calls *recent,
@@ -1166,10 +1155,13 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
             ctx_release(&k->c);
             return -1;
         }
-        if (workspace != NULL) { /* remembered with the rest: it depends on the sizes alone */
+        if (dim_names == lecture_dim_names) { /* remembered with the rest: they depend on the sizes alone */
             const mlp_dims d = lecture_dims(&k->c);
-            k->c.work = workspace(&d);
-            k->c.work_ok = k->c.work != 0;
+            k->c.cost = mlp_lecture_costs(&d);
+            if (workspace != NULL) {
+                k->c.work = workspace(&d);
+                k->c.work_ok = k->c.work != 0;
+            }
         }
         remember(recent, &k->c, specs, objs, n);
     }
@@ -1223,9 +1215,7 @@ static int call_begin(call *k, PyObject *module, const char *fname, const arg_sp
         return -1;
     }
     k->d = lecture_dims(&k->c);
-    const double rows = (double)k->d.n, hidden = (double)k->d.hidden;
-    const double in_ops = rows * (double)k->d.in * hidden, out_ops = rows * hidden * (double)k->d.out;
-    if (call_threads(module, fname, in_ops > out_ops ? in_ops : out_ops, &k->d.threads) < 0) {
+    if (call_threads(module, fname, k->c.cost.largest * (double)k->d.n, &k->d.threads) < 0) {
         call_abort(k);
         return -1;
     }
@@ -1315,7 +1305,7 @@ static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *con
                    e->site >= 0 ? result_sites(m, e->site) : NULL) < 0) {
         return NULL;
     }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), return call_end(&k, NULL))
+    BEGIN_KERNEL(&k.c, PASS_WORK(&k), return call_end(&k, NULL))
     convert_inputs(&k.c);
     loss = e->kernel(&k, lr);
     END_KERNEL(&k.c)
@@ -1544,7 +1534,7 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
     }
     const size_t total = (size_t)epochs, every = (size_t)log_every;
     /* the chunk's losses go straight into the history ('all'), else into `buffer` */
-    size_t chunk = epochs_per_chunk(2.0 * epoch_work(&k.d));
+    size_t chunk = epochs_per_chunk(2.0 * PASS_WORK(&k));
     const size_t n_kept = history == HISTORY_ALL ? total : history == HISTORY_LOG ? (total + every - 1) / every : 0;
     double *buffer = NULL;
     PyObject *losses = NULL;
@@ -1576,7 +1566,7 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
             stop = next_print + 1; /* come back right after the epoch to print */
         }
         double *loss = history == HISTORY_ALL ? kept + done : buffer; /* loss[e - done], e in [done, stop) */
-        BEGIN_KERNEL(&k.c, (double)(stop - done) * epoch_work(&k.d), goto failed)
+        BEGIN_KERNEL(&k.c, (double)(stop - done) * PASS_WORK(&k), goto failed)
         if (done == 0) {
             convert_inputs(&k.c);
         }
@@ -1650,7 +1640,7 @@ static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t na
         }
         data[a] = PyArray_DATA((PyArrayObject *)arrays[a]);
     }
-    BEGIN_KERNEL(&k.c, epoch_work(&k.d), goto done)
+    BEGIN_KERNEL(&k.c, PASS_WORK(&k), goto done)
     convert_inputs(&k.c);
     k.c.K->lecture_trace(&k.d, DATA(&k, 0), DATA(&k, 1), PARAMS(&k, 2), lr, data, k.work);
     END_KERNEL(&k.c)
@@ -2030,25 +2020,6 @@ static int net_check_labels(net_call *nc)
     return 0;
 }
 
-/* The parameters' values: the work of an optimizer step. */
-static double net_values(const mlp_net *net)
-{
-    double values = 0.0;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        values += (double)net->sizes[l] * (double)net->sizes[l + 1] + (double)net->sizes[l + 1];
-    }
-    return values;
-}
-
-static double net_epoch_work(const mlp_net *net, size_t n)
-{
-    double w = 0;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        w += 3.0 * (double)n * (double)net->sizes[l] * (double)net->sizes[l + 1] + 30.0 * (double)n * net->sizes[l + 1];
-    }
-    return w;
-}
-
 /* Validates every array listed (and out=), then sizes the call: its threads and its scratch, with the workspace of
    its kernel; converts the inputs and checks y's labels if it has a y. Returns 0, or -1 with an exception set and
    the call ended. */
@@ -2064,10 +2035,11 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
     for (int l = 0; l <= nc->L; l++) {
         nc->sizes[l] = (size_t)k->c.dims[DIM_SIZE(l)];
     }
+    k->c.cost = mlp_net_costs(&nc->net);
     nc->n = nc->x >= 0 ? (size_t)k->c.dims[DIM_N] : 1;
     nc->nb = nc->v[NK_BATCH_SIZE] != NULL && (size_t)nc->batch < nc->n ? (size_t)nc->batch : nc->n;
     const size_t work = nc->x >= 0 ? mlp_net_workspace(&nc->net, nc->nb, nc->v[NK_EPOCHS] != NULL) : 0;
-    if (call_threads(module, e->name, net_largest_product(&nc->net, nc->nb), &nc->net.threads) < 0) {
+    if (call_threads(module, e->name, k->c.cost.largest * (double)nc->nb, &nc->net.threads) < 0) {
         call_abort(k);
         return -1;
     }
@@ -2127,7 +2099,7 @@ PyDoc_STRVAR(net_forward_doc,
 static PyObject *net_forward_run(net_call *nc)
 {
     call *k = &nc->k;
-    BEGIN_KERNEL(&k->c, net_epoch_work(&nc->net, nc->n) / 3, return call_end(k, NULL))
+    BEGIN_KERNEL(&k->c, k->c.cost.pass * (double)nc->n / 3, return call_end(k, NULL))
     convert_inputs(&k->c);
     k->c.K->net_forward(&nc->net, nc->n, NET_X(nc), nc->data, OUT(k, 0), k->work);
     END_KERNEL(&k->c)
@@ -2146,7 +2118,7 @@ static PyObject *net_loss_run(net_call *nc)
 {
     call *k = &nc->k;
     double value;
-    BEGIN_KERNEL(&k->c, net_epoch_work(&nc->net, nc->n), return call_end(k, NULL))
+    BEGIN_KERNEL(&k->c, k->c.cost.pass * (double)nc->n, return call_end(k, NULL))
     value = k->c.K->net_loss(&nc->net, nc->n, NET_X(nc), NET_Y(nc), NET_LABELS(nc), nc->data,
                              nc->grads >= 0 ? nc->data + nc->grads : NULL, k->work);
     END_KERNEL(&k->c)
@@ -2226,7 +2198,7 @@ static PyObject *net_fit_run(net_call *nc)
         return call_end(k, NULL);
     }
     double *loss_out = PyArray_DATA((PyArrayObject *)losses);
-    fit_poll poll = {&k->c, NULL, 2.0 * net_epoch_work(&nc->net, 1), 10.0 * net_values(&nc->net), 0.0};
+    fit_poll poll = {&k->c, NULL, 2.0 * k->c.cost.pass, 10.0 * k->c.cost.values, 0.0};
     const mlp_poll poller = {fit_poll_stop, &poll};
     const double steps = (double)nc->epochs * (double)((n + nb - 1) / nb);
     if (steps * ((double)nb * poll.row_work + poll.step_work) >= GIL_RELEASE_MIN_WORK) {
@@ -2266,7 +2238,7 @@ PyDoc_STRVAR(net_apply_doc,
 static PyObject *net_apply_run(net_call *nc)
 {
     call *k = &nc->k;
-    BEGIN_KERNEL(&k->c, 8.0 * net_values(&nc->net), return call_end(k, NULL))
+    BEGIN_KERNEL(&k->c, 8.0 * k->c.cost.values, return call_end(k, NULL))
     k->c.K->net_apply(&nc->net, nc->data, nc->data + nc->grads, &nc->opt, nc->data + nc->state);
     END_KERNEL(&k->c)
     return call_end(k, Py_NewRef(Py_None));

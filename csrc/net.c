@@ -66,6 +66,18 @@ size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 
 size_t mlp_net_iworkspace(size_t n, size_t batch) { return n + batch; }
 
+mlp_costs mlp_net_costs(const mlp_net *net)
+{
+    mlp_costs c = {0.0, 0.0, 0.0};
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const double weights = (double)net->sizes[l] * (double)net->sizes[l + 1], out = (double)net->sizes[l + 1];
+        c.pass += 3.0 * weights + 30.0 * out;
+        c.largest = weights > c.largest ? weights : c.largest;
+        c.values += weights + out;
+    }
+    return c;
+}
+
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t mlp_rng_next(uint64_t s[4])
