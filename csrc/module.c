@@ -611,14 +611,24 @@ typedef struct {
     unsigned next; /* the slot the next validation remembered takes */
 } remembered_calls;
 
-/* The module's state: its recycled results, the lecture functions' last validations, and its team of helper
-   threads (parallel.c), started by the first call that splits a product (module_team). Zeroed by Python. */
+/* The names of the items of a network's lists of arrays, for messages: made once (core_exec), since formatting
+   them on every call cost more than the rest of a small network's validation. */
+#define N_STATE_ITEMS (1 + MLP_OPTIM_MAX_BUFFERS * 2 * MLP_MAX_LAYERS)
+typedef struct {
+    char weights[MLP_MAX_LAYERS][16], biases[MLP_MAX_LAYERS][16], grads[2 * MLP_MAX_LAYERS][16];
+    char state[N_STATE_ITEMS][16];
+} item_names;
+
+/* The module's state: its recycled results, the lecture functions' last validations, its team of helper threads
+   (parallel.c), started by the first call that splits a product (module_team), and what core_exec sets once.
+   Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
     remembered_calls recent;
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
+    item_names names;
 } core_state;
 
 /* An array the module made that is as new: nobody else refers to it (not even weakly), and the caller did not
@@ -1771,7 +1781,7 @@ struct net_call {
     PyObject *v[N_NET_KEYS];     /* the arguments passed; NULL: not taken, or an optional one None */
     int nspecs;
     arg_spec specs[MAX_ARGS], out_spec;
-    char names[MAX_ARGS][24];
+    const item_names *names; /* the module's */
     PyObject *objs[MAX_ARGS];
     arg_val args[MAX_ARGS];
     void *data[MAX_ARGS];     /* the arguments' data (after call_alloc), in spec order: the kernels' pointers */
@@ -1865,22 +1875,20 @@ static int parse_activations(net_call *nc, const char *fname, PyObject *activati
     return 0;
 }
 
-/* Adds the array `obj` with this spec to the call's list; name is formatted from fmt and index. */
-static void add_spec(net_call *nc, PyObject *obj, const char *fmt, int index, arg_role role, int ndim, int d0, int d1)
+/* Adds the array `obj` with this spec to the call's list. */
+static void add_spec(net_call *nc, PyObject *obj, const char *name, arg_role role, int ndim, int d0, int d1)
 {
     int i = nc->nspecs++;
-    snprintf(nc->names[i], sizeof nc->names[i], fmt, index);
-    nc->specs[i] = (arg_spec){nc->names[i], role, ndim, {d0, d1}, 0, 0};
+    nc->specs[i] = (arg_spec){name, role, ndim, {d0, d1}, 0, 0};
     nc->objs[i] = obj;
 }
 
-/* Adds the 2L arrays of a list shaped as the parameters W[0], b[0], W[1], ..., each named fmt % (first + its
-   index). */
-static void add_tensors(net_call *nc, PyObject *const *items, int first, const char *fmt, arg_role role)
+/* Adds the 2L arrays of a list shaped as the parameters W[0], b[0], W[1], ..., named names[0], names[1], .... */
+static void add_tensors(net_call *nc, PyObject *const *items, const char (*names)[16], arg_role role)
 {
     for (int l = 0; l < nc->L; l++) {
-        add_spec(nc, items[2 * l], fmt, first + 2 * l, role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, items[2 * l + 1], fmt, first + 2 * l + 1, role, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, items[2 * l], names[2 * l], role, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, items[2 * l + 1], names[2 * l + 1], role, 1, DIM_SIZE(l + 1), 0);
     }
 }
 
@@ -1897,9 +1905,9 @@ static int net_add_y(net_call *nc, PyObject *y)
     nc->labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
     nc->y = nc->nspecs;
     if (nc->labels) {
-        add_spec(nc, nc->y_array, "y", 0, LABELS, 1, DIM_N, 0);
+        add_spec(nc, nc->y_array, "y", LABELS, 1, DIM_N, 0);
     } else {
-        add_spec(nc, nc->y_array, "y", 0, INPUT, 2, DIM_N, DIM_SIZE(nc->L));
+        add_spec(nc, nc->y_array, "y", INPUT, 2, DIM_N, DIM_SIZE(nc->L));
     }
     return 0;
 }
@@ -1916,13 +1924,13 @@ static int add_optimizer_state(net_call *nc, const char *fname, PyObject **state
     }
     nc->state = nc->nspecs;
     if (steps) {
-        add_spec(nc, HELD(*state)[0], "state[%d] (step)", 0, COUNTER, 1, -1, 0);
+        add_spec(nc, HELD(*state)[0], "state[0] (step)", COUNTER, 1, -1, 0);
         nc->specs[nc->state].type_num = NPY_INT64;
         nc->specs[nc->state].fixed_len = 1;
     }
     for (int j = 0; j < n_buffers; j++) {
         const int first = steps + j * 2 * nc->L;
-        add_tensors(nc, HELD(*state) + first, first, "state[%d]", PARAM_RW);
+        add_tensors(nc, HELD(*state) + first, nc->names->state + first, PARAM_RW);
     }
     return 0;
 }
@@ -1973,12 +1981,12 @@ static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py
     }
     nc->net = (mlp_net){(size_t)nc->L, nc->sizes, nc->acts, (mlp_loss)loss, MLP_THREADS(1)};
     for (int l = 0; l < nc->L; l++) {
-        add_spec(nc, HELD(v[NK_WEIGHTS])[l], "weights[%d]", l, e->params, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
-        add_spec(nc, HELD(v[NK_BIASES])[l], "biases[%d]", l, e->params, 1, DIM_SIZE(l + 1), 0);
+        add_spec(nc, HELD(v[NK_WEIGHTS])[l], nc->names->weights[l], e->params, 2, DIM_SIZE(l), DIM_SIZE(l + 1));
+        add_spec(nc, HELD(v[NK_BIASES])[l], nc->names->biases[l], e->params, 1, DIM_SIZE(l + 1), 0);
     }
     if (v[NK_X] != NULL) {
         nc->x = nc->nspecs;
-        add_spec(nc, v[NK_X], "X", 0, INPUT, 2, DIM_N, DIM_SIZE(0));
+        add_spec(nc, v[NK_X], "X", INPUT, 2, DIM_N, DIM_SIZE(0));
     }
     if (v[NK_Y] != NULL && net_add_y(nc, v[NK_Y]) < 0) {
         return -1;
@@ -1988,14 +1996,14 @@ static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py
             return -1;
         }
         nc->grads = nc->nspecs;
-        add_tensors(nc, HELD(v[NK_GRADS]), 0, "grads[%d]", e->grads);
+        add_tensors(nc, HELD(v[NK_GRADS]), nc->names->grads, e->grads);
     }
     if (v[NK_STATE] != NULL && add_optimizer_state(nc, fname, &v[NK_STATE]) < 0) {
         return -1;
     }
     if (v[NK_RNG] != NULL) {
         nc->rng = nc->nspecs;
-        add_spec(nc, v[NK_RNG], "rng", 0, COUNTER, 1, -1, 0);
+        add_spec(nc, v[NK_RNG], "rng", COUNTER, 1, -1, 0);
         nc->specs[nc->rng].type_num = NPY_UINT64;
         nc->specs[nc->rng].fixed_len = 4;
     }
@@ -2063,10 +2071,12 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
 static PyObject *net_call_run(PyObject *m, const net_entry *e, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
-    net_call *nc = PyMem_Malloc(sizeof *nc);
+    const core_state *state = PyModule_GetState(m);
+    net_call *nc = state != NULL ? PyMem_Malloc(sizeof *nc) : NULL;
     if (nc == NULL) {
-        return PyErr_NoMemory();
+        return state != NULL ? PyErr_NoMemory() : NULL;
     }
+    nc->names = &state->names;
     nc->y_array = NULL;
     nc->nheld = 0;
     PyObject *result = NULL;
@@ -2553,6 +2563,17 @@ static int core_exec(PyObject *module)
         return -1;
     }
     state->cache = mlp_cache_detect();
+    item_names *names = &state->names;
+    for (int i = 0; i < N_STATE_ITEMS; i++) {
+        if (i < MLP_MAX_LAYERS) {
+            snprintf(names->weights[i], sizeof names->weights[i], "weights[%d]", i);
+            snprintf(names->biases[i], sizeof names->biases[i], "biases[%d]", i);
+        }
+        if (i < 2 * MLP_MAX_LAYERS) {
+            snprintf(names->grads[i], sizeof names->grads[i], "grads[%d]", i);
+        }
+        snprintf(names->state[i], sizeof names->state[i], "state[%d]", i);
+    }
     return register_fork_hook(module);
 }
 

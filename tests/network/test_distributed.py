@@ -409,6 +409,24 @@ def test_net_apply_takes_the_deepest_network():
         np.testing.assert_array_equal(a, b)
 
 
+def test_messages_name_the_last_items_of_the_deepest_lists():
+    """The names of list items ("weights[63]", "grads[127]", "state[256]") are made once for every index a call can
+    have; the last of each list is named right."""
+    import mlpext
+    from mlpext import _core
+    net = mlpext.MLP([2] * 65, loss="mse", optimizer="adam", dtype=np.float64, seed=3)
+    W, b, hyper, state = net._weights(), net._biases(), net._hyper(), net._optimizer_state()
+    grads = [np.zeros_like(a) for pair in net.params for a in pair]
+    wrong = np.zeros(2, dtype=np.float32)
+    cases = {"biases[63]": lambda: _core.net_apply(W, b[:-1] + [wrong], grads, "adam", hyper, state),
+             "grads[127]": lambda: _core.net_apply(W, b, grads[:-1] + [wrong], "adam", hyper, state),
+             "state[256]": lambda: _core.net_apply(W, b, grads, "adam", hyper, state[:-1] + [wrong]),
+             "state[0] (step)": lambda: _core.net_apply(W, b, grads, "adam", hyper, [wrong] + state[1:])}
+    for name, call in cases.items():
+        with pytest.raises(TypeError, match=re.escape(name) + " must"):
+            call()
+
+
 def test_net_apply_checks_before_writing():
     """Bad gradients or state raise TypeError / ValueError naming the argument, and nothing is written."""
     import mlpext
