@@ -577,7 +577,8 @@ static int unpack_out(const call_ctx *c, PyObject *out, int n, PyObject **items)
  * them is a large part of each phase (docs/benchmarks.md, "Does result recycling still pay?"). So the module
  * keeps a reference to its last few small results, and once the caller has dropped one (the module's reference
  * is the only one left: no name, no view, no buffer, no weak reference) the next call that needs that shape and
- * dtype fills and returns that array instead of a new one. Nothing else can observe it: a result the caller can still reach, directly or not, is never reused. In
+ * dtype fills and returns that array instead of a new one. Nothing else can observe it: a result the caller can
+ * still reach, directly or not, is never reused. In
  * free-threaded builds, where another thread could take a reference between the check and the reuse, results
  * are always new.
  * ------------------------------------------------------------------------------------------------------------ */
@@ -1145,7 +1146,8 @@ static mlp_dims lecture_dims(const call_ctx *c)
 
 /* Validates the n arguments and the out= argument (nouts arrays; out_arg may be NULL) and allocates the missing
    outputs (recycled from sites where it is not NULL); a lecture's function (its dimensions are the lecture's)
-   also gets its costs and the workspace its sizes need (c.cost, c.work; workspace NULL: none). Returns 0, or -1 with an exception set and nothing left to free. */
+   also gets its costs and the workspace its sizes need (c.cost, c.work; workspace NULL: none). Returns 0, or -1
+   with an exception set and nothing left to free. */
 static int call_validate(call *k, const char *fname, int ndims, const char *const *dim_names, arg_val *args,
                          const arg_spec *specs, PyObject *const *objs, int n, const arg_spec *out_specs, int nouts,
                          PyObject *out_arg, recycle_site *sites, remembered_calls *recent,
@@ -1265,7 +1267,8 @@ static PyObject *call_outputs(call *k)
 #define SPEC_Y {"y", INPUT, 2, {DIM_N, DIM_OUT}, 0, 0}
 #define SPEC_A1 {"hidden_activation", INTERMEDIATE, 2, {DIM_N, DIM_HIDDEN}, 0, 0}
 #define SPEC_PARAMS(ROLE)                                                                                        \
-    {"W1", ROLE, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1", ROLE, 1, {DIM_HIDDEN}, 0, 0}, {"W2", ROLE, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, \
+    {"W1", ROLE, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1", ROLE, 1, {DIM_HIDDEN}, 0, 0},                           \
+        {"W2", ROLE, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0},                                                            \
         {"b2", ROLE, 1, {DIM_OUT}, 0, 0}
 #define LECTURE_ARGS "X, y, W1, b1, W2, b2, learning_rate"
 
@@ -1275,10 +1278,17 @@ typedef double (*lecture_kernel)(call *k, double lr);
 
 typedef enum { RETURNS_NONE, RETURNS_OUTPUTS, RETURNS_LOSS } lecture_result;
 
+/* What train takes besides its arrays and learning rate. */
+typedef struct {
+    Py_ssize_t epochs, log_every;
+    int history; /* HISTORY_* */
+} lecture_options;
+
 /* One lecture function: its keywords (out= last where it has outputs), its array arguments in the order they are
    validated (order[i]: the keyword each takes; NULL: the first nspecs, in order), its outputs, which keyword is
    the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernel and what
-   it returns. */
+   it returns; or, for train and trace_step, a parser of its other arguments (run before any array is looked at)
+   and a section of its own in place of the kernel's. */
 typedef struct {
     const char *name;
     const char *const *keywords;
@@ -1293,18 +1303,22 @@ typedef struct {
     int site;
     lecture_kernel kernel;
     lecture_result returns;
+    int (*options)(const char *fname, PyObject *const *v, lecture_options *o); /* NULL: none */
+    PyObject *(*run)(call *k, const lecture_options *o, double lr); /* NULL: the kernel's section. Returns the
+                                                                       result and ends the call (call_end). */
 } lecture_entry;
 
-/* The driver of every lecture function but train and trace_step: parse, validate, run the kernel with the GIL
-   released, return. */
+/* The driver of every lecture function: parse, validate, run the kernel with the GIL released, return. */
 static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
     PyObject *v[LECTURE_MAX_ARGS], *arrays[LECTURE_MAX_ARGS];
     double lr = 0.0, loss = 0.0;
+    lecture_options o;
     call k;
     if (parse_args(e->name, args, nargs, kwnames, e->keywords, e->nkeywords, e->nrequired, v) < 0 ||
-        (e->lr_keyword >= 0 && parse_real(e->name, "learning_rate", v[e->lr_keyword], &lr) < 0)) {
+        (e->lr_keyword >= 0 && parse_real(e->name, "learning_rate", v[e->lr_keyword], &lr) < 0) ||
+        (e->options != NULL && e->options(e->name, v, &o) < 0)) {
         return NULL;
     }
     for (int i = 0; i < e->nspecs; i++) {
@@ -1314,6 +1328,9 @@ static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *con
                    e->nouts > 0 ? v[e->nkeywords - 1] : NULL, e->workspace,
                    e->site >= 0 ? result_sites(m, e->site) : NULL) < 0) {
         return NULL;
+    }
+    if (e->run != NULL) {
+        return e->run(&k, &o, lr);
     }
     BEGIN_KERNEL(&k.c, PASS_WORK(&k), return call_end(&k, NULL))
     convert_inputs(&k.c);
@@ -1353,8 +1370,10 @@ static double forward_kernel(call *k, double lr)
     k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), OUT(k, 0), OUT(k, 1));
     return 0.0;
 }
-static const lecture_entry forward_entry = {"forward", forward_keywords, 6, 5, forward_specs, 5, NULL, forward_outs,
-                                            2, -1, NULL, SITE_FORWARD, forward_kernel, RETURNS_OUTPUTS};
+static const lecture_entry forward_entry = {
+    .name = "forward", .keywords = forward_keywords, .nkeywords = 6, .nrequired = 5, .specs = forward_specs,
+    .nspecs = 5, .out_specs = forward_outs, .nouts = 2, .lr_keyword = -1, .site = SITE_FORWARD,
+    .kernel = forward_kernel, .returns = RETURNS_OUTPUTS};
 LECTURE_METHOD(forward)
 
 PyDoc_STRVAR(backward_doc,
@@ -1380,9 +1399,10 @@ static double backward_kernel(call *k, double lr)
     (void)lr;
     return k->c.K->lecture_backward(&k->d, DATA(k, 1), DATA(k, 2), DATA(k, 3), DATA(k, 0), OUT(k, 0), OUT(k, 1));
 }
-static const lecture_entry backward_entry = {"backward",    backward_keywords, 5, 4, backward_specs, 4,
-                                             backward_order, backward_outs,   2, -1, NULL,          SITE_BACKWARD,
-                                             backward_kernel, RETURNS_OUTPUTS};
+static const lecture_entry backward_entry = {
+    .name = "backward", .keywords = backward_keywords, .nkeywords = 5, .nrequired = 4, .specs = backward_specs,
+    .nspecs = 4, .order = backward_order, .out_specs = backward_outs, .nouts = 2, .lr_keyword = -1,
+    .site = SITE_BACKWARD, .kernel = backward_kernel, .returns = RETURNS_OUTPUTS};
 LECTURE_METHOD(backward)
 
 PyDoc_STRVAR(update_doc,
@@ -1404,8 +1424,10 @@ static double update_kernel(call *k, double lr)
     k->c.K->lecture_update(&k->d, DATA(k, 0), DATA(k, 1), DATA(k, 2), DATA(k, 3), PARAMS(k, 4), lr, k->work);
     return 0.0;
 }
-static const lecture_entry update_entry = {"update", update_keywords, 9, 9, update_specs, 8, NULL, NULL, 0, 8,
-                                           mlp_lecture_update_workspace, -1, update_kernel, RETURNS_NONE};
+static const lecture_entry update_entry = {
+    .name = "update", .keywords = update_keywords, .nkeywords = 9, .nrequired = 9, .specs = update_specs, .nspecs = 8,
+    .lr_keyword = 8, .workspace = mlp_lecture_update_workspace, .site = -1, .kernel = update_kernel,
+    .returns = RETURNS_NONE};
 LECTURE_METHOD(update)
 
 static const char *const step_names[] = {"X", "y", "W1", "b1", "W2", "b2", "learning_rate", "epochs", "log_every",
@@ -1421,8 +1443,10 @@ static double train_step_kernel(call *k, double lr)
 {
     return k->c.K->lecture_step(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, k->work);
 }
-static const lecture_entry train_step_entry = {"train_step", step_names, 7, 7, step_specs, 6, NULL, NULL, 0, 6,
-                                               mlp_lecture_step_workspace, -1, train_step_kernel, RETURNS_LOSS};
+static const lecture_entry train_step_entry = {
+    .name = "train_step", .keywords = step_names, .nkeywords = 7, .nrequired = 7, .specs = step_specs, .nspecs = 6,
+    .lr_keyword = 6, .workspace = mlp_lecture_step_workspace, .site = -1, .kernel = train_step_kernel,
+    .returns = RETURNS_LOSS};
 LECTURE_METHOD(train_step)
 
 /* Epochs between two looks at Python (signals, printing): about 10 ms of work, for epochs of this much work. */
@@ -1513,59 +1537,58 @@ PyDoc_STRVAR(train_doc,
 
 enum { HISTORY_ALL, HISTORY_LOG, HISTORY_NONE };
 
-static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static int train_options(const char *fname, PyObject *const *v, lecture_options *o)
 {
-    PyObject *v[10];
-    double lr;
-    Py_ssize_t epochs, log_every = 0;
-    int history = HISTORY_ALL;
-    call k;
-    if (parse_args("train", args, nargs, kwnames, step_names, 10, 8, v) < 0 ||
-        parse_real("train", "learning_rate", v[6], &lr) < 0 || parse_count("train", "epochs", v[7], &epochs) < 0 ||
-        (v[8] != NULL && parse_count("train", "log_every", v[8], &log_every) < 0)) {
-        return NULL;
+    o->log_every = 0;
+    o->history = HISTORY_ALL;
+    if (parse_count(fname, "epochs", v[7], &o->epochs) < 0 ||
+        (v[8] != NULL && parse_count(fname, "log_every", v[8], &o->log_every) < 0)) {
+        return -1;
     }
     if (v[9] != NULL && v[9] != Py_None) {
         static const char *const history_names[] = {"all", "log"};
-        if ((history = parse_name("train", "history", v[9], history_names, sizeof *history_names, 2)) < 0) {
-            return NULL;
+        if ((o->history = parse_name(fname, "history", v[9], history_names, sizeof *history_names, 2)) < 0) {
+            return -1;
         }
     } else if (v[9] == Py_None) {
-        history = HISTORY_NONE;
+        o->history = HISTORY_NONE;
     }
-    if (history == HISTORY_LOG && log_every == 0) {
+    if (o->history == HISTORY_LOG && o->log_every == 0) {
         PyErr_SetString(PyExc_ValueError, "train(): history='log' keeps the losses of the epochs log_every prints, "
                         "but log_every is 0; give log_every=N > 0, or history=None to keep none");
-        return NULL;
+        return -1;
     }
-    static const arg_spec train_specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM_RW)}; /* train_step's, train's own */
-    if (call_begin(&k, m, "train", train_specs, v, 6, NULL, 0, NULL, mlp_lecture_step_workspace, NULL) < 0) {
-        return NULL;
-    }
-    const size_t total = (size_t)epochs, every = (size_t)log_every;
+    return 0;
+}
+
+static PyObject *train_run(call *k, const lecture_options *o, double lr)
+{
+    const size_t total = (size_t)o->epochs, every = (size_t)o->log_every;
     /* the chunk's losses go straight into the history ('all'), else into `buffer` */
-    size_t chunk = epochs_per_chunk(2.0 * PASS_WORK(&k));
-    const size_t n_kept = history == HISTORY_ALL ? total : history == HISTORY_LOG ? (total + every - 1) / every : 0;
+    size_t chunk = epochs_per_chunk(2.0 * PASS_WORK(k));
+    const size_t n_kept = o->history == HISTORY_ALL   ? total
+                          : o->history == HISTORY_LOG ? (total + every - 1) / every
+                                                      : 0;
     double *buffer = NULL;
     PyObject *losses = NULL;
-    if (history != HISTORY_NONE) {
+    if (o->history != HISTORY_NONE) {
         npy_intp len = (npy_intp)n_kept;
         losses = PyArray_SimpleNew(1, &len, NPY_DOUBLE); /* after every check: nothing to undo */
         if (losses == NULL) {
-            history_too_large("train", (Py_ssize_t)n_kept, history == HISTORY_ALL ? "; pass history='log' to keep "
+            history_too_large("train", (Py_ssize_t)n_kept, o->history == HISTORY_ALL ? "; pass history='log' to keep "
                               "only the losses log_every prints, or history=None to keep none" : "; pass a larger "
                               "log_every, or history=None to keep none");
-            return call_end(&k, NULL);
+            return call_end(k, NULL);
         }
     }
     double *kept = losses != NULL ? PyArray_DATA((PyArrayObject *)losses) : NULL;
-    if (history != HISTORY_ALL && total > 0) {
+    if (o->history != HISTORY_ALL && total > 0) {
         chunk = chunk < 4096 ? chunk : 4096;
         buffer = PyMem_Malloc((chunk < total ? chunk : total) * sizeof *buffer);
         if (buffer == NULL) {
             PyErr_NoMemory();
             Py_XDECREF(losses);
-            return call_end(&k, NULL);
+            return call_end(k, NULL);
         }
     }
     size_t done = 0, n_done_kept = 0;
@@ -1575,42 +1598,48 @@ static PyObject *py_train(PyObject *m, PyObject *const *args, Py_ssize_t nargs, 
         if (every && next_print + 1 < stop) {
             stop = next_print + 1; /* come back right after the epoch to print */
         }
-        double *loss = history == HISTORY_ALL ? kept + done : buffer; /* loss[e - done], e in [done, stop) */
-        BEGIN_KERNEL(&k.c, (double)(stop - done) * PASS_WORK(&k), goto failed)
+        double *loss = o->history == HISTORY_ALL ? kept + done : buffer; /* loss[e - done], e in [done, stop) */
+        BEGIN_KERNEL(&k->c, (double)(stop - done) * PASS_WORK(k), goto failed)
         if (done == 0) {
-            convert_inputs(&k.c);
+            convert_inputs(&k->c);
         }
-        k.c.K->lecture_train(&k.d, DATA(&k, 0), DATA(&k, 1), PARAMS(&k, 2), lr, stop - done, loss, k.work);
-        END_KERNEL(&k.c)
+        k->c.K->lecture_train(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, stop - done, loss, k->work);
+        END_KERNEL(&k->c)
         const size_t first = done;
         done = stop;
-        n_done_kept = history == HISTORY_ALL ? done : n_done_kept;
+        n_done_kept = o->history == HISTORY_ALL ? done : n_done_kept;
         for (size_t e = first; e < stop; e++) { /* at most one print per chunk, at its end, by construction */
             if (every && e % every == 0) {
-                if (history == HISTORY_LOG) {
+                if (o->history == HISTORY_LOG) {
                     kept[n_done_kept++] = loss[e - first];
                 }
-                k.c.unproved = 1; /* sys.stdout.write is Python code */
+                k->c.unproved = 1; /* sys.stdout.write is Python code */
                 if (print_epoch(e, loss[e - first]) < 0) {
                     goto failed;
                 }
             }
         }
         if (done < total) {
-            k.c.unproved = 1; /* a signal handler is Python code */
+            k->c.unproved = 1; /* a signal handler is Python code */
             if (PyErr_CheckSignals() < 0) {
                 goto failed;
             }
         }
     }
     PyMem_Free(buffer);
-    return call_end(&k, history == HISTORY_NONE ? Py_NewRef(Py_None) : losses);
+    return call_end(k, o->history == HISTORY_NONE ? Py_NewRef(Py_None) : losses);
 failed: /* the parameters are at epoch `done` */
     attach_progress(done, kept, n_done_kept, 0);
     PyMem_Free(buffer);
     Py_XDECREF(losses);
-    return call_end(&k, NULL);
+    return call_end(k, NULL);
 }
+static const arg_spec train_specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM_RW)}; /* train_step's, but train's own */
+static const lecture_entry train_entry = {
+    .name = "train", .keywords = step_names, .nkeywords = 10, .nrequired = 8, .specs = train_specs, .nspecs = 6,
+    .lr_keyword = 6, .workspace = mlp_lecture_step_workspace, .site = -1, .returns = RETURNS_NONE,
+    .options = train_options, .run = train_run};
+LECTURE_METHOD(train)
 
 /* The trace's arrays: their names (the keys of worked_example.json) and shapes. */
 static const arg_spec trace_specs[] = {
@@ -1630,30 +1659,23 @@ PyDoc_STRVAR(trace_step_doc,
 "b1_new, W2_new, b2_new. The parameters passed in are left untouched. The values are those train_step\n"
 "computes (E1 = delta2 @ W2.T is the hidden layer's error before the sigmoid's derivative).");
 
-static PyObject *py_trace_step(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+static PyObject *trace_run(call *k, const lecture_options *o, double lr)
 {
-    static const arg_spec specs[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
-    PyObject *v[7], *arrays[N_TRACE] = {NULL}, *result = NULL;
-    double lr;
-    call k;
-    if (parse_args("trace_step", args, nargs, kwnames, step_names, 7, 7, v) < 0 ||
-        parse_real("trace_step", "learning_rate", v[6], &lr) < 0 ||
-        call_begin(&k, m, "trace_step", specs, v, 6, NULL, 0, NULL, mlp_lecture_update_workspace, NULL) < 0) {
-        return NULL;
-    }
+    (void)o;
+    PyObject *arrays[N_TRACE] = {NULL}, *result = NULL;
     void *data[N_TRACE];
     for (int a = 0; a < N_TRACE; a++) {
-        npy_intp shape[2] = {k.c.dims[trace_specs[a].dims[0]], k.c.dims[trace_specs[a].dims[1]]};
-        arrays[a] = PyArray_SimpleNew(trace_specs[a].ndim, shape, k.c.type_num);
+        npy_intp shape[2] = {k->c.dims[trace_specs[a].dims[0]], k->c.dims[trace_specs[a].dims[1]]};
+        arrays[a] = PyArray_SimpleNew(trace_specs[a].ndim, shape, k->c.type_num);
         if (arrays[a] == NULL) {
             goto done;
         }
         data[a] = PyArray_DATA((PyArrayObject *)arrays[a]);
     }
-    BEGIN_KERNEL(&k.c, PASS_WORK(&k), goto done)
-    convert_inputs(&k.c);
-    k.c.K->lecture_trace(&k.d, DATA(&k, 0), DATA(&k, 1), PARAMS(&k, 2), lr, data, k.work);
-    END_KERNEL(&k.c)
+    BEGIN_KERNEL(&k->c, PASS_WORK(k), goto done)
+    convert_inputs(&k->c);
+    k->c.K->lecture_trace(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, data, k->work);
+    END_KERNEL(&k->c)
     result = PyDict_New();
     for (int a = 0; result != NULL && a < N_TRACE; a++) {
         if (PyDict_SetItemString(result, trace_specs[a].name, arrays[a]) < 0) {
@@ -1664,8 +1686,13 @@ done:
     for (int a = 0; a < N_TRACE; a++) {
         Py_XDECREF(arrays[a]);
     }
-    return call_end(&k, result);
+    return call_end(k, result);
 }
+static const arg_spec trace_args[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
+static const lecture_entry trace_step_entry = {
+    .name = "trace_step", .keywords = step_names, .nkeywords = 7, .nrequired = 7, .specs = trace_args, .nspecs = 6,
+    .lr_keyword = 6, .workspace = mlp_lecture_update_workspace, .site = -1, .returns = RETURNS_NONE, .run = trace_run};
+LECTURE_METHOD(trace_step)
 
 static size_t predict_workspace(const mlp_dims *d)
 {
@@ -1690,8 +1717,10 @@ static double predict_kernel(call *k, double lr) /* the hidden activation in the
     k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), k->work, OUT(k, 0));
     return 0.0;
 }
-static const lecture_entry predict_entry = {"predict", predict_keywords, 6, 5, predict_specs, 5, NULL, predict_outs,
-                                            1, -1, predict_workspace, SITE_PREDICT, predict_kernel, RETURNS_OUTPUTS};
+static const lecture_entry predict_entry = {
+    .name = "predict", .keywords = predict_keywords, .nkeywords = 6, .nrequired = 5, .specs = predict_specs,
+    .nspecs = 5, .out_specs = predict_outs, .nouts = 1, .lr_keyword = -1, .workspace = predict_workspace,
+    .site = SITE_PREDICT, .kernel = predict_kernel, .returns = RETURNS_OUTPUTS};
 LECTURE_METHOD(predict)
 
 /* ------------------------------------------------------------------------------------------------------------
