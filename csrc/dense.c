@@ -51,15 +51,9 @@ static mlp_blocks mlp_blocks_for(const mlp_cache *cache, size_t mr, size_t nr, s
 }
 
 /* ---- the SIMD kernels' vocabulary (dense_simd_impl.h), one set per (precision, instruction set) ----
-   The template names them MLP_FK(name): name_f64_avx512, name_f32_avx2, ... Intrinsics are usable inside
-   functions with the matching target attribute without any -m flag (GCC >= 4.9, Clang). */
+   The template names them MLP_FK(name): name_f64_avx512, name_f32_avx2, ... (simd.h). Intrinsics are usable
+   inside functions with the matching target attribute without any -m flag (GCC >= 4.9, Clang). */
 #include <immintrin.h>
-
-/* name, of the template's precision (MLP_FN) and of instruction set isa; MLP_FK: of the set being compiled */
-#define MLP_FKI(name, isa) MLP_FKI_(MLP_FN(name), isa)
-#define MLP_FKI_(a, b) MLP_FKI__(a, b)
-#define MLP_FKI__(a, b) a##_##b
-#define MLP_FK(name) MLP_FKI(name, MLP_ISA)
 
 typedef __m512d mlp_vec_f64_avx512;
 typedef __m512 mlp_vec_f32_avx512;

@@ -274,21 +274,10 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 }
 
 #ifdef MLP_X86_DISPATCH
-/* The SIMD kernels (dense_simd_impl.h), fused or not. AVX-512: 32 vector registers, a 12 × 2-vector tile
-   (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums). */
-#define MLP_ISA avx512
-#define MLP_ISA_ATTR "avx512f"
-#define MLP_MR 12
-#define MLP_NV 2
-#define MLP_KC 256
-#include "dense_simd_impl.h" /* which #undefs the five */
-
-#define MLP_ISA avx2
-#define MLP_ISA_ATTR "avx2,fma"
-#define MLP_MR 6
-#define MLP_NV 2
-#define MLP_KC 256
-#include "dense_simd_impl.h" /* which #undefs the five */
+/* The SIMD kernels (dense_simd_impl.h), fused or not. */
+#define MLP_ISA_IMPL "dense_simd_impl.h"
+#define MLP_ISA_SETS (MLP_SET_AVX2 | MLP_SET_AVX512)
+#include "each_isa.h"
 #endif
 
 /* What each part of a product does to its rows of C right after computing them, on its own thread and while they

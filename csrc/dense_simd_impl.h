@@ -1,9 +1,9 @@
 /*
  * dense_simd_impl.h — the dense layer's three products as SIMD kernels, for one precision (MLP_T, MLP_FN) and one
- * instruction set. Included by dense_impl.h once per instruction set, with (#undef-ed at the end of this file):
- *   MLP_ISA        avx512 | avx2 (the suffix of the names: MLP_FK(name) = name_f32_avx512, ...)
- *   MLP_ISA_ATTR   its target attribute ("avx512f", "avx2,fma")
- *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C
+ * instruction set (MLP_ISA, MLP_ISA_ATTR, MLP_ISA_LEVEL: each_isa.h, through dense_impl.h), named MLP_FK(name) =
+ * name_f32_avx512, ... It sets, and #undefs at its end:
+ *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C. AVX-512: 32 vector registers, a
+ *                  12 × 2-vector tile (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums)
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
@@ -20,6 +20,13 @@
  * way. So the AVX2 and AVX-512 builds agree to the bit, and with a plain loop of fma() (tests/c).
  */
 
+#if MLP_ISA_LEVEL == 3 /* AVX-512 */
+#define MLP_MR 12
+#else
+#define MLP_MR 6
+#endif
+#define MLP_NV 2
+#define MLP_KC 256
 #define MLP_V MLP_FK(mlp_vec)
 #define MLP_M MLP_FK(mlp_mask)
 #define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
@@ -525,8 +532,6 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_VL
 #undef MLP_NR
 #undef MLP_KFN
-#undef MLP_ISA
-#undef MLP_ISA_ATTR
 #undef MLP_MR
 #undef MLP_NV
 #undef MLP_KC

@@ -109,8 +109,9 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t rng[4])
    units, one output), on CPUs with AVX2 and FMA (with AVX-512VL: a faster table look-up): 1 where it ran, 0
    (nothing done) elsewhere; the float32 one always returns 0. tiny_impl.h is the rest of this kernel choice. */
 #ifdef MLP_X86_DISPATCH
-#define MLP_SIMD4_IMPL "rows4_impl.h"
-#include "each_simd4.h"
+#define MLP_ISA_IMPL "rows4_impl.h"
+#define MLP_ISA_SETS (MLP_SET_AVX2 | MLP_SET_AVX512VL)
+#include "each_isa.h"
 #endif
 
 static int rows4_train_f64(const mlp_dims *d, const double *X, const double *y, const mlp_params_f64 *p, double lr,

@@ -1,8 +1,8 @@
 /*
  * sigmoid4_impl.h — vmath.h's mlp_sigmoid on the four doubles of an AVX2 vector, written out in intrinsics.
  *
- * A template body, included once per instruction set by each_simd4.h (directly, or through rows4_impl.h), with
- * MLP_V(name) (the suffix), MLP_V_TARGET (the target attribute), and MLP_V_AVX512VL where AVX-512VL may be used. It performs the scalar
+ * A template body, included once per instruction set through rows4_impl.h (each_isa.h), with MLP_FI(name) (the
+ * suffix), MLP_ISA_ATTR (the target attribute), and MLP_ISA_VL where AVX-512VL may be used. It performs the scalar
  * function's operations one for one, so it gives the same bits (tests/c/test_kernels.c compares them).
  *
  * Why not let the compiler vectorize mlp_sigmoid, as activations.c does for long buffers: the compiler turns
@@ -11,12 +11,12 @@
  * AVX-512VL looks up 8 entries in one instruction (vpermt2pd); plain AVX2 permutes each 4-entry half with vpermps
  * and blends.
  */
-#define MLP_V_FN MLP_TARGET_INLINE(MLP_V_TARGET)
+#define MLP_V_FN MLP_TARGET_INLINE(MLP_ISA_ATTR)
 
 /* table[m & 7] in each lane (the other bits of m are ignored). */
-MLP_V_FN __m256d MLP_V(mlp_lookup8)(const double *table, __m256i m)
+MLP_V_FN __m256d MLP_FI(mlp_lookup8)(const double *table, __m256i m)
 {
-#ifdef MLP_V_AVX512VL
+#if MLP_ISA_VL
     return _mm256_permutex2var_pd(_mm256_loadu_pd(table), m, _mm256_loadu_pd(table + 4));
 #else
     /* vpermps moves 32-bit halves: entry i of a 4-entry half is the pair (2i, 2i + 1); bit 2 of m picks the half */
@@ -30,7 +30,7 @@ MLP_V_FN __m256d MLP_V(mlp_lookup8)(const double *table, __m256i m)
 }
 
 /* mlp_sigmoid (vmath.h) of each lane, step for step. */
-MLP_V_FN __m256d MLP_V(mlp_sigmoid4)(__m256d z)
+MLP_V_FN __m256d MLP_FI(mlp_sigmoid4)(__m256d z)
 {
 #define MLP_C(x) _mm256_set1_pd(x)
     const __m256d shift = MLP_C(0x1.8p52), one = MLP_C(1.0);
@@ -41,7 +41,7 @@ MLP_V_FN __m256d MLP_V(mlp_sigmoid4)(__m256d z)
                                        _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-4), z));
     const __m256i scale = _mm256_add_epi64(_mm256_slli_epi64(_mm256_srli_epi64(mi, 3), 52),
                                            _mm256_set1_epi64x((int64_t)1023 << 52));
-    const __m256d ts = _mm256_mul_pd(MLP_V(mlp_lookup8)(MLP_EXP2_8, mi), _mm256_castsi256_pd(scale));
+    const __m256d ts = _mm256_mul_pd(MLP_FI(mlp_lookup8)(MLP_EXP2_8, mi), _mm256_castsi256_pd(scale));
     const __m256d r2 = _mm256_mul_pd(rn, rn), r4 = _mm256_mul_pd(r2, r2);
     const __m256d c = _mm256_fmadd_pd(
         r4, _mm256_fmadd_pd(r2, MLP_C(1.0 / 40320), _mm256_fmadd_pd(rn, MLP_C(-1.0 / 5040), MLP_C(1.0 / 720))),
@@ -49,7 +49,7 @@ MLP_V_FN __m256d MLP_V(mlp_sigmoid4)(__m256d z)
                         _mm256_fmadd_pd(rn, MLP_C(-1.0 / 6), MLP_C(0.5))));
     const __m256d hi = _mm256_add_pd(one, ts), hi_ts = _mm256_sub_pd(hi, ts);
     const __m256d lo = _mm256_add_pd(_mm256_sub_pd(ts, _mm256_sub_pd(hi, hi_ts)), _mm256_sub_pd(one, hi_ts));
-    const __m256d tail = _mm256_sub_pd(MLP_V(mlp_lookup8)(MLP_EXP2_8_TAIL, mi), rn);
+    const __m256d tail = _mm256_sub_pd(MLP_FI(mlp_lookup8)(MLP_EXP2_8_TAIL, mi), rn);
     const __m256d den = _mm256_add_pd(hi, _mm256_fmadd_pd(_mm256_mul_pd(ts, r2), c, _mm256_fmadd_pd(ts, tail, lo)));
     const __m256d s = _mm256_div_pd(one, den);
     /* beyond ±MLP_SIGMOID_FLUSH: 1 above, 0 below; NaN compares false and stays NaN */

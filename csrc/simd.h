@@ -17,6 +17,18 @@
 
 #include "compiler.h"
 
+/* The instruction sets a template body is built for (each_isa.h), and the names of what a build defines:
+   MLP_FI(name) = name_<set>; in a precision's body (each_precision.h) MLP_FK(name) = name_<precision>_<set>, and
+   MLP_FKI(name, set) names another set's build of it. */
+#define MLP_SET_AVX2 1
+#define MLP_SET_AVX512 2
+#define MLP_SET_AVX512VL 4
+#define MLP_PASTE_SET(a, b) MLP_PASTE_SET_(a, b)
+#define MLP_PASTE_SET_(a, b) a##_##b
+#define MLP_FI(name) MLP_PASTE_SET(name, MLP_ISA)
+#define MLP_FKI(name, set) MLP_PASTE_SET(MLP_FN(name), set)
+#define MLP_FK(name) MLP_FKI(name, MLP_ISA)
+
 /* Whether a call capped at `isa` may use the kernels of `level` (before asking the CPU). */
 #define MLP_ISA_ALLOWS(isa, level) ((isa) == MLP_ISA_BEST || (isa) >= (level))
 

@@ -46,9 +46,10 @@
 #include "../../csrc/vmath.h" /* mlp_exp, mlp_sigmoid: the naive loops use the kernels' own, to compare exactly */
 #include "../../csrc/simd.h"
 
-#ifdef MLP_X86_DISPATCH /* the SIMD sigmoid of the lecture's four-row epoch (lecture.c builds it the same way) */
-#define MLP_SIMD4_IMPL "sigmoid4_impl.h"
-#include "../../csrc/each_simd4.h"
+#ifdef MLP_X86_DISPATCH /* the SIMD sigmoid of the lecture's four-row epoch (net.c builds it the same way) */
+#define MLP_ISA_IMPL "sigmoid4_impl.h"
+#define MLP_ISA_SETS (MLP_SET_AVX2 | MLP_SET_AVX512VL)
+#include "../../csrc/each_isa.h"
 /* Out-of-line callers (a function without the target cannot inline them), taking and returning memory. */
 __attribute__((target("avx2,fma"), noinline)) static void sigmoid4_call_avx2(const double *z, double *out)
 {
