@@ -8,8 +8,6 @@ MLP_INLINE void MLP_FN(sigmoid)(size_t len, MLP_T *a)
     }
 }
 
-MLP_SIMD_VARIANTS(sigmoid_v, (size_t len, MLP_T *a), MLP_FN(sigmoid), (len, a))
-
 /* a[0..len) = e^a, in double (vmath.h's mlp_exp) and rounded once: one loop over a whole block, so the
    SIMD builds take several rows' exponentials at a time. */
 MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
@@ -19,7 +17,26 @@ MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
     }
 }
 
-MLP_SIMD_VARIANTS(exp_v, (size_t len, MLP_T *a), MLP_FN(exp_all), (len, a))
+/* ReLU and leaky ReLU, forward (a = a < 0 ? slope·a : a; ReLU's slope 0 writes 0, keeping NaN) and backward
+   (d = a > 0 ? d : d·slope, d·0 for ReLU): element by element, dispatched to the SIMD builds. */
+MLP_INLINE void MLP_FN(rectify)(size_t len, MLP_T *a, int leaky, MLP_T slope)
+{
+    for (size_t k = 0; k < len; k++) {
+        a[k] = a[k] < 0 ? (leaky ? slope * a[k] : 0) : a[k];
+    }
+}
+
+MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T slope)
+{
+    for (size_t k = 0; k < len; k++) {
+        d[k] = a[k] > 0 ? d[k] : d[k] * slope;
+    }
+}
+
+/* Their builds for each instruction set (activations_simd_impl.h), among which MLP_SIMD_CALL picks per call. */
+#define MLP_ISA_IMPL "activations_simd_impl.h"
+#define MLP_ISA_SETS (MLP_SET_GENERIC | MLP_SET_AVX2 | MLP_SET_AVX512)
+#include "each_isa.h"
 
 void MLP_FN(mlp_exp_shifted_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T *z, MLP_T *e, MLP_T *sums,
                                   MLP_T *maxes)
@@ -68,27 +85,6 @@ static void MLP_FN(softmax_rows)(mlp_isa isa, size_t rows, size_t cols, MLP_T *a
         MLP_FN(mlp_softmax_rows)(isa, n, cols, a + r0 * cols, a + r0 * cols, sums, NULL);
     }
 }
-
-/* ReLU and leaky ReLU, forward (a = a < 0 ? slope·a : a; ReLU's slope 0 writes 0, keeping NaN) and backward
-   (d = a > 0 ? d : d·slope, d·0 for ReLU): element by element, dispatched to the SIMD builds. */
-MLP_INLINE void MLP_FN(rectify)(size_t len, MLP_T *a, int leaky, MLP_T slope)
-{
-    for (size_t k = 0; k < len; k++) {
-        a[k] = a[k] < 0 ? (leaky ? slope * a[k] : 0) : a[k];
-    }
-}
-
-MLP_SIMD_VARIANTS(rectify_v, (size_t len, MLP_T *a, int leaky, MLP_T slope), MLP_FN(rectify), (len, a, leaky, slope))
-
-MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T slope)
-{
-    for (size_t k = 0; k < len; k++) {
-        d[k] = a[k] > 0 ? d[k] : d[k] * slope;
-    }
-}
-
-MLP_SIMD_VARIANTS(rectify_grad_v, (size_t len, const MLP_T *a, MLP_T *d, MLP_T slope), MLP_FN(rectify_grad),
-                  (len, a, d, slope))
 
 /* ---- the activations: one forward (a = act(a) in place, a holding z on entry) and one backward (d = d ⊙ act',
    from the pre-activation z and/or the output a as the table row says) each, listed in the activation table

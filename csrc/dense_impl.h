@@ -255,7 +255,9 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
     }
 }
 
-MLP_SIMD_VARIANTS(sum_rows_v, (size_t n, size_t m, const MLP_T *D, MLP_T *db), MLP_FN(sum_rows), (n, m, D, db))
+#define MLP_ISA_IMPL "sum_rows_impl.h"
+#define MLP_ISA_SETS (MLP_SET_GENERIC | MLP_SET_AVX2 | MLP_SET_AVX512)
+#include "each_isa.h"
 
 /* The portable build (x86-64 baseline, no FMA): small products, and every product where the CPU has neither
    AVX2+FMA nor AVX-512. */

@@ -1,9 +1,9 @@
 /*
  * simd.h — runtime dispatch between builds of one loop for the x86-64 baseline (SSE2), AVX2 and AVX-512.
  *
- * A kernel body is an always-inline function; MLP_SIMD_VARIANTS compiles it into three functions with
- * different target attributes, and the caller picks one with MLP_CPU_SUPPORTS (compiler.h: a load and a test, no
- * state of ours), capped by the call's mlp_isa (mlp.h: MLPEXT_SIMD in the binding). The bodies are compiled with
+ * A kernel body is an always-inline function; a template on MLP_ISA (each_isa.h) compiles it into a function per
+ * instruction set, with that set's target attribute, and the caller picks one (MLP_SIMD_CALL) with
+ * MLP_CPU_SUPPORTS (compiler.h: a load and a test, no state of ours), capped by the call's mlp_isa (mlp.h: MLPEXT_SIMD in the binding). The bodies are compiled with
  * -ffp-contract=off, so no multiply and add is fused behind their back; the fused multiply-adds they do write (the
  * sigmoid's, vmath.h) round once on every build, so all three give the same bits. The AVX2 build has the fma
  * target and runs where the CPU has both. Elsewhere than x86 with GCC/Clang (MSVC, aarch64, ...), only the
@@ -20,9 +20,10 @@
 /* The instruction sets a template body is built for (each_isa.h), and the names of what a build defines:
    MLP_FI(name) = name_<set>; in a precision's body (each_precision.h) MLP_FK(name) = name_<precision>_<set>, and
    MLP_FKI(name, set) names another set's build of it. */
-#define MLP_SET_AVX2 1
-#define MLP_SET_AVX512 2
-#define MLP_SET_AVX512VL 4
+#define MLP_SET_GENERIC 1
+#define MLP_SET_AVX2 2
+#define MLP_SET_AVX512 4
+#define MLP_SET_AVX512VL 8
 #define MLP_PASTE_SET(a, b) MLP_PASTE_SET_(a, b)
 #define MLP_PASTE_SET_(a, b) a##_##b
 #define MLP_FI(name) MLP_PASTE_SET(name, MLP_ISA)
@@ -42,27 +43,21 @@
 #define MLP_HAS_AVX512(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512())
 #define MLP_HAS_AVX512VL(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX512) && MLP_CPU_AVX512VL())
 #define MLP_HAS_AVX2_FMA(isa) (MLP_ISA_ALLOWS(isa, MLP_ISA_AVX2) && MLP_CPU_AVX2_FMA())
-/* Defines NAME_generic, NAME_avx2 and NAME_avx512 (static, each with the template's suffix: MLP_FN), each running
-   BODY ARGS. */
-#define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS)                                                              \
-    static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }                                                     \
-    MLP_TARGET("avx2,fma") static void MLP_FN(NAME##_avx2) PARAMS { BODY ARGS; }                                 \
-    MLP_TARGET("avx512f") static void MLP_FN(NAME##_avx512) PARAMS { BODY ARGS; }
-/* Calls NAME's AVX-512 variant when size >= MIN512 and the CPU has AVX-512 (and isa allows it), else its AVX2
-   variant when size >= MIN2 and the CPU has AVX2 and FMA (and isa allows it), else the generic one. */
+/* Calls the AVX-512 build of NAME (each_isa.h: MLP_FKI(NAME, avx512)) when size >= MIN512 and the CPU has AVX-512
+   (and isa allows it), else its AVX2 build when size >= MIN2 and the CPU has AVX2 and FMA (and isa allows it),
+   else its generic one. */
 #define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS)                                                       \
     do {                                                                                                         \
         if ((size) >= (MIN512) && MLP_HAS_AVX512(isa)) {                                                         \
-            MLP_FN(NAME##_avx512) ARGS;                                                                          \
+            MLP_FKI(NAME, avx512) ARGS;                                                                          \
         } else if ((size) >= (MIN2) && MLP_HAS_AVX2_FMA(isa)) {                                                  \
-            MLP_FN(NAME##_avx2) ARGS;                                                                            \
+            MLP_FKI(NAME, avx2) ARGS;                                                                            \
         } else {                                                                                                 \
-            MLP_FN(NAME##_generic) ARGS;                                                                         \
+            MLP_FKI(NAME, generic) ARGS;                                                                         \
         }                                                                                                        \
     } while (0)
 #else
-#define MLP_SIMD_VARIANTS(NAME, PARAMS, BODY, ARGS) static void MLP_FN(NAME##_generic) PARAMS { BODY ARGS; }
-#define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS) ((void)(isa), MLP_FN(NAME##_generic) ARGS)
+#define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS) ((void)(isa), MLP_FKI(NAME, generic) ARGS)
 #endif
 
 #endif /* MLPEXT_SIMD_H */

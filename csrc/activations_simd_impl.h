@@ -1,0 +1,16 @@
+/* activations_simd_impl.h — the element loops of activations_impl.h built for one instruction set (each_isa.h):
+   each an out-of-line function of that set's target, its always-inline body compiled for it. */
+
+MLP_ISA_TARGET static void MLP_FK(sigmoid_v)(size_t len, MLP_T *a) { MLP_FN(sigmoid)(len, a); }
+
+MLP_ISA_TARGET static void MLP_FK(exp_v)(size_t len, MLP_T *a) { MLP_FN(exp_all)(len, a); }
+
+MLP_ISA_TARGET static void MLP_FK(rectify_v)(size_t len, MLP_T *a, int leaky, MLP_T slope)
+{
+    MLP_FN(rectify)(len, a, leaky, slope);
+}
+
+MLP_ISA_TARGET static void MLP_FK(rectify_grad_v)(size_t len, const MLP_T *a, MLP_T *d, MLP_T slope)
+{
+    MLP_FN(rectify_grad)(len, a, d, slope);
+}
