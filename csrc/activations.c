@@ -73,6 +73,13 @@ int mlp_isa_available(mlp_isa isa)
 
 #define MLP_IMPL "activations_impl.h"
 #include "each_precision.h"
+/* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
+   checks this list against the object file):
+     mlp_activate_f64                  mlp_activate_f32
+     mlp_activation_backward_f64       mlp_activation_backward_f32
+     mlp_exp_shifted_rows_f64          mlp_exp_shifted_rows_f32
+     mlp_mul_activation_grad_f64       mlp_mul_activation_grad_f32
+     mlp_softmax_rows_f64              mlp_softmax_rows_f32 */
 
 /* The activation table: one row per activation, in mlp_activation_kind's order. Adding an activation is a
    forward and a backward function (activations_impl.h), a row here and its kind in mlp.h; the binding and the

@@ -115,3 +115,12 @@ typedef enum { MLP_BUILD_GENERIC, MLP_BUILD_AVX2, MLP_BUILD_AVX512 } mlp_build;
 
 #define MLP_IMPL "dense_impl.h"
 #include "each_precision.h"
+/* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
+   checks this list against the object file):
+     mlp_add_scaled_f64                mlp_add_scaled_f32
+     mlp_dense_backward_delta_f64      mlp_dense_backward_delta_f32
+     mlp_dense_forward_f64             mlp_dense_forward_f32
+     mlp_dense_param_grads_f64         mlp_dense_param_grads_f32
+     mlp_dense_param_step_f64          mlp_dense_param_step_f32
+     mlp_dense_product_blocked_f64     mlp_dense_product_blocked_f32
+     mlp_dense_product_path_f64        mlp_dense_product_path_f32 */

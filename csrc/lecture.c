@@ -47,3 +47,11 @@ mlp_costs mlp_lecture_costs(const mlp_dims *d)
 
 #define MLP_IMPL "lecture_impl.h"
 #include "each_precision.h"
+/* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
+   checks this list against the object file):
+     mlp_lecture_backward_f64          mlp_lecture_backward_f32
+     mlp_lecture_forward_f64           mlp_lecture_forward_f32
+     mlp_lecture_step_f64              mlp_lecture_step_f32
+     mlp_lecture_trace_f64             mlp_lecture_trace_f32
+     mlp_lecture_train_f64             mlp_lecture_train_f32
+     mlp_lecture_update_f64            mlp_lecture_update_f32 */

@@ -141,6 +141,13 @@ static int rows4_train_f32(const mlp_dims *d, const float *X, const float *y, co
 
 #define MLP_IMPL "net_impl.h"
 #include "each_precision.h"
+/* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
+   checks this list against the object file):
+     mlp_net_apply_f64                 mlp_net_apply_f32
+     mlp_net_fit_f64                   mlp_net_fit_f32
+     mlp_net_fit_polled_f64            mlp_net_fit_polled_f32
+     mlp_net_forward_f64               mlp_net_forward_f32
+     mlp_net_loss_f64                  mlp_net_loss_f32 */
 
 /* The loss table: one row per loss, in mlp_loss's order. Adding a loss is a function (net_impl.h), a row here
    and its kind in mlp.h; the binding and the Python package read the names, natural output activations and

@@ -19,6 +19,10 @@ static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x;
 
 #define MLP_IMPL "optim_impl.h"
 #include "each_precision.h"
+/* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
+   checks this list against the object file):
+     mlp_optim_update_f64              mlp_optim_update_f32
+     mlp_optim_update_step_f64         mlp_optim_update_step_f32 */
 
 /* The optimizer table: one row per optimizer, in mlp_optimizer_kind's order. Adding an optimizer is a step
    function (optim_impl.h), a row here and its kind in mlp.h; the binding and the Python package read the names

@@ -3,7 +3,8 @@
 #
 #     bash tests/c/run.sh            (from anywhere)
 #
-# Runs the tests five ways (the kernels are compiled once per set of flags, and linked into the programs):
+# Checks that every typed kernel is named in full in its source file (names, below), then runs the tests five
+# ways (the kernels are compiled once per set of flags, and linked into the programs):
 #   1. -O2, the flags of the project's reference command line (below), natively;
 #   2. that same binary under valgrind memcheck (--error-exitcode=1 --leak-check=full): invalid reads/writes,
 #      uses of uninitialized values, leaks (valgrind has no AVX-512, so the AVX2 path runs there);
@@ -106,10 +107,33 @@ build() {
     fi
 }
 
+# names MODE: every typed kernel an object of MODE exports (a global function whose name ends in _f64 or _f32,
+# which its template spells MLP_FN(name)) is spelled out in full in its .c file, where grep finds it. One failure
+# per name missing, else one pass.
+names() {
+    local mode="$1" k sym missing=0
+    printf '\n==> the typed kernels, each named in full in its csrc/*.c\n'
+    for k in "${KERNELS[@]}"; do
+        for sym in $(nm -g "$build/$mode/$(basename "$k" .c).o" | awk '$2 == "T" {sub(/^_/, "", $3); print $3}' |
+            grep -E '_f(32|64)$'); do
+            if ! grep -qw "$sym" "$k"; then
+                echo "FAILED: $k defines $sym but does not spell it out (add it to its list of public kernels)"
+                missing=$((missing + 1))
+            fi
+        done
+    done
+    if [ "$missing" -eq 0 ]; then
+        echo "ok"
+        total_passed=$((total_passed + 1))
+    fi
+    total_failed=$((total_failed + missing))
+}
+
 SAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
 
 # 1. the reference command line's flags, and the same binaries under valgrind
 if kernels O2 -O2; then
+    names O2
     for t in "${TESTS[@]}"; do
         if build O2 "$t" -O2; then
             run "$t -O2" "$build/${t}_O2"
