@@ -1,12 +1,14 @@
 /*
  * module.c — mlpext._core: the only file that knows Python and NumPy.
  *
- * Every entry point does the same four things, in this order:
+ * Each entry point is a descriptor run by a driver: lecture_call for the lecture's seven functions, net_call_run for
+ * the networks' four. Both do the same four things, in this order:
  *   1. parse its arguments (METH_FASTCALL, keywords allowed);
  *   2. validate all of them against a table of specs (name, role, shape in named dimensions) before touching
  *      any memory — wrong type or dtype: TypeError; shape, layout, read-only or overlap: ValueError;
  *   3. allocate what it returns and one scratch block (converted inputs + kernel workspace);
- *   4. release the GIL, convert inputs and run the kernel from csrc/, take the GIL back.
+ *   4. release the GIL, convert inputs and run the kernel from csrc/ (from the table of the parameters' dtype,
+ *      mlp_kernels_for: no entry tests the dtype), take the GIL back.
  * So a call that raises has written nothing.
  */
 #define PY_SSIZE_T_CLEAN
