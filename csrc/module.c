@@ -2140,7 +2140,7 @@ PyDoc_STRVAR(net_forward_doc,
 static PyObject *net_forward_run(net_call *nc)
 {
     call *k = &nc->k;
-    BEGIN_KERNEL(&k->c, k->c.cost.pass * (double)nc->n / 3, return call_end(k, NULL))
+    BEGIN_KERNEL(&k->c, PASS_WORK(k) / 3, return call_end(k, NULL))
     convert_inputs(&k->c);
     k->c.K->net_forward(&nc->net, nc->n, NET_X(nc), nc->data, OUT(k, 0), k->work);
     END_KERNEL(&k->c)
@@ -2159,7 +2159,7 @@ static PyObject *net_loss_run(net_call *nc)
 {
     call *k = &nc->k;
     double value;
-    BEGIN_KERNEL(&k->c, k->c.cost.pass * (double)nc->n, return call_end(k, NULL))
+    BEGIN_KERNEL(&k->c, PASS_WORK(k), return call_end(k, NULL))
     value = k->c.K->net_loss(&nc->net, nc->n, NET_X(nc), NET_Y(nc), NET_LABELS(nc), nc->data,
                              nc->grads >= 0 ? nc->data + nc->grads : NULL, k->work);
     END_KERNEL(&k->c)
