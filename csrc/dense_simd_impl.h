@@ -40,12 +40,38 @@
    If masked, the last vector has only the lanes of `last`: the others read 0 and are not written. first: start
    the sums (C's values are not read); else continue the sums held in C. bias (NULL if none, never with trans_c):
    added to the finished sums. */
+#define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
+#define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
+
+/* Term p of the tile's sums (p ≥ 1): acc[i] (+)= A(i, p) · B's row p, in the order the header states. */
+MLP_KFN void MLP_FK(tile_term)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
+                               size_t p, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_M last,
+                               MLP_V acc[MLP_MR][MLP_NV])
+{
+    const MLP_T *bp = B + p * ldb;
+    MLP_V b[MLP_NV];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < nv; v++) {
+        b[v] = MLP_LOADV(v, bp + v * MLP_VL);
+    }
+#pragma GCC unroll 16
+    for (size_t i = 0; i < mr; i++) {
+        const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, p));
+#pragma GCC unroll 4
+        for (size_t v = 0; v < nv; v++) {
+            if (fused) {
+                acc[i][v] = MLP_FK(MLP_VFMA)(a, b[v], acc[i][v]);
+            } else {
+                acc[i][v] = acc[i][v] + a * b[v]; /* rounded product, then sum (-ffp-contract=off) */
+            }
+        }
+    }
+}
+
 MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
                                const int trans_c, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
                                MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, size_t ncols)
 {
-#define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
-#define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
     MLP_V acc[MLP_MR][MLP_NV];
     _Alignas(64) MLP_T t[trans_c ? MLP_MR : 1][trans_c ? MLP_NR : 1]; /* C's tile in C's order, for trans_c */
     size_t p = 0;
@@ -81,24 +107,14 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
             }
         }
     }
-    for (; p < kc; p++) {
-        const MLP_T *bp = B + p * ldb;
-        MLP_V b[MLP_NV];
+    if (mr == MLP_MR && nv == MLP_NV && !masked) { /* a full tile, the large products' loop: 4 terms a turn */
 #pragma GCC unroll 4
-        for (size_t v = 0; v < nv; v++) {
-            b[v] = MLP_LOADV(v, bp + v * MLP_VL);
+        for (; p < kc; p++) {
+            MLP_FK(tile_term)(fused, MLP_MR, MLP_NV, 0, trans_a, p, A, lda, B, ldb, last, acc);
         }
-#pragma GCC unroll 16
-        for (size_t i = 0; i < mr; i++) {
-            const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, p));
-#pragma GCC unroll 4
-            for (size_t v = 0; v < nv; v++) {
-                if (fused) {
-                    acc[i][v] = MLP_FK(MLP_VFMA)(a, b[v], acc[i][v]);
-                } else {
-                    acc[i][v] = acc[i][v] + a * b[v]; /* rounded product, then sum (-ffp-contract=off) */
-                }
-            }
+    } else {
+        for (; p < kc; p++) {
+            MLP_FK(tile_term)(fused, mr, nv, masked, trans_a, p, A, lda, B, ldb, last, acc);
         }
     }
     if (bias != NULL) {
@@ -131,9 +147,9 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
             }
         }
     }
+}
 #undef MLP_AIP
 #undef MLP_LOADV
-}
 
 /* One strip of C, nv vectors (ncols columns) wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4,
    2, 1. */
@@ -240,16 +256,34 @@ MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, const int tr
 /* ---- Large products: both factors packed, blocks sized for the caches (mlp_blocks, dense.c) ---- */
 
 /* Packs A's block (rows, kc) — A(i, p) = A[i·lda + p], or A[p·lda + i] if trans_a — into panels of MLP_MR rows:
-   A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). */
+   A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). The
+   source is read along its rows (MLP_MR of them at once, or with trans_a one at a time), never down a column of
+   lines lda apart, which the hardware does not prefetch. */
 MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP_T *A, size_t lda, MLP_T *ap)
 {
+    if (trans_a) {
+        for (size_t p = 0; p < kc; p++) {
+            const MLP_T *row = A + p * lda;
+            size_t t = 0;
+            for (; t + MLP_MR <= rows; t += MLP_MR) {
+#pragma GCC unroll 16
+                for (size_t i = 0; i < MLP_MR; i++) {
+                    ap[t * kc + p * MLP_MR + i] = row[t + i];
+                }
+            }
+            for (size_t i = 0; t + i < rows; i++) {
+                ap[t * kc + p * MLP_MR + i] = row[t + i];
+            }
+        }
+        return;
+    }
     size_t t = 0;
     for (; t + MLP_MR <= rows; t += MLP_MR) {
         MLP_T *dst = ap + t * kc;
         for (size_t p = 0; p < kc; p++) {
 #pragma GCC unroll 16
             for (size_t i = 0; i < MLP_MR; i++) {
-                dst[p * MLP_MR + i] = trans_a ? A[p * lda + t + i] : A[(t + i) * lda + p];
+                dst[p * MLP_MR + i] = A[(t + i) * lda + p];
             }
         }
     }
@@ -257,7 +291,7 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
         MLP_T *dst = ap + t * kc;
         for (size_t p = 0; p < kc; p++) {
             for (size_t i = 0; i < rows - t; i++) {
-                dst[p * MLP_MR + i] = trans_a ? A[p * lda + t + i] : A[(t + i) * lda + p];
+                dst[p * MLP_MR + i] = A[(t + i) * lda + p];
             }
         }
     }
@@ -283,12 +317,24 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
                 }
             }
         } else if (w == MLP_NR) {
-            MLP_FK(pack_strip)(MLP_NV, 0, kc, B + s, ldb, dst, MLP_FK(mlp_mask_first)(MLP_VL));
+            continue; /* below, row by row */
         } else {
             for (size_t p = 0; p < kc; p++) {
                 for (size_t c = 0; c < MLP_NR; c++) {
                     dst[p * MLP_NR + c] = c < w ? B[p * ldb + s + c] : 0;
                 }
+            }
+        }
+    }
+    /* The full strips of B, row by row: each of B's rows read from start to end (prefetched), not a strip's
+       kc lines ldb apart. */
+    const size_t full = trans_b ? 0 : cols / MLP_NR * MLP_NR;
+    for (size_t p = 0; p < kc && full > 0; p++) {
+        const MLP_T *row = B + p * ldb;
+        for (size_t s = 0; s < full; s += MLP_NR) {
+#pragma GCC unroll 4
+            for (size_t v = 0; v < MLP_NV; v++) {
+                MLP_FK(MLP_VSTOREU)(bp + s * kc + p * MLP_NR + v * MLP_VL, MLP_FK(MLP_VLOADU)(row + s + v * MLP_VL));
             }
         }
     }
