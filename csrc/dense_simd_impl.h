@@ -436,23 +436,37 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc;
     MLP_T *ap = (MLP_T *)(memory + (64 - (uintptr_t)memory % 64)); /* 64-byte aligned: a cache line */
     MLP_T *bp = ap + (a_len + 63) / 64 * 64;
+    /* blocks as equal as their count allows, none larger than the caches': 1024 terms as 2 × 512, and 512 rows as
+       4 × 108 + 80 rather than 4 × 126 + 8 (a last block that streams all of B's block for 8 rows) */
+    const size_t row_blocks = (rows + bk.mc - 1) / bk.mc, k_blocks = (k + bk.kc - 1) / bk.kc;
+    const size_t even_mc = (rows + row_blocks - 1) / row_blocks;
+    const mlp_blocks use = {(k + k_blocks - 1) / k_blocks, (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
-        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &bk, ap, bp);
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp);
     } else {
-        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &bk, ap, bp);
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp);
     }
 }
 
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
+/* The depth of the blocks a sum of k terms is cut into: at most MLP_KC, all about equal (784 terms: 4 of 196, not
+   3 of 256 and one of 16, whose tiles would spend as long loading and storing C as adding). */
+MLP_KFN size_t MLP_FK(block_depth)(size_t k)
+{
+    const size_t blocks = (k + MLP_KC - 1) / MLP_KC;
+    return blocks > 1 ? (k + blocks - 1) / blocks : k;
+}
+
 /* C (n, m) = A (n, k) · B (k, m) + bias (m). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
                                   const MLP_T *bias, MLP_T *C)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    for (size_t pc = 0; pc < k; pc += MLP_KC) {
-        const size_t kc = k - pc < MLP_KC ? k - pc : MLP_KC;
+    const size_t depth = MLP_FK(block_depth)(k);
+    for (size_t pc = 0; pc < k; pc += depth) {
+        const size_t kc = k - pc < depth ? k - pc : depth;
         MLP_FK(gemm_block)(fused, 0, 0, n, m, kc, A + pc, k, B + pc * m, m, C, m, pc == 0,
                            pc + kc == k ? bias : NULL, panel);
     }
@@ -463,8 +477,9 @@ MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m,
 MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    for (size_t pc = 0; pc < m; pc += MLP_KC) {
-        const size_t kc = m - pc < MLP_KC ? m - pc : MLP_KC;
+    const size_t depth = MLP_FK(block_depth)(m);
+    for (size_t pc = 0; pc < m; pc += depth) {
+        const size_t kc = m - pc < depth ? m - pc : depth;
         for (size_t q0 = 0; q0 < k; q0 += MLP_NR) {
             const size_t cols = k - q0 < MLP_NR ? k - q0 : MLP_NR;
             for (size_t q = 0; q < cols; q++) {
@@ -508,8 +523,9 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, si
                              const MLP_T *D, MLP_T *G, size_t q0, size_t q1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    for (size_t pc = 0; pc < n; pc += MLP_KC) {
-        const size_t kc = n - pc < MLP_KC ? n - pc : MLP_KC;
+    const size_t depth = MLP_FK(block_depth)(n);
+    for (size_t pc = 0; pc < n; pc += depth) {
+        const size_t kc = n - pc < depth ? n - pc : depth;
         if (transposed) {
             MLP_FK(gemm_block)(fused, 1, 1, m, q1 - q0, kc, D + pc * m, m, X + pc * k + q0, k, G + q0 * m, m, pc == 0,
                                NULL, panel);
@@ -528,6 +544,9 @@ MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_tn_transposed)(size_t n, size_t 
         return 0;
     }
     const double share_d = (double)MLP_FK(count_subnormal)(n * m, D) / ((double)n * (double)m);
+    if (share_d <= 0x1p-15) { /* share_x ≥ 0: no need to count X's (often far more numbers than D's) */
+        return 0;
+    }
     const double share_x = (double)MLP_FK(count_subnormal)(n * k, X) / ((double)n * (double)k);
     return share_d > share_x + 0x1p-15;
 }
