@@ -108,6 +108,51 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VFMA_f32_avx2 _mm256_fmadd_ps
 #endif
 
+#ifdef MLP_X86_DISPATCH
+/* 8 chains of 256 multiply-adds s = 0.5·b + s, b's first lane b0: their sum (so that none is dropped). */
+MLP_NOINLINE MLP_TARGET("avx2,fma") static float mlp_fma_chains(float b0)
+{
+    const __m256 a = _mm256_set1_ps(0.5f), b = _mm256_setr_ps(b0, 1, 1, 1, 1, 1, 1, 1);
+    __m256 s[8];
+    for (int j = 0; j < 8; j++) {
+        s[j] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < 256; i++) {
+        for (int j = 0; j < 8; j++) {
+            s[j] = _mm256_fmadd_ps(a, b, s[j]);
+        }
+    }
+    for (int j = 1; j < 8; j++) {
+        s[0] = _mm256_add_ps(s[0], s[j]);
+    }
+    return _mm256_cvtss_f32(s[0]);
+}
+#endif
+
+/* mlp.h. The fastest of three turns of each, so that an interruption does not decide. */
+int mlp_subnormal_free(void)
+{
+#ifdef MLP_X86_DISPATCH
+    if (!MLP_CPU_AVX2_FMA()) {
+        return 0;
+    }
+    int64_t normal = INT64_MAX, subnormal = INT64_MAX;
+    float sum = 0.0f;
+    for (int turn = 0; turn < 3; turn++) {
+        const int64_t t0 = mlp_now_ns();
+        sum += mlp_fma_chains(1.0f);
+        const int64_t t1 = mlp_now_ns();
+        sum += mlp_fma_chains(FLT_MIN / 4);
+        const int64_t t2 = mlp_now_ns();
+        normal = t1 - t0 < normal ? t1 - t0 : normal;
+        subnormal = t2 - t1 < subnormal ? t2 - t1 : subnormal;
+    }
+    return sum > 0.0f && subnormal <= 2 * normal + 1000; /* (1 µs: the clock's steps) */
+#else
+    return 0;
+#endif
+}
+
 /* A layer's three products, as dense_impl.h's dense functions hand them to dense_product, and the builds that
    run them. */
 typedef enum { MLP_NN_BIAS, MLP_NT, MLP_TN } mlp_product_kind;

@@ -70,6 +70,15 @@ mlp_cache mlp_cache_or_fallback(const mlp_cache *cache);
    sysctl on macOS), 0 where it does not: to be called once (it may trap to a hypervisor), not per product. */
 mlp_cache mlp_cache_detect(void);
 
+/* Whether a vector multiply-add with a subnormal factor runs as fast as one without (within a factor of 2) on this
+   CPU: measured, about 2,000 of each three times (AMD's Zen cores take no microcode assist for it; Intel's take
+   one of about 150 cycles), so about a microsecond here and a millisecond where it is slow. 0 without AVX2 and
+   FMA. To be called once, like mlp_cache_detect. */
+int mlp_subnormal_free(void);
+
+/* A monotonic clock, in nanoseconds (parallel.c). */
+int64_t mlp_now_ns(void);
+
 /* Where the kernels get memory of their own, the packing buffers of large products: `take` returns `bytes` bytes
    (or NULL), `give` returns them. The core calls no allocator of its own (but for mlp_cache_detect's query on
    Windows): the binding passes Python's raw allocator, callable without the GIL and traced by tracemalloc like
@@ -89,10 +98,11 @@ typedef struct {
     mlp_isa isa;
     mlp_cache cache;
     mlp_alloc alloc;
+    int subnormal_free; /* 1: a subnormal factor does not slow a multiply-add on this CPU (mlp_subnormal_free) */
 } mlp_threads;
 
 /* no team: threads started per product; large products not packed */
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}, {NULL, NULL}})
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}, {NULL, NULL}, 0})
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */

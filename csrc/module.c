@@ -631,6 +631,7 @@ typedef struct {
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
+    int subnormal_free;  /* mlp_subnormal_free, once by core_exec */
     item_names names;
 } core_state;
 
@@ -1095,7 +1096,8 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     const mlp_cache cache = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
     const mlp_alloc alloc = {PyMem_RawMalloc, PyMem_RawFree}; /* callable without the GIL, traced */
-    *threads = (mlp_threads){1, NULL, isa, cache, alloc};
+    const int subnormal_free = state != NULL && state->subnormal_free;
+    *threads = (mlp_threads){1, NULL, isa, cache, alloc, subnormal_free};
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
@@ -1118,7 +1120,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
         count = (unsigned long)n;
     }
     count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
-    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache, alloc};
+    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache, alloc, subnormal_free};
     return 0;
 }
 
@@ -2450,7 +2452,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_cache used = mlp_cache_or_fallback(&detected);
     const int fallback = used.l1_bytes != detected.l1_bytes || used.l1_ways != detected.l1_ways ||
                          used.l2_bytes != detected.l2_bytes;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:N,s:N,s:N,s:N}",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:N,s:N,s:N,s:N}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2465,7 +2467,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
                          (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
-                         fallback ? Py_False : Py_True, "optimizers", optimizer_names(), "hidden_activations",
+                         fallback ? Py_False : Py_True, "subnormal_free",
+                         state != NULL && state->subnormal_free ? Py_True : Py_False, "optimizers", optimizer_names(),
+                         "hidden_activations",
                          activation_names(0), "output_activations", activation_names(1), "losses", loss_rows());
 }
 
@@ -2594,6 +2598,7 @@ static int core_exec(PyObject *module)
         return -1;
     }
     state->cache = mlp_cache_detect();
+    state->subnormal_free = mlp_subnormal_free();
     item_names *names = &state->names;
     for (int i = 0; i < N_STATE_ITEMS; i++) {
         if (i < MLP_MAX_LAYERS) {

@@ -96,7 +96,7 @@ size_t mlp_cpu_count(void)
     }
     return n > 0 ? n : 1;
 }
-static int64_t mlp_now_ns(void)
+int64_t mlp_now_ns(void)
 {
     LARGE_INTEGER count, freq;
     QueryPerformanceCounter(&count);
@@ -138,7 +138,7 @@ size_t mlp_cpu_count(void)
     return 1;
 #endif
 }
-static int64_t mlp_now_ns(void)
+int64_t mlp_now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

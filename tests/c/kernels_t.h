@@ -856,18 +856,24 @@ static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[SPL
 
 /* The three products split among threads started for them (mlp_parallel without a team) give the bits of one
    thread, with the range cut in several places (2, 3 and 7 threads asked); Xᵀ·D in both its forms: with clean
-   data, and with a share of subnormal deltas (its transposed form, tn_body). */
+   data, and with a share of subnormal deltas (its transposed form, tn_body), unless the threads say a subnormal
+   factor costs nothing here (subnormal_free: then tiles of G with the subnormal deltas in vectors). */
 static void MLP_FN(test_dense_threads_same_bits)(void)
 {
     for (int with_subnormals = 0; with_subnormals < 2; with_subnormals++) {
         MLP_FN(split_case) c = MLP_FN(split_case_new)(with_subnormals);
         static const size_t parts[] = {2, 3, 7};
         for (size_t t = 0; t < COUNT(parts); t++) {
-            MLP_T *out[SPLIT_OUTS];
-            MLP_FN(split_case_run)(&c, MLP_THREADS(parts[t]), out);
-            char how[64];
-            snprintf(how, sizeof how, "%zu threads started for it", parts[t]);
-            MLP_FN(split_case_check)(&c, out, how);
+            for (int free_ = 0; free_ < 2; free_++) {
+                MLP_T *out[SPLIT_OUTS];
+                mlp_threads threads = MLP_THREADS(parts[t]);
+                threads.subnormal_free = free_;
+                MLP_FN(split_case_run)(&c, threads, out);
+                char how[96];
+                snprintf(how, sizeof how, "%zu threads started for it%s", parts[t],
+                         free_ ? ", subnormal factors free" : "");
+                MLP_FN(split_case_check)(&c, out, how);
+            }
         }
         MLP_FN(split_case_free)(&c);
     }
@@ -884,7 +890,7 @@ static void *MLP_FN(team_user_main)(void *p)
 {
     MLP_FN(team_user) *u = p;
     for (size_t r = 0; r < COUNT(u->out); r++) {
-        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, u->out[r]);
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}, 0}, u->out[r]);
     }
     return NULL;
 }
@@ -913,7 +919,8 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
                 MLP_T *out[SPLIT_OUTS];
-                MLP_FN(split_case_run)(&c, (mlp_threads){counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, out);
+                const mlp_threads threads = {counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}, 0};
+                MLP_FN(split_case_run)(&c, threads, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
                          round ? ", woken" : "");
@@ -990,6 +997,8 @@ static void MLP_FN(test_dense_tn_subnormal)(void)
 static void MLP_FN(test_dense_products_blocked)(void)
 {
     const mlp_cache detected = mlp_cache_detect();
+    const int free_ = mlp_subnormal_free(); /* (a measurement: only its range is certain) */
+    CHECKF(free_ == 0 || free_ == 1, "mlp_subnormal_free says 0 or 1, got %d", free_);
     const mlp_cache geometries[] = {{0, 0, 0},       {32768, 8, 524288}, {49152, 12, 1048576}, {1024, 2, 2048},
                                     {3072, 3, 20000}, {24576, 6, 327680}, {5, 100, 7},         detected};
     static const size_t shapes[][3] = {{1, 1, 1}, {7, 17, 20}, {13, 33, 100}, {50, 150, 37}, {6, 16, 512},
