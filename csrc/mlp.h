@@ -72,8 +72,8 @@ mlp_cache mlp_cache_detect(void);
 
 /* Whether a vector multiply-add with a subnormal factor runs as fast as one without (within a factor of 2) on this
    CPU: measured, about 2,000 of each three times (AMD's Zen cores take no microcode assist for it; Intel's take
-   one of about 150 cycles), so about a microsecond here and a millisecond where it is slow. 0 without AVX2 and
-   FMA. To be called once, like mlp_cache_detect. */
+   one of about 150 cycles): about a microsecond on a CPU without the assist, a millisecond with it. 0 without AVX2
+   and FMA. To be called once, like mlp_cache_detect. */
 int mlp_subnormal_free(void);
 
 /* A monotonic clock, in nanoseconds (parallel.c). */
