@@ -431,11 +431,10 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                   : MLP_HAS_AVX2_FMA(threads.isa) ? MLP_BUILD_AVX2
                                                   : MLP_BUILD_GENERIC;
     }
-    if (which != MLP_TN || threads.subnormal_free) {
-        /* tiles of G: on this CPU a subnormal factor costs nothing more in the vector operand */
-    } else if (p.build == MLP_BUILD_AVX512) {
+    /* Xᵀ·D's form, where a subnormal factor is slow on this CPU (else always tiles of G) */
+    if (which == MLP_TN && !threads.subnormal_free && p.build == MLP_BUILD_AVX512) {
         p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, in, out, A, B);
-    } else if (p.build == MLP_BUILD_AVX2) {
+    } else if (which == MLP_TN && !threads.subnormal_free && p.build == MLP_BUILD_AVX2) {
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif

@@ -43,10 +43,11 @@
 #define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
 #define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
 
-/* Term p of the tile's sums (p ≥ 1): acc[i] (+)= A(i, p) · B's row p, in the order the header states. */
-MLP_KFN void MLP_FK(tile_term)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
-                               size_t p, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_M last,
-                               MLP_V acc[MLP_MR][MLP_NV])
+/* Term p of the tile's sums: acc[i] = A(i, p) · B's row p if start (the rounded product), else acc[i] += it, in
+   the order the header states. */
+MLP_KFN void MLP_FK(tile_term)(const int start, const int fused, const size_t mr, const size_t nv, const int masked,
+                               const int trans_a, size_t p, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+                               MLP_M last, MLP_V acc[MLP_MR][MLP_NV])
 {
     const MLP_T *bp = B + p * ldb;
     MLP_V b[MLP_NV];
@@ -59,7 +60,9 @@ MLP_KFN void MLP_FK(tile_term)(const int fused, const size_t mr, const size_t nv
         const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, p));
 #pragma GCC unroll 4
         for (size_t v = 0; v < nv; v++) {
-            if (fused) {
+            if (start) {
+                acc[i][v] = a * b[v];
+            } else if (fused) {
                 acc[i][v] = MLP_FK(MLP_VFMA)(a, b[v], acc[i][v]);
             } else {
                 acc[i][v] = acc[i][v] + a * b[v]; /* rounded product, then sum (-ffp-contract=off) */
@@ -76,19 +79,7 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
     _Alignas(64) MLP_T t[trans_c ? MLP_MR : 1][trans_c ? MLP_NR : 1]; /* C's tile in C's order, for trans_c */
     size_t p = 0;
     if (first) {
-        MLP_V b[MLP_NV];
-#pragma GCC unroll 4
-        for (size_t v = 0; v < nv; v++) {
-            b[v] = MLP_LOADV(v, B + v * MLP_VL);
-        }
-#pragma GCC unroll 16
-        for (size_t i = 0; i < mr; i++) {
-            const MLP_V a = MLP_FK(MLP_VSET1)(MLP_AIP(i, 0));
-#pragma GCC unroll 4
-            for (size_t v = 0; v < nv; v++) {
-                acc[i][v] = a * b[v];
-            }
-        }
+        MLP_FK(tile_term)(1, fused, mr, nv, masked, trans_a, 0, A, lda, B, ldb, last, acc);
         p = 1;
     } else {
         if (trans_c) {
@@ -110,11 +101,11 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
     if (mr == MLP_MR && nv == MLP_NV && !masked) { /* a full tile, the large products' loop: 4 terms a turn */
 #pragma GCC unroll 4
         for (; p < kc; p++) {
-            MLP_FK(tile_term)(fused, MLP_MR, MLP_NV, 0, trans_a, p, A, lda, B, ldb, last, acc);
+            MLP_FK(tile_term)(0, fused, MLP_MR, MLP_NV, 0, trans_a, p, A, lda, B, ldb, last, acc);
         }
     } else {
         for (; p < kc; p++) {
-            MLP_FK(tile_term)(fused, mr, nv, masked, trans_a, p, A, lda, B, ldb, last, acc);
+            MLP_FK(tile_term)(0, fused, mr, nv, masked, trans_a, p, A, lda, B, ldb, last, acc);
         }
     }
     if (bias != NULL) {
@@ -251,6 +242,14 @@ MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, const int tr
         }
 #undef MLP_STRIP
     }
+}
+
+/* The size of the blocks `total` is cut into: at most `most`, all about equal (784 terms of at most 256: 4 of 196,
+   not 3 of 256 and one of 16, whose tiles would spend as long loading and storing C as adding). */
+MLP_KFN size_t MLP_FK(even_block)(size_t total, size_t most)
+{
+    const size_t blocks = (total + most - 1) / most;
+    return blocks > 1 ? (total + blocks - 1) / blocks : total;
 }
 
 /* ---- Large products: both factors packed, blocks sized for the caches (mlp_blocks, dense.c) ---- */
@@ -436,11 +435,10 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc;
     MLP_T *ap = (MLP_T *)(memory + (64 - (uintptr_t)memory % 64)); /* 64-byte aligned: a cache line */
     MLP_T *bp = ap + (a_len + 63) / 64 * 64;
-    /* blocks as equal as their count allows, none larger than the caches': 1024 terms as 2 × 512, and 512 rows as
-       4 × 108 + 80 rather than 4 × 126 + 8 (a last block that streams all of B's block for 8 rows) */
-    const size_t row_blocks = (rows + bk.mc - 1) / bk.mc, k_blocks = (k + bk.kc - 1) / bk.kc;
-    const size_t even_mc = (rows + row_blocks - 1) / row_blocks;
-    const mlp_blocks use = {(k + k_blocks - 1) / k_blocks, (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
+    /* blocks as equal as their count allows, none larger than the caches': 512 rows as 4 × 108 + 80 rather than
+       4 × 126 + 8 (a last block that streams all of B's block for 8 rows) */
+    const size_t even_mc = MLP_FK(even_block)(rows, bk.mc);
+    const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
         MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp);
     } else {
@@ -451,20 +449,12 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* The depth of the blocks a sum of k terms is cut into: at most MLP_KC, all about equal (784 terms: 4 of 196, not
-   3 of 256 and one of 16, whose tiles would spend as long loading and storing C as adding). */
-MLP_KFN size_t MLP_FK(block_depth)(size_t k)
-{
-    const size_t blocks = (k + MLP_KC - 1) / MLP_KC;
-    return blocks > 1 ? (k + blocks - 1) / blocks : k;
-}
-
 /* C (n, m) = A (n, k) · B (k, m) + bias (m). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
                                   const MLP_T *bias, MLP_T *C)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    const size_t depth = MLP_FK(block_depth)(k);
+    const size_t depth = MLP_FK(even_block)(k, MLP_KC);
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
         MLP_FK(gemm_block)(fused, 0, 0, n, m, kc, A + pc, k, B + pc * m, m, C, m, pc == 0,
@@ -477,7 +467,7 @@ MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m,
 MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    const size_t depth = MLP_FK(block_depth)(m);
+    const size_t depth = MLP_FK(even_block)(m, MLP_KC);
     for (size_t pc = 0; pc < m; pc += depth) {
         const size_t kc = m - pc < depth ? m - pc : depth;
         for (size_t q0 = 0; q0 < k; q0 += MLP_NR) {
@@ -523,7 +513,7 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, si
                              const MLP_T *D, MLP_T *G, size_t q0, size_t q1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    const size_t depth = MLP_FK(block_depth)(n);
+    const size_t depth = MLP_FK(even_block)(n, MLP_KC);
     for (size_t pc = 0; pc < n; pc += depth) {
         const size_t kc = n - pc < depth ? n - pc : depth;
         if (transposed) {
