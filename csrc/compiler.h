@@ -98,6 +98,8 @@ static inline void mlp_atomic_store_int(mlp_atomic_int *p, int v) { _Interlocked
 static inline int mlp_atomic_add_int(mlp_atomic_int *p, int v) { return (int)_InterlockedExchangeAdd(p, v); }
 static inline void *mlp_atomic_load_ptr(mlp_atomic_ptr *p) { return _InterlockedCompareExchangePointer(p, 0, 0); }
 static inline void mlp_atomic_store_ptr(mlp_atomic_ptr *p, void *v) { _InterlockedExchangePointer(p, v); }
+/* stores v, returns the value before */
+static inline void *mlp_atomic_exchange_ptr(mlp_atomic_ptr *p, void *v) { return _InterlockedExchangePointer(p, v); }
 /* if *p == *expected, *p = desired and 1; else *expected = *p and 0 */
 static inline int mlp_atomic_cas_ptr(mlp_atomic_ptr *p, void **expected, void *desired)
 {
@@ -126,6 +128,10 @@ static inline void *mlp_atomic_load_ptr(mlp_atomic_ptr *p) { return atomic_load_
 static inline void mlp_atomic_store_ptr(mlp_atomic_ptr *p, void *v)
 {
     atomic_store_explicit(p, v, memory_order_release);
+}
+static inline void *mlp_atomic_exchange_ptr(mlp_atomic_ptr *p, void *v)
+{
+    return atomic_exchange_explicit(p, v, memory_order_acq_rel);
 }
 static inline int mlp_atomic_cas_ptr(mlp_atomic_ptr *p, void **expected, void *desired)
 {

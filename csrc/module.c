@@ -632,6 +632,7 @@ typedef struct {
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
     int subnormal_free;  /* mlp_subnormal_free, once by core_exec */
+    mlp_atomic_ptr spare; /* the scratch block kept between calls (scratch_free), or NULL */
     item_names names;
 } core_state;
 
@@ -834,12 +835,18 @@ static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *sp
  * Scratch memory and input conversion
  * ------------------------------------------------------------------------------------------------------------ */
 
-/* Small calls use a stack buffer; larger ones one PyMem block (seen by tracemalloc). */
+/* Small calls use a stack buffer; larger ones a PyMem block (seen by tracemalloc), which the module then keeps for
+   the next call (its spare, core_state) if it is at most SPARE_MAX_BYTES: a fresh block of many MB costs a page
+   fault per 4 KiB on first use, a large share of a step of wide layers (docs/benchmarks.md, "Does keeping the
+   scratch block pay?"). mlpext.release_memory() frees it. */
 #define STACK_SCRATCH_BYTES 4096
+#define SPARE_MAX_BYTES ((size_t)128 << 20)
+#define BLOCK_HEAD 64 /* a heap block's size, in front of its data (keeps the data's alignment mod 64 PyMem's) */
 
 typedef struct {
     double stack[STACK_SCRATCH_BYTES / sizeof(double)];
-    void *heap;
+    char *heap;            /* a heap block: its usable bytes (size_t) at the start, its data at BLOCK_HEAD; or NULL */
+    mlp_atomic_ptr *spare; /* where the module keeps a block between calls; NULL: none is kept */
 } scratch;
 
 /* elems (converted inputs) + work elements of the call's dtype, with overflow checks. */
@@ -848,25 +855,38 @@ static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
     size_t item = c->K->size;
     size_t elems = c->scratch_len + work;
     s->heap = NULL;
-    if (elems < work || elems > (size_t)PY_SSIZE_T_MAX / item) {
+    if (elems < work || elems > (size_t)(PY_SSIZE_T_MAX - BLOCK_HEAD) / item) {
         PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", c->fname);
         return NULL;
     }
-    if (elems * item <= sizeof s->stack) {
+    const size_t bytes = elems * item;
+    if (bytes <= sizeof s->stack) {
         return s->stack;
     }
-    s->heap = PyMem_Malloc(elems * item);
-    if (s->heap == NULL) {
-        PyErr_NoMemory();
+    char *block = s->spare != NULL ? mlp_atomic_exchange_ptr(s->spare, NULL) : NULL;
+    if (block != NULL && *(size_t *)block < bytes) {
+        PyMem_Free(block);
+        block = NULL;
     }
-    return s->heap;
+    if (block == NULL && (block = PyMem_Malloc(BLOCK_HEAD + bytes)) != NULL) {
+        *(size_t *)block = bytes;
+    }
+    s->heap = block;
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    return block + BLOCK_HEAD;
 }
 
+/* Keeps the heap block as the module's spare (freeing one another thread kept meanwhile), or frees it. */
 static void scratch_free(scratch *s)
 {
-    if (s->heap != NULL) {
-        PyMem_Free(s->heap);
+    if (s->heap != NULL && s->spare != NULL && *(size_t *)s->heap <= SPARE_MAX_BYTES) {
+        s->heap = mlp_atomic_exchange_ptr(s->spare, s->heap);
     }
+    PyMem_Free(s->heap);
+    s->heap = NULL;
 }
 
 /* Hands out the scratch block: first the converted inputs (their data pointers), then the kernel workspace. */
@@ -1160,6 +1180,7 @@ static int call_validate(call *k, const char *fname, int ndims, const char *cons
     ctx_init(&k->c, fname, ndims, dim_names, args);
     k->nouts = 0;
     k->s.heap = NULL;
+    k->s.spare = NULL;
     if (unpack_out(&k->c, out_arg, nouts, k->outs) < 0) {
         return -1;
     }
@@ -1204,9 +1225,11 @@ static void call_abort(call *k)
 
 /* After call_validate: the scratch block, with `work` scalars of kernel workspace (work_ok = 0: the size
    overflowed). Returns 0, or -1 with an exception set and everything released. */
-static int call_alloc(call *k, size_t work, int work_ok)
+static int call_alloc(call *k, PyObject *module, size_t work, int work_ok)
 {
+    core_state *state = PyModule_GetState(module);
     void *block = NULL;
+    k->s.spare = state != NULL ? &state->spare : NULL;
     if (!work_ok) {
         PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", k->c.fname);
     } else {
@@ -1235,7 +1258,7 @@ static int call_begin(call *k, PyObject *module, const char *fname, const arg_sp
         call_abort(k);
         return -1;
     }
-    return call_alloc(k, k->c.work, k->c.work_ok);
+    return call_alloc(k, module, k->c.work, k->c.work_ok);
 }
 
 /* Frees the call's scratch and temporaries; returns result (NULL on error, then the outputs are dropped). */
@@ -2084,7 +2107,7 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
         call_abort(k);
         return -1;
     }
-    if (call_alloc(k, work, work != 0 || nc->x < 0) < 0) {
+    if (call_alloc(k, module, work, work != 0 || nc->x < 0) < 0) {
         return -1;
     }
     for (int i = 0; i < k->c.nargs; i++) {
@@ -2452,7 +2475,15 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_cache used = mlp_cache_or_fallback(&detected);
     const int fallback = used.l1_bytes != detected.l1_bytes || used.l1_ways != detected.l1_ways ||
                          used.l2_bytes != detected.l2_bytes;
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:N,s:N,s:N,s:N}",
+    /* the kept block's size, read while this call holds it (another thread could free it meanwhile) */
+    char *kept = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
+    const Py_ssize_t kept_bytes = kept != NULL ? (Py_ssize_t)(BLOCK_HEAD + *(size_t *)kept) : 0;
+    void *none = NULL;
+    if (kept != NULL && !mlp_atomic_cas_ptr(&state->spare, &none, kept)) {
+        PyMem_Free(kept); /* another call kept its block meanwhile */
+    }
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
+                         "s:N}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2468,7 +2499,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
                          (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
                          fallback ? Py_False : Py_True, "subnormal_free",
-                         state != NULL && state->subnormal_free ? Py_True : Py_False, "optimizers", optimizer_names(),
+                         state != NULL && state->subnormal_free ? Py_True : Py_False, "kept_block_bytes",
+                         kept_bytes, "kept_block_max",
+                         (Py_ssize_t)SPARE_MAX_BYTES, "optimizers", optimizer_names(),
                          "hidden_activations",
                          activation_names(0), "output_activations", activation_names(1), "losses", loss_rows());
 }
@@ -2506,6 +2539,9 @@ static void core_free(void *module)
 {
     core_clear((PyObject *)module);
     core_state *state = PyModule_GetState((PyObject *)module);
+    if (state != NULL) {
+        PyMem_Free(mlp_atomic_exchange_ptr(&state->spare, NULL));
+    }
     mlp_team *team = state != NULL ? mlp_atomic_load_ptr(&state->team) : NULL;
     if (team != NULL) {
         if (mlp_team_ours(team)) {
@@ -2527,6 +2563,21 @@ static PyObject *py_after_fork_in_child(PyObject *m, PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(release_memory_doc,
+"release_memory($module)\n--\n\n"
+"Frees the scratch block mlpext keeps between calls: the workspace of the last call that needed a block\n"
+"(more than 4 KiB, at most 128 MiB), kept so that the next call does not pay for touching new memory.\n"
+"Returns the bytes freed (0 if none was kept). The next call that needs a block allocates one again.");
+
+static PyObject *py_release_memory(PyObject *m, PyObject *Py_UNUSED(args))
+{
+    core_state *state = PyModule_GetState(m);
+    char *block = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
+    const size_t bytes = block != NULL ? BLOCK_HEAD + *(size_t *)block : 0;
+    PyMem_Free(block);
+    return PyLong_FromSize_t(bytes);
+}
+
 #define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
 static PyMethodDef core_methods[] = {
     {"forward", (PyCFunction)(void (*)(void))py_forward, FASTCALL_KW, forward_doc},
@@ -2540,6 +2591,7 @@ static PyMethodDef core_methods[] = {
     {"build_info", py_build_info, METH_NOARGS, build_info_doc},
     {"optimizer_state", (PyCFunction)(void (*)(void))py_optimizer_state, FASTCALL_KW, optimizer_state_doc},
     {"_after_fork_in_child", py_after_fork_in_child, METH_NOARGS, NULL},
+    {"release_memory", py_release_memory, METH_NOARGS, release_memory_doc},
     {"net_loss", (PyCFunction)(void (*)(void))py_net_loss, FASTCALL_KW, net_loss_doc},
     {"net_fit", (PyCFunction)(void (*)(void))py_net_fit, FASTCALL_KW, net_fit_doc},
     {"net_apply", (PyCFunction)(void (*)(void))py_net_apply, FASTCALL_KW, net_apply_doc},

@@ -41,7 +41,7 @@ def _missing_core_message():
 
 
 try:
-    from mlpext._core import backward, forward, predict, trace_step, train, train_step, update
+    from mlpext._core import backward, forward, predict, release_memory, trace_step, train, train_step, update
 except ModuleNotFoundError as error:
     if error.name != "mlpext._core":
         raise
@@ -51,7 +51,8 @@ from mlpext import reference  # noqa: E402  (after the check above: it imports t
 from mlpext.network import MLP  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP", "show_config"]
+__all__ = ["forward", "backward", "update", "train_step", "train", "predict", "trace_step", "MLP", "show_config",
+           "release_memory"]
 
 
 def show_config():
@@ -74,6 +75,9 @@ def show_config():
     cost = ("none (measured at import)" if info["subnormal_free"]
             else "a slow path, or not measured: Xᵀ·D broadcasts the factor that has more of them")
     print(f"  multiply-adds with subnormal factors: {cost}")
+    print(f"  workspace: a call's block of more than 4 KiB is kept for the next call if at most "
+          f"{info['kept_block_max'] // 2 ** 20} MiB (now {info['kept_block_bytes'] / 2 ** 20:.1f} MiB kept); "
+          f"mlpext.release_memory() frees it")
     env = os.environ.get("MLPEXT_NUM_THREADS")
     cpus = info["cpus"]
     helpers = info["team_helpers"]

@@ -2,8 +2,9 @@
 
 Measured with tracemalloc, which sees:
   - Python's allocators (PyMem_*, PyObject_*, PyMem_Raw*): the binding's scratch block (csrc/module.c: a stack
-    buffer of 4 KiB for small calls, else one PyMem_Malloc block per call, freed before the call returns), a
-    network call's bookkeeping and net_fit's index workspace (PyMem_Malloc);
+    buffer of 4 KiB for small calls, else a PyMem_Malloc block, which the module keeps for the next call if it
+    is at most 128 MiB: the warm-up runs below leave it kept, so the measured runs reuse it; the last tests
+    check the keeping itself), a network call's bookkeeping and net_fit's index workspace (PyMem_Malloc);
   - NumPy's array data (PyDataMem), which NumPy reports to tracemalloc in its own domain
     (np.lib.tracemalloc_domain); get_traced_memory() counts every domain.
 Memory kept is read after a full collection (gc.collect()), which also empties the interpreter's free lists:
@@ -236,3 +237,72 @@ def test_tracemalloc_sees_numpy_data():
         tracemalloc.stop()
     assert a.nbytes <= grown <= a.nbytes + ARRAY_OVERHEAD
     assert np.lib.tracemalloc_domain in domains
+
+
+# --- the scratch block kept between calls (csrc/module.c, scratch_get / scratch_free) ---------------------------
+
+def traced_peak(fn):
+    """Peak traced bytes above the start while fn() runs."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - start
+
+
+def kept_block():
+    return _core.build_info()["kept_block_bytes"]
+
+
+def test_a_call_keeps_its_scratch_block_for_the_next():
+    """A call whose scratch block is on the heap leaves it kept for the next call, which then allocates none;
+    release_memory() frees it and returns its size. Without a kept block, the same call allocates it again."""
+    X, y, params = larger_arrays(np.float64)
+    step = lambda: mlpext.train_step(X, y, *params, 0.01)  # noqa: E731
+    mlpext.release_memory()
+    assert kept_block() == 0
+    step()
+    kept = kept_block()
+    assert kept >= 8 * X.size  # X converted to float64 is in it, besides the workspace
+    assert traced_peak(step) < kept // 2  # took the kept block
+    assert kept_block() == kept
+    assert mlpext.release_memory() == kept
+    assert kept_block() == 0 and mlpext.release_memory() == 0
+    assert traced_peak(step) >= kept  # none kept: allocated again (and kept again)
+    assert kept_block() == kept
+    mlpext.release_memory()
+
+
+def test_a_larger_call_replaces_the_kept_block():
+    """A call that needs more than the kept block frees it and keeps its own, larger one."""
+    small, large = larger_arrays(np.float64), larger_arrays(np.float64)
+    X, y, params = large
+    X, y = np.tile(X, (8, 1)), np.tile(y, (8, 1))
+    mlpext.release_memory()
+    mlpext.train_step(*small[:2], *small[2], 0.01)
+    before = kept_block()
+    mlpext.train_step(X, y, *params, 0.01)
+    assert kept_block() > before
+    mlpext.release_memory()
+
+
+def test_a_block_above_the_limit_is_not_kept():
+    """A workspace larger than kept_block_max is freed when its call ends, not kept; one just below is kept."""
+    limit = _core.build_info()["kept_block_max"]
+    n = 4096
+
+    def predict(hidden):  # predict's workspace is its hidden activation: n × hidden float64
+        X = np.ones((n, 1))
+        mlpext.predict(X, np.zeros((1, hidden)), np.zeros(hidden), np.zeros((hidden, 1)), np.zeros(1))
+
+    mlpext.release_memory()
+    predict(limit // (8 * n) + 64)
+    assert kept_block() == 0
+    predict(limit // (8 * n) - 64)
+    assert 0 < kept_block() <= limit
+    mlpext.release_memory()
