@@ -226,8 +226,9 @@ MLP_INLINE void MLP_FN(gemm_tn)(size_t n, size_t k, size_t m, const MLP_T *X, co
     }
 }
 
-/* Σ over rows: db (m) = Σ_r D[r, :], row by row as NumPy's np.sum(D, axis=0). */
-MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
+/* Σ over rows: db (m) = Σ_r D[r, :] for D's first m columns, rows ld apart, row by row as NumPy's
+   np.sum(D, axis=0). */
+MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, size_t ld, const MLP_T *D, MLP_T *db)
 {
     enum { COLS = 32 }; /* columns whose sums stay in registers down the rows (not in db: no add waits on a store) */
     size_t j0 = 0;
@@ -238,7 +239,7 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
         }
         for (size_t r = 1; r < n; r++) {
             for (size_t j = 0; j < COLS; j++) {
-                acc[j] += D[r * m + j0 + j];
+                acc[j] += D[r * ld + j0 + j];
             }
         }
         for (size_t j = 0; j < COLS; j++) {
@@ -250,7 +251,7 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, const MLP_T *D, MLP_T *db)
     }
     for (size_t r = 1; r < n; r++) {
         for (size_t j = j0; j < m; j++) {
-            db[j] += D[r * m + j];
+            db[j] += D[r * ld + j];
         }
     }
 }
@@ -285,12 +286,14 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 /* What each part of a product does to its rows of C right after computing them, on its own thread and while they
    are warm: X·W + b is activated with act; D·Wᵀ is multiplied by act'(act_of), act_of the layer's input
    activation (shaped as C); Xᵀ·D, when update is not NULL, is added to update times rate (update += C·rate,
-   rounded as mlp_add_scaled). */
+   rounded as mlp_add_scaled), and when col_sums is not NULL, the part also sums a share of D's columns into it
+   (the bias gradient, sum_rows: the same bits however the columns are shared). */
 typedef struct {
     mlp_activation act;
     const MLP_T *act_of;
     MLP_T *update;
     MLP_T rate;
+    MLP_T *col_sums;
 } MLP_FN(epilogue);
 
 /* A product to run, in parts (product_part): its kind, build, arguments. */
@@ -367,6 +370,11 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(product) *p = arg;
     size_t lo, hi;
+    if (p->which == MLP_TN && p->epi.col_sums != NULL) { /* B = D (n, m): this part's share of its column sums */
+        MLP_FN(part_rows)(p->m, 32, part, parts, &lo, &hi);
+        MLP_SIMD_CALL(sum_rows_v, p->isa, p->n * (hi - lo), MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN,
+                      (p->n, hi - lo, p->m, p->B + lo, p->epi.col_sums + lo));
+    }
     MLP_FN(part_rows)(MLP_FN(product_cut_rows)(p), 16, part, parts, &lo, &hi);
     if (lo >= hi) {
         return;
@@ -465,7 +473,8 @@ void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, 
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
         MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
     } else {
-        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, (MLP_FN(epilogue)){act, NULL, NULL, 0}, threads);
+        MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, (MLP_FN(epilogue)){act, NULL, NULL, 0, NULL},
+                              threads);
     }
 }
 
@@ -477,8 +486,8 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
         MLP_SMALL_SWITCH(out, MLP_FN(gemm_nt)(n, in, MLP_K, D, W, D_prev));
         MLP_FN(mlp_mul_activation_grad)(threads.isa, act_prev, n, in, A_prev, D_prev);
     } else {
-        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev, (MLP_FN(epilogue)){act_prev, A_prev, NULL, 0},
-                              threads);
+        MLP_FN(dense_product)(MLP_NT, n, in, out, D, W, NULL, D_prev,
+                              (MLP_FN(epilogue)){act_prev, A_prev, NULL, 0, NULL}, threads);
     }
 }
 
@@ -488,14 +497,13 @@ static void MLP_FN(param_grads)(size_t n, size_t in, size_t out, const MLP_T *X,
                                 MLP_T *db, MLP_T lr, MLP_T *W, MLP_T *b, mlp_threads threads)
 {
     if (out <= MLP_SMALL_WIDTH) {
-        MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, D, db));
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_tn)(n, in, MLP_K, X, D, dW); MLP_FN(sum_rows)(n, MLP_K, MLP_K, D, db));
         if (W != NULL) {
             MLP_FN(mlp_add_scaled)(in * out, dW, lr, W);
         }
     } else {
-        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW, (MLP_FN(epilogue)){MLP_ACT(MLP_IDENTITY), NULL, W, lr},
-                              threads);
-        MLP_SIMD_CALL(sum_rows_v, threads.isa, n * out, MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN, (n, out, D, db));
+        MLP_FN(dense_product)(MLP_TN, n, in, out, X, D, NULL, dW,
+                              (MLP_FN(epilogue)){MLP_ACT(MLP_IDENTITY), NULL, W, lr, db}, threads);
     }
     if (W != NULL) {
         MLP_FN(mlp_add_scaled)(out, db, lr, b);
@@ -563,7 +571,8 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
-                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST, {MLP_ACT(MLP_IDENTITY), NULL, NULL, 0}};
+                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST,
+                         {MLP_ACT(MLP_IDENTITY), NULL, NULL, 0, NULL}};
     const size_t rows = which == 2 ? k : n;
     const mlp_build build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
                             : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
