@@ -86,6 +86,8 @@ for dt in (np.float64, np.float32):
     mae = mlpext.MLP([6, 5, 4, 2], activation="gelu", loss="mae", optimizer="rmsprop", dtype=dt, seed=2)
     mae.fit(digits_like, rng.random((40, 2)), 2, batch_size=8)
 mlpext._core.build_info()
+assert mlpext.release_memory() > 0  # the block kept by the last call that needed one
+assert mlpext.release_memory() == 0
 print("driver done")
 '''
 
