@@ -96,6 +96,11 @@ static inline int mlp_atomic_load_int(mlp_atomic_int *p) { return (int)_Interloc
 static inline void mlp_atomic_store_int(mlp_atomic_int *p, int v) { _InterlockedExchange(p, v); }
 /* adds v, returns the value before */
 static inline int mlp_atomic_add_int(mlp_atomic_int *p, int v) { return (int)_InterlockedExchangeAdd(p, v); }
+/* if *p == expected, *p = desired and 1; else 0 */
+static inline int mlp_atomic_cas_int(mlp_atomic_int *p, int expected, int desired)
+{
+    return _InterlockedCompareExchange(p, desired, expected) == expected;
+}
 static inline void *mlp_atomic_load_ptr(mlp_atomic_ptr *p) { return _InterlockedCompareExchangePointer(p, 0, 0); }
 static inline void mlp_atomic_store_ptr(mlp_atomic_ptr *p, void *v) { _InterlockedExchangePointer(p, v); }
 /* stores v, returns the value before */
@@ -123,6 +128,10 @@ static inline void mlp_atomic_store_int(mlp_atomic_int *p, int v)
 static inline int mlp_atomic_add_int(mlp_atomic_int *p, int v)
 {
     return atomic_fetch_add_explicit(p, v, memory_order_acq_rel);
+}
+static inline int mlp_atomic_cas_int(mlp_atomic_int *p, int expected, int desired)
+{
+    return atomic_compare_exchange_strong_explicit(p, &expected, desired, memory_order_acq_rel, memory_order_acquire);
 }
 static inline void *mlp_atomic_load_ptr(mlp_atomic_ptr *p) { return atomic_load_explicit(p, memory_order_acquire); }
 static inline void mlp_atomic_store_ptr(mlp_atomic_ptr *p, void *v)

@@ -14,13 +14,20 @@
  * (MLP_TEAM_POLL_NS) before it sleeps: in a training loop, whose products follow each other within a
  * millisecond, the helpers stay awake and a product starts on them at once.
  *
- * The protocol. Each helper has its own job counter, written only by the caller that holds the team (`busy`).
- * To post a product in `parts` parts the caller writes fn, arg and parts, sets `pending` to parts − 1, and
- * increments the counters of helpers 1 .. parts − 1 (release) under `lock`, broadcasting `wake` for those that
- * sleep. A helper that sees its counter change (acquire) runs its part and decrements `pending` (release); the
- * caller runs part 0 and waits for `pending` to reach 0 (acquire) before it returns and before anything is
- * posted again, so no helper reads fn, arg or parts while they change. Helpers not in a product are not counted
- * and never read them: a broadcast that wakes them finds their counter unchanged, and they sleep again.
+ * The protocol. Each helper has its own job counter, written only by the caller that holds the team (`busy`), and
+ * its part's state. To post a product in `parts` parts the caller writes fn, arg and parts, sets `pending` to
+ * parts − 1 and the states of helpers 1 .. parts − 1 to POSTED (release), and increments their counters under
+ * `lock`, broadcasting `wake` for those that sleep. A helper that sees its counter change takes its part (state
+ * POSTED → TAKEN, acquire), runs it and decrements `pending` (release). The caller runs part 0, then takes for
+ * itself every part still POSTED (→ STOLEN) and runs it, and waits for `pending` to reach 0 (acquire) before it
+ * returns and before anything is posted again, so no helper reads fn, arg or parts while they change. A helper
+ * whose part was stolen finds it STOLEN and waits again; one that wakes late finds the next product's part
+ * POSTED (or none) and takes that. Helpers not in a product are not counted and never read them: a broadcast that
+ * wakes them finds their counter unchanged, and they sleep again.
+ *
+ * Why the caller steals: a helper that sleeps, or that the system has not scheduled (a loaded machine, another
+ * library's spinning threads), would otherwise hold the product up by a wake-up or a time slice; with stealing a
+ * product is never slower than on the calling thread alone, and the parts give the same bits wherever they run.
  *
  * One product at a time runs on a team: a caller that finds it running another (two Python threads training at
  * once), or whose process is not the team's (a child after fork(), which has none of its threads), does without
@@ -155,11 +162,14 @@ typedef void (*mlp_part_fn)(void *arg, size_t part, size_t parts);
 
 /* A helper: the part it runs of each product it is in (1 .. helpers), and its job counter, padded so that
    helpers polling their own counters do not share a cache line. */
+enum { PART_POSTED = 1, PART_TAKEN = 2, PART_STOLEN = 3 }; /* a helper's part of the current product */
+
 typedef struct {
     mlp_team *team;
     size_t part;
-    mlp_atomic_int job; /* products posted to it so far (compared for equality only: wrapping is harmless) */
-    char pad[128 - sizeof(void *) - sizeof(size_t) - sizeof(mlp_atomic_int)];
+    mlp_atomic_int job;   /* products posted to it so far (compared for equality only: wrapping is harmless) */
+    mlp_atomic_int state; /* PART_*: who runs its part of the last product posted to it */
+    char pad[128 - sizeof(void *) - sizeof(size_t) - 2 * sizeof(mlp_atomic_int)];
 } mlp_helper;
 
 struct mlp_team {
@@ -215,8 +225,10 @@ static MLP_THREAD_FN mlp_helper_main(void *p)
         if (mlp_atomic_load_int(&t->quit)) {
             return MLP_THREAD_RETURN;
         }
-        t->fn(t->arg, h->part, t->parts);
-        mlp_atomic_add_int(&t->pending, -1);
+        if (mlp_atomic_cas_int(&h->state, PART_POSTED, PART_TAKEN)) { /* else the caller ran it */
+            t->fn(t->arg, h->part, t->parts);
+            mlp_atomic_add_int(&t->pending, -1);
+        }
     }
 }
 
@@ -261,6 +273,7 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
         t->roles[k].team = t;
         t->roles[k].part = k + 1;
         mlp_atomic_init_int(&t->roles[k].job, 0);
+        mlp_atomic_init_int(&t->roles[k].state, PART_STOLEN);
         if (mlp_thread_start(&t->threads[k], mlp_helper_main, &t->roles[k]) != 0) {
             break;
         }
@@ -294,8 +307,9 @@ void mlp_team_stop(mlp_team *t)
     mlp_mutex_destroy(&t->busy);
 }
 
-/* Runs the product on the team in `parts` parts (at most helpers + 1): part 0 here, part k on helper k. Returns 0
-   without running anything if the team is running another product. */
+/* Runs the product on the team in `parts` parts (at most helpers + 1): part 0 here, part k on helper k unless it
+   has not started it when part 0 is done (then here too). Returns 0 without running anything if the team is
+   running another product. */
 static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
 {
     if (!mlp_mutex_trylock(&t->busy)) {
@@ -305,6 +319,9 @@ static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
     t->arg = arg;
     t->parts = parts;
     mlp_atomic_store_int(&t->pending, (int)parts - 1);
+    for (size_t k = 0; k + 1 < parts; k++) {
+        mlp_atomic_store_int(&t->roles[k].state, PART_POSTED);
+    }
     mlp_mutex_lock(&t->lock);
     for (size_t k = 0; k + 1 < parts; k++) { /* only the caller holding `busy` writes the counters */
         mlp_atomic_add_int(&t->roles[k].job, 1);
@@ -312,6 +329,12 @@ static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
     mlp_cond_broadcast(&t->wake); /* for the helpers that sleep; those that poll see their counter change */
     mlp_mutex_unlock(&t->lock);
     fn(arg, 0, parts);
+    for (size_t k = 0; k + 1 < parts; k++) { /* the parts no helper has started */
+        if (mlp_atomic_cas_int(&t->roles[k].state, PART_POSTED, PART_STOLEN)) {
+            fn(arg, k + 1, parts);
+            mlp_atomic_add_int(&t->pending, -1);
+        }
+    }
     for (unsigned i = 1; mlp_atomic_load_int(&t->pending) != 0; i++) {
         MLP_CPU_RELAX();
         if (i % 64 == 0) {
