@@ -843,6 +843,25 @@ static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *sp
 #define SPARE_MAX_BYTES ((size_t)128 << 20)
 #define BLOCK_HEAD 64 /* a heap block's size, in front of its data (keeps the data's alignment mod 64 PyMem's) */
 
+/* Under AddressSanitizer (tools/sanitize.sh), only the bytes a call asked for are addressable in a kept block that
+   is larger, so that a kernel writing past its workspace is caught as it would be in a block of its own. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MLP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MLP_ASAN 1
+#endif
+#endif
+#ifdef MLP_ASAN
+#include <sanitizer/asan_interface.h>
+#define SCRATCH_LIMIT(block, used) \
+    ASAN_POISON_MEMORY_REGION((block) + BLOCK_HEAD + (used), *(size_t *)(block) - (used))
+#define SCRATCH_UNLIMIT(block) ASAN_UNPOISON_MEMORY_REGION((block) + BLOCK_HEAD, *(size_t *)(block))
+#else
+#define SCRATCH_LIMIT(block, used) ((void)0)
+#define SCRATCH_UNLIMIT(block) ((void)0)
+#endif
+
 typedef struct {
     double stack[STACK_SCRATCH_BYTES / sizeof(double)];
     char *heap;            /* a heap block: its usable bytes (size_t) at the start, its data at BLOCK_HEAD; or NULL */
@@ -876,12 +895,16 @@ static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
         PyErr_NoMemory();
         return NULL;
     }
+    SCRATCH_LIMIT(block, bytes);
     return block + BLOCK_HEAD;
 }
 
 /* Keeps the heap block as the module's spare (freeing one another thread kept meanwhile), or frees it. */
 static void scratch_free(scratch *s)
 {
+    if (s->heap != NULL) {
+        SCRATCH_UNLIMIT(s->heap);
+    }
     if (s->heap != NULL && s->spare != NULL && *(size_t *)s->heap <= SPARE_MAX_BYTES) {
         s->heap = mlp_atomic_exchange_ptr(s->spare, s->heap);
     }
