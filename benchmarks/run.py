@@ -52,9 +52,10 @@ which with eps = 1e-8 alone moves its weights by about 1 %; with eps tiny the co
 
 Peak memory (unless --no-memory): each implementation runs again in a child process of its own, which imports
 the modules, builds the data and the initial weights, makes one warm-up run (JIT compilation), frees it
-(gc.collect, malloc_trim), resets the kernel's high-water mark of its resident memory (writing 5 to
-/proc/self/clear_refs, Linux) and then makes one training run; the figure is VmHWM after it minus VmRSS before
-it: the memory the training itself brought in, comparable across implementations. Elsewhere: "n/a".
+(gc.collect, mlpext.release_memory, malloc_trim), resets the kernel's high-water mark of its resident memory
+(writing 5 to /proc/self/clear_refs, Linux) and then makes one training run; the figure is VmHWM after it minus
+VmRSS before it: the memory the training itself brought in, comparable across implementations. Elsewhere:
+"n/a".
 
 Environment: run as a script, this file first removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE from the environment
 (before NumPy is imported; they would make OpenBLAS take another kernel than the CPU's own) and says so. It
@@ -825,6 +826,7 @@ def memory_child(name, key, epochs, tiny, torch_threads):
         impl.run(state, epochs, arrays)  # warm-up: compilation, caches
         del state
         gc.collect()
+        mlpext.release_memory()  # the scratch block mlpext keeps between calls: the measured run allocates it again
         try:
             ctypes.CDLL(None).malloc_trim(0)
         except (OSError, AttributeError):

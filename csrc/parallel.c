@@ -26,8 +26,8 @@
  * wakes them finds their counter unchanged, and they sleep again.
  *
  * Why the caller steals: a helper that sleeps, or that the system has not scheduled (a loaded machine, another
- * library's spinning threads), would otherwise hold the product up by a wake-up or a time slice; with stealing a
- * product is never slower than on the calling thread alone, and the parts give the same bits wherever they run.
+ * library's spinning threads), would otherwise hold the product up by a wake-up or a time slice; now only a part
+ * already started is waited for, and the parts give the same bits wherever they run.
  *
  * One product at a time runs on a team: a caller that finds it running another (two Python threads training at
  * once), or whose process is not the team's (a child after fork(), which has none of its threads), does without
@@ -160,10 +160,10 @@ typedef void (*mlp_part_fn)(void *arg, size_t part, size_t parts);
    enough that a finished loop leaves no core busy for long. */
 #define MLP_TEAM_POLL_NS 500000
 
-/* A helper: the part it runs of each product it is in (1 .. helpers), and its job counter, padded so that
-   helpers polling their own counters do not share a cache line. */
 enum { PART_POSTED = 1, PART_TAKEN = 2, PART_STOLEN = 3 }; /* a helper's part of the current product */
 
+/* A helper: the part it runs of each product it is in (1 .. helpers), its job counter and its part's state, padded
+   so that helpers polling their own counters do not share a cache line. */
 typedef struct {
     mlp_team *team;
     size_t part;
