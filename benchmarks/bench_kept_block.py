@@ -78,7 +78,7 @@ def main():
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.repeats} turns per mode\n")
     if args.markdown:
         print("| workload, per epoch (best / first quartile / median) | block kept (shipped) | block released "
-              "before each call | kept ÷ released, first quartile |")
+              "before each call | speed-up of keeping (first quartiles) |")
         print("|---|---:|---:|---:|")
     for label, t in rows:
         cells = {m: [v[0], v[len(v) // 4], v[len(v) // 2]] for m, v in t.items()}

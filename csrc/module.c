@@ -842,6 +842,8 @@ static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *sp
 #define STACK_SCRATCH_BYTES 4096
 #define SPARE_MAX_BYTES ((size_t)128 << 20)
 #define BLOCK_HEAD 64 /* a heap block's size, in front of its data (keeps the data's alignment mod 64 PyMem's) */
+/* The bytes a heap block (NULL: none) holds in all, its head included. */
+#define BLOCK_BYTES(block) ((block) != NULL ? BLOCK_HEAD + *(const size_t *)(block) : 0)
 
 /* Under AddressSanitizer (tools/sanitize.sh), only the bytes a call asked for are addressable in a kept block that
    is larger, so that a kernel writing past its workspace is caught as it would be in a block of its own. */
@@ -2500,7 +2502,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          used.l2_bytes != detected.l2_bytes;
     /* the kept block's size, read while this call holds it (another thread could free it meanwhile) */
     char *kept = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
-    const Py_ssize_t kept_bytes = kept != NULL ? (Py_ssize_t)(BLOCK_HEAD + *(size_t *)kept) : 0;
+    const Py_ssize_t kept_bytes = (Py_ssize_t)BLOCK_BYTES(kept);
     void *none = NULL;
     if (kept != NULL && !mlp_atomic_cas_ptr(&state->spare, &none, kept)) {
         PyMem_Free(kept); /* another call kept its block meanwhile */
@@ -2596,7 +2598,7 @@ static PyObject *py_release_memory(PyObject *m, PyObject *Py_UNUSED(args))
 {
     core_state *state = PyModule_GetState(m);
     char *block = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
-    const size_t bytes = block != NULL ? BLOCK_HEAD + *(size_t *)block : 0;
+    const size_t bytes = BLOCK_BYTES(block);
     PyMem_Free(block);
     return PyLong_FromSize_t(bytes);
 }

@@ -319,11 +319,9 @@ static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
     t->arg = arg;
     t->parts = parts;
     mlp_atomic_store_int(&t->pending, (int)parts - 1);
-    for (size_t k = 0; k + 1 < parts; k++) {
-        mlp_atomic_store_int(&t->roles[k].state, PART_POSTED);
-    }
     mlp_mutex_lock(&t->lock);
-    for (size_t k = 0; k + 1 < parts; k++) { /* only the caller holding `busy` writes the counters */
+    for (size_t k = 0; k + 1 < parts; k++) { /* only the caller holding `busy` writes the states and counters */
+        mlp_atomic_store_int(&t->roles[k].state, PART_POSTED);
         mlp_atomic_add_int(&t->roles[k].job, 1);
     }
     mlp_cond_broadcast(&t->wake); /* for the helpers that sleep; those that poll see their counter change */
