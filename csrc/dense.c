@@ -106,6 +106,31 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VFMA_f32_avx512 _mm512_fmadd_ps
 #define MLP_VFMA_f64_avx2 _mm256_fmadd_pd
 #define MLP_VFMA_f32_avx2 _mm256_fmadd_ps
+/* lo, hi = the lanes of a and b interleaved: lo = a0 b0 a1 b1 ... (their first halves), hi = the same of their
+   second halves. */
+MLP_AVX512_FN void mlp_vzip_f64_avx512(__m512d a, __m512d b, __m512d *lo, __m512d *hi)
+{
+    *lo = _mm512_permutex2var_pd(a, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
+    *hi = _mm512_permutex2var_pd(a, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
+}
+MLP_AVX512_FN void mlp_vzip_f32_avx512(__m512 a, __m512 b, __m512 *lo, __m512 *hi)
+{
+    *lo = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+    *hi = _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),
+                                 b);
+}
+MLP_AVX2_FN void mlp_vzip_f64_avx2(__m256d a, __m256d b, __m256d *lo, __m256d *hi)
+{
+    const __m256d even = _mm256_unpacklo_pd(a, b), odd = _mm256_unpackhi_pd(a, b); /* a0 b0 a2 b2, a1 b1 a3 b3 */
+    *lo = _mm256_permute2f128_pd(even, odd, 0x20);
+    *hi = _mm256_permute2f128_pd(even, odd, 0x31);
+}
+MLP_AVX2_FN void mlp_vzip_f32_avx2(__m256 a, __m256 b, __m256 *lo, __m256 *hi)
+{
+    const __m256 l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b); /* a0 b0 a1 b1 a4 .., a2 b2 a3 b3 a6 .. */
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
 #endif
 
 #ifdef MLP_X86_DISPATCH

@@ -254,6 +254,60 @@ MLP_KFN size_t MLP_FK(even_block)(size_t total, size_t most)
 
 /* ---- Large products: both factors packed, blocks sized for the caches (mlp_blocks, dense.c) ---- */
 
+/* Copies a block of at most MLP_VL × MLP_VL scalars transposed: S(r, c) = src[r·ld + c], r < rows, c < cols, to
+   dst[c·dst_ld + r]. If pad, lanes r ≥ rows are written as 0; else they are left as they are. In registers:
+   log2(MLP_VL) rounds that interleave rows j and j + MLP_VL/2 into rows 2j and 2j + 1 (each round rotates the
+   bits of the index (row, column) by one place; after log2(MLP_VL) rounds, row and column have traded places). */
+MLP_KFN void MLP_FK(copy_transposed)(const size_t rows, const size_t cols, const int pad, const MLP_T *src, size_t ld,
+                                     MLP_T *dst, size_t dst_ld)
+{
+    MLP_V r[MLP_VL], t[MLP_VL];
+    const MLP_M in = MLP_FK(mlp_mask_first)(cols);
+#pragma GCC unroll 16
+    for (size_t i = 0; i < MLP_VL; i++) {
+        r[i] = i >= rows        ? MLP_FK(MLP_VSET1)(0)
+               : cols == MLP_VL ? MLP_FK(MLP_VLOADU)(src + i * ld)
+                                : MLP_FK(MLP_VLOADM)(src + i * ld, in);
+    }
+#pragma GCC unroll 4
+    for (size_t round = 1; round < MLP_VL; round *= 2) {
+#pragma GCC unroll 8
+        for (size_t j = 0; j < MLP_VL / 2; j++) {
+            MLP_FK(mlp_vzip)(r[j], r[j + MLP_VL / 2], &t[2 * j], &t[2 * j + 1]);
+        }
+#pragma GCC unroll 16
+        for (size_t j = 0; j < MLP_VL; j++) {
+            r[j] = t[j];
+        }
+    }
+    const MLP_M out = MLP_FK(mlp_mask_first)(rows < 1 ? 1 : rows);
+#pragma GCC unroll 16
+    for (size_t j = 0; j < MLP_VL && j < cols; j++) {
+        if (pad || rows == MLP_VL) {
+            MLP_FK(MLP_VSTOREU)(dst + j * dst_ld, r[j]);
+        } else {
+            MLP_FK(MLP_VSTOREM)(dst + j * dst_ld, out, r[j]);
+        }
+    }
+}
+
+/* A full panel of pack_a from A read along its rows: A(i, p) = A[i·lda + p], i < MLP_MR, p < kc, to
+   dst[p·MLP_MR + i], in blocks of MLP_VL rows × MLP_VL terms transposed in registers. */
+MLP_KFN void MLP_FK(pack_panel)(size_t kc, const MLP_T *A, size_t lda, MLP_T *dst)
+{
+#pragma GCC unroll 4
+    for (size_t g = 0; g < MLP_MR; g += MLP_VL) {
+        const size_t rows = MLP_MR - g < MLP_VL ? MLP_MR - g : MLP_VL;
+        size_t p = 0;
+        for (; p + MLP_VL <= kc; p += MLP_VL) {
+            MLP_FK(copy_transposed)(rows, MLP_VL, 0, A + g * lda + p, lda, dst + p * MLP_MR + g, MLP_MR);
+        }
+        if (p < kc) {
+            MLP_FK(copy_transposed)(rows, kc - p, 0, A + g * lda + p, lda, dst + p * MLP_MR + g, MLP_MR);
+        }
+    }
+}
+
 /* Packs A's block (rows, kc) — A(i, p) = A[i·lda + p], or A[p·lda + i] if trans_a — into panels of MLP_MR rows:
    A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). The
    source is read along its rows (MLP_MR of them at once, or with trans_a one at a time), never down a column of
@@ -265,9 +319,15 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
             const MLP_T *row = A + p * lda;
             size_t t = 0;
             for (; t + MLP_MR <= rows; t += MLP_MR) {
-#pragma GCC unroll 16
-                for (size_t i = 0; i < MLP_MR; i++) {
-                    ap[t * kc + p * MLP_MR + i] = row[t + i];
+#pragma GCC unroll 4
+                for (size_t i = 0; i < MLP_MR; i += MLP_VL) {
+                    MLP_T *dst = ap + t * kc + p * MLP_MR + i;
+                    if (MLP_MR - i >= MLP_VL) {
+                        MLP_FK(MLP_VSTOREU)(dst, MLP_FK(MLP_VLOADU)(row + t + i));
+                    } else {
+                        const MLP_M live = MLP_FK(mlp_mask_first)(MLP_MR - i);
+                        MLP_FK(MLP_VSTOREM)(dst, live, MLP_FK(MLP_VLOADM)(row + t + i, live));
+                    }
                 }
             }
             for (size_t i = 0; t + i < rows; i++) {
@@ -278,13 +338,7 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
     }
     size_t t = 0;
     for (; t + MLP_MR <= rows; t += MLP_MR) {
-        MLP_T *dst = ap + t * kc;
-        for (size_t p = 0; p < kc; p++) {
-#pragma GCC unroll 16
-            for (size_t i = 0; i < MLP_MR; i++) {
-                dst[p * MLP_MR + i] = A[(t + i) * lda + p];
-            }
-        }
+        MLP_FK(pack_panel)(kc, A + t * lda, lda, ap + t * kc);
     }
     if (t < rows) {
         MLP_T *dst = ap + t * kc;
@@ -303,16 +357,16 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
     for (size_t s = 0; s < cols; s += MLP_NR) {
         const size_t w = cols - s < MLP_NR ? cols - s : MLP_NR;
         MLP_T *dst = bp + s * kc;
-        if (trans_b) {
-            for (size_t c = 0; c < w; c++) {
-                const MLP_T *b = B + (s + c) * ldb;
-                for (size_t p = 0; p < kc; p++) {
-                    dst[p * MLP_NR + c] = b[p];
+        if (trans_b) { /* MLP_VL columns of the strip at a time, from MLP_VL of B's rows transposed in registers */
+#pragma GCC unroll 4
+            for (size_t c = 0; c < MLP_NR; c += MLP_VL) {
+                const size_t live = w <= c ? 0 : w - c < MLP_VL ? w - c : MLP_VL;
+                size_t p = 0;
+                for (; p + MLP_VL <= kc; p += MLP_VL) {
+                    MLP_FK(copy_transposed)(live, MLP_VL, 1, B + (s + c) * ldb + p, ldb, dst + p * MLP_NR + c, MLP_NR);
                 }
-            }
-            for (size_t c = w; c < MLP_NR; c++) {
-                for (size_t p = 0; p < kc; p++) {
-                    dst[p * MLP_NR + c] = 0;
+                if (p < kc) {
+                    MLP_FK(copy_transposed)(live, kc - p, 1, B + (s + c) * ldb + p, ldb, dst + p * MLP_NR + c, MLP_NR);
                 }
             }
         } else if (w == MLP_NR) {
