@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -256,6 +258,18 @@ int mlp_team_ours(const mlp_team *team);
 void mlp_team_stop(mlp_team *team);
 /* The CPUs this process may run on (its affinity mask where the system has one), at least 1. */
 size_t mlp_cpu_count(void);
+/* The most threads a call may use: `env` (MLPEXT_NUM_THREADS), a positive integer, if it is set and not empty;
+   else mlp_cpu_count(); at most MLP_MAX_THREADS. 0 if env is not a positive integer (leading blanks, a sign and
+   trailing spaces allowed, as strtol reads it). */
+size_t mlp_thread_limit(const char *env);
+/* The team kept in *slot (NULL: none yet), for a call that may use `count` > 1 threads: the team there if this
+   process started it; else a new one of count − 1 helpers, in memory from `alloc`, put in *slot unless another
+   thread put one there first (then that one is returned and the new one stopped). A team a parent process left
+   (fork) is replaced, never touched: its threads are not in this process. NULL if no helper could be started. */
+mlp_team *mlp_team_shared(mlp_atomic_ptr *slot, size_t count, mlp_alloc alloc);
+/* Empties *slot: a team this process started is stopped and its memory given back to `alloc`; a parent's is
+   forgotten. */
+void mlp_team_drop(mlp_atomic_ptr *slot, mlp_alloc alloc);
 
 /* The SIMD code path the kernels take on this CPU with at most `isa`: "avx512f (avx2 for short loops)", "avx2",
    "sse2" (the portable kernels, built for x86-64's baseline) or "generic" (the portable kernels elsewhere). */

@@ -17,7 +17,6 @@
 #include <numpy/arrayobject.h>
 #include <numpy/arrayscalars.h>
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -623,7 +622,7 @@ typedef struct {
 } item_names;
 
 /* The module's state: its recycled results, the lecture functions' last validations, its team of helper threads
-   (parallel.c), started by the first call that splits a product (module_team), and what core_exec sets once.
+   (parallel.c), started by the first call that splits a product (mlp_team_shared), and what core_exec sets once.
    Zeroed by Python. */
 typedef struct {
     recycle_site sites[RECYCLE_SITES];
@@ -1097,47 +1096,13 @@ static int parse_name(const char *fname, const char *what, PyObject *o, const ch
  * Threads
  * ------------------------------------------------------------------------------------------------------------ */
 
-/* The CPUs this process may run on. */
-static size_t cpus_available(void) { return mlp_cpu_count(); }
-
-/* The module's team of helper threads, for a call that may use `count` threads: started on first need with
-   count − 1 helpers (a later call that asks for more runs on it with fewer threads, or, for a product of at least
-   MLP_PARALLEL_START_MIN_OPS, starts threads of its own: parallel.c). A child process after fork() gets a team of
-   its own: it has none of the parent's threads. The parent's team is then left as it is (a few KB; its mutexes may
-   be in any state): forgotten at once by the os.fork() hook (py_after_fork_in_child), or here, where its process id
-   is not this process's (a fork() that bypassed os.fork). NULL if no helper could be started: the products then
-   run as if no team were given. */
-static mlp_team *module_team(PyObject *module, size_t count)
-{
-    core_state *state = PyModule_GetState(module);
-    if (state == NULL) {
-        return NULL;
-    }
-    void *team = mlp_atomic_load_ptr(&state->team);
-    if (team != NULL && mlp_team_ours(team)) {
-        return team;
-    }
-    void *memory = PyMem_RawMalloc(mlp_team_bytes());
-    mlp_team *fresh = memory != NULL ? mlp_team_start(memory, count - 1) : NULL;
-    if (fresh == NULL) {
-        PyMem_RawFree(memory);
-        return NULL;
-    }
-    if (!mlp_atomic_cas_ptr(&state->team, &team, fresh)) {
-        mlp_team_stop(fresh); /* another thread (free-threaded build) set one first: `team` is now that one */
-        PyMem_RawFree(memory);
-        return team;
-    }
-    return fresh;
-}
-
 /* How a call whose largest matrix product has `ops` multiply-adds may use threads: one below MLP_PARALLEL_MIN_OPS
-   (without looking further); else up to MLPEXT_NUM_THREADS if it is set, else the CPUs this process may run on,
-   with the module's team (module_team). Returns 0, or -1 with ValueError if MLPEXT_NUM_THREADS is not a positive
-   integer. */
+   (without looking further); else up to mlp_thread_limit(MLPEXT_NUM_THREADS), with the module's team
+   (mlp_team_shared: started on first need; a child process after fork() starts its own). Returns 0, or -1 with
+   ValueError if MLPEXT_NUM_THREADS is not a positive integer. */
 static int call_threads(PyObject *module, const char *fname, double ops, mlp_threads *threads)
 {
-    const core_state *state = PyModule_GetState(module);
+    core_state *state = PyModule_GetState(module);
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     const mlp_cache cache = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
     const mlp_alloc alloc = {PyMem_RawMalloc, PyMem_RawFree}; /* callable without the GIL, traced */
@@ -1146,26 +1111,15 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
-    size_t count;
     const char *env = getenv("MLPEXT_NUM_THREADS");
-    if (env == NULL || env[0] == '\0') {
-        count = cpus_available();
-    } else {
-        char *end;
-        errno = 0;
-        long n = strtol(env, &end, 10);
-        while (*end == ' ') {
-            end++;
-        }
-        if (errno != 0 || end == env || *end != '\0' || n < 1) {
-            PyErr_Format(PyExc_ValueError, "%s(): the environment variable MLPEXT_NUM_THREADS must be a positive "
-                         "integer (the most threads a call may use), got '%.50s'", fname, env);
-            return -1;
-        }
-        count = (unsigned long)n;
+    const size_t count = mlp_thread_limit(env);
+    if (count == 0) {
+        PyErr_Format(PyExc_ValueError, "%s(): the environment variable MLPEXT_NUM_THREADS must be a positive "
+                     "integer (the most threads a call may use), got '%.50s'", fname, env);
+        return -1;
     }
-    count = count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
-    *threads = (mlp_threads){count, count > 1 ? module_team(module, count) : NULL, isa, cache, alloc, subnormal_free};
+    mlp_team *team = count > 1 && state != NULL ? mlp_team_shared(&state->team, count, alloc) : NULL;
+    *threads = (mlp_threads){count, team, isa, cache, alloc, subnormal_free};
     return 0;
 }
 
@@ -2518,7 +2472,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
 #endif
                          "cflags", MLPEXT_BUILD_FLAGS, "numpy_target_api", MLP_STR(NPY_TARGET_VERSION),
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
-                         (Py_ssize_t)cpus_available(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
+                         (Py_ssize_t)mlp_cpu_count(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
@@ -2566,14 +2520,7 @@ static void core_free(void *module)
     core_state *state = PyModule_GetState((PyObject *)module);
     if (state != NULL) {
         PyMem_Free(mlp_atomic_exchange_ptr(&state->spare, NULL));
-    }
-    mlp_team *team = state != NULL ? mlp_atomic_load_ptr(&state->team) : NULL;
-    if (team != NULL) {
-        if (mlp_team_ours(team)) {
-            mlp_team_stop(team);
-            PyMem_RawFree(team);
-        }
-        mlp_atomic_store_ptr(&state->team, NULL);
+        mlp_team_drop(&state->team, (mlp_alloc){PyMem_RawMalloc, PyMem_RawFree});
     }
 }
 

@@ -4,9 +4,10 @@
  * Windows its own primitives (threads from _beginthreadex, SRW locks, condition variables), behind the same few
  * names (below); the atomics are compiler.h's.
  *
- * No global state, and no allocation but Windows' cache query (mlp_cache_detect): the binding gives a team its
- * memory (mlp_team_bytes, from Python's allocator), starts it once per module (mlp_team_start) and hands it to the
- * calls whose products are split (mlp_threads.team); everything about the team lives in that memory.
+ * No global state, and no allocation but Windows' cache query (mlp_cache_detect): the binding keeps a team in its
+ * module (mlp_team_shared: started on first need, in memory from Python's allocator; mlp_team_drop) and hands it
+ * to the calls whose products are split (mlp_threads.team); everything about the team lives in that memory. How
+ * many threads a call may use is read here too (mlp_thread_limit).
  *
  * Why a team. Starting and joining a thread, or waking one that sleeps in the kernel, costs about as much as a
  * product of a few million multiply-adds saves, so a thread per product loses what it gains (docs/benchmarks.md,
@@ -51,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 #endif
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +292,56 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
 }
 
 size_t mlp_team_helpers(const mlp_team *team) { return team->helpers; }
+
+size_t mlp_thread_limit(const char *env)
+{
+    size_t count = mlp_cpu_count();
+    if (env != NULL && env[0] != '\0') {
+        char *end;
+        errno = 0;
+        const long n = strtol(env, &end, 10);
+        while (*end == ' ') {
+            end++;
+        }
+        if (errno != 0 || end == env || *end != '\0' || n < 1) {
+            return 0;
+        }
+        count = (unsigned long)n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+    }
+    return count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
+}
+
+mlp_team *mlp_team_shared(mlp_atomic_ptr *slot, size_t count, mlp_alloc alloc)
+{
+    void *team = mlp_atomic_load_ptr(slot);
+    if (team != NULL && mlp_team_ours(team)) {
+        return team;
+    }
+    void *memory = alloc.take(mlp_team_bytes());
+    mlp_team *fresh = memory != NULL ? mlp_team_start(memory, count - 1) : NULL;
+    if (fresh == NULL) {
+        if (memory != NULL) {
+            alloc.give(memory);
+        }
+        return NULL;
+    }
+    if (!mlp_atomic_cas_ptr(slot, &team, fresh)) { /* `team` is now the one another thread put there */
+        mlp_team_stop(fresh);
+        alloc.give(memory);
+        return team;
+    }
+    return fresh;
+}
+
+void mlp_team_drop(mlp_atomic_ptr *slot, mlp_alloc alloc)
+{
+    mlp_team *team = mlp_atomic_exchange_ptr(slot, NULL);
+    if (team != NULL && mlp_team_ours(team)) {
+        mlp_team_stop(team);
+        alloc.give(team);
+    }
+}
+
 
 int mlp_team_ours(const mlp_team *team) { return team->pid == mlp_getpid(); }
 

@@ -41,6 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifndef _WIN32
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "../../csrc/mlp.h"
 #include "../../csrc/vmath.h" /* mlp_exp, mlp_sigmoid: the naive loops use the kernels' own, to compare exactly */
@@ -587,6 +591,51 @@ static void test_workspace_sizes(void)
     CHECK(mlp_lecture_update_workspace(&over) == 0);
 }
 
+/* MLPEXT_NUM_THREADS as the core reads it: a positive integer (strtol's form, trailing spaces allowed), capped at
+   MLP_MAX_THREADS; unset or empty: the CPUs this process may use; anything else: 0 (the binding's ValueError). */
+static void test_thread_limit(void)
+{
+    const size_t cpus = mlp_cpu_count() < MLP_MAX_THREADS ? mlp_cpu_count() : MLP_MAX_THREADS;
+    CHECK(mlp_thread_limit(NULL) == cpus && mlp_thread_limit("") == cpus);
+    CHECK(mlp_thread_limit("1") == 1 && mlp_thread_limit("3") == 3 && mlp_thread_limit(" +3  ") == 3);
+    CHECK(mlp_thread_limit("64") == MLP_MAX_THREADS && mlp_thread_limit("100000") == MLP_MAX_THREADS);
+    static const char *const bad[] = {"0", "-2", "abc", "2x", "2.5", " ", "99999999999999999999999", "\t2\t"};
+    for (size_t k = 0; k < COUNT(bad); k++) {
+        CHECKF(mlp_thread_limit(bad[k]) == 0, "MLPEXT_NUM_THREADS='%s' is refused", bad[k]);
+    }
+}
+
+/* The team a module keeps: started once, found again, replaced when a parent process left it, stopped on drop. */
+static size_t team_takes, team_gives;
+static void *team_take(size_t bytes) { team_takes++; return malloc(bytes); }
+static void team_give(void *memory) { team_gives++; free(memory); }
+static void test_team_shared(void)
+{
+    const mlp_alloc alloc = {team_take, team_give};
+    mlp_atomic_ptr slot;
+    mlp_atomic_store_ptr(&slot, NULL);
+    mlp_team *team = mlp_team_shared(&slot, 3, alloc);
+    CHECKF(team != NULL && mlp_atomic_load_ptr(&slot) == team && mlp_team_helpers(team) == 2,
+           "a team of 2 helpers is started and kept");
+    CHECK(mlp_team_shared(&slot, 5, alloc) == team && team_takes == 1); /* kept: not started again */
+#ifndef _WIN32
+    const pid_t child = fork(); /* the child has none of the team's threads: it must start its own */
+    if (child == 0) {
+        mlp_team *own = mlp_team_shared(&slot, 2, alloc);
+        const int ok = own != NULL && own != team && mlp_atomic_load_ptr(&slot) == own && mlp_team_ours(own);
+        mlp_team_drop(&slot, alloc);
+        _exit(ok && mlp_atomic_load_ptr(&slot) == NULL ? 0 : 1);
+    }
+    int status = -1;
+    CHECKF(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "after fork() the child starts a team of its own (status %d)", status);
+#endif
+    mlp_team_drop(&slot, alloc);
+    CHECK(mlp_atomic_load_ptr(&slot) == NULL && team_gives == 1);
+    mlp_team_drop(&slot, alloc); /* nothing kept: nothing to do */
+    CHECK(team_gives == 1);
+}
+
 static void test_simd_path(void)
 {
     const char *path = mlp_simd_path(MLP_ISA_BEST);
@@ -610,6 +659,8 @@ int main(void)
     run_test(#name "_f32", name##_f32);
 
     run_test("simd_path", test_simd_path);
+    run_test("thread_limit", test_thread_limit);
+    run_test("team_shared", test_team_shared);
     run_test("exp_accuracy", test_exp_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
