@@ -271,6 +271,21 @@ mlp_team *mlp_team_shared(mlp_atomic_ptr *slot, size_t count, mlp_alloc alloc);
    forgotten. */
 void mlp_team_drop(mlp_atomic_ptr *slot, mlp_alloc alloc);
 
+/* A scratch block kept between calls in *slot (NULL: none kept), so that a call does not touch fresh memory (a page
+   fault per 4 KiB) when the last call's block is large enough. Blocks come from `alloc` and carry their size in a
+   head of MLP_BLOCK_HEAD bytes, which keeps their data's alignment modulo 64 the allocator's. */
+#define MLP_BLOCK_HEAD 64
+/* The largest block mlp_block_put keeps; a larger one is given back. */
+#define MLP_BLOCK_KEEP_MAX ((size_t)128 << 20)
+/* `bytes` bytes of scratch: the kept block if it is large enough (taken out of *slot; slot may be NULL), else a new
+   one (a kept block too small is given back). NULL if the allocator fails (then none is kept any more). */
+void *mlp_block_get(mlp_atomic_ptr *slot, size_t bytes, mlp_alloc alloc);
+/* Returns a block from mlp_block_get (NULL: nothing to do): kept in *slot if it is at most MLP_BLOCK_KEEP_MAX bytes
+   and slot is not NULL (a block another thread kept meanwhile is given back), else given back. */
+void mlp_block_put(mlp_atomic_ptr *slot, void *data, mlp_alloc alloc);
+/* The bytes of the block kept in *slot, head included (0: none); with give != 0 the block is also given back. */
+size_t mlp_block_kept(mlp_atomic_ptr *slot, int give, mlp_alloc alloc);
+
 /* The SIMD code path the kernels take on this CPU with at most `isa`: "avx512f (avx2 for short loops)", "avx2",
    "sse2" (the portable kernels, built for x86-64's baseline) or "generic" (the portable kernels elsewhere). */
 const char *mlp_simd_path(mlp_isa isa);

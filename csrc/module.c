@@ -834,38 +834,15 @@ static void remember(remembered_calls *rc, const call_ctx *c, const arg_spec *sp
  * Scratch memory and input conversion
  * ------------------------------------------------------------------------------------------------------------ */
 
-/* Small calls use a stack buffer; larger ones a PyMem block (seen by tracemalloc), which the module then keeps for
-   the next call (its spare, core_state) if it is at most SPARE_MAX_BYTES: a fresh block of many MB costs a page
-   fault per 4 KiB on first use, a large share of a step of wide layers (docs/benchmarks.md, "Does keeping the
-   scratch block pay?"). mlpext.release_memory() frees it. */
+/* Small calls use a stack buffer; larger ones a PyMem block (seen by tracemalloc) that the module then keeps for the
+   next call (mlp_block_put, up to MLP_BLOCK_KEEP_MAX): a fresh block of many MB costs a page fault per 4 KiB on
+   first use (docs/benchmarks.md, "Does keeping the scratch block pay?"). mlpext.release_memory() frees it. */
 #define STACK_SCRATCH_BYTES 4096
-#define SPARE_MAX_BYTES ((size_t)128 << 20)
-#define BLOCK_HEAD 64 /* a heap block's size, in front of its data (keeps the data's alignment mod 64 PyMem's) */
-/* The bytes a heap block (NULL: none) holds in all, its head included. */
-#define BLOCK_BYTES(block) ((block) != NULL ? BLOCK_HEAD + *(const size_t *)(block) : 0)
-
-/* Under AddressSanitizer (tools/sanitize.sh), only the bytes a call asked for are addressable in a kept block that
-   is larger, so that a kernel writing past its workspace is caught as it would be in a block of its own. */
-#if defined(__SANITIZE_ADDRESS__)
-#define MLP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MLP_ASAN 1
-#endif
-#endif
-#ifdef MLP_ASAN
-#include <sanitizer/asan_interface.h>
-#define SCRATCH_LIMIT(block, used) \
-    ASAN_POISON_MEMORY_REGION((block) + BLOCK_HEAD + (used), *(size_t *)(block) - (used))
-#define SCRATCH_UNLIMIT(block) ASAN_UNPOISON_MEMORY_REGION((block) + BLOCK_HEAD, *(size_t *)(block))
-#else
-#define SCRATCH_LIMIT(block, used) ((void)0)
-#define SCRATCH_UNLIMIT(block) ((void)0)
-#endif
+#define SCRATCH_ALLOC ((mlp_alloc){PyMem_Malloc, PyMem_Free})
 
 typedef struct {
     double stack[STACK_SCRATCH_BYTES / sizeof(double)];
-    char *heap;            /* a heap block: its usable bytes (size_t) at the start, its data at BLOCK_HEAD; or NULL */
+    void *heap;            /* a block from mlp_block_get, or NULL */
     mlp_atomic_ptr *spare; /* where the module keeps a block between calls; NULL: none is kept */
 } scratch;
 
@@ -875,41 +852,23 @@ static void *scratch_get(scratch *s, const call_ctx *c, size_t work)
     size_t item = c->K->size;
     size_t elems = c->scratch_len + work;
     s->heap = NULL;
-    if (elems < work || elems > (size_t)(PY_SSIZE_T_MAX - BLOCK_HEAD) / item) {
+    if (elems < work || elems > (size_t)(PY_SSIZE_T_MAX - MLP_BLOCK_HEAD) / item) {
         PyErr_Format(PyExc_MemoryError, "%s(): the workspace for these sizes does not fit in memory", c->fname);
         return NULL;
     }
-    const size_t bytes = elems * item;
-    if (bytes <= sizeof s->stack) {
+    if (elems * item <= sizeof s->stack) {
         return s->stack;
     }
-    char *block = s->spare != NULL ? mlp_atomic_exchange_ptr(s->spare, NULL) : NULL;
-    if (block != NULL && *(size_t *)block < bytes) {
-        PyMem_Free(block);
-        block = NULL;
-    }
-    if (block == NULL && (block = PyMem_Malloc(BLOCK_HEAD + bytes)) != NULL) {
-        *(size_t *)block = bytes;
-    }
-    s->heap = block;
-    if (block == NULL) {
+    if ((s->heap = mlp_block_get(s->spare, elems * item, SCRATCH_ALLOC)) == NULL) {
         PyErr_NoMemory();
-        return NULL;
     }
-    SCRATCH_LIMIT(block, bytes);
-    return block + BLOCK_HEAD;
+    return s->heap;
 }
 
-/* Keeps the heap block as the module's spare (freeing one another thread kept meanwhile), or frees it. */
+/* Keeps the heap block as the module's spare, or frees it. */
 static void scratch_free(scratch *s)
 {
-    if (s->heap != NULL) {
-        SCRATCH_UNLIMIT(s->heap);
-    }
-    if (s->heap != NULL && s->spare != NULL && *(size_t *)s->heap <= SPARE_MAX_BYTES) {
-        s->heap = mlp_atomic_exchange_ptr(s->spare, s->heap);
-    }
-    PyMem_Free(s->heap);
+    mlp_block_put(s->spare, s->heap, SCRATCH_ALLOC);
     s->heap = NULL;
 }
 
@@ -2365,23 +2324,19 @@ static PyObject *py_optimizer_state(PyObject *m, PyObject *const *args, Py_ssize
     return result;
 }
 
-/* The names of the activation table's rows offered for hidden (output != 0: output) layers, as a tuple
-   (build_info's "hidden_activations", "output_activations"). */
-static PyObject *activation_names(int output)
+/* The names of a table's rows, as a tuple: the `name` fields of its n rows, `stride` bytes apart (&table[0].name,
+   sizeof *table), those whose int `flag` at the same stride is set (NULL: all). build_info's "hidden_activations",
+   "output_activations" and "optimizers". */
+static PyObject *table_names(const char *const *name, const int *flag, size_t stride, size_t n)
 {
-    size_t count;
-    const mlp_activation_info *table = mlp_activation_table(&count);
     PyObject *result = PyList_New(0);
-    for (size_t k = 0; result != NULL && k < count; k++) {
-        if (output ? table[k].output : table[k].hidden) {
-            PyObject *name = PyUnicode_FromString(table[k].name);
-            if (name == NULL || PyList_Append(result, name) < 0) {
-                Py_XDECREF(name);
-                Py_CLEAR(result);
-                break;
-            }
-            Py_DECREF(name);
+    for (size_t k = 0; result != NULL && k < n; k++) {
+        PyObject *item = NULL;
+        if ((flag == NULL || *(const int *)((const char *)flag + k * stride)) &&
+            ((item = PyUnicode_FromString(nth_name(name, stride, k))) == NULL || PyList_Append(result, item) < 0)) {
+            Py_CLEAR(result);
         }
+        Py_XDECREF(item);
     }
     if (result != NULL) {
         Py_SETREF(result, PyList_AsTuple(result));
@@ -2412,23 +2367,6 @@ static PyObject *loss_rows(void)
     return result;
 }
 
-/* The names of the optimizer table's rows, as a tuple (build_info's "optimizers"). */
-static PyObject *optimizer_names(void)
-{
-    size_t count;
-    const mlp_optimizer_info *table = mlp_optimizer_table(&count);
-    PyObject *result = PyTuple_New((Py_ssize_t)count);
-    for (size_t k = 0; result != NULL && k < count; k++) {
-        PyObject *name = PyUnicode_FromString(table[k].name);
-        if (name == NULL) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyTuple_SET_ITEM(result, (Py_ssize_t)k, name);
-    }
-    return result;
-}
-
 PyDoc_STRVAR(build_info_doc,
 "build_info($module)\n--\n\n"
 "How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config);\n"
@@ -2454,13 +2392,10 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_cache used = mlp_cache_or_fallback(&detected);
     const int fallback = used.l1_bytes != detected.l1_bytes || used.l1_ways != detected.l1_ways ||
                          used.l2_bytes != detected.l2_bytes;
-    /* the kept block's size, read while this call holds it (another thread could free it meanwhile) */
-    char *kept = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
-    const Py_ssize_t kept_bytes = (Py_ssize_t)BLOCK_BYTES(kept);
-    void *none = NULL;
-    if (kept != NULL && !mlp_atomic_cas_ptr(&state->spare, &none, kept)) {
-        PyMem_Free(kept); /* another call kept its block meanwhile */
-    }
+    const Py_ssize_t kept_bytes = state != NULL ? (Py_ssize_t)mlp_block_kept(&state->spare, 0, SCRATCH_ALLOC) : 0;
+    size_t n_acts, n_opts;
+    const mlp_activation_info *acts = mlp_activation_table(&n_acts);
+    const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
     return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
                          "s:N}",
                          "simd", mlp_simd_path(isa),
@@ -2480,9 +2415,11 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          fallback ? Py_False : Py_True, "subnormal_free",
                          state != NULL && state->subnormal_free ? Py_True : Py_False, "kept_block_bytes",
                          kept_bytes, "kept_block_max",
-                         (Py_ssize_t)SPARE_MAX_BYTES, "optimizers", optimizer_names(),
+                         (Py_ssize_t)MLP_BLOCK_KEEP_MAX, "optimizers",
+                         table_names(&opts[0].name, NULL, sizeof *opts, n_opts),
                          "hidden_activations",
-                         activation_names(0), "output_activations", activation_names(1), "losses", loss_rows());
+                         table_names(&acts[0].name, &acts[0].hidden, sizeof *acts, n_acts), "output_activations",
+                         table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows());
 }
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -2519,13 +2456,13 @@ static void core_free(void *module)
     core_clear((PyObject *)module);
     core_state *state = PyModule_GetState((PyObject *)module);
     if (state != NULL) {
-        PyMem_Free(mlp_atomic_exchange_ptr(&state->spare, NULL));
+        mlp_block_kept(&state->spare, 1, SCRATCH_ALLOC);
         mlp_team_drop(&state->team, (mlp_alloc){PyMem_RawMalloc, PyMem_RawFree});
     }
 }
 
 /* After os.fork(), in the child: the team's threads are the parent's, so the module forgets it (without touching
-   it) and the next call that splits a product starts one. Registered by core_exec. */
+   it) and the next call that splits a product starts one. mlpext/__init__.py registers it (os.register_at_fork). */
 static PyObject *py_after_fork_in_child(PyObject *m, PyObject *Py_UNUSED(args))
 {
     core_state *state = PyModule_GetState(m);
@@ -2544,10 +2481,7 @@ PyDoc_STRVAR(release_memory_doc,
 static PyObject *py_release_memory(PyObject *m, PyObject *Py_UNUSED(args))
 {
     core_state *state = PyModule_GetState(m);
-    char *block = state != NULL ? mlp_atomic_exchange_ptr(&state->spare, NULL) : NULL;
-    const size_t bytes = BLOCK_BYTES(block);
-    PyMem_Free(block);
-    return PyLong_FromSize_t(bytes);
+    return PyLong_FromSize_t(state != NULL ? mlp_block_kept(&state->spare, 1, SCRATCH_ALLOC) : 0);
 }
 
 #define FASTCALL_KW METH_FASTCALL | METH_KEYWORDS
@@ -2570,31 +2504,6 @@ static PyMethodDef core_methods[] = {
     {"net_shuffle", (PyCFunction)(void (*)(void))py_net_shuffle, FASTCALL_KW, net_shuffle_doc},
     {NULL, NULL, 0, NULL},
 };
-
-/* os.register_at_fork(after_in_child=_core._after_fork_in_child), where os has it. */
-static int register_fork_hook(PyObject *module)
-{
-    PyObject *os = PyImport_ImportModule("os");
-    if (os == NULL) {
-        return -1;
-    }
-    PyObject *reg = PyObject_GetAttrString(os, "register_at_fork");
-    Py_DECREF(os);
-    if (reg == NULL) { /* not a POSIX system: no fork() */
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject *hook = PyObject_GetAttrString(module, "_after_fork_in_child");
-    PyObject *args = PyTuple_New(0);
-    PyObject *kwargs = hook != NULL ? Py_BuildValue("{s:O}", "after_in_child", hook) : NULL;
-    PyObject *done = args != NULL && kwargs != NULL ? PyObject_Call(reg, args, kwargs) : NULL;
-    Py_XDECREF(done);
-    Py_XDECREF(kwargs);
-    Py_XDECREF(args);
-    Py_XDECREF(hook);
-    Py_DECREF(reg);
-    return done != NULL ? 0 : -1;
-}
 
 /* The kernels' instruction set from MLPEXT_SIMD (generic, avx2, avx512; unset, empty or auto: the widest the CPU
    has), read once, here. ValueError if it names no such set, or one this CPU or build does not have. */
@@ -2634,7 +2543,7 @@ static int core_exec(PyObject *module)
         }
         snprintf(names->state[i], sizeof names->state[i], "state[%d]", i);
     }
-    return register_fork_hook(module);
+    return 0;
 }
 
 static PyModuleDef_Slot core_slots[] = {

@@ -7,7 +7,8 @@
  * No global state, and no allocation but Windows' cache query (mlp_cache_detect): the binding keeps a team in its
  * module (mlp_team_shared: started on first need, in memory from Python's allocator; mlp_team_drop) and hands it
  * to the calls whose products are split (mlp_threads.team); everything about the team lives in that memory. How
- * many threads a call may use is read here too (mlp_thread_limit).
+ * many threads a call may use is read here too (mlp_thread_limit), and the module's other resource shared across
+ * calls through an atomic slot is kept here: its scratch block (mlp_block_get, mlp_block_put).
  *
  * Why a team. Starting and joining a thread, or waking one that sleeps in the kernel, costs about as much as a
  * product of a few million multiply-adds saves, so a thread per product loses what it gains (docs/benchmarks.md,
@@ -292,6 +293,68 @@ mlp_team *mlp_team_start(void *memory, size_t helpers)
 }
 
 size_t mlp_team_helpers(const mlp_team *team) { return team->helpers; }
+
+/* Under AddressSanitizer (tools/sanitize.sh) only the bytes a call asked for are addressable in a kept block that
+   is larger, so that a kernel writing past its workspace is caught as it would be in a block of its own. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MLP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MLP_ASAN 1
+#endif
+#endif
+#ifdef MLP_ASAN
+#include <sanitizer/asan_interface.h>
+#define MLP_BLOCK_LIMIT(block, used) \
+    ASAN_POISON_MEMORY_REGION((block) + MLP_BLOCK_HEAD + (used), *(size_t *)(block) - (used))
+#define MLP_BLOCK_UNLIMIT(block) ASAN_UNPOISON_MEMORY_REGION((block) + MLP_BLOCK_HEAD, *(size_t *)(block))
+#else
+#define MLP_BLOCK_LIMIT(block, used) ((void)0)
+#define MLP_BLOCK_UNLIMIT(block) ((void)0)
+#endif
+
+void *mlp_block_get(mlp_atomic_ptr *slot, size_t bytes, mlp_alloc alloc)
+{
+    char *block = slot != NULL ? mlp_atomic_exchange_ptr(slot, NULL) : NULL;
+    if (block != NULL && *(size_t *)block < bytes) {
+        alloc.give(block);
+        block = NULL;
+    }
+    if (block == NULL && bytes <= SIZE_MAX - MLP_BLOCK_HEAD && (block = alloc.take(MLP_BLOCK_HEAD + bytes)) != NULL) {
+        *(size_t *)block = bytes;
+    }
+    if (block == NULL) {
+        return NULL;
+    }
+    MLP_BLOCK_LIMIT(block, bytes);
+    return block + MLP_BLOCK_HEAD;
+}
+
+void mlp_block_put(mlp_atomic_ptr *slot, void *data, mlp_alloc alloc)
+{
+    if (data == NULL) {
+        return;
+    }
+    char *block = (char *)data - MLP_BLOCK_HEAD;
+    MLP_BLOCK_UNLIMIT(block);
+    if (slot != NULL && *(size_t *)block <= MLP_BLOCK_KEEP_MAX) {
+        block = mlp_atomic_exchange_ptr(slot, block);
+    }
+    if (block != NULL) {
+        alloc.give(block);
+    }
+}
+
+size_t mlp_block_kept(mlp_atomic_ptr *slot, int give, mlp_alloc alloc)
+{
+    char *block = mlp_atomic_exchange_ptr(slot, NULL); /* held while it is read: another thread could free it */
+    const size_t bytes = block != NULL ? MLP_BLOCK_HEAD + *(const size_t *)block : 0;
+    void *none = NULL;
+    if (block != NULL && (give || !mlp_atomic_cas_ptr(slot, &none, block))) {
+        alloc.give(block); /* (not put back: another call kept its block meanwhile) */
+    }
+    return bytes;
+}
 
 size_t mlp_thread_limit(const char *env)
 {

@@ -47,6 +47,11 @@ except ModuleNotFoundError as error:
         raise
     raise ImportError(_missing_core_message(), name="mlpext._core") from None
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's helper threads: forget their team
+    from mlpext._core import _after_fork_in_child
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 from mlpext import reference  # noqa: E402  (after the check above: it imports the C core too)
 from mlpext.network import MLP  # noqa: E402
 

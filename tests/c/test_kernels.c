@@ -41,6 +41,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
 #ifndef _WIN32
 #include <sys/wait.h>
 #include <unistd.h>
@@ -618,7 +628,7 @@ static void test_team_shared(void)
     CHECKF(team != NULL && mlp_atomic_load_ptr(&slot) == team && mlp_team_helpers(team) == 2,
            "a team of 2 helpers is started and kept");
     CHECK(mlp_team_shared(&slot, 5, alloc) == team && team_takes == 1); /* kept: not started again */
-#ifndef _WIN32
+#if !defined(_WIN32) && !UNDER_TSAN /* ThreadSanitizer cannot start threads after a fork of a threaded process */
     const pid_t child = fork(); /* the child has none of the team's threads: it must start its own */
     if (child == 0) {
         mlp_team *own = mlp_team_shared(&slot, 2, alloc);
@@ -634,6 +644,47 @@ static void test_team_shared(void)
     CHECK(mlp_atomic_load_ptr(&slot) == NULL && team_gives == 1);
     mlp_team_drop(&slot, alloc); /* nothing kept: nothing to do */
     CHECK(team_gives == 1);
+}
+
+/* The scratch block a module keeps between calls: reused when large enough, replaced when not, never kept above
+   MLP_BLOCK_KEEP_MAX or without a slot, given back on request; every block taken is given back once. */
+static size_t block_takes, block_gives;
+static void *block_take(size_t bytes) { block_takes++; return malloc(bytes); }
+static void block_give(void *memory) { block_gives++; free(memory); }
+static void test_block_kept(void)
+{
+    const mlp_alloc alloc = {block_take, block_give};
+    mlp_atomic_ptr slot;
+    mlp_atomic_store_ptr(&slot, NULL);
+    char *a = mlp_block_get(&slot, 1000, alloc);
+    CHECK(a != NULL && block_takes == 1 && (uintptr_t)a % 16 == 0);
+    memset(a, 1, 1000);
+    mlp_block_put(&slot, a, alloc);
+    CHECK(mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 1000 && block_gives == 0);
+    char *b = mlp_block_get(&slot, 600, alloc); /* the kept block, taken out of the slot */
+    CHECK(b == a && block_takes == 1 && mlp_block_kept(&slot, 0, alloc) == 0);
+    memset(b, 2, 600);
+    mlp_block_put(&slot, b, alloc);
+    char *c = mlp_block_get(&slot, 5000, alloc); /* too small: given back, a new one taken */
+    CHECK(c != NULL && block_takes == 2 && block_gives == 1);
+    memset(c, 3, 5000);
+    char *d = mlp_block_get(&slot, 100, alloc); /* none kept: a second block */
+    CHECK(d != NULL && d != c && block_takes == 3);
+    mlp_block_put(&slot, c, alloc);
+    mlp_block_put(&slot, d, alloc); /* replaces c, which is given back */
+    CHECK(block_gives == 2 && mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 100);
+    CHECK(mlp_block_kept(&slot, 1, alloc) == MLP_BLOCK_HEAD + 100 && block_gives == 3);
+    CHECK(mlp_block_kept(&slot, 1, alloc) == 0 && block_gives == 3);
+    char *e = mlp_block_get(NULL, 100, alloc); /* no slot: nothing kept */
+    mlp_block_put(NULL, e, alloc);
+    CHECK(block_takes == 4 && block_gives == 4);
+    char *big = mlp_block_get(&slot, MLP_BLOCK_KEEP_MAX + 1, alloc); /* above the limit: never kept */
+    if (big != NULL) {
+        mlp_block_put(&slot, big, alloc);
+        CHECK(mlp_block_kept(&slot, 0, alloc) == 0 && block_takes == block_gives);
+    }
+    mlp_block_put(&slot, NULL, alloc);
+    CHECK(mlp_block_get(&slot, SIZE_MAX - 8, alloc) == NULL && block_takes == block_gives);
 }
 
 static void test_simd_path(void)
@@ -661,6 +712,7 @@ int main(void)
     run_test("simd_path", test_simd_path);
     run_test("thread_limit", test_thread_limit);
     run_test("team_shared", test_team_shared);
+    run_test("block_kept", test_block_kept);
     run_test("exp_accuracy", test_exp_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
