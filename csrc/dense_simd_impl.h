@@ -310,8 +310,9 @@ MLP_KFN void MLP_FK(pack_panel)(size_t kc, const MLP_T *A, size_t lda, MLP_T *ds
 
 /* Packs A's block (rows, kc) — A(i, p) = A[i·lda + p], or A[p·lda + i] if trans_a — into panels of MLP_MR rows:
    A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). The
-   source is read along its rows (MLP_MR of them at once, or with trans_a one at a time), never down a column of
-   lines lda apart, which the hardware does not prefetch. */
+   source is read along its rows (up to MLP_VL of them at once, transposed in registers: pack_panel; or with
+   trans_a one at a time, in vectors), never down a column of lines lda apart, which the hardware does not
+   prefetch. */
 MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP_T *A, size_t lda, MLP_T *ap)
 {
     if (trans_a) {
@@ -361,12 +362,13 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
 #pragma GCC unroll 4
             for (size_t c = 0; c < MLP_NR; c += MLP_VL) {
                 const size_t live = w <= c ? 0 : w - c < MLP_VL ? w - c : MLP_VL;
+                const MLP_T *rows = live > 0 ? B + (s + c) * ldb : B; /* (none read if live is 0: zeros) */
                 size_t p = 0;
                 for (; p + MLP_VL <= kc; p += MLP_VL) {
-                    MLP_FK(copy_transposed)(live, MLP_VL, 1, B + (s + c) * ldb + p, ldb, dst + p * MLP_NR + c, MLP_NR);
+                    MLP_FK(copy_transposed)(live, MLP_VL, 1, rows + p, ldb, dst + p * MLP_NR + c, MLP_NR);
                 }
                 if (p < kc) {
-                    MLP_FK(copy_transposed)(live, kc - p, 1, B + (s + c) * ldb + p, ldb, dst + p * MLP_NR + c, MLP_NR);
+                    MLP_FK(copy_transposed)(live, kc - p, 1, rows + p, ldb, dst + p * MLP_NR + c, MLP_NR);
                 }
             }
         } else if (w == MLP_NR) {
