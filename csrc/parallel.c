@@ -369,7 +369,7 @@ size_t mlp_thread_limit(const char *env)
         if (errno != 0 || end == env || *end != '\0' || n < 1) {
             return 0;
         }
-        count = (unsigned long)n < MLP_MAX_THREADS ? (size_t)n : MLP_MAX_THREADS;
+        count = (size_t)n;
     }
     return count < MLP_MAX_THREADS ? count : MLP_MAX_THREADS;
 }
@@ -404,7 +404,6 @@ void mlp_team_drop(mlp_atomic_ptr *slot, mlp_alloc alloc)
         alloc.give(team);
     }
 }
-
 
 int mlp_team_ours(const mlp_team *team) { return team->pid == mlp_getpid(); }
 

@@ -617,19 +617,22 @@ static void test_thread_limit(void)
     }
 }
 
+/* An allocator that counts what it hands out and gets back (test_team_shared, test_block_kept reset them). */
+static size_t counted_takes, counted_gives;
+static void *counted_take(size_t bytes) { counted_takes++; return malloc(bytes); }
+static void counted_give(void *memory) { counted_gives++; free(memory); }
+
 /* The team a module keeps: started once, found again, replaced when a parent process left it, stopped on drop. */
-static size_t team_takes, team_gives;
-static void *team_take(size_t bytes) { team_takes++; return malloc(bytes); }
-static void team_give(void *memory) { team_gives++; free(memory); }
 static void test_team_shared(void)
 {
-    const mlp_alloc alloc = {team_take, team_give};
+    const mlp_alloc alloc = {counted_take, counted_give};
+    counted_takes = counted_gives = 0;
     mlp_atomic_ptr slot;
     mlp_atomic_store_ptr(&slot, NULL);
     mlp_team *team = mlp_team_shared(&slot, 3, alloc);
     CHECKF(team != NULL && mlp_atomic_load_ptr(&slot) == team && mlp_team_helpers(team) == 2,
            "a team of 2 helpers is started and kept");
-    CHECK(mlp_team_shared(&slot, 5, alloc) == team && team_takes == 1); /* kept: not started again */
+    CHECK(mlp_team_shared(&slot, 5, alloc) == team && counted_takes == 1); /* kept: not started again */
 #if !defined(_WIN32) && !UNDER_SANITIZER /* (see UNDER_SANITIZER) */
     /* The child has none of the team's threads: it must start its own. It reports through a pipe, not its exit
        status, which valgrind would set to its own on any error in the child. */
@@ -660,50 +663,48 @@ static void test_team_shared(void)
            "after fork() the child starts a team of its own (it said '%c')", heard ? heard : '?');
 #endif
     mlp_team_drop(&slot, alloc);
-    CHECK(mlp_atomic_load_ptr(&slot) == NULL && team_gives == 1);
+    CHECK(mlp_atomic_load_ptr(&slot) == NULL && counted_gives == 1);
     mlp_team_drop(&slot, alloc); /* nothing kept: nothing to do */
-    CHECK(team_gives == 1);
+    CHECK(counted_gives == 1);
 }
 
 /* The scratch block a module keeps between calls: reused when large enough, replaced when not, never kept above
    MLP_BLOCK_KEEP_MAX or without a slot, given back on request; every block taken is given back once. */
-static size_t block_takes, block_gives;
-static void *block_take(size_t bytes) { block_takes++; return malloc(bytes); }
-static void block_give(void *memory) { block_gives++; free(memory); }
 static void test_block_kept(void)
 {
-    const mlp_alloc alloc = {block_take, block_give};
+    const mlp_alloc alloc = {counted_take, counted_give};
+    counted_takes = counted_gives = 0;
     mlp_atomic_ptr slot;
     mlp_atomic_store_ptr(&slot, NULL);
     char *a = mlp_block_get(&slot, 1000, alloc);
-    CHECK(a != NULL && block_takes == 1 && (uintptr_t)a % 16 == 0);
+    CHECK(a != NULL && counted_takes == 1 && (uintptr_t)a % 16 == 0);
     memset(a, 1, 1000);
     mlp_block_put(&slot, a, alloc);
-    CHECK(mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 1000 && block_gives == 0);
+    CHECK(mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 1000 && counted_gives == 0);
     char *b = mlp_block_get(&slot, 600, alloc); /* the kept block, taken out of the slot */
-    CHECK(b == a && block_takes == 1 && mlp_block_kept(&slot, 0, alloc) == 0);
+    CHECK(b == a && counted_takes == 1 && mlp_block_kept(&slot, 0, alloc) == 0);
     memset(b, 2, 600);
     mlp_block_put(&slot, b, alloc);
     char *c = mlp_block_get(&slot, 5000, alloc); /* too small: given back, a new one taken */
-    CHECK(c != NULL && block_takes == 2 && block_gives == 1);
+    CHECK(c != NULL && counted_takes == 2 && counted_gives == 1);
     memset(c, 3, 5000);
     char *d = mlp_block_get(&slot, 100, alloc); /* none kept: a second block */
-    CHECK(d != NULL && d != c && block_takes == 3);
+    CHECK(d != NULL && d != c && counted_takes == 3);
     mlp_block_put(&slot, c, alloc);
     mlp_block_put(&slot, d, alloc); /* replaces c, which is given back */
-    CHECK(block_gives == 2 && mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 100);
-    CHECK(mlp_block_kept(&slot, 1, alloc) == MLP_BLOCK_HEAD + 100 && block_gives == 3);
-    CHECK(mlp_block_kept(&slot, 1, alloc) == 0 && block_gives == 3);
+    CHECK(counted_gives == 2 && mlp_block_kept(&slot, 0, alloc) == MLP_BLOCK_HEAD + 100);
+    CHECK(mlp_block_kept(&slot, 1, alloc) == MLP_BLOCK_HEAD + 100 && counted_gives == 3);
+    CHECK(mlp_block_kept(&slot, 1, alloc) == 0 && counted_gives == 3);
     char *e = mlp_block_get(NULL, 100, alloc); /* no slot: nothing kept */
     mlp_block_put(NULL, e, alloc);
-    CHECK(block_takes == 4 && block_gives == 4);
+    CHECK(counted_takes == 4 && counted_gives == 4);
     char *big = mlp_block_get(&slot, MLP_BLOCK_KEEP_MAX + 1, alloc); /* above the limit: never kept */
     if (big != NULL) {
         mlp_block_put(&slot, big, alloc);
-        CHECK(mlp_block_kept(&slot, 0, alloc) == 0 && block_takes == block_gives);
+        CHECK(mlp_block_kept(&slot, 0, alloc) == 0 && counted_takes == counted_gives);
     }
     mlp_block_put(&slot, NULL, alloc);
-    CHECK(mlp_block_get(&slot, SIZE_MAX - 8, alloc) == NULL && block_takes == block_gives);
+    CHECK(mlp_block_get(&slot, SIZE_MAX - 8, alloc) == NULL && counted_takes == counted_gives);
 }
 
 static void test_simd_path(void)
