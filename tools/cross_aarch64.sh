@@ -29,7 +29,8 @@ for k in "${KERNELS[@]}"; do
 done
 for t in test_kernels test_net; do
     echo "==> $CC tests/c/$t.c (static), then qemu-aarch64 $t"
-    "$CC" "${FLAGS[@]}" "tests/c/$t.c" "${objs[@]}" -static -lm -pthread -o "$build/$t"
+    # qemu-user aborts when a forked child of a threaded process starts threads: that one check is left out here.
+    "$CC" "${FLAGS[@]}" -DMLP_TEST_NO_FORK "tests/c/$t.c" "${objs[@]}" -static -lm -pthread -o "$build/$t"
     out="$(qemu-aarch64 "$build/$t" 2>&1)" || status=1
     printf '%s\n' "$out" | grep -v '^ok '
     printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$' || status=1
