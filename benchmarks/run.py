@@ -1,7 +1,7 @@
 """mlpext's benchmark suite: every workload, mlpext against NumPy, Numba, JAX, PyTorch and scikit-learn, in one run.
 
     python benchmarks/run.py [--quick] [--repeats N] [--only NAME ...] [--no-write] [--no-callgrind]
-                              [--no-memory] [--torch-threads N] [--tiny]
+                              [--no-memory] [--torch-threads N] [--tiny] [--isa avx2]
 
 Workloads (NAME for --only), each timed per epoch (an epoch of the sigmoid networks is one full-batch step):
 
@@ -62,6 +62,13 @@ Environment: run as a script, this file first removes OPENBLAS_CORETYPE and OPEN
 prints the machine (CPU, cores, caches, SIMD flags), the versions, the BLAS libraries as threadpoolctl reports
 them and the load average before and after the run.
 
+--isa avx2 holds every implementation to the instruction sets of an AVX2-only CPU (AVX2 and FMA; no AVX-512), to
+see on an AVX-512 machine how the workloads stand on AVX2-only machines: it sets, before anything loads,
+MLPEXT_SIMD=avx2, OPENBLAS_CORETYPE=Haswell, NPY_DISABLE_CPU_FEATURES (NumPy's AVX-512 ufunc loops),
+NUMBA_CPU_NAME=haswell and PyTorch's ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA; it prints
+what the libraries report they run with. JAX is left out: its CPU matrix products pick their instruction set at
+run time and follow no such variable. The run writes a section of its own in docs/benchmarks.md (not the plot).
+
 Unless --no-callgrind, the XOR mlpext.train loop is also counted under valgrind's callgrind (instructions per
 epoch: the difference of two runs of different lengths, counting only inside the train call), a figure free of
 machine noise to guard against regressions. valgrind does not emulate AVX-512, so there the CPU dispatch takes
@@ -74,12 +81,42 @@ tests/docs/test_benchmarks.py; its figures mean nothing).
 import os
 import sys
 
+# --isa avx2: every implementation held to the instruction sets of an AVX2-only CPU (AVX2 and FMA, no AVX-512),
+# through the variables each library reads when it loads. JAX is left out: its CPU matrix products choose their
+# instruction set at run time and follow no such variable (--xla_cpu_max_isa caps only the code XLA generates).
+ISA_CAPS = {
+    "avx2": {
+        "MLPEXT_SIMD": "avx2",
+        "OPENBLAS_CORETYPE": "Haswell",  # NumPy's and scikit-learn's BLAS
+        "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL "
+                                    "AVX512_ICL AVX512_SPR X86_V4",  # NumPy's ufuncs (np.exp): 1.x and 2.x names
+        "NUMBA_CPU_NAME": "haswell",
+        "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own kernels
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # PyTorch's BLAS
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+    },
+}
+ISA_LEFT_OUT = {"avx2": ("jax",)}
+
+
+def isa_argument(argv):
+    """--isa's value in argv (before argparse, which runs after NumPy is imported); "native" if absent."""
+    for k, arg in enumerate(argv):
+        if arg == "--isa" and k + 1 < len(argv):
+            return argv[k + 1]
+        if arg.startswith("--isa="):
+            return arg.split("=", 1)[1]
+    return "native"
+
+
 if __name__ == "__main__":
     # Before NumPy loads OpenBLAS: these pick a kernel or cache size other than the CPU's own.
     UNSET = [(name, os.environ.pop(name)) for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
              if name in os.environ]
+    CAPPED = sorted(ISA_CAPS.get(isa_argument(sys.argv[1:]), {}).items())
+    os.environ.update(CAPPED)
 else:
-    UNSET = None  # imported (tests): the environment is left alone
+    UNSET = CAPPED = None  # imported (tests): the environment is left alone
 
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
@@ -112,6 +149,11 @@ DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 PLOT = os.path.join(ROOT, "docs", "speedup.png")
 BEGIN = "<!-- benchmark-suite:begin (written by benchmarks/run.py; reruns replace it) -->"
 END = "<!-- benchmark-suite:end -->"
+# --isa avx2's own section of the doc (its runs leave the native section and speedup.png alone)
+MARKERS = {"native": (BEGIN, END, "## Benchmark suite (`python benchmarks/run.py`)"),
+           "avx2": ("<!-- benchmark-suite-avx2:begin (written by benchmarks/run.py --isa avx2; reruns replace it) -->",
+                    "<!-- benchmark-suite-avx2:end -->",
+                    "## Benchmark suite held to AVX2 (`python benchmarks/run.py --isa avx2`)")}
 
 # Tolerances of the weights check (module docstring): largest |w − w_mlpext| / largest |w_mlpext| per array.
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "adam float32": 1e-3}
@@ -775,12 +817,14 @@ def time_impls(impls, arrays, epochs, repeats, settle):
     return {key: seconds / epochs for key, seconds in best.items()}, trained
 
 
-def measure(w, peers, epochs, repeats):
-    """{'epochs', 'impls', 'per_epoch', 'check'} for a workload, or None if it cannot run here."""
+def measure(w, peers, epochs, repeats, left_out=()):
+    """{'epochs', 'impls', 'per_epoch', 'check'} for a workload, or None if it cannot run here. The implementations
+    of the families in left_out get no row."""
     setup = workload_setup(w, peers)
     if setup is None:
         return None
     arrays, impls = setup
+    impls = [impl for impl in impls if impl.family not in left_out]
     settle = SETTLE if w.kind == "sigmoid" and w.multiply_adds() >= 1 << 22 else 0.0
     with np.errstate(over="ignore"):  # NumPy's sigmoid: exp(-z) overflows to inf for z < -88 (float32), giving 0
         per_epoch, trained = time_impls(impls, arrays, epochs, repeats, settle)
@@ -840,7 +884,7 @@ def memory_child(name, key, epochs, tiny, torch_threads):
     return {"peak": max(after - before, 0)}
 
 
-def peak_memory(w, impls, epochs, tiny, torch_threads):
+def peak_memory(w, impls, epochs, tiny, torch_threads, isa="native"):
     """{key: bytes or None} for every available implementation, each measured in a child process."""
     out = {}
     for impl in impls:
@@ -851,6 +895,8 @@ def peak_memory(w, impls, epochs, tiny, torch_threads):
             command.append("--tiny")
         if torch_threads:
             command += ["--torch-threads", str(torch_threads)]
+        if isa != "native":
+            command += ["--isa", isa]  # the child sets the same caps before its NumPy loads
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)
         try:
             out[impl.key] = json.loads(done.stdout.strip().splitlines()[-1])["peak"]
@@ -999,7 +1045,7 @@ def print_table(results, memory):
                                    for _, field, width in COLUMNS))
 
 
-def versions(peers):
+def versions(peers, left_out=()):
     out = {"Python": platform.python_version(), "NumPy": np.__version__}
     try:
         from mlpext import _core
@@ -1008,7 +1054,8 @@ def versions(peers):
         out["mlpext"] = mlpext.__version__
     for name, label in (("numba", "Numba"), ("jax", "JAX"), ("torch", "PyTorch"), ("sklearn", "scikit-learn")):
         module = peers.get(name)
-        out[label] = module.__version__ if module is not None else "not installed"
+        out[label] = (module.__version__ if module is not None
+                      else "left out (--isa)" if name in left_out else "not installed")
     if peers.get("jax") is not None:
         import jaxlib
         out["JAX"] += f" (jaxlib {jaxlib.__version__}, {peers['jax'].default_backend()})"
@@ -1097,11 +1144,44 @@ def blas_lines():
     return lines
 
 
-def environment(peers, load_before):
+def environment(peers, load_before, left_out=()):
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MLPEXT_NUM_THREADS",
                                       "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    return {"machine": f"{cpu_model()}; {cpu_details()}", "versions": versions(peers), "blas": blas_lines(),
-            "env": env, "load": load_before, "unset": UNSET or []}
+    return {"machine": f"{cpu_model()}; {cpu_details()}", "versions": versions(peers, left_out), "blas": blas_lines(),
+            "env": env, "load": load_before, "unset": UNSET or [], "isa": isa_report(peers)}
+
+
+def isa_report(peers):
+    """What each library says it runs with: mlpext's kernels, OpenBLAS's kernel, NumPy's AVX-512 dispatch targets
+    still on, PyTorch's CPU capability, Numba's target CPU (--isa's caps are checked against these)."""
+    out = []
+    try:
+        from mlpext import _core
+        out.append(f"mlpext {_core.build_info()['simd']} kernels")
+    except (ImportError, KeyError):
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+        kernels = sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})
+        if kernels:
+            out.append(f"OpenBLAS {'/'.join(kernels)} kernels")
+    except ImportError:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:
+        try:
+            from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        except ImportError:
+            __cpu_dispatch__ = None
+    if __cpu_dispatch__ is not None:
+        on = [t for t in __cpu_dispatch__ if __cpu_features__.get(t) and ("512" in t or t == "X86_V4")]
+        out.append("NumPy AVX-512 targets " + (", ".join(on) if on else "off"))
+    if peers.get("torch") is not None:
+        out.append(f"PyTorch CPU capability {peers['torch'].backends.cpu.get_cpu_capability()}")
+    if peers.get("numba") is not None:
+        out.append(f"Numba target CPU {peers['numba'].config.CPU_NAME or 'host'}")
+    return out
 
 
 def git_commit():
@@ -1112,12 +1192,23 @@ def git_commit():
     return done.stdout.strip() or None
 
 
-def markdown_section(results, memory, cg, env, repeats, quick, load_after):
+def markdown_section(results, memory, cg, env, repeats, quick, load_after, isa="native"):
     commit = git_commit()
     unset = ", ".join(name for name, _ in env["unset"]) or "none was set"
+    begin, end, heading = MARKERS[isa]
+    capped = []
+    if isa != "native":
+        capped = [
+            "",
+            f"Every implementation held to the instruction sets of an {isa.upper()}-only CPU on this machine, "
+            "through the variables each library reads as it loads: "
+            + ", ".join(f"`{k}={v}`" for k, v in sorted(ISA_CAPS[isa].items())) + ". Left out: "
+            + ", ".join(ISA_LEFT_OUT[isa]) + " (no such cap for its CPU matrix products). What the libraries "
+            "reported: " + "; ".join(env["isa"]) + ".",
+        ]
     lines = [
-        BEGIN,
-        "## Benchmark suite (`python benchmarks/run.py`)",
+        begin,
+        heading,
         "",
         f"Every workload, every implementation timed in the same run: best of {repeats} runs, time per epoch (an "
         "epoch of a sigmoid network is one full-batch step), garbage collector off, implementations taking turns "
@@ -1127,8 +1218,10 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
         "how far the implementation's weights end from mlpext's after the same epochs from the same weights "
         "(largest |w − w_mlpext| / largest |w_mlpext| of any array). The floors are the project's targets, "
         "reported and never asserted. `python benchmarks/run.py --help` describes each workload, implementation "
-        "and measurement. This section and [speedup.png](speedup.png) are rewritten by each run without "
-        "`--no-write`.",
+        "and measurement. "
+        + ("This section and [speedup.png](speedup.png) are rewritten by each run without `--no-write`."
+           if isa == "native" else f"This section is rewritten by each `--isa {isa}` run without `--no-write`."),
+        *capped,
         "",
         f"- Machine: {env['machine']}",
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()),
@@ -1165,9 +1258,8 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after):
         "KiB); \"—\" where it was not measured.",
         "",
         f"Regression guard (machine-noise free): {callgrind_text(cg)}",
-        "",
-        "![Time per epoch against network size, and over mlpext's](speedup.png)",
-        END,
+        *(["", "![Time per epoch against network size, and over mlpext's](speedup.png)"] if isa == "native" else []),
+        end,
     ]
     return "\n".join(wrap(line) for line in lines) + "\n"
 
@@ -1180,10 +1272,11 @@ def wrap(line, width=115):
     return textwrap.fill(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
-def write_doc(section):
+def write_doc(section, isa="native"):
+    begin, end, _ = MARKERS[isa]
     with open(DOC, encoding="utf-8") as f:
         text = f.read()
-    pattern = re.compile(re.escape(BEGIN.split(" (")[0]) + r".*?" + re.escape(END) + r"\n?", re.S)
+    pattern = re.compile(re.escape(begin.split(" (")[0]) + r".*?" + re.escape(end) + r"\n?", re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
@@ -1257,6 +1350,9 @@ def make_parser():
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="PyTorch's thread count (default: NumPy's BLAS thread count)")
     parser.add_argument("--tiny", action="store_true", help="tiny networks: a smoke test of the machinery")
+    parser.add_argument("--isa", choices=["native", *ISA_CAPS], default="native",
+                        help="avx2: hold every implementation to AVX2 and FMA (as on an AVX2-only CPU; JAX left "
+                        "out) and write a section of its own; only when run as a script")
     parser.add_argument("--memory-child", nargs=3, metavar=("WORKLOAD", "IMPL", "EPOCHS"), help=argparse.SUPPRESS)
     return parser
 
@@ -1264,6 +1360,8 @@ def make_parser():
 def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.isa != "native" and not CAPPED:
+        parser.error("--isa sets the environment before NumPy loads: run benchmarks/run.py as a script")
     if args.memory_child:
         name, key, epochs = args.memory_child
         print(json.dumps(memory_child(name, key, int(epochs), args.tiny, args.torch_threads)))
@@ -1273,8 +1371,8 @@ def main(argv=None):
         parser.error("--repeats must be at least 1")
 
     load = load_average()
-    peers = import_peers(PEERS, args.torch_threads)
-    env = environment(peers, load)
+    peers = import_peers(tuple(p for p in PEERS if p not in ISA_LEFT_OUT.get(args.isa, ())), args.torch_threads)
+    env = environment(peers, load, ISA_LEFT_OUT.get(args.isa, ()))
     if env["unset"]:
         print("unset for this run (before NumPy was imported): "
               + ", ".join(f"{name} (was {value!r})" for name, value in env["unset"]))
@@ -1284,9 +1382,13 @@ def main(argv=None):
     print("versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()))
     for line in env["blas"]:
         print(f"BLAS (threadpoolctl): {line}")
+    if CAPPED:
+        print(f"held to {args.isa}: " + ", ".join(f"{k}={v}" for k, v in CAPPED) + "; left out: "
+              + ", ".join(ISA_LEFT_OUT[args.isa]))
+        print("the libraries report: " + "; ".join(env["isa"]))
     print(f"load average before: {format_load(load)}")
     for name, module in peers.items():
-        if module is None:
+        if module is None and name not in ISA_LEFT_OUT.get(args.isa, ()):
             print(f"{name}: not installed (its rows are skipped; pip install \".[bench]\")")
 
     results, memory = [], {}
@@ -1296,13 +1398,13 @@ def main(argv=None):
         w = w.shrink() if args.tiny else w
         epochs = w.quick_epochs if args.quick else w.epochs
         started = time.perf_counter()
-        result = measure(w, peers, epochs, repeats)
+        result = measure(w, peers, epochs, repeats, ISA_LEFT_OUT.get(args.isa, ()))
         if result is None:
             print(f"{w.name}: skipped (needs scikit-learn: pip install scikit-learn)")
             continue
         results.append((w, result))
         if not args.no_memory:
-            memory[w.name] = peak_memory(w, result["impls"], epochs, args.tiny, args.torch_threads)
+            memory[w.name] = peak_memory(w, result["impls"], epochs, args.tiny, args.torch_threads, args.isa)
         print(f"  measured {w.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     load_after = load_average()
     print(f"\nbest of {repeats} runs; time per epoch; \"best peer ÷\": the fastest non-mlpext implementation's time "
@@ -1317,8 +1419,10 @@ def main(argv=None):
     print("\n" + callgrind_text(cg))
 
     if not args.no_write and results:
-        write_doc(markdown_section(results, memory, cg, env, repeats, args.quick, load_after))
-        print(f"\nwrote the suite's section of {os.path.relpath(DOC)}")
+        write_doc(markdown_section(results, memory, cg, env, repeats, args.quick, load_after, args.isa), args.isa)
+        print(f"\nwrote the suite's {'' if args.isa == 'native' else args.isa + ' '}section of {os.path.relpath(DOC)}")
+        if args.isa != "native":
+            return 0
         try:
             plot(results, PLOT, env["machine"])
             print(f"wrote {os.path.relpath(PLOT)}")

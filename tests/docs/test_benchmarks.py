@@ -87,6 +87,52 @@ def test_the_table_has_a_row_per_implementation_and_all_agree():
                 assert float(cells[4]) <= w.tolerance(), (title, label, rest)
 
 
+def has_avx2_kernels():
+    from mlpext import _core
+    return _core.build_info()["simd"].startswith(("avx2", "avx512"))
+
+
+def test_isa_avx2_holds_every_library_to_avx2_and_leaves_jax_out():
+    if not has_avx2_kernels():
+        pytest.skip("this CPU or build has no AVX2 kernels")
+    out = tiny_run("--no-memory", "--only", "xor", "--only", "mnist", "--isa", "avx2",
+                   OPENBLAS_CORETYPE="SkylakeX")
+    held = next(line for line in out.splitlines() if line.startswith("held to avx2: "))
+    assert "MLPEXT_SIMD=avx2" in held and "OPENBLAS_CORETYPE=Haswell" in held and held.endswith("left out: jax")
+    reported = next(line for line in out.splitlines() if line.startswith("the libraries report: "))
+    assert "mlpext avx2 kernels" in reported and "NumPy AVX-512 targets off" in reported
+    if "openblas" in out.lower().split("held to")[0]:
+        assert "OpenBLAS Haswell kernels" in reported  # not the SkylakeX the caller set: the cap replaces it
+    printed = table(out)
+    assert len(printed) == 2
+    for title, rows in printed.items():
+        assert rows and not any(label.startswith("JAX") for label, _ in rows), title
+        for label, rest in rows[1:]:
+            assert rest == "not installed" or "DISAGREES" not in rest, (title, label, rest)
+
+
+def test_isa_is_refused_when_run_py_is_imported():
+    with pytest.raises(SystemExit) as exc:  # the caps must be set before NumPy loads: a script's job
+        run.main(["--tiny", "--isa", "avx2"])
+    assert exc.value.code == 2
+
+
+def test_an_isa_run_writes_its_own_section(tmp_path, monkeypatch):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n" + run.BEGIN + "\nthe native run's table\n" + run.END + "\n", encoding="utf-8")
+    monkeypatch.setattr(run, "DOC", str(doc))
+    env = {"machine": "m", "versions": {"NumPy": "2"}, "blas": [], "env": {}, "load": None, "unset": [],
+           "isa": ["mlpext avx2 kernels"]}
+    for text in ("first", "second"):
+        section = run.markdown_section([], {}, {"skipped": text}, env, 1, False, None, "avx2")
+        flat = " ".join(section.split())
+        assert "speedup.png" not in flat and "mlpext avx2 kernels" in flat and "Left out: jax" in flat
+        run.write_doc(section, "avx2")
+    written = doc.read_text(encoding="utf-8")
+    assert "the native run's table" in written  # the native section untouched
+    assert written.count(run.MARKERS["avx2"][0]) == 1 and "second" in written and "first" not in written
+
+
 def wrong_sigmoid(key, run_loop):
     return run.Impl(key, key, lambda a: {"params": run.copies(a[2])}, run_loop)
 
