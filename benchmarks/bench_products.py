@@ -1,6 +1,6 @@
 """The dense layer's products against the machine's FMA peak and NumPy's BLAS, in one run.
 
-    python benchmarks/bench_products.py [--size 1024] [--threads 2] [--markdown]
+    python benchmarks/bench_products.py [--size 1024] [--threads 2] [--markdown] [--isa avx2]
 
 Builds benchmarks/products.c with the C core (cc, the shipped build's flags; x86-64 with GCC or Clang) and runs
 it: the FMA peak of 1 and --threads cores (independent vector FMAs of the widest set the CPU has, all cores at
@@ -20,6 +20,10 @@ import time
 
 for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # before NumPy loads OpenBLAS
     os.environ.pop(_name, None)
+ISA = "avx2" if "--isa=avx2" in sys.argv or ("--isa" in sys.argv[:-1] and
+                                             sys.argv[sys.argv.index("--isa") + 1] == "avx2") else "native"
+if ISA == "avx2":  # an AVX2-only CPU's kernels: OpenBLAS's Haswell ones (benchmarks/run.py --isa avx2 does the same)
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
 
 import numpy as np  # noqa: E402
 
@@ -44,9 +48,9 @@ def build(tmp):
     return exe
 
 
-def run_core(exe, size, threads):
+def run_core(exe, size, threads, isa="native"):
     """({threads: peak GFLOP/s}, {(name, threads): (best, q25, median)})"""
-    out = subprocess.run([exe, str(size), str(threads)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([exe, str(size), str(threads)] + (["avx2"] if isa == "avx2" else []), check=True, capture_output=True, text=True).stdout
     peaks, products = {}, {}
     for line in out.splitlines():
         fields = line.split()
@@ -79,17 +83,31 @@ def run_numpy(size):
     return result
 
 
+def blas_kernels():
+    """The kernels threadpoolctl reports for NumPy's OpenBLAS (empty without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return ["(threadpoolctl not installed)"]
+    return sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
+    parser.add_argument("--isa", choices=["native", "avx2"], default="native",
+                        help="avx2: the AVX2 kernels and peak, and OpenBLAS's Haswell kernels (an AVX2-only CPU's)")
     args = parser.parse_args()
     print(f"Machine: {machine_line()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
-        peaks, core = run_core(build(tmp), args.size, args.threads)
+        peaks, core = run_core(build(tmp), args.size, args.threads, args.isa)
     numpy_rows = run_numpy(args.size)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.isa == "avx2":
+        print("held to AVX2: mlpext's AVX2 kernels, the AVX2 FMA peak, OpenBLAS's "
+              + "/".join(blas_kernels()) + " kernels")
     print(f"FMA peak, float32: " + ", ".join(f"{p:.0f} GFLOP/s on {t} core{'s' if t > 1 else ''}"
                                              for t, p in sorted(peaks.items())))
     n = args.size
