@@ -66,8 +66,9 @@ them and the load average before and after the run.
 see on an AVX-512 machine how the workloads stand on AVX2-only machines: it sets, before anything loads,
 MLPEXT_SIMD=avx2, OPENBLAS_CORETYPE=Haswell, NPY_DISABLE_CPU_FEATURES (NumPy's AVX-512 ufunc loops),
 NUMBA_CPU_NAME=haswell and PyTorch's ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA; it prints
-what the libraries report they run with. JAX is left out: its CPU matrix products pick their instruction set at
-run time and follow no such variable. The run writes a section of its own in docs/benchmarks.md (not the plot).
+what the libraries report they run with. JAX is left out: its CPU matrix products follow no such variable (with
+XLA_FLAGS=--xla_cpu_max_isa=AVX2 they still ran faster than AVX2's peak allows). The run writes a section of its
+own in docs/benchmarks.md (not the plot).
 
 Unless --no-callgrind, the XOR mlpext.train loop is also counted under valgrind's callgrind (instructions per
 epoch: the difference of two runs of different lengths, counting only inside the train call), a figure free of
@@ -82,8 +83,8 @@ import os
 import sys
 
 # --isa avx2: every implementation held to the instruction sets of an AVX2-only CPU (AVX2 and FMA, no AVX-512),
-# through the variables each library reads when it loads. JAX is left out: its CPU matrix products choose their
-# instruction set at run time and follow no such variable (--xla_cpu_max_isa caps only the code XLA generates).
+# through the variables each library reads when it loads. JAX is left out: its CPU matrix products ignored every cap
+# tried (XLA_FLAGS=--xla_cpu_max_isa=AVX2 among them) and ran faster than AVX2's peak allows.
 ISA_CAPS = {
     "avx2": {
         "MLPEXT_SIMD": "avx2",
@@ -1377,7 +1378,7 @@ def main(argv=None):
         print("unset for this run (before NumPy was imported): "
               + ", ".join(f"{name} (was {value!r})" for name, value in env["unset"]))
     else:
-        print("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: not set")
+        print("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: not set" + (" (--isa sets one: below)" if CAPPED else ""))
     print(f"machine: {env['machine']}")
     print("versions: " + "; ".join(f"{k} {v}" for k, v in env["versions"].items()))
     for line in env["blas"]:
