@@ -301,6 +301,7 @@ typedef struct {
     mlp_product_kind which;
     mlp_build build;
     int fused, transposed; /* transposed: Xᵀ·D's form (simd_tn_transposed), chosen once for all the parts */
+    int by_cols;           /* X·W + b unpacked: the parts share out C's columns (all its rows each) */
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
     MLP_T *C;
@@ -363,6 +364,28 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
 }
 #endif
 
+#ifdef MLP_X86_DISPATCH
+/* Part `part` of `parts` of an unpacked X·W + b cut by C's columns, at multiples of MLP_COLS_ALIGN: all the rows,
+   columns c0 .. c1 − 1, activated row by row. Each part reads (and packs) only its columns of W, where a cut by
+   rows has every part pack all of W; both read all of X's share the same number of times. */
+static void MLP_FN(nn_bias_cols)(const MLP_FN(product) *p, size_t part, size_t parts)
+{
+    size_t c0, c1;
+    MLP_FN(part_rows)(p->m, MLP_COLS_ALIGN, part, parts, &c0, &c1);
+    if (c0 >= c1) {
+        return;
+    }
+    if (p->build == MLP_BUILD_AVX512) {
+        MLP_FKI(simd_gemm_nn_bias, avx512)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
+    } else {
+        MLP_FKI(simd_gemm_nn_bias, avx2)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
+    }
+    for (size_t r = 0; r < p->n; r++) {
+        MLP_FN(mlp_activate)(p->isa, p->epi.act, 1, c1 - c0, p->C + r * p->m + c0);
+    }
+}
+#endif
+
 /* Part `part` of `parts` of a product: a range of the rows product_cut_rows names. Every output value is the same
    chain of operations wherever the range is cut, so the result does not depend on `parts`. Cut at multiples of
    16 rows. */
@@ -375,6 +398,12 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         MLP_SIMD_CALL(sum_rows_v, p->isa, p->n * (hi - lo), MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN,
                       (p->n, hi - lo, p->m, p->B + lo, p->epi.col_sums + lo));
     }
+#ifdef MLP_X86_DISPATCH
+    if (p->by_cols) {
+        MLP_FN(nn_bias_cols)(p, part, parts);
+        return;
+    }
+#endif
     MLP_FN(part_rows)(MLP_FN(product_cut_rows)(p), 16, part, parts, &lo, &hi);
     if (lo >= hi) {
         return;
@@ -391,7 +420,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
-        case MLP_NN_BIAS: MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m); \
+        case MLP_NN_BIAS:                                                                                        \
+            MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, 0, m);     \
             break;                                                                                               \
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k); break;         \
         case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, p->transposed, n, k, m, A, B, C, lo, hi); break;  \
@@ -425,13 +455,14 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by; the same result. Each part then applies the epilogue to its rows, so that work is split among the threads
-   too. */
+   by — or, for an unpacked X·W + b with an element-wise activation, MLP_COLS_ALIGN of C's columns
+   (nn_bias_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
+   the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
                                   mlp_threads threads)
 {
-    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
+    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, 0, n, in, out, A, B, bias, C,
                          &threads.cache, NULL, 0, threads.isa, epi};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
@@ -446,12 +477,16 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
+    /* X·W + b below the packed size, whose activation is element by element, is cut by columns (nn_bias_cols) */
+    const int cols = which == MLP_NN_BIAS && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
+                     epi.act.kind != MLP_SOFTMAX;
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
-        const size_t most = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
+        const size_t most = cols ? out / MLP_COLS_ALIGN : MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
         parts = threads.count < most ? threads.count : most;
     }
+    p.by_cols = cols && parts > 1;
     threads.count = parts;
 #ifdef MLP_X86_DISPATCH
     if (n * in * out >= MLP_DENSE_PACK_MIN && threads.alloc.take != NULL && p.build != MLP_BUILD_GENERIC) {
@@ -533,7 +568,7 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 #ifdef MLP_X86_DISPATCH
 #define MLP_PATH_CASES(ISA, fused)                                                                               \
     switch (which) {                                                                                             \
-    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, B, bias, C); return 1;                          \
+    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, B, bias, C, 0, m); return 1;                    \
     case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C); return 1;                                     \
     default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
     }
@@ -570,7 +605,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
-    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
+    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, 0, n, k, m, A, B, bias, C,
                          cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST,
                          {MLP_ACT(MLP_IDENTITY), NULL, NULL, 0, NULL}};
     const size_t rows = which == 2 ? k : n;

@@ -507,14 +507,14 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 
 /* C (n, m) = A (n, k) · B (k, m) + bias (m). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
-                                  const MLP_T *bias, MLP_T *C)
+                                  const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
     const size_t depth = MLP_FK(even_block)(k, MLP_KC);
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
-        MLP_FK(gemm_block)(fused, 0, 0, n, m, kc, A + pc, k, B + pc * m, m, C, m, pc == 0,
-                           pc + kc == k ? bias : NULL, panel);
+        MLP_FK(gemm_block)(fused, 0, 0, n, c1 - c0, kc, A + pc, k, B + pc * m + c0, m, C + c0, m, pc == 0,
+                           pc + kc == k && bias != NULL ? bias + c0 : NULL, panel);
     }
 }
 
@@ -597,14 +597,15 @@ MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_tn_transposed)(size_t n, size_t 
     return share_d > share_x + 0x1p-15;
 }
 
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias. */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
                                                                const MLP_T *A, const MLP_T *B,
-                                                               const MLP_T *bias, MLP_T *C)
+                                                               const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
 {
     if (fused) {
-        MLP_FK(nn_bias_body)(1, n, k, m, A, B, bias, C);
+        MLP_FK(nn_bias_body)(1, n, k, m, A, B, bias, C, c0, c1);
     } else {
-        MLP_FK(nn_bias_body)(0, n, k, m, A, B, bias, C);
+        MLP_FK(nn_bias_body)(0, n, k, m, A, B, bias, C, c0, c1);
     }
 }
 

@@ -1,6 +1,7 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
-MLP_PARALLEL_MIN_ROWS (48) rows each. The parts run on the module's team of helper threads, kept between products
+MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b below the packed size (2**25) with an element-wise
+activation, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
 (csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
 multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
 ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
@@ -24,23 +25,27 @@ from mlp_helpers import assert_same_training, copies, subprocess_env, train_each
 HERE = os.path.dirname(os.path.abspath(__file__))
 HERE_AND_TESTS = [HERE, os.path.dirname(HERE)]
 
-# Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split.
+# Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split, and packed.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
+# The MNIST-sized lecture network: 12.8 M, unpacked, so X·W1 + b1 is cut by columns (4 blocks of 32).
+MNIST = (128, 784, 128, 10)
 THREAD_COUNTS = ["1", "2", "3", "5"]
 
 
-def lecture_problem(dtype):
+def lecture_problem(dtype, sizes=(N, IN, HIDDEN, OUT)):
+    n, n_in, hidden, out = sizes
     rng = np.random.default_rng(7)
-    X = rng.uniform(-1, 1, (N, IN)).astype(dtype)
-    y = (rng.uniform(size=(N, OUT)) > 0.5).astype(dtype)
-    shapes = ((IN, HIDDEN), (HIDDEN,), (HIDDEN, OUT), (OUT,))
+    X = rng.uniform(-1, 1, (n, n_in)).astype(dtype)
+    y = (rng.uniform(size=(n, out)) > 0.5).astype(dtype)
+    shapes = ((n_in, hidden), (hidden,), (hidden, out), (out,))
     params = [(0.05 * rng.standard_normal(shape)).astype(dtype) for shape in shapes]
     return X, y, params
 
 
+@pytest.mark.parametrize("sizes", [(N, IN, HIDDEN, OUT), MNIST], ids=["packed", "by-columns"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_lecture_api_same_bits_for_any_thread_count(monkeypatch, dtype):
-    X, y, params = lecture_problem(dtype)
+def test_lecture_api_same_bits_for_any_thread_count(monkeypatch, dtype, sizes):
+    X, y, params = lecture_problem(dtype, sizes)
     results = {}
     for threads in THREAD_COUNTS:
         monkeypatch.setenv("MLPEXT_NUM_THREADS", threads)
@@ -70,6 +75,26 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer):
     for threads in THREAD_COUNTS[1:]:
         for got, want in zip(results[threads], results["1"]):
             np.testing.assert_array_equal(got, want, err_msg=f"MLPEXT_NUM_THREADS={threads}")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"])
+def test_columns_cut_same_bits_for_any_thread_count(monkeypatch, activation):
+    """Unpacked layers 200→150 (3.8 M multiply-adds a batch: cut into up to 4 column blocks, the last 22 wide) and
+    150→70 (1.3 M: 2 blocks, the second masked), in float32 and float64, forward and training."""
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((128, 200))
+    labels = rng.integers(0, 10, 128)
+    for dtype in (np.float32, np.float64):
+        results = {}
+        for threads in THREAD_COUNTS:
+            monkeypatch.setenv("MLPEXT_NUM_THREADS", threads)
+            net = mlpext.MLP([200, 150, 70, 10], activation=activation, loss="cross_entropy", optimizer="sgd",
+                             learning_rate=1e-2, dtype=dtype, seed=4)
+            history = net.fit(X.astype(dtype), labels, epochs=3, batch_size=None)
+            results[threads] = [history, net.forward(X.astype(dtype)), *(a for pair in net.params for a in pair)]
+        for threads in THREAD_COUNTS[1:]:
+            for got, want in zip(results[threads], results["1"]):
+                np.testing.assert_array_equal(got, want, err_msg=f"{dtype.__name__}, MLPEXT_NUM_THREADS={threads}")
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5", "3x", " "])

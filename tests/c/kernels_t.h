@@ -774,9 +774,10 @@ static void MLP_FN(test_dense_products_each_path)(void)
     printf("\n");
 }
 
-/* The data of the split-product tests: n·in·out = 3.4 M multiply-adds (>= MLP_PARALLEL_MIN_OPS), X·W and D·Wᵀ
-   cut into up to 5 parts of 48 rows (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile; and
-   the products on one thread. */
+/* The data of the split-product tests, in one of two shapes, and the products on one thread. Shape 0: n·in·out =
+   3.4 M multiply-adds (>= MLP_PARALLEL_MIN_OPS), X·W and D·Wᵀ cut into up to 5 parts of 48 rows
+   (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile. Shape 1: 1.4 M, 150 wide, so X·W + b is
+   cut by columns (MLP_COLS_ALIGN: up to 4 parts, the last 22 wide), Xᵀ·D into 2 parts, D·Wᵀ not at all. */
 typedef struct {
     size_t n, in, out;
     MLP_T *X, *W, *b, *D;
@@ -787,9 +788,12 @@ typedef struct {
 #define SPLIT_OUTS 6
 #define SPLIT_LR ((MLP_T)0.375)
 
-static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals)
+static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals, int shape)
 {
     MLP_FN(split_case) c = {261, 389, 33, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    if (shape == 1) {
+        c.n = 70, c.in = 130, c.out = 150;
+    }
     const size_t n = c.n, in = c.in, out = c.out;
     CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
     c.X = MLP_FN(rand_buf)(n * in, -2, 2), c.W = MLP_FN(rand_buf)(in * out, -0.1, 0.1);
@@ -860,8 +864,8 @@ static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[SPL
    factor costs nothing here (subnormal_free: then tiles of G with the subnormal deltas in vectors). */
 static void MLP_FN(test_dense_threads_same_bits)(void)
 {
-    for (int with_subnormals = 0; with_subnormals < 2; with_subnormals++) {
-        MLP_FN(split_case) c = MLP_FN(split_case_new)(with_subnormals);
+    for (int case_ = 0; case_ < 4; case_++) { /* with and without subnormals, each shape */
+        MLP_FN(split_case) c = MLP_FN(split_case_new)(case_ & 1, case_ >> 1);
         static const size_t parts[] = {2, 3, 7};
         for (size_t t = 0; t < COUNT(parts); t++) {
             for (int free_ = 0; free_ < 2; free_++) {
@@ -870,7 +874,7 @@ static void MLP_FN(test_dense_threads_same_bits)(void)
                 threads.subnormal_free = free_;
                 MLP_FN(split_case_run)(&c, threads, out);
                 char how[96];
-                snprintf(how, sizeof how, "%zu threads started for it%s", parts[t],
+                snprintf(how, sizeof how, "shape %d, %zu threads started for it%s", case_ >> 1, parts[t],
                          free_ ? ", subnormal factors free" : "");
                 MLP_FN(split_case_check)(&c, out, how);
             }
@@ -902,7 +906,7 @@ static void *MLP_FN(team_user_main)(void *p)
    a time, the others on their calling thread). Every result has the bits of one thread. */
 static void MLP_FN(test_dense_team_same_bits)(void)
 {
-    MLP_FN(split_case) c = MLP_FN(split_case_new)(0);
+    MLP_FN(split_case) c = MLP_FN(split_case_new)(0, 0);
     static const size_t helpers[] = {1, 3, 6}, counts[] = {2, 4, 7};
     for (size_t h = 0; h < COUNT(helpers); h++) {
         void *memory = malloc(mlp_team_bytes());

@@ -1,0 +1,128 @@
+"""Two builds of mlpext's extension taking turns in one process: how a change to the C core shows that it pays.
+
+    python benchmarks/bench_ab.py BUILD_A BUILD_B [--rounds 25] [--only NAME ...] [--markdown]
+
+BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for example of the commit before a change
+and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
+loaded into this process, so machine drift hits them alike; each round times every workload once on each build,
+the first build alternating. Workloads (NAME for --only), float32, sigmoid, the lecture's update:
+
+    mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
+    minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
+    predict    mlpext.predict of 32 rows through 784-1024-10 (time per call)
+
+Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
+first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work). The
+exit status is 0 whatever the figures, 1 if the bits differ.
+"""
+import argparse
+import gc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+from demo import machine_line  # noqa: E402
+
+
+def load(path, tag):
+    """The extension at `path` as a module of its own (two builds can live in one process)."""
+    name = "mlpext._core"
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    module.tag = tag
+    return module
+
+
+def lecture_problem(n, n_in, hidden, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in)).astype(np.float32)
+    y = rng.uniform(size=(n, n_out)).astype(np.float32)
+    params = [(0.05 * rng.standard_normal(s)).astype(np.float32)
+              for s in ((n_in, hidden), (hidden,), (hidden, n_out), (n_out,))]
+    return X, y, params
+
+
+def train_workload(sizes, epochs):
+    X, y, params = lecture_problem(*sizes)
+
+    def run(core):
+        p = [a.copy() for a in params]
+        start = time.perf_counter()
+        losses = core.train(X, y, *p, 0.01, epochs)
+        return (time.perf_counter() - start) / epochs, [losses, *p]
+    return run
+
+
+def predict_workload(sizes, calls):
+    X, _, params = lecture_problem(*sizes)
+
+    def run(core):
+        start = time.perf_counter()
+        for _ in range(calls):
+            out = core.predict(X, *params)
+        return (time.perf_counter() - start) / calls, [out]
+    return run
+
+
+WORKLOADS = {
+    "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
+    "minibatch": ("train 784-512-10, batch 32, per epoch", train_workload((32, 784, 512, 10), 20)),
+    "predict": ("predict 32 rows, 784-1024-10, per call", predict_workload((32, 784, 1024, 10), 20)),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("build_a")
+    parser.add_argument("build_b")
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--only", action="append", choices=list(WORKLOADS), metavar="NAME")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args()
+    builds = [load(os.path.abspath(args.build_a), "A"), load(os.path.abspath(args.build_b), "B")]
+    print(f"Machine: {machine_line()}; {builds[0].build_info()['simd']} kernels; load average before: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"A: {args.build_a}\nB: {args.build_b}")
+    same = True
+    rows = []
+    gc.disable()
+    for name, (title, run) in WORKLOADS.items():
+        if args.only and name not in args.only:
+            continue
+        times = {"A": [], "B": []}
+        results = {b.tag: run(b)[1] for b in builds}  # a warm-up call each, and their results
+        for got, want in zip(results["B"], results["A"]):
+            same = same and np.array_equal(got, want)
+        for r in range(args.rounds):
+            for core in (builds if r % 2 == 0 else builds[::-1]):
+                times[core.tag].append(run(core)[0])
+        q = {}
+        for tag in "AB":
+            t = sorted(times[tag])
+            q[tag] = (t[0], t[len(t) // 4], t[len(t) // 2])
+        rows.append((name, title, q))
+    gc.enable()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"same bits: {'yes' if same else 'NO'}\n")
+    if args.markdown:
+        print("| workload | A: best / q25 / median | B: best / q25 / median | B's speed-up (q25) |")
+        print("|---|---:|---:|---:|")
+    for name, title, q in rows:
+        a, b = (" / ".join(f"{x * 1e6:.1f}" for x in q[tag]) + " µs" for tag in "AB")
+        ratio = q["A"][1] / q["B"][1]
+        if args.markdown:
+            print(f"| `{name}`: {title} | {a} | {b} | {ratio:.2f}× |")
+        else:
+            print(f"{name:<10} {title}\n  A {a}\n  B {b}\n  B's speed-up {ratio:.2f}×")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""benchmarks/bench_ab.py's machinery: two builds of the extension loaded into one process, timed in turns, their
+results compared bit for bit. Here both are the build these tests import (no timing is asserted)."""
+import pathlib
+import subprocess
+import sys
+
+import mlpext
+from mlp_helpers import subprocess_env
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bench_ab.py"
+
+
+def test_two_builds_take_turns_and_agree():
+    core = mlpext._core.__file__
+    done = subprocess.run([sys.executable, str(SCRIPT), core, core, "--rounds", "2", "--only", "predict",
+                           "--only", "minibatch", "--markdown"], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=str(ROOT.parent), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "same bits: yes" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == ["minibatch", "predict"]
+    for row in rows:
+        assert row.rstrip().endswith("× |") and row.count(" µs") == 2
