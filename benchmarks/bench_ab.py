@@ -10,6 +10,8 @@ the first build alternating. Workloads (NAME for --only), float32, sigmoid, the 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
     predict    mlpext.predict of 32 rows through 784-1024-10 (time per call)
+    deep       mlpext.MLP.fit on 784-512-512-10, batch 32 (one step an epoch), 20 epochs a call (time per epoch;
+               mlpext.MLP runs on the build for the call)
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work). The
@@ -71,10 +73,31 @@ def predict_workload(sizes, calls):
     return run
 
 
+def fit_workload(sizes, rows, epochs):
+    import mlpext.network  # (MLP calls the extension through this module's _core: swapped for the call)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, sizes[0])).astype(np.float32)
+    y = rng.uniform(size=(rows, sizes[-1])).astype(np.float32)
+
+    def run(core):
+        saved, mlpext.network._core = mlpext.network._core, core
+        try:
+            net = mlpext.MLP(list(sizes), activation="sigmoid", loss="lecture", optimizer="sgd", learning_rate=0.01,
+                             dtype=np.float32, seed=0)
+            start = time.perf_counter()
+            net.fit(X, y, epochs, batch_size=None)
+            elapsed = time.perf_counter() - start
+        finally:
+            mlpext.network._core = saved
+        return elapsed / epochs, [a for pair in net.params for a in pair]
+    return run
+
+
 WORKLOADS = {
     "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
     "minibatch": ("train 784-512-10, batch 32, per epoch", train_workload((32, 784, 512, 10), 20)),
     "predict": ("predict 32 rows, 784-1024-10, per call", predict_workload((32, 784, 1024, 10), 20)),
+    "deep": ("MLP.fit 784-512-512-10, batch 32, per epoch", fit_workload((784, 512, 512, 10), 32, 20)),
 }
 
 

@@ -301,7 +301,7 @@ typedef struct {
     mlp_product_kind which;
     mlp_build build;
     int fused, transposed; /* transposed: Xᵀ·D's form (simd_tn_transposed), chosen once for all the parts */
-    int by_cols;           /* X·W + b unpacked: the parts share out C's columns (all its rows each) */
+    int by_cols;           /* X·W + b or D·Wᵀ unpacked: the parts share out C's columns (all its rows each) */
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
     MLP_T *C;
@@ -365,23 +365,34 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
 #endif
 
 #ifdef MLP_X86_DISPATCH
-/* Part `part` of `parts` of an unpacked X·W + b cut by C's columns, at multiples of MLP_COLS_ALIGN: all the rows,
-   columns c0 .. c1 − 1, activated row by row. Each part reads (and packs) only its columns of W, where a cut by
-   rows has every part pack all of W; both read all of X's share the same number of times. */
-static void MLP_FN(nn_bias_cols)(const MLP_FN(product) *p, size_t part, size_t parts)
+/* Part `part` of `parts` of an unpacked X·W + b or D·Wᵀ cut by C's columns, at multiples of MLP_COLS_ALIGN: all
+   the rows, columns c0 .. c1 − 1, then the epilogue row by row. Each part reads (and packs) only its share of W,
+   where a cut by rows has every part pack all of W; the other factor is read as often either way. */
+static void MLP_FN(product_cols)(const MLP_FN(product) *p, size_t part, size_t parts)
 {
+    const int nt = p->which == MLP_NT;
+    const size_t width = nt ? p->k : p->m; /* C's columns */
     size_t c0, c1;
-    MLP_FN(part_rows)(p->m, MLP_COLS_ALIGN, part, parts, &c0, &c1);
+    MLP_FN(part_rows)(width, MLP_COLS_ALIGN, part, parts, &c0, &c1);
     if (c0 >= c1) {
         return;
     }
-    if (p->build == MLP_BUILD_AVX512) {
+    if (p->build == MLP_BUILD_AVX512 && nt) {
+        MLP_FKI(simd_gemm_nt, avx512)(p->fused, p->n, p->k, p->m, p->A, p->B, p->C, c0, c1);
+    } else if (p->build == MLP_BUILD_AVX512) {
         MLP_FKI(simd_gemm_nn_bias, avx512)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
+    } else if (nt) {
+        MLP_FKI(simd_gemm_nt, avx2)(p->fused, p->n, p->k, p->m, p->A, p->B, p->C, c0, c1);
     } else {
         MLP_FKI(simd_gemm_nn_bias, avx2)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
     }
     for (size_t r = 0; r < p->n; r++) {
-        MLP_FN(mlp_activate)(p->isa, p->epi.act, 1, c1 - c0, p->C + r * p->m + c0);
+        MLP_T *c = p->C + r * width + c0;
+        if (nt) {
+            MLP_FN(mlp_mul_activation_grad)(p->isa, p->epi.act, 1, c1 - c0, p->epi.act_of + r * width + c0, c);
+        } else {
+            MLP_FN(mlp_activate)(p->isa, p->epi.act, 1, c1 - c0, c);
+        }
     }
 }
 #endif
@@ -400,7 +411,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     }
 #ifdef MLP_X86_DISPATCH
     if (p->by_cols) {
-        MLP_FN(nn_bias_cols)(p, part, parts);
+        MLP_FN(product_cols)(p, part, parts);
         return;
     }
 #endif
@@ -423,7 +434,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         case MLP_NN_BIAS:                                                                                        \
             MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, 0, m);     \
             break;                                                                                               \
-        case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k); break;         \
+        case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, 0, k); break;   \
         case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, p->transposed, n, k, m, A, B, C, lo, hi); break;  \
         }                                                                                                        \
         break;
@@ -455,8 +466,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by — or, for an unpacked X·W + b with an element-wise activation, MLP_COLS_ALIGN of C's columns
-   (nn_bias_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
+   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise activation, MLP_COLS_ALIGN of C's columns
+   (product_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
    the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
@@ -477,13 +488,14 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
-    /* X·W + b below the packed size, whose activation is element by element, is cut by columns (nn_bias_cols) */
-    const int cols = which == MLP_NN_BIAS && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
+    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, are cut by columns (product_cols) */
+    const int cols = which != MLP_TN && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
                      epi.act.kind != MLP_SOFTMAX;
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
-        const size_t most = cols ? out / MLP_COLS_ALIGN : MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
+        const size_t most = cols ? (which == MLP_NT ? in : out) / MLP_COLS_ALIGN
+                                 : MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
         parts = threads.count < most ? threads.count : most;
     }
     p.by_cols = cols && parts > 1;
@@ -569,7 +581,7 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 #define MLP_PATH_CASES(ISA, fused)                                                                               \
     switch (which) {                                                                                             \
     case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, B, bias, C, 0, m); return 1;                    \
-    case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C); return 1;                                     \
+    case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C, 0, k); return 1;                               \
     default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
     }
     if (path == 2 || path == 4) {

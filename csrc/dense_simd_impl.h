@@ -518,16 +518,17 @@ MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m,
     }
 }
 
-/* C (n, k) = D (n, m) · Wᵀ, W (k, m). Wᵀ is read from a panel: MLP_KC rows of it, one tile wide, packed on the
-   stack (zeros beyond the last column). */
-MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
+/* Columns c0 .. c1 − 1 of C (n, k) = D (n, m) · Wᵀ, W (k, m). Wᵀ is read from a panel: MLP_KC rows of it, one tile
+   wide, packed on the stack (zeros beyond the last column). */
+MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C,
+                             size_t c0, size_t c1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
     const size_t depth = MLP_FK(even_block)(m, MLP_KC);
     for (size_t pc = 0; pc < m; pc += depth) {
         const size_t kc = m - pc < depth ? m - pc : depth;
-        for (size_t q0 = 0; q0 < k; q0 += MLP_NR) {
-            const size_t cols = k - q0 < MLP_NR ? k - q0 : MLP_NR;
+        for (size_t q0 = c0; q0 < c1; q0 += MLP_NR) {
+            const size_t cols = c1 - q0 < MLP_NR ? c1 - q0 : MLP_NR;
             for (size_t q = 0; q < cols; q++) {
                 const MLP_T *w = W + (q0 + q) * m + pc;
                 for (size_t j = 0; j < kc; j++) {
@@ -609,13 +610,15 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t
     }
 }
 
+/* Columns c0 .. c1 − 1 of C (n, k) = D (n, m) · Wᵀ. */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, size_t k, size_t m,
-                                                          const MLP_T *D, const MLP_T *W, MLP_T *C)
+                                                          const MLP_T *D, const MLP_T *W, MLP_T *C, size_t c0,
+                                                          size_t c1)
 {
     if (fused) {
-        MLP_FK(nt_body)(1, n, k, m, D, W, C);
+        MLP_FK(nt_body)(1, n, k, m, D, W, C, c0, c1);
     } else {
-        MLP_FK(nt_body)(0, n, k, m, D, W, C);
+        MLP_FK(nt_body)(0, n, k, m, D, W, C, c0, c1);
     }
 }
 

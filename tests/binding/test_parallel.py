@@ -1,7 +1,7 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
-MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b below the packed size (2**25) with an element-wise
-activation, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
+MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b and D·Wᵀ below the packed size (2**25) with an element-wise
+epilogue, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
 (csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
 multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
 ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
@@ -79,8 +79,9 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer):
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"])
 def test_columns_cut_same_bits_for_any_thread_count(monkeypatch, activation):
-    """Unpacked layers 200→150 (3.8 M multiply-adds a batch: cut into up to 4 column blocks, the last 22 wide) and
-    150→70 (1.3 M: 2 blocks, the second masked), in float32 and float64, forward and training."""
+    """Unpacked layers 200→150 (3.8 M multiply-adds a batch: X·W + b cut into up to 4 column blocks, the last 22
+    wide) and 150→70 (1.3 M: X·W + b in 2 blocks, the second masked; D·Wᵀ, 128×150, in up to 4), in float32 and
+    float64, forward and training."""
     rng = np.random.default_rng(9)
     X = rng.standard_normal((128, 200))
     labels = rng.integers(0, 10, 128)
