@@ -10,6 +10,7 @@ the first build alternating. Workloads (NAME for --only), float32, sigmoid, the 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
     predict    mlpext.predict of 32 rows through 784-1024-10 (time per call)
+    fullbatch  mlpext.train on 64-64-10, batch 1797 (the digits, one step an epoch), 20 epochs a call
     deep       mlpext.MLP.fit on 784-512-512-10, batch 32 (one step an epoch), 20 epochs a call (time per epoch;
                mlpext.MLP runs on the build for the call)
 
@@ -97,6 +98,7 @@ WORKLOADS = {
     "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
     "minibatch": ("train 784-512-10, batch 32, per epoch", train_workload((32, 784, 512, 10), 20)),
     "predict": ("predict 32 rows, 784-1024-10, per call", predict_workload((32, 784, 1024, 10), 20)),
+    "fullbatch": ("train 64-64-10, batch 1797, per epoch", train_workload((1797, 64, 64, 10), 20)),
     "deep": ("MLP.fit 784-512-512-10, batch 32, per epoch", fit_workload((784, 512, 512, 10), 32, 20)),
 }
 

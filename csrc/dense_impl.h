@@ -366,8 +366,8 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
 
 #ifdef MLP_X86_DISPATCH
 /* Part `part` of `parts` of an unpacked X·W + b or D·Wᵀ cut by C's columns, at multiples of MLP_COLS_ALIGN: all
-   the rows, columns c0 .. c1 − 1, then the epilogue row by row. Each part reads (and packs) only its share of W,
-   where a cut by rows has every part pack all of W; the other factor is read as often either way. */
+   the rows, columns c0 .. c1 − 1, then the epilogue row by row (a call per row: worth it on few rows only). Each
+   part reads (and packs) only its share of W. */
 static void MLP_FN(product_cols)(const MLP_FN(product) *p, size_t part, size_t parts)
 {
     const int nt = p->which == MLP_NT;
@@ -466,8 +466,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise activation, MLP_COLS_ALIGN of C's columns
-   (product_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
+   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on too few rows for that, MLP_COLS_ALIGN
+   of C's columns (product_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
    the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
@@ -488,14 +488,15 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
-    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, are cut by columns (product_cols) */
+    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on too few rows for every thread
+       to get MLP_PARALLEL_MIN_ROWS, are cut by columns instead (product_cols: small batches) */
+    const size_t row_parts = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
     const int cols = which != MLP_TN && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
-                     epi.act.kind != MLP_SOFTMAX;
+                     epi.act.kind != MLP_SOFTMAX && row_parts < threads.count;
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
-        const size_t most = cols ? (which == MLP_NT ? in : out) / MLP_COLS_ALIGN
-                                 : MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
+        const size_t most = cols ? (which == MLP_NT ? in : out) / MLP_COLS_ALIGN : row_parts;
         parts = threads.count < most ? threads.count : most;
     }
     p.by_cols = cols && parts > 1;

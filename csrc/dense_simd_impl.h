@@ -505,7 +505,7 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* C (n, m) = A (n, k) · B (k, m) + bias (m). */
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
                                   const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
 {

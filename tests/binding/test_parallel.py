@@ -1,7 +1,7 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
 MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b and D·Wᵀ below the packed size (2**25) with an element-wise
-epilogue, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
+epilogue on too few rows for that, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
 (csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
 multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
 ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
@@ -27,7 +27,8 @@ HERE_AND_TESTS = [HERE, os.path.dirname(HERE)]
 
 # Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split, and packed.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
-# The MNIST-sized lecture network: 12.8 M, unpacked, so X·W1 + b1 is cut by columns (4 blocks of 32).
+# The MNIST-sized lecture network: 12.8 M, unpacked; 128 rows give 2 parts of 48, so X·W1 + b1 is cut by rows on 2
+# threads and by columns (4 blocks of 32) on 3 and 5.
 MNIST = (128, 784, 128, 10)
 THREAD_COUNTS = ["1", "2", "3", "5"]
 
@@ -79,17 +80,17 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer):
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"])
 def test_columns_cut_same_bits_for_any_thread_count(monkeypatch, activation):
-    """Unpacked layers 200→150 (3.8 M multiply-adds a batch: X·W + b cut into up to 4 column blocks, the last 22
-    wide) and 150→70 (1.3 M: X·W + b in 2 blocks, the second masked; D·Wᵀ, 128×150, in up to 4), in float32 and
-    float64, forward and training."""
+    """90 rows, too few for two parts of 48: unpacked products cut by columns. Layers 300→200 (X·W + b, 5.4 M
+    multiply-adds: up to 6 column blocks, the last 8 wide) and 200→120 (X·W + b in up to 3 blocks, the last 24
+    wide; D·Wᵀ, 90×200, in up to 6), in float32 and float64, forward and training."""
     rng = np.random.default_rng(9)
-    X = rng.standard_normal((128, 200))
-    labels = rng.integers(0, 10, 128)
+    X = rng.standard_normal((90, 300))
+    labels = rng.integers(0, 10, 90)
     for dtype in (np.float32, np.float64):
         results = {}
         for threads in THREAD_COUNTS:
             monkeypatch.setenv("MLPEXT_NUM_THREADS", threads)
-            net = mlpext.MLP([200, 150, 70, 10], activation=activation, loss="cross_entropy", optimizer="sgd",
+            net = mlpext.MLP([300, 200, 120, 10], activation=activation, loss="cross_entropy", optimizer="sgd",
                              learning_rate=1e-2, dtype=dtype, seed=4)
             history = net.fit(X.astype(dtype), labels, epochs=3, batch_size=None)
             results[threads] = [history, net.forward(X.astype(dtype)), *(a for pair in net.params for a in pair)]
