@@ -10,7 +10,7 @@ the first build alternating. Workloads (NAME for --only), float32, sigmoid, the 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
     predict    mlpext.predict of 32 rows through 784-1024-10 (time per call)
-    fullbatch  mlpext.train on 64-64-10, batch 1797 (the digits, one step an epoch), 20 epochs a call
+    fullbatch  mlpext.train on 64-64-10, batch 1797 (the digits' size, one step an epoch), 20 epochs a call
     deep       mlpext.MLP.fit on 784-512-512-10, batch 32 (one step an epoch), 20 epochs a call (time per epoch;
                mlpext.MLP runs on the build for the call)
 
