@@ -20,9 +20,9 @@ import time
 
 for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # before NumPy loads OpenBLAS
     os.environ.pop(_name, None)
-ISA = "avx2" if "--isa=avx2" in sys.argv or ("--isa" in sys.argv[:-1] and
-                                             sys.argv[sys.argv.index("--isa") + 1] == "avx2") else "native"
-if ISA == "avx2":  # an AVX2-only CPU's kernels: OpenBLAS's Haswell ones (benchmarks/run.py --isa avx2 does the same)
+# --isa avx2 (parsed again by argparse below, after NumPy is imported): OpenBLAS's Haswell kernels, an AVX2-only
+# CPU's, as benchmarks/run.py --isa avx2 takes them
+if "--isa=avx2" in sys.argv or any(a == "--isa" and b == "avx2" for a, b in zip(sys.argv, sys.argv[1:])):
     os.environ["OPENBLAS_CORETYPE"] = "Haswell"
 
 import numpy as np  # noqa: E402
@@ -50,7 +50,8 @@ def build(tmp):
 
 def run_core(exe, size, threads, isa="native"):
     """({threads: peak GFLOP/s}, {(name, threads): (best, q25, median)})"""
-    out = subprocess.run([exe, str(size), str(threads)] + (["avx2"] if isa == "avx2" else []), check=True, capture_output=True, text=True).stdout
+    command = [exe, str(size), str(threads)] + (["avx2"] if isa == "avx2" else [])
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     peaks, products = {}, {}
     for line in out.splitlines():
         fields = line.split()

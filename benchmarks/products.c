@@ -5,7 +5,8 @@
  *     products N THREADS [avx2]
  *
  * Prints, for 1 and THREADS threads, the FMA peak (independent vector FMAs of the widest set the CPU has, or of
- * AVX2 with "avx2", on that many threads at once) and each product's GFLOP/s (best, first quartile, median of 30), one line each:
+ * AVX2 with "avx2", on that many threads at once) and each product's GFLOP/s (best, first quartile, median of 30),
+ * one line each:
  *     peak THREADS GFLOPS
  *     product NAME THREADS BEST Q25 MEDIAN
  * The products run through the core's public kernels with a team of helper threads, blocked for the detected

@@ -364,42 +364,9 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
 }
 #endif
 
-#ifdef MLP_X86_DISPATCH
-/* Part `part` of `parts` of an unpacked X·W + b or D·Wᵀ cut by C's columns, at multiples of MLP_COLS_ALIGN: all
-   the rows, columns c0 .. c1 − 1, then the epilogue row by row (a call per row: worth it on few rows only). Each
-   part reads (and packs) only its share of W. */
-static void MLP_FN(product_cols)(const MLP_FN(product) *p, size_t part, size_t parts)
-{
-    const int nt = p->which == MLP_NT;
-    const size_t width = nt ? p->k : p->m; /* C's columns */
-    size_t c0, c1;
-    MLP_FN(part_rows)(width, MLP_COLS_ALIGN, part, parts, &c0, &c1);
-    if (c0 >= c1) {
-        return;
-    }
-    if (p->build == MLP_BUILD_AVX512 && nt) {
-        MLP_FKI(simd_gemm_nt, avx512)(p->fused, p->n, p->k, p->m, p->A, p->B, p->C, c0, c1);
-    } else if (p->build == MLP_BUILD_AVX512) {
-        MLP_FKI(simd_gemm_nn_bias, avx512)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
-    } else if (nt) {
-        MLP_FKI(simd_gemm_nt, avx2)(p->fused, p->n, p->k, p->m, p->A, p->B, p->C, c0, c1);
-    } else {
-        MLP_FKI(simd_gemm_nn_bias, avx2)(p->fused, p->n, p->k, p->m, p->A, p->B, p->bias, p->C, c0, c1);
-    }
-    for (size_t r = 0; r < p->n; r++) {
-        MLP_T *c = p->C + r * width + c0;
-        if (nt) {
-            MLP_FN(mlp_mul_activation_grad)(p->isa, p->epi.act, 1, c1 - c0, p->epi.act_of + r * width + c0, c);
-        } else {
-            MLP_FN(mlp_activate)(p->isa, p->epi.act, 1, c1 - c0, c);
-        }
-    }
-}
-#endif
-
-/* Part `part` of `parts` of a product: a range of the rows product_cut_rows names. Every output value is the same
-   chain of operations wherever the range is cut, so the result does not depend on `parts`. Cut at multiples of
-   16 rows. */
+/* Part `part` of `parts` of a product: a range of the rows product_cut_rows names, cut at multiples of 16 — or, if
+   by_cols, all of C's rows and a range of its columns, cut at multiples of MLP_COLS_ALIGN. Every output value is
+   the same chain of operations wherever the range is cut, so the result does not depend on `parts`. */
 static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(product) *p = arg;
@@ -409,17 +376,19 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         MLP_SIMD_CALL(sum_rows_v, p->isa, p->n * (hi - lo), MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN,
                       (p->n, hi - lo, p->m, p->B + lo, p->epi.col_sums + lo));
     }
-#ifdef MLP_X86_DISPATCH
+    const size_t n = p->n, k = p->k, m = p->m;
+    const size_t width = p->which == MLP_NT ? k : m; /* C's columns */
+    size_t c0 = 0, c1 = width;                        /* this part's columns of C */
     if (p->by_cols) {
-        MLP_FN(product_cols)(p, part, parts);
+        MLP_FN(part_rows)(width, MLP_COLS_ALIGN, part, parts, &c0, &c1);
+        lo = 0, hi = n;
+    } else {
+        MLP_FN(part_rows)(MLP_FN(product_cut_rows)(p), 16, part, parts, &lo, &hi);
+    }
+    if (lo >= hi || c0 >= c1) {
         return;
     }
-#endif
-    MLP_FN(part_rows)(MLP_FN(product_cut_rows)(p), 16, part, parts, &lo, &hi);
-    if (lo >= hi) {
-        return;
-    }
-    const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
+    const size_t rows = hi - lo;
     const MLP_T *A = p->A, *B = p->B;
     MLP_T *C = p->C;
     switch (p->build) {
@@ -432,9 +401,9 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         }                                                                                                        \
         switch (p->which) {                                                                                      \
         case MLP_NN_BIAS:                                                                                        \
-            MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, 0, m);     \
+            MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, c0, c1);   \
             break;                                                                                               \
-        case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, 0, k); break;   \
+        case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
         case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, p->transposed, n, k, m, A, B, C, lo, hi); break;  \
         }                                                                                                        \
         break;
@@ -442,20 +411,29 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     MLP_BUILD_CASE(MLP_BUILD_AVX2, avx2)
 #undef MLP_BUILD_CASE
 #endif
-    default: /* the portable build: Xᵀ·D is never split (parts == 1) */
+    default: /* the portable build: Xᵀ·D is never split (parts == 1), nor is anything cut by columns */
         switch (p->which) {
         case MLP_NN_BIAS: MLP_FN(gemm_nn_bias_generic)(rows, k, m, A + lo * k, B, p->bias, C + lo * m); break;
         case MLP_NT: MLP_FN(gemm_nt_generic)(rows, k, m, A + lo * m, B, C + lo * k); break;
         case MLP_TN: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
         }
     }
-    /* the epilogue: element by element, or softmax row by row, so the same wherever the rows are cut */
-    if (p->which == MLP_NN_BIAS) {
-        MLP_FN(mlp_activate)(p->isa, p->epi.act, rows, m, C + lo * m);
-    } else if (p->which == MLP_NT) {
-        MLP_FN(mlp_mul_activation_grad)(p->isa, p->epi.act, rows, k, p->epi.act_of + lo * k, C + lo * k);
-    } else if (p->epi.update != NULL) {
-        MLP_FN(mlp_add_scaled)(rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m);
+    /* the epilogue: element by element, or softmax row by row, so the same wherever the rows are cut; on a share
+       of the columns (strided in C), one call per row */
+    if (p->which == MLP_TN) {
+        if (p->epi.update != NULL) {
+            MLP_FN(mlp_add_scaled)(rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m);
+        }
+        return;
+    }
+    const size_t step = c1 - c0 == width ? rows : 1; /* rows per call */
+    for (size_t r = lo; r < hi; r += step) {
+        MLP_T *c = C + r * width + c0;
+        if (p->which == MLP_NN_BIAS) {
+            MLP_FN(mlp_activate)(p->isa, p->epi.act, step, c1 - c0, c);
+        } else {
+            MLP_FN(mlp_mul_activation_grad)(p->isa, p->epi.act, step, c1 - c0, p->epi.act_of + r * width + c0, c);
+        }
     }
 }
 
@@ -467,8 +445,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
    by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on too few rows for that, MLP_COLS_ALIGN
-   of C's columns (product_cols); the same result. Each part then applies the epilogue to its share, so that work is split among
-   the threads too. */
+   of C's columns (by_cols); the same result. Each part then applies the epilogue to its share, so that work is
+   split among the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
                                   mlp_threads threads)
@@ -489,7 +467,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     }
 #endif
     /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on too few rows for every thread
-       to get MLP_PARALLEL_MIN_ROWS, are cut by columns instead (product_cols: small batches) */
+       to get MLP_PARALLEL_MIN_ROWS, are cut by columns instead (by_cols: small batches) */
     const size_t row_parts = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
     const int cols = which != MLP_TN && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
                      epi.act.kind != MLP_SOFTMAX && row_parts < threads.count;

@@ -1,13 +1,14 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
 MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b and D·Wᵀ below the packed size (2**25) with an element-wise
-epilogue on too few rows for that, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on the module's team of helper threads, kept between products
-(csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
-multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
-ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
-which is what these tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at
-once, after the team has gone to sleep, and in a child process after fork(); together with the environment
-variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
+epilogue on too few rows for that, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on
+the module's team of helper threads, kept between products (csrc/parallel.c); when the team is busy with another
+call's product, on the calling thread (or, from 2**25 multiply-adds, on threads started for the product). Every
+output value is the same chain of operations wherever the ranges are cut and whichever thread computes them, so the
+results are bit-identical whatever the thread count — which is what these tests check, on the lecture API and on
+mlpext.MLP, with calls from several Python threads at once, after the team has gone to sleep, and in a child process
+after fork(); together with the environment variable's validation. (No timing is asserted: docs/benchmarks.md has
+the speed.)
 """
 import os
 import subprocess
