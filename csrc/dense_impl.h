@@ -444,9 +444,9 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on too few rows for that, MLP_COLS_ALIGN
-   of C's columns (by_cols); the same result. Each part then applies the epilogue to its share, so that work is
-   split among the threads too. */
+   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on rows too few for a second part per
+   thread, MLP_COLS_ALIGN of C's columns (by_cols) where those give as many parts; the same result. Each part
+   then applies the epilogue to its share, so that work is split among the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
                                   mlp_threads threads)
@@ -466,15 +466,17 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
         p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
-    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on too few rows for every thread
-       to get MLP_PARALLEL_MIN_ROWS, are cut by columns instead (by_cols: small batches) */
+    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on rows that give no thread more
+       than one part of MLP_PARALLEL_MIN_ROWS, are cut by columns instead where that makes as many parts (by_cols:
+       small batches; each part then packs only its own columns of W) */
     const size_t row_parts = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
+    const size_t col_parts = (which == MLP_NT ? in : out) / MLP_COLS_ALIGN;
     const int cols = which != MLP_TN && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
-                     epi.act.kind != MLP_SOFTMAX && row_parts < threads.count;
+                     epi.act.kind != MLP_SOFTMAX && row_parts <= threads.count && col_parts >= row_parts;
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
-        const size_t most = cols ? (which == MLP_NT ? in : out) / MLP_COLS_ALIGN : row_parts;
+        const size_t most = cols ? col_parts : row_parts;
         parts = threads.count < most ? threads.count : most;
     }
     p.by_cols = cols && parts > 1;

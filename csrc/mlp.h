@@ -227,9 +227,9 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
 #ifndef MLP_PARALLEL_MIN_ROWS
 #define MLP_PARALLEL_MIN_ROWS 48
 #endif
-/* X·W + b and D·Wᵀ below MLP_DENSE_PACK_MIN with an element-wise epilogue, on too few rows to give every thread
-   MLP_PARALLEL_MIN_ROWS, are cut by C's columns instead, at multiples of this many (each part at least that many):
-   small batches then use every thread too. */
+/* X·W + b and D·Wᵀ below MLP_DENSE_PACK_MIN with an element-wise epilogue, on rows too few to give any thread a
+   second part of MLP_PARALLEL_MIN_ROWS, are cut by C's columns instead, at multiples of this many (each part at
+   least that many), where that makes as many parts: small batches then use every thread too. */
 #define MLP_COLS_ALIGN 32
 #define MLP_MAX_THREADS 64
 

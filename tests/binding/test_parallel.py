@@ -1,14 +1,14 @@
 """Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
 MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b and D·Wᵀ below the packed size (2**25) with an element-wise
-epilogue on too few rows for that, by ranges of output columns, multiples of MLP_COLS_ALIGN (32). The parts run on
-the module's team of helper threads, kept between products (csrc/parallel.c); when the team is busy with another
-call's product, on the calling thread (or, from 2**25 multiply-adds, on threads started for the product). Every
-output value is the same chain of operations wherever the ranges are cut and whichever thread computes them, so the
-results are bit-identical whatever the thread count — which is what these tests check, on the lecture API and on
-mlpext.MLP, with calls from several Python threads at once, after the team has gone to sleep, and in a child process
-after fork(); together with the environment variable's validation. (No timing is asserted: docs/benchmarks.md has
-the speed.)
+epilogue on rows too few for a second such part per thread, by ranges of output columns, multiples of MLP_COLS_ALIGN
+(32), where those make as many parts. The parts run on the module's team of helper threads, kept between products
+(csrc/parallel.c); when the team is busy with another call's product, on the calling thread (or, from 2**25
+multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
+ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
+which is what these tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at
+once, after the team has gone to sleep, and in a child process after fork(); together with the environment
+variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
 """
 import os
 import subprocess
@@ -28,8 +28,8 @@ HERE_AND_TESTS = [HERE, os.path.dirname(HERE)]
 
 # Big enough that the first layer's products (n·in·hidden = 37.7 M multiply-adds) are split, and packed.
 N, IN, HIDDEN, OUT = 256, 384, 384, 12
-# The MNIST-sized lecture network: 12.8 M, unpacked; 128 rows give 2 parts of 48, so X·W1 + b1 is cut by rows on 2
-# threads and by columns (4 blocks of 32) on 3 and 5.
+# The MNIST-sized lecture network: 12.8 M, unpacked; 128 rows give at most 2 parts of 48, one per thread or fewer, so
+# X·W1 + b1 is cut by columns (4 blocks of 32) on 2, 3 and 5 threads; Xᵀ·D by rows.
 MNIST = (128, 784, 128, 10)
 THREAD_COUNTS = ["1", "2", "3", "5"]
 

@@ -776,8 +776,9 @@ static void MLP_FN(test_dense_products_each_path)(void)
 
 /* The data of the split-product tests, in one of two shapes, and the products on one thread. Shape 0: n·in·out =
    3.4 M multiply-adds (>= MLP_PARALLEL_MIN_OPS), X·W and D·Wᵀ cut into up to 5 parts of 48 rows
-   (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile. Shape 1: 1.4 M on 70 rows, 130 → 150,
-   so X·W + b and D·Wᵀ are cut by columns (MLP_COLS_ALIGN: up to 4 parts, the last 22 or 2 wide), Xᵀ·D into 2. */
+   (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile — except D·Wᵀ on 7 threads, which no more
+   than one such part each would reach: cut into 7 ranges of columns (MLP_COLS_ALIGN, of its 12). Shape 1: 1.4 M on
+   70 rows, 130 → 150, so X·W + b and D·Wᵀ are cut by columns (up to 4 parts, the last 22 or 2 wide), Xᵀ·D into 2. */
 typedef struct {
     size_t n, in, out;
     MLP_T *X, *W, *b, *D;
