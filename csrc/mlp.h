@@ -369,7 +369,8 @@ const mlp_kernels *mlp_kernels_for(mlp_dtype dtype);
    classification loss (predict thresholds / argmaxes), whether y may be class labels, whether its gradient is of
    a mean over the batch's rows (else of a sum: the lecture's), and its value and gradient
    in each precision: for m rows of the output layer's pre-activation Z and activation P (m, o), against y (m, o)
-   or, y NULL, labels (m), the loss (accumulated in double) and G (m, o) = ∂loss/∂Z. sums and maxes (m) are a
+   or, y NULL, labels (m), the loss (summed in double: the element-wise losses in NumPy's pairwise order,
+   pairwise.h; the cross-entropy row by row) and G (m, o) = ∂loss/∂Z. sums and maxes (m) are a
    softmax output's row sums and maxes (mlp_exp_shifted_rows) where the forward pass left them, else scratch. */
 typedef struct {
     const char *name;

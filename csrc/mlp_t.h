@@ -61,7 +61,7 @@ void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN
 
 /* y, P (n, out), A1 (n, hidden), W2 (hidden, out) -> D2 (n, out) = (y − P) ⊙ P(1 − P),
    D1 (n, hidden) = (D2·W2ᵀ) ⊙ A1(1 − A1). Returns the lecture's loss, mean |y − P| over the n·out entries,
-   accumulated in double. */
+   summed in double in NumPy's pairwise order (pairwise.h). */
 double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
                                     const MLP_T *W2, MLP_T *D2, MLP_T *D1);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mlp.h"
+#include "pairwise.h"
 #include "simd.h"
 #include "size_math.h"
 #include "small.h"

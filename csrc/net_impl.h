@@ -112,55 +112,77 @@ static void MLP_FN(cross_entropy_row)(size_t o, size_t m, MLP_T inverse, const M
 }
 
 /* ---- the losses: one function each, listed in the loss table (net.c), with mlp_loss_info's contract: the loss
-   of m rows (accumulated in double) and its gradient G (m, o) with respect to the output layer's pre-activation
-   Z. ---- */
+   of m rows (summed in double) and its gradient G (m, o) with respect to the output layer's pre-activation Z.
+   The element-wise ones sum their N = m·o terms in NumPy's pairwise order (pairwise.h). ---- */
+
+/* What an element-wise loss's terms are made of (the `arg` of its mlp_pairwise_terms). */
+typedef struct {
+    const MLP_T *y, *P;
+    MLP_T *G;
+    MLP_T scale; /* what the loss multiplies or divides its gradient by */
+} MLP_FN(loss_args);
 
 /* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
+static void MLP_FN(lecture_terms)(const void *arg, size_t lo, size_t n, double *t)
+{
+    const MLP_FN(loss_args) *a = arg;
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T e = a->P[lo + i] - a->y[lo + i];
+        a->G[lo + i] = e;
+        t[i] = fabs((double)e);
+    }
+}
 static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                    const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
-    const size_t o = net->sizes[net->n_layers], N = m * o;
-    double sum = 0.0;
+    const size_t o = net->sizes[net->n_layers];
     (void)labels, (void)sums, (void)maxes;
-    for (size_t k = 0; k < N; k++) {
-        G[k] = P[k] - y[k];
-        sum += fabs((double)G[k]);
-    }
+    const MLP_FN(loss_args) a = {y, P, G, 0};
+    const double loss = mlp_pairwise_sum(MLP_FN(lecture_terms), &a, m * o) / (double)(m * o);
     MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-    return sum / (double)N;
+    return loss;
 }
 
 /* Σ(P − y)²/N (nn.MSELoss); G = ((P − y)·(2/N)) ⊙ act'(P) */
+static void MLP_FN(mse_terms)(const void *arg, size_t lo, size_t n, double *t)
+{
+    const MLP_FN(loss_args) *a = arg;
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T e = a->P[lo + i] - a->y[lo + i];
+        t[i] = (double)e * (double)e;
+        a->G[lo + i] = e * a->scale;
+    }
+}
 static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
                                const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t o = net->sizes[net->n_layers], N = m * o;
-    const MLP_T scale = (MLP_T)(2.0 / (double)N);
-    double sum = 0.0;
     (void)labels, (void)sums, (void)maxes;
-    for (size_t k = 0; k < N; k++) {
-        const MLP_T e = P[k] - y[k];
-        sum += (double)e * (double)e;
-        G[k] = e * scale;
-    }
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)(2.0 / (double)N)};
+    const double loss = mlp_pairwise_sum(MLP_FN(mse_terms), &a, N) / (double)N;
     MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-    return sum / (double)N;
+    return loss;
 }
 
 /* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N */
+static void MLP_FN(bce_terms)(const void *arg, size_t lo, size_t n, double *t)
+{
+    const MLP_FN(loss_args) *a = arg;
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T p = a->P[lo + i], y = a->y[lo + i];
+        const MLP_T log_p = MLP_LOG_OF(p), log_1mp = MLP_LOG1P_OF(-p);
+        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
+        t[i] = (double)((y - 1) * l1mp - y * lp);
+        a->G[lo + i] = (p - y) / a->scale;
+    }
+}
 static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
                                const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t N = m * net->sizes[net->n_layers];
-    double sum = 0.0;
     (void)labels, (void)Z, (void)sums, (void)maxes;
-    for (size_t k = 0; k < N; k++) {
-        const MLP_T log_p = MLP_LOG_OF(P[k]), log_1mp = MLP_LOG1P_OF(-P[k]);
-        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
-        sum += (double)((y[k] - 1) * l1mp - y[k] * lp);
-        G[k] = (P[k] - y[k]) / (MLP_T)N;
-    }
-    return sum / (double)N;
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
+    return mlp_pairwise_sum(MLP_FN(bce_terms), &a, N) / (double)N;
 }
 
 /* mean over rows of −Σ y·log_softmax(Z) (nn.CrossEntropyLoss); fused G = (P·Σy − y)/m; y NULL: labels */
@@ -182,20 +204,25 @@ static double MLP_FN(cross_entropy_loss)(const mlp_net *net, size_t m, const MLP
 }
 
 /* Σ|P − y|/N (nn.L1Loss); G = (sign(P − y)/N) ⊙ act'(P), sign 0 at 0 as torch's, NaN for NaN */
+static void MLP_FN(mae_terms)(const void *arg, size_t lo, size_t n, double *t)
+{
+    const MLP_FN(loss_args) *a = arg;
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T e = a->P[lo + i] - a->y[lo + i];
+        t[i] = (double)MLP_ABS_OF(e);
+        const MLP_T sign = e > 0 ? (MLP_T)1 : e < 0 ? (MLP_T)-1 : e == 0 ? (MLP_T)0 : e;
+        a->G[lo + i] = sign / a->scale;
+    }
+}
 static double MLP_FN(mae_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
                                const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t o = net->sizes[net->n_layers], N = m * o;
-    double sum = 0.0;
     (void)labels, (void)sums, (void)maxes;
-    for (size_t k = 0; k < N; k++) {
-        const MLP_T e = P[k] - y[k];
-        sum += (double)MLP_ABS_OF(e);
-        const MLP_T sign = e > 0 ? (MLP_T)1 : e < 0 ? (MLP_T)-1 : e == 0 ? (MLP_T)0 : e;
-        G[k] = sign / (MLP_T)N;
-    }
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
+    const double loss = mlp_pairwise_sum(MLP_FN(mae_terms), &a, N) / (double)N;
     MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
-    return sum / (double)N;
+    return loss;
 }
 
 /* The loss of m rows and its gradient G (m, out) with respect to the output layer's pre-activation Z: the loss

@@ -51,17 +51,19 @@ MLP_INLINE void MLP_FN(small_update)(const size_t n, const size_t k, const size_
 }
 
 /* The backward pass of a small network (o == 1 output): D2 = (y − P) ⊙ P(1 − P), D1 = (D2·W2ᵀ) ⊙ A1(1 − A1);
-   returns Σ|y − P|, summed in row order. */
+   returns 0.0 + Σ|y − P|, summed in pairwise.h's order (n·o <= MLP_PAIRWISE_BLOCK: one block). */
+_Static_assert(MLP_SMALL_MAX_ROWS <= MLP_PAIRWISE_BLOCK, "a small network's loss is one block of terms");
 MLP_INLINE double MLP_FN(small_backward)(const size_t n, const size_t h, const size_t o, const MLP_T *restrict y,
                                          const MLP_T *restrict A1, const MLP_T *restrict P,
                                          const MLP_T *restrict W2, MLP_T *restrict D2, MLP_T *restrict D1)
 {
-    double abs_sum = 0.0;
+    double abs_e[MLP_SMALL_MAX_ROWS];
     for (size_t k = 0; k < n * o; k++) { /* E2 = y − P, D2 = E2 ⊙ P(1 − P) */
         const MLP_T e = y[k] - P[k];
-        abs_sum += fabs((double)e);
+        abs_e[k] = fabs((double)e);
         D2[k] = e * (P[k] * ((MLP_T)1 - P[k]));
     }
+    const double abs_sum = 0.0 + mlp_pairwise_block(abs_e, n * o);
     for (size_t i = 0; i < n; i++) { /* D1 = (D2·W2ᵀ) ⊙ A1(1 − A1) */
         for (size_t q = 0; q < h; q++) {
             MLP_T s = D2[i * o] * W2[q * o];

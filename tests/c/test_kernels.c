@@ -408,6 +408,39 @@ static void test_fma_soft_vs_hardware(void)
 }
 #endif
 
+/* NumPy's pairwise summation of a[0..n) (pairwise_sum in numpy/_core/src/umath/loops_utils.h.src), started from
+   add's identity as np.add.reduce is: the order of the losses' sums (csrc/pairwise.h), written out again here. */
+static double numpy_pairwise(const double *a, size_t n)
+{
+    if (n < 8) {
+        double res = 0.;
+        for (size_t i = 0; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    if (n <= 128) {
+        double r[8], res;
+        size_t i;
+        for (i = 0; i < 8; i++) {
+            r[i] = a[i];
+        }
+        for (i = 8; i < n - (n % 8); i += 8) {
+            r[0] += a[i + 0], r[1] += a[i + 1], r[2] += a[i + 2], r[3] += a[i + 3];
+            r[4] += a[i + 4], r[5] += a[i + 5], r[6] += a[i + 6], r[7] += a[i + 7];
+        }
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) {
+            res += a[i];
+        }
+        return res;
+    }
+    size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_pairwise(a, n2) + numpy_pairwise(a + n2, n - n2);
+}
+static double numpy_sum(const double *a, size_t n) { return 0. + numpy_pairwise(a, n); }
+
 /* Helpers the template uses; MLP_FN picks the precision at the place of use. */
 #define SAME(what, a, b, len) MLP_FN(same_bits)(__LINE__, (what), (a), (b), (len))
 #define GUARDS_OK(p) CHECKF(guards_intact(p), "a kernel wrote outside the buffer %s", #p)
@@ -767,6 +800,7 @@ int main(void)
     BOTH(test_add_scaled_exact)
     BOTH(test_lecture_forward_exact)
     BOTH(test_lecture_backward_exact)
+    BOTH(test_lecture_loss_order)
     BOTH(test_lecture_update_exact)
     BOTH(test_lecture_step_exact)
     BOTH(test_lecture_train_is_repeated_step)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 
+import mlpext
 import mlpext.reference as lecture_reference
 from mlp_helpers import XOR_X, XOR_Y, assert_close_to_scale, make_params
 from mlpext.reference_net import NumpyMLP, shuffled_order, xoshiro256ss_next
@@ -145,6 +146,19 @@ def test_forward_and_loss_against_scalar_code(hidden, loss, out, kind):
     P, Z = scalar_forward(net, X)
     np.testing.assert_allclose(net.forward(X), P, rtol=1e-13, atol=1e-15)
     assert net.loss(X, y) == pytest.approx(scalar_loss(loss, P, Z, y), rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["lecture", "mse", "mae"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 9, 40, 700])
+def test_elementwise_losses_are_numpys_means_in_double(loss, dtype, rows):
+    """MLP.loss of an element-wise loss is NumPy's mean of its float64 terms to the bit: the C core sums them in
+    np.add.reduce's pairwise order (csrc/pairwise.h), whatever the number of terms (5 to 3500 here)."""
+    net = mlpext.MLP([4, 6, 5], activation="tanh", output_activation="identity", loss=loss, dtype=dtype, seed=3)
+    X, y = data("real", n=rows, outputs=5)
+    X, y = X.astype(dtype), y.astype(dtype)
+    e = (net.forward(X) - y).astype(np.float64)  # P − y rounded to the dtype, as the kernel
+    assert net.loss(X, y) == np.mean(e * e if loss == "mse" else np.abs(e))
 
 
 def test_gelu_is_torchs_exact_gelu():
