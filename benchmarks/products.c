@@ -5,7 +5,8 @@
  *     products N THREADS [avx2]
  *
  * Prints, for 1 and THREADS threads, the FMA peak (independent vector FMAs of the widest set the CPU has, or of
- * AVX2 with "avx2", on that many threads at once) and each product's GFLOP/s (best, first quartile, median of 30),
+ * AVX2 with "avx2", on that many threads at once; best of 3) and each product's GFLOP/s (best, first quartile,
+ * median of 30),
  * one line each:
  *     peak THREADS GFLOPS
  *     product NAME THREADS BEST Q25 MEDIAN
@@ -147,7 +148,12 @@ int main(int argc, char **argv)
     const size_t counts[2] = {1, T};
     for (size_t c = 0; c < (T > 1 ? 2u : 1u); c++) {
         const size_t threads = counts[c];
-        printf("peak %zu %.1f\n", threads, peak(threads, isa));
+        double best_peak = 0.0; /* best of 3: a run that shares its core for a moment understates the peak */
+        for (int r = 0; r < 3; r++) {
+            const double p = peak(threads, isa);
+            best_peak = p > best_peak ? p : best_peak;
+        }
+        printf("peak %zu %.1f\n", threads, best_peak);
         const mlp_threads th = {threads, threads > 1 ? team : NULL, isa, mlp_cache_detect(),
                                 {malloc, free}, mlp_subnormal_free()};
         static const char *const names[3] = {"X.W+b", "D.W^T", "X^T.D+colsums"};
