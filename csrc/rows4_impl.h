@@ -99,7 +99,7 @@ MLP_V_INLINE void MLP_FI(rows4_epochs)(const size_t IN, const size_t H, const in
         for (size_t q = 0; q < H; q++) { /* D1 = (D2·W2ᵀ) ⊙ A1(1 − A1) */
             d1[q] = _mm256_mul_pd(_mm256_mul_pd(d2, w2[q]), _mm256_mul_pd(a1[q], _mm256_sub_pd(one, a1[q])));
         }
-        const __m256d abs_err = _mm256_andnot_pd(_mm256_set1_pd(-0.0), err);
+        const __m256d abs_err = _mm256_andnot_pd(_mm256_set1_pd(-0.0), err); /* summed in order: pairwise.h's */
         losses[e] = _mm256_cvtsd_f64(MLP_FI(rows4_sum_live)(abs_err, pad, live)) / rows;
         /* the update in the lecture's order: W2, b2, W1, b1 */
         for (size_t q = 0; q < H; q++) {
