@@ -134,7 +134,9 @@ def test_ctrl_c_stops_a_tiny_train(default_sigint):
     p = [a.copy() for a in initial]
     mlpext.train(X, y, *p, 0.1, 10_000)
     per_epoch = (time.perf_counter() - start) / 10_000
-    e = replay_to(X, y, initial, params, 0.1, max_epochs=int(3 * (SEND_AFTER + latency) / per_epoch) + 10_000)
+    # (a wide bound: the epochs' speed during the interrupted call and in the measure above can differ several-fold
+    # on a loaded machine; the search stops at the match)
+    e = replay_to(X, y, initial, params, 0.1, max_epochs=int(20 * (SEND_AFTER + latency) / per_epoch) + 10_000)
     assert e is not None and e >= 1, "the interrupted parameters are not those of any whole number of epochs"
     print(f"  parameters = exactly {e} epochs")
 
