@@ -4,8 +4,8 @@
 
 Builds benchmarks/products.c with the C core (cc, the shipped build's flags; x86-64 with GCC or Clang) and runs
 it: the FMA peak of 1 and --threads cores (independent vector FMAs of the widest set the CPU has, all cores at
-once, best of 3) and the three float32 products of a (size, size) layer — X·W + b, D·Wᵀ and Xᵀ·D with the bias gradient's
-column sums — through the core's kernels on 1 and --threads threads. Then times NumPy's np.matmul on the same
+once, best of 3) and the three float32 products of a (size, size) layer — X·W + b, D·Wᵀ and Xᵀ·D with the bias
+gradient's column sums — through the core's kernels on 1 and --threads threads. Then times NumPy's np.matmul on the same
 products, its BLAS on as many threads (set OPENBLAS_NUM_THREADS before running to change that; the script leaves
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for NumPy, as the suite does). Prints GFLOP/s (best / first quartile
 / median of 30) and each product's first quartile as a share of the peak. Nothing is asserted.

@@ -6,8 +6,7 @@
  *
  * Prints, for 1 and THREADS threads, the FMA peak (independent vector FMAs of the widest set the CPU has, or of
  * AVX2 with "avx2", on that many threads at once; best of 3) and each product's GFLOP/s (best, first quartile,
- * median of 30),
- * one line each:
+ * median of 30), one line each:
  *     peak THREADS GFLOPS
  *     product NAME THREADS BEST Q25 MEDIAN
  * The products run through the core's public kernels with a team of helper threads, blocked for the detected

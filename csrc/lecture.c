@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "mlp.h"
-#include "pairwise.h"
 #include "size_math.h"
 
 /* mlp_lecture_update: dW1 (in, hidden), db1 (hidden), dW2 (hidden, out), db2 (out). */

@@ -9,27 +9,11 @@ void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN
     MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P, d->threads);
 }
 
-/* The lecture's loss terms (mlp_pairwise_terms): |E2| of entries lo .. lo + n − 1, and E2 = y − P into D2 there. */
-typedef struct {
-    const MLP_T *y, *P;
-    MLP_T *D2;
-} MLP_FN(error_args);
-static void MLP_FN(error_terms)(const void *arg, size_t lo, size_t n, double *t)
-{
-    const MLP_FN(error_args) *a = arg;
-    for (size_t i = 0; i < n; i++) {
-        const MLP_T e = a->y[lo + i] - a->P[lo + i];
-        a->D2[lo + i] = e;
-        t[i] = fabs((double)e);
-    }
-}
-
 double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
                                     const MLP_T *W2, MLP_T *D2, MLP_T *D1)
 {
     const size_t len = d->n * d->out;
-    const MLP_FN(error_args) errors = {y, P, D2}; /* D2 = E2, then ⊙ P(1 − P) */
-    const double abs_sum = mlp_pairwise_sum(MLP_FN(error_terms), &errors, len);
+    const double abs_sum = MLP_FN(mlp_abs_difference_sum)(len, y, P, D2); /* D2 = E2 = y − P, then ⊙ P(1 − P) */
     MLP_FN(mlp_mul_activation_grad)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->out, P, D2);
     MLP_FN(mlp_dense_backward_delta)(d->n, d->hidden, d->out, D2, W2, A1, MLP_ACT(MLP_SIGMOID), D1, d->threads);
     return abs_sum / (double)len;

@@ -59,6 +59,10 @@ void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p);
 void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
                                  MLP_T *P);
 
+/* e (len) = u − v, and returns 0.0 + Σ|u − v| in double, in NumPy's pairwise order (pairwise.h): the lecture's
+   error and the sum of its loss, one definition for backward() (u = y) and the engine's loss (u = P). */
+double MLP_FN(mlp_abs_difference_sum)(size_t len, const MLP_T *u, const MLP_T *v, MLP_T *e);
+
 /* y, P (n, out), A1 (n, hidden), W2 (hidden, out) -> D2 (n, out) = (y − P) ⊙ P(1 − P),
    D1 (n, hidden) = (D2·W2ᵀ) ⊙ A1(1 − A1). Returns the lecture's loss, mean |y − P| over the n·out entries,
    summed in double in NumPy's pairwise order (pairwise.h). */

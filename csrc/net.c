@@ -144,6 +144,7 @@ static int rows4_train_f32(const mlp_dims *d, const float *X, const float *y, co
 #include "each_precision.h"
 /* The public kernels this file defines, by their full names (the template spells them MLP_FN(name); tests/c/run.sh
    checks this list against the object file):
+     mlp_abs_difference_sum_f64        mlp_abs_difference_sum_f32
      mlp_net_apply_f64                 mlp_net_apply_f32
      mlp_net_fit_f64                   mlp_net_fit_f32
      mlp_net_fit_polled_f64            mlp_net_fit_polled_f32

@@ -122,23 +122,29 @@ typedef struct {
     MLP_T scale; /* what the loss multiplies or divides its gradient by */
 } MLP_FN(loss_args);
 
-/* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
-static void MLP_FN(lecture_terms)(const void *arg, size_t lo, size_t n, double *t)
+/* The lecture's terms (mlp_pairwise_terms; loss_args' y and P stand for u and v): e = u − v into G, |e| into t. */
+static void MLP_FN(abs_difference_terms)(const void *arg, size_t lo, size_t n, double *t)
 {
     const MLP_FN(loss_args) *a = arg;
     for (size_t i = 0; i < n; i++) {
-        const MLP_T e = a->P[lo + i] - a->y[lo + i];
+        const MLP_T e = a->y[lo + i] - a->P[lo + i];
         a->G[lo + i] = e;
         t[i] = fabs((double)e);
     }
 }
+double MLP_FN(mlp_abs_difference_sum)(size_t len, const MLP_T *u, const MLP_T *v, MLP_T *e)
+{
+    const MLP_FN(loss_args) a = {u, v, e, 0};
+    return mlp_pairwise_sum(MLP_FN(abs_difference_terms), &a, len);
+}
+
+/* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
 static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                    const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t o = net->sizes[net->n_layers];
     (void)labels, (void)sums, (void)maxes;
-    const MLP_FN(loss_args) a = {y, P, G, 0};
-    const double loss = mlp_pairwise_sum(MLP_FN(lecture_terms), &a, m * o) / (double)(m * o);
+    const double loss = MLP_FN(mlp_abs_difference_sum)(m * o, P, y, G) / (double)(m * o);
     MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
     return loss;
 }
