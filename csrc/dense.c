@@ -33,6 +33,19 @@ typedef struct {
     size_t kc, mc, nc;
 } mlp_blocks;
 
+/* B packed once for all the parts of a product, which each pack a share of it (gemm_packed): its blocks one after
+   another, and for each block a flag per chunk of its columns (MLP_CHUNK_FREE, then _TAKEN by the part that packs
+   it, then _READY). Shared when every part reads all of B (X·W + b, D·Wᵀ and Xᵀ·D cut by rows): packing B took a
+   few percent of each part's time, and more with both threads streaming it at once (docs/benchmarks.md). */
+typedef struct {
+    void *bp;              /* block (jc, pc) at bp + jc·k + pc·(its columns, a multiple of the tile's) */
+    mlp_atomic_int *ready; /* the flags, block after block in the order gemm_packed walks them */
+    size_t part, parts;    /* the part that reads it (where its walk over a block's chunks starts), of how many */
+} mlp_shared_b;
+enum { MLP_CHUNK_FREE, MLP_CHUNK_TAKEN, MLP_CHUNK_READY };
+/* The most memory a shared B takes (a 2048 × 2048 float32 B; larger ones are packed a block per part). */
+#define MLP_SHARED_B_MAX ((size_t)16 << 20)
+
 /* The blocks for a register tile of mr rows × nr columns of `size`-byte scalars (docs/design.md, "Dense kernels"):
    a packed strip of B (kc × nr, contiguous, so spread evenly over L1's sets whatever its ways) as large as L1; the
    A block (mc × kc, a multiple of mr rows) half of L2; the B block (kc × nc, a multiple of nr columns) at most

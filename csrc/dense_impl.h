@@ -308,6 +308,8 @@ typedef struct {
     const mlp_cache *cache; /* the SIMD builds pack both factors, in blocks for these caches, if `pack` is set: */
     unsigned char *pack;    /* pack_bytes for each part, part p's from pack + p · pack_bytes */
     size_t pack_bytes;
+    MLP_T *shared_b;        /* with pack: B packed once for all the parts (mlp_shared_b), and its flags; or NULL */
+    mlp_atomic_int *ready;
     mlp_isa isa;
     MLP_FN(epilogue) epi;
 } MLP_FN(product);
@@ -329,38 +331,76 @@ static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->whi
 /* A build's simd_gemm_packed (dense_simd_impl.h). */
 typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, int trans_c, size_t rows, size_t cols,
                                    size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
-                                   size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory);
+                                   size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory,
+                                   const mlp_shared_b *share);
 
-/* Rows lo .. hi − 1 (product_cut_rows) of a product, both factors packed by `packed` in `memory`. */
-static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, MLP_FN(packed_fn) packed,
-                                unsigned char *memory)
+/* Rows lo .. hi − 1 (product_cut_rows) of a product, part `part` of `parts`, both factors packed by `packed`: its
+   A (and unless p->shared_b its B) in `memory`. */
+static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, size_t part, size_t parts,
+                                MLP_FN(packed_fn) packed, unsigned char *memory)
 {
     const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
     const MLP_T *A = p->A, *B = p->B;
     MLP_T *C = p->C;
     const mlp_cache *cache = p->cache;
+    const mlp_shared_b shared = {p->shared_b, p->ready, part, parts}, *share = p->shared_b ? &shared : NULL;
     switch (p->which) {
     case MLP_NN_BIAS:
-        packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory);
+        packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory, share);
         break;
-    case MLP_NT: packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory); break;
+    case MLP_NT:
+        packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share);
+        break;
     default:
-        if (p->transposed) { /* tiles of Gᵀ: D broadcast, X in vectors */
-            packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, cache, memory);
+        if (p->transposed) { /* tiles of Gᵀ: D broadcast, X in vectors (B is each part's own: never shared) */
+            packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, cache, memory, NULL);
         } else {
-            packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory);
+            packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share);
         }
     }
 }
 
-/* The memory packed_part needs with build `build`'s kernels for a product of p's dimensions; 0 if none. */
-static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build build)
+/* The memory packed_part needs per part with build `build`'s kernels for a product of p's dimensions, B shared or
+   not; 0 if none. */
+static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build build, int shared_b)
 {
     size_t most = p->n > p->k ? p->n : p->k;
     most = most > p->m ? most : p->m;
-    return build == MLP_BUILD_AVX512 ? MLP_FKI(pack_bytes, avx512)(p->cache, most)
-           : build == MLP_BUILD_AVX2 ? MLP_FKI(pack_bytes, avx2)(p->cache, most)
+    return build == MLP_BUILD_AVX512 ? MLP_FKI(pack_bytes, avx512)(p->cache, most, shared_b)
+           : build == MLP_BUILD_AVX2 ? MLP_FKI(pack_bytes, avx2)(p->cache, most, shared_b)
                                      : 0;
+}
+
+/* p's packing memory for `parts` parts (p->pack, p->pack_bytes); with `share`, a B packed once for all the parts
+   (p->shared_b, p->ready) where every part reads all of B and it takes at most MLP_SHARED_B_MAX bytes. NULL if
+   `take` had none. */
+static void *MLP_FN(product_pack_memory)(MLP_FN(product) *p, size_t parts, int share, void *(*take)(size_t bytes))
+{
+    const int avx512 = p->build == MLP_BUILD_AVX512;
+    const size_t b_rows = p->which == MLP_NT ? p->m : p->which == MLP_TN ? p->n : p->k; /* B's (k, cols) */
+    const size_t b_cols = p->which == MLP_NT ? p->k : p->m;
+    size_t flags = 0;
+    const size_t b_len = avx512 ? MLP_FKI(shared_b_len, avx512)(p->cache, b_rows, b_cols, &flags)
+                                : MLP_FKI(shared_b_len, avx2)(p->cache, b_rows, b_cols, &flags);
+    const size_t own = MLP_FN(product_pack_bytes)(p, p->build, 0), a_only = MLP_FN(product_pack_bytes)(p, p->build, 1);
+    const size_t shared_bytes = b_len * sizeof(MLP_T) + flags * sizeof(mlp_atomic_int) + 64;
+    share = share && parts > 1 && !(p->which == MLP_TN && p->transposed) && shared_bytes <= MLP_SHARED_B_MAX;
+    p->pack_bytes = share ? a_only : own;
+    p->shared_b = NULL;
+    p->ready = NULL;
+    p->pack = p->pack_bytes <= SIZE_MAX / parts ? take(parts * p->pack_bytes + (share ? shared_bytes : 0)) : NULL;
+    if (p->pack == NULL) {
+        return NULL;
+    }
+    if (share) {
+        unsigned char *end = p->pack + parts * p->pack_bytes;
+        p->shared_b = (MLP_T *)(end + (64 - (uintptr_t)end % 64));
+        p->ready = (mlp_atomic_int *)(p->shared_b + b_len);
+        for (size_t f = 0; f < flags; f++) {
+            mlp_atomic_init_int(&p->ready[f], MLP_CHUNK_FREE);
+        }
+    }
+    return p->pack;
 }
 #endif
 
@@ -396,7 +436,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 #define MLP_BUILD_CASE(BUILD, ISA)                                                                               \
     case BUILD:                                                                                                  \
         if (p->pack != NULL) {                                                                                   \
-            MLP_FN(packed_part)(p, lo, hi, MLP_FKI(simd_gemm_packed, ISA), p->pack + part * p->pack_bytes);      \
+            MLP_FN(packed_part)(p, lo, hi, part, parts, MLP_FKI(simd_gemm_packed, ISA),                          \
+                                p->pack + part * p->pack_bytes);                                                 \
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
@@ -452,7 +493,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                                   mlp_threads threads)
 {
     MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, 0, n, in, out, A, B, bias, C,
-                         &threads.cache, NULL, 0, threads.isa, epi};
+                         &threads.cache, NULL, 0, NULL, NULL, threads.isa, epi};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
@@ -483,8 +524,8 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     threads.count = parts;
 #ifdef MLP_X86_DISPATCH
     if (n * in * out >= MLP_DENSE_PACK_MIN && threads.alloc.take != NULL && p.build != MLP_BUILD_GENERIC) {
-        p.pack_bytes = MLP_FN(product_pack_bytes)(&p, p.build);
-        p.pack = p.pack_bytes <= SIZE_MAX / parts ? threads.alloc.take(parts * p.pack_bytes) : NULL;
+        /* B shared by the parts on the AVX2 kernels, where that paid (docs/benchmarks.md, "Sharing packed B") */
+        MLP_FN(product_pack_memory)(&p, parts, p.build == MLP_BUILD_AVX2, threads.alloc.take);
     } /* else, or without the memory, the unpacked kernels: the same result */
 #endif
     mlp_parallel(threads, n * in * out, MLP_FN(product_part), &p);
@@ -591,36 +632,40 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 }
 
 /* For the C tests: as mlp_dense_product_path (paths 1 to 4 only), through the packed kernels (gemm_packed)
-   blocked for `cache` (NULL: MLP_CACHE_FALLBACK) in memory from `alloc`, whatever the size. Returns 0, and does
+   blocked for `cache` (NULL: MLP_CACHE_FALLBACK) in memory from `alloc`, whatever the size, in `parts` parts run
+   one after another on this thread, the last first (sharing B, on either instruction set). Returns 0, and does
    nothing, if this CPU or compiler lacks the path or the memory could not be had. */
-int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t n,
-                                      size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias, MLP_T *C)
+int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
+                                      size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias,
+                                      MLP_T *C)
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, 0, n, k, m, A, B, bias, C,
-                         cache != NULL ? cache : &fallback, NULL, 0, MLP_ISA_BEST,
-                         {MLP_ACT(MLP_IDENTITY), NULL, NULL, 0, NULL}};
-    const size_t rows = which == 2 ? k : n;
-    const mlp_build build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
-                            : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
-                                                                            : MLP_BUILD_GENERIC;
-    unsigned char *memory = build != MLP_BUILD_GENERIC ? alloc.take(MLP_FN(product_pack_bytes)(&p, build)) : NULL;
-    if (memory == NULL) {
+                         cache != NULL ? cache : &fallback, NULL, 0, NULL, NULL, MLP_ISA_BEST,
+                         {MLP_ACT(MLP_IDENTITY), C, NULL, 0, NULL}}; /* (an epilogue that changes nothing) */
+    p.build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
+              : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
+                                                              : MLP_BUILD_GENERIC;
+    if (p.build == MLP_BUILD_GENERIC) {
         return 0;
     }
-    if (build == MLP_BUILD_AVX512) {
-        p.transposed = which == 2 && MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B);
-        MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx512), memory);
-    } else {
-        p.transposed = which == 2 && MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
-        MLP_FN(packed_part)(&p, 0, rows, MLP_FKI(simd_gemm_packed, avx2), memory);
+    p.isa = p.build == MLP_BUILD_AVX512 ? MLP_ISA_AVX512 : MLP_ISA_AVX2;
+    if (which == 2) {
+        p.transposed = p.build == MLP_BUILD_AVX512 ? MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B)
+                                                   : MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
     }
-    alloc.give(memory);
+    if (MLP_FN(product_pack_memory)(&p, parts, 1, alloc.take) == NULL) {
+        return 0;
+    }
+    for (size_t part = parts; part-- > 0;) {
+        MLP_FN(product_part)(&p, part, parts);
+    }
+    alloc.give(p.pack);
     return 1;
 #else
-    (void)which, (void)path, (void)cache, (void)alloc, (void)n, (void)k, (void)m, (void)A, (void)B, (void)bias,
-        (void)C;
+    (void)which, (void)path, (void)cache, (void)alloc, (void)parts, (void)n, (void)k, (void)m, (void)A, (void)B,
+        (void)bias, (void)C;
     return 0;
 #endif
 }

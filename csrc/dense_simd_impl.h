@@ -31,6 +31,7 @@
 #define MLP_M MLP_FK(mlp_mask)
 #define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
 #define MLP_NR (MLP_NV * MLP_VL)               /* columns of a full tile */
+#define MLP_CHUNK (8 * MLP_NR)                  /* columns of a shared B that a part packs at a time */
 #define MLP_KFN MLP_TARGET_INLINE(MLP_ISA_ATTR)
 
 /* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a,
@@ -421,84 +422,138 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
     }
 }
 
+/* Makes sure the chunk of a shared B whose flag is `ready` is packed: packs it (pack_b) if no part has taken it, else
+   waits for the part that did. That part waits for nothing while it packs, so this ends whichever threads run
+   the parts and in whatever order (a part run after another, on the same thread, finds every chunk ready). */
+MLP_KFN void MLP_FK(take_chunk)(mlp_atomic_int *ready, const int trans_b, size_t kc, size_t cols, const MLP_T *B,
+                                size_t ldb, MLP_T *bp)
+{
+    if (mlp_atomic_load_int(ready) == MLP_CHUNK_READY) {
+        return;
+    }
+    if (mlp_atomic_cas_int(ready, MLP_CHUNK_FREE, MLP_CHUNK_TAKEN)) {
+        MLP_FK(pack_b)(trans_b, kc, cols, B, ldb, bp);
+        mlp_atomic_store_int(ready, MLP_CHUNK_READY);
+        return;
+    }
+    mlp_spin_until(ready, MLP_CHUNK_READY);
+}
+
 /* C (rows, cols) = A (rows, k) · B (k, cols) (+ bias), the factors as pack_a and pack_b read them; C(i, c) at
    C[i·ldc + c], or C[c·ldc + i] if trans_c. The loops of BLIS: blocks of bk->nc columns; in them, blocks of
    bk->kc of the sum, whose B block is packed once (bp: bk->kc × bk->nc rounded up to MLP_NR); in them, blocks of
-   bk->mc rows, whose A block is packed once (ap: bk->mc × bk->kc, a multiple of MLP_MR rows); then strips of
-   MLP_NR columns (a strip of B stays in L1) and tiles of rows (the A block stays in L2). */
+   bk->mc rows, whose A block is packed once (ap: bk->mc × bk->kc, a multiple of MLP_MR rows); then chunks of
+   MLP_CHUNK columns, strips of MLP_NR columns (a strip of B stays in L1) and tiles of rows (the A block stays in
+   L2). With `share`, B is packed in share->bp, one chunk at a time by whichever part needs it first; each part
+   walks a block's chunks from its own place (part/parts of the way), so that the parts start by packing
+   different ones. */
 MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, const int trans_c, size_t rows,
                                  size_t cols, size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
-                                 MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp)
+                                 MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp,
+                                 const mlp_shared_b *share)
 {
+    mlp_atomic_int *ready = share != NULL ? share->ready : NULL; /* the next block's flags */
+    const size_t block_chunks = ((cols < bk->nc ? cols : bk->nc) + MLP_CHUNK - 1) / MLP_CHUNK;
     for (size_t jc = 0; jc < cols; jc += bk->nc) {
         const size_t nc = cols - jc < bk->nc ? cols - jc : bk->nc;
+        /* (unshared, the whole block is one chunk: walking its strips in chunks cost time there) */
+        const size_t width = share != NULL ? MLP_CHUNK : nc, chunks = (nc + width - 1) / width;
+        const size_t start = share != NULL ? chunks * share->part / share->parts : 0;
         for (size_t pc = 0; pc < k; pc += bk->kc) {
             const size_t kc = k - pc < bk->kc ? k - pc : bk->kc;
             const int first = pc == 0;
             const MLP_T *bias_block = bias != NULL && pc + kc == k ? bias + jc : NULL;
-            MLP_FK(pack_b)(trans_b, kc, nc, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, bp);
+            const MLP_T *Bb = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
+            MLP_T *bb = bp;
+            if (share != NULL) {
+                bb = (MLP_T *)share->bp + jc * k + pc * ((nc + MLP_NR - 1) / MLP_NR * MLP_NR);
+            } else {
+                MLP_FK(pack_b)(trans_b, kc, nc, Bb, ldb, bp);
+            }
             for (size_t ic = 0; ic < rows; ic += bk->mc) {
                 const size_t mc = rows - ic < bk->mc ? rows - ic : bk->mc;
                 MLP_FK(pack_a)(trans_a, mc, kc, trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, ap);
-                for (size_t jr = 0; jr < nc; jr += MLP_NR) {
-                    const size_t w = nc - jr < MLP_NR ? nc - jr : MLP_NR;
-                    const MLP_T *bs = bp + jr * kc, *bj = bias_block != NULL ? bias_block + jr : NULL;
-                    MLP_T *Cs = trans_c ? C + (jc + jr) * ldc + ic : C + ic * ldc + jc + jr;
-                    if (w == MLP_NR) {
-                        MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj,
-                                              MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR);
-                        continue;
+                for (size_t q = 0; q < chunks; q++) {
+                    const size_t chunk = start + q < chunks ? start + q : start + q - chunks;
+                    const size_t c0 = chunk * width, c1 = nc - c0 < width ? nc : c0 + width;
+                    if (share != NULL) {
+                        MLP_FK(take_chunk)(&ready[chunk], trans_b, kc, c1 - c0, trans_b ? Bb + c0 * ldb : Bb + c0,
+                                           ldb, bb + c0 * kc);
                     }
-                    const size_t nv = (w + MLP_VL - 1) / MLP_VL;
-                    const MLP_M last = MLP_FK(mlp_mask_first)(w - (nv - 1) * MLP_VL);
+                    for (size_t jr = c0; jr < c1; jr += MLP_NR) {
+                        const size_t w = c1 - jr < MLP_NR ? c1 - jr : MLP_NR;
+                        const MLP_T *bs = bb + jr * kc, *bj = bias_block != NULL ? bias_block + jr : NULL;
+                        MLP_T *Cs = trans_c ? C + (jc + jr) * ldc + ic : C + ic * ldc + jc + jr;
+                        if (w == MLP_NR) {
+                            MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj,
+                                                  MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR);
+                            continue;
+                        }
+                        const size_t nv = (w + MLP_VL - 1) / MLP_VL;
+                        const MLP_M last = MLP_FK(mlp_mask_first)(w - (nv - 1) * MLP_VL);
 #define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj, last, w)
-                    switch (nv) {
+                        switch (nv) {
 #if MLP_NV > 3
-                    case 4: MLP_STRIP(4); break;
+                        case 4: MLP_STRIP(4); break;
 #endif
 #if MLP_NV > 2
-                    case 3: MLP_STRIP(3); break;
+                        case 3: MLP_STRIP(3); break;
 #endif
-                    case 2: MLP_STRIP(2); break;
-                    default: MLP_STRIP(1); break;
-                    }
+                        case 2: MLP_STRIP(2); break;
+                        default: MLP_STRIP(1); break;
+                        }
 #undef MLP_STRIP
+                    }
                 }
             }
+            ready = ready != NULL ? ready + block_chunks : NULL;
         }
     }
 }
 
-/* The bytes of memory simd_gemm_packed needs for products blocked for `cache` none of whose dimensions exceeds
-   `most`: a block of A and a block of B, each from a cache line. */
-static size_t MLP_FK(pack_bytes)(const mlp_cache *cache, size_t most)
+/* The memory simd_gemm_packed needs for products blocked for `cache` none of whose dimensions exceeds `most`: a
+   block of A, and unless the parts share B a block of B, each from a cache line. */
+static size_t MLP_FK(pack_bytes)(const mlp_cache *cache, size_t most, int shared_b)
 {
     const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
     const size_t nc = most < bk.nc ? most : bk.nc, kc = most < bk.kc ? most : bk.kc, mc = most < bk.mc ? most : bk.mc;
     const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc, b_len = (nc + MLP_NR - 1) / MLP_NR * MLP_NR * kc;
-    return ((a_len + 63) / 64 * 64 + b_len) * sizeof(MLP_T) + 64;
+    return ((a_len + 63) / 64 * 64 + (shared_b ? 0 : b_len)) * sizeof(MLP_T) + 64;
 }
 
-/* gemm_packed for a constant `fused`, its buffers in `memory` (pack_bytes of it, for dimensions this large). */
+/* A shared B (mlp_shared_b) for B (k, cols) blocked for `cache`: its scalars, and its flags (*flags). */
+MLP_TARGET(MLP_ISA_ATTR) static size_t MLP_FK(shared_b_len)(const mlp_cache *cache, size_t k, size_t cols,
+                                                            size_t *flags)
+{
+    const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
+    const size_t kc = MLP_FK(even_block)(k, bk.kc), nc = cols < bk.nc ? cols : bk.nc;
+    *flags = (cols + bk.nc - 1) / bk.nc * ((k + kc - 1) / kc) * ((nc + MLP_CHUNK - 1) / MLP_CHUNK);
+    return (cols + MLP_NR - 1) / MLP_NR * MLP_NR * k;
+}
+
+/* gemm_packed for a constant `fused`, its A block (and unless `share` is given its B block) in `memory`
+   (pack_bytes of it, for dimensions this large). */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, int trans_c,
                                                               size_t rows, size_t cols, size_t k, const MLP_T *A,
                                                               size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                                               size_t ldc, const MLP_T *bias, const mlp_cache *cache,
-                                                              unsigned char *memory)
+                                                              unsigned char *memory, const mlp_shared_b *share)
 {
     const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
     const size_t mc = rows < bk.mc ? rows : bk.mc, kc = k < bk.kc ? k : bk.kc;
     const size_t a_len = (mc + MLP_MR - 1) / MLP_MR * MLP_MR * kc;
     MLP_T *ap = (MLP_T *)(memory + (64 - (uintptr_t)memory % 64)); /* 64-byte aligned: a cache line */
-    MLP_T *bp = ap + (a_len + 63) / 64 * 64;
+    MLP_T *bp = share != NULL ? NULL : ap + (a_len + 63) / 64 * 64;
     /* blocks as equal as their count allows, none larger than the caches': 512 rows as 4 × 108 + 80 rather than
        4 × 126 + 8 (a last block that streams all of B's block for 8 rows) */
     const size_t even_mc = MLP_FK(even_block)(rows, bk.mc);
     const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
-        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp);
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp,
+                            share);
     } else {
-        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp);
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp,
+                            share);
     }
 }
 
@@ -646,6 +701,7 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_M
 #undef MLP_VL
 #undef MLP_NR
+#undef MLP_CHUNK
 #undef MLP_KFN
 #undef MLP_MR
 #undef MLP_NV

@@ -80,6 +80,9 @@ int mlp_subnormal_free(void);
 
 /* A monotonic clock, in nanoseconds (parallel.c). */
 int64_t mlp_now_ns(void);
+/* Returns once *flag holds `value` (acquire), spinning and now and then yielding the CPU to a thread that shares
+   it (parallel.c): for a wait of microseconds on another thread that waits for nothing meanwhile. */
+void mlp_spin_until(mlp_atomic_int *flag, int value);
 
 /* Where the kernels get memory of their own, the packing buffers of large products: `take` returns `bytes` bytes
    (or NULL), `give` returns them. The core calls no allocator of its own (but for mlp_cache_detect's query on

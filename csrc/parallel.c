@@ -421,6 +421,16 @@ void mlp_team_stop(mlp_team *t)
     mlp_mutex_destroy(&t->busy);
 }
 
+void mlp_spin_until(mlp_atomic_int *flag, int value)
+{
+    for (unsigned i = 1; mlp_atomic_load_int(flag) != value; i++) {
+        MLP_CPU_RELAX();
+        if (i % 64 == 0) {
+            mlp_yield();
+        }
+    }
+}
+
 /* Runs the product on the team in `parts` parts (at most helpers + 1): part 0 here, part k on helper k unless it
    has not started it when part 0 is done (then here too). Returns 0 without running anything if the team is
    running another product. */
@@ -447,12 +457,7 @@ static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
             mlp_atomic_add_int(&t->pending, -1);
         }
     }
-    for (unsigned i = 1; mlp_atomic_load_int(&t->pending) != 0; i++) {
-        MLP_CPU_RELAX();
-        if (i % 64 == 0) {
-            mlp_yield();
-        }
-    }
+    mlp_spin_until(&t->pending, 0);
     mlp_mutex_unlock(&t->busy);
     return 1;
 }

@@ -780,7 +780,8 @@ static void MLP_FN(test_dense_products_each_path)(void)
    3.4 M multiply-adds (>= MLP_PARALLEL_MIN_OPS), X·W and D·Wᵀ cut into up to 5 parts of 48 rows
    (MLP_PARALLEL_MIN_ROWS), Xᵀ·D into up to 8, none a multiple of any tile — except D·Wᵀ on 7 threads, which no more
    than one such part each would reach: cut into 7 ranges of columns (MLP_COLS_ALIGN, of its 12). Shape 1: 1.4 M on
-   70 rows, 130 → 150, so X·W + b and D·Wᵀ are cut by columns (up to 4 parts, the last 22 or 2 wide), Xᵀ·D into 2. */
+   70 rows, 130 → 150, so X·W + b and D·Wᵀ are cut by columns (up to 4 parts, the last 22 or 2 wide), Xᵀ·D into 2.
+   Shape 2: 33.6 M, 200 rows, 400 → 420, large enough to pack both factors. */
 typedef struct {
     size_t n, in, out;
     MLP_T *X, *W, *b, *D;
@@ -796,6 +797,8 @@ static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals, int shape)
     MLP_FN(split_case) c = {261, 389, 33, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     if (shape == 1) {
         c.n = 70, c.in = 130, c.out = 150;
+    } else if (shape == 2) { /* 33.6 M: packed (MLP_DENSE_PACK_MIN) */
+        c.n = 200, c.in = 400, c.out = 420;
     }
     const size_t n = c.n, in = c.in, out = c.out;
     CHECKF(n * in * out >= MLP_PARALLEL_MIN_OPS, "the sizes must reach the threshold (%zu)", n * in * out);
@@ -884,6 +887,40 @@ static void MLP_FN(test_dense_threads_same_bits)(void)
         }
         MLP_FN(split_case_free)(&c);
     }
+}
+
+/* Products large enough to pack both factors, split among 2 and 3 threads on the AVX2 kernels, whose parts share
+   one packed B (dense_impl.h, product_pack_memory), blocked for the fallback geometry and for a tiny one (many
+   blocks, and chunks for the parts to claim): on threads started for them and on a team of 2 helpers, the bits of
+   one thread. */
+static void MLP_FN(test_dense_shared_b_same_bits)(void)
+{
+    if (!MLP_CPU_AVX2_FMA()) {
+        printf("     shared B (%s): no AVX2 and FMA on this CPU\n", sizeof(MLP_T) == 8 ? "f64" : "f32");
+        return;
+    }
+    MLP_FN(split_case) c = MLP_FN(split_case_new)(0, 2);
+    void *memory = malloc(mlp_team_bytes());
+    mlp_team *team = mlp_team_start(memory, 2);
+    CHECKF(team != NULL, "a team of 2 helpers starts");
+    const mlp_cache caches[] = {{0, 0, 0}, {3072, 3, 20000}};
+    for (int on_team = 0; on_team < 2; on_team++) {
+        for (size_t count = 2; count <= 3; count++) {
+            MLP_T *out[SPLIT_OUTS];
+            const mlp_threads threads = {count, on_team ? team : NULL, MLP_ISA_AVX2, caches[on_team], {malloc, free},
+                                         1};
+            MLP_FN(split_case_run)(&c, threads, out);
+            char how[96];
+            snprintf(how, sizeof how, "B shared by %zu parts, %s", count, on_team ? "on a team, tiny caches" :
+                     "threads started for it");
+            MLP_FN(split_case_check)(&c, out, how);
+        }
+    }
+    if (team != NULL) {
+        mlp_team_stop(team);
+    }
+    free(memory);
+    MLP_FN(split_case_free)(&c);
 }
 
 /* A Python thread's training on a shared team (test_dense_team_same_bits). */
@@ -999,7 +1036,8 @@ static void MLP_FN(test_dense_tn_subnormal)(void)
 /* The packed kernels of large products (dense.c: gemm_packed), blocked for several cache geometries — this
    machine's or the fallback (NULL), 32 KB 8-way, 48 KB 12-way, tiny caches whose blocks cut every dimension many
    times (kc of 8 to 48, mc of a tile or two), odd sizes, and implausible ones (the fallback) — give the bits of
-   the naive loop, fused and unfused, and those of the unblocked kernels. Xᵀ·D also with subnormal numbers in D,
+   the naive loop, fused and unfused, and those of the unblocked kernels; in one part, and in 2 and 3 parts run
+   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. Xᵀ·D also with subnormal numbers in D,
    which makes its tiles run transposed (from 2^18 multiply-adds on). */
 static void MLP_FN(test_dense_products_blocked)(void)
 {
@@ -1030,17 +1068,21 @@ static void MLP_FN(test_dense_products_blocked)(void)
                         MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
                         MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
                         MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
-                        if (MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free}, n, k, m, A, B, bias, C)) {
+                        MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
+                        MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
+                        for (size_t parts = 1; parts <= 3; parts++) {
+                            memset(C, 0, rows * cols * sizeof *C);
+                            if (!MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free},
+                                                                   parts, n, k, m, A, B, bias, C)) {
+                                continue;
+                            }
                             ran = 1;
-                            MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
-                            MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
                             if (!SAME("blocked product", C, ref, rows * cols) ||
                                 !SAME("blocked = unblocked", C, unblocked, rows * cols)) {
-                                report(__LINE__,
-                                       "  which %d path %d: rows %zu cols %zu depth %zu, cache %zu/%zu/%zu%s",
-                                       which, path, rows, cols, depth, cache ? cache->l1_bytes : 0,
-                                       cache ? cache->l1_ways : 0, cache ? cache->l2_bytes : 0,
-                                       sub ? ", subnormals in D" : "");
+                                report(__LINE__, "  which %d path %d, %zu parts: rows %zu cols %zu depth %zu, "
+                                       "cache %zu/%zu/%zu%s", which, path, parts, rows, cols, depth,
+                                       cache ? cache->l1_bytes : 0, cache ? cache->l1_ways : 0,
+                                       cache ? cache->l2_bytes : 0, sub ? ", subnormals in D" : "");
                             }
                             SAME("A unchanged", A, A0, la);
                             SAME("B unchanged", B, B0, lb);

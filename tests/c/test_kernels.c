@@ -256,11 +256,14 @@ int mlp_dense_product_path_f64(int which, int path, size_t n, size_t k, size_t m
 int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m, const float *A, const float *B,
                                const float *bias, float *C);
 /* and through the packed kernels of large products, blocked for `cache` (NULL: the fallback geometry), in memory
-   from `alloc` */
-int mlp_dense_product_blocked_f64(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t n, size_t k,
-                                  size_t m, const double *A, const double *B, const double *bias, double *C);
-int mlp_dense_product_blocked_f32(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t n, size_t k,
-                                  size_t m, const float *A, const float *B, const float *bias, float *C);
+   from `alloc`, in `parts` parts run one after another, the last first (B shared by them where the threads would
+   share it) */
+int mlp_dense_product_blocked_f64(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
+                                  size_t n, size_t k, size_t m, const double *A, const double *B, const double *bias,
+                                  double *C);
+int mlp_dense_product_blocked_f32(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
+                                  size_t n, size_t k, size_t m, const float *A, const float *B, const float *bias,
+                                  float *C);
 
 /* Does a dense layer (in, out) sum with fused multiply-adds? dense.c's dispatch: layers more than 4 wide
    (MLP_SMALL_WIDTH) with at least MLP_DENSE_FMA_MIN weights (256) do, if the CPU has AVX-512 or AVX2 with FMA,
@@ -797,6 +800,7 @@ int main(void)
     BOTH(test_dense_products_blocked)
     BOTH(test_dense_threads_same_bits)
     BOTH(test_dense_team_same_bits)
+    BOTH(test_dense_shared_b_same_bits)
     BOTH(test_add_scaled_exact)
     BOTH(test_lecture_forward_exact)
     BOTH(test_lecture_backward_exact)
