@@ -895,8 +895,13 @@ static void MLP_FN(test_dense_threads_same_bits)(void)
    one thread. */
 static void MLP_FN(test_dense_shared_b_same_bits)(void)
 {
-    if (!MLP_CPU_AVX2_FMA()) {
-        printf("     shared B (%s): no AVX2 and FMA on this CPU\n", sizeof(MLP_T) == 8 ? "f64" : "f32");
+#ifdef MLP_X86_DISPATCH /* a build with the SIMD kernels (simd.h) */
+    const int avx2 = MLP_CPU_AVX2_FMA();
+#else
+    const int avx2 = 0;
+#endif
+    if (!avx2) {
+        printf("     shared B (%s): no AVX2 kernels in this build or on this CPU\n", sizeof(MLP_T) == 8 ? "f64" : "f32");
         return;
     }
     MLP_FN(split_case) c = MLP_FN(split_case_new)(0, 2);
