@@ -7,8 +7,8 @@ epilogue on rows too few for a second such part per thread, by ranges of output 
 multiply-adds, on threads started for the product). Every output value is the same chain of operations wherever the
 ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
 which is what these tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at
-once, after the team has gone to sleep, and in a child process after fork(); together with the environment
-variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
+once, after the team has gone to sleep, in a child process after fork(), and held to AVX2, whose parts pack a large
+product's B once between them; together with the environment variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
 """
 import os
 import subprocess
@@ -201,6 +201,52 @@ def test_a_forked_child_trains_with_threads_of_its_own(tmp_path):
                           env=subprocess_env(MLPEXT_NUM_THREADS="2"), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "True"], (done.stdout, done.stderr)
+
+
+AVX2_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    sys.path[:0] = {paths!r}
+    try:
+        import mlpext
+    except ValueError:  # MLPEXT_SIMD=avx2 on a CPU or build without those kernels
+        print("no-avx2")
+        raise SystemExit(0)
+    from test_parallel import lecture_problem
+    from mlp_helpers import copies
+
+    X, y, params = lecture_problem(np.float32)
+    results = {{}}
+    for threads in ("1", "2", "3"):
+        os.environ["MLPEXT_NUM_THREADS"] = threads
+        p = copies(params)
+        losses = mlpext.train(X, y, *p, 0.01, 2)
+        A1, P = mlpext.forward(X, *p)
+        results[threads] = [losses, A1, P, *p]
+    np.savez("avx2.npz", *results["1"])
+    print("ran", all(np.array_equal(a, b) for t in ("2", "3") for a, b in zip(results[t], results["1"])))
+""")
+
+
+def test_avx2_kernels_share_packed_b_with_the_bits_of_one_thread(tmp_path, monkeypatch):
+    """Held to AVX2 (MLPEXT_SIMD=avx2, read at import: a subprocess), the threads of a packed product pack its B once
+    between them (csrc/dense_impl.h, product_pack_memory): 2 and 3 threads give the bits of one, which are also
+    this process's (its widest kernels, one thread)."""
+    script = AVX2_SCRIPT.format(paths=HERE_AND_TESTS)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=subprocess_env(MLPEXT_SIMD="avx2"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if done.stdout.split() == ["no-avx2"]:
+        pytest.skip("no AVX2 kernels on this CPU or in this build")
+    assert done.stdout.split() == ["ran", "True"], (done.stdout, done.stderr)
+    X, y, params = lecture_problem(np.float32)
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", "1")
+    p = copies(params)
+    losses = mlpext.train(X, y, *p, 0.01, 2)
+    A1, P = mlpext.forward(X, *p)
+    with np.load(tmp_path / "avx2.npz") as child:
+        for k, want in enumerate([losses, A1, P, *p]):
+            np.testing.assert_array_equal(child[f"arr_{k}"], want, err_msg=f"result {k}")
 
 
 FORK_IN_CALL_SCRIPT = textwrap.dedent("""
