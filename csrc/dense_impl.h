@@ -524,7 +524,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     threads.count = parts;
 #ifdef MLP_X86_DISPATCH
     if (n * in * out >= MLP_DENSE_PACK_MIN && threads.alloc.take != NULL && p.build != MLP_BUILD_GENERIC) {
-        /* B shared by the parts on the AVX2 kernels, where that paid (docs/benchmarks.md, "Sharing packed B") */
+        /* B shared by the parts on the AVX2 kernels, where that paid (benchmarks.md, "Does sharing packed B pay?") */
         MLP_FN(product_pack_memory)(&p, parts, p.build == MLP_BUILD_AVX2, threads.alloc.take);
     } /* else, or without the memory, the unpacked kernels: the same result */
 #endif
