@@ -8,7 +8,8 @@ multiply-adds, on threads started for the product). Every output value is the sa
 ranges are cut and whichever thread computes them, so the results are bit-identical whatever the thread count —
 which is what these tests check, on the lecture API and on mlpext.MLP, with calls from several Python threads at
 once, after the team has gone to sleep, in a child process after fork(), and held to AVX2, whose parts pack a large
-product's B once between them; together with the environment variable's validation. (No timing is asserted: docs/benchmarks.md has the speed.)
+product's B once between them; together with the environment variable's validation. (No timing is asserted:
+docs/benchmarks.md has the speed.)
 """
 import os
 import subprocess

@@ -901,7 +901,8 @@ static void MLP_FN(test_dense_shared_b_same_bits)(void)
     const int avx2 = 0;
 #endif
     if (!avx2) {
-        printf("     shared B (%s): no AVX2 kernels in this build or on this CPU\n", sizeof(MLP_T) == 8 ? "f64" : "f32");
+        printf("     shared B (%s): no AVX2 kernels in this build or on this CPU\n",
+               sizeof(MLP_T) == 8 ? "f64" : "f32");
         return;
     }
     MLP_FN(split_case) c = MLP_FN(split_case_new)(0, 2);
@@ -1042,8 +1043,8 @@ static void MLP_FN(test_dense_tn_subnormal)(void)
    machine's or the fallback (NULL), 32 KB 8-way, 48 KB 12-way, tiny caches whose blocks cut every dimension many
    times (kc of 8 to 48, mc of a tile or two), odd sizes, and implausible ones (the fallback) — give the bits of
    the naive loop, fused and unfused, and those of the unblocked kernels; in one part, and in 2 and 3 parts run
-   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. Xᵀ·D also with subnormal numbers in D,
-   which makes its tiles run transposed (from 2^18 multiply-adds on). */
+   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. Xᵀ·D also
+   with subnormal numbers in D, which makes its tiles run transposed (from 2^18 multiply-adds on). */
 static void MLP_FN(test_dense_products_blocked)(void)
 {
     const mlp_cache detected = mlp_cache_detect();
