@@ -376,16 +376,17 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
    `take` had none. */
 static void *MLP_FN(product_pack_memory)(MLP_FN(product) *p, size_t parts, int share, void *(*take)(size_t bytes))
 {
-    const int avx512 = p->build == MLP_BUILD_AVX512;
-    const size_t b_rows = p->which == MLP_NT ? p->m : p->which == MLP_TN ? p->n : p->k; /* B's (k, cols) */
-    const size_t b_cols = p->which == MLP_NT ? p->k : p->m;
-    size_t flags = 0;
-    const size_t b_len = avx512 ? MLP_FKI(shared_b_len, avx512)(p->cache, b_rows, b_cols, &flags)
-                                : MLP_FKI(shared_b_len, avx2)(p->cache, b_rows, b_cols, &flags);
-    const size_t own = MLP_FN(product_pack_bytes)(p, p->build, 0), a_only = MLP_FN(product_pack_bytes)(p, p->build, 1);
-    const size_t shared_bytes = b_len * sizeof(MLP_T) + flags * sizeof(mlp_atomic_int) + 64;
-    share = share && parts > 1 && !(p->which == MLP_TN && p->transposed) && shared_bytes <= MLP_SHARED_B_MAX;
-    p->pack_bytes = share ? a_only : own;
+    size_t b_len = 0, flags = 0, shared_bytes = 0; /* the shared B's scalars and flags, and its bytes */
+    share = share && parts > 1 && !(p->which == MLP_TN && p->transposed);
+    if (share) {
+        const size_t b_rows = p->which == MLP_NT ? p->m : p->which == MLP_TN ? p->n : p->k; /* B's (k, cols) */
+        const size_t b_cols = p->which == MLP_NT ? p->k : p->m;
+        b_len = p->build == MLP_BUILD_AVX512 ? MLP_FKI(shared_b_len, avx512)(p->cache, b_rows, b_cols, &flags)
+                                             : MLP_FKI(shared_b_len, avx2)(p->cache, b_rows, b_cols, &flags);
+        shared_bytes = b_len * sizeof(MLP_T) + flags * sizeof(mlp_atomic_int) + 64;
+        share = shared_bytes <= MLP_SHARED_B_MAX;
+    }
+    p->pack_bytes = MLP_FN(product_pack_bytes)(p, p->build, share);
     p->shared_b = NULL;
     p->ready = NULL;
     p->pack = p->pack_bytes <= SIZE_MAX / parts ? take(parts * p->pack_bytes + (share ? shared_bytes : 0)) : NULL;

@@ -256,8 +256,8 @@ int mlp_dense_product_path_f64(int which, int path, size_t n, size_t k, size_t m
 int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m, const float *A, const float *B,
                                const float *bias, float *C);
 /* and through the packed kernels of large products, blocked for `cache` (NULL: the fallback geometry), in memory
-   from `alloc`, in `parts` parts run one after another, the last first (B shared by them where the threads would
-   share it) */
+   from `alloc`, in `parts` parts run one after another, the last first (B shared by them, on either instruction
+   set) */
 int mlp_dense_product_blocked_f64(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
                                   size_t n, size_t k, size_t m, const double *A, const double *B, const double *bias,
                                   double *C);
