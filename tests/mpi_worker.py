@@ -138,8 +138,10 @@ def run_abort(job, comm):
 
 
 def run_long(job, comm):
-    """Trains long enough to be interrupted from outside; rank 0 writes `started` after the first epoch."""
+    """Trains long enough to be interrupted from outside; rank 0 writes `started` after the first epoch. Each
+    rank's sys.stderr goes to a file, as in run_abort: the launcher may end before it forwards what they wrote."""
     rank = comm.Get_rank()
+    sys.stderr = open(os.path.join(job["out"], f"stderr.{rank}"), "w", encoding="utf-8")
     case = job["cases"][0]
     X, y = make_data(case)
     Xr, yr = shard_of(case, X, y, rank)

@@ -258,7 +258,8 @@ def test_ctrl_c_stops_every_rank(tmp_path):
             proc.communicate()
             pytest.fail("mpiexec was still running 60 s after SIGINT")
     assert proc.returncode != 0
-    assert "KeyboardInterrupt in fit(comm=...); aborting the MPI job" in stderr, stderr
+    said = "".join((out / f"stderr.{rank}").read_text(encoding="utf-8") for rank in (0, 1))
+    assert "KeyboardInterrupt in fit(comm=...); aborting the MPI job" in said, (said, stderr)
 
 
 @needs_mpi
