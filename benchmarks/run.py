@@ -10,7 +10,9 @@ Workloads (NAME for --only), each timed per epoch (an epoch of the sigmoid netwo
              loop (examples/demo.py), Numba (@njit: the whole loop in one call, and one call per epoch), JAX (jit:
              the whole loop as one lax.fori_loop, and one jitted step per epoch) and PyTorch.
     small    sigmoid 64-32-10, batch 32, float32, 2000 epochs.
-    mnist    sigmoid 784-128-10, batch 128, float32 (MNIST-sized, random data), 40 epochs.
+    mnist    sigmoid 784-128-10, batch 128, float32 (MNIST-sized, random data), 400 epochs: runs of 60 ms and
+             more, since in runs of a few ms after the pause below the scheduler often kept mlpext's helper
+             thread waiting behind the caller (benchmarks/bench_run_length.py), and JAX's cost per call weighed.
     wide     sigmoid 1024-1024-1024, batch 1024, float32, 3 epochs.
     deep     sigmoid 1024-1024-1024-1024 (three weight layers), batch 1024, float32, 3 epochs.
              For small, mnist and wide: mlpext.train (and, below 1024 wide, a train_step loop); for deep
@@ -200,7 +202,7 @@ WORKLOADS = [
              {"train": (2.5, ("numba", "jax")), "train_step": (1.0, ("numba", "jax"))}, lr=LEARNING_RATE),
     Workload("small", "sigmoid 64-32-10, batch 32, float32", (64, 32, 10), 32, np.float32, 2000, 300, {},
              tiny_sizes=(8, 6, 3), tiny_rows=5),
-    Workload("mnist", "sigmoid 784-128-10, batch 128, float32", (784, 128, 10), 128, np.float32, 40, 5,
+    Workload("mnist", "sigmoid 784-128-10, batch 128, float32", (784, 128, 10), 128, np.float32, 400, 5,
              {"train": (1.5, None)}, tiny_sizes=(12, 8, 4), tiny_rows=6),
     Workload("wide", "sigmoid 1024-1024-1024, batch 1024, float32", (1024, 1024, 1024), 1024, np.float32, 3, 1,
              {"train": (1.0, None)}, tiny_sizes=(16, 16, 16), tiny_rows=8),

@@ -7,6 +7,8 @@
   derivative, Adam without its bias correction.
 - The peak-memory method sees an allocation made during the measured run.
 - Run as a script, run.py removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE before NumPy is imported, and says so.
+- benchmarks/bench_run_length.py prints a row per implementation and run length, and counts the stalled runs
+  where it can read the helper thread's scheduling.
 
 No timing is asserted: the figures of a tiny run mean nothing.
 """
@@ -234,3 +236,29 @@ def test_the_commands_of_docs_benchmarks_md_exist():
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
     names = {re.split(r"[<>=;\[ ]", spec)[0] for spec in extra["bench"]}
     assert names == {"numba", "jax", "torch", "scikit-learn", "threadpoolctl", "matplotlib", "psutil"}
+
+
+def test_bench_run_length_times_each_length_and_reads_the_helpers():
+    """benchmarks/bench_run_length.py: a row per implementation and run length, each with positive times in order
+    (best ≤ median ≤ worst); on Linux with a helper thread, its stalled runs are counted out of the runs made."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_run_length.py"), "--epochs", "2,3",
+                           "--runs", "3", "--pause", "0", "--markdown", "--per-run"], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=str(ROOT.parent), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+            if line.startswith("| ")]
+    assert [cells[0] for cells in rows[1:]] == [
+        "mlpext.train, 2 epochs a run", "mlpext.train, 3 epochs a run", "NumPy loop, 2 epochs a run",
+        "NumPy loop, 3 epochs a run"]
+    helpers = int(re.search(r"helper threads: (\d+)", done.stdout).group(1))
+    per_run = re.findall(r"^mlpext\.train, \d epochs a run: [\d.]+ ms; the helpers ran [\d.]+ ms and waited",
+                         done.stdout, re.M)
+    for cells in rows[1:]:
+        best, median, worst = (float(c) for c in cells[1:4])
+        assert 0 < best <= median <= worst, cells
+        stalled = cells[4]
+        if helpers and cells[0].startswith("mlpext") and sys.platform.startswith("linux"):
+            assert re.fullmatch(r"[0-3] of 3", stalled), cells
+        else:
+            assert stalled == "—", cells
+    assert len(per_run) == (6 if helpers and sys.platform.startswith("linux") else 0)
