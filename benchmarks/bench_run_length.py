@@ -4,14 +4,14 @@ suite's pause, with what the scheduler did to mlpext's helper thread meanwhile.
     python benchmarks/bench_run_length.py [--epochs 40,400] [--runs 15] [--pause 0.3] [--markdown] [--per-run]
 
 Workload: sigmoid 784-128-10, batch 128, float32 (benchmarks/run.py's `mnist`), mlpext.train for each epoch count
-and the lecture's NumPy loop (examples/demo.py numpy_loop), every run `--pause` seconds after the previous one.
-The run lengths come one after the other (the two implementations taking turns within each), since how the
-scheduler places a thread it wakes depends on how busy the threads were lately. For each: µs per epoch, best /
-median / worst over `--runs` runs. On Linux, for mlpext's
-runs, also how many were "stalled": its helper threads (the threads the first call started) spent more of the
-run waiting for a CPU (/proc/self/task/*/schedstat, run-queue time) than running; --per-run prints each run's
-time and those two figures. Threads follow
-MLPEXT_NUM_THREADS. The exit status is 0 whatever the figures (they depend on the machine and its load).
+and the lecture's NumPy loop (examples/demo.py numpy_loop), every run `--pause` seconds (default: the suite's
+SETTLE) after the previous one. The run lengths come one after the other (the two implementations taking turns
+within each), since how the scheduler places a thread it wakes depends on how busy the threads were lately. For
+each: µs per epoch, best / median / worst over `--runs` runs. Where Linux's /proc/self/task/*/schedstat can be
+read, also how many of mlpext's runs were "stalled": its helper threads (the threads its first call started)
+spent more of the run waiting for a CPU (run-queue time) than running; --per-run prints each run's time and those
+two figures. Threads follow MLPEXT_NUM_THREADS. The exit status is 0 whatever the figures (they depend on the
+machine and its load).
 """
 import argparse
 import gc
@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import mlpext  # noqa: E402
-from demo import cpu_model, numpy_loop  # noqa: E402
+from demo import SETTLE, cpu_model, numpy_loop  # noqa: E402
 
 SIZES, ROWS, LR = (784, 128, 10), 128, 0.01
 
@@ -55,7 +55,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", default="40,400", help="the run lengths, comma-separated")
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--pause", type=float, default=0.3, help="seconds before each run (run.py's SETTLE)")
+    parser.add_argument("--pause", type=float, default=SETTLE, help="seconds before each run")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--per-run", action="store_true", help="print each run of mlpext as it ends")
     args = parser.parse_args(argv)
@@ -75,6 +75,7 @@ def main(argv=None):
     modes += [(f"NumPy loop, {e} epochs a run", numpy, e) for e in lengths]
     times = {name: [] for name, _, _ in modes}
     stalled = {name: 0 for name, _, _ in modes}
+    measured = {name: 0 for name, _, _ in modes}  # runs whose helpers' scheduling could be read
     # One run length after the other, not interleaved: how the scheduler places a woken thread depends on how
     # busy the threads were lately, so the runs before a run are part of what is measured.
     turns = []
@@ -98,6 +99,7 @@ def main(argv=None):
         times[name].append(elapsed / epochs * 1e6)
         if after:
             running, waiting = after[0] - before[0], after[1] - before[1]
+            measured[name] += 1
             stalled[name] += waiting > running
             if args.per_run:
                 print(f"{name}: {elapsed * 1e3:.2f} ms; the helpers ran {running / 1e6:.2f} ms and waited for a "
@@ -111,7 +113,7 @@ def main(argv=None):
     lines = []
     for name, _, _ in modes:
         t = times[name]
-        stall = f"{stalled[name]} of {args.runs}" if helpers and name.startswith("mlpext") else "—"
+        stall = f"{stalled[name]} of {measured[name]}" if measured[name] else "—"
         lines.append((name, f"{min(t):.0f}", f"{statistics.median(t):.0f}", f"{max(t):.0f}", stall))
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + "---|" + "---:|" * 3 + "---|")
