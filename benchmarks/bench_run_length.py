@@ -3,39 +3,29 @@ suite's pause, with what the scheduler did to mlpext's helper thread meanwhile.
 
     python benchmarks/bench_run_length.py [--epochs 40,400] [--runs 15] [--pause 0.3] [--markdown] [--per-run]
 
-Workload: sigmoid 784-128-10, batch 128, float32 (benchmarks/run.py's `mnist`), mlpext.train for each epoch count
-and the lecture's NumPy loop (examples/demo.py numpy_loop), every run `--pause` seconds (default: the suite's
-SETTLE) after the previous one. The run lengths come one after the other (the two implementations taking turns
-within each), since how the scheduler places a thread it wakes depends on how busy the threads were lately. For
-each: µs per epoch, best / median / worst over `--runs` runs. Where Linux's /proc/self/task/*/schedstat can be
-read, also how many of mlpext's runs were "stalled": its helper threads (the threads its first call started)
-spent more of the run waiting for a CPU (run-queue time) than running; --per-run prints each run's time and those
-two figures. Threads follow MLPEXT_NUM_THREADS. The exit status is 0 whatever the figures (they depend on the
-machine and its load).
+Workload: benchmarks/run.py's `mnist` (sigmoid 784-128-10, batch 128, float32; its data and initial weights),
+mlpext.train for each epoch count and the suite's NumPy loop (the lecture's), every run `--pause` seconds
+(default: the suite's SETTLE) after the previous one. The run lengths come one after the other (the two
+implementations taking turns within each), since how the scheduler places a thread it wakes depends on how busy
+the threads were lately. For each: µs per epoch, best / median / worst over `--runs` runs. Where Linux's
+/proc/self/task/*/schedstat can be read, also how many of mlpext's runs were "stalled": its helper threads (the
+threads its first call started) spent more of the run waiting for a CPU (run-queue time) than running; --per-run
+prints each run's time and those two figures. Threads follow MLPEXT_NUM_THREADS. Run it with OPENBLAS_CORETYPE
+and OPENBLAS_L2_SIZE unset, as the suite unsets them. The exit status is 0 whatever the figures (they depend on
+the machine and its load).
 """
 import argparse
 import gc
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-import mlpext  # noqa: E402
-from demo import SETTLE, cpu_model, numpy_loop  # noqa: E402
+import mlpext
+from run import SETTLE, WORKLOADS, cpu_model, numpy_loop, sigmoid_arrays  # benchmarks/run.py, imported
 
-SIZES, ROWS, LR = (784, 128, 10), 128, 0.01
-
-
-def arrays():
-    rng = np.random.default_rng(0)
-    X = rng.random((ROWS, SIZES[0]), dtype=np.float32)
-    y = rng.random((ROWS, SIZES[2]), dtype=np.float32)
-    params = [(0.1 * (rng.random((a, b), dtype=np.float32) - 0.5)) if b else np.zeros(a, np.float32)
-              for a, b in ((SIZES[0], SIZES[1]), (SIZES[1], 0), (SIZES[1], SIZES[2]), (SIZES[2], 0))]
-    return X, y, params
+MNIST = next(w for w in WORKLOADS if w.name == "mnist")
 
 
 def schedstat(tids):
@@ -60,13 +50,13 @@ def main(argv=None):
     parser.add_argument("--per-run", action="store_true", help="print each run of mlpext as it ends")
     args = parser.parse_args(argv)
     lengths = [int(e) for e in args.epochs.split(",")]
-    X, y, params = arrays()
+    X, y, params = sigmoid_arrays(MNIST)  # the suite's data and initial weights
 
     def train(p, epochs):
-        mlpext.train(X, y, *p, LR, epochs)
+        mlpext.train(X, y, *p, MNIST.lr, epochs)
 
     def numpy(p, epochs):
-        numpy_loop(X, y, *p, LR, epochs)
+        numpy_loop(X, y, *p, MNIST.lr, epochs)
 
     tasks = set(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else set()
     train([a.copy() for a in params], 2)  # starts mlpext's helpers (if the product is split)
@@ -106,7 +96,7 @@ def main(argv=None):
                       f"CPU {waiting / 1e6:.2f} ms")
     load = f"; load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     print(f"{cpu_model()}, {os.cpu_count()} logical CPUs; mlpext {mlpext.__version__}, NumPy {np.__version__}")
-    print(f"sigmoid 784-128-10, batch {ROWS}, float32; {args.runs} runs of each, {args.pause} s apart; "
+    print(f"{MNIST.title}; {args.runs} runs of each, {args.pause} s apart; "
           f"MLPEXT_NUM_THREADS={os.environ.get('MLPEXT_NUM_THREADS', '(unset)')}; helper threads: {len(helpers)}"
           + load)
     header = ("run", "best µs/epoch", "median", "worst", "runs with the helpers stalled")
