@@ -71,6 +71,7 @@ typedef struct {
 
 #define MAX_ARGS (8 * MLP_MAX_LAYERS + 4) /* a network's apply: parameters, gradients, optimizer step and 2 buffers */
 #define LECTURE_MAX_ARGS 12
+#define MAX_OUTS 12 /* trace_step's */
 
 /* One validated array argument. */
 typedef struct {
@@ -1088,7 +1089,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
 
 typedef struct {
     call_ctx c;
-    PyObject *outs[2]; /* new references: the out= arrays given, or allocated */
+    PyObject *outs[MAX_OUTS]; /* new references: the out= arrays given, or allocated */
     int nouts;
     void *work; /* kernel workspace, after the converted inputs */
     mlp_dims d;
@@ -1210,13 +1211,21 @@ static PyObject *call_end(call *k, PyObject *result)
     return result;
 }
 
-/* The outputs as the call's result: one array, or a tuple of them. */
-static PyObject *call_outputs(call *k)
+/* The outputs as the call's result: one array, a tuple of them, or with names (NULL: none) a dict. */
+static PyObject *call_outputs(call *k, const arg_spec *names)
 {
-    if (k->nouts == 1) {
+    if (k->nouts == 1 && names == NULL) {
         return Py_NewRef(k->outs[0]);
     }
-    return PyTuple_Pack(k->nouts, k->outs[0], k->outs[1]);
+    PyObject *result = names != NULL ? PyDict_New() : PyTuple_New(k->nouts);
+    for (int j = 0; result != NULL && j < k->nouts; j++) {
+        if (names == NULL) {
+            PyTuple_SET_ITEM(result, j, Py_NewRef(k->outs[j]));
+        } else if (PyDict_SetItemString(result, names[j].name, k->outs[j]) < 0) {
+            Py_CLEAR(result);
+        }
+    }
+    return result;
 }
 
 #define DATA(k, i) ((k)->c.args[i].data)
@@ -1241,7 +1250,7 @@ static PyObject *call_outputs(call *k)
    it takes none). Returns its loss (0 where it returns none). */
 typedef double (*lecture_kernel)(call *k, double lr);
 
-typedef enum { RETURNS_NONE, RETURNS_OUTPUTS, RETURNS_LOSS } lecture_result;
+typedef enum { RETURNS_NONE, RETURNS_OUTPUTS, RETURNS_DICT, RETURNS_LOSS } lecture_result; /* DICT: no out= */
 
 /* What train takes besides its arrays and learning rate. */
 typedef struct {
@@ -1249,11 +1258,11 @@ typedef struct {
     int history; /* HISTORY_* */
 } lecture_options;
 
-/* One lecture function: its keywords (out= last where it has outputs), its array arguments in the order they are
-   validated (order[i]: the keyword each takes; NULL: the first nspecs, in order), its outputs, which keyword is
-   the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernel and what
-   it returns; or, for train and trace_step, a parser of its other arguments (run before any array is looked at)
-   and a section of its own in place of the kernel's. */
+/* One lecture function: its keywords (out= last where it returns its outputs), its array arguments in the order
+   they are validated (order[i]: the keyword each takes; NULL: the first nspecs, in order), its outputs, which
+   keyword is the learning rate (-1: none), its workspace, where its results are recycled (-1: nowhere), its kernel
+   and what it returns; or, for train, a parser of its other arguments (run before any array is looked at) and a
+   loop of its own in place of the kernel's section. */
 typedef struct {
     const char *name;
     const char *const *keywords;
@@ -1290,7 +1299,7 @@ static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *con
         arrays[i] = v[e->order != NULL ? e->order[i] : i];
     }
     if (call_begin(&k, m, e->name, e->specs, arrays, e->nspecs, e->out_specs, e->nouts,
-                   e->nouts > 0 ? v[e->nkeywords - 1] : NULL, e->workspace,
+                   e->returns == RETURNS_OUTPUTS ? v[e->nkeywords - 1] : NULL, e->workspace,
                    e->site >= 0 ? result_sites(m, e->site) : NULL) < 0) {
         return NULL;
     }
@@ -1301,7 +1310,8 @@ static PyObject *lecture_call(PyObject *m, const lecture_entry *e, PyObject *con
     convert_inputs(&k.c);
     loss = e->kernel(&k, lr);
     END_KERNEL(&k.c)
-    PyObject *result = e->returns == RETURNS_OUTPUTS ? call_outputs(&k)
+    PyObject *result = e->returns == RETURNS_OUTPUTS ? call_outputs(&k, NULL)
+                       : e->returns == RETURNS_DICT  ? call_outputs(&k, e->out_specs)
                        : e->returns == RETURNS_LOSS  ? PyFloat_FromDouble(loss)
                                                      : Py_NewRef(Py_None);
     return call_end(&k, result);
@@ -1607,7 +1617,7 @@ static const lecture_entry train_entry = {
 LECTURE_METHOD(train)
 
 /* The trace's arrays: their names (the keys of worked_example.json) and shapes. */
-static const arg_spec trace_specs[] = {
+static const arg_spec trace_outs[] = {
     {"Z1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},      {"A1", OUTPUT, 2, {DIM_N, DIM_HIDDEN}, 0, 0},
     {"Z2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},         {"y_hat", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
     {"E2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},         {"delta2", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 0},
@@ -1615,7 +1625,6 @@ static const arg_spec trace_specs[] = {
     {"W1_new", OUTPUT, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1_new", OUTPUT, 1, {DIM_HIDDEN}, 0, 0},
     {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, {"b2_new", OUTPUT, 1, {DIM_OUT}, 0, 0},
 };
-#define N_TRACE ((int)(sizeof trace_specs / sizeof trace_specs[0]))
 
 PyDoc_STRVAR(trace_step_doc,
 "trace_step($module, " LECTURE_ARGS ")\n--\n\n"
@@ -1624,39 +1633,20 @@ PyDoc_STRVAR(trace_step_doc,
 "b1_new, W2_new, b2_new. The parameters passed in are left untouched. The values are those train_step\n"
 "computes (E1 = delta2 @ W2.T is the hidden layer's error before the sigmoid's derivative).");
 
-static PyObject *trace_run(call *k, const lecture_options *o, double lr)
+static double trace_step_kernel(call *k, double lr)
 {
-    (void)o;
-    PyObject *arrays[N_TRACE] = {NULL}, *result = NULL;
-    void *data[N_TRACE];
-    for (int a = 0; a < N_TRACE; a++) {
-        npy_intp shape[2] = {k->c.dims[trace_specs[a].dims[0]], k->c.dims[trace_specs[a].dims[1]]};
-        arrays[a] = PyArray_SimpleNew(trace_specs[a].ndim, shape, k->c.type_num);
-        if (arrays[a] == NULL) {
-            goto done;
-        }
-        data[a] = PyArray_DATA((PyArrayObject *)arrays[a]);
+    void *t[MAX_OUTS];
+    for (int a = 0; a < MAX_OUTS; a++) {
+        t[a] = OUT(k, a);
     }
-    BEGIN_KERNEL(&k->c, PASS_WORK(k), goto done)
-    convert_inputs(&k->c);
-    k->c.K->lecture_trace(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, data, k->work);
-    END_KERNEL(&k->c)
-    result = PyDict_New();
-    for (int a = 0; result != NULL && a < N_TRACE; a++) {
-        if (PyDict_SetItemString(result, trace_specs[a].name, arrays[a]) < 0) {
-            Py_CLEAR(result);
-        }
-    }
-done:
-    for (int a = 0; a < N_TRACE; a++) {
-        Py_XDECREF(arrays[a]);
-    }
-    return call_end(k, result);
+    k->c.K->lecture_trace(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, t, k->work);
+    return 0.0;
 }
 static const arg_spec trace_args[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
 static const lecture_entry trace_step_entry = {
     .name = "trace_step", .keywords = step_names, .nkeywords = 7, .nrequired = 7, .specs = trace_args, .nspecs = 6,
-    .lr_keyword = 6, .workspace = mlp_lecture_update_workspace, .site = -1, .returns = RETURNS_NONE, .run = trace_run};
+    .out_specs = trace_outs, .nouts = MAX_OUTS, .lr_keyword = 6, .workspace = mlp_lecture_update_workspace,
+    .site = -1, .kernel = trace_step_kernel, .returns = RETURNS_DICT};
 LECTURE_METHOD(trace_step)
 
 static size_t predict_workspace(const mlp_dims *d)
@@ -2107,7 +2097,7 @@ static PyObject *net_forward_run(net_call *nc)
     convert_inputs(&k->c);
     k->c.K->net_forward(&nc->net, nc->n, NET_X(nc), nc->data, OUT(k, 0), k->work);
     END_KERNEL(&k->c)
-    return call_end(k, call_outputs(k));
+    return call_end(k, call_outputs(k, NULL));
 }
 static const net_entry net_forward_entry = {"MLP.forward", NK(X) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
                                             NK(SLOPE) | NK(OUT), NK(OUT), PARAM, PARAM, net_forward_run};
