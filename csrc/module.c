@@ -1625,6 +1625,8 @@ static const arg_spec trace_outs[] = {
     {"W1_new", OUTPUT, 2, {DIM_IN, DIM_HIDDEN}, 0, 0}, {"b1_new", OUTPUT, 1, {DIM_HIDDEN}, 0, 0},
     {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, {"b2_new", OUTPUT, 1, {DIM_OUT}, 0, 0},
 };
+#define N_TRACE ((int)(sizeof trace_outs / sizeof trace_outs[0]))
+_Static_assert(sizeof trace_outs / sizeof trace_outs[0] <= MAX_OUTS, "a call holds at most MAX_OUTS outputs");
 
 PyDoc_STRVAR(trace_step_doc,
 "trace_step($module, " LECTURE_ARGS ")\n--\n\n"
@@ -1635,8 +1637,8 @@ PyDoc_STRVAR(trace_step_doc,
 
 static double trace_step_kernel(call *k, double lr)
 {
-    void *t[MAX_OUTS];
-    for (int a = 0; a < MAX_OUTS; a++) {
+    void *t[N_TRACE];
+    for (int a = 0; a < N_TRACE; a++) {
         t[a] = OUT(k, a);
     }
     k->c.K->lecture_trace(&k->d, DATA(k, 0), DATA(k, 1), PARAMS(k, 2), lr, t, k->work);
@@ -1645,7 +1647,7 @@ static double trace_step_kernel(call *k, double lr)
 static const arg_spec trace_args[] = {SPEC_X, SPEC_Y, SPEC_PARAMS(PARAM)};
 static const lecture_entry trace_step_entry = {
     .name = "trace_step", .keywords = step_names, .nkeywords = 7, .nrequired = 7, .specs = trace_args, .nspecs = 6,
-    .out_specs = trace_outs, .nouts = MAX_OUTS, .lr_keyword = 6, .workspace = mlp_lecture_update_workspace,
+    .out_specs = trace_outs, .nouts = N_TRACE, .lr_keyword = 6, .workspace = mlp_lecture_update_workspace,
     .site = -1, .kernel = trace_step_kernel, .returns = RETURNS_DICT};
 LECTURE_METHOD(trace_step)
 
