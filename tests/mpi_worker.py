@@ -120,12 +120,17 @@ def run_errors(job, comm):
         json.dump(outcomes, f)
 
 
+def stderr_to_file(job, rank):
+    """Sends this rank's sys.stderr to stderr.{rank} in the job's folder: MPI_Abort may end the launcher before it
+    forwards what the ranks wrote, so the test reads the message where the library wrote it."""
+    sys.stderr = open(os.path.join(job["out"], f"stderr.{rank}"), "w", encoding="utf-8")
+
+
 def run_abort(job, comm):
     """Rank 1's callback raises KeyboardInterrupt: the job must end (MPI_Abort), not hang in rank 0's next
-    collective. Each rank's sys.stderr goes to a file in the job's folder: MPI_Abort may end the launcher before
-    it forwards what the ranks wrote, so the test reads the message where the library wrote it."""
+    collective. Each rank's stderr goes to a file (stderr_to_file)."""
     rank = comm.Get_rank()
-    sys.stderr = open(os.path.join(job["out"], f"stderr.{rank}"), "w", encoding="utf-8")
+    stderr_to_file(job, rank)
     case = job["cases"][0]
     X, y = make_data(case)
     Xr, yr = shard_of(case, X, y, rank)
@@ -139,9 +144,9 @@ def run_abort(job, comm):
 
 def run_long(job, comm):
     """Trains long enough to be interrupted from outside; rank 0 writes `started` after the first epoch. Each
-    rank's sys.stderr goes to a file, as in run_abort: the launcher may end before it forwards what they wrote."""
+    rank's stderr goes to a file (stderr_to_file)."""
     rank = comm.Get_rank()
-    sys.stderr = open(os.path.join(job["out"], f"stderr.{rank}"), "w", encoding="utf-8")
+    stderr_to_file(job, rank)
     case = job["cases"][0]
     X, y = make_data(case)
     Xr, yr = shard_of(case, X, y, rank)
