@@ -4,7 +4,7 @@ suite's pause, with what the scheduler did to mlpext's helper thread meanwhile.
     python benchmarks/bench_run_length.py [--epochs 40,400] [--runs 15] [--pause 0.3] [--markdown] [--per-run]
 
 Workload: benchmarks/run.py's `mnist` (sigmoid 784-128-10, batch 128, float32; its data and initial weights),
-mlpext.train for each epoch count and the suite's NumPy loop (the lecture's), every run `--pause` seconds
+mlpext.train for each epoch count and the suite's NumPy loop for it (numpy_sigmoid_loop), every run `--pause` seconds
 (default: the suite's SETTLE) after the previous one. The run lengths come one after the other (the two
 implementations taking turns within each), since how the scheduler places a thread it wakes depends on how busy
 the threads were lately. For each: µs per epoch, best / median / worst over `--runs` runs. Where Linux's
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import mlpext
-from run import SETTLE, WORKLOADS, cpu_model, numpy_loop, sigmoid_arrays  # benchmarks/run.py, imported
+from run import SETTLE, WORKLOADS, cpu_model, numpy_sigmoid_loop, sigmoid_arrays  # benchmarks/run.py, imported
 
 MNIST = next(w for w in WORKLOADS if w.name == "mnist")
 
@@ -56,7 +56,7 @@ def main(argv=None):
         mlpext.train(X, y, *p, MNIST.lr, epochs)
 
     def numpy(p, epochs):
-        numpy_loop(X, y, *p, MNIST.lr, epochs)
+        numpy_sigmoid_loop(X, y, p, MNIST.lr, epochs)
 
     tasks = set(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else set()
     train([a.copy() for a in params], 2)  # starts mlpext's helpers (if the product is split)
