@@ -129,7 +129,9 @@ names() {
     total_failed=$((total_failed + missing))
 }
 
-SAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
+# -g1: line tables for the reports' stack traces, without the variable tracking that takes a fifth of the time of
+# compiling the instrumented dense.c
+SAN_FLAGS=(-O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
 
 # 1. the reference command line's flags, and the same binaries under valgrind
 if kernels O2 -O2; then
@@ -170,7 +172,7 @@ if [ "${SANITIZE:-1}" != 0 ] && kernels san "${SAN_FLAGS[@]}"; then
 fi
 
 # 4. threads
-TSAN_FLAGS=(-O1 -g -fno-omit-frame-pointer -fsanitize=thread)
+TSAN_FLAGS=(-O1 -g1 -fno-omit-frame-pointer -fsanitize=thread)
 if [ "${SANITIZE:-1}" != 0 ] && kernels tsan "${TSAN_FLAGS[@]}" && build tsan test_kernels "${TSAN_FLAGS[@]}"; then
     TSAN_OPTIONS="halt_on_error=1:exitcode=66" run "test_kernels ThreadSanitizer" "$build/test_kernels_tsan"
 fi
