@@ -31,11 +31,19 @@ def source_copy(root, project_file=True, stale_extension=False):
     return root
 
 
+# Drops the finder of an editable install of mlpext (pip install -e), if the tests run from one: it would supply
+# mlpext._core from that checkout to the copy under test, which has none.
+IMPORT = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+import mlpext"""
+
+
 def import_mlpext(cwd):
-    """`python -c "import mlpext"` in cwd, as a user in that directory would run it (cwd first on sys.path)."""
+    """`import mlpext` in a fresh interpreter in cwd, as a user in that directory would run it (cwd first on
+    sys.path)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-c", "import mlpext"], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", IMPORT], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60)
 
 
 def last_line(stderr):
