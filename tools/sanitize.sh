@@ -9,10 +9,10 @@
 # removed at the end. The build uses setup.py's hooks for extra flags:
 #     MLPEXT_CFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 #     MLPEXT_LDFLAGS="-fsanitize=address,undefined"
-# (-O1 after setup.py's -O3: the level the sanitizers' documentation advises, and the instrumented csrc/dense.c
-# compiles in less time than at -O3, docs/reliability.md "CI"), in place with `setup.py build_ext` when the
-# interpreter's setuptools can read pyproject.toml (>= 77), else
-# with `pip install --target` (pip builds in an isolated environment with a recent setuptools).
+# -O1 comes after setup.py's -O3: it is the level the sanitizers' documentation advises, and the instrumented
+# csrc/dense.c compiles in less time (docs/reliability.md, "CI"). The build runs in place with `setup.py build_ext`
+# when the interpreter's setuptools can read pyproject.toml (>= 77), else with `pip install --target` (pip builds
+# in an isolated environment with a recent setuptools).
 #
 # Python itself is not instrumented, so the ASan runtime is preloaded: LD_PRELOAD=$(gcc -print-file-name=libasan.so)
 # (and libstdc++, see below).

@@ -129,8 +129,8 @@ names() {
     total_failed=$((total_failed + missing))
 }
 
-# -g1: line tables for the reports' stack traces, without the variable tracking that takes a fifth of the time of
-# compiling the instrumented dense.c
+# -g1: line tables for the reports' stack traces, without the variable tracking of -g, which made the instrumented
+# dense.c take about a fifth longer to compile (docs/reliability.md, "CI")
 SAN_FLAGS=(-O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all)
 
 # 1. the reference command line's flags, and the same binaries under valgrind
