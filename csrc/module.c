@@ -1626,7 +1626,7 @@ static const arg_spec trace_outs[] = {
     {"W2_new", OUTPUT, 2, {DIM_HIDDEN, DIM_OUT}, 0, 0}, {"b2_new", OUTPUT, 1, {DIM_OUT}, 0, 0},
 };
 #define N_TRACE ((int)(sizeof trace_outs / sizeof trace_outs[0]))
-_Static_assert(sizeof trace_outs / sizeof trace_outs[0] <= MAX_OUTS, "a call holds at most MAX_OUTS outputs");
+_Static_assert(N_TRACE <= MAX_OUTS, "a call holds at most MAX_OUTS outputs");
 
 PyDoc_STRVAR(trace_step_doc,
 "trace_step($module, " LECTURE_ARGS ")\n--\n\n"
