@@ -99,10 +99,7 @@ def _local_data(net, X, y):
     if y.shape != (n, outputs):
         raise ValueError(f"MLP.fit(): y must have shape ({n}, {outputs}) (one row per row of X), got shape "
                          f"{y.shape}")
-    y = np.ascontiguousarray(y, dtype=net.dtype)
-    if np.isnan(y).any():
-        raise ValueError("MLP.fit(): y holds NaN; targets must be numbers")
-    return np.ascontiguousarray(X, dtype=net.dtype), y
+    return np.ascontiguousarray(X, dtype=net.dtype), np.ascontiguousarray(y, dtype=net.dtype)
 
 
 def agree(comm, compute):
@@ -134,6 +131,14 @@ def _raise_agreed(comm, failure, what):
     first = next(r for r, report in enumerate(reports) if report is not None)
     raise _Agreed(DistributedError(f"rank {first} of {len(reports)} raised {reports[first]} {what}; rank {rank} "
                                    "stopped with it"))
+
+
+def _record_progress(exc, losses, batches):
+    """exc.mlpext_epochs, .mlpext_losses and .mlpext_batches, as MLP.fit sets them, for training stopped by exc."""
+    from mlpext.network import _record_run
+    _record_run(exc, losses, from_computation=False)
+    if getattr(exc, "mlpext_epochs", None) is not None:
+        exc.mlpext_batches = batches
 
 
 def _checksum(arrays):
@@ -253,6 +258,7 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
     if progress and rank == 0:
         bar = tqdm(total=epochs, unit="epoch")
         write = bar.write
+    applied = [0, 0]  # complete epochs (history[:applied[0]]), and steps applied of the next
     try:
         for epoch in range(epochs):
             contributions = np.zeros(steps, dtype=np.float64)  # this rank's part of each step's batch loss
@@ -298,11 +304,13 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
                 if flag[0] != 0:
                     _raise_agreed(comm, failure, f"at epoch {epoch}, step {s}")
                 _core.net_apply(weights, biases, grads, net.optimizer, net._hyper(), state)
+                applied[1] = s + 1
             comm.Allreduce(MPI.IN_PLACE, contributions, op=MPI.SUM)
             total = 0.0
             for s in range(steps):  # as single-process fit sums them: each batch's mean loss times its rows
                 total += contributions[s] * (min(batch, n - s * batch))
             history[epoch] = contributions[0] if steps == 1 else total / n  # one batch: its loss as it is
+            applied[:] = epoch + 1, 0
             if not epoch_status:
                 continue
             status = np.zeros(2, dtype=np.int64)  # (ranks that failed, ranks whose callback asked to stop)
@@ -310,10 +318,10 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
             try:
                 loss = float(history[epoch])
                 if rank == 0 and verbose and epoch % verbose == 0:
-                    write(f"Epoch: {epoch}, Loss: {loss:.4f}")
+                    write(net._verbose_line(epoch, loss))
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                    bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
                 if callback is not None:
                     result = callback(epoch, loss)
                     status[1] = isinstance(result, (bool, np.bool_)) and bool(result)
@@ -326,6 +334,9 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
             if status[1]:
                 history = history[:epoch + 1].copy()
                 break
+    except BaseException as exc:  # what ran, as single-process fit reports it (the same on every rank)
+        _record_progress(exc.exc if isinstance(exc, _Agreed) else exc, history[:applied[0]], applied[1])
+        raise
     finally:
         if bar is not None:
             bar.close()

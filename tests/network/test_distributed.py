@@ -177,7 +177,7 @@ def test_only_rank_0_prints(jobs):
     case = next(c for c in _cases_for(3) if c["fit"].get("verbose"))
     history = _single_process(case)["history"]
     lines = [line for line in done.stdout.splitlines() if line.startswith("Epoch: ")]
-    assert lines == [f"Epoch: {e}, Loss: {loss:.4f}" for e, loss in enumerate(history)]
+    assert lines == [f"Epoch: {e}, Loss: {loss:.4g}" for e, loss in enumerate(history)]
 
 
 ERROR_CASE = dict(CASES[3], name="errors", counts=[12, 12, 13])
@@ -342,6 +342,46 @@ for net, comm, words in ((a, "world", "intracommunicator"), (NumpyMLP([4, 6, 3],
         assert words in str(exc), exc
     else:
         raise AssertionError("no TypeError")
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          cwd=tmp_path, timeout=TIMEOUT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
+@needs_mpi
+def test_comm_self_reports_as_single_process_fit(tmp_path):
+    """What fit says besides its result is the same with comm=MPI.COMM_SELF as without: NaN targets propagate
+    (no error), verbose prints the same lines, and an exception from the callback carries the same mlpext_epochs,
+    mlpext_losses and mlpext_batches."""
+    script = """
+import contextlib, io, numpy as np, mlpext
+from mpi4py import MPI
+rng = np.random.default_rng(1)
+X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1)) * 1e-3
+y[3] = np.nan
+make = lambda: mlpext.MLP([3, 4, 1], seed=2, dtype=np.float64)
+for comm in (None, MPI.COMM_SELF):
+    h = make().fit(X, y, epochs=2, batch_size=5, comm=comm)
+    assert np.isnan(h).all(), (comm, h)
+lines = []
+for comm in (None, MPI.COMM_SELF):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        make().fit(X, np.zeros_like(y), epochs=3, verbose=1, comm=comm)  # losses below 0.01: 4 digits, not 4 places
+    lines.append(out.getvalue())
+assert lines[0] == lines[1] and lines[0].count("Epoch") == 3, lines
+def stop(epoch, loss):
+    if epoch == 1:
+        raise RuntimeError("stop")
+got = []
+for comm in (None, MPI.COMM_SELF):
+    try:
+        make().fit(X, y, epochs=4, batch_size=6, callback=stop, comm=comm)
+    except RuntimeError as exc:
+        got.append((exc.mlpext_epochs, exc.mlpext_losses.tolist(), exc.mlpext_batches))
+assert len(got) == 2 and got[0][0] == 2 and got[0][2] == 0, got
+assert got[0][0] == got[1][0] and got[0][2] == got[1][2] and np.allclose(got[0][1], got[1][1], equal_nan=True), got
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
