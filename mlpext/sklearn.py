@@ -36,6 +36,13 @@ What maps to what
   same data, same result.
 - ``dtype``: the precision the network computes in, ``"float64"`` (the default, as scikit-learn) or
   ``"float32"`` (faster). Predictions and probabilities are returned as float64 either way.
+- ``warm_start=True``: as in scikit-learn, ``fit`` starts from the weights the last fit left and takes every
+  hyper-parameter as it is now, with a new optimizer (no momentum or Adam moments carried over); with other
+  layer sizes it starts a new network. ``partial_fit`` goes on with the network *and* its optimizer's state, so it
+  takes a changed ``learning_rate_init`` or ``alpha`` but raises ``ValueError`` for a changed solver, activation,
+  optimizer setting or ``dtype`` (scikit-learn would ignore most of them silently).
+- A ``fit`` or ``partial_fit`` that raises before training (bad data, bad parameters) leaves the estimator as it
+  was: a fitted one keeps its network, classes and attributes; an unfitted one stays unfitted.
 
 Losses: mlpext.MLP's ``"mae"`` is not offered (scikit-learn's ``MLPRegressor`` has no absolute-error loss). The
 classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
@@ -58,6 +65,7 @@ multi-label classification.
 import difflib
 import functools
 import inspect
+import math
 import numbers
 import warnings
 
@@ -235,7 +243,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints, got {hidden!r}.") from None
         if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must contain only positive ints, got {self.hidden_layer_sizes!r}.")
-        if self.activation not in _activations():
+        if not isinstance(self.activation, str) or self.activation not in _activations():
             raise ValueError(
                 f"activation must be one of {sorted(_activations())}, got {self.activation!r}."
             )
@@ -246,21 +254,21 @@ class _BaseMLP(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-        for name in ("learning_rate_init",):
+        for name in ("learning_rate_init", "epsilon"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a real number > 0, got {value!r}.")
-        for name in ("alpha", "tol", "epsilon", "momentum"):
+            if not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite real number > 0, got {value!r}.")
+        for name in ("alpha", "tol", "momentum"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not value >= 0:
-                raise ValueError(f"{name} must be a real number >= 0, got {value!r}.")
+            if not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}.")
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
         for name in ("beta_1", "beta_2"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
-        if not 0 < self.validation_fraction < 1:
+        if not isinstance(self.validation_fraction, numbers.Real) or not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
         if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
                                               and not isinstance(self.batch_size, bool))):
@@ -281,7 +289,8 @@ class _BaseMLP(BaseEstimator):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     # ------------------------------------------------------------------ the network
-    def _make_net(self, n_features, n_outputs, loss, batch_size, activation, hidden, dtype, seed):
+    def _net_kwargs(self, loss, batch_size, activation, dtype, seed):
+        """mlpext.MLP's keyword arguments for the current hyper-parameters."""
         kwargs = dict(
             activation=activation,
             loss=loss,
@@ -296,7 +305,20 @@ class _BaseMLP(BaseEstimator):
                           nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
             kwargs.update(betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+        return kwargs
+
+    def _make_net(self, n_features, n_outputs, loss, batch_size, activation, hidden, dtype, seed):
+        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed)
         self._net = _mlp_class()([n_features, *hidden, n_outputs], **kwargs)
+
+    def _changed_config(self, kwargs):
+        """The names of the network's settings that kwargs (_net_kwargs) would make otherwise, besides the
+        learning rate and weight decay (which a continued network takes as they are now)."""
+        have = self._net.get_config()
+        have["dtype"] = np.dtype(have["dtype"])
+        have["betas"] = tuple(have["betas"])
+        return [name for name, value in kwargs.items()
+                if name not in ("learning_rate", "weight_decay", "seed", "loss") and have[name] != value]
 
     def _expose_params(self):
         self.coefs_ = [W for W, _ in self._net.params]
@@ -305,6 +327,18 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def _fit(self, X, y, incremental, classes=None, comm=None):
+        saved = dict(self.__dict__)  # a fit that raises before training leaves the estimator as it was
+        try:
+            training = self._prepare_fit(X, y, incremental, classes, comm)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        self._train(*training)
+        return self
+
+    def _prepare_fit(self, X, y, incremental, classes, comm):
+        """Checks everything, then makes or updates the network; returns _train's arguments."""
         n_total = None
         if comm is not None:  # the ranks' rows are one data set: agree on its size and classes, or all raise
             X, y, classes, n_total = self._agree_on_rows(X, y, incremental, classes, comm)
@@ -321,12 +355,14 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(
                     f"partial_fit: the network's layer sizes {self._net_sizes()} do not match "
                     f"{[X.shape[1], *hidden, n_outputs]} (were hidden_layer_sizes changed?)")
-            continuing = False
+            continuing = False  # a new network: y encoded for it
+            y_net, n_outputs, loss = self._encode_y(y, False, classes)
 
         early_stopping = bool(self.early_stopping) and not incremental
         X_val = y_val = None
         if early_stopping:
-            stratify = y_net if isinstance(self, ClassifierMixin) else None
+            # stratified for two classes only, as scikit-learn does (its n_outputs_ == 1)
+            stratify = y_net if isinstance(self, ClassifierMixin) and y_net.ndim == 2 else None
             X, X_val, y_net, y_val = train_test_split(
                 X, y_net, random_state=np.random.RandomState(self._seed if continuing else self._draw_seed()),
                 test_size=self.validation_fraction, stratify=stratify)
@@ -336,9 +372,15 @@ class _BaseMLP(BaseEstimator):
             X, y_net = np.ascontiguousarray(X), np.ascontiguousarray(y_net)
             y_val = self._decode_y(y_val)
         batch_size = self._batch_size(X.shape[0] if n_total is None else n_total)
+        seed = self._seed if early_stopping or continuing else self._draw_seed()
+        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed)
+        if continuing and incremental:  # the network and its optimizer's state go on: nothing else may change
+            changed = self._changed_config(kwargs)
+            if changed:
+                raise ValueError(f"partial_fit continues the network and its optimizer's state, but these settings "
+                                 f"changed since it was made: {', '.join(changed)} (call fit() to start again)")
 
         if not continuing:
-            seed = self._seed if early_stopping else self._draw_seed()
             self._make_net(X.shape[1], n_outputs, loss, batch_size, activation, hidden, dtype, seed)
             self.n_outputs_ = n_outputs
             self.out_activation_ = {"bce": "logistic", "cross_entropy": "softmax", "mse": "identity"}[loss]
@@ -347,9 +389,15 @@ class _BaseMLP(BaseEstimator):
             self.loss_curve_ = []
             self.best_loss_ = np.inf
             self._no_improvement_count = 0
-        else:  # hyper-parameters may have been changed with set_params since the network was made
-            self._net.learning_rate = float(self.learning_rate_init)
-            self._net.weight_decay = float(self.alpha) / batch_size
+        elif not incremental:  # warm start: the weights go on, every hyper-parameter is taken afresh and the
+            old = self._net      # optimizer starts again, as in scikit-learn
+            self._make_net(X.shape[1], n_outputs, loss, batch_size, activation, hidden, dtype, seed)
+            for (W, b), (W_old, b_old) in zip(self._net.params, old.params):
+                W[...] = W_old
+                b[...] = b_old
+        else:  # partial_fit: the learning rate and alpha may have been changed with set_params
+            self._net.learning_rate = kwargs["learning_rate"]
+            self._net.weight_decay = kwargs["weight_decay"]
         if not incremental:
             self.n_iter_ = 0
             self._no_improvement_count = 0
@@ -359,8 +407,7 @@ class _BaseMLP(BaseEstimator):
         elif not continuing:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._train(X, y_net, X_val, y_val, batch_size, incremental, comm, n_total)
-        return self
+        return X, y_net, X_val, y_val, batch_size, incremental, comm, n_total
 
     def _agree_on_rows(self, X, y, incremental, classes, comm):
         """fit(comm=...): every rank validates its rows, then one collective (mlpext.distributed.agree) gives the
@@ -459,6 +506,9 @@ class _BaseMLP(BaseEstimator):
                 W[...] = W_best
                 b[...] = b_best
         self._expose_params()
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_net")
 
     def _net_sizes(self):
         return [self._net.params[0][0].shape[0]] + [W.shape[1] for W, _ in self._net.params]

@@ -296,22 +296,108 @@ def test_the_checked_init_keeps_the_parameters_visible():
     assert clone(clf).get_params() == clf.get_params()
 
 
-def test_warm_start_continues_and_set_params_apply():
+def test_warm_start_keeps_the_weights_and_takes_the_parameters_afresh():
+    """As in scikit-learn: a warm-started fit starts from the weights the last fit left and takes every
+    hyper-parameter as it is now (set_params), with a new optimizer; the same as mlpext.MLP so configured, given
+    those weights, trained for the same epochs."""
     X, y = load_iris(return_X_y=True)
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0, tol=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
-        net = clf._net
-        W = clf.coefs_[0].copy()
-        clf.set_params(learning_rate_init=0.05, alpha=0.3).fit(X, y)
-    assert clf._net is net and not np.array_equal(W, clf.coefs_[0])  # the same network, trained further
-    assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 10
+        start = [(W.copy(), b.copy()) for W, b in zip(clf.coefs_, clf.intercepts_)]
+        clf.set_params(solver="sgd", activation="tanh", momentum=0.5, learning_rate_init=0.05, alpha=0.3,
+                       max_iter=3).fit(X, y)
+    net = clf._net
+    assert (net.optimizer, net.activations, net.momentum, net.nesterov) == ("sgd", ("tanh", "softmax"), 0.5, True)
     assert net.learning_rate == 0.05 and net.weight_decay == pytest.approx(0.3 / 150)
+    assert clf.n_iter_ == 3 and len(clf.loss_curve_) == 8
+    same = MLP([4, 8, 3], activation="tanh", loss="cross_entropy", optimizer="sgd", momentum=0.5, nesterov=True,
+               learning_rate=0.05, weight_decay=0.3 / 150, dtype=np.float64, seed=0)
+    for (W, b), (W0, b0) in zip(same.params, start):
+        W[...], b[...] = W0, b0
+    losses = same.fit(X, y, epochs=3, batch_size=150)
+    np.testing.assert_array_equal(clf.loss_curve_[5:], losses)
+    for W, W_same in zip(clf.coefs_, [W for W, _ in same.params]):
+        np.testing.assert_array_equal(W, W_same)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.set_params(warm_start=False).fit(X, y)
-    assert clf._net is not net and len(clf.loss_curve_) == 5
+    assert clf._net is not net and len(clf.loss_curve_) == 3
+
+
+def test_warm_start_with_other_layer_sizes_starts_a_new_network_of_the_new_shape():
+    X, Y = make_regression(n_samples=60, n_features=4, n_targets=2, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, Y[:, 0])
+        assert reg.predict(X).shape == (60,)
+        reg.fit(X, Y)  # two targets now: a new network with two outputs, predicting both
+    assert reg.n_outputs_ == 2 and reg.predict(X).shape == (60, 2)
+    assert np.isfinite(reg.score(X, Y))
+
+
+@pytest.mark.parametrize("change", [dict(solver="sgd"), dict(activation="tanh"), dict(beta_1=0.5),
+                                    dict(epsilon=1e-6), dict(dtype="float32")])
+def test_partial_fit_refuses_settings_its_network_cannot_take(change):
+    """partial_fit goes on with the network and its optimizer's state: a changed solver, activation, optimizer
+    setting or dtype would be dropped silently, so it raises, naming it, and leaves the estimator as it was."""
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    W = clf.coefs_[0].copy()
+    clf.set_params(**change)
+    setting = {"solver": "optimizer", "beta_1": "betas", "epsilon": "eps"}.get(*change, *change)  # mlpext.MLP's
+    with pytest.raises(ValueError, match=f"changed since it was made: {setting}"):
+        clf.partial_fit(X, y)
+    np.testing.assert_array_equal(clf.coefs_[0], W)
+    clf.set_params(learning_rate_init=0.01, alpha=0.1, **{k: MLPClassifier().get_params()[k] for k in change})
+    clf.partial_fit(X, y)  # the learning rate and alpha may change: they are the step's, not the state's
+    assert clf._net.learning_rate == 0.01
+
+
+def test_a_fit_that_raises_leaves_the_estimator_as_it_was():
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["a", "b", "c"])[y]
+    clf = MLPClassifier(max_iter=5)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X, np.full(150, "a"))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert not hasattr(clf, "classes_") and not hasattr(clf, "n_features_in_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, labels)
+    before = clf.predict(X)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(X[:, :3], np.full(150, "z"))  # other features, other classes: refused
+    assert list(clf.classes_) == ["a", "b", "c"] and clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.predict(X), before)
+
+
+def test_early_stopping_stratifies_two_classes_only():
+    """As scikit-learn: its split is stratified for two classes, not for more (where a class with one sample
+    would make a stratified split fail)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = np.array([0] * 60 + [1] * 39 + [2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(early_stopping=True, max_iter=5, random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) >= 1
+
+
+@pytest.mark.parametrize("params, words", [
+    (dict(activation=["relu"]), "activation must be one of"),
+    (dict(validation_fraction=None), "validation_fraction must be in"),
+    (dict(learning_rate_init=float("inf")), "learning_rate_init must be a finite real number > 0"),
+    (dict(epsilon=0.0), "epsilon must be a finite real number > 0"),
+    (dict(alpha=float("nan")), "alpha must be a finite real number >= 0"),
+])
+def test_bad_parameters_are_value_errors_naming_them(params, words):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=words):
+        MLPClassifier(**params).fit(X, y)
 
 
 def test_matches_scikit_learn_accuracy(digits):
