@@ -573,7 +573,7 @@ class _NetBase:
         (NumPy's zip of .npy arrays; the configuration is JSON text; no pickles). load() gives back a network
         that continues bit-identically.
 
-        path: a file name (str or os.PathLike), written exactly as given (no ".npz" is appended), or a writable
+        path: a file name (str, bytes or os.PathLike), written exactly as given (no ".npz" is appended), or a writable
         binary file object.
         """
         arrays = {"config": np.array(json.dumps({"format": SAVE_FORMAT, "version": SAVE_VERSION,
@@ -584,7 +584,7 @@ class _NetBase:
             arrays[f"b{k}"] = b
         for k, a in enumerate(self._state):
             arrays[f"state{k}"] = a
-        if isinstance(path, (str, os.PathLike)):
+        if isinstance(path, (str, bytes, os.PathLike)):
             with open(path, "wb") as f:
                 np.savez(f, **arrays)
         else:

@@ -71,6 +71,14 @@ def test_round_trip_continues_bit_identically(cls, name, dtype, tmp_path):
     assert_identical(net, loaded)
 
 
+@pytest.mark.parametrize("kind", [str, bytes, pathlib.Path])
+def test_every_kind_of_file_name_that_load_takes_save_takes(kind, tmp_path):
+    net = MLP(SIZES, seed=3)
+    path = kind(str(tmp_path / "net.npz")) if kind is not bytes else str(tmp_path / "net.npz").encode()
+    net.save(path)
+    assert_identical(net, MLP.load(path))
+
+
 @pytest.mark.parametrize("source, target", [(MLP, NumpyMLP), (NumpyMLP, MLP)], ids=["MLP->Numpy", "Numpy->MLP"])
 def test_files_are_interchangeable(source, target, tmp_path):
     cfg = CONFIGS["adam"]
