@@ -86,8 +86,9 @@ typedef struct {
     int written;         /* the call writes it (PARAM_RW, OUTPUT, COUNTER) */
     /* arr as validated, for call_prove: its data, dtype, flags, and shape and strides (ndim is the spec's) */
     const char *seen_bytes;
-    const PyArray_Descr *seen_descr;
-    int seen_flags;
+    int seen_type, seen_flags; /* the dtype by value (its object's address can be another dtype's later): type
+                                  number and byte order, which fix a numeric dtype's item size */
+    char seen_byteorder;
     npy_intp seen_dims[2], seen_strides[2];
 } arg_val;
 
@@ -151,7 +152,8 @@ static inline void snapshot(arg_val *v)
 {
     PyArrayObject *a = v->arr;
     v->seen_bytes = PyArray_BYTES(a);
-    v->seen_descr = PyArray_DESCR(a);
+    v->seen_type = PyArray_TYPE(a);
+    v->seen_byteorder = PyArray_DESCR(a)->byteorder;
     v->seen_flags = PyArray_FLAGS(a) & PROVED_FLAGS;
     for (int k = 0; k < v->spec->ndim; k++) {
         v->seen_dims[k] = PyArray_DIM(a, k);
@@ -163,7 +165,8 @@ static inline void snapshot(arg_val *v)
 static inline int unchanged(const arg_val *v)
 {
     PyArrayObject *a = v->arr;
-    int same = PyArray_BYTES(a) == v->seen_bytes && PyArray_DESCR(a) == v->seen_descr &&
+    int same = PyArray_BYTES(a) == v->seen_bytes && PyArray_TYPE(a) == v->seen_type &&
+               PyArray_DESCR(a)->byteorder == v->seen_byteorder &&
                (PyArray_FLAGS(a) & PROVED_FLAGS) == v->seen_flags && PyArray_NDIM(a) == v->spec->ndim;
     for (int k = 0; same && k < v->spec->ndim; k++) {
         same = PyArray_DIM(a, k) == v->seen_dims[k] && PyArray_STRIDE(a, k) == v->seen_strides[k];
@@ -407,8 +410,8 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
             return type_error_dtype(c, s->name, a, "of integers (class labels)");
         }
         break;
-    case COUNTER:
-        if (PyArray_TYPE(a) != type_num || !PyArray_ISNOTSWAPPED(a)) {
+    case COUNTER: /* by kind and size: int64 is two type numbers (long, long long) on some platforms */
+        if (kind != (type_num == NPY_INT64 ? 'i' : 'u') || PyArray_ITEMSIZE(a) != 8 || !PyArray_ISNOTSWAPPED(a)) {
             return type_error_dtype(c, s->name, a, type_num == NPY_INT64 ? "int64" : "uint64");
         }
         break;
@@ -444,7 +447,7 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         return 0;
     }
     const int target = s->role == LABELS ? NPY_INTP : c->type_num;
-    if (PyArray_TYPE(a) == target && PyArray_ISNOTSWAPPED(a) && carray) {
+    if (s->role != LABELS && PyArray_TYPE(a) == target && PyArray_ISNOTSWAPPED(a) && carray) {
         v->data = PyArray_DATA(a);
     } else if (s->role != LABELS && source_type(a) >= 0) {
         v->convert = 1;
@@ -452,10 +455,13 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         c->scratch_len += v->len;
         c->convert_begin = c->convert_end == 0 ? index : c->convert_begin;
         c->convert_end = index + 1;
-    } else { /* labels; half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array */
+    } else { /* half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array. Labels are
+                always copied: they are range-checked once, and Python code run later (a signal handler, another
+                thread) could change the caller's array, which call_prove does not read */
         c->unproved = 1; /* a subclass's __array_finalize__ */
+        const int copy = s->role == LABELS ? NPY_ARRAY_ENSURECOPY : 0;
         PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(target), 0, 0,
-                                                               NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST, NULL);
+                                                               NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST | copy, NULL);
         if (conv == NULL) {
             return -1;
         }
@@ -981,17 +987,23 @@ static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssiz
         return -1;
     }
     *value = PyLong_AsSsize_t(index);
-    Py_DECREF(index);
-    if (*value == -1 && PyErr_Occurred()) {
+    int rc = 0;
+    if (*value == -1 && PyErr_Occurred()) { /* beyond Py_ssize_t: too large, or too negative */
         PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s(): %s is too large", fname, name);
-        return -1;
-    }
-    if (*value < 0) {
+        PyObject *zero = PyLong_FromLong(0);
+        rc = zero != NULL ? PyObject_RichCompareBool(index, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (rc >= 0) { /* (no value in the message: printing a huge int can itself fail) */
+            PyErr_Format(PyExc_ValueError, rc ? "%s(): %s must be non-negative" : "%s(): %s is too large", fname,
+                         name);
+            rc = -1;
+        }
+    } else if (*value < 0) {
         PyErr_Format(PyExc_ValueError, "%s(): %s must be non-negative, got %zd", fname, name, *value);
-        return -1;
+        rc = -1;
     }
-    return 0;
+    Py_DECREF(index);
+    return rc;
 }
 
 /* The k-th of names `stride` bytes apart: a plain array of names (stride sizeof(char *)), or the name fields of
@@ -1841,7 +1853,9 @@ static int parse_activations(net_call *nc, const char *fname, PyObject *activati
     const int L = nc->L;
     if ((!PyList_Check(activations) && !PyTuple_Check(activations)) ||
         PySequence_Fast_GET_SIZE(activations) != L) {
-        PyErr_Format(PyExc_ValueError, "%s(): activations must be a list of %d names, one per layer", fname, L);
+        PyErr_Format(PyList_Check(activations) || PyTuple_Check(activations) ? PyExc_ValueError : PyExc_TypeError,
+                     "%s(): activations must be a list of %d names, one per layer, got %.200s", fname, L,
+                     Py_TYPE(activations)->tp_name);
         return -1;
     }
     size_t count;
@@ -2265,6 +2279,11 @@ static PyObject *py_net_shuffle(PyObject *m, PyObject *const *args, Py_ssize_t n
     uint64_t *rng = arg.data;
     if (rng[0] == 0 && rng[1] == 0 && rng[2] == 0 && rng[3] == 0) {
         PyErr_Format(PyExc_ValueError, "%s(): rng must not be all zero (xoshiro256** would stay at zero)", fname);
+        call_abort(&k);
+        return NULL;
+    }
+    if ((size_t)n > (size_t)PY_SSIZE_T_MAX / sizeof(npy_intp)) {
+        PyErr_Format(PyExc_ValueError, "%s(): n is too large for a permutation in memory, got %zd", fname, n);
         call_abort(&k);
         return NULL;
     }

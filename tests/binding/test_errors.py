@@ -14,6 +14,7 @@ import pytest
 
 import mlpext
 import mlpext.reference as reference
+from mlpext import _core
 from mlp_helpers import copies, make_params, snapshot
 
 SIGNATURES = {
@@ -311,6 +312,24 @@ def test_bad_count(arg, value, exc):
     else:
         kwargs["log_every"] = value
     expect_error("train", v, exc, names("train", arg), **kwargs)
+
+
+@pytest.mark.parametrize("value, words", [(-10**30, "epochs must be non-negative"), (-7, "non-negative, got -7"),
+                                          (10**30, "epochs is too large")])
+def test_counts_beyond_the_index_range_say_which_way(value, words):
+    """A count below -2**63 is negative, not "too large"."""
+    with pytest.raises(ValueError, match=words):
+        call("train", dict(fresh(), epochs=value))
+
+
+def test_network_entry_messages_name_function_and_argument():
+    W, b = [np.ones((2, 2))], [np.ones(2)]
+    with pytest.raises(TypeError, match=r"MLP.forward\(\): activations must be a list of 1 names.*got str"):
+        _core.net_forward(np.ones((3, 2)), W, b, "identity", 0.0)
+    with pytest.raises(ValueError, match=r"MLP.forward\(\): activations must be a list of 1 names.*got list"):
+        _core.net_forward(np.ones((3, 2)), W, b, ["identity", "identity"], 0.0)
+    with pytest.raises(ValueError, match=r"MLP.fit\(\): n is too large"):
+        _core.net_shuffle(2**62, np.array([1, 2, 3, 4], dtype=np.uint64))
 
 
 def test_numpy_integer_counts_accepted():

@@ -294,3 +294,96 @@ def test_net_fit_weights_changed_by_X_conversion(mutation):
         if k != 1 or mutation == "read-only":
             assert a.tobytes() == before[k].tobytes()
     assert rng_state.tolist() == [1, 2, 3, 4]
+
+
+LABELS_CHANGED_BY_SIGNAL = """
+import signal, numpy as np, mlpext
+rng = np.random.default_rng(0)
+X = rng.standard_normal((2048, 16)).astype(np.float32)
+y = rng.integers(0, 10, 2048).astype(np.intp)  # the core's own label type: nothing for NumPy to convert
+original = y.copy()
+hits = []
+def clobber(*_):  # runs between mini-batches, where the fit looks at signals
+    hits.append(1)
+    y[:] = 1 << 60  # far out of range: the kernel would read far outside its rows
+signal.signal(signal.SIGALRM, clobber)
+signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
+make = lambda: mlpext.MLP([16, 64, 10], loss="cross_entropy", seed=0)
+net = make()
+losses = net.fit(X, y, epochs=60, batch_size=32)
+signal.setitimer(signal.ITIMER_REAL, 0)
+clean = make()
+expected = clean.fit(X, original, epochs=60, batch_size=32)
+assert hits, "the handler never ran during the fit"
+assert np.array_equal(losses, expected)
+assert all(np.array_equal(a, b) for p, q in zip(net.params, clean.params) for a, b in zip(p, q))
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs signal.setitimer (POSIX)")
+def test_class_labels_changed_by_a_signal_handler_during_fit_are_not_read(tmp_path):
+    """The labels are checked against the number of outputs once; a signal handler run between mini-batches then
+    sets them out of range. The fit uses the labels it checked (its own copy), as if nothing had changed — before,
+    it read far outside its rows (a crash)."""
+    import subprocess
+    done = subprocess.run([sys.executable, "-c", LABELS_CHANGED_BY_SIGNAL], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stdout, done.stderr)
+
+
+def test_dtype_swapped_for_one_of_the_same_size_during_the_call():
+    """y's conversion gives X another dtype of the same item size, which NumPy may place at the address of the
+    dtype it frees: the call compares the dtype by value, so it still sees the change, raises and writes
+    nothing."""
+    X, y, params = lecture_problem()
+    X = X.astype(np.dtype("f8", metadata={"tag": 1}))
+
+    def swap():
+        X.dtype = np.int64  # frees X's own dtype object
+        X.dtype = np.dtype("i8", metadata={"tag": 1})
+
+    before = [p.copy() for p in params]
+    with pytest.raises(ValueError, match=r"train_step\(\): X was resized, reshaped or given other memory, dtype"):
+        mlpext.train_step(X, ArrayLike(y, swap), *params, 0.1)
+    assert all(np.array_equal(p, q) for p, q in zip(params, before))
+
+
+def test_remembered_validation_of_a_dtype_at_a_reused_address():
+    """A validation is remembered with the arrays it saw; an array of another dtype made later at the same
+    addresses (the object, its data and its dtype object) must be validated again, here converted from int64."""
+    rng = np.random.default_rng(0)
+    params = make_params(1, 3, 4, 2, np.float64)
+    buffer = np.zeros(48, dtype=np.uint8)  # both arrays view it: the same data pointer
+    values = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int64)
+    reused = 0
+    for _ in range(300):
+        d = np.dtype("f8", metadata={"tag": 1})
+        X = np.ndarray((2, 3), dtype=d, buffer=buffer)
+        X[...] = rng.standard_normal((2, 3))
+        mlpext.predict(X, *params)  # remembered: float64, used in place
+        old = id(X), id(d)
+        del X, d
+        d = np.dtype("i8", metadata={"tag": 1})
+        X = np.ndarray((2, 3), dtype=d, buffer=buffer)
+        X[...] = values
+        reused += (id(X), id(d)) == old
+        np.testing.assert_array_equal(mlpext.predict(X, *params), reference.predict(values.astype(np.float64),
+                                                                                    *params))
+        del X, d
+    print(f"{reused} of 300 arrays at the old addresses")
+
+
+@pytest.mark.parametrize("name", ["longlong", "ulonglong"])
+def test_counters_take_every_spelling_of_64_bit_integers(name):
+    """np.longlong and np.int64 (np.ulonglong, np.uint64) are different type numbers on some platforms but the
+    same integers: the step count and the generator take both."""
+    rng_state = np.array([1, 2, 3, 4], dtype=np.ulonglong if name == "ulonglong" else np.uint64)
+    expected = _core.net_shuffle(9, np.array([1, 2, 3, 4], dtype=np.uint64))
+    np.testing.assert_array_equal(_core.net_shuffle(9, rng_state), expected)
+    W, b = [np.ones((2, 2))], [np.ones(2)]
+    grads = [np.full((2, 2), 0.5), np.full(2, 0.5)]
+    step = np.zeros(1, dtype=np.longlong if name == "longlong" else np.int64)
+    state = [step, np.zeros((2, 2)), np.zeros(2), np.zeros((2, 2)), np.zeros(2)]
+    _core.net_apply(W, b, grads, "adam", (0.1, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99), state)
+    assert step[0] == 1 and not np.array_equal(W[0], np.ones((2, 2)))
