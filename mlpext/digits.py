@@ -615,6 +615,9 @@ def _load_explicit(path):
     if not sizes or sizes[0][0] != 64 or sizes[-1][1] != 10:
         raise ValueError(f"{path} holds a network of {sizes[0][0] if sizes else 0} inputs and "
                          f"{sizes[-1][1] if sizes else 0} outputs; the digits need 64 inputs and 10 outputs")
+    if net.loss_name not in ("cross_entropy", "bce"):
+        raise ValueError(f"{path} holds a network whose loss is {net.loss_name!r}; reading digits needs a "
+                         f"classifier's probabilities (loss 'cross_entropy')")
     return net
 
 
@@ -737,6 +740,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs when training (default {EPOCHS})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"seed when training (default {SEED})")
     args = parser.parse_args(argv)
+    if args.epochs < 0:
+        parser.error(f"--epochs must be >= 0, got {args.epochs}")
 
     try:
         import PIL  # noqa: F401

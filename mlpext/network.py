@@ -72,7 +72,10 @@ def _real(value, what, low=0.0, high=math.inf, high_open=False, low_open=False):
     """value as a float in [low, high] (( for low_open, ) for high_open), finite; not a bool."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int or Fraction beyond the float range
+        raise ValueError(f"{what} must be finite, got a value too large for a float") from None
     if (not math.isfinite(value) or value < low or value > high or (high_open and value == high)
             or (low_open and value == low)):
         if math.isfinite(high):
@@ -99,6 +102,8 @@ def state_names(optimizer, momentum):
 
 
 def _float_dtype(dtype):
+    if dtype is None:  # (np.dtype(None) is float64, not this class's default)
+        raise TypeError("dtype must be float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -500,8 +505,12 @@ class _NetBase:
                                   "pip install tqdm, or pip install \".[progress]\" from a checkout of mlpext "
                                   "(or pass progress=False)") from None
         shuffle = bool(shuffle)
-        X = X if isinstance(X, np.ndarray) else np.asarray(X)
-        y = self._prepare_y(y)
+        try:  # the checks of X and y: their errors carry mlpext_epochs = 0 as the computation's do
+            X = X if isinstance(X, np.ndarray) else np.asarray(X)
+            y = self._prepare_y(y)
+        except BaseException as exc:
+            _record_run(exc, np.empty(0), from_computation=False)
+            raise
         if batch_size is None:
             batch_size, shuffle = max(self._rows(X), 1), False
 

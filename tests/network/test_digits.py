@@ -129,7 +129,7 @@ def test_demo_names_each_file_when_given_several(data, tmp_path):
     assert single.returncode == 0 and "Image:" not in single.stdout and predicted(single.stdout) == [2]
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "directory", "wrong network"])
+@pytest.mark.parametrize("kind", ["missing", "text", "directory", "wrong network", "regression network"])
 def test_demo_model_must_be_a_digits_network(data, tmp_path, kind):
     X, y = data
     image = tmp_path / "digit.png"
@@ -141,11 +141,14 @@ def test_demo_model_must_be_a_digits_network(data, tmp_path, kind):
         model.mkdir()
     elif kind == "wrong network":
         MLP([2, 3, 1], seed=0).save(model)
+    elif kind == "regression network":  # the right sizes, but no probabilities to read a digit from
+        MLP([64, 8, 10], loss="mse", seed=0).save(model)
     result = run_demo(["--model", str(model), str(image)], "", tmp_path)
     assert result.returncode == 2, result.stdout
     assert result.stderr.startswith("Error: --model: ") and str(model) in result.stderr
     assert {"missing": "no such file", "text": "not a network saved by mlpext.MLP.save",
-            "directory": "not a regular file", "wrong network": "the digits need 64 inputs and 10 outputs"}[kind] \
+            "directory": "not a regular file", "wrong network": "the digits need 64 inputs and 10 outputs",
+            "regression network": "whose loss is 'mse'"}[kind] \
         in result.stderr
     assert "train" not in result.stderr.lower() and "Predicted" not in result.stdout
 
@@ -491,3 +494,10 @@ def test_example_digits_train_reaches_97_percent():
     spec.loader.exec_module(module)
     accuracy, seconds, net = module.train_and_evaluate()
     assert accuracy >= 0.97, f"test accuracy {accuracy:.4f}"
+
+
+def test_demo_refuses_negative_epochs_before_any_work(tmp_path):
+    for args in (["--epochs", "-1", "--save-model", str(tmp_path / "m.npz")], ["--train", "--epochs", "-3"]):
+        result = run_demo(args, "", tmp_path)
+        assert result.returncode == 2 and "--epochs must be >= 0" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()

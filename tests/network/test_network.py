@@ -387,6 +387,25 @@ def test_errors_of_the_data_checks_carry_zero_epochs(cls):
         assert info.value.mlpext_epochs == 0 and info.value.mlpext_losses.shape == (0,)
         assert info.value.mlpext_batches == 0
     assert snapshot(net) == before
+    # the checks made before the computation is called: float class labels, ragged X
+    classifier = cls([3, 4, 2], loss="cross_entropy", seed=0)
+    for X_bad, y_bad in ((np.ones((4, 3)), np.zeros(4)), ([[1.0, 2.0, 3.0], [1.0]], np.zeros(2, dtype=int))):
+        with pytest.raises(ValueError) as info:
+            classifier.fit(X_bad, y_bad, 2)
+        assert info.value.mlpext_epochs == 0 and info.value.mlpext_batches == 0
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_hyperparameters_beyond_the_float_range_are_value_errors(cls):
+    from fractions import Fraction
+    for kwargs in (dict(momentum=10**400), dict(eps=Fraction(10**400, 1)), dict(learning_rate=-10**400)):
+        with pytest.raises(ValueError, match="must be finite"):
+            cls([3, 2], **kwargs)
+    net = cls([3, 2], seed=0)
+    with pytest.raises(ValueError, match="learning_rate must be finite"):
+        net.learning_rate = 10**400
+    with pytest.raises(TypeError, match="dtype must be float32 or float64, got None"):
+        cls([3, 2], dtype=None)  # np.dtype(None) would be float64, not the default
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
