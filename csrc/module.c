@@ -1775,7 +1775,7 @@ struct net_call {
     size_t n, nb; /* the rows (1 without X), the rows of a mini-batch */
     int L;
     int x, y, grads, state, rng; /* the arguments (specs) where each starts; -1: not taken */
-    int labels;                  /* y is a vector of class labels */
+    int labels;                  /* y is a vector of class labels; 2: of an unsigned type (wrapped to intp) */
     PyObject *v[N_NET_KEYS];     /* the arguments passed; NULL: not taken, or an optional one None */
     int nspecs;
     arg_spec specs[MAX_ARGS], out_spec;
@@ -1902,7 +1902,9 @@ static int net_add_y(net_call *nc, PyObject *y)
     PyArrayObject *ya = (PyArrayObject *)nc->y_array;
     const char kind = PyArray_DESCR(ya)->kind;
     size_t count;
-    nc->labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 && (kind == 'i' || kind == 'u');
+    const int labels = mlp_loss_table(&count)[nc->net.loss].labels && PyArray_NDIM(ya) == 1 &&
+                       (kind == 'i' || kind == 'u');
+    nc->labels = labels ? 1 + (kind == 'u') : 0;
     nc->y = nc->nspecs;
     if (nc->labels) {
         add_spec(nc, nc->y_array, "y", LABELS, 1, DIM_N, 0);
@@ -2020,8 +2022,14 @@ static int net_check_labels(net_call *nc)
     const npy_intp *lab = yv->data;
     for (size_t i = 0; nc->labels && i < yv->len; i++) {
         if (lab[i] < 0 || (size_t)lab[i] >= out) {
-            PyErr_Format(PyExc_ValueError, "%s(): y holds the class label %zd at index %zu, but the network has %zu "
-                         "outputs (labels 0 to %zu)", nc->k.c.fname, (Py_ssize_t)lab[i], i, out, out - 1);
+            char label[32]; /* an unsigned label above the intp range wrapped: its own value is the size_t one */
+            if (nc->labels == 2) {
+                snprintf(label, sizeof label, "%zu", (size_t)lab[i]);
+            } else {
+                snprintf(label, sizeof label, "%zd", (Py_ssize_t)lab[i]);
+            }
+            PyErr_Format(PyExc_ValueError, "%s(): y holds the class label %s at index %zu, but the network has %zu "
+                         "outputs (labels 0 to %zu)", nc->k.c.fname, label, i, out, out - 1);
             return -1;
         }
     }
@@ -2383,7 +2391,9 @@ PyDoc_STRVAR(build_info_doc,
 "How this extension was built and which code paths it takes on this CPU, as a dict (see mlpext.show_config);\n"
 "and the core's tables, which mlpext.MLP reads its vocabulary from: \"hidden_activations\",\n"
 "\"output_activations\" (tuples of names), \"losses\" ({name: {natural_output, requires_natural_output,\n"
-"classification, labels, mean}}) and \"optimizers\" (a tuple of names; optimizer_state gives their state).");
+"classification, labels, mean}}) and \"optimizers\" (a tuple of names; optimizer_state gives their state).\n"
+"\"thread_limit\": the most threads a call may use now (MLPEXT_NUM_THREADS or the CPUs, at most 64; 0 if\n"
+"MLPEXT_NUM_THREADS is not a positive integer).");
 
 #define MLP_STR2(x) #x
 #define MLP_STR(x) MLP_STR2(x)
@@ -2407,8 +2417,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     size_t n_acts, n_opts;
     const mlp_activation_info *acts = mlp_activation_table(&n_acts);
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
+    const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
     return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
-                         "s:N}",
+                         "s:N,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2430,7 +2441,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          table_names(&opts[0].name, NULL, sizeof *opts, n_opts),
                          "hidden_activations",
                          table_names(&acts[0].name, &acts[0].hidden, sizeof *acts, n_acts), "output_activations",
-                         table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows());
+                         table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows(),
+                         "thread_limit", thread_limit);
 }
 
 /* ------------------------------------------------------------------------------------------------------------

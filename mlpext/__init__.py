@@ -21,7 +21,6 @@ trained by the same C core:
 scikit-learn estimators are in `mlpext.sklearn` (scikit-learn is optional).
 """
 import os
-import re
 
 
 def _missing_core_message():
@@ -88,11 +87,11 @@ def show_config():
     helpers = info["team_helpers"]
     team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers > 0
             else "its helper threads start with the first call that splits a product")
-    if env and not (re.fullmatch(r"\s*\+?[0-9]+ *", env) and int(env) >= 1):  # as the C core reads it
+    count = info["thread_limit"]  # the core's own reading of MLPEXT_NUM_THREADS (0: invalid), capped as it caps it
+    if count == 0:
         threads = (f"MLPEXT_NUM_THREADS={env!r} is not a positive integer: a call that would split a product "
                    f"raises ValueError")
     else:
-        count = int(env) if env else cpus
         source = (f"MLPEXT_NUM_THREADS={env!r}" if env
                   else f"the {cpus} CPU{'s' if cpus != 1 else ''} this process may use")
         threads = (f"a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "

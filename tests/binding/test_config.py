@@ -71,9 +71,13 @@ def test_show_config_reports_the_threads(capsys, monkeypatch):
     mlpext.show_config()
     out = capsys.readouterr().out
     assert "up to 1 thread (MLPEXT_NUM_THREADS='1'" in out and "1 threads" not in out
+    monkeypatch.setenv("MLPEXT_NUM_THREADS", " 1000")
+    mlpext.show_config()  # the core uses at most 64 threads, whatever the variable says
+    assert "up to 64 threads (MLPEXT_NUM_THREADS=' 1000'" in capsys.readouterr().out
+    assert _core.build_info()["thread_limit"] == 64
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "abc", "2.5"])
+@pytest.mark.parametrize("value", ["0", "-2", "abc", "2.5", "99999999999999999999", "\x1c4"])
 def test_show_config_names_an_invalid_thread_count_as_the_core_does(value, capsys, monkeypatch):
     """show_config reads MLPEXT_NUM_THREADS by the core's rule: what it calls invalid, a split product rejects."""
     monkeypatch.setenv("MLPEXT_NUM_THREADS", value)

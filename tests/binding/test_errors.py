@@ -330,6 +330,11 @@ def test_network_entry_messages_name_function_and_argument():
         _core.net_forward(np.ones((3, 2)), W, b, ["identity", "identity"], 0.0)
     with pytest.raises(ValueError, match=r"MLP.fit\(\): n is too large"):
         _core.net_shuffle(2**62, np.array([1, 2, 3, 4], dtype=np.uint64))
+    net = mlpext.MLP([3, 4, 3], loss="cross_entropy", seed=0)
+    for labels, shown in ((np.array([0, 2**63, 1], dtype=np.uint64), "9223372036854775808"),
+                          (np.array([0, -2, 1]), "-2")):  # an unsigned label as the caller gave it
+        with pytest.raises(ValueError, match=f"class label {shown} at index 1"):
+            net.fit(np.ones((3, 3)), labels, 1)
 
 
 def test_numpy_integer_counts_accepted():
