@@ -518,8 +518,8 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
-        const size_t most = cols ? col_parts : row_parts;
-        parts = threads.count < most ? threads.count : most;
+        const size_t most = cols ? col_parts : row_parts; /* 0 below MLP_PARALLEL_MIN_ROWS rows: one part */
+        parts = most < 2 ? 1 : threads.count < most ? threads.count : most;
     }
     p.by_cols = cols && parts > 1;
     threads.count = parts;

@@ -33,6 +33,11 @@ N, IN, HIDDEN, OUT = 256, 384, 384, 12
 # X·W1 + b1 is cut by columns (4 blocks of 32) on 2, 3 and 5 threads; Xᵀ·D by rows.
 MNIST = (128, 784, 128, 10)
 THREAD_COUNTS = ["1", "2", "3", "5"]
+# Packed products (at least 2**25 multiply-adds) whose cut dimension has fewer than 48 rows (parallel_min_rows), so
+# one part: X·W1 on 40 rows; Xᵀ·D, cut along X's 16 columns. (Before, they were cut into 0 parts on 2 or more
+# threads and packed into an empty buffer: a heap overflow.)
+FEW_ROWS = (40, 1024, 1025, 1)
+FEW_INPUTS = (2100, 16, 1000, 1)
 
 
 def lecture_problem(dtype, sizes=(N, IN, HIDDEN, OUT)):
@@ -45,7 +50,8 @@ def lecture_problem(dtype, sizes=(N, IN, HIDDEN, OUT)):
     return X, y, params
 
 
-@pytest.mark.parametrize("sizes", [(N, IN, HIDDEN, OUT), MNIST], ids=["packed", "by-columns"])
+@pytest.mark.parametrize("sizes", [(N, IN, HIDDEN, OUT), MNIST, FEW_ROWS, FEW_INPUTS],
+                         ids=["packed", "by-columns", "packed-few-rows", "packed-few-inputs"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_lecture_api_same_bits_for_any_thread_count(monkeypatch, dtype, sizes):
     X, y, params = lecture_problem(dtype, sizes)
