@@ -192,7 +192,11 @@ def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progres
                 raise ImportError("fit(progress=True) shows a tqdm progress bar and needs the tqdm package: "
                                   "pip install tqdm (or pass progress=False)") from None
         shuffle = bool(shuffle)
-        X, y = _local_data(net, X, y)
+        try:  # the checks of X and y: their errors carry mlpext_epochs = 0, as single-process fit's do
+            X, y = _local_data(net, X, y)
+        except Exception as exc:
+            _record_progress(exc, np.empty(0), 0)
+            raise
         config = net.get_config()
         config.pop("seed")  # the parameters come from rank 0, whatever seed the others were built with
         return X.shape[0], (config, epochs, batch_size, shuffle), bool(verbose or callback is not None or progress)

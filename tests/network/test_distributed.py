@@ -382,6 +382,13 @@ for comm in (None, MPI.COMM_SELF):
         got.append((exc.mlpext_epochs, exc.mlpext_losses.tolist(), exc.mlpext_batches))
 assert len(got) == 2 and got[0][0] == 2 and got[0][2] == 0, got
 assert got[0][0] == got[1][0] and got[0][2] == got[1][2] and np.allclose(got[0][1], got[1][1], equal_nan=True), got
+for comm in (None, MPI.COMM_SELF):  # a check of the data: nothing ran, and the exception says so
+    try:
+        make().fit(X, y[:5], epochs=2, comm=comm)
+    except ValueError as exc:
+        assert (exc.mlpext_epochs, exc.mlpext_losses.size, exc.mlpext_batches) == (0, 0, 0), comm
+    else:
+        raise AssertionError("no ValueError")
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
