@@ -86,9 +86,11 @@ typedef struct {
     int written;         /* the call writes it (PARAM_RW, OUTPUT, COUNTER) */
     /* arr as validated, for call_prove: its data, dtype, flags, and shape and strides (ndim is the spec's) */
     const char *seen_bytes;
-    int seen_type, seen_flags; /* the dtype by value (its object's address can be another dtype's later): type
-                                  number and byte order, which fix a numeric dtype's item size */
+    /* the dtype by value, not by address (a freed dtype's address can be another dtype's later): its type number
+       and byte order, which fix a numeric dtype's item size */
+    int seen_type;
     char seen_byteorder;
+    int seen_flags;
     npy_intp seen_dims[2], seen_strides[2];
 } arg_val;
 

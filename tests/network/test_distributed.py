@@ -318,6 +318,13 @@ def test_digits_example_matches_one_process(tmp_path):
     assert mlpext.MLP.load(saved).layer_sizes == (64, 128, 10)
 
 
+def _run_singleton(script, tmp_path):
+    """Runs script in one process without mpiexec (MPI's singleton start); it must print "ok"."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
+                          cwd=tmp_path, timeout=TIMEOUT)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+
+
 @needs_mpi
 def test_comm_self_and_argument_checks(tmp_path):
     """One process without mpiexec (MPI's singleton start): comm=MPI.COMM_SELF is plain fit, bit for bit; a comm
@@ -344,9 +351,7 @@ for net, comm, words in ((a, "world", "intracommunicator"), (NumpyMLP([4, 6, 3],
         raise AssertionError("no TypeError")
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
-                          cwd=tmp_path, timeout=TIMEOUT)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+    _run_singleton(script, tmp_path)
 
 
 @needs_mpi
@@ -391,9 +396,7 @@ for comm in (None, MPI.COMM_SELF):  # a check of the data: nothing ran, and the 
         raise AssertionError("no ValueError")
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=subprocess_env(),
-                          cwd=tmp_path, timeout=TIMEOUT)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
+    _run_singleton(script, tmp_path)
 
 
 def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
