@@ -601,6 +601,7 @@ enum { SITE_FORWARD = 0, SITE_BACKWARD = 2, SITE_PREDICT = 4, RECYCLE_SITES = 5 
 
 typedef struct {
     PyObject *arrays[RECYCLE_DEPTH]; /* NULL, or an array made by new_result() */
+    int last; /* the slot handed out last: in a loop, the one whose array the caller's name still holds */
 } recycle_site;
 
 /* A lecture function's successful validation (see recall()): its call_ctx as validation left it (copy_validation)
@@ -682,15 +683,23 @@ static PyObject *new_result(recycle_site *site, int ndim, npy_intp *shape, int t
         for (int k = 0; k < RECYCLE_DEPTH; k++) {
             PyObject *o = site->arrays[k];
             if (o != NULL && reusable(o, ndim, shape, type_num)) {
+                site->last = k;
                 return Py_NewRef(o);
             }
             if (slot < 0 && releasable(o)) {
                 slot = k;
             }
         }
+        /* Else every slot's array is still held elsewhere. One the caller keeps for good (a variable left in a
+           notebook) would block its slot forever, so the module gives up another than the one handed out last:
+           its count only drops, and it stays the caller's (a count above 1 runs no code when dropped). */
+        for (int k = 0; slot < 0 && k < RECYCLE_DEPTH; k++) {
+            slot = k != site->last && Py_REFCNT(site->arrays[k]) > 1 ? k : -1;
+        }
         PyObject *a = PyArray_SimpleNew(ndim, shape, type_num);
         if (a != NULL && slot >= 0 && PyArray_NBYTES((PyArrayObject *)a) <= RECYCLE_MAX_BYTES) {
             Py_XSETREF(site->arrays[slot], Py_NewRef(a)); /* frees the dropped array that was there */
+            site->last = slot;
         }
         return a;
     }

@@ -43,6 +43,28 @@ def test_a_dropped_result_is_reused():
     del blockers
 
 
+@gil_only
+def test_a_result_the_caller_keeps_does_not_stop_recycling():
+    """A result kept for good (a variable left in a notebook) must not take a slot from the loop that follows: the
+    module lets go of it (it stays the caller's, unchanged) and recycles the loop's results again."""
+    X, params = lecture()
+    kept_A1, kept_P = mlpext.forward(X, *params)
+    snapshot = kept_A1.copy(), kept_P.copy()
+    other = [p * 3 + 1 for p in params]
+    for _ in range(4):
+        A1, P = mlpext.forward(X + 1, *other)
+    assert sys.getrefcount(kept_A1) == sys.getrefcount(kept_P) == 2  # the name and getrefcount's argument
+    ids = set()
+    for _ in range(20):
+        A1, P = mlpext.forward(X + 1, *other)
+        ids.add(id(P))
+        assert sys.getrefcount(P) == 3  # ... and the module's pool: the loop's results are recycled
+    assert len(ids) == 2  # two arrays in turn: the one the name holds and the one dropped before it
+    np.testing.assert_allclose(P, reference.forward(X + 1, *other)[1], rtol=1e-14)
+    np.testing.assert_array_equal(kept_A1, snapshot[0])
+    np.testing.assert_array_equal(kept_P, snapshot[1])
+
+
 def test_results_the_caller_holds_are_never_reused():
     X, params = lecture()
     held = [mlpext.forward(X, *params) for _ in range(40)]  # far more than the module keeps
