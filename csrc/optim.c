@@ -13,6 +13,7 @@
 static inline float mlp_flush_f(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
 static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x; }
 #define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
+#define MLP_FLUSH_IF(flush, x) ((flush) ? MLP_FLUSH(x) : (x))
 
 /* Adam on fewer parameters than this runs the portable build (a layer's biases, say): dispatch would cost more. */
 #define MLP_ADAM_SIMD_MIN 64

@@ -9,8 +9,20 @@
  * that is always 0) has its state decay geometrically into subnormal numbers, on which every multiply takes a
  * microcode assist (~150 cycles): Adam on the digits ran 1.4–2.6× slower for it. The step such a state would
  * still make, lr·m/(√v + eps) < 1e-3 · FLT_MIN / 1e-8 in float32 (and far less in float64), is below half an ulp
- * of any parameter larger than about 1e-26, so the parameters keep torch's bits.
+ * of any parameter larger than about 1e-26, so the parameters keep torch's bits. That holds because eps dwarfs
+ * the square root of a subnormal v; Adam and RMSprop flush only where it does (flush_keeps_steps). With an eps
+ * below about 1e-10 (float32) a flushed v would leave eps alone in the denominator where torch has √v, and the
+ * step would be lr·m/eps, many orders larger: there the state is kept, subnormals and all.
  */
+
+/* Whether flushing Adam's or RMSprop's state keeps every step: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ),
+   1 for RMSprop) for any subnormal v is below half an ulp of eps, so the denominator rounds the same. */
+static int MLP_FN(flush_keeps_steps)(double eps, double scale)
+{
+    const double tiny = sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN;
+    const double half_ulp = sizeof(MLP_T) == sizeof(float) ? 0x1p-25 : 0x1p-54; /* relative, at the low end */
+    return sqrt(tiny) / scale < 0.5 * eps * half_ulp;
+}
 
 /* Adam's loop over the parameters (mlp_optim_update); compiled for SSE2 and AVX2 (simd.h): its square roots and
    divisions are correctly rounded at every width, so the builds agree to the bit. There is no AVX-512 build: the
@@ -18,23 +30,24 @@
    long per value at 512 bits as at 256. */
 MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay, MLP_T wd,
                                   int lerp_low, MLP_T weight, MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size,
-                                  MLP_T bias_correction2_sqrt, MLP_T eps)
+                                  MLP_T bias_correction2_sqrt, MLP_T eps, int flush)
 {
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k];
         /* exp_avg.lerp_(grad, 1 - beta1), with torch's two-sided lerp formula */
-        m[k] = MLP_FLUSH(lerp_low ? m[k] + weight * (gk - m[k]) : gk - (gk - m[k]) * ((MLP_T)1 - weight));
+        m[k] = MLP_FLUSH_IF(flush, lerp_low ? m[k] + weight * (gk - m[k]) : gk - (gk - m[k]) * ((MLP_T)1 - weight));
         /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2) */
-        v[k] = MLP_FLUSH(v[k] * beta2 + (one_minus_beta2 * gk) * gk);
+        v[k] = MLP_FLUSH_IF(flush, v[k] * beta2 + (one_minus_beta2 * gk) * gk);
         const MLP_T denom = MLP_SQRT_OF(v[k]) / bias_correction2_sqrt + eps;
         p[k] = p[k] + (-step_size * m[k]) / denom; /* param.addcdiv_(exp_avg, denom, value=-step_size) */
     }
 }
 #define MLP_ADAM_PARAMS                                                                                          \
     (size_t len, MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay, MLP_T wd, int lerp_low, MLP_T weight,  \
-     MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size, MLP_T bias_correction2_sqrt, MLP_T eps)
+     MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size, MLP_T bias_correction2_sqrt, MLP_T eps, int flush)
 #define MLP_ADAM_ARGS                                                                                            \
-    (len, p, g, m, v, decay, wd, lerp_low, weight, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps)
+    (len, p, g, m, v, decay, wd, lerp_low, weight, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,  \
+     flush)
 static void MLP_FN(adam_loop_generic) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
 
 #ifdef MLP_X86_DISPATCH
@@ -76,6 +89,7 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
+    const int flush = MLP_FN(flush_keeps_steps)(opt->eps, sc->bias_correction2_sqrt);
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -115,11 +129,11 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     (void)isa, (void)sc;
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
-    const int decay = opt->weight_decay != 0.0;
+    const int decay = opt->weight_decay != 0.0, flush = MLP_FN(flush_keeps_steps)(opt->eps, 1.0);
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
-        sq[k] = MLP_FLUSH(sq[k] * alpha + (one_minus_alpha * gk) * gk); /* square_avg.mul_(alpha).addcmul_ */
+        sq[k] = MLP_FLUSH_IF(flush, sq[k] * alpha + (one_minus_alpha * gk) * gk); /* square_avg.mul_(alpha)... */
         const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
         p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
     }

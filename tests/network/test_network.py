@@ -873,3 +873,28 @@ def test_optimizer_state_is_flushed_below_the_normal_range(opt):
     assert_close_to_scale(hc, hr, RTOL[np.dtype(np.float32)])
     for p, q in zip(flat_params(c), flat_params(r)):
         assert_close_to_scale(p, q, RTOL[np.dtype(np.float32)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", ["adam", "adamw", "rmsprop"])
+def test_state_is_kept_where_eps_is_too_small_to_hide_it(opt, dtype):
+    """A gradient g whose square is subnormal (1e-20 in float32, 1e-160 in float64) gives a subnormal v. Flushed,
+    it left eps alone in the denominator: with eps = 1e-30 the step became lr·m/eps, and the weight went from 0.5
+    to 6e7 in three steps where torch and NumpyMLP move it by 3e-3. Flushing is only done where eps hides √v."""
+    x, eps = (1e-20, 1e-30) if dtype == np.float32 else (1e-160, 1e-300)
+    X, y = np.array([[x]], dtype), np.array([[1.0]], dtype)
+    nets = []
+    for cls in (MLP, NumpyMLP):
+        net = cls([1, 1], loss="mse", optimizer=opt, learning_rate=1e-3, eps=eps, dtype=dtype, seed=0)
+        net.params[0][0][...] = 0.5
+        net.params[0][1][...] = 0.0
+        for _ in range(3):
+            net.step(X, y)
+        nets.append(net)
+    c, r = nets
+    assert abs(float(r.params[0][0][0, 0]) - 0.5) > 1e-3  # the unflushed formulas take a real step
+    for p, q in zip(flat_params(c), flat_params(r)):
+        assert_close_to_scale(p, q, RTOL[np.dtype(dtype)])
+    for a, b in zip(c._optimizer_state(), r._optimizer_state()):
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=RTOL[np.dtype(dtype)], atol=0)  # the subnormal v kept too
