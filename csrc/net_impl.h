@@ -302,8 +302,8 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
     const size_t *s = net->sizes, n_buffers = mlp_optim_buffers(opt);
     size_t count;
     int64_t t = 0;
-    if (mlp_optimizer_table(&count)[opt->kind].counts_steps) {
-        t = ++*state->t;
+    if (mlp_optimizer_table(&count)[opt->kind].counts_steps) { /* the count stops at int64's largest, no overflow */
+        t = *state->t < INT64_MAX ? ++*state->t : *state->t;
     }
     const mlp_optim_scalars scalars = mlp_optim_scalars_of(opt, t); /* once per step, not per tensor */
     for (size_t l = 0; l < net->n_layers; l++) {

@@ -412,7 +412,8 @@ class _NetBase:
         """Predictions for X.
 
         Regression losses (lecture, mse, mae): forward(X). bce: (sigmoid output >= 0.5) as int64, (n, outputs).
-        cross_entropy: the index of the largest output, int64 (n,).
+        cross_entropy: the index of the largest output, int64 (n,). An integer cannot be NaN: a row whose outputs
+        are NaN (NaN in X, or a network that diverged) predicts 0; predict_proba shows the NaN.
         """
         out = self._net_forward(X)
         if self._loss == "cross_entropy":
@@ -583,7 +584,9 @@ class _NetBase:
         that continues bit-identically.
 
         path: a file name (str, bytes or os.PathLike), written exactly as given (no ".npz" is appended), or a writable
-        binary file object.
+        binary file object. A file name is written whole or not at all: the archive goes to a new file beside it,
+        which then replaces it (os.replace), so an error (a full disk, Ctrl-C) leaves an earlier file as it was. A
+        path that exists but is not a regular file (a device, a FIFO) is written in place.
         """
         arrays = {"config": np.array(json.dumps({"format": SAVE_FORMAT, "version": SAVE_VERSION,
                                                  "config": self.get_config()})),
@@ -594,9 +597,9 @@ class _NetBase:
         for k, a in enumerate(self._state):
             arrays[f"state{k}"] = a
         if isinstance(path, (str, bytes, os.PathLike)):
-            with open(path, "wb") as f:
-                np.savez(f, **arrays)
+            _write_whole(path, lambda f: np.savez(f, **arrays))
         else:
+            _binary_file(path, "save", "write")
             np.savez(path, **arrays)
 
     @classmethod
@@ -608,7 +611,7 @@ class _NetBase:
         (dtype, shape, order) against the configuration, and each member's size against what the file can hold,
         so a small hostile file cannot make load allocate or inflate more than the network it describes; then the
         arrays are allocated once and each member is read straight into its array. Then the values: the shuffle
-        RNG state must not be all zero, an optimizer's step count t must be in [0, 2**53] and its running means of
+        RNG state must not be all zero, an optimizer's step count t must be non-negative and its running means of
         squares (exp_avg_sq, square_avg) >= 0. Files of the first format (before alpha) load too.
         No pickle is ever read. Anything that is not such a file (not a regular file, not a zip archive, a
         damaged or truncated one, a configuration or array that does not match) is a ValueError naming the
@@ -620,8 +623,57 @@ class _NetBase:
                                  f"{cls.__name__}.save")
             with open(path, "rb") as f:
                 return _load(cls, f, name)
+        _binary_file(path, "load", "read")
         name = getattr(path, "name", None)
         return _load(cls, path, name if isinstance(name, str) else f"<{type(path).__name__} object>")
+
+
+def _binary_file(f, method, access):
+    """TypeError unless f is a binary file object that has the method `access` (read or write)."""
+    kind = "readable" if access == "read" else "writable"
+    if not callable(getattr(f, access, None)):
+        raise TypeError(f"MLP.{method}(): path must be a file name (str, bytes or os.PathLike) or a {kind} binary "
+                        f"file object, got {type(f).__name__}")
+    mode = getattr(f, "mode", "b")
+    if isinstance(f, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+        raise TypeError(f"MLP.{method}(): {getattr(f, 'name', type(f).__name__)!r} is a file opened in text mode; "
+                        f"open it in binary mode ('{access[0]}b')")
+
+
+def _write_whole(path, write):
+    """write(f) into the file `path`, whole or not at all: into a new file in the same folder that then replaces
+    path, keeping an existing file's permission bits (and writing through a symbolic link to its target). A path
+    that exists as something other than a regular file, or in a folder where no new file can be made, is written
+    in place."""
+    target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    suffix = f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    temp = target + (os.fsencode(suffix) if isinstance(target, bytes) else suffix)
+    try:
+        f = None if st is not None and not stat.S_ISREG(st.st_mode) else open(temp, "xb")  # umask's permissions
+    except PermissionError:
+        if st is None:
+            raise
+        f = None
+    if f is None:
+        with open(target, "wb") as f:
+            write(f)
+        return
+    try:
+        with f:
+            write(f)
+        if st is not None:
+            os.chmod(temp, stat.S_IMODE(st.st_mode))
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except OSError:
+            pass
+        raise
 
 
 def _record_run(exc, losses, from_computation):
@@ -649,7 +701,7 @@ def _record_run(exc, losses, from_computation):
 _CONFIG_MAX_CHARS = 1 << 20  # the configuration's JSON (a few hundred characters for any MLP)
 _DEFLATE_MAX_RATIO = 1032    # deflate inflates at most ~1032:1; a member claiming more is damaged or a bomb
 _READ_CHUNK = 1 << 20        # bytes per read while inflating a member into its array
-_MAX_STEP = 2**53            # a step count: t + 1 stays exact as a double and far from int64's overflow
+_MAX_STEP = 2**63 - 1        # a step count: int64's (the core's count stops there)
 # What zipfile, zlib and NumPy's header parser raise for a damaged archive (a ValueError for the caller).
 _DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, struct.error, OverflowError, ValueError,
             NotImplementedError)  # NotImplementedError: a zip feature or version zipfile does not read
@@ -844,7 +896,7 @@ def _load_archive(cls, archive, size):
         if name == "step":
             t = int(state[k][0])
             if not 0 <= t <= _MAX_STEP:
-                raise ValueError(f"the optimizer's step count (state{k}) is {t}; it must be in [0, 2**53]")
+                raise ValueError(f"the optimizer's step count (state{k}) is {t}; it must be non-negative")
             k += 1
             continue
         for k in range(k, k + 2 * n_layers):

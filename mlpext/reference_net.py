@@ -308,7 +308,8 @@ class NumpyMLP(_NetBase):
         state = self._state_by_name()
         t = 0
         if "step" in state:
-            state["step"] += 1
+            if state["step"][0] < np.iinfo(np.int64).max:  # the count stops there, as the C core's does
+                state["step"] += 1
             t = int(state["step"][0])
         params = [a for pair in self.params for a in pair]
         step = OPTIMIZER_STEPS[self._optimizer]
