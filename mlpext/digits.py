@@ -701,6 +701,23 @@ def _clean_path(text):
     return os.path.expanduser(text)
 
 
+def _unwritable(path):
+    """Why a network cannot be saved at path (checked before training), or None."""
+    if not path.strip():
+        return "needs a file name"
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(path):
+        return "is a folder; give a file name in it"
+    folder = os.path.dirname(path)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:  # save makes the missing ones
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK) and not os.access(path, os.W_OK):
+        return f"cannot write in {folder}"
+    return None
+
+
 def _save_model(path, epochs, seed):
     try:
         from sklearn.datasets import load_digits
@@ -720,6 +737,7 @@ def _save_model(path, epochs, seed):
         print(f"75/25 split, test digits {name}: accuracy {accuracy * 100:.2f}%")
     print(f"(trained in {seconds:.2f} s)")
     net = train_model(X, y, epochs=epochs, seed=seed)
+    path = os.path.expanduser(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     net.save(path)
     print(f"Trained on all {len(y)} digits, saved to {path} ({os.path.getsize(path)} bytes)")
@@ -742,16 +760,28 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 0:
         parser.error(f"--epochs must be >= 0, got {args.epochs}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be in [0, 2**32 - 1] (scikit-learn's random_state), got {args.seed}")
+    if args.save_model is not None:
+        if args.model is not None or args.train or args.images:
+            parser.error("--save-model trains a network, saves it and exits: it takes no --model, --train or IMAGE")
+        problem = _unwritable(args.save_model)
+        if problem:
+            parser.error(f"--save-model {args.save_model!r}: {problem}")
 
     try:
         import PIL  # noqa: F401
     except ImportError:
         print(f"mlpext.digits reads images with Pillow: {INSTALL_HINT}", file=sys.stderr)
         return 1
-    if args.save_model:
+    if args.save_model is not None:
         try:
             _save_model(args.save_model, args.epochs, args.seed)
-        except ImportError as exc:
+        except (ValueError, MemoryError) as exc:  # from training: --epochs too large for memory or for int64
+            print(f"Error: --epochs {args.epochs}: {str(exc) or 'too many to keep their losses in memory'}",
+                  file=sys.stderr)
+            return 2
+        except (ImportError, OSError) as exc:
             print(f"Error: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -759,8 +789,9 @@ def main(argv=None):
         parser.error("--model and --train exclude each other")
     try:
         net = load_model(args.model, train=args.train, epochs=args.epochs, seed=args.seed)
-    except (OSError, ValueError) as exc:
-        print(f"Error: --model: {exc}", file=sys.stderr)
+    except (OSError, ValueError, MemoryError) as exc:
+        what = "--model" if args.model is not None else f"--epochs {args.epochs}"
+        print(f"Error: {what}: {str(exc) or 'too many to keep their losses in memory'}", file=sys.stderr)
         return 2
     except ImportError as exc:
         print(f"Error: {exc}", file=sys.stderr)

@@ -501,3 +501,33 @@ def test_demo_refuses_negative_epochs_before_any_work(tmp_path):
         result = run_demo(args, "", tmp_path)
         assert result.returncode == 2 and "--epochs must be >= 0" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--seed", "-1", "--train"], "--seed must be in [0, 2**32 - 1]"),
+    (["--seed", str(2**32), "--save-model", "m.npz"], "--seed must be in [0, 2**32 - 1]"),
+    (["--save-model", ""], "needs a file name"),
+    (["--save-model", "."], "is a folder"),
+    (["--save-model", "a_file/m.npz"], "is not a folder"),
+    (["--save-model", "m.npz", "--train"], "it takes no --model, --train or IMAGE"),
+    (["--save-model", "m.npz", "--model", "other.npz"], "it takes no --model, --train or IMAGE"),
+    (["--save-model", "m.npz", "seven.png"], "it takes no --model, --train or IMAGE"),
+])
+def test_demo_refuses_bad_options_before_any_work(args, says, tmp_path):
+    """Usage errors (exit 2, no traceback) before any training; once, an empty --save-model was ignored, a
+    negative seed or a folder as --save-model gave a traceback after the training, and --save-model silently
+    ignored --model, --train and the images."""
+    (tmp_path / "a_file").write_text("not a folder")
+    result = run_demo(args, "", tmp_path, timeout=60)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.npz").exists()
+    assert "accuracy" not in result.stdout  # nothing was trained
+
+
+def test_demo_names_epochs_when_they_cannot_be_run(tmp_path):
+    """Too many epochs for memory, or for int64: an error naming --epochs (it used to blame --model, which was not
+    given, or end in a MemoryError traceback)."""
+    for epochs in (10**18, 10**20):
+        result = run_demo(["--train", "--epochs", str(epochs), "seven.png"], "", tmp_path)
+        assert result.returncode == 2 and f"Error: --epochs {epochs}:" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "--model" not in result.stderr
