@@ -170,9 +170,7 @@ static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
     return loss;
 }
 
-/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N, or
-   where the sigmoid saturates, w = P·(1 − P) < 1e-12, torch's (P − y)/N · w/1e-12 (its BCELoss divides by
-   max(w, 1e-12), the sigmoid's backward multiplies by w): 0 once P rounds to 0 or 1, where the loss is flat */
+/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N */
 static void MLP_FN(bce_terms)(const void *arg, size_t lo, size_t n, double *t)
 {
     const MLP_FN(loss_args) *a = arg;
@@ -181,8 +179,7 @@ static void MLP_FN(bce_terms)(const void *arg, size_t lo, size_t n, double *t)
         const MLP_T log_p = MLP_LOG_OF(p), log_1mp = MLP_LOG1P_OF(-p);
         const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
         t[i] = (double)((y - 1) * l1mp - y * lp);
-        const MLP_T g = (p - y) / a->scale, w = p * ((MLP_T)1 - p);
-        a->G[lo + i] = w < (MLP_T)1e-12 ? g * (w / (MLP_T)1e-12) : g;
+        a->G[lo + i] = (p - y) / a->scale;
     }
 }
 static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,

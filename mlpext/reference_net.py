@@ -126,11 +126,8 @@ def loss_value(loss, Z, P, y):
 
 def output_delta(loss, out_act, P, y, slope=0.01, Z=None):
     """∂loss/∂Z of the last layer (Z its pre-activation, P = out_act(Z)), in P's dtype."""
-    if loss == "bce":  # sigmoid + BCE, fused: (P − y) / N; where w = P·(1 − P) < 1e-12, torch's · w / 1e-12
-        g = (P - y) / P.size
-        w = P * (1 - P)
-        with np.errstate(invalid="ignore"):
-            return np.where(w < P.dtype.type(1e-12), g * (w / P.dtype.type(1e-12)), g)
+    if loss == "bce":  # sigmoid + BCE, fused: (P − y) / N
+        return (P - y) / P.size
     if loss == "cross_entropy":  # softmax + CE, fused: (softmax·Σ_c y_c − y) / n
         rows = _target_rows(y, P.shape[1], P.dtype)
         return (P * np.sum(rows, axis=1, keepdims=True) - rows) / P.shape[0]
