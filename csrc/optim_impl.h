@@ -7,17 +7,19 @@
  * One difference: the optimizer's state (momentum buffer, Adam's m and v) is flushed to 0 when it falls below the
  * smallest normal number (MLP_FLUSH). A parameter whose gradient stays exactly 0 (a dead ReLU unit, an input
  * that is always 0) has its state decay geometrically into subnormal numbers, on which every multiply takes a
- * microcode assist (~150 cycles): Adam on the digits ran 1.4–2.6× slower for it. The step such a state would
- * still make, lr·m/(√v + eps) < 1e-3 · FLT_MIN / 1e-8 in float32 (and far less in float64), is below half an ulp
- * of any parameter larger than about 1e-26, so the parameters keep torch's bits. That holds because eps dwarfs
- * the square root of a subnormal v; Adam and RMSprop flush only where it does (flush_keeps_steps). With an eps
- * below about 1e-10 (float32) a flushed v would leave eps alone in the denominator where torch has √v, and the
- * step would be lr·m/eps, many orders larger: there the state is kept, subnormals and all.
+ * microcode assist (~150 cycles): Adam on the digits ran 1.4–2.6× slower for it. What that changes is small,
+ * not nothing: a flushed m drops a step below lr·FLT_MIN/(bc1·eps) (at lr 1e-3 and eps 1e-8, under half an ulp
+ * of any float32 parameter above about 1e-26); a flushed v leaves the step it is flushed in as it was (its
+ * square root is under half an ulp of eps: eps_hides_flush) but enters later averages, so a later step can differ
+ * from torch's in its last bit. Tests compare with the usual tolerance. Adam and RMSprop flush only where eps
+ * hides √v: with a small eps (below about 1e-10 in float32) a flushed v would leave eps alone in the denominator
+ * where torch has √v, and the step would be lr·m/eps, orders of magnitude larger; there the state is kept,
+ * subnormals and all.
  */
 
-/* Whether flushing Adam's or RMSprop's state keeps every step: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ),
-   1 for RMSprop) for any subnormal v is below half an ulp of eps, so the denominator rounds the same. */
-static int MLP_FN(flush_keeps_steps)(double eps, double scale)
+/* Whether eps hides a flushed Adam or RMSprop state: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ), 1 for
+   RMSprop) for any subnormal v is below half an ulp of eps, so the step's denominator rounds the same. */
+static int MLP_FN(eps_hides_flush)(double eps, double scale)
 {
     const double tiny = sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN;
     const double half_ulp = sizeof(MLP_T) == sizeof(float) ? 0x1p-25 : 0x1p-54; /* relative, at the low end */
@@ -89,7 +91,7 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    const int flush = MLP_FN(flush_keeps_steps)(opt->eps, sc->bias_correction2_sqrt);
+    const int flush = MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt);
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -129,7 +131,7 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     (void)isa, (void)sc;
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
-    const int decay = opt->weight_decay != 0.0, flush = MLP_FN(flush_keeps_steps)(opt->eps, 1.0);
+    const int decay = opt->weight_decay != 0.0, flush = MLP_FN(eps_hides_flush)(opt->eps, 1.0);
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
