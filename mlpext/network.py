@@ -12,6 +12,7 @@ parameters and the optimizer state, the `fit` loop's printing / callback / progr
 `MLP` supplies them from the C core; the NumPy oracle `mlpext.reference_net.NumpyMLP` supplies them in plain
 NumPy, so a file saved by one loads into the other.
 """
+import contextlib
 import difflib
 import inspect
 import io
@@ -19,6 +20,7 @@ import json
 import math
 import numbers
 import os
+import shutil
 import stat
 import struct
 import time
@@ -584,9 +586,14 @@ class _NetBase:
         that continues bit-identically.
 
         path: a file name (str, bytes or os.PathLike), written exactly as given (no ".npz" is appended), or a writable
-        binary file object. A file name is written whole or not at all: the archive goes to a new file beside it,
-        which then replaces it (os.replace), so an error (a full disk, Ctrl-C) leaves an earlier file as it was. A
-        path that exists but is not a regular file (a device, a FIFO) is written in place.
+        binary file object (a text-mode file is a TypeError).
+
+        An error while saving (a full disk, Ctrl-C) leaves no half-written file under a file name: a new file is
+        removed, and an existing one that is yours to replace (a regular file you own and may write, with no other
+        hard link) is only replaced once the archive is complete (written beside it, then os.replace; its
+        permission bits are kept), unless no new file can be made in its folder. Any other existing path is written
+        in place, as open(path, "wb") would: a read-only file is a PermissionError, a device or FIFO is written to,
+        a hard link stays linked.
         """
         arrays = {"config": np.array(json.dumps({"format": SAVE_FORMAT, "version": SAVE_VERSION,
                                                  "config": self.get_config()})),
@@ -615,7 +622,8 @@ class _NetBase:
         squares (exp_avg_sq, square_avg) >= 0. Files of the first format (before alpha) load too.
         No pickle is ever read. Anything that is not such a file (not a regular file, not a zip archive, a
         damaged or truncated one, a configuration or array that does not match) is a ValueError naming the
-        file; a failure to read it is an OSError."""
+        file; a failure to read it is an OSError; an object that is not a binary file (None, a text-mode file) is
+        a TypeError."""
         if isinstance(path, (str, bytes, os.PathLike)):
             name = os.fsdecode(path)
             if not stat.S_ISREG(os.stat(path).st_mode):  # a directory, a FIFO (whose open would block), a device
@@ -629,51 +637,78 @@ class _NetBase:
 
 
 def _binary_file(f, method, access):
-    """TypeError unless f is a binary file object that has the method `access` (read or write)."""
+    """TypeError unless f is a binary file object that has the method `access` (read or write). Text is told by
+    io.TextIOBase, or by probing: read(0) returns str, write(b"") refuses bytes; nothing is read or written."""
     kind = "readable" if access == "read" else "writable"
     if not callable(getattr(f, access, None)):
         raise TypeError(f"MLP.{method}(): path must be a file name (str, bytes or os.PathLike) or a {kind} binary "
                         f"file object, got {type(f).__name__}")
-    mode = getattr(f, "mode", "b")
-    if isinstance(f, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
+    text = isinstance(f, io.TextIOBase)
+    if not text and access == "read":
+        text = isinstance(f.read(0), str)
+    elif not text:
+        try:
+            f.write(b"")
+        except TypeError:
+            text = True
+    if text:
         raise TypeError(f"MLP.{method}(): {getattr(f, 'name', type(f).__name__)!r} is a file opened in text mode; "
                         f"open it in binary mode ('{access[0]}b')")
 
 
-def _write_whole(path, write):
-    """write(f) into the file `path`, whole or not at all: into a new file in the same folder that then replaces
-    path, keeping an existing file's permission bits (and writing through a symbolic link to its target). A path
-    that exists as something other than a regular file, or in a folder where no new file can be made, is written
-    in place."""
-    target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+def _replaceable(path):
+    """os.stat(path) if path is an existing regular file the caller may replace as a whole (owned, writable, one
+    link): replacing it then changes nothing but its contents. None if it does not exist; False otherwise."""
     try:
-        st = os.stat(target)
+        st = os.stat(path)
     except FileNotFoundError:
-        st = None
-    suffix = f".{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    temp = target + (os.fsencode(suffix) if isinstance(target, bytes) else suffix)
-    try:
-        f = None if st is not None and not stat.S_ISREG(st.st_mode) else open(temp, "xb")  # umask's permissions
-    except PermissionError:
-        if st is None:
+        return None
+    mine = not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
+    return st if stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and mine and os.access(path, os.W_OK) else False
+
+
+def _write_whole(path, write):
+    """write(f) into the file `path` (MLP.save's file name), leaving no half-written file on an error: see save()."""
+    target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+    st = _replaceable(target)
+    if st is None:  # a new file: removed if writing it fails
+        try:
+            with open(target, "wb") as f:
+                write(f)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(target)
             raise
-        f = None
-    if f is None:
+        return
+    if st is False:  # not ours to replace: in place, as open(path, "wb")
         with open(target, "wb") as f:
             write(f)
         return
+    folder, name = os.path.split(target)
+    dot, tmp = (b".", b".tmp") if isinstance(name, bytes) else (".", ".tmp")
+    suffix = os.urandom(4).hex()
+    temp = os.path.join(folder, dot + name[:64] + dot + (suffix.encode() if isinstance(name, bytes) else suffix)
+                        + tmp)
     try:
+        try:
+            f = open(temp, "xb")
+        except OSError:  # no new file can be made in that folder: the file itself, in place
+            temp = None
+            with open(target, "wb") as f:
+                write(f)
+            return
         with f:
             write(f)
-        if st is not None:
-            os.chmod(temp, stat.S_IMODE(st.st_mode))
-        os.replace(temp, target)
-    except BaseException:
+        os.chmod(temp, stat.S_IMODE(st.st_mode))
         try:
-            os.remove(temp)
-        except OSError:
-            pass
-        raise
+            os.replace(temp, target)
+        except OSError:  # refused (a bind mount, a file held open on Windows): the finished archive, in place
+            with open(temp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    finally:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(temp)
 
 
 def _record_run(exc, losses, from_computation):

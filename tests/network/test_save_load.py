@@ -152,6 +152,66 @@ def test_save_keeps_permissions_and_writes_through_links(tmp_path):
     assert (path.stat().st_mode & 0o777) == 0o600
 
 
+@pytest.mark.skipif(os.name == "nt" or not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="POSIX permissions, as a user they bind")
+def test_save_over_a_read_only_file_is_refused_as_open_would(tmp_path):
+    path = tmp_path / "frozen.npz"
+    MLP([2, 3, 1], seed=1).save(path)
+    before = path.read_bytes()
+    path.chmod(0o444)
+    with pytest.raises(PermissionError):
+        MLP([2, 4, 1], seed=2).save(path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["frozen.npz"]
+
+
+def test_save_paths_that_are_not_replaced_whole(tmp_path, monkeypatch):
+    """A hard link stays linked (the file is written in place); a new file that fails part way is removed; a long
+    name works (the temporary name beside it is short); an empty name is refused with no file left anywhere."""
+    import mlpext.network
+
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    MLP([2, 3, 1], seed=1).save(a)
+    os.link(a, b)
+    MLP([2, 5, 1], seed=2).save(a)
+    assert os.path.samefile(a, b) and MLP.load(b).params[0][0].shape == (2, 5)
+    long_name = tmp_path / ("n" * 240 + ".npz")
+    MLP([2, 3, 1], seed=1).save(long_name)
+    MLP([2, 3, 1], seed=1).save(long_name)  # replaced: its temporary file is named beside it, short
+    assert MLP.load(long_name).params[0][0].shape == (2, 3)
+    real_savez = np.savez
+
+    def savez_then_fail(f, **arrays):
+        real_savez(f, **arrays)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mlpext.network.np, "savez", savez_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        MLP([2, 3, 1], seed=1).save(tmp_path / "new.npz")
+    monkeypatch.undo()
+    assert not (tmp_path / "new.npz").exists()
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(FileNotFoundError):
+        MLP([2, 3, 1], seed=1).save("")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_zip_member_is_a_binary_file_load_reads(tmp_path):
+    """A member of a zip archive (mode 'r', but bytes) loads, as any binary file object."""
+    import zipfile
+
+    net = MLP([2, 3, 1], seed=1)
+    net.save(tmp_path / "net.npz")
+    with zipfile.ZipFile(tmp_path / "outer.zip", "w") as z:
+        z.write(tmp_path / "net.npz", "net.npz")
+    with zipfile.ZipFile(tmp_path / "outer.zip") as z, z.open("net.npz") as member:
+        data = member.read()
+    assert_identical(net, MLP.load(io.BytesIO(data)))
+    with zipfile.ZipFile(tmp_path / "outer.zip") as z, z.open("net.npz") as member:
+        assert member.mode == "r"  # bytes all the same: not a text file
+        assert_identical(net, MLP.load(member))
+
+
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
 def test_text_files_and_other_objects_are_type_errors(cls, tmp_path):
     """A file opened in text mode, or an object that is no file, is a TypeError saying what is needed (load used
