@@ -705,13 +705,15 @@ def _unwritable(path):
     """Why a network cannot be saved at path (checked before training), or None."""
     if not path.strip():
         return "needs a file name"
+    if path.endswith(("/", os.sep)) or (os.altsep and path.endswith(os.altsep)):
+        return "ends with a separator; give a file name"
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.isdir(path):
         return "is a folder; give a file name in it"
     folder = os.path.dirname(path)
-    while not os.path.exists(folder) and os.path.dirname(folder) != folder:  # save makes the missing ones
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:  # save makes the missing ones
         folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
+    if not os.path.isdir(folder):  # a file, or a symbolic link to nothing
         return f"{folder} is not a folder"
     if not os.access(folder, os.W_OK | os.X_OK) and not os.access(path, os.W_OK):
         return f"cannot write in {folder}"
@@ -760,9 +762,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 0:
         parser.error(f"--epochs must be >= 0, got {args.epochs}")
-    if not 0 <= args.seed < 2**32:
-        parser.error(f"--seed must be in [0, 2**32 - 1] (scikit-learn's random_state), got {args.seed}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.save_model is not None:
+        if args.seed >= 2**32:
+            parser.error(f"--seed must be below 2**32 with --save-model (scikit-learn's random_state for the "
+                         f"held-out split), got {args.seed}")
         if args.model is not None or args.train or args.images:
             parser.error("--save-model trains a network, saves it and exits: it takes no --model, --train or IMAGE")
         problem = _unwritable(args.save_model)
@@ -790,7 +795,10 @@ def main(argv=None):
     try:
         net = load_model(args.model, train=args.train, epochs=args.epochs, seed=args.seed)
     except (OSError, ValueError, MemoryError) as exc:
-        what = "--model" if args.model is not None else f"--epochs {args.epochs}"
+        if args.model is None and isinstance(exc, OSError):  # training's own I/O, not an argument's fault
+            print(f"Error: {exc}", file=sys.stderr)
+            return 1
+        what = "--model" if args.model is not None else f"--epochs {args.epochs}"  # fit refuses only the epochs
         print(f"Error: {what}: {str(exc) or 'too many to keep their losses in memory'}", file=sys.stderr)
         return 2
     except ImportError as exc:
