@@ -699,7 +699,8 @@ def _write_whole(path, write):
             return
         with f:
             write(f)
-        os.chmod(temp, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(OSError):  # a file system without POSIX modes (FAT, some shares): its default
+            os.chmod(temp, stat.S_IMODE(st.st_mode))
         try:
             os.replace(temp, target)
         except OSError:  # refused (a bind mount, a file held open on Windows): the finished archive, in place
