@@ -13,7 +13,10 @@
 static inline float mlp_flush_f(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
 static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x; }
 #define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
-#define MLP_FLUSH_IF(flush, x) ((flush) ? MLP_FLUSH(x) : (x))
+/* x, or 0 if |x| is below `below` (the smallest normal number to flush, 0 not to): a compare and a select, which
+   vectorize where a condition on the flush itself does not. */
+#define MLP_FLUSH_BELOW(x, below) (MLP_ABS_OF(x) < (below) ? (MLP_T)0 : (x))
+#define MLP_ABS_OF(x) _Generic((x), float: fabsf, default: fabs)(x)
 
 /* Adam on fewer parameters than this runs the portable build (a layer's biases, say): dispatch would cost more. */
 #define MLP_ADAM_SIMD_MIN 64

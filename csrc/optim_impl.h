@@ -19,6 +19,7 @@
 
 /* Whether eps hides a flushed Adam or RMSprop state: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ), 1 for
    RMSprop) for any subnormal v is below half an ulp of eps, so the step's denominator rounds the same. */
+#define MLP_T_MIN ((MLP_T)(sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN)) /* the smallest normal */
 static int MLP_FN(eps_hides_flush)(double eps, double scale)
 {
     const double tiny = sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN;
@@ -32,24 +33,27 @@ static int MLP_FN(eps_hides_flush)(double eps, double scale)
    long per value at 512 bits as at 256. */
 MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay, MLP_T wd,
                                   int lerp_low, MLP_T weight, MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size,
-                                  MLP_T bias_correction2_sqrt, MLP_T eps, int flush)
+                                  MLP_T bias_correction2_sqrt, MLP_T eps, MLP_T flush_below)
 {
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k];
         /* exp_avg.lerp_(grad, 1 - beta1), with torch's two-sided lerp formula */
-        m[k] = MLP_FLUSH_IF(flush, lerp_low ? m[k] + weight * (gk - m[k]) : gk - (gk - m[k]) * ((MLP_T)1 - weight));
+        const MLP_T mk = lerp_low ? m[k] + weight * (gk - m[k]) : gk - (gk - m[k]) * ((MLP_T)1 - weight);
+        m[k] = MLP_FLUSH_BELOW(mk, flush_below);
         /* exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2) */
-        v[k] = MLP_FLUSH_IF(flush, v[k] * beta2 + (one_minus_beta2 * gk) * gk);
+        const MLP_T vk = v[k] * beta2 + (one_minus_beta2 * gk) * gk;
+        v[k] = MLP_FLUSH_BELOW(vk, flush_below);
         const MLP_T denom = MLP_SQRT_OF(v[k]) / bias_correction2_sqrt + eps;
         p[k] = p[k] + (-step_size * m[k]) / denom; /* param.addcdiv_(exp_avg, denom, value=-step_size) */
     }
 }
 #define MLP_ADAM_PARAMS                                                                                          \
     (size_t len, MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay, MLP_T wd, int lerp_low, MLP_T weight,  \
-     MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size, MLP_T bias_correction2_sqrt, MLP_T eps, int flush)
+     MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size, MLP_T bias_correction2_sqrt, MLP_T eps,             \
+     MLP_T flush_below)
 #define MLP_ADAM_ARGS                                                                                            \
     (len, p, g, m, v, decay, wd, lerp_low, weight, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,  \
-     flush)
+     flush_below)
 static void MLP_FN(adam_loop_generic) MLP_ADAM_PARAMS { MLP_FN(adam_loop) MLP_ADAM_ARGS; }
 
 #ifdef MLP_X86_DISPATCH
@@ -91,7 +95,7 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    const int flush = MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt);
+    const MLP_T flush_below = MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt) ? MLP_T_MIN : 0;
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -131,11 +135,13 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     (void)isa, (void)sc;
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
-    const int decay = opt->weight_decay != 0.0, flush = MLP_FN(eps_hides_flush)(opt->eps, 1.0);
+    const int decay = opt->weight_decay != 0.0;
+    const MLP_T flush_below = MLP_FN(eps_hides_flush)(opt->eps, 1.0) ? MLP_T_MIN : 0;
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
-        sq[k] = MLP_FLUSH_IF(flush, sq[k] * alpha + (one_minus_alpha * gk) * gk); /* square_avg.mul_(alpha)... */
+        const MLP_T sk = sq[k] * alpha + (one_minus_alpha * gk) * gk; /* square_avg.mul_(alpha).addcmul_ */
+        sq[k] = MLP_FLUSH_BELOW(sk, flush_below);
         const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
         p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
     }
@@ -143,3 +149,4 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
 
 #undef MLP_ADAM_PARAMS
 #undef MLP_ADAM_ARGS
+#undef MLP_T_MIN
