@@ -113,8 +113,8 @@ def test_paths_and_file_objects(cls, tmp_path):
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
 def test_a_failed_save_leaves_the_earlier_file(cls, tmp_path, monkeypatch):
-    """save() writes a new file that then replaces the old one: an error part way (a full disk, Ctrl-C) used to
-    leave a truncated file where a good one was."""
+    """save() writes the archive beside an existing file of the user's, then replaces it: an error part way (a full
+    disk, Ctrl-C) used to leave a truncated file where a good one was."""
     import mlpext.network
 
     old = cls([2, 3, 1], seed=1)
