@@ -8,13 +8,9 @@
 
 #define MLP_SQRT_OF(x) _Generic((x), float: sqrtf, default: sqrt)(x)
 
-/* x, or 0 if x is subnormal (optim_impl.h says why). */
-#define MLP_FLUSH(x) mlp_flush_of(x)
-static inline float mlp_flush_f(float x) { return fabsf(x) < FLT_MIN ? 0.0f : x; }
-static inline double mlp_flush_d(double x) { return fabs(x) < DBL_MIN ? 0.0 : x; }
-#define mlp_flush_of(x) _Generic((x), float: mlp_flush_f, default: mlp_flush_d)(x)
-/* x, or 0 if |x| is below `below` (the smallest normal number to flush, 0 not to): a compare and a select, which
-   vectorize where a condition on the flush itself does not. */
+/* x, or 0 if |x| is below `below` (optim_impl.h says why): the smallest normal number (MLP_T_MIN) to flush
+   subnormal state, 0 not to. A compare and a select, which vectorize where a condition on the flush itself did
+   not. */
 #define MLP_FLUSH_BELOW(x, below) (MLP_ABS_OF(x) < (below) ? (MLP_T)0 : (x))
 #define MLP_ABS_OF(x) _Generic((x), float: fabsf, default: fabs)(x)
 

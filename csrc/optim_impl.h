@@ -5,7 +5,7 @@
  * computed in double, as Python computes them there, and then cast to the tensor's precision.
  *
  * One difference: the optimizer's state (momentum buffer, Adam's m and v) is flushed to 0 when it falls below the
- * smallest normal number (MLP_FLUSH). A parameter whose gradient stays exactly 0 (a dead ReLU unit, an input
+ * smallest normal number (MLP_FLUSH_BELOW). A parameter whose gradient stays exactly 0 (a dead ReLU unit, an input
  * that is always 0) has its state decay geometrically into subnormal numbers, on which every multiply takes a
  * microcode assist (~150 cycles): Adam on the digits ran 1.4–2.6× slower for it. What that changes is small,
  * not nothing: a flushed m drops a step below lr·FLT_MIN/(bc1·eps) (at lr 1e-3 and eps 1e-8, under half an ulp
@@ -77,7 +77,8 @@ static void MLP_FN(sgd_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_op
     for (size_t k = 0; k < len; k++) {
         MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
         if (momentum) {
-            buf[k] = MLP_FLUSH(buf[k] * mu + gk);           /* buf.mul_(momentum).add_(grad) */
+            const MLP_T bk = buf[k] * mu + gk; /* buf.mul_(momentum).add_(grad) */
+            buf[k] = MLP_FLUSH_BELOW(bk, MLP_T_MIN);
             gk = opt->nesterov ? gk + mu * buf[k] : buf[k]; /* grad.add(buf, alpha=momentum) */
         }
         p[k] = p[k] - lr * gk; /* param.add_(grad, alpha=-lr) */

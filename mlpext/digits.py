@@ -720,6 +720,11 @@ def _unwritable(path):
     return None
 
 
+def _epochs_error(epochs, exc):
+    """The message for epochs that training refused (too many for int64, or for their losses in memory)."""
+    return f"Error: --epochs {epochs}: {str(exc) or 'too many to keep their losses in memory'}"
+
+
 def _save_model(path, epochs, seed):
     try:
         from sklearn.datasets import load_digits
@@ -783,8 +788,7 @@ def main(argv=None):
         try:
             _save_model(args.save_model, args.epochs, args.seed)
         except (ValueError, MemoryError) as exc:  # from training: --epochs too large for memory or for int64
-            print(f"Error: --epochs {args.epochs}: {str(exc) or 'too many to keep their losses in memory'}",
-                  file=sys.stderr)
+            print(_epochs_error(args.epochs, exc), file=sys.stderr)
             return 2
         except (ImportError, OSError) as exc:
             print(f"Error: {exc}", file=sys.stderr)
@@ -798,8 +802,8 @@ def main(argv=None):
         if args.model is None and isinstance(exc, OSError):  # training's own I/O, not an argument's fault
             print(f"Error: {exc}", file=sys.stderr)
             return 1
-        what = "--model" if args.model is not None else f"--epochs {args.epochs}"  # fit refuses only the epochs
-        print(f"Error: {what}: {str(exc) or 'too many to keep their losses in memory'}", file=sys.stderr)
+        message = f"Error: --model: {exc}" if args.model is not None else _epochs_error(args.epochs, exc)
+        print(message, file=sys.stderr)  # training refuses only the epochs
         return 2
     except ImportError as exc:
         print(f"Error: {exc}", file=sys.stderr)

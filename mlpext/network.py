@@ -671,31 +671,30 @@ def _write_whole(path, write):
     """write(f) into the file `path` (MLP.save's file name), leaving no half-written file on an error: see save()."""
     target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
     st = _replaceable(target)
+
+    def in_place():
+        with open(target, "wb") as f:
+            write(f)
+
     if st is None:  # a new file: removed if writing it fails
         try:
-            with open(target, "wb") as f:
-                write(f)
+            in_place()
         except BaseException:
             with contextlib.suppress(OSError):
                 os.remove(target)
             raise
         return
     if st is False:  # not ours to replace: in place, as open(path, "wb")
-        with open(target, "wb") as f:
-            write(f)
+        in_place()
         return
-    folder, name = os.path.split(target)
-    dot, tmp = (b".", b".tmp") if isinstance(name, bytes) else (".", ".tmp")
-    suffix = os.urandom(4).hex()
-    temp = os.path.join(folder, dot + name[:64] + dot + (suffix.encode() if isinstance(name, bytes) else suffix)
-                        + tmp)
+    folder, name = (os.fsdecode(part) for part in os.path.split(target))
+    temp = os.path.join(folder, f".{name[:64]}.{os.urandom(4).hex()}.tmp")  # short: any name that fits fits
     try:
         try:
             f = open(temp, "xb")
         except OSError:  # no new file can be made in that folder: the file itself, in place
             temp = None
-            with open(target, "wb") as f:
-                write(f)
+            in_place()
             return
         with f:
             write(f)
