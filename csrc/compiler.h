@@ -16,6 +16,7 @@
  *   MLP_TARGET(isa)     compile one function for an instruction set (GCC/Clang only: see MLP_HAS_TARGET), and
  *                       MLP_CPU_SUPPORTS(feature) to ask whether the CPU has it
  *   mlp_atomic_int, mlp_atomic_ptr and their operations: C11 <stdatomic.h> on GCC/Clang, Interlocked* on MSVC
+ *   mlp_fpmode and its operations: the thread's floating-point mode, to flush subnormal numbers to zero
  *
  * `restrict` is C99/C11 and spelled as such; MSVC's C11 mode accepts it.
  */
@@ -148,5 +149,57 @@ static inline int mlp_atomic_cas_ptr(mlp_atomic_ptr *p, void **expected, void *d
                                                    memory_order_acquire);
 }
 #endif
+
+/* ---- the floating-point mode: subnormal numbers flushed to zero ----
+   mlp_fpmode_flush() makes the calling thread read subnormal operands as 0 and write subnormal results as 0 (x86:
+   MXCSR's DAZ and FTZ bits, which every SSE and AVX instruction obeys; AArch64: FPCR.FZ) and returns the mode it
+   replaced; mlp_fpmode_keep() clears them (IEEE subnormals) and returns the mode it replaced; mlp_fpmode_restore()
+   puts a returned mode back. mlp_fpmode_get/set read and write the whole mode (the thread team gives its helpers
+   the caller's). Elsewhere (plain C, other CPUs, MSVC on ARM) they do nothing and subnormals are kept. */
+#if !defined(MLP_PLAIN_C) && (defined(__x86_64__) || defined(_M_X64) || (defined(__i386__) && defined(__SSE__)))
+#include <xmmintrin.h>
+typedef unsigned mlp_fpmode;
+#define MLP_FPMODE_FLUSH_BITS 0x8040u /* FTZ (bit 15) and DAZ (bit 6) */
+static inline mlp_fpmode mlp_fpmode_get(void) { return _mm_getcsr(); }
+static inline void mlp_fpmode_set(mlp_fpmode mode) { _mm_setcsr(mode); }
+#elif defined(MLP_GNU) && !defined(MLP_PLAIN_C) && defined(__aarch64__)
+typedef unsigned long long mlp_fpmode;
+#define MLP_FPMODE_FLUSH_BITS (1ull << 24) /* FZ */
+static inline mlp_fpmode mlp_fpmode_get(void)
+{
+    mlp_fpmode mode;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(mode));
+    return mode;
+}
+static inline void mlp_fpmode_set(mlp_fpmode mode) { __asm__ __volatile__("msr fpcr, %0" : : "r"(mode)); }
+#else
+typedef unsigned mlp_fpmode;
+#define MLP_FPMODE_FLUSH_BITS 0u
+static inline mlp_fpmode mlp_fpmode_get(void) { return 0; }
+static inline void mlp_fpmode_set(mlp_fpmode mode) { (void)mode; }
+#endif
+static inline mlp_fpmode mlp_fpmode_flush(void)
+{
+    const mlp_fpmode mode = mlp_fpmode_get();
+    if ((mode & MLP_FPMODE_FLUSH_BITS) != MLP_FPMODE_FLUSH_BITS) {
+        mlp_fpmode_set(mode | MLP_FPMODE_FLUSH_BITS);
+    }
+    return mode;
+}
+static inline mlp_fpmode mlp_fpmode_keep(void)
+{
+    const mlp_fpmode mode = mlp_fpmode_get();
+    if ((mode & MLP_FPMODE_FLUSH_BITS) != 0) {
+        mlp_fpmode_set(mode & ~MLP_FPMODE_FLUSH_BITS);
+    }
+    return mode;
+}
+/* after mlp_fpmode_flush or mlp_fpmode_keep: the mode `before` they returned, without a write where it is so */
+static inline void mlp_fpmode_restore(mlp_fpmode before)
+{
+    if (mlp_fpmode_get() != before) {
+        mlp_fpmode_set(before);
+    }
+}
 
 #endif /* MLPEXT_COMPILER_H */

@@ -1060,15 +1060,19 @@ static int parse_name(const char *fname, const char *what, PyObject *o, const ch
 
 /* A kernel section of the call whose call_ctx is c: first its arrays are proved unchanged if Python code may have
    run since they were last (call_prove; if not, `on_error` runs with the ValueError set), then the GIL is released
-   for `work` of at least GIL_RELEASE_MIN_WORK. END_KERNEL takes it back; other threads may have run Python code
-   meanwhile, so the arrays must be proved again before any later kernel section. */
+   for `work` of at least GIL_RELEASE_MIN_WORK, and the kernels run with subnormal numbers flushed to zero
+   (mlp_fpmode_flush; docs/design.md, "Subnormal numbers"). END_KERNEL puts the thread's mode back and takes the
+   GIL back; other threads may have run Python code meanwhile, so the arrays must be proved again before any later
+   kernel section. */
 #define BEGIN_KERNEL(c, work, on_error)                                                                          \
     if (call_prove(c) < 0) {                                                                                     \
         on_error;                                                                                                \
     }                                                                                                            \
     {                                                                                                            \
-        PyThreadState *_save = (work) >= GIL_RELEASE_MIN_WORK ? PyEval_SaveThread() : NULL;
+        PyThreadState *_save = (work) >= GIL_RELEASE_MIN_WORK ? PyEval_SaveThread() : NULL;                      \
+        const mlp_fpmode _mode = mlp_fpmode_flush();
 #define END_KERNEL(c)                                                                                            \
+    mlp_fpmode_restore(_mode);                                                                                   \
     if (_save != NULL) {                                                                                         \
         PyEval_RestoreThread(_save);                                                                             \
         (c)->unproved = 1;                                                                                       \
@@ -2184,6 +2188,7 @@ typedef struct {
     call_ctx *c;
     PyThreadState *save; /* the GIL released (the thread's state), or NULL: the fit runs with it, unpolled */
     double row_work, step_work, pending;
+    mlp_fpmode mode; /* the thread's own floating-point mode, while the fit runs with subnormals flushed */
 } fit_poll;
 
 static int fit_poll_stop(void *arg, size_t rows)
@@ -2194,10 +2199,12 @@ static int fit_poll_stop(void *arg, size_t rows)
         return 0;
     }
     p->pending = 0.0;
+    mlp_fpmode_restore(p->mode); /* Python's signal handlers run in the thread's own mode */
     PyEval_RestoreThread(p->save);
     p->c->unproved = 1;
     const int stop = PyErr_CheckSignals() < 0 || call_prove(p->c) < 0;
     p->save = PyEval_SaveThread();
+    p->mode = mlp_fpmode_flush();
     return stop;
 }
 
@@ -2227,17 +2234,19 @@ static PyObject *net_fit_run(net_call *nc)
         return call_end(k, NULL);
     }
     double *loss_out = PyArray_DATA((PyArrayObject *)losses);
-    fit_poll poll = {&k->c, NULL, 2.0 * k->c.cost.pass, 10.0 * k->c.cost.values, 0.0};
+    fit_poll poll = {&k->c, NULL, 2.0 * k->c.cost.pass, 10.0 * k->c.cost.values, 0.0, 0};
     const mlp_poll poller = {fit_poll_stop, &poll};
     const double steps = (double)nc->epochs * (double)((n + nb - 1) / nb);
     if (steps * ((double)nb * poll.row_work + poll.step_work) >= GIL_RELEASE_MIN_WORK) {
         poll.save = PyEval_SaveThread();
     }
     size_t batches = 0;
+    poll.mode = mlp_fpmode_flush(); /* as in BEGIN_KERNEL */
     const size_t epochs_done = k->c.K->net_fit(&nc->net, n, NET_X(nc), NET_Y(nc), NET_LABELS(nc), nc->data, &nc->opt,
                                                nc->data + nc->state, (size_t)nc->epochs, nb, nc->shuffle, rng,
                                                loss_out, k->work, iwork, poll.save != NULL ? &poller : NULL,
                                                &batches);
+    mlp_fpmode_restore(poll.mode);
     if (poll.save != NULL) {
         PyEval_RestoreThread(poll.save);
     }
@@ -2429,8 +2438,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_activation_info *acts = mlp_activation_table(&n_acts);
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
     const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
-                         "s:N,s:n}",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:O,s:n,s:n,s:N,s:N,"
+                         "s:N,s:N,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2446,7 +2455,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
                          (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
                          fallback ? Py_False : Py_True, "subnormal_free",
-                         state != NULL && state->subnormal_free ? Py_True : Py_False, "kept_block_bytes",
+                         state != NULL && state->subnormal_free ? Py_True : Py_False, "flushes_subnormals",
+                         MLP_FPMODE_FLUSH_BITS != 0 ? Py_True : Py_False, "kept_block_bytes",
                          kept_bytes, "kept_block_max",
                          (Py_ssize_t)MLP_BLOCK_KEEP_MAX, "optimizers",
                          table_names(&opts[0].name, NULL, sizeof *opts, n_opts),

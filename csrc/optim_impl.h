@@ -14,7 +14,8 @@
  * from torch's in its last bit. Tests compare with the usual tolerance. Adam and RMSprop flush only where eps
  * hides √v: with a small eps (below about 1e-10 in float32) a flushed v would leave eps alone in the denominator
  * where torch has √v, and the step would be lr·m/eps, orders of magnitude larger; there the state is kept,
- * subnormals and all.
+ * subnormals and all, and the step runs with the CPU's flush-to-zero mode off (mlp_fpmode_keep: the binding's
+ * kernel sections flush subnormals everywhere else).
  */
 
 /* Whether eps hides a flushed Adam or RMSprop state: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ), 1 for
@@ -96,16 +97,20 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    const MLP_T flush_below = MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt) ? MLP_T_MIN : 0;
+    const int keep = !MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt);
+    const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
+    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : mlp_fpmode_get(); /* kept: subnormals as torch has them */
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
-        return;
+    } else {
+        MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
     }
 #else
     (void)isa;
-#endif
     MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
+#endif
+    mlp_fpmode_restore(mode);
 }
 
 /* torch.optim.Adam: step count, buffers {exp_avg, exp_avg_sq}; weight_decay is an L2 term in the gradient. */
@@ -137,7 +142,9 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
     const int decay = opt->weight_decay != 0.0;
-    const MLP_T flush_below = MLP_FN(eps_hides_flush)(opt->eps, 1.0) ? MLP_T_MIN : 0;
+    const int keep = !MLP_FN(eps_hides_flush)(opt->eps, 1.0);
+    const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
+    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : mlp_fpmode_get(); /* kept: subnormals as torch has them */
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
@@ -146,6 +153,7 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
         const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
         p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
     }
+    mlp_fpmode_restore(mode);
 }
 
 #undef MLP_ADAM_PARAMS

@@ -79,6 +79,10 @@ def show_config():
     cost = ("none (measured at import)" if info["subnormal_free"]
             else "a slow path, or not measured: Xᵀ·D broadcasts the factor that has more of them")
     print(f"  multiply-adds with subnormal factors: {cost}")
+    flush = ("flushed to zero inside mlpext's computations (read and written as 0, on every thread a call uses; "
+             "the calling thread's own mode is back when it returns)" if info["flushes_subnormals"]
+             else "kept (this build cannot set the CPU's flush-to-zero mode)")
+    print(f"  subnormal numbers: {flush}")
     print(f"  workspace: a call's block of more than 4 KiB is kept for the next call if at most "
           f"{info['kept_block_max'] // 2 ** 20} MiB (now {info['kept_block_bytes'] / 2 ** 20:.1f} MiB kept); "
           f"mlpext.release_memory() frees it")

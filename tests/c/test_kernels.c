@@ -657,6 +657,64 @@ static void test_thread_limit(void)
     }
 }
 
+/* Each part of a product records its thread's floating-point flush bits (test_parts_take_the_callers_fpmode). */
+typedef struct {
+    mlp_fpmode seen[MLP_MAX_THREADS];
+    size_t ran;
+} fpmode_parts;
+static void record_fpmode(void *arg, size_t part, size_t parts)
+{
+    fpmode_parts *r = arg;
+    (void)parts;
+    r->seen[part] = mlp_fpmode_get() & MLP_FPMODE_FLUSH_BITS;
+    r->ran |= (size_t)1 << part;
+}
+
+/* The parts of a product run in the caller's floating-point mode — subnormals flushed (the binding's kernel
+   sections: mlp_fpmode_flush) or kept (mlp_fpmode_keep) — on threads started for them and on a team's helpers,
+   whatever mode the helpers ran their last part in; and the caller's mode is back after mlp_fpmode_restore. */
+static void test_parts_take_the_callers_fpmode(void)
+{
+    const mlp_fpmode own = mlp_fpmode_get();
+    void *memory = malloc(mlp_team_bytes());
+    mlp_team *team = mlp_team_start(memory, 2);
+    CHECKF(team != NULL, "a team of 2 helpers starts");
+    for (int round = 0; round < 4; round++) { /* flush, keep, flush, keep: each mode after the other on the team */
+        const int flush = round % 2 == 0;
+        for (int on_team = 0; on_team < 2; on_team++) {
+            const mlp_fpmode before = flush ? mlp_fpmode_flush() : mlp_fpmode_keep();
+            const mlp_fpmode want = flush ? MLP_FPMODE_FLUSH_BITS : 0;
+            fpmode_parts r = {{0}, 0};
+            for (size_t k = 0; k < MLP_MAX_THREADS; k++) {
+                r.seen[k] = want ^ MLP_FPMODE_FLUSH_BITS; /* the other mode: a part that did not record fails */
+            }
+            mlp_threads threads = MLP_THREADS(3);
+            threads.team = on_team ? team : NULL;
+            mlp_parallel(threads, MLP_PARALLEL_START_MIN_OPS, record_fpmode, &r);
+            mlp_fpmode_restore(before);
+            CHECKF(r.ran == 7, "3 parts ran (%s), got the set %zx", on_team ? "on a team" : "started", r.ran);
+            for (size_t k = 0; k < 3; k++) {
+                CHECKF(r.seen[k] == want, "part %zu (%s) ran with subnormals %s, as its caller", k,
+                       on_team ? "on a team" : "started", flush ? "flushed" : "kept");
+            }
+            CHECKF(mlp_fpmode_get() == own, "the caller's own mode is back (round %d)", round);
+        }
+    }
+    if (team != NULL) {
+        mlp_team_stop(team);
+    }
+    free(memory);
+#if MLP_FPMODE_FLUSH_BITS != 0 /* where the core can flush: it does, and arithmetic shows it */
+    volatile double tiny = DBL_MIN, half = 0.5;
+    const mlp_fpmode before = mlp_fpmode_flush();
+    volatile double flushed = tiny * half; /* stored before the mode is restored */
+    mlp_fpmode_restore(before);
+    const double kept = tiny * half;
+    CHECKF(flushed == 0.0 && kept == DBL_MIN / 2, "DBL_MIN / 2 is 0 flushed (got %g), subnormal after (got %g)",
+           flushed, kept);
+#endif
+}
+
 /* An allocator that counts what it hands out and gets back (test_team_shared, test_block_kept reset them). */
 static size_t counted_takes, counted_gives;
 static void *counted_take(size_t bytes) { counted_takes++; return malloc(bytes); }
@@ -772,6 +830,7 @@ int main(void)
     run_test("simd_path", test_simd_path);
     run_test("thread_limit", test_thread_limit);
     run_test("team_shared", test_team_shared);
+    run_test("parts_take_the_callers_fpmode", test_parts_take_the_callers_fpmode);
     run_test("block_kept", test_block_kept);
     run_test("exp_accuracy", test_exp_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
