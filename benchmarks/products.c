@@ -153,8 +153,7 @@ int main(int argc, char **argv)
             best_peak = p > best_peak ? p : best_peak;
         }
         printf("peak %zu %.1f\n", threads, best_peak);
-        const mlp_threads th = {threads, threads > 1 ? team : NULL, isa, mlp_cache_detect(),
-                                {malloc, free}, mlp_subnormal_free()};
+        const mlp_threads th = {threads, threads > 1 ? team : NULL, isa, mlp_cache_detect(), {malloc, free}};
         static const char *const names[3] = {"X.W+b", "D.W^T", "X^T.D+colsums"};
         for (int which = 0; which < 3; which++) {
             double ns[REPS];

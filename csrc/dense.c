@@ -1,5 +1,4 @@
 /* dense.c — the dense layer: forward and backward side by side. */
-#include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +11,6 @@
 #define MLP_DENSE_SIMD_MIN 2048
 /* The bias gradient's column sums on fewer values than this run the portable build. */
 #define MLP_SUM_ROWS_SIMD_MIN 256
-
-/* From this many multiply-adds on, Xᵀ·D first counts the subnormal numbers of X and D (dense_simd_impl.h). */
-#define MLP_TN_SCAN_MIN (1 << 18)
 
 /* mlp.h: the geometry to block for (4 GB written as 2^22 KB, for a 32-bit size_t) */
 mlp_cache mlp_cache_or_fallback(const mlp_cache *cache)
@@ -146,51 +142,6 @@ MLP_AVX2_FN void mlp_vzip_f32_avx2(__m256 a, __m256 b, __m256 *lo, __m256 *hi)
     *hi = _mm256_permute2f128_ps(l, h, 0x31);
 }
 #endif
-
-#ifdef MLP_X86_DISPATCH
-/* 8 chains of 256 multiply-adds s = 0.5·b + s, b's first lane b0: their sum (so that none is dropped). */
-MLP_NOINLINE MLP_TARGET("avx2,fma") static float mlp_fma_chains(float b0)
-{
-    const __m256 a = _mm256_set1_ps(0.5f), b = _mm256_setr_ps(b0, 1, 1, 1, 1, 1, 1, 1);
-    __m256 s[8];
-    for (int j = 0; j < 8; j++) {
-        s[j] = _mm256_setzero_ps();
-    }
-    for (int i = 0; i < 256; i++) {
-        for (int j = 0; j < 8; j++) {
-            s[j] = _mm256_fmadd_ps(a, b, s[j]);
-        }
-    }
-    for (int j = 1; j < 8; j++) {
-        s[0] = _mm256_add_ps(s[0], s[j]);
-    }
-    return _mm256_cvtss_f32(s[0]);
-}
-#endif
-
-/* mlp.h. The fastest of three turns of each, so that an interruption does not decide. */
-int mlp_subnormal_free(void)
-{
-#ifdef MLP_X86_DISPATCH
-    if (!MLP_CPU_AVX2_FMA()) {
-        return 0;
-    }
-    int64_t normal = INT64_MAX, subnormal = INT64_MAX;
-    float sum = 0.0f;
-    for (int turn = 0; turn < 3; turn++) {
-        const int64_t t0 = mlp_now_ns();
-        sum += mlp_fma_chains(1.0f);
-        const int64_t t1 = mlp_now_ns();
-        sum += mlp_fma_chains(FLT_MIN / 4);
-        const int64_t t2 = mlp_now_ns();
-        normal = t1 - t0 < normal ? t1 - t0 : normal;
-        subnormal = t2 - t1 < subnormal ? t2 - t1 : subnormal;
-    }
-    return sum > 0.0f && subnormal <= 2 * normal + 1000; /* (1 µs: the clock's steps) */
-#else
-    return 0;
-#endif
-}
 
 /* A layer's three products, as dense_impl.h's dense functions hand them to dense_product, and the builds that
    run them. */

@@ -300,7 +300,7 @@ typedef struct {
 typedef struct {
     mlp_product_kind which;
     mlp_build build;
-    int fused, transposed; /* transposed: Xᵀ·D's form (simd_tn_transposed), chosen once for all the parts */
+    int fused;
     int by_cols;           /* X·W + b or D·Wᵀ unpacked: the parts share out C's columns (all its rows each) */
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
@@ -329,7 +329,7 @@ static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->whi
 
 #ifdef MLP_X86_DISPATCH
 /* A build's simd_gemm_packed (dense_simd_impl.h). */
-typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, int trans_c, size_t rows, size_t cols,
+typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, size_t rows, size_t cols,
                                    size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                    size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory,
                                    const mlp_shared_b *share);
@@ -346,17 +346,13 @@ static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, 
     const mlp_shared_b shared = {p->shared_b, p->ready, part, parts}, *share = p->shared_b ? &shared : NULL;
     switch (p->which) {
     case MLP_NN_BIAS:
-        packed(p->fused, 0, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory, share);
+        packed(p->fused, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory, share);
         break;
     case MLP_NT:
-        packed(p->fused, 0, 1, 0, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share);
+        packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share);
         break;
     default:
-        if (p->transposed) { /* tiles of Gᵀ: D broadcast, X in vectors (B is each part's own: never shared) */
-            packed(p->fused, 1, 0, 1, m, rows, n, B, m, A + lo, k, C + lo * m, m, NULL, cache, memory, NULL);
-        } else {
-            packed(p->fused, 1, 0, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share);
-        }
+        packed(p->fused, 1, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share);
     }
 }
 
@@ -377,7 +373,7 @@ static size_t MLP_FN(product_pack_bytes)(const MLP_FN(product) *p, mlp_build bui
 static void *MLP_FN(product_pack_memory)(MLP_FN(product) *p, size_t parts, int share, void *(*take)(size_t bytes))
 {
     size_t b_len = 0, flags = 0, shared_bytes = 0; /* the shared B's scalars and flags, and its bytes */
-    share = share && parts > 1 && !(p->which == MLP_TN && p->transposed);
+    share = share && parts > 1;
     if (share) {
         const size_t b_rows = p->which == MLP_NT ? p->m : p->which == MLP_TN ? p->n : p->k; /* B's (k, cols) */
         const size_t b_cols = p->which == MLP_NT ? p->k : p->m;
@@ -446,7 +442,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
             MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, c0, c1);   \
             break;                                                                                               \
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
-        case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, p->transposed, n, k, m, A, B, C, lo, hi); break;  \
+        case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi); break;                 \
         }                                                                                                        \
         break;
     MLP_BUILD_CASE(MLP_BUILD_AVX512, avx512)
@@ -493,19 +489,13 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
                                   mlp_threads threads)
 {
-    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, 0, n, in, out, A, B, bias, C,
+    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
                          &threads.cache, NULL, 0, NULL, NULL, threads.isa, epi};
 #ifdef MLP_X86_DISPATCH
     if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
         p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
                   : MLP_HAS_AVX2_FMA(threads.isa) ? MLP_BUILD_AVX2
                                                   : MLP_BUILD_GENERIC;
-    }
-    /* Xᵀ·D's form, where a subnormal factor is slow on this CPU (else always tiles of G) */
-    if (which == MLP_TN && !threads.subnormal_free && p.build == MLP_BUILD_AVX512) {
-        p.transposed = MLP_FKI(simd_tn_transposed, avx512)(n, in, out, A, B);
-    } else if (which == MLP_TN && !threads.subnormal_free && p.build == MLP_BUILD_AVX2) {
-        p.transposed = MLP_FKI(simd_tn_transposed, avx2)(n, in, out, A, B);
     }
 #endif
     /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on rows that give no thread more
@@ -642,7 +632,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
-    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, 0, n, k, m, A, B, bias, C,
+    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
                          cache != NULL ? cache : &fallback, NULL, 0, NULL, NULL, MLP_ISA_BEST,
                          {MLP_ACT(MLP_IDENTITY), C, NULL, 0, NULL}}; /* (an epilogue that changes nothing) */
     p.build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
@@ -652,10 +642,6 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
         return 0;
     }
     p.isa = p.build == MLP_BUILD_AVX512 ? MLP_ISA_AVX512 : MLP_ISA_AVX2;
-    if (which == 2) {
-        p.transposed = p.build == MLP_BUILD_AVX512 ? MLP_FKI(simd_tn_transposed, avx512)(n, k, m, A, B)
-                                                   : MLP_FKI(simd_tn_transposed, avx2)(n, k, m, A, B);
-    }
     if (MLP_FN(product_pack_memory)(&p, parts, 1, alloc.take) == NULL) {
         return 0;
     }

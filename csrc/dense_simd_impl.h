@@ -34,13 +34,12 @@
 #define MLP_CHUNK (8 * MLP_NR)                  /* columns of a shared B that a part packs at a time */
 #define MLP_KFN MLP_TARGET_INLINE(MLP_ISA_ATTR)
 
-/* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a,
-   trans_c are constants at each call, so the loops over them unroll and acc lives in registers.
-   A(i, p) is A[i·lda + p], or A[p·lda + i] if trans_a. B's rows are ldb apart. C(i, c) is C[i·ldc + c], or
-   C[c·ldc + i] if trans_c (then it goes through a small buffer: ncols is the number of C's columns the tile has).
+/* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a
+   are constants at each call, so the loops over them unroll and acc lives in registers.
+   A(i, p) is A[i·lda + p], or A[p·lda + i] if trans_a. B's rows are ldb apart, C's ldc.
    If masked, the last vector has only the lanes of `last`: the others read 0 and are not written. first: start
-   the sums (C's values are not read); else continue the sums held in C. bias (NULL if none, never with trans_c):
-   added to the finished sums. */
+   the sums (C's values are not read); else continue the sums held in C. bias (NULL if none): added to the
+   finished sums. */
 #define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
 #define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
 
@@ -73,29 +72,20 @@ MLP_KFN void MLP_FK(tile_term)(const int start, const int fused, const size_t mr
 }
 
 MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
-                               const int trans_c, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
-                               MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, size_t ncols)
+                               size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
+                               int first, const MLP_T *bias, MLP_M last)
 {
     MLP_V acc[MLP_MR][MLP_NV];
-    _Alignas(64) MLP_T t[trans_c ? MLP_MR : 1][trans_c ? MLP_NR : 1]; /* C's tile in C's order, for trans_c */
     size_t p = 0;
     if (first) {
         MLP_FK(tile_term)(1, fused, mr, nv, masked, trans_a, 0, A, lda, B, ldb, last, acc);
         p = 1;
     } else {
-        if (trans_c) {
-            for (size_t c = 0; c < ncols; c++) {
-#pragma GCC unroll 16
-                for (size_t i = 0; i < mr; i++) {
-                    t[i][c] = C[c * ldc + i];
-                }
-            }
-        }
 #pragma GCC unroll 16
         for (size_t i = 0; i < mr; i++) {
 #pragma GCC unroll 4
             for (size_t v = 0; v < nv; v++) {
-                acc[i][v] = MLP_LOADV(v, trans_c ? &t[i][v * MLP_VL] : C + i * ldc + v * MLP_VL);
+                acc[i][v] = MLP_LOADV(v, C + i * ldc + v * MLP_VL);
             }
         }
     }
@@ -123,19 +113,11 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
     for (size_t i = 0; i < mr; i++) {
 #pragma GCC unroll 4
         for (size_t v = 0; v < nv; v++) {
-            MLP_T *c = trans_c ? &t[i][v * MLP_VL] : C + i * ldc + v * MLP_VL;
-            if (masked && v == nv - 1 && !trans_c) {
+            MLP_T *c = C + i * ldc + v * MLP_VL;
+            if (masked && v == nv - 1) {
                 MLP_FK(MLP_VSTOREM)(c, last, acc[i][v]);
             } else {
                 MLP_FK(MLP_VSTOREU)(c, acc[i][v]);
-            }
-        }
-    }
-    if (trans_c) {
-        for (size_t c = 0; c < ncols; c++) {
-#pragma GCC unroll 16
-            for (size_t i = 0; i < mr; i++) {
-                C[c * ldc + i] = t[i][c];
             }
         }
     }
@@ -143,24 +125,21 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
 #undef MLP_AIP
 #undef MLP_LOADV
 
-/* One strip of C, nv vectors (ncols columns) wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4,
-   2, 1. */
-MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a,
-                                const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
-                                const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first, const MLP_T *bias,
-                                MLP_M last, size_t ncols)
+/* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4, 2, 1. */
+MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a, size_t rows,
+                                size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
+                                int first, const MLP_T *bias, MLP_M last)
 {
     const size_t astep = trans_a ? 1 : lda; /* from A's row i to row i + 1 */
-    const size_t cstep = trans_c ? 1 : ldc; /* from C's row i to row i + 1 */
     size_t i = 0;
     for (; i + MLP_MR <= rows; i += MLP_MR) {
-        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, trans_a, trans_c, kc, A + i * astep, lda, B, ldb, C + i * cstep,
-                          ldc, first, bias, last, ncols);
+        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first,
+                          bias, last);
     }
 #define MLP_TAIL_TILE(R)                                                                                         \
     if (rows - i >= (R)) {                                                                                       \
-        MLP_FK(gemm_tile)(fused, (R), nv, masked, trans_a, trans_c, kc, A + i * astep, lda, B, ldb, C + i * cstep, \
-                          ldc, first, bias, last, ncols);                                                        \
+        MLP_FK(gemm_tile)(fused, (R), nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first, \
+                          bias, last);                                                                           \
         i += (R);                                                                                                \
     }
 #if MLP_MR > 8
@@ -197,40 +176,36 @@ MLP_KFN void MLP_FK(pack_strip)(const size_t nv, const int masked, size_t kc, co
    would be wasted (docs/benchmarks.md, "Dense products against OpenBLAS"). */
 #define MLP_PACK_SPAN (32 * 1024)
 MLP_KFN void MLP_FK(gemm_strip_packed)(const int fused, const size_t nv, const int masked, const int trans_a,
-                                       const int trans_c, size_t rows, size_t kc, const MLP_T *A, size_t lda,
-                                       const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first,
-                                       const MLP_T *bias, MLP_M last, size_t ncols, MLP_T *panel)
+                                       size_t rows, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+                                       MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, MLP_T *panel)
 {
     if (panel != NULL && rows > MLP_MR && kc * ldb * sizeof(MLP_T) > MLP_PACK_SPAN) {
         MLP_FK(pack_strip)(nv, masked, kc, B, ldb, panel, last);
         B = panel;
         ldb = MLP_NR;
     }
-    MLP_FK(gemm_strip)(fused, nv, masked, trans_a, trans_c, rows, kc, A, lda, B, ldb, C, ldc, first, bias, last,
-                       ncols);
+    MLP_FK(gemm_strip)(fused, nv, masked, trans_a, rows, kc, A, lda, B, ldb, C, ldc, first, bias, last);
 }
 
 /* C (rows, cols) (+)= A (rows, kc) · B (kc, cols): strips of MLP_NV vectors, then one narrower strip whose last
    vector is masked. panel: MLP_KC × MLP_NR scalars to pack B's strips into, or NULL to read B in place. */
-MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, const int trans_c, size_t rows, size_t cols,
-                                size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
-                                size_t ldc, int first, const MLP_T *bias, MLP_T *panel)
+MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, size_t rows, size_t cols, size_t kc,
+                                const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first,
+                                const MLP_T *bias, MLP_T *panel)
 {
     size_t j = 0;
     const MLP_M all = MLP_FK(mlp_mask_first)(MLP_VL);
     for (; j + MLP_NR <= cols; j += MLP_NR) {
-        MLP_FK(gemm_strip_packed)(fused, MLP_NV, 0, trans_a, trans_c, rows, kc, A, lda, B + j, ldb,
-                                  trans_c ? C + j * ldc : C + j, ldc, first, bias != NULL ? bias + j : NULL, all,
-                                  MLP_NR, panel);
+        MLP_FK(gemm_strip_packed)(fused, MLP_NV, 0, trans_a, rows, kc, A, lda, B + j, ldb, C + j, ldc, first,
+                                  bias != NULL ? bias + j : NULL, all, panel);
     }
     if (j < cols) {
         const size_t rest = cols - j, nv = (rest + MLP_VL - 1) / MLP_VL;
         const MLP_M last = MLP_FK(mlp_mask_first)(rest - (nv - 1) * MLP_VL);
         const MLP_T *bj = bias != NULL ? bias + j : NULL;
-        MLP_T *Cj = trans_c ? C + j * ldc : C + j;
 #define MLP_STRIP(NV)                                                                                            \
-    MLP_FK(gemm_strip_packed)(fused, (NV), 1, trans_a, trans_c, rows, kc, A, lda, B + j, ldb, Cj, ldc, first, bj, \
-                              last, rest, panel)
+    MLP_FK(gemm_strip_packed)(fused, (NV), 1, trans_a, rows, kc, A, lda, B + j, ldb, C + j, ldc, first, bj, last,   \
+                              panel)
         switch (nv) {
 #if MLP_NV > 3
         case 4: MLP_STRIP(4); break;
@@ -398,14 +373,13 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
 
 /* One strip of C, nv vectors (ncols columns) wide, from packed A (pack_a: rows, kc) and a packed strip of B
    (pack_b: kc × MLP_NR): tiles of MLP_MR rows, the rest in tiles of 8, 4, 2, 1. */
-MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int masked, const int trans_c, size_t rows,
-                                   size_t kc, const MLP_T *ap, const MLP_T *bp, MLP_T *C, size_t ldc, int first,
-                                   const MLP_T *bias, MLP_M last, size_t ncols)
+MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int masked, size_t rows, size_t kc,
+                                   const MLP_T *ap, const MLP_T *bp, MLP_T *C, size_t ldc, int first, const MLP_T *bias,
+                                   MLP_M last, size_t ncols)
 {
-    const size_t cstep = trans_c ? 1 : ldc; /* from C's row i to row i + 1 */
     size_t i = 0;
     for (; i + MLP_MR <= rows; i += MLP_MR) {
-        if (!first && !trans_c) { /* the next tile's sums, from L3 or memory: rows ldc apart are not prefetched */
+        if (!first) { /* the next tile's sums, from L3 or memory: rows ldc apart are not prefetched */
             const size_t next = i + 2 * MLP_MR <= rows ? MLP_MR : rows - i - MLP_MR;
             for (size_t r = 0; r < next; r++) {
                 const MLP_T *c = C + (i + MLP_MR + r) * ldc;
@@ -413,12 +387,12 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
                 _mm_prefetch((const char *)(c + ncols - 1), _MM_HINT_T0);
             }
         }
-        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, 1, trans_c, kc, ap + i * kc, MLP_MR, bp, MLP_NR,
-                          C + i * cstep, ldc, first, bias, last, ncols);
+        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, 1, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
+                          bias, last);
     }
     if (i < rows) { /* the last panel's fewer than MLP_MR rows, A(i + r, p) at ap[i·kc + p·MLP_MR + r] */
-        MLP_FK(gemm_strip)(fused, nv, masked, 1, trans_c, rows - i, kc, ap + i * kc, MLP_MR, bp, MLP_NR,
-                           C + i * cstep, ldc, first, bias, last, ncols);
+        MLP_FK(gemm_strip)(fused, nv, masked, 1, rows - i, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
+                           bias, last);
     }
 }
 
@@ -440,15 +414,15 @@ MLP_KFN void MLP_FK(take_chunk)(mlp_atomic_int *ready, const int trans_b, size_t
 }
 
 /* C (rows, cols) = A (rows, k) · B (k, cols) (+ bias), the factors as pack_a and pack_b read them; C(i, c) at
-   C[i·ldc + c], or C[c·ldc + i] if trans_c. The loops of BLIS: blocks of bk->nc columns; in them, blocks of
+   C[i·ldc + c]. The loops of BLIS: blocks of bk->nc columns; in them, blocks of
    bk->kc of the sum, whose B block is packed once (bp: bk->kc × bk->nc rounded up to MLP_NR); in them, blocks of
    bk->mc rows, whose A block is packed once (ap: bk->mc × bk->kc, a multiple of MLP_MR rows); then chunks of
    MLP_CHUNK columns, strips of MLP_NR columns (a strip of B stays in L1) and tiles of rows (the A block stays in
    L2). With `share`, B is packed in share->bp, one chunk at a time by whichever part needs it first; each part
    walks a block's chunks from its own place (part/parts of the way), so that the parts start by packing
    different ones. */
-MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, const int trans_c, size_t rows,
-                                 size_t cols, size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, size_t rows, size_t cols,
+                                 size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
                                  MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp,
                                  const mlp_shared_b *share)
 {
@@ -483,15 +457,15 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
                     for (size_t jr = c0; jr < c1; jr += MLP_NR) {
                         const size_t w = c1 - jr < MLP_NR ? c1 - jr : MLP_NR;
                         const MLP_T *bs = bb + jr * kc, *bj = bias_block != NULL ? bias_block + jr : NULL;
-                        MLP_T *Cs = trans_c ? C + (jc + jr) * ldc + ic : C + ic * ldc + jc + jr;
+                        MLP_T *Cs = C + ic * ldc + jc + jr;
                         if (w == MLP_NR) {
-                            MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj,
+                            MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, mc, kc, ap, bs, Cs, ldc, first, bj,
                                                   MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR);
                             continue;
                         }
                         const size_t nv = (w + MLP_VL - 1) / MLP_VL;
                         const MLP_M last = MLP_FK(mlp_mask_first)(w - (nv - 1) * MLP_VL);
-#define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, trans_c, mc, kc, ap, bs, Cs, ldc, first, bj, last, w)
+#define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, mc, kc, ap, bs, Cs, ldc, first, bj, last, w)
                         switch (nv) {
 #if MLP_NV > 3
                         case 4: MLP_STRIP(4); break;
@@ -533,8 +507,8 @@ MLP_TARGET(MLP_ISA_ATTR) static size_t MLP_FK(shared_b_len)(const mlp_cache *cac
 
 /* gemm_packed for a constant `fused`, its A block (and unless `share` is given its B block) in `memory`
    (pack_bytes of it, for dimensions this large). */
-MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, int trans_c,
-                                                              size_t rows, size_t cols, size_t k, const MLP_T *A,
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, size_t rows,
+                                                              size_t cols, size_t k, const MLP_T *A,
                                                               size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                                               size_t ldc, const MLP_T *bias, const mlp_cache *cache,
                                                               unsigned char *memory, const mlp_shared_b *share)
@@ -549,11 +523,9 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const size_t even_mc = MLP_FK(even_block)(rows, bk.mc);
     const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
-        MLP_FK(gemm_packed)(1, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp,
-                            share);
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share);
     } else {
-        MLP_FK(gemm_packed)(0, trans_a, trans_b, trans_c, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp,
-                            share);
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share);
     }
 }
 
@@ -568,7 +540,7 @@ MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m,
     const size_t depth = MLP_FK(even_block)(k, MLP_KC);
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
-        MLP_FK(gemm_block)(fused, 0, 0, n, c1 - c0, kc, A + pc, k, B + pc * m + c0, m, C + c0, m, pc == 0,
+        MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, k, B + pc * m + c0, m, C + c0, m, pc == 0,
                            pc + kc == k && bias != NULL ? bias + c0 : NULL, panel);
     }
 }
@@ -597,60 +569,23 @@ MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, cons
             }
             const MLP_T *wt = panel;
             MLP_OPAQUE(wt); /* hides that wt is on the stack: else GCC copies its rows to spill slots */
-            MLP_FK(gemm_block)(fused, 0, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL);
+            MLP_FK(gemm_block)(fused, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL);
         }
     }
 }
 
-/* How many of x[0..len) are subnormal. */
-MLP_KFN size_t MLP_FK(count_subnormal)(size_t len, const MLP_T *x)
-{
-    const MLP_T tiny = sizeof(MLP_T) == 4 ? (MLP_T)FLT_MIN : (MLP_T)DBL_MIN;
-    size_t count = 0;
-    for (size_t i = 0; i < len; i++) {
-        count += (x[i] < tiny) & (x[i] > -tiny) & (x[i] != 0);
-    }
-    return count;
-}
-
-/* G (k, m) = Xᵀ · D, X (n, k), D (n, m): the sums run down the rows of X and D, in place.
-   Tiles of G broadcast X and take D in vectors, or — if D has the larger share of subnormal numbers — tiles of Gᵀ
-   broadcast D and take X in vectors, written to G through a transposing buffer. The sums are the same (fma and
-   the product are symmetric in their factors); the time is not: a multiply-add with a subnormal factor takes a
-   microcode assist, and a vector with a subnormal lane costs it for every row of the tile, a broadcast one only
-   once. Saturated sigmoids make deltas with a fraction of a percent of subnormals, so the tiles of Gᵀ win there
-   (docs/benchmarks.md, "Subnormal numbers"). The transposing buffer costs time on clean data, hence the margin
-   (a share 2^-15 higher). */
-MLP_KFN void MLP_FK(tn_body)(const int fused, const int transposed, size_t n, size_t k, size_t m, const MLP_T *X,
-                             const MLP_T *D, MLP_T *G, size_t q0, size_t q1)
+/* G (k, m) = Xᵀ · D, X (n, k), D (n, m): the sums run down the rows of X and D, in place; tiles of G broadcast X
+   and take D in vectors. G's rows q0 .. q1 − 1. */
+MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G,
+                             size_t q0, size_t q1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
     const size_t depth = MLP_FK(even_block)(n, MLP_KC);
     for (size_t pc = 0; pc < n; pc += depth) {
         const size_t kc = n - pc < depth ? n - pc : depth;
-        if (transposed) {
-            MLP_FK(gemm_block)(fused, 1, 1, m, q1 - q0, kc, D + pc * m, m, X + pc * k + q0, k, G + q0 * m, m, pc == 0,
-                               NULL, panel);
-        } else {
-            MLP_FK(gemm_block)(fused, 1, 0, q1 - q0, m, kc, X + pc * k + q0, k, D + pc * m, m, G + q0 * m, m, pc == 0,
-                               NULL, panel);
-        }
+        MLP_FK(gemm_block)(fused, 1, q1 - q0, m, kc, X + pc * k + q0, k, D + pc * m, m, G + q0 * m, m, pc == 0, NULL,
+                           panel);
     }
-}
-
-/* Whether tn_body should take its transposed form for these factors (the comment above). */
-MLP_TARGET(MLP_ISA_ATTR) static int MLP_FK(simd_tn_transposed)(size_t n, size_t k, size_t m,
-                                                               const MLP_T *X, const MLP_T *D)
-{
-    if ((double)n * (double)k * (double)m < MLP_TN_SCAN_MIN) {
-        return 0;
-    }
-    const double share_d = (double)MLP_FK(count_subnormal)(n * m, D) / ((double)n * (double)m);
-    if (share_d <= 0x1p-15) { /* share_x ≥ 0: no need to count X's (often far more numbers than D's) */
-        return 0;
-    }
-    const double share_x = (double)MLP_FK(count_subnormal)(n * k, X) / ((double)n * (double)k);
-    return share_d > share_x + 0x1p-15;
 }
 
 /* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias. */
@@ -677,23 +612,22 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, s
     }
 }
 
-/* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D, in the form `transposed` chooses (simd_tn_transposed). */
-MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn_rows)(int fused, int transposed, size_t n,
-                                                               size_t k, size_t m, const MLP_T *X,
-                                                               const MLP_T *D, MLP_T *G, size_t q0,
+/* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D. */
+MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn_rows)(int fused, size_t n, size_t k, size_t m,
+                                                               const MLP_T *X, const MLP_T *D, MLP_T *G, size_t q0,
                                                                size_t q1)
 {
     if (fused) {
-        MLP_FK(tn_body)(1, transposed, n, k, m, X, D, G, q0, q1);
+        MLP_FK(tn_body)(1, n, k, m, X, D, G, q0, q1);
     } else {
-        MLP_FK(tn_body)(0, transposed, n, k, m, X, D, G, q0, q1);
+        MLP_FK(tn_body)(0, n, k, m, X, D, G, q0, q1);
     }
 }
 
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
                                                           const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    MLP_FK(simd_gemm_tn_rows)(fused, MLP_FK(simd_tn_transposed)(n, k, m, X, D), n, k, m, X, D, G, 0, k);
+    MLP_FK(simd_gemm_tn_rows)(fused, n, k, m, X, D, G, 0, k);
 }
 
 #undef MLP_PACK_SPAN

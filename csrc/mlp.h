@@ -72,12 +72,6 @@ mlp_cache mlp_cache_or_fallback(const mlp_cache *cache);
    sysctl on macOS), 0 where it does not: to be called once (it may trap to a hypervisor), not per product. */
 mlp_cache mlp_cache_detect(void);
 
-/* Whether a vector multiply-add with a subnormal factor runs as fast as one without (within a factor of 2) on this
-   CPU: measured, about 2,000 of each three times (AMD's Zen cores take no microcode assist for it; Intel's take
-   one of about 150 cycles): about a microsecond on a CPU without the assist, a millisecond with it. 0 without AVX2
-   and FMA. To be called once, like mlp_cache_detect. */
-int mlp_subnormal_free(void);
-
 /* A monotonic clock, in nanoseconds (parallel.c). */
 int64_t mlp_now_ns(void);
 /* Returns once *flag holds `value` (acquire), spinning and now and then yielding the CPU to a thread that shares
@@ -103,11 +97,10 @@ typedef struct {
     mlp_isa isa;
     mlp_cache cache;
     mlp_alloc alloc;
-    int subnormal_free; /* 1: a subnormal factor does not slow a multiply-add on this CPU (mlp_subnormal_free) */
 } mlp_threads;
 
 /* no team: threads started per product; large products not packed */
-#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}, {NULL, NULL}, 0})
+#define MLP_THREADS(count) ((mlp_threads){(count), NULL, MLP_ISA_BEST, {0, 0, 0}, {NULL, NULL}})
 
 /* Sizes of the lecture's two-layer network: n samples, in inputs, hidden units, out outputs. Every size given to
    a kernel is at least 1. */

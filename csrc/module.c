@@ -640,7 +640,6 @@ typedef struct {
     mlp_atomic_ptr team; /* an mlp_team, NULL until then; read and set with atomics (free-threaded builds) */
     mlp_isa isa;         /* the kernels' instruction set: MLPEXT_SIMD, read once by core_exec */
     mlp_cache cache;     /* the caches large products are blocked for: mlp_cache_detect, once by core_exec */
-    int subnormal_free;  /* mlp_subnormal_free, once by core_exec */
     mlp_atomic_ptr spare; /* the scratch block kept between calls (scratch_free), or NULL */
     item_names names;
 } core_state;
@@ -1093,8 +1092,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
     const mlp_isa isa = state != NULL ? state->isa : MLP_ISA_BEST;
     const mlp_cache cache = state != NULL ? state->cache : (mlp_cache){0, 0, 0};
     const mlp_alloc alloc = {PyMem_RawMalloc, PyMem_RawFree}; /* callable without the GIL, traced */
-    const int subnormal_free = state != NULL && state->subnormal_free;
-    *threads = (mlp_threads){1, NULL, isa, cache, alloc, subnormal_free};
+    *threads = (mlp_threads){1, NULL, isa, cache, alloc};
     if (ops < (double)MLP_PARALLEL_MIN_OPS) {
         return 0;
     }
@@ -1106,7 +1104,7 @@ static int call_threads(PyObject *module, const char *fname, double ops, mlp_thr
         return -1;
     }
     mlp_team *team = count > 1 && state != NULL ? mlp_team_shared(&state->team, count, alloc) : NULL;
-    *threads = (mlp_threads){count, team, isa, cache, alloc, subnormal_free};
+    *threads = (mlp_threads){count, team, isa, cache, alloc};
     return 0;
 }
 
@@ -2438,8 +2436,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_activation_info *acts = mlp_activation_table(&n_acts);
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
     const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:O,s:n,s:n,s:N,s:N,"
-                         "s:N,s:N,s:n}",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
+                         "s:N,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2454,8 +2452,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
                          (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
-                         fallback ? Py_False : Py_True, "subnormal_free",
-                         state != NULL && state->subnormal_free ? Py_True : Py_False, "flushes_subnormals",
+                         fallback ? Py_False : Py_True, "flushes_subnormals",
                          MLP_FPMODE_FLUSH_BITS != 0 ? Py_True : Py_False, "kept_block_bytes",
                          kept_bytes, "kept_block_max",
                          (Py_ssize_t)MLP_BLOCK_KEEP_MAX, "optimizers",
@@ -2575,7 +2572,6 @@ static int core_exec(PyObject *module)
         return -1;
     }
     state->cache = mlp_cache_detect();
-    state->subnormal_free = mlp_subnormal_free();
     item_names *names = &state->names;
     for (int i = 0; i < N_STATE_ITEMS; i++) {
         if (i < MLP_MAX_LAYERS) {

@@ -76,9 +76,6 @@ def show_config():
     print(f"  caches: L1d {info['l1d_bytes'] // 1024} KB {info['l1d_ways']}-way, L2 {info['l2_bytes'] // 1024} KB "
           f"({source}); products of at least {info['pack_min_ops']:.0f} multiply-adds pack their factors in "
           f"blocks sized for them")
-    cost = ("none (measured at import)" if info["subnormal_free"]
-            else "a slow path, or not measured: Xᵀ·D broadcasts the factor that has more of them")
-    print(f"  multiply-adds with subnormal factors: {cost}")
     flush = ("flushed to zero inside mlpext's computations (read and written as 0, on every thread a call uses; "
              "the calling thread's own mode is back when it returns)" if info["flushes_subnormals"]
              else "kept (this build cannot set the CPU's flush-to-zero mode)")

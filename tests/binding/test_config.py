@@ -47,17 +47,6 @@ def test_show_config_reports_the_caches(capsys):
     assert f"L1d {geometry[0] // 1024} KB {geometry[1]}-way, L2 {geometry[2] // 1024} KB" in text
 
 
-def test_show_config_reports_what_subnormal_factors_cost(capsys):
-    """Measured once at import; only the speed of Xᵀ·D depends on it (its two forms give the same bits)."""
-    info = _core.build_info()
-    assert isinstance(info["subnormal_free"], bool)
-    if platform.machine() not in ("x86_64", "AMD64"):
-        assert info["subnormal_free"] is False  # measured only with AVX2 and FMA
-    mlpext.show_config()
-    text = capsys.readouterr().out
-    assert ("subnormal factors: none (measured at import)" in text) == info["subnormal_free"]
-
-
 def test_show_config_reports_the_threads(capsys, monkeypatch):
     info = _core.build_info()
     assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**20 and info["parallel_min_rows"] == 48

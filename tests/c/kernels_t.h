@@ -865,25 +865,20 @@ static void MLP_FN(split_case_check)(const MLP_FN(split_case) *c, MLP_T *out[SPL
 }
 
 /* The three products split among threads started for them (mlp_parallel without a team) give the bits of one
-   thread, with the range cut in several places (2, 3 and 7 threads asked); Xᵀ·D in both its forms: with clean
-   data, and with a share of subnormal deltas (its transposed form, tn_body), unless the threads say a subnormal
-   factor costs nothing here (subnormal_free: then tiles of G with the subnormal deltas in vectors). */
+   thread, with the range cut in several places (2, 3 and 7 threads asked); with clean data, and with a share of
+   subnormal deltas (the tests run with subnormals kept: the binding's flush is the caller's mode, which the parts
+   take, test_parts_take_the_callers_fpmode). */
 static void MLP_FN(test_dense_threads_same_bits)(void)
 {
     for (int case_ = 0; case_ < 4; case_++) { /* with and without subnormals, each shape */
         MLP_FN(split_case) c = MLP_FN(split_case_new)(case_ & 1, case_ >> 1);
         static const size_t parts[] = {2, 3, 7};
         for (size_t t = 0; t < COUNT(parts); t++) {
-            for (int free_ = 0; free_ < 2; free_++) {
-                MLP_T *out[SPLIT_OUTS];
-                mlp_threads threads = MLP_THREADS(parts[t]);
-                threads.subnormal_free = free_;
-                MLP_FN(split_case_run)(&c, threads, out);
-                char how[96];
-                snprintf(how, sizeof how, "shape %d, %zu threads started for it%s", case_ >> 1, parts[t],
-                         free_ ? ", subnormal factors free" : "");
-                MLP_FN(split_case_check)(&c, out, how);
-            }
+            MLP_T *out[SPLIT_OUTS];
+            MLP_FN(split_case_run)(&c, MLP_THREADS(parts[t]), out);
+            char how[96];
+            snprintf(how, sizeof how, "shape %d, %zu threads started for it", case_ >> 1, parts[t]);
+            MLP_FN(split_case_check)(&c, out, how);
         }
         MLP_FN(split_case_free)(&c);
     }
@@ -913,8 +908,7 @@ static void MLP_FN(test_dense_shared_b_same_bits)(void)
     for (int on_team = 0; on_team < 2; on_team++) {
         for (size_t count = 2; count <= 3; count++) {
             MLP_T *out[SPLIT_OUTS];
-            const mlp_threads threads = {count, on_team ? team : NULL, MLP_ISA_AVX2, caches[on_team], {malloc, free},
-                                         1};
+            const mlp_threads threads = {count, on_team ? team : NULL, MLP_ISA_AVX2, caches[on_team], {malloc, free}};
             MLP_FN(split_case_run)(&c, threads, out);
             char how[96];
             snprintf(how, sizeof how, "B shared by %zu parts, %s", count, on_team ? "on a team, tiny caches" :
@@ -940,7 +934,7 @@ static void *MLP_FN(team_user_main)(void *p)
 {
     MLP_FN(team_user) *u = p;
     for (size_t r = 0; r < COUNT(u->out); r++) {
-        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}, 0}, u->out[r]);
+        MLP_FN(split_case_run)(u->c, (mlp_threads){2, u->team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}, u->out[r]);
     }
     return NULL;
 }
@@ -969,7 +963,7 @@ static void MLP_FN(test_dense_team_same_bits)(void)
                     nanosleep(&(struct timespec){0, 2000000}, NULL);
                 }
                 MLP_T *out[SPLIT_OUTS];
-                const mlp_threads threads = {counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}, 0};
+                const mlp_threads threads = {counts[t], team, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}};
                 MLP_FN(split_case_run)(&c, threads, out);
                 char how[96];
                 snprintf(how, sizeof how, "%zu threads on a team of %zu helpers%s", counts[t], helpers[h],
@@ -1003,101 +997,56 @@ static void MLP_FN(test_dense_team_same_bits)(void)
     MLP_FN(split_case_free)(&c);
 }
 
-/* Xᵀ·D with subnormal numbers in D (its tiles then run transposed, see dense_simd_impl.h), in X, or in both:
-   every build against the naive loop, bit for bit. Products of at least 2^18 multiply-adds (where the kernels
-   look for subnormals), one in 37 values subnormal. */
-static void MLP_FN(test_dense_tn_subnormal)(void)
-{
-    static const size_t shapes[][3] = {{64, 70, 300}, {13, 33, 700}, {25, 17, 1000}, {1, 50, 6000}, {40, 1, 7000}};
-    const double tiny = sizeof(MLP_T) == 4 ? FLT_MIN : DBL_MIN;
-    for (int path = 0; path < 5; path++) {
-        for (size_t s = 0; s < COUNT(shapes); s++) {
-            for (int where = 1; where <= 3; where++) { /* 1: D, 2: X, 3: both */
-                const size_t k = shapes[s][0], m = shapes[s][1], n = shapes[s][2];
-                MLP_T *X = MLP_FN(rand_buf)(n * k, -2, 2), *D = MLP_FN(rand_buf)(n * m, -1, 1);
-                for (size_t i = 0; i < n * m && (where & 1); i += 37) {
-                    D[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
-                }
-                for (size_t i = 5; i < n * k && (where & 2); i += 37) {
-                    X[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
-                }
-                MLP_T *G = MLP_FN(buf)(k * m), *ref = MLP_FN(buf)(k * m);
-                if (MLP_FN(mlp_dense_product_path)(2, path, n, k, m, X, D, NULL, G)) {
-                    MLP_FN(naive_product)(2, path == 1 || path == 2, n, k, m, X, D, NULL, ref);
-                    if (!SAME("Xᵀ·D", G, ref, k * m)) {
-                        report(__LINE__, "  path %d: k %zu m %zu n %zu, subnormals in %s", path, k, m, n,
-                               where == 1 ? "D" : where == 2 ? "X" : "both");
-                    }
-                    GUARDS_OK(G);
-                }
-                guarded_free(X);
-                guarded_free(D);
-                guarded_free(G);
-                guarded_free(ref);
-            }
-        }
-    }
-}
-
 /* The packed kernels of large products (dense.c: gemm_packed), blocked for several cache geometries — this
    machine's or the fallback (NULL), 32 KB 8-way, 48 KB 12-way, tiny caches whose blocks cut every dimension many
    times (kc of 8 to 48, mc of a tile or two), odd sizes, and implausible ones (the fallback) — give the bits of
    the naive loop, fused and unfused, and those of the unblocked kernels; in one part, and in 2 and 3 parts run
-   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. Xᵀ·D also
-   with subnormal numbers in D, which makes its tiles run transposed (from 2^18 multiply-adds on). */
+   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. */
 static void MLP_FN(test_dense_products_blocked)(void)
 {
     const mlp_cache detected = mlp_cache_detect();
-    const int free_ = mlp_subnormal_free(); /* (a measurement: only its range is certain) */
-    CHECKF(free_ == 0 || free_ == 1, "mlp_subnormal_free says 0 or 1, got %d", free_);
     const mlp_cache geometries[] = {{0, 0, 0},       {32768, 8, 524288}, {49152, 12, 1048576}, {1024, 2, 2048},
                                     {3072, 3, 20000}, {24576, 6, 327680}, {5, 100, 7},         detected};
     static const size_t shapes[][3] = {{1, 1, 1}, {7, 17, 20}, {13, 33, 100}, {50, 150, 37}, {6, 16, 512},
                                        {61, 129, 257}, {100, 150, 50}};
-    const double tiny = sizeof(MLP_T) == 4 ? FLT_MIN : DBL_MIN;
     int ran = 0;
     for (size_t g = 0; g < COUNT(geometries) + 1; g++) {
         const mlp_cache *cache = g < COUNT(geometries) ? &geometries[g] : NULL;
         for (int which = 0; which < 3; which++) {
             for (int path = 1; path < 5; path++) {
                 for (size_t s = 0; s < COUNT(shapes); s++) {
-                    for (int sub = 0; sub < (which == 2 ? 2 : 1); sub++) {
-                        const size_t rows = shapes[s][0], cols = shapes[s][1], depth = shapes[s][2];
-                        const size_t n = which == 2 ? depth : rows;
-                        const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
-                        const size_t m = which == 1 ? depth : cols;
-                        const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
-                        MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
-                        for (size_t i = 0; sub && i < lb; i += 37) { /* D of Xᵀ·D */
-                            B[i] = (MLP_T)(tiny * rng_uniform(-0.9, 0.9));
+                    const size_t rows = shapes[s][0], cols = shapes[s][1], depth = shapes[s][2];
+                    const size_t n = which == 2 ? depth : rows;
+                    const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
+                    const size_t m = which == 1 ? depth : cols;
+                    const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
+                    MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
+                    MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
+                    MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
+                    MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
+                    MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
+                    MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
+                    for (size_t parts = 1; parts <= 3; parts++) {
+                        memset(C, 0, rows * cols * sizeof *C);
+                        if (!MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free},
+                                                               parts, n, k, m, A, B, bias, C)) {
+                            continue;
                         }
-                        MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
-                        MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
-                        MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
-                        MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
-                        MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
-                        for (size_t parts = 1; parts <= 3; parts++) {
-                            memset(C, 0, rows * cols * sizeof *C);
-                            if (!MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free},
-                                                                   parts, n, k, m, A, B, bias, C)) {
-                                continue;
-                            }
-                            ran = 1;
-                            if (!SAME("blocked product", C, ref, rows * cols) ||
-                                !SAME("blocked = unblocked", C, unblocked, rows * cols)) {
-                                report(__LINE__, "  which %d path %d, %zu parts: rows %zu cols %zu depth %zu, "
-                                       "cache %zu/%zu/%zu%s", which, path, parts, rows, cols, depth,
-                                       cache ? cache->l1_bytes : 0, cache ? cache->l1_ways : 0,
-                                       cache ? cache->l2_bytes : 0, sub ? ", subnormals in D" : "");
-                            }
-                            SAME("A unchanged", A, A0, la);
-                            SAME("B unchanged", B, B0, lb);
-                            GUARDS_OK(C);
+                        ran = 1;
+                        if (!SAME("blocked product", C, ref, rows * cols) ||
+                            !SAME("blocked = unblocked", C, unblocked, rows * cols)) {
+                            report(__LINE__, "  which %d path %d, %zu parts: rows %zu cols %zu depth %zu, "
+                                   "cache %zu/%zu/%zu", which, path, parts, rows, cols, depth,
+                                   cache ? cache->l1_bytes : 0, cache ? cache->l1_ways : 0,
+                                   cache ? cache->l2_bytes : 0);
                         }
-                        MLP_T *all[] = {A, B, bias, C, ref, unblocked, A0, B0};
-                        for (size_t q = 0; q < COUNT(all); q++) {
-                            guarded_free(all[q]);
-                        }
+                        SAME("A unchanged", A, A0, la);
+                        SAME("B unchanged", B, B0, lb);
+                        GUARDS_OK(C);
+                    }
+                    MLP_T *all[] = {A, B, bias, C, ref, unblocked, A0, B0};
+                    for (size_t q = 0; q < COUNT(all); q++) {
+                        guarded_free(all[q]);
                     }
                 }
             }
