@@ -498,13 +498,13 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                                                   : MLP_BUILD_GENERIC;
     }
 #endif
-    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on rows that give no thread more
-       than one part of MLP_PARALLEL_MIN_ROWS, are cut by columns instead where that makes as many parts (by_cols:
-       small batches; each part then packs only its own columns of W) */
+    /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on rows too few for a part of
+       MLP_PARALLEL_MIN_ROWS on every thread, are cut by columns instead where that makes more parts (by_cols:
+       small batches) */
     const size_t row_parts = MLP_FN(product_cut_rows)(&p) / MLP_PARALLEL_MIN_ROWS;
     const size_t col_parts = (which == MLP_NT ? in : out) / MLP_COLS_ALIGN;
     const int cols = which != MLP_TN && p.build != MLP_BUILD_GENERIC && n * in * out < MLP_DENSE_PACK_MIN &&
-                     epi.act.kind != MLP_SOFTMAX && row_parts <= threads.count && col_parts >= row_parts;
+                     epi.act.kind != MLP_SOFTMAX && row_parts < threads.count && col_parts > row_parts;
     size_t parts = 1;
     if (threads.count > 1 && n * in * out >= MLP_PARALLEL_MIN_OPS &&
         !(which == MLP_TN && p.build == MLP_BUILD_GENERIC)) {
