@@ -155,26 +155,30 @@ static inline int mlp_atomic_cas_ptr(mlp_atomic_ptr *p, void **expected, void *d
    MXCSR's DAZ and FTZ bits, which every SSE and AVX instruction obeys; AArch64: FPCR.FZ) and returns the mode it
    replaced; mlp_fpmode_keep() clears them (IEEE subnormals) and returns the mode it replaced; mlp_fpmode_restore()
    puts a returned mode back. mlp_fpmode_get/set read and write the whole mode (the thread team gives its helpers
-   the caller's). Elsewhere (plain C, other CPUs, MSVC on ARM) they do nothing and subnormals are kept. */
-#if !defined(MLP_PLAIN_C) && (defined(__x86_64__) || defined(_M_X64) || (defined(__i386__) && defined(__SSE__)))
+   the caller's). Elsewhere (plain C, other CPUs, MSVC on ARM, 32-bit x86 with x87 arithmetic) they do nothing and
+   subnormals are kept. */
+#if !defined(MLP_PLAIN_C) && (defined(__x86_64__) || defined(_M_X64) || (defined(__i386__) && defined(__SSE2_MATH__)))
 #include <xmmintrin.h>
 typedef unsigned mlp_fpmode;
 #define MLP_FPMODE_FLUSH_BITS 0x8040u /* FTZ (bit 15) and DAZ (bit 6) */
+#define MLP_FPMODE_STATUS 0x3Fu       /* the exception flags, which computations set: not part of the mode */
 static inline mlp_fpmode mlp_fpmode_get(void) { return _mm_getcsr(); }
 static inline void mlp_fpmode_set(mlp_fpmode mode) { _mm_setcsr(mode); }
 #elif defined(MLP_GNU) && !defined(MLP_PLAIN_C) && defined(__aarch64__)
 typedef unsigned long long mlp_fpmode;
 #define MLP_FPMODE_FLUSH_BITS (1ull << 24) /* FZ */
+#define MLP_FPMODE_STATUS 0ull              /* (the flags are in FPSR) */
 static inline mlp_fpmode mlp_fpmode_get(void)
 {
     mlp_fpmode mode;
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(mode));
     return mode;
 }
-static inline void mlp_fpmode_set(mlp_fpmode mode) { __asm__ __volatile__("msr fpcr, %0" : : "r"(mode)); }
+static inline void mlp_fpmode_set(mlp_fpmode mode) { __asm__ __volatile__("msr fpcr, %0" : : "r"(mode) : "memory"); }
 #else
 typedef unsigned mlp_fpmode;
 #define MLP_FPMODE_FLUSH_BITS 0u
+#define MLP_FPMODE_STATUS 0u
 static inline mlp_fpmode mlp_fpmode_get(void) { return 0; }
 static inline void mlp_fpmode_set(mlp_fpmode mode) { (void)mode; }
 #endif
@@ -194,11 +198,13 @@ static inline mlp_fpmode mlp_fpmode_keep(void)
     }
     return mode;
 }
-/* after mlp_fpmode_flush or mlp_fpmode_keep: the mode `before` they returned, without a write where it is so */
+/* after mlp_fpmode_flush or mlp_fpmode_keep: the mode `before` they returned, without a write where it is so;
+   exception flags raised meanwhile are kept */
 static inline void mlp_fpmode_restore(mlp_fpmode before)
 {
-    if (mlp_fpmode_get() != before) {
-        mlp_fpmode_set(before);
+    const mlp_fpmode now = mlp_fpmode_get();
+    if ((now ^ before) & ~MLP_FPMODE_STATUS) {
+        mlp_fpmode_set((before & ~MLP_FPMODE_STATUS) | (now & MLP_FPMODE_STATUS));
     }
 }
 

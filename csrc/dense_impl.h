@@ -482,8 +482,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
    Whether a layer fuses depends on its shape only, never on n: a row's output (forward, delta) is the same
    whatever batch it comes in. From MLP_PARALLEL_MIN_OPS multiply-adds on, the product is split among up to
    threads.count threads (mlp_parallel), as many as give each part MLP_PARALLEL_MIN_ROWS of the rows it is cut
-   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on rows too few for a second part per
-   thread, MLP_COLS_ALIGN of C's columns (by_cols) where those give as many parts; the same result. Each part
+   by — or, for an unpacked X·W + b or D·Wᵀ with an element-wise epilogue on rows too few for a part on every
+   thread, MLP_COLS_ALIGN of C's columns (by_cols) where those give more parts; the same result. Each part
    then applies the epilogue to its share, so that work is split among the threads too. */
 static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,

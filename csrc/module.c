@@ -1060,7 +1060,7 @@ static int parse_name(const char *fname, const char *what, PyObject *o, const ch
 /* A kernel section of the call whose call_ctx is c: first its arrays are proved unchanged if Python code may have
    run since they were last (call_prove; if not, `on_error` runs with the ValueError set), then the GIL is released
    for `work` of at least GIL_RELEASE_MIN_WORK, and the kernels run with subnormal numbers flushed to zero
-   (mlp_fpmode_flush; docs/design.md, "Subnormal numbers"). END_KERNEL puts the thread's mode back and takes the
+   (mlp_fpmode_flush; docs/design.md, "Exactness"). END_KERNEL puts the thread's mode back and takes the
    GIL back; other threads may have run Python code meanwhile, so the arrays must be proved again before any later
    kernel section. */
 #define BEGIN_KERNEL(c, work, on_error)                                                                          \
@@ -2079,7 +2079,9 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
         nc->data[i] = k->c.args[i].data;
     }
     if (nc->y >= 0) {
+        const mlp_fpmode mode = mlp_fpmode_flush(); /* converted as in a kernel section (BEGIN_KERNEL) */
         convert_inputs(&k->c);
+        mlp_fpmode_restore(mode);
         if (net_check_labels(nc) < 0) {
             call_end(k, NULL);
             return -1;

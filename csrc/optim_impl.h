@@ -99,7 +99,7 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
     const int keep = !MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt);
     const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
-    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : mlp_fpmode_get(); /* kept: subnormals as torch has them */
+    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : 0; /* kept: subnormals as torch has them */
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -110,7 +110,9 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     (void)isa;
     MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
 #endif
-    mlp_fpmode_restore(mode);
+    if (keep) {
+        mlp_fpmode_restore(mode);
+    }
 }
 
 /* torch.optim.Adam: step count, buffers {exp_avg, exp_avg_sq}; weight_decay is an L2 term in the gradient. */
@@ -144,7 +146,7 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     const int decay = opt->weight_decay != 0.0;
     const int keep = !MLP_FN(eps_hides_flush)(opt->eps, 1.0);
     const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
-    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : mlp_fpmode_get(); /* kept: subnormals as torch has them */
+    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : 0; /* kept: subnormals as torch has them */
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
@@ -153,7 +155,9 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
         const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
         p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
     }
-    mlp_fpmode_restore(mode);
+    if (keep) {
+        mlp_fpmode_restore(mode);
+    }
 }
 
 #undef MLP_ADAM_PARAMS
