@@ -141,6 +141,18 @@ static void MLP_FN(naive_param_grads)(size_t n, size_t in, size_t out, const MLP
     }
 }
 
+/* A product whose C is (rows, cols) over `depth` terms, in the test hook's own convention (naive_product below):
+   its (n, k, m) and the lengths of A and B. */
+typedef struct {
+    size_t n, k, m, la, lb;
+} MLP_FN(product_shape);
+static MLP_FN(product_shape) MLP_FN(shape_of)(int which, size_t rows, size_t cols, size_t depth)
+{
+    const size_t n = which == 2 ? depth : rows, k = which == 0 ? depth : which == 1 ? cols : rows;
+    const size_t m = which == 1 ? depth : cols;
+    return (MLP_FN(product_shape)){n, k, m, which == 1 ? n * m : n * k, which == 2 ? n * m : k * m};
+}
+
 /* The three products of dense.c's test hook (mlp_dense_product_path): which 0: C (n, m) = A (n, k)·B (k, m) + bias;
    1: C (n, k) = A (n, m)·Bᵀ, B (k, m); 2: C (k, m) = Aᵀ·B, A (n, k), B (n, m). Each element a sum from the first
    product, p increasing, fused or not. */
@@ -734,11 +746,8 @@ static void MLP_FN(test_dense_products_each_path)(void)
                     for (size_t ic = 0; ic < nc; ic++) {
                         for (size_t ik = 0; ik < nk; ik++) {
                             const size_t rows = R[ir], cols = Cs[ic], depth = K[ik];
-                            /* (n, k, m) of the product's own convention */
-                            const size_t n = which == 2 ? depth : rows;
-                            const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
-                            const size_t m = which == 1 ? depth : cols;
-                            const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
+                            const MLP_FN(product_shape) sh = MLP_FN(shape_of)(which, rows, cols, depth);
+                            const size_t n = sh.n, k = sh.k, m = sh.m, la = sh.la, lb = sh.lb;
                             MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
                             MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
                             MLP_T *ref = MLP_FN(buf)(rows * cols);
@@ -1016,10 +1025,8 @@ static void MLP_FN(test_dense_products_blocked)(void)
             for (int path = 1; path < 5; path++) {
                 for (size_t s = 0; s < COUNT(shapes); s++) {
                     const size_t rows = shapes[s][0], cols = shapes[s][1], depth = shapes[s][2];
-                    const size_t n = which == 2 ? depth : rows;
-                    const size_t k = which == 0 ? depth : which == 1 ? cols : rows;
-                    const size_t m = which == 1 ? depth : cols;
-                    const size_t la = which == 1 ? n * m : n * k, lb = which == 2 ? n * m : k * m;
+                    const MLP_FN(product_shape) sh = MLP_FN(shape_of)(which, rows, cols, depth);
+                    const size_t n = sh.n, k = sh.k, m = sh.m, la = sh.la, lb = sh.lb;
                     MLP_T *A = MLP_FN(rand_buf)(la, -2, 2), *B = MLP_FN(rand_buf)(lb, -2, 2);
                     MLP_T *bias = MLP_FN(rand_buf)(cols, -1, 1), *C = MLP_FN(buf)(rows * cols);
                     MLP_T *ref = MLP_FN(buf)(rows * cols), *unblocked = MLP_FN(buf)(rows * cols);
