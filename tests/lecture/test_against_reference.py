@@ -22,6 +22,11 @@ worst case, which real rounding errors, being random, are far below). `tiny` is 
 number: below it values lose relative precision (gradual underflow), and an implementation computing sigmoid(z)
 for very negative z as exp(z)/(1+exp(z)) gets a subnormal where NumPy's 1/(1+exp(-z)) gets exactly 0.
 
+mlpext flushes subnormal numbers to zero (docs/design.md, "Exactness"): each operation whose result or operand
+is below `tiny` may be off by up to `tiny` in absolute terms, so a sum of k products by up to 2k·tiny (0.5 times
+FLT_MIN three times is 1.5·FLT_MIN in NumPy, 0 in mlpext). The magnitudes carry that too: every operation adds
+`tiny / rtol` to M (the `floor` argument below), which then propagates like any other error.
+
 Also: X given in any real dtype, layout or as a list gives exactly the result of the converted C array, and
 out= arrays are the returned objects and hold the same numbers.
 """
@@ -35,6 +40,7 @@ from hypothesis.extra import numpy as hnp
 
 import mlpext
 import mlpext.reference as reference
+from mlpext import _core
 from mlp_helpers import copies, make_params, param_shapes
 
 DTYPES = [np.dtype(np.float64), np.dtype(np.float32)]
@@ -90,44 +96,60 @@ def sigmoid64(z):
         return 1 / (1 + np.exp(-z))
 
 
-def forward_magnitudes(X, params, dparams):
+def flush_floor(dtype):
+    """What one operation flushing a subnormal to zero adds to a magnitude M: tiny / rtol (see the docstring)."""
+    dtype = np.dtype(dtype)
+    return float(np.finfo(dtype).tiny) / RTOL[dtype]
+
+
+def forward_magnitudes(X, params, dparams, floor):
     """A1, M_A1, P, M_P for parameters carrying error magnitudes dparams."""
     X = f64(X)
     W1, b1, W2, b2 = map(f64, params)
     dW1, db1, dW2, db2 = dparams
+    n_in, hidden = W1.shape
+    # A sum of k products and a bias: 2k + 1 operations may flush; the sigmoid's own result one more.
     A1 = sigmoid64(X @ W1 + b1)
-    M_A1 = A1 * (1 - A1) * (np.abs(X) @ (np.abs(W1) + dW1) + np.abs(b1) + db1)
+    M_A1 = A1 * (1 - A1) * (np.abs(X) @ (np.abs(W1) + dW1) + np.abs(b1) + db1 + (2 * n_in + 1) * floor) + floor
     P = sigmoid64(A1 @ W2 + b2)
-    M_P = P * (1 - P) * ((A1 + M_A1) @ (np.abs(W2) + dW2) + np.abs(b2) + db2)
+    M_P = P * (1 - P) * ((A1 + M_A1) @ (np.abs(W2) + dW2) + np.abs(b2) + db2 + (2 * hidden + 1) * floor) + floor
     return A1, M_A1, P, M_P
 
 
-def backward_magnitudes(y, A1, M_A1, P, M_P, W2, dW2):
+def backward_magnitudes(y, A1, M_A1, P, M_P, W2, dW2, floor):
     """D2, M_D2, D1, M_D1 from inputs carrying error magnitudes M_A1, M_P, dW2."""
     y, A1, P, W2 = map(f64, (y, A1, P, W2))
+    n_out = W2.shape[1]
     E = y - P
     D2 = E * P * (1 - P)
     # |d D2 / d P| <= 1/4 + |E|; P's error is its own rounding (relative: |P|) plus what it inherits (M_P). The
     # first matters: for P near 1, 1 - P has few correct digits (P = 1 - 6e-6 in float32 leaves 1 - P 1% off).
-    M_D2 = np.abs(D2) + (0.25 + np.abs(E)) * (np.abs(P) + M_P)
+    # Flushes: y - P, 1 - P and two products.
+    M_D2 = np.abs(D2) + (0.25 + np.abs(E)) * (np.abs(P) + M_P) + 4 * floor
     G = D2 @ W2.T
     S1 = np.abs(A1 * (1 - A1))
     D1 = G * S1
-    M_D1 = ((np.abs(D2) + M_D2) @ (np.abs(W2) + dW2).T) * S1 + np.abs(G) * np.abs(1 - 2 * A1) * (np.abs(A1) + M_A1)
+    # Flushes: the 2·n_out operations of G (times S1), S1's two (times |G|), and the product G·S1.
+    M_D1 = (((np.abs(D2) + M_D2) @ (np.abs(W2) + dW2).T) * S1 + np.abs(G) * np.abs(1 - 2 * A1) * (np.abs(A1) + M_A1)
+            + (2 * n_out * S1 + 2 * np.abs(G) + 1) * floor)
     return D2, M_D2, D1, M_D1
 
 
-def update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr):
+def update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr, floor):
     """The updated parameters (float64) and their error magnitudes."""
     X, A1, D2, D1 = map(f64, (X, A1, D2, D1))
     W1, b1, W2, b2 = map(f64, params)
     dW1, db1, dW2, db2 = dparams
     lr = abs(float(lr))
+    n = X.shape[0]
+    # Flushes: a sum over n rows of products (2n operations, before or after the scaling by lr), the scaling and
+    # the addition; a bias's sum has n.
+    weights, biases = ((1 + lr) * 2 * n + 2) * floor, ((1 + lr) * n + 2) * floor
     new = [W1 + X.T @ D1 * lr, b1 + D1.sum(0) * lr, W2 + A1.T @ D2 * lr, b2 + D2.sum(0) * lr]
-    mags = [np.abs(W1) + dW1 + lr * (np.abs(X).T @ (np.abs(D1) + M_D1)),
-            np.abs(b1) + db1 + lr * (np.abs(D1) + M_D1).sum(0),
-            np.abs(W2) + dW2 + lr * ((np.abs(A1) + M_A1).T @ (np.abs(D2) + M_D2)),
-            np.abs(b2) + db2 + lr * (np.abs(D2) + M_D2).sum(0)]
+    mags = [np.abs(W1) + dW1 + lr * (np.abs(X).T @ (np.abs(D1) + M_D1)) + weights,
+            np.abs(b1) + db1 + lr * (np.abs(D1) + M_D1).sum(0) + biases,
+            np.abs(W2) + dW2 + lr * ((np.abs(A1) + M_A1).T @ (np.abs(D2) + M_D2)) + weights,
+            np.abs(b2) + db2 + lr * (np.abs(D2) + M_D2).sum(0) + biases]
     return new, mags
 
 
@@ -135,11 +157,11 @@ def zero_magnitudes(params):
     return [np.zeros(p.shape) for p in params]
 
 
-def step_magnitudes(X, y, params, dparams, lr):
+def step_magnitudes(X, y, params, dparams, lr, floor):
     """One training step: new params, their magnitudes, and the loss's magnitude."""
-    A1, M_A1, P, M_P = forward_magnitudes(X, params, dparams)
-    D2, M_D2, D1, M_D1 = backward_magnitudes(y, A1, M_A1, P, M_P, params[2], dparams[2])
-    new, mags = update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr)
+    A1, M_A1, P, M_P = forward_magnitudes(X, params, dparams, floor)
+    D2, M_D2, D1, M_D1 = backward_magnitudes(y, A1, M_A1, P, M_P, params[2], dparams[2], floor)
+    new, mags = update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr, floor)
     M_loss = float(np.mean(np.abs(f64(y) - P) + np.abs(P) + M_P))  # y - P cancels: P's own rounding counts
     return new, mags, M_loss
 
@@ -175,7 +197,7 @@ def quiet(fn, *args, **kwargs):
 def test_forward(net):
     A1, P = mlpext.forward(net.X, *net.params)
     A1_ref, P_ref = quiet(reference.forward, net.X, *net.params)
-    _, M_A1, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params))
+    _, M_A1, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params), flush_floor(net.dtype))
     assert_within(A1, A1_ref, M_A1, "hidden_activation")
     assert_within(P, P_ref, M_P, "predicted_output")
 
@@ -184,7 +206,7 @@ def test_forward(net):
 def test_predict(net):
     P = mlpext.predict(net.X, *net.params)
     P_ref = quiet(reference.predict, net.X, *net.params)
-    _, _, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params))
+    _, _, _, M_P = forward_magnitudes(net.X, net.params, zero_magnitudes(net.params), flush_floor(net.dtype))
     assert_within(P, P_ref, M_P, "predicted")
 
 
@@ -196,7 +218,7 @@ def test_backward(net, data):
     W2 = net.params[2]
     D2, D1 = mlpext.backward(net.y, A1, P, W2)
     D2_ref, D1_ref = reference.backward(net.y, A1, P, W2)
-    _, M_D2, _, M_D1 = backward_magnitudes(net.y, A1, 0.0, P, 0.0, W2, 0.0)
+    _, M_D2, _, M_D1 = backward_magnitudes(net.y, A1, 0.0, P, 0.0, W2, 0.0, flush_floor(net.dtype))
     # M_D2 includes |D2| itself; with exact inputs D2 is a few correctly rounded products, relative error only.
     assert_within(D2, D2_ref, 0.0, "delta_output")
     assert_within(D1, D1_ref, M_D1, "delta_hidden")
@@ -211,7 +233,8 @@ def test_update(net, data):
     params, params_ref = copies(net.params), copies(net.params)
     assert mlpext.update(net.X, A1, D2, D1, *params, net.lr) is None
     reference.update(net.X, A1, D2, D1, *params_ref, net.lr)
-    _, mags = update_magnitudes(net.X, A1, 0.0, D2, 0.0, D1, 0.0, net.params, zero_magnitudes(net.params), net.lr)
+    _, mags = update_magnitudes(net.X, A1, 0.0, D2, 0.0, D1, 0.0, net.params, zero_magnitudes(net.params), net.lr,
+                                 flush_floor(net.dtype))
     for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
         assert_within(actual, expected, M, name)
 
@@ -221,7 +244,8 @@ def test_train_step(net):
     params, params_ref = copies(net.params), copies(net.params)
     loss = mlpext.train_step(net.X, net.y, *params, net.lr)
     loss_ref = quiet(reference.train_step, net.X, net.y, *params_ref, net.lr)
-    _, mags, M_loss = step_magnitudes(net.X, net.y, net.params, zero_magnitudes(net.params), net.lr)
+    _, mags, M_loss = step_magnitudes(net.X, net.y, net.params, zero_magnitudes(net.params), net.lr,
+                                       flush_floor(net.dtype))
     assert type(loss) is float
     assert_within(np.float64(loss), np.float64(loss_ref), M_loss, "loss", net.dtype)
     for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
@@ -238,7 +262,7 @@ def test_train(net, epochs):
     current, mags = [f64(p) for p in net.params], zero_magnitudes(net.params)
     for epoch in range(epochs):
         with np.errstate(over="ignore", invalid="ignore"):
-            current, mags, M_loss = step_magnitudes(net.X, net.y, current, mags, net.lr)
+            current, mags, M_loss = step_magnitudes(net.X, net.y, current, mags, net.lr, flush_floor(net.dtype))
         assert_within(losses[epoch], losses_ref[epoch], M_loss, f"loss of epoch {epoch}", net.dtype)
     for name, actual, expected, M in zip("W1 b1 W2 b2".split(), params, params_ref, mags):
         assert_within(actual, expected, M, name)
@@ -252,10 +276,32 @@ def test_magnitudes_are_not_vacuous():
     good, wrong = copies(params), copies(params)
     reference.train_step(X, y, *good, 0.5)
     mlpext.train_step(X, y, *wrong, 0.5 * (1 + 1e-9))
-    _, mags, _ = step_magnitudes(X, y, params, zero_magnitudes(params), 0.5)
+    _, mags, _ = step_magnitudes(X, y, params, zero_magnitudes(params), 0.5, flush_floor(X.dtype))
     with pytest.raises(AssertionError):
         for actual, expected, M in zip(wrong, good, mags):
             assert_within(actual, expected, M, "W")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_flushed_sums_are_within_the_floor(dtype):
+    """A sum of subnormal products: 0 in mlpext, k·tiny/2 in NumPy. The flush floor admits it, and is needed."""
+    if not _core.build_info()["flushes_subnormals"]:
+        pytest.skip("this build keeps subnormal numbers")
+    n = 3
+    tiny = np.finfo(dtype).tiny
+    X, y = np.zeros((n, 1), dtype), np.zeros((n, 1), dtype)
+    A1, D2, D1 = np.full((n, 1), 0.5, dtype), np.full((n, 1), tiny, dtype), np.zeros((n, 1), dtype)
+    params = [np.zeros(shape, dtype) for shape in param_shapes(1, 1, 1)]
+    ours, theirs = copies(params), copies(params)
+    mlpext.update(X, A1, D2, D1, *ours, 1.0)
+    reference.update(X, A1, D2, D1, *theirs, 1.0)
+    assert ours[2][0, 0] == 0 and theirs[2][0, 0] == dtype.type(1.5 * tiny)  # 0.5·tiny is subnormal: flushed
+    _, mags = update_magnitudes(X, A1, 0.0, D2, 0.0, D1, 0.0, params, zero_magnitudes(params), 1.0,
+                                flush_floor(dtype))
+    assert_within(ours[2], theirs[2], mags[2], "W2")
+    _, bare = update_magnitudes(X, A1, 0.0, D2, 0.0, D1, 0.0, params, zero_magnitudes(params), 1.0, 0.0)
+    with pytest.raises(AssertionError):
+        assert_within(ours[2], theirs[2], bare[2], "W2")
 
 
 # ------------------------------------------------------------------------------------------------------------
