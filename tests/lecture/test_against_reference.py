@@ -22,10 +22,11 @@ worst case, which real rounding errors, being random, are far below). `tiny` is 
 number: below it values lose relative precision (gradual underflow), and an implementation computing sigmoid(z)
 for very negative z as exp(z)/(1+exp(z)) gets a subnormal where NumPy's 1/(1+exp(-z)) gets exactly 0.
 
-mlpext flushes subnormal numbers to zero (docs/design.md, "Exactness"): each operation whose result or operand
-is below `tiny` may be off by up to `tiny` in absolute terms, so a sum of k products by up to 2k·tiny (0.5 times
-FLT_MIN three times is 1.5·FLT_MIN in NumPy, 0 in mlpext). The magnitudes carry that too: every operation adds
-`tiny / rtol` to M (the `floor` argument below), which then propagates like any other error.
+mlpext flushes subnormal numbers to zero (docs/design.md, "Exactness"): a result below `tiny` is off by less than
+`tiny`, and an operand below it is read as 0, which puts a product a·b off by |b|·tiny. So a sum Σ a_k·b_k can be
+off by Σ (|a_k| + |b_k| + 2)·tiny (0.5 times FLT_MIN three times is 1.5·FLT_MIN in NumPy, 0 in mlpext). The
+magnitudes carry that too, in units of `tiny / rtol` (the `floor` argument below), and propagate it like any
+other error.
 
 Also: X given in any real dtype, layout or as a list gives exactly the result of the converted C array, and
 out= arrays are the returned objects and hold the same numbers.
@@ -97,9 +98,15 @@ def sigmoid64(z):
 
 
 def flush_floor(dtype):
-    """What one operation flushing a subnormal to zero adds to a magnitude M: tiny / rtol (see the docstring)."""
+    """What an error of `tiny` adds to a magnitude M: tiny / rtol (see the docstring)."""
     dtype = np.dtype(dtype)
     return float(np.finfo(dtype).tiny) / RTOL[dtype]
+
+
+def flushes(A, B):
+    """For A @ B, in units of tiny: how far flushing subnormals can move each entry, Σ_k (|A_ik| + |B_kj| + 2) (an
+    operand read as 0, the product's and the sum's results flushed)."""
+    return np.abs(A).sum(1)[:, None] + np.abs(B).sum(0)[None, :] + 2 * A.shape[1]
 
 
 def forward_magnitudes(X, params, dparams, floor):
@@ -107,31 +114,29 @@ def forward_magnitudes(X, params, dparams, floor):
     X = f64(X)
     W1, b1, W2, b2 = map(f64, params)
     dW1, db1, dW2, db2 = dparams
-    n_in, hidden = W1.shape
-    # A sum of k products and a bias: 2k + 1 operations may flush; the sigmoid's own result one more.
+    # Flushes: the products' sums, the bias (read as 0, the sum flushed) and the sigmoid's own result.
     A1 = sigmoid64(X @ W1 + b1)
-    M_A1 = A1 * (1 - A1) * (np.abs(X) @ (np.abs(W1) + dW1) + np.abs(b1) + db1 + (2 * n_in + 1) * floor) + floor
+    M_A1 = A1 * (1 - A1) * (np.abs(X) @ (np.abs(W1) + dW1) + np.abs(b1) + db1 + (flushes(X, W1) + 2) * floor) + floor
     P = sigmoid64(A1 @ W2 + b2)
-    M_P = P * (1 - P) * ((A1 + M_A1) @ (np.abs(W2) + dW2) + np.abs(b2) + db2 + (2 * hidden + 1) * floor) + floor
+    M_P = P * (1 - P) * ((A1 + M_A1) @ (np.abs(W2) + dW2) + np.abs(b2) + db2 + (flushes(A1, W2) + 2) * floor) + floor
     return A1, M_A1, P, M_P
 
 
 def backward_magnitudes(y, A1, M_A1, P, M_P, W2, dW2, floor):
     """D2, M_D2, D1, M_D1 from inputs carrying error magnitudes M_A1, M_P, dW2."""
     y, A1, P, W2 = map(f64, (y, A1, P, W2))
-    n_out = W2.shape[1]
     E = y - P
     D2 = E * P * (1 - P)
     # |d D2 / d P| <= 1/4 + |E|; P's error is its own rounding (relative: |P|) plus what it inherits (M_P). The
     # first matters: for P near 1, 1 - P has few correct digits (P = 1 - 6e-6 in float32 leaves 1 - P 1% off).
-    # Flushes: y - P, 1 - P and two products.
-    M_D2 = np.abs(D2) + (0.25 + np.abs(E)) * (np.abs(P) + M_P) + 4 * floor
+    # Flushes: y and P read as 0 (P also in E·P, where |E| <= 2), y - P and both products flushed: below 6·tiny.
+    M_D2 = np.abs(D2) + (0.25 + np.abs(E)) * (np.abs(P) + M_P) + 6 * floor
     G = D2 @ W2.T
     S1 = np.abs(A1 * (1 - A1))
     D1 = G * S1
-    # Flushes: the 2·n_out operations of G (times S1), S1's two (times |G|), and the product G·S1.
+    # Flushes: G's sums (times S1), A1 and S1 read as 0 or S1 flushed (times |G|), and the product G·S1.
     M_D1 = (((np.abs(D2) + M_D2) @ (np.abs(W2) + dW2).T) * S1 + np.abs(G) * np.abs(1 - 2 * A1) * (np.abs(A1) + M_A1)
-            + (2 * n_out * S1 + 2 * np.abs(G) + 1) * floor)
+            + (flushes(D2, W2.T) * S1 + 3 * np.abs(G) + 1) * floor)
     return D2, M_D2, D1, M_D1
 
 
@@ -142,13 +147,14 @@ def update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr, floo
     dW1, db1, dW2, db2 = dparams
     lr = abs(float(lr))
     n = X.shape[0]
-    # Flushes: a sum over n rows of products (2n operations, before or after the scaling by lr), the scaling and
-    # the addition; a bias's sum has n.
-    weights, biases = ((1 + lr) * 2 * n + 2) * floor, ((1 + lr) * n + 2) * floor
+    # Flushes: the sums over the n rows (before or after the scaling by lr: 1 + lr times them), the scaling, and
+    # the parameter read as 0 or the addition flushed; a bias's sum has 2n (each term read as 0, each sum flushed).
+    weights1, weights2 = (((1 + lr) * flushes(X.T, D1) + 3) * floor, ((1 + lr) * flushes(A1.T, D2) + 3) * floor)
+    biases = ((1 + lr) * 2 * n + 3) * floor
     new = [W1 + X.T @ D1 * lr, b1 + D1.sum(0) * lr, W2 + A1.T @ D2 * lr, b2 + D2.sum(0) * lr]
-    mags = [np.abs(W1) + dW1 + lr * (np.abs(X).T @ (np.abs(D1) + M_D1)) + weights,
+    mags = [np.abs(W1) + dW1 + lr * (np.abs(X).T @ (np.abs(D1) + M_D1)) + weights1,
             np.abs(b1) + db1 + lr * (np.abs(D1) + M_D1).sum(0) + biases,
-            np.abs(W2) + dW2 + lr * ((np.abs(A1) + M_A1).T @ (np.abs(D2) + M_D2)) + weights,
+            np.abs(W2) + dW2 + lr * ((np.abs(A1) + M_A1).T @ (np.abs(D2) + M_D2)) + weights2,
             np.abs(b2) + db2 + lr * (np.abs(D2) + M_D2).sum(0) + biases]
     return new, mags
 
@@ -162,7 +168,8 @@ def step_magnitudes(X, y, params, dparams, lr, floor):
     A1, M_A1, P, M_P = forward_magnitudes(X, params, dparams, floor)
     D2, M_D2, D1, M_D1 = backward_magnitudes(y, A1, M_A1, P, M_P, params[2], dparams[2], floor)
     new, mags = update_magnitudes(X, A1, M_A1, D2, M_D2, D1, M_D1, params, dparams, lr, floor)
-    M_loss = float(np.mean(np.abs(f64(y) - P) + np.abs(P) + M_P))  # y - P cancels: P's own rounding counts
+    # y - P cancels: P's own rounding counts; y and P read as 0 where subnormal (two tiny)
+    M_loss = float(np.mean(np.abs(f64(y) - P) + np.abs(P) + M_P + 2 * floor))
     return new, mags, M_loss
 
 
@@ -219,8 +226,9 @@ def test_backward(net, data):
     D2, D1 = mlpext.backward(net.y, A1, P, W2)
     D2_ref, D1_ref = reference.backward(net.y, A1, P, W2)
     _, M_D2, _, M_D1 = backward_magnitudes(net.y, A1, 0.0, P, 0.0, W2, 0.0, flush_floor(net.dtype))
-    # M_D2 includes |D2| itself; with exact inputs D2 is a few correctly rounded products, relative error only.
-    assert_within(D2, D2_ref, 0.0, "delta_output")
+    # M_D2 includes |D2| itself; with exact inputs D2 is a few correctly rounded products, relative error only,
+    # and what flushing subnormals costs (backward_magnitudes).
+    assert_within(D2, D2_ref, 6 * flush_floor(net.dtype), "delta_output")
     assert_within(D1, D1_ref, M_D1, "delta_hidden")
 
 
@@ -302,6 +310,28 @@ def test_flushed_sums_are_within_the_floor(dtype):
     _, bare = update_magnitudes(X, A1, 0.0, D2, 0.0, D1, 0.0, params, zero_magnitudes(params), 1.0, 0.0)
     with pytest.raises(AssertionError):
         assert_within(ours[2], theirs[2], bare[2], "W2")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_subnormal_inputs_are_within_the_floor(dtype):
+    """A subnormal input read as 0: P = 0.9·tiny and y = 2 give D2 = 0 in mlpext, about 1.8·tiny in NumPy, and D1
+    (through W2 = 4) is off by more. The flush floor admits both, and is needed."""
+    if not _core.build_info()["flushes_subnormals"]:
+        pytest.skip("this build keeps subnormal numbers")
+    tiny = np.finfo(dtype).tiny
+    y, P = np.full((1, 1), 2, dtype), np.full((1, 1), 0.9 * tiny, dtype)
+    A1, W2 = np.full((1, 3), 0.5, dtype), np.full((3, 1), 4, dtype)
+    ours, theirs = mlpext.backward(y, A1, P, W2), reference.backward(y, A1, P, W2)
+    assert ours[0][0, 0] == 0 and theirs[0][0, 0] > tiny  # D2
+    floor = flush_floor(dtype)
+    _, _, _, M_D1 = backward_magnitudes(y, A1, 0.0, P, 0.0, W2, 0.0, floor)
+    assert_within(ours[0], theirs[0], 6 * floor, "delta_output")
+    assert_within(ours[1], theirs[1], M_D1, "delta_hidden")
+    with pytest.raises(AssertionError):
+        assert_within(ours[0], theirs[0], 0.0, "delta_output")
+    _, _, _, bare = backward_magnitudes(y, A1, 0.0, P, 0.0, W2, 0.0, 0.0)
+    with pytest.raises(AssertionError):
+        assert_within(ours[1], theirs[1], bare, "delta_hidden")
 
 
 # ------------------------------------------------------------------------------------------------------------
