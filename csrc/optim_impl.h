@@ -10,7 +10,7 @@
  * microcode assist (~150 cycles): Adam on the digits ran 1.4–2.6× slower for it. What that changes is small,
  * not nothing: a flushed m drops a step below lr·FLT_MIN/(bc1·eps) (at lr 1e-3 and eps 1e-8, under half an ulp
  * of any float32 parameter above about 1e-26); a flushed v leaves the step it is flushed in as it was (its
- * square root is under half an ulp of eps: eps_hides_flush) but enters later averages, so a later step can differ
+ * square root is under half an ulp of eps: state_flush_below) but enters later averages, so a later step can differ
  * from torch's in its last bit. Tests compare with the usual tolerance. Adam and RMSprop flush only where eps
  * hides √v: with a small eps (below about 1e-10 in float32) a flushed v would leave eps alone in the denominator
  * where torch has √v, and the step would be lr·m/eps, orders of magnitude larger; there the state is kept,
@@ -18,14 +18,21 @@
  * kernel sections flush subnormals everywhere else).
  */
 
-/* Whether eps hides a flushed Adam or RMSprop state: √v / scale (scale: Adam's bias correction √(1 − β2ᵗ), 1 for
-   RMSprop) for any subnormal v is below half an ulp of eps, so the step's denominator rounds the same. */
 #define MLP_T_MIN ((MLP_T)(sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN)) /* the smallest normal */
-static int MLP_FN(eps_hides_flush)(double eps, double scale)
+
+/* Where Adam's or RMSprop's state is flushed, for MLP_FLUSH_BELOW: MLP_T_MIN if eps hides a flushed state (√v /
+   scale for any subnormal v, scale Adam's bias correction √(1 − β2ᵗ) or 1 for RMSprop, is below half an ulp of
+   eps, so the step's denominator rounds the same), else 0, and then the step runs with the CPU's flush-to-zero mode
+   off (see the header comment). *mode: the thread's mode, to restore after the step. */
+static MLP_T MLP_FN(state_flush_below)(double eps, double scale, mlp_fpmode *mode)
 {
-    const double tiny = sizeof(MLP_T) == sizeof(float) ? FLT_MIN : DBL_MIN;
     const double half_ulp = sizeof(MLP_T) == sizeof(float) ? 0x1p-25 : 0x1p-54; /* relative, at the low end */
-    return sqrt(tiny) / scale < 0.5 * eps * half_ulp;
+    if (sqrt((double)MLP_T_MIN) / scale < 0.5 * eps * half_ulp) {
+        *mode = mlp_fpmode_get();
+        return MLP_T_MIN;
+    }
+    *mode = mlp_fpmode_keep(); /* kept: subnormals as torch has them */
+    return 0;
 }
 
 /* Adam's loop over the parameters (mlp_optim_update); compiled for SSE2 and AVX2 (simd.h): its square roots and
@@ -97,9 +104,8 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    const int keep = !MLP_FN(eps_hides_flush)(opt->eps, sc->bias_correction2_sqrt);
-    const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
-    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : 0; /* kept: subnormals as torch has them */
+    mlp_fpmode mode;
+    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, sc->bias_correction2_sqrt, &mode);
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -110,9 +116,7 @@ static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp
     (void)isa;
     MLP_FN(adam_loop_generic) MLP_ADAM_ARGS;
 #endif
-    if (keep) {
-        mlp_fpmode_restore(mode);
-    }
+    mlp_fpmode_restore(mode);
 }
 
 /* torch.optim.Adam: step count, buffers {exp_avg, exp_avg_sq}; weight_decay is an L2 term in the gradient. */
@@ -144,9 +148,8 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
     const int decay = opt->weight_decay != 0.0;
-    const int keep = !MLP_FN(eps_hides_flush)(opt->eps, 1.0);
-    const MLP_T flush_below = keep ? 0 : MLP_T_MIN;
-    const mlp_fpmode mode = keep ? mlp_fpmode_keep() : 0; /* kept: subnormals as torch has them */
+    mlp_fpmode mode;
+    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, 1.0, &mode);
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */
@@ -155,9 +158,7 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
         const MLP_T avg = MLP_SQRT_OF(sq[k]) + eps;                      /* square_avg.sqrt().add_(eps) */
         p[k] = p[k] + (-lr * gk) / avg;                                  /* param.addcdiv_(grad, avg, value=-lr) */
     }
-    if (keep) {
-        mlp_fpmode_restore(mode);
-    }
+    mlp_fpmode_restore(mode);
 }
 
 #undef MLP_ADAM_PARAMS
