@@ -132,6 +132,7 @@ int main(int argc, char **argv)
     enum { REPS = 30 };
     float *X = malloc(N * N * sizeof *X), *W = malloc(N * N * sizeof *W), *D = malloc(N * N * sizeof *D);
     float *C = malloc(N * N * sizeof *C), *b = calloc(N, sizeof *b), *db = malloc(N * sizeof *db);
+    float *S = malloc(N * N * sizeof *S); /* X.W+b's scratch where it sums in halves (mlp_dense_halves_at) */
     void *team_memory = malloc(mlp_team_bytes());
     if (X == NULL || W == NULL || D == NULL || C == NULL || b == NULL || db == NULL || team_memory == NULL || T < 1) {
         fprintf(stderr, "usage: products N THREADS (and the memory for three N x N matrices)\n");
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
             for (int r = -3; r < REPS; r++) {
                 const int64_t start = mlp_now_ns();
                 if (which == 0) {
-                    mlp_dense_forward_f32(N, N, N, X, W, b, MLP_ACT(MLP_IDENTITY), C, th);
+                    mlp_dense_forward_f32(N, N, N, X, W, b, MLP_ACT(MLP_IDENTITY), C, S, th);
                 } else if (which == 1) {
                     mlp_dense_backward_delta_f32(N, N, N, D, W, X, MLP_ACT(MLP_IDENTITY), C, th);
                 } else {
@@ -180,6 +181,6 @@ int main(int argc, char **argv)
         mlp_team_stop(team);
     }
     free(team_memory);
-    free(X), free(W), free(D), free(C), free(b), free(db);
+    free(X), free(W), free(D), free(C), free(S), free(b), free(db);
     return 0;
 }

@@ -23,6 +23,14 @@ mlp_cache mlp_cache_or_fallback(const mlp_cache *cache)
     return *cache;
 }
 
+size_t mlp_dense_halves_at(size_t in, size_t out)
+{
+    if (out <= MLP_SMALL_WIDTH || in < MLP_HALVES_MIN_IN || out > MLP_HALVES_MAX_WEIGHTS / in) {
+        return 0;
+    }
+    return (in + 15) / 16 / 2 * 16; /* part_rows(in, 16, 0, 2)'s end (dense_impl.h) */
+}
+
 #ifdef MLP_X86_DISPATCH
 /* The blocks of a packed product: kc terms of the sum, mc rows of A, nc columns of B. */
 typedef struct {

@@ -3,7 +3,8 @@
  *
  * The three matrix products of a dense layer — X·W (forward), D·Wᵀ (delta to the input), Xᵀ·D (weight
  * gradient, with no transposed copy) — and their dispatch. Every sum runs over its index in increasing order,
- * starting from the first product. Two kinds of step:
+ * starting from the first product; X·W + b of a layer that sums in halves (mlp_dense_halves_at) sums each half
+ * so, then adds them. Two kinds of step:
  *   - unfused, every product rounded before it is added (-ffp-contract=off): NumPy's rounding for these sums, up
  *     to the order its BLAS picks. Layers of fewer than MLP_DENSE_FMA_MIN weights, and every layer on a CPU
  *     without FMA. Below MLP_DENSE_SIMD_MIN multiply-adds (the lecture's network) the portable loops of this file;
@@ -22,39 +23,40 @@
 #define MLP_TN_ROWWISE_MIN_ROWS 16        /* ... and has more rows than this (else registers are faster) */
 #define MLP_TN_TILE_BYTES (256 * 1024)     /* ... and X, D are larger than this (else tiles read them from cache) */
 
-/* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias, as `np.dot(A, B) + bias`.
-   Column strips of 8 outer (the strip of B stays in cache), 4 × 8 tiles of C in registers inner. */
-MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+/* C (n, m) = A (n, k) · B (k, m) + bias (m): sums over k, then the bias (none if NULL), as `np.dot(A, B) + bias`.
+   A's rows are lda apart. Column strips of 8 outer (the strip of B stays in cache), 4 × 8 tiles of C in registers
+   inner. */
+MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *A, size_t lda, const MLP_T *B,
                                      const MLP_T *bias, MLP_T *C)
 {
     size_t j = 0;
     for (; j + MLP_TC <= m; j += MLP_TC) {
-        const MLP_T *bj = bias + j;
+        const MLP_T *bj = bias != NULL ? bias + j : NULL;
         size_t r = 0;
         for (; r + MLP_TR <= n; r += MLP_TR) {
-            const MLP_T *a = A + r * k;
+            const MLP_T *a = A + r * lda;
             MLP_T acc[MLP_TR][MLP_TC];
             for (size_t i = 0; i < MLP_TR; i++) {
                 for (size_t c = 0; c < MLP_TC; c++) {
-                    acc[i][c] = B[j + c] * a[i * k];
+                    acc[i][c] = B[j + c] * a[i * lda];
                 }
             }
             for (size_t p = 1; p < k; p++) {
                 const MLP_T *b = B + p * m + j;
                 for (size_t i = 0; i < MLP_TR; i++) {
                     for (size_t c = 0; c < MLP_TC; c++) {
-                        acc[i][c] += b[c] * a[i * k + p];
+                        acc[i][c] += b[c] * a[i * lda + p];
                     }
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
                 for (size_t c = 0; c < MLP_TC; c++) {
-                    C[(r + i) * m + j + c] = acc[i][c] + bj[c];
+                    C[(r + i) * m + j + c] = bj != NULL ? acc[i][c] + bj[c] : acc[i][c];
                 }
             }
         }
         for (; r < n; r++) { /* the last rows, one at a time */
-            const MLP_T *a = A + r * k;
+            const MLP_T *a = A + r * lda;
             MLP_T acc[MLP_TC];
             for (size_t c = 0; c < MLP_TC; c++) {
                 acc[c] = B[j + c] * a[0];
@@ -65,34 +67,34 @@ MLP_INLINE void MLP_FN(gemm_nn_bias)(size_t n, size_t k, size_t m, const MLP_T *
                 }
             }
             for (size_t c = 0; c < MLP_TC; c++) {
-                C[r * m + j + c] = acc[c] + bj[c];
+                C[r * m + j + c] = bj != NULL ? acc[c] + bj[c] : acc[c];
             }
         }
     }
     for (; j < m; j++) { /* the last columns, 4 rows at a time */
         size_t r = 0;
         for (; r + MLP_TR <= n; r += MLP_TR) {
-            const MLP_T *a = A + r * k;
+            const MLP_T *a = A + r * lda;
             MLP_T acc[MLP_TR];
             for (size_t i = 0; i < MLP_TR; i++) {
-                acc[i] = a[i * k] * B[j];
+                acc[i] = a[i * lda] * B[j];
             }
             for (size_t p = 1; p < k; p++) {
                 for (size_t i = 0; i < MLP_TR; i++) {
-                    acc[i] += a[i * k + p] * B[p * m + j];
+                    acc[i] += a[i * lda + p] * B[p * m + j];
                 }
             }
             for (size_t i = 0; i < MLP_TR; i++) {
-                C[(r + i) * m + j] = acc[i] + bias[j];
+                C[(r + i) * m + j] = bias != NULL ? acc[i] + bias[j] : acc[i];
             }
         }
         for (; r < n; r++) {
-            const MLP_T *a = A + r * k;
+            const MLP_T *a = A + r * lda;
             MLP_T s = a[0] * B[j];
             for (size_t p = 1; p < k; p++) {
                 s += a[p] * B[p * m + j];
             }
-            C[r * m + j] = s + bias[j];
+            C[r * m + j] = bias != NULL ? s + bias[j] : s;
         }
     }
 }
@@ -262,10 +264,10 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, size_t ld, const MLP_T *D, 
 
 /* The portable build (x86-64 baseline, no FMA): small products, and every product where the CPU has neither
    AVX2+FMA nor AVX-512. */
-static void MLP_FN(gemm_nn_bias_generic)(size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
+static void MLP_FN(gemm_nn_bias_generic)(size_t n, size_t k, size_t m, const MLP_T *A, size_t lda, const MLP_T *B,
                                          const MLP_T *bias, MLP_T *C)
 {
-    MLP_FN(gemm_nn_bias)(n, k, m, A, B, bias, C);
+    MLP_FN(gemm_nn_bias)(n, k, m, A, lda, B, bias, C);
 }
 static void MLP_FN(gemm_nt_generic)(size_t n, size_t k, size_t m, const MLP_T *D, const MLP_T *W, MLP_T *C)
 {
@@ -304,6 +306,7 @@ typedef struct {
     int by_cols;           /* X·W + b or D·Wᵀ unpacked: the parts share out C's columns (all its rows each) */
     size_t n, k, m;         /* the product's own arguments (gemm_nn_bias, gemm_nt, gemm_tn) */
     const MLP_T *A, *B, *bias;
+    size_t lda;             /* X·W + b: A's rows lda apart (k, or more for one half of a sum in halves) */
     MLP_T *C;
     const mlp_cache *cache; /* the SIMD builds pack both factors, in blocks for these caches, if `pack` is set: */
     unsigned char *pack;    /* pack_bytes for each part, part p's from pack + p · pack_bytes */
@@ -346,7 +349,8 @@ static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, 
     const mlp_shared_b shared = {p->shared_b, p->ready, part, parts}, *share = p->shared_b ? &shared : NULL;
     switch (p->which) {
     case MLP_NN_BIAS:
-        packed(p->fused, 0, 0, rows, m, k, A + lo * k, k, B, m, C + lo * m, m, p->bias, cache, memory, share);
+        packed(p->fused, 0, 0, rows, m, k, A + lo * p->lda, p->lda, B, m, C + lo * m, m, p->bias, cache, memory,
+               share);
         break;
     case MLP_NT:
         packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share);
@@ -439,7 +443,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         }                                                                                                        \
         switch (p->which) {                                                                                      \
         case MLP_NN_BIAS:                                                                                        \
-            MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * k, B, p->bias, C + lo * m, c0, c1);   \
+            MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * p->lda, p->lda, B, p->bias, C + lo * m, \
+                                            c0, c1);                                                             \
             break;                                                                                               \
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
         case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi); break;                 \
@@ -451,7 +456,9 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 #endif
     default: /* the portable build: Xᵀ·D is never split (parts == 1), nor is anything cut by columns */
         switch (p->which) {
-        case MLP_NN_BIAS: MLP_FN(gemm_nn_bias_generic)(rows, k, m, A + lo * k, B, p->bias, C + lo * m); break;
+        case MLP_NN_BIAS:
+            MLP_FN(gemm_nn_bias_generic)(rows, k, m, A + lo * p->lda, p->lda, B, p->bias, C + lo * m);
+            break;
         case MLP_NT: MLP_FN(gemm_nt_generic)(rows, k, m, A + lo * m, B, C + lo * k); break;
         case MLP_TN: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
         }
@@ -475,6 +482,36 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     }
 }
 
+/* A product of a layer (in, out) on n rows, on the build dense_product states; not yet cut or packed. */
+static MLP_FN(product) MLP_FN(product_of)(mlp_product_kind which, size_t n, size_t in, size_t out, const MLP_T *A,
+                                          const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
+                                          const mlp_threads *threads)
+{
+    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, in, C,
+                         &threads->cache, NULL, 0, NULL, NULL, threads->isa, epi};
+#ifdef MLP_X86_DISPATCH
+    if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
+        p.build = MLP_HAS_AVX512(threads->isa)     ? MLP_BUILD_AVX512
+                  : MLP_HAS_AVX2_FMA(threads->isa) ? MLP_BUILD_AVX2
+                                                   : MLP_BUILD_GENERIC;
+    }
+#endif
+    return p;
+}
+
+/* p's packing memory, for `parts` parts, where it is large enough to pack (dense_product). */
+static void MLP_FN(product_pack)(MLP_FN(product) *p, size_t parts, const mlp_threads *threads)
+{
+#ifdef MLP_X86_DISPATCH
+    if (p->n * p->k * p->m >= MLP_DENSE_PACK_MIN && threads->alloc.take != NULL && p->build != MLP_BUILD_GENERIC) {
+        /* B shared by the parts on the AVX2 kernels, where that paid (benchmarks.md, "Does sharing packed B pay?") */
+        MLP_FN(product_pack_memory)(p, parts, p->build == MLP_BUILD_AVX2, threads->alloc.take);
+    } /* else, or without the memory, the unpacked kernels: the same result */
+#else
+    (void)p, (void)parts, (void)threads;
+#endif
+}
+
 /* Runs a product of a layer (in, out), out > MLP_SMALL_WIDTH, on n rows:
    - a layer of at least MLP_DENSE_FMA_MIN weights: the fused kernel of the widest instruction set the CPU has;
    - a smaller one: below MLP_DENSE_SIMD_MIN multiply-adds the portable build, else the unfused SIMD kernel
@@ -489,15 +526,7 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
                                   const MLP_T *B, const MLP_T *bias, MLP_T *C, MLP_FN(epilogue) epi,
                                   mlp_threads threads)
 {
-    MLP_FN(product) p = {which, MLP_BUILD_GENERIC, in * out >= MLP_DENSE_FMA_MIN, 0, n, in, out, A, B, bias, C,
-                         &threads.cache, NULL, 0, NULL, NULL, threads.isa, epi};
-#ifdef MLP_X86_DISPATCH
-    if (p.fused || n * in * out >= MLP_DENSE_SIMD_MIN) {
-        p.build = MLP_HAS_AVX512(threads.isa)     ? MLP_BUILD_AVX512
-                  : MLP_HAS_AVX2_FMA(threads.isa) ? MLP_BUILD_AVX2
-                                                  : MLP_BUILD_GENERIC;
-    }
-#endif
+    MLP_FN(product) p = MLP_FN(product_of)(which, n, in, out, A, B, bias, C, epi, &threads);
     /* X·W + b and D·Wᵀ below the packed size, their epilogue element by element, on rows too few for a part of
        MLP_PARALLEL_MIN_ROWS on every thread, are cut by columns instead where that makes more parts (by_cols:
        small batches) */
@@ -513,25 +542,96 @@ static void MLP_FN(dense_product)(mlp_product_kind which, size_t n, size_t in, s
     }
     p.by_cols = cols && parts > 1;
     threads.count = parts;
-#ifdef MLP_X86_DISPATCH
-    if (n * in * out >= MLP_DENSE_PACK_MIN && threads.alloc.take != NULL && p.build != MLP_BUILD_GENERIC) {
-        /* B shared by the parts on the AVX2 kernels, where that paid (benchmarks.md, "Does sharing packed B pay?") */
-        MLP_FN(product_pack_memory)(&p, parts, p.build == MLP_BUILD_AVX2, threads.alloc.take);
-    } /* else, or without the memory, the unpacked kernels: the same result */
-#endif
+    MLP_FN(product_pack)(&p, parts, &threads);
     mlp_parallel(threads, n * in * out, MLP_FN(product_part), &p);
     if (p.pack != NULL) {
         threads.alloc.give(p.pack);
     }
 }
 
-/* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
-void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               mlp_activation act, MLP_T *A, mlp_threads threads)
+/* X·W + b of a layer that sums in halves (mlp_dense_halves_at): its two halves, and what joins them. */
+typedef struct {
+    MLP_FN(product) half[2]; /* X[:, :h]·W[:h] into A and X[:, h:]·W[h:] into S, each without the bias */
+    size_t row_parts;        /* the parts each half's rows are cut into */
+    size_t n, out;
+    MLP_T *A;
+    const MLP_T *S, *bias;
+    mlp_activation act;
+    mlp_isa isa;
+} MLP_FN(halves_sum);
+
+/* Part `part` of `parts` of the two halves: of their 2 · row_parts pieces (half, part of its rows), a range as even
+   as the count allows, whatever `parts` (mlp_parallel may run fewer). On two threads each runs one half: the rows
+   of W that its part of the layer's Xᵀ·D updates (cut at the same multiple of 16), so W stays in its cache. */
+static void MLP_FN(halves_part)(void *arg, size_t part, size_t parts)
 {
+    const MLP_FN(halves_sum) *s = arg;
+    const size_t pieces = 2 * s->row_parts;
+    for (size_t q = pieces * part / parts; q < pieces * (part + 1) / parts; q++) {
+        MLP_FN(product_part)((void *)&s->half[q / s->row_parts], q % s->row_parts, s->row_parts);
+    }
+}
+
+/* A part's rows of A = act((A + S) + b). */
+static void MLP_FN(halves_join_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(halves_sum) *s = arg;
+    size_t lo, hi;
+    MLP_FN(part_rows)(s->n, 16, part, parts, &lo, &hi);
+    for (size_t r = lo; r < hi; r++) {
+        MLP_T *a = s->A + r * s->out;
+        const MLP_T *t = s->S + r * s->out;
+        for (size_t j = 0; j < s->out; j++) {
+            a[j] = (a[j] + t[j]) + s->bias[j];
+        }
+    }
+    if (lo < hi) {
+        MLP_FN(mlp_activate)(s->isa, s->act, hi - lo, s->out, s->A + lo * s->out);
+    }
+}
+
+/* mlp_dense_forward of a layer that sums in halves, cut at h: both halves (from MLP_PARALLEL_MIN_OPS on, one per
+   thread, each half's rows cut among more threads where there are), then the join, cut by rows. */
+static void MLP_FN(dense_forward_halves)(size_t n, size_t in, size_t out, size_t h, const MLP_T *X, const MLP_T *W,
+                                         const MLP_T *b, mlp_activation act, MLP_T *A, MLP_T *S, mlp_threads threads)
+{
+    const size_t ops = n * in * out, count = threads.count;
+    const int parallel = count > 1 && ops >= MLP_PARALLEL_MIN_OPS;
+    MLP_FN(halves_sum) s = {.row_parts = 1, .n = n, .out = out, .A = A, .S = S, .bias = b, .act = act,
+                            .isa = threads.isa};
+    if (parallel && n / MLP_PARALLEL_MIN_ROWS > 1 && count / 2 > 1) {
+        s.row_parts = n / MLP_PARALLEL_MIN_ROWS < count / 2 ? n / MLP_PARALLEL_MIN_ROWS : count / 2;
+    }
+    for (size_t half = 0; half < 2; half++) {
+        const size_t k0 = half ? h : 0;
+        MLP_FN(product) *p = &s.half[half];
+        *p = MLP_FN(product_of)(MLP_NN_BIAS, n, in, out, X + k0, W + k0 * out, NULL, half ? S : A,
+                                (MLP_FN(epilogue)){MLP_ACT(MLP_IDENTITY), NULL, NULL, 0, NULL}, &threads);
+        p->k = half ? in - h : h;
+        MLP_FN(product_pack)(p, s.row_parts, &threads);
+    }
+    threads.count = parallel ? 2 * s.row_parts : 1;
+    mlp_parallel(threads, ops, MLP_FN(halves_part), &s);
+    for (size_t half = 0; half < 2; half++) {
+        if (s.half[half].pack != NULL) {
+            threads.alloc.give(s.half[half].pack);
+        }
+    }
+    const size_t join_parts = n / MLP_PARALLEL_MIN_ROWS;
+    threads.count = !parallel || join_parts < 2 ? 1 : join_parts < count ? join_parts : count;
+    mlp_parallel(threads, ops, MLP_FN(halves_join_part), &s);
+}
+
+/* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b); S: scratch (n, out) where the layer sums in halves. */
+void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
+                               mlp_activation act, MLP_T *A, MLP_T *S, mlp_threads threads)
+{
+    const size_t h = mlp_dense_halves_at(in, out);
     if (out <= MLP_SMALL_WIDTH) { /* the lecture's layers: out a constant, the loops unrolled */
-        MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, W, b, A));
+        MLP_SMALL_SWITCH(out, MLP_FN(gemm_nn_bias)(n, in, MLP_K, X, in, W, b, A));
         MLP_FN(mlp_activate)(threads.isa, act, n, out, A);
+    } else if (h != 0) {
+        MLP_FN(dense_forward_halves)(n, in, out, h, X, W, b, act, A, S, threads);
     } else {
         MLP_FN(dense_product)(MLP_NN_BIAS, n, in, out, X, W, b, A, (MLP_FN(epilogue)){act, NULL, NULL, 0, NULL},
                               threads);
@@ -593,7 +693,7 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 #ifdef MLP_X86_DISPATCH
 #define MLP_PATH_CASES(ISA, fused)                                                                               \
     switch (which) {                                                                                             \
-    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, B, bias, C, 0, m); return 1;                    \
+    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, k, B, bias, C, 0, m); return 1;                 \
     case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C, 0, k); return 1;                               \
     default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
     }
@@ -615,7 +715,7 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
         return 0;
     }
     switch (which) {
-    case 0: MLP_FN(gemm_nn_bias_generic)(n, k, m, A, B, bias, C); break;
+    case 0: MLP_FN(gemm_nn_bias_generic)(n, k, m, A, k, B, bias, C); break;
     case 1: MLP_FN(gemm_nt_generic)(n, k, m, A, B, C); break;
     default: MLP_FN(gemm_tn_generic)(n, k, m, A, B, C); break;
     }
@@ -632,7 +732,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
-    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, C,
+    MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, k, C,
                          cache != NULL ? cache : &fallback, NULL, 0, NULL, NULL, MLP_ISA_BEST,
                          {MLP_ACT(MLP_IDENTITY), C, NULL, 0, NULL}}; /* (an epilogue that changes nothing) */
     p.build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512

@@ -532,15 +532,15 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m). */
-MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
-                                  const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart. */
+MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, size_t lda,
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
     const size_t depth = MLP_FK(even_block)(k, MLP_KC);
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
-        MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, k, B + pc * m + c0, m, C + c0, m, pc == 0,
+        MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, lda, B + pc * m + c0, m, C + c0, m, pc == 0,
                            pc + kc == k && bias != NULL ? bias + c0 : NULL, panel);
     }
 }
@@ -588,15 +588,15 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, cons
     }
 }
 
-/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias. */
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias; A's rows lda apart. */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
-                                                               const MLP_T *A, const MLP_T *B,
+                                                               const MLP_T *A, size_t lda, const MLP_T *B,
                                                                const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
 {
     if (fused) {
-        MLP_FK(nn_bias_body)(1, n, k, m, A, B, bias, C, c0, c1);
+        MLP_FK(nn_bias_body)(1, n, k, m, A, lda, B, bias, C, c0, c1);
     } else {
-        MLP_FK(nn_bias_body)(0, n, k, m, A, B, bias, C, c0, c1);
+        MLP_FK(nn_bias_body)(0, n, k, m, A, lda, B, bias, C, c0, c1);
     }
 }
 

@@ -43,10 +43,11 @@ static MLP_FN(mlp_params) MLP_FN(lecture_params)(void *const *params)
     return (MLP_FN(mlp_params)){params[0], params[1], params[2], params[3]};
 }
 
-static void MLP_FN(lecture_forward)(const mlp_dims *d, const void *X, void *const *params, void *A1, void *P)
+static void MLP_FN(lecture_forward)(const mlp_dims *d, const void *X, void *const *params, void *A1, void *P,
+                                    void *work)
 {
     const MLP_FN(mlp_params) p = MLP_FN(lecture_params)(params);
-    MLP_FN(mlp_lecture_forward)(d, X, &p, A1, P);
+    MLP_FN(mlp_lecture_forward)(d, X, &p, A1, P, work);
 }
 
 static double MLP_FN(lecture_backward)(const mlp_dims *d, const void *y, const void *A1, const void *P,

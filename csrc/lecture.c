@@ -15,6 +15,17 @@ size_t mlp_lecture_update_workspace(const mlp_dims *d)
     return ok ? total : 0;
 }
 
+/* mlp_lecture_forward: the scratch of a layer that sums in halves (mlp_dense_halves_at), (n, its width); at least 1
+   scalar. */
+size_t mlp_lecture_forward_workspace(const mlp_dims *d)
+{
+    int ok = 1;
+    const size_t hidden = mlp_dense_halves_at(d->in, d->hidden) ? d->hidden : 0;
+    const size_t out = mlp_dense_halves_at(d->hidden, d->out) ? d->out : 0;
+    const size_t len = mlp_size_mul(d->n, hidden > out ? hidden : out, &ok);
+    return !ok ? 0 : len > 1 ? len : 1;
+}
+
 /* The lecture's network as the engine describes it: two sigmoid layers, in → hidden → out, the lecture's loss.
    `net` points into the struct, so it is used where it was filled. */
 typedef struct {

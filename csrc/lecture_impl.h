@@ -3,10 +3,10 @@
 /* The lecture's phases, composed from the engine's dense-layer kernels (forward, backward and update called one at a
    time from Python, and trace_step); its epochs are the engine's (mlp_net_fit). */
 void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
-                                 MLP_T *P)
+                                 MLP_T *P, MLP_T *work)
 {
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_SIGMOID), A1, d->threads);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P, d->threads);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_SIGMOID), A1, work, d->threads);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, A1, p->W2, p->b2, MLP_ACT(MLP_SIGMOID), P, work, d->threads);
 }
 
 double MLP_FN(mlp_lecture_backward)(const mlp_dims *d, const MLP_T *y, const MLP_T *A1, const MLP_T *P,
@@ -56,10 +56,12 @@ void MLP_FN(mlp_lecture_trace)(const mlp_dims *d, const MLP_T *X, const MLP_T *y
                                MLP_T lr, const MLP_FN(mlp_trace) *t, MLP_T *work)
 {
     const size_t nh = d->n * d->hidden, no = d->n * d->out;
-    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1, d->threads);
+    MLP_FN(mlp_dense_forward)(d->n, d->in, d->hidden, X, p->W1, p->b1, MLP_ACT(MLP_IDENTITY), t->Z1, t->A1,
+                              d->threads); /* A1 the second half's scratch, then σ(Z1) */
     memcpy(t->A1, t->Z1, nh * sizeof *t->A1);
     MLP_FN(mlp_activate)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->hidden, t->A1);
-    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2, d->threads);
+    MLP_FN(mlp_dense_forward)(d->n, d->hidden, d->out, t->A1, p->W2, p->b2, MLP_ACT(MLP_IDENTITY), t->Z2, t->P,
+                              d->threads);
     memcpy(t->P, t->Z2, no * sizeof *t->P);
     MLP_FN(mlp_activate)(d->threads.isa, MLP_ACT(MLP_SIGMOID), d->n, d->out, t->P);
     MLP_FN(mlp_lecture_backward)(d, y, t->A1, t->P, p->W2, t->D2, t->D1);

@@ -109,9 +109,10 @@ typedef struct {
     mlp_threads threads; /* where its large products may run (mlp_parallel) */
 } mlp_dims;
 
-/* Scalars of workspace that mlp_lecture_update_* (resp. _step_* and _train_*) need for these sizes,
+/* Scalars of workspace that mlp_lecture_update_* (resp. _forward_*, _step_* and _train_*) need for these sizes,
    or 0 if the count overflows size_t. */
 size_t mlp_lecture_update_workspace(const mlp_dims *d);
+size_t mlp_lecture_forward_workspace(const mlp_dims *d);
 size_t mlp_lecture_step_workspace(const mlp_dims *d);
 
 /* ---- general networks (net.c, optim.c) ---- */
@@ -206,6 +207,21 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
    before adding it, as NumPy's loops do. From this size on the fused SIMD kernel beats the portable loops for every
    product and batch measured but D·Wᵀ on one row (docs/design.md and docs/benchmarks.md, "Which layers fuse"). */
 #define MLP_DENSE_FMA_MIN 256
+
+/* X·W + b of a layer (in, out) more than MLP_SMALL_WIDTH wide, with at least MLP_HALVES_MIN_IN inputs and at most
+   MLP_HALVES_MAX_WEIGHTS weights, sums its inputs in two halves, cut at mlp_dense_halves_at(in, out): each half's sum
+   in order, then (first + second) + b (docs/design.md, "Numerics"). Why: on two threads each computes one half,
+   over the rows of W that its part of the layer's Xᵀ·D updates, so W never moves between their caches; cut by
+   rows of X, every step each thread read the rows of W the other had just written. */
+#ifndef MLP_HALVES_MIN_IN /* (-D for measurements only) */
+#define MLP_HALVES_MIN_IN 256
+#endif
+#ifndef MLP_HALVES_MAX_WEIGHTS
+#define MLP_HALVES_MAX_WEIGHTS ((size_t)1 << 19)
+#endif
+/* Where X·W + b of a layer (in, out) cuts its sum: at a multiple of 16, as Xᵀ·D's rows are cut for two threads;
+   0 if it does not. It depends on the layer's shape only. */
+size_t mlp_dense_halves_at(size_t in, size_t out);
 
 /* From this many multiply-adds on, a product on the SIMD kernels packs both its factors in blocks sized for the
    caches (mlp_threads.cache); below, it reads A in place and packs only the strips of B it must: there the copies
@@ -333,7 +349,7 @@ typedef struct {
        conversion, as NumPy's astype). */
     void (*convert)(mlp_source type, const void *src, size_t rows, size_t cols, ptrdiff_t rs, ptrdiff_t cs,
                     void *dst);
-    void (*lecture_forward)(const mlp_dims *d, const void *X, void *const *params, void *A1, void *P);
+    void (*lecture_forward)(const mlp_dims *d, const void *X, void *const *params, void *A1, void *P, void *work);
     double (*lecture_backward)(const mlp_dims *d, const void *y, const void *A1, const void *P, const void *W2,
                                void *D2, void *D1);
     void (*lecture_update)(const mlp_dims *d, const void *X, const void *A1, const void *D2, const void *D1,

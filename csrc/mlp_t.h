@@ -34,9 +34,10 @@ void MLP_FN(mlp_softmax_rows)(mlp_isa isa, size_t rows, size_t cols, const MLP_T
 
 /* Each may split its matrix product among threads (mlp_threads, mlp_parallel), with the same result. */
 
-/* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). */
+/* X (n, in), W (in, out), b (out) -> A (n, out) = act(X·W + b). S: n·out scalars of scratch where the layer
+   sums in halves (mlp_dense_halves_at(in, out) != 0), else unused (may be NULL). */
 void MLP_FN(mlp_dense_forward)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
-                               mlp_activation act, MLP_T *A, mlp_threads threads);
+                               mlp_activation act, MLP_T *A, MLP_T *S, mlp_threads threads);
 
 /* To the layer's input. D (n, out), W (in, out), A_prev (n, in) -> D_prev (n, in) = (D·Wᵀ) ⊙ act_prev'(A_prev). */
 void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP_T *D, const MLP_T *W,
@@ -55,9 +56,10 @@ void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p);
 
 /* ---- the lecture's network: two sigmoid dense layers (lecture.c) ---- */
 
-/* X (n, in) -> A1 (n, hidden) = σ(X·W1 + b1), P (n, out) = σ(A1·W2 + b2). */
+/* X (n, in) -> A1 (n, hidden) = σ(X·W1 + b1), P (n, out) = σ(A1·W2 + b2). work: mlp_lecture_forward_workspace(d)
+   scalars. */
 void MLP_FN(mlp_lecture_forward)(const mlp_dims *d, const MLP_T *X, const MLP_FN(mlp_params) *p, MLP_T *A1,
-                                 MLP_T *P);
+                                 MLP_T *P, MLP_T *work);
 
 /* e (len) = u − v, and returns 0.0 + Σ|u − v| in double, in NumPy's pairwise order (pairwise.h): the lecture's
    error and the sum of its loss, one definition for backward() (u = y) and the engine's loss (u = P). */

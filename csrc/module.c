@@ -1367,13 +1367,14 @@ static const arg_spec forward_outs[] = {{"out[0] (hidden_activation)", OUTPUT, 2
 static double forward_kernel(call *k, double lr)
 {
     (void)lr;
-    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), OUT(k, 0), OUT(k, 1));
+    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), OUT(k, 0), OUT(k, 1), k->work);
     return 0.0;
 }
 static const lecture_entry forward_entry = {
     .name = "forward", .keywords = forward_keywords, .nkeywords = 6, .nrequired = 5, .specs = forward_specs,
-    .nspecs = 5, .out_specs = forward_outs, .nouts = 2, .lr_keyword = -1, .site = SITE_FORWARD,
-    .kernel = forward_kernel, .returns = RETURNS_OUTPUTS};
+    .nspecs = 5, .out_specs = forward_outs, .nouts = 2, .lr_keyword = -1,
+    .workspace = mlp_lecture_forward_workspace, .site = SITE_FORWARD, .kernel = forward_kernel,
+    .returns = RETURNS_OUTPUTS};
 LECTURE_METHOD(forward)
 
 PyDoc_STRVAR(backward_doc,
@@ -1678,9 +1679,9 @@ LECTURE_METHOD(trace_step)
 
 static size_t predict_workspace(const mlp_dims *d)
 {
-    int ok = 1;
-    const size_t len = mlp_size_mul(d->n, d->hidden, &ok); /* the hidden activation, (n, hidden) */
-    return ok ? len : 0;
+    int ok = 1; /* the hidden activation, (n, hidden), then forward's */
+    const size_t len = mlp_size_add(mlp_size_mul(d->n, d->hidden, &ok), mlp_lecture_forward_workspace(d), &ok);
+    return ok && mlp_lecture_forward_workspace(d) != 0 ? len : 0;
 }
 
 PyDoc_STRVAR(predict_doc,
@@ -1696,7 +1697,9 @@ static const arg_spec predict_outs[] = {{"out", OUTPUT, 2, {DIM_N, DIM_OUT}, 0, 
 static double predict_kernel(call *k, double lr) /* the hidden activation in the workspace */
 {
     (void)lr;
-    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), k->work, OUT(k, 0));
+    char *hidden = k->work; /* then forward's workspace */
+    k->c.K->lecture_forward(&k->d, DATA(k, 0), PARAMS(k, 1), hidden, OUT(k, 0),
+                            hidden + k->d.n * k->d.hidden * k->c.K->size);
     return 0.0;
 }
 static const lecture_entry predict_entry = {
@@ -2438,8 +2441,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_activation_info *acts = mlp_activation_table(&n_acts);
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
     const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
-    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,s:N,s:N,"
-                         "s:N,s:n}",
+    return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,"
+                         "s:N,s:N,s:N,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2451,7 +2454,9 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "gil_release_min_work", GIL_RELEASE_MIN_WORK, "max_layers", MLP_MAX_LAYERS, "cpus",
                          (Py_ssize_t)mlp_cpu_count(), "parallel_min_ops", (double)MLP_PARALLEL_MIN_OPS,
                          "parallel_min_rows", (Py_ssize_t)MLP_PARALLEL_MIN_ROWS, "team_helpers", helpers,
-                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "pack_min_ops",
+                         "fma_min_weights", (Py_ssize_t)MLP_DENSE_FMA_MIN, "halves_min_in",
+                         (Py_ssize_t)MLP_HALVES_MIN_IN, "halves_max_weights", (Py_ssize_t)MLP_HALVES_MAX_WEIGHTS,
+                         "pack_min_ops",
                          (double)MLP_DENSE_PACK_MIN, "l1d_bytes", (Py_ssize_t)used.l1_bytes, "l1d_ways",
                          (Py_ssize_t)used.l1_ways, "l2_bytes", (Py_ssize_t)used.l2_bytes, "cache_detected",
                          fallback ? Py_False : Py_True, "flushes_subnormals",

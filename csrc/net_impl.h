@@ -51,7 +51,8 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
     }
 }
 
-/* m rows of X through every layer: A[1..L], and Z for the output layer. */
+/* m rows of X through every layer: A[1..L], and Z for the output layer (G[1]: the scratch of layers that sum in
+   halves). */
 static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
                                      MLP_FN(net_work) *w)
 {
@@ -60,22 +61,22 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     for (size_t l = 0; l + 1 < L; l++) {
         if (w->Zh[l + 1] != NULL) { /* z kept for the backward: the layer without its activation, then a = act(z) */
             MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], MLP_ACT(MLP_IDENTITY), w->Zh[l + 1],
-                                      net->threads);
+                                      w->G[1], net->threads);
             memcpy(w->A[l + 1], w->Zh[l + 1], m * s[l + 1] * sizeof *w->A[l + 1]);
             MLP_FN(mlp_activate)(net->threads.isa, net->acts[l], m, s[l + 1], w->A[l + 1]);
         } else {
             MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1],
-                                      net->threads);
+                                      w->G[1], net->threads);
         }
         in = w->A[l + 1];
     }
     if (w->Z == w->A[L]) { /* z not needed (net_layout): the activation as the product's epilogue */
         MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], net->acts[L - 1], w->A[L],
-                                  net->threads);
+                                  w->G[1], net->threads);
         return;
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
-                              net->threads);
+                              w->G[1], net->threads);
     if (net->acts[L - 1].kind == MLP_SOFTMAX) { /* keeping the sums and maxes for the cross-entropy */
         MLP_FN(mlp_softmax_rows)(net->threads.isa, m, s[L], w->Z, w->A[L], w->sums, w->maxes);
         return;

@@ -26,6 +26,8 @@ def test_show_config_prints_the_build(capsys):
     info = _core.build_info()
     assert info["simd"] in text and info["cflags"] in text and mlpext.__version__ in text
     assert f"at least {info['fma_min_weights']} weights use fused multiply-adds" in text
+    assert (f"at least {info['halves_min_in']} inputs and at most {info['halves_max_weights']} weights sums its "
+            f"inputs in two halves") in text
 
 
 def test_show_config_reports_the_caches(capsys):

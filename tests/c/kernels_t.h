@@ -73,18 +73,31 @@ static MLP_T MLP_FN(madd)(int fused, MLP_T s, MLP_T a, MLP_T b)
                               : (MLP_T)test_fma((double)a, (double)b, (double)s);
 }
 
+/* Σ X[r, k]·W[k, j] for k0 <= k < k1: from the first product, k increasing. */
+static MLP_T MLP_FN(naive_dot)(int fused, size_t in, size_t out, const MLP_T *X, const MLP_T *W, size_t r, size_t j,
+                               size_t k0, size_t k1)
+{
+    MLP_T s = X[r * in + k0] * W[k0 * out + j];
+    for (size_t k = k0 + 1; k < k1; k++) {
+        s = MLP_FN(madd)(fused, s, X[r * in + k], W[k * out + j]);
+    }
+    return s;
+}
+
 /* A (n, out) = X (n, in) · W (in, out) + b: each sum from the first product, k increasing, then + b; fused as
-   mlp_dense_forward dispatches (dense_fused). */
+   mlp_dense_forward dispatches (dense_fused). A layer more than 4 wide with at least 256 inputs and at most 2^19
+   weights sums in two halves, cut at the multiple of 16 that halves in's 16-blocks (rounded down), then
+   (first + second) + b. */
 static void MLP_FN(naive_affine)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *W, const MLP_T *b,
                                  MLP_T *A)
 {
     const int fused = dense_fused(n, in, out);
+    const size_t h = out > 4 && in >= 256 && in * out <= ((size_t)1 << 19) ? (in + 15) / 16 / 2 * 16 : 0;
     for (size_t r = 0; r < n; r++) {
         for (size_t j = 0; j < out; j++) {
-            MLP_T s = X[r * in] * W[j];
-            for (size_t k = 1; k < in; k++) {
-                s = MLP_FN(madd)(fused, s, X[r * in + k], W[k * out + j]);
-            }
+            const MLP_T s = h == 0 ? MLP_FN(naive_dot)(fused, in, out, X, W, r, j, 0, in)
+                                   : MLP_FN(naive_dot)(fused, in, out, X, W, r, j, 0, h) +
+                                         MLP_FN(naive_dot)(fused, in, out, X, W, r, j, h, in);
             A[r * out + j] = s + b[j];
         }
     }
@@ -623,8 +636,9 @@ static void MLP_FN(test_dense_forward_exact)(void)
             MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -2, 2);
             MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *A = MLP_FN(buf)(n * out), *ref = MLP_FN(buf)(n * out);
             MLP_T *X0 = MLP_FN(copy_of)(X, n * in), *W0 = MLP_FN(copy_of)(W, in * out), *b0 = MLP_FN(copy_of)(b, out);
+            MLP_T *S = MLP_FN(buf)(n * out);
             const mlp_activation a = MLP_ACT(act ? MLP_SIGMOID : MLP_IDENTITY);
-            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A, MLP_THREADS(1));
+            MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, a, A, S, MLP_THREADS(1));
             MLP_FN(naive_dense_forward)(n, in, out, X, W, b, a, ref);
             if (!SAME("dense forward", A, ref, n * out)) {
                 report(__LINE__, "  at n=%zu in=%zu out=%zu act=%d", n, in, out, act);
@@ -633,7 +647,8 @@ static void MLP_FN(test_dense_forward_exact)(void)
             SAME("W unchanged", W, W0, in * out);
             SAME("b unchanged", b, b0, out);
             GUARDS_OK(A);
-            MLP_T *all[] = {X, W, b, A, ref, X0, W0, b0};
+            GUARDS_OK(S);
+            MLP_T *all[] = {X, W, b, A, S, ref, X0, W0, b0};
             for (size_t k = 0; k < COUNT(all); k++) {
                 guarded_free(all[k]);
             }
@@ -644,15 +659,15 @@ static void MLP_FN(test_dense_forward_exact)(void)
 /* Tolerance: against sums accumulated in long double (another rounding than the kernel's, which rounds each
    step to MLP_T). The classic bound for a k-term dot product computed in working precision is
    |computed − exact| <= gamma_k · Σ|terms|, gamma_k = k·u / (1 − k·u); here k = in + 1 (the bias is the last
-   term). The long-double reference is itself inexact (tiny, or as large as the kernel's error under valgrind,
-   where long double is double), hence the factor 2. */
+   term; a sum in halves is a shallower tree, within the same bound). The long-double reference is itself inexact
+   (tiny, or as large as the kernel's error under valgrind, where long double is double), hence the factor 2. */
 static void MLP_FN(test_dense_forward_vs_long_double)(void)
 {
     const long double u = sizeof(MLP_T) == 8 ? 0x1p-53L : 0x1p-24L;
     FOR_DENSE_SHAPES({
         MLP_T *X = MLP_FN(rand_buf)(n * in, -3, 3), *W = MLP_FN(rand_buf)(in * out, -3, 3);
-        MLP_T *b = MLP_FN(rand_buf)(out, -3, 3), *A = MLP_FN(buf)(n * out);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, MLP_THREADS(1));
+        MLP_T *b = MLP_FN(rand_buf)(out, -3, 3), *A = MLP_FN(buf)(n * out), *S = MLP_FN(buf)(n * out);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, S, MLP_THREADS(1));
         const long double k = (long double)(in + 1), gamma = k * u / (1 - k * u);
         for (size_t r = 0; r < n; r++) {
             for (size_t j = 0; j < out; j++) {
@@ -671,6 +686,7 @@ static void MLP_FN(test_dense_forward_vs_long_double)(void)
         guarded_free(W);
         guarded_free(b);
         guarded_free(A);
+        guarded_free(S);
     });
 }
 
@@ -818,7 +834,9 @@ static MLP_FN(split_case) MLP_FN(split_case_new)(int with_subnormals, int shape)
         c.D[k] = subnormal;
     }
     c.A = MLP_FN(buf)(n * out), c.Dp = MLP_FN(buf)(n * in), c.dW = MLP_FN(buf)(in * out), c.db = MLP_FN(buf)(out);
-    MLP_FN(mlp_dense_forward)(n, in, out, c.X, c.W, c.b, MLP_ACT(MLP_SIGMOID), c.A, MLP_THREADS(1));
+    MLP_T *S = MLP_FN(buf)(n * out);
+    MLP_FN(mlp_dense_forward)(n, in, out, c.X, c.W, c.b, MLP_ACT(MLP_SIGMOID), c.A, S, MLP_THREADS(1));
+    guarded_free(S);
     MLP_FN(mlp_dense_backward_delta)(n, in, out, c.D, c.W, c.X, MLP_ACT(MLP_TANH), c.Dp, MLP_THREADS(1));
     MLP_FN(mlp_dense_param_grads)(n, in, out, c.X, c.D, c.dW, c.db, MLP_THREADS(1));
     c.Wu = MLP_FN(buf)(in * out), c.bu = MLP_FN(buf)(out);
@@ -846,7 +864,9 @@ static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads thre
     out[4] = MLP_FN(buf)(in * m), out[5] = MLP_FN(buf)(m);
     memcpy(out[4], c->W, in * m * sizeof *c->W);
     memcpy(out[5], c->b, m * sizeof *c->b);
-    MLP_FN(mlp_dense_forward)(n, in, m, c->X, c->W, c->b, MLP_ACT(MLP_SIGMOID), out[0], threads);
+    MLP_T *S = MLP_FN(buf)(n * m);
+    MLP_FN(mlp_dense_forward)(n, in, m, c->X, c->W, c->b, MLP_ACT(MLP_SIGMOID), out[0], S, threads);
+    guarded_free(S);
     MLP_FN(mlp_dense_backward_delta)(n, in, m, c->D, c->W, c->X, MLP_ACT(MLP_TANH), out[1], threads);
     MLP_FN(mlp_dense_param_step)(n, in, m, c->X, c->D, out[2], out[3], SPLIT_LR, out[4], out[5], threads);
 }
@@ -1069,26 +1089,27 @@ static void MLP_FN(test_dense_products_blocked)(void)
    FMA layer size (256 weights) and of the portable build's size (2048 multiply-adds per call). */
 static void MLP_FN(test_dense_rows_independent_of_batch)(void)
 {
-    static const size_t shapes[][2] = {{64, 32}, {63, 32}, {128, 10}, {100, 20}, {7, 300}, {300, 7}, {33, 5}};
+    static const size_t shapes[][2] = {{64, 32}, {63, 32}, {128, 10}, {100, 20}, {7, 300}, {300, 7}, {33, 5},
+                                       {784, 40}}; /* (300, 7) and (784, 40) sum in halves */
     const size_t n = 29;
     for (size_t s = 0; s < COUNT(shapes); s++) {
         const size_t in = shapes[s][0], out = shapes[s][1];
         MLP_T *X = MLP_FN(rand_buf)(n * in, -2, 2), *W = MLP_FN(rand_buf)(in * out, -1, 1);
         MLP_T *b = MLP_FN(rand_buf)(out, -1, 1), *D = MLP_FN(rand_buf)(n * out, -1, 1);
         MLP_T *A = MLP_FN(buf)(n * out), *Dp = MLP_FN(buf)(n * in), *A1 = MLP_FN(buf)(3 * out);
-        MLP_T *Dp1 = MLP_FN(buf)(3 * in);
-        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, MLP_THREADS(1));
+        MLP_T *Dp1 = MLP_FN(buf)(3 * in), *S = MLP_FN(buf)(n * out);
+        MLP_FN(mlp_dense_forward)(n, in, out, X, W, b, MLP_ACT(MLP_IDENTITY), A, S, MLP_THREADS(1));
         MLP_FN(mlp_dense_backward_delta)(n, in, out, D, W, X, MLP_ACT(MLP_IDENTITY), Dp, MLP_THREADS(1));
         for (size_t r = 0; r < n; r++) {
             const size_t rows = r + 3 <= n ? 3 : 1;
-            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, MLP_THREADS(1));
+            MLP_FN(mlp_dense_forward)(rows, in, out, X + r * in, W, b, MLP_ACT(MLP_IDENTITY), A1, S, MLP_THREADS(1));
             MLP_FN(mlp_dense_backward_delta)(rows, in, out, D + r * out, W, X + r * in, MLP_ACT(MLP_IDENTITY), Dp1,
                                              MLP_THREADS(1));
             if (!SAME("forward row", A1, A + r * out, rows * out) || !SAME("delta row", Dp1, Dp + r * in, rows * in)) {
                 report(__LINE__, "  in=%zu out=%zu, rows %zu..%zu of %zu", in, out, r, r + rows - 1, n);
             }
         }
-        MLP_T *all[] = {X, W, b, D, A, Dp, A1, Dp1};
+        MLP_T *all[] = {X, W, b, D, A, Dp, A1, Dp1, S};
         for (size_t k = 0; k < COUNT(all); k++) {
             guarded_free(all[k]);
         }
@@ -1123,7 +1144,9 @@ static void MLP_FN(test_lecture_forward_exact)(void)
     FOR_LECTURE_SHAPES({
         MLP_T *A1 = MLP_FN(buf)(d->n * d->hidden), *P = MLP_FN(buf)(d->n * d->out);
         MLP_T *A1r = MLP_FN(buf)(d->n * d->hidden), *Pr = MLP_FN(buf)(d->n * d->out);
-        MLP_FN(mlp_lecture_forward)(d, t.X, &p, A1, P);
+        MLP_T *work = MLP_FN(buf)(mlp_lecture_forward_workspace(d));
+        MLP_FN(mlp_lecture_forward)(d, t.X, &p, A1, P, work);
+        guarded_free(work);
         MLP_FN(naive_dense_forward)(d->n, d->in, d->hidden, t.X, t.W1, t.b1, MLP_ACT(MLP_SIGMOID), A1r);
         MLP_FN(naive_dense_forward)(d->n, d->hidden, d->out, A1r, t.W2, t.b2, MLP_ACT(MLP_SIGMOID), Pr);
         SAME("A1", A1, A1r, d->n * d->hidden);
@@ -1368,7 +1391,9 @@ static void MLP_FN(test_saturated_no_nan)(void)
     const MLP_FN(mlp_params) p = {t.W1, t.b1, t.W2, t.b2};
     MLP_T *A1 = MLP_FN(buf)(d->n * d->hidden), *P = MLP_FN(buf)(d->n * d->out);
     MLP_T *D2 = MLP_FN(buf)(d->n * d->out), *D1 = MLP_FN(buf)(d->n * d->hidden);
-    MLP_FN(mlp_lecture_forward)(d, t.X, &p, A1, P);
+    MLP_T *fwork = MLP_FN(buf)(mlp_lecture_forward_workspace(d));
+    MLP_FN(mlp_lecture_forward)(d, t.X, &p, A1, P, fwork);
+    guarded_free(fwork);
     const double loss = MLP_FN(mlp_lecture_backward)(d, t.y, A1, P, t.W2, D2, D1);
     CHECK(isfinite(loss));
     for (size_t k = 0; k < d->n * d->out; k++) {

@@ -215,7 +215,8 @@ static int32_t ord32(float x)
    compile-time constants, 8 output columns per register block of the portable build, 8/16 lanes of a SIMD vector),
    and a few beyond, up to layers of more than 2048 weights (from 256 weights on, the FMA kernels). */
 static const size_t N_SIZES[] = {1, 2, 3, 5, 8, 13};
-static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17, 64, 65}; /* 17·16, 64·5 ... 65·33: FMA layers */
+static const size_t IN_SIZES[] = {1, 2, 3, 4, 5, 9, 17, 64, 65, 300}; /* 17·16, 64·5 ... 65·33: FMA layers; 300 ·
+                                                                          5 and more: sums in halves */
 static const size_t OUT_SIZES[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -643,6 +644,27 @@ static void test_workspace_sizes(void)
     CHECK(mlp_lecture_update_workspace(&over) == 0);
 }
 
+/* Which layers' X·W + b sum in halves, and where the sum is cut: more than 4 wide, at least 256 inputs, at most
+   2^19 weights; at the multiple of 16 that halves the sum's 16-blocks (rounded down), the end of the first of two
+   row parts of the layer's Xᵀ·D. The forward's workspace holds the scratch of a layer that does, else 1 scalar. */
+static void test_dense_halves(void)
+{
+    static const size_t cases[][3] = {{784, 128, 384}, {784, 512, 384}, {300, 5, 144}, {256, 2048, 128},
+                                      {257, 10, 128},  {272, 10, 128},  {288, 10, 144}, {300, 4, 0},
+                                      {255, 100, 0},   {256, 2049, 0},  {1024, 1024, 0}, {64, 64, 0}};
+    for (size_t c = 0; c < COUNT(cases); c++) {
+        const size_t got = mlp_dense_halves_at(cases[c][0], cases[c][1]);
+        CHECKF(got == cases[c][2], "mlp_dense_halves_at(%zu, %zu) = %zu, expected %zu", cases[c][0], cases[c][1], got,
+               cases[c][2]);
+    }
+    mlp_dims lecture = {4, 2, 3, 1, MLP_THREADS(1)}, mnist = {128, 784, 128, 10, MLP_THREADS(1)};
+    mlp_dims second = {6, 3, 300, 20, MLP_THREADS(1)}, huge = {SIZE_MAX / 64, 784, 128, 10, MLP_THREADS(1)};
+    CHECK(mlp_lecture_forward_workspace(&lecture) == 1);
+    CHECK(mlp_lecture_forward_workspace(&mnist) == 128 * 128);
+    CHECK(mlp_lecture_forward_workspace(&second) == 6 * 20); /* the second layer's (300, 20) only */
+    CHECK(mlp_lecture_forward_workspace(&huge) == 0);        /* n·hidden overflows */
+}
+
 /* MLPEXT_NUM_THREADS as the core reads it: a positive integer (strtol's form, trailing spaces allowed), capped at
    MLP_MAX_THREADS; unset or empty: the CPUs this process may use; anything else: 0 (the binding's ValueError). */
 static void test_thread_limit(void)
@@ -851,6 +873,7 @@ int main(void)
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);
+    run_test("dense_halves", test_dense_halves);
     run_test("fma_hard_cases", test_fma_hard_cases);
     run_test("fma_libm", test_fma_libm);
 #if defined(MLP_X86_DISPATCH) || defined(__aarch64__)
