@@ -211,8 +211,8 @@ void mlp_shuffle_rows(size_t n, size_t *perm, uint64_t s[4]);
 /* X·W + b of a layer (in, out) more than MLP_SMALL_WIDTH wide, with at least MLP_HALVES_MIN_IN inputs and at most
    MLP_HALVES_MAX_WEIGHTS weights, sums its inputs in two halves, cut at mlp_dense_halves_at(in, out): each half's sum
    in order, then (first + second) + b (docs/design.md, "Numerics"). Why: on two threads each computes one half,
-   over the rows of W that its part of the layer's Xᵀ·D updates, so W never moves between their caches; cut by
-   rows of X, every step each thread read the rows of W the other had just written. */
+   over the rows of W that its part of the layer's Xᵀ·D updates, so they stay in its core's cache; cut by rows of
+   X, every step each thread read the rows of W the other had just written. */
 #ifndef MLP_HALVES_MIN_IN /* (-D for measurements only) */
 #define MLP_HALVES_MIN_IN 256
 #endif

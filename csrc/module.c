@@ -1679,9 +1679,10 @@ LECTURE_METHOD(trace_step)
 
 static size_t predict_workspace(const mlp_dims *d)
 {
-    int ok = 1; /* the hidden activation, (n, hidden), then forward's */
-    const size_t len = mlp_size_add(mlp_size_mul(d->n, d->hidden, &ok), mlp_lecture_forward_workspace(d), &ok);
-    return ok && mlp_lecture_forward_workspace(d) != 0 ? len : 0;
+    int ok = 1; /* the hidden activation, (n, hidden), then forward's (0: its count overflowed) */
+    const size_t forward = mlp_lecture_forward_workspace(d);
+    const size_t len = mlp_size_add(mlp_size_mul(d->n, d->hidden, &ok), forward, &ok);
+    return ok && forward != 0 ? len : 0;
 }
 
 PyDoc_STRVAR(predict_doc,

@@ -71,9 +71,9 @@ def show_config():
     print(f"  kernels forced by MLPEXT_SIMD: {info['simd_forced'] or 'no (the widest this CPU has)'}")
     print(f"  matrix products: mlpext's own register-tiled kernels, no BLAS; layers more than 4 wide with at least "
           f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
-          f"the others round like NumPy's loops; X·W + b of those with at least {info['halves_min_in']} inputs and "
-          f"at most {info['halves_max_weights']} weights sums its inputs in two halves (each in order, then added), "
-          f"one per thread, so that each thread keeps the rows of W it updates")
+          f"the others round like NumPy's loops; a layer more than 4 wide with at least {info['halves_min_in']} "
+          f"inputs and at most {info['halves_max_weights']} weights sums its inputs in two halves (each in order, "
+          f"then added), one per thread, so that each thread keeps the rows of W it updates")
     source = "as the system reports them" if info["cache_detected"] else "a fallback: the system reports none"
     print(f"  caches: L1d {info['l1d_bytes'] // 1024} KB {info['l1d_ways']}-way, L2 {info['l2_bytes'] // 1024} KB "
           f"({source}); products of at least {info['pack_min_ops']:.0f} multiply-adds pack their factors in "
