@@ -145,9 +145,10 @@ def test_matches_numpy_baseline(hidden, loss, out, kind, opt, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("sizes", [[3, 2], [2, 1, 1], [5, 8, 8, 8, 8, 4]], ids=str)
+@pytest.mark.parametrize("sizes", [[3, 2], [2, 1, 1], [5, 8, 8, 8, 8, 4], [300, 40, 4]], ids=str)
 def test_other_depths_match(sizes, dtype):
-    """No hidden layer, width-1 layers, a deeper network; full-batch and unshuffled mini-batch fits."""
+    """No hidden layer, width-1 layers, a deeper network, a first layer that sums in halves (300 inputs: 144 +
+    156); full-batch and unshuffled mini-batch fits."""
     cfg = dict(activation="tanh", loss="mse", optimizer="adam", learning_rate=0.01, dtype=dtype, seed=1)
     c, r = MLP(sizes, **cfg), NumpyMLP(sizes, **cfg)
     X, y = make_data("real", n=9, inputs=sizes[0], outputs=sizes[-1])

@@ -61,3 +61,28 @@ def test_the_network_and_the_lecture_agree_on_a_layer_in_halves(dtype):
     for a, b in zip((p for layer in net.params for p in layer), (W1, b1, W2, b2)):
         assert a.tobytes() == b.tobytes()
     assert history.tobytes() == losses.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_lecture_functions_with_both_layers_in_halves(dtype):
+    """forward (its workspace), predict (the hidden activation, then forward's workspace) and trace_step (its own
+    arrays as scratch) with both layers in halves: the same bits as each other and as train_step, and NumPy's
+    values (mlpext.reference) within the dtype's rounding."""
+    assert halves_at(300, 260) == 144 and halves_at(260, 8) == 128
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-1, 1, (40, 300)).astype(dtype)
+    y = rng.integers(0, 2, (40, 8)).astype(dtype)
+    params = [(0.1 * rng.standard_normal(s)).astype(dtype) for s in ((300, 260), (260,), (260, 8), (8,))]
+    A1, P = mlpext.forward(X, *params)
+    np.testing.assert_array_equal(mlpext.predict(X, *params), P)
+    trace = mlpext.trace_step(X, y, *params, 0.25)
+    np.testing.assert_array_equal(trace["A1"], A1)
+    np.testing.assert_array_equal(trace["y_hat"], P)
+    rA1, rP = mlpext.reference.forward(X, *params)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(A1, rA1, rtol=rtol)
+    np.testing.assert_allclose(P, rP, rtol=rtol)
+    stepped = [p.copy() for p in params]
+    mlpext.train_step(X, y, *stepped, 0.25)
+    for got, key in zip(stepped, ("W1_new", "b1_new", "W2_new", "b2_new")):
+        np.testing.assert_array_equal(got, trace[key])
