@@ -5,7 +5,7 @@
 BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for example of the commit before a change
 and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
 loaded into this process, so machine drift hits them alike; each round times every workload once on each build,
-the first build alternating. Workloads (NAME for --only), float32, sigmoid, the lecture's update:
+the first build alternating. Workloads (NAME for --only), float32; the first six sigmoid with the lecture's update:
 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
@@ -14,6 +14,13 @@ the first build alternating. Workloads (NAME for --only), float32, sigmoid, the 
     wide       mlpext.train on 1024-1024-1024, batch 1024, 3 epochs a call
     deep       mlpext.MLP.fit on 784-512-512-10, batch 32 (one step an epoch), 20 epochs a call (time per epoch;
                mlpext.MLP runs on the build for the call)
+    adam       mlpext.MLP.fit on 784-128-10, relu, cross-entropy, Adam, 10 mini-batches of 128 an epoch (no
+               shuffle), 4 epochs a call (time per epoch)
+    rmsprop    the same with RMSprop, 40 mini-batches of 32, 2 epochs a call
+    momentum   the same with SGD, momentum 0.9, 10 mini-batches of 128, 4 epochs a call
+    midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products too small to
+               split among threads)
+    digits     the same on 64-64-10 (the digits' sizes)
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work), or
@@ -75,19 +82,23 @@ def predict_workload(sizes, calls):
     return run
 
 
-def fit_workload(sizes, rows, epochs):
+def fit_workload(sizes, rows, epochs, batch_size=None, **kwargs):
+    """MLP.fit, by default the lecture's network (sigmoid, its loss, SGD) on one batch; kwargs: MLP's others (with
+    loss="cross_entropy", y is class labels)."""
     import mlpext.network  # (MLP calls the extension through this module's _core: swapped for the call)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((rows, sizes[0])).astype(np.float32)
     y = rng.uniform(size=(rows, sizes[-1])).astype(np.float32)
+    kwargs = {"activation": "sigmoid", "loss": "lecture", "optimizer": "sgd", "learning_rate": 0.01, **kwargs}
+    if kwargs["loss"] == "cross_entropy":
+        y = rng.integers(0, sizes[-1], rows)
 
     def run(core):
         saved, mlpext.network._core = mlpext.network._core, core
         try:
-            net = mlpext.MLP(list(sizes), activation="sigmoid", loss="lecture", optimizer="sgd", learning_rate=0.01,
-                             dtype=np.float32, seed=0)
+            net = mlpext.MLP(list(sizes), dtype=np.float32, seed=0, **kwargs)
             start = time.perf_counter()
-            net.fit(X, y, epochs, batch_size=None)
+            net.fit(X, y, epochs, batch_size=batch_size, shuffle=False)
             elapsed = time.perf_counter() - start
         finally:
             mlpext.network._core = saved
@@ -95,6 +106,7 @@ def fit_workload(sizes, rows, epochs):
     return run
 
 
+ADAM = {"activation": "relu", "loss": "cross_entropy", "optimizer": "adam", "learning_rate": 1e-3}
 WORKLOADS = {
     "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
     "minibatch": ("train 784-512-10, batch 32, per epoch", train_workload((32, 784, 512, 10), 20)),
@@ -102,6 +114,17 @@ WORKLOADS = {
     "fullbatch": ("train 64-64-10, batch 1797, per epoch", train_workload((1797, 64, 64, 10), 20)),
     "deep": ("MLP.fit 784-512-512-10, batch 32, per epoch", fit_workload((784, 512, 512, 10), 32, 20)),
     "wide": ("train 1024-1024-1024, batch 1024, per epoch", train_workload((1024, 1024, 1024, 1024), 3)),
+    "adam": ("MLP.fit 784-128-10 relu, Adam, 10 batches of 128, per epoch",
+             fit_workload((784, 128, 10), 1280, 4, 128, **ADAM)),
+    "rmsprop": ("MLP.fit 784-128-10 relu, RMSprop, 40 batches of 32, per epoch",
+                fit_workload((784, 128, 10), 1280, 2, 32, **dict(ADAM, optimizer="rmsprop"))),
+    "momentum": ("MLP.fit 784-128-10 relu, SGD momentum 0.9, 10 batches of 128, per epoch",
+                 fit_workload((784, 128, 10), 1280, 4, 128, **dict(ADAM, optimizer="sgd", momentum=0.9,
+                                                                   learning_rate=1e-2))),
+    "midsize": ("MLP.fit 128-128-10 relu, Adam, 56 batches of 32, per epoch",
+                fit_workload((128, 128, 10), 1792, 10, 32, **ADAM)),
+    "digits": ("MLP.fit 64-64-10 relu, Adam, 56 batches of 32, per epoch",
+               fit_workload((64, 64, 10), 1792, 10, 32, **ADAM)),
 }
 
 

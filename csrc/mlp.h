@@ -245,6 +245,15 @@ size_t mlp_dense_halves_at(size_t in, size_t out);
 #define MLP_COLS_ALIGN 32
 #define MLP_MAX_THREADS 64
 
+/* An optimizer step (mlp_net_apply) is split among the threads its call was granted for its products, in equal
+   parts of the parameters' values, each at least this many: the steps of Adam and RMSprop are bound by the core's
+   divider, SGD's momentum by memory. A call whose products are too small to split runs its steps on the calling
+   thread, since a split step would move the values between the cores at every step (docs/design.md,
+   "Threads"). */
+#ifndef MLP_OPTIM_SPLIT_MIN /* (-D for measurements only) */
+#define MLP_OPTIM_SPLIT_MIN ((size_t)4096)
+#endif
+
 /* Without the team's helpers, threads are started for a product only from this many multiply-adds on: below it,
    starting and joining them cost more than they save (docs/design.md, "Threads"). */
 #define MLP_PARALLEL_START_MIN_OPS ((size_t)1 << 25)

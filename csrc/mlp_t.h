@@ -133,7 +133,8 @@ void MLP_FN(mlp_optim_update_step)(mlp_isa isa, const mlp_optimizer *opt, const 
                                    size_t len, MLP_T *p, const MLP_T *g, MLP_T *const *state);
 
 /* One optimizer step on every tensor (W[0], b[0], W[1], ...) with the given gradients, in place on p and state
-   (an optimizer that counts steps: t incremented first): the step mlp_net_fit takes after each mini-batch. */
+   (an optimizer that counts steps: t incremented first): the step mlp_net_fit takes after each mini-batch. From
+   2 × MLP_OPTIM_SPLIT_MIN values on, split among net->threads (the same bits on any number of them). */
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
                            const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state);
 

@@ -294,26 +294,67 @@ double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const 
     return loss;
 }
 
+/* An optimizer step (mlp_net_apply): on the parameters' values numbered in the order W[0], b[0], W[1], ..., total of
+   them, the values [lo, hi) at a time (apply_range). */
+typedef struct {
+    const mlp_net *net;
+    const MLP_FN(mlp_net_params) *p, *grads;
+    const mlp_optimizer *opt;
+    const MLP_FN(mlp_optim_state) *state;
+    mlp_optim_scalars scalars;
+    size_t n_buffers, total;
+} MLP_FN(apply_job);
+
+static void MLP_FN(apply_range)(const MLP_FN(apply_job) *j, size_t lo, size_t hi)
+{ /* (each value's step reads only its own values: the same bits however the range is cut) */
+    const size_t *s = j->net->sizes;
+    for (size_t i = 0, start = 0; i < 2 * j->net->n_layers && start < hi; i++) {
+        const size_t l = i / 2, k = i % 2, len = k ? s[l + 1] : s[l] * s[l + 1];
+        const size_t a = lo > start ? lo - start : 0, b = hi - start < len ? hi - start : len;
+        if (a < b) {
+            MLP_T *tensor_state[MLP_OPTIM_MAX_BUFFERS] = {NULL};
+            for (size_t q = 0; q < j->n_buffers; q++) {
+                tensor_state[q] = j->state->buffers[q][i] + a;
+            }
+            MLP_FN(mlp_optim_update_step)(j->net->threads.isa, j->opt, &j->scalars, b - a,
+                                          (k ? j->p->b[l] : j->p->W[l]) + a, (k ? j->grads->b[l] : j->grads->W[l]) + a,
+                                          tensor_state);
+        }
+        start += len;
+    }
+}
+
+/* Part `part` of `parts` (mlp_parallel): an equal share of the values, cut at multiples of a cache line's. */
+static void MLP_FN(apply_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(apply_job) *j = arg;
+    const size_t line = 64 / sizeof(MLP_T);
+    const size_t lo = part == 0 ? 0 : j->total / parts * part / line * line;
+    const size_t hi = part + 1 == parts ? j->total : j->total / parts * (part + 1) / line * line;
+    MLP_FN(apply_range)(j, lo, hi);
+}
+
 void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads,
                            const mlp_optimizer *opt, const MLP_FN(mlp_optim_state) *state)
 {
-    const size_t *s = net->sizes, n_buffers = mlp_optim_buffers(opt);
-    size_t count;
+    const size_t *s = net->sizes;
+    size_t count, total = 0;
     int64_t t = 0;
     if (mlp_optimizer_table(&count)[opt->kind].counts_steps) { /* the count stops at int64's largest, no overflow */
         t = *state->t < INT64_MAX ? ++*state->t : *state->t;
     }
-    const mlp_optim_scalars scalars = mlp_optim_scalars_of(opt, t); /* once per step, not per tensor */
     for (size_t l = 0; l < net->n_layers; l++) {
-        for (size_t k = 0; k < 2; k++) { /* k = 0: W[l], k = 1: b[l] */
-            const size_t i = 2 * l + k, len = k ? s[l + 1] : s[l] * s[l + 1];
-            MLP_T *tensor_state[MLP_OPTIM_MAX_BUFFERS] = {NULL};
-            for (size_t j = 0; j < n_buffers; j++) {
-                tensor_state[j] = state->buffers[j][i];
-            }
-            MLP_FN(mlp_optim_update_step)(net->threads.isa, opt, &scalars, len, k ? p->b[l] : p->W[l],
-                                          k ? grads->b[l] : grads->W[l], tensor_state);
-        }
+        total += s[l] * s[l + 1] + s[l + 1];
+    }
+    MLP_FN(apply_job) job = {net, p, grads, opt, state, mlp_optim_scalars_of(opt, t), mlp_optim_buffers(opt), total};
+    /* on the threads granted for the call's products, in parts of at least MLP_OPTIM_SPLIT_MIN values (mlp.h) */
+    mlp_threads threads = net->threads;
+    const size_t most = total / MLP_OPTIM_SPLIT_MIN;
+    threads.count = threads.count < most ? threads.count : most;
+    if (threads.count > 1) {
+        mlp_parallel(threads, 0, MLP_FN(apply_part), &job); /* 0: a busy team leaves the step to this thread */
+    } else {
+        MLP_FN(apply_range)(&job, 0, total);
     }
 }
 

@@ -52,9 +52,12 @@ def test_show_config_reports_the_caches(capsys):
 def test_show_config_reports_the_threads(capsys, monkeypatch):
     info = _core.build_info()
     assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**20 and info["parallel_min_rows"] == 48
+    assert info["optim_split_min"] == 4096
     monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
     mlpext.show_config()
-    assert f"up to {info['cpus']} threads" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert f"up to {info['cpus']} threads" in text
+    assert "and so is that call's optimizer step, each part at least 4096 values" in text
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "3")
     mlpext.show_config()
     assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out

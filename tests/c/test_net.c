@@ -3,7 +3,8 @@
  *
  *   - plain SGD on one full batch — the one-pass epochs of the lecture's network, the general path with its
  *     fused step, and mlp_lecture_train — bit-identically to gradients plus the optimizer table's step;
- *   - the optimizers against their formulas written out naively (torch.optim's order of operations);
+ *   - the optimizers against their formulas written out naively (torch.optim's order of operations), and their
+ *     steps split among threads against one thread's;
  *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
  *   - the cross-entropy's gradient bit for bit against its formula, for batches of 1 to 17 rows;
  *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice;
@@ -234,6 +235,76 @@ ADAM_REFERENCE(float, sqrtf, 1.17549435e-38f)
     }
 ADAM_PATHS(double, f64)
 ADAM_PATHS(float, f32)
+
+/* mlp_net_apply split among threads gives one thread's bits: every optimizer with its state (SGD with Nesterov
+   momentum and weight decay, Adam with weight decay, AdamW, RMSprop), in both precisions, on a network whose values
+   (21,880, sizes not multiples of 16) make several parts, cut inside tensors and between them; on 2 and 7 threads
+   started for the step, and on a team of 2 helpers asked for 3 and for 7 (then all its helpers), three steps each. */
+#define APPLY_IN_PARTS(T, SUFFIX)                                                                                \
+    static void test_apply_in_parts_##T(void)                                                                    \
+    {                                                                                                            \
+        enum { L = 3, RUNS = 5 };                                                                                \
+        size_t sizes[L + 1] = {97, 131, 65, 7}, total = 0, off[2 * L + 1] = {0};                                 \
+        for (size_t i = 0; i < 2 * L; i++) {                                                                     \
+            const size_t len = i % 2 ? sizes[i / 2 + 1] : sizes[i / 2] * sizes[i / 2 + 1];                       \
+            off[i + 1] = off[i] + len;                                                                           \
+        }                                                                                                        \
+        total = off[2 * L];                                                                                      \
+        check(total >= 4 * MLP_OPTIM_SPLIT_MIN, "the network's values make at least 4 parts");                  \
+        void *team_memory = malloc(mlp_team_bytes());                                                            \
+        mlp_team *team = team_memory != NULL ? mlp_team_start(team_memory, 2) : NULL;                            \
+        check(team != NULL, "a team of 2 helpers starts");                                                       \
+        const size_t counts[RUNS] = {1, 2, 7, 3, 7};                                                             \
+        const mlp_optimizer opts[4] = {{MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 1, 0.99},                     \
+                                       {MLP_ADAM, 1e-3, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99},                   \
+                                       {MLP_ADAMW, 1e-3, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99},                  \
+                                       {MLP_RMSPROP, 1e-2, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.9}};                \
+        T *p0 = malloc(total * sizeof *p0), *g = malloc(total * sizeof *g);                                      \
+        T *runs = malloc(RUNS * 3 * total * sizeof *runs); /* per run: parameters, then two state buffers */     \
+        if (p0 == NULL || g == NULL || runs == NULL) {                                                           \
+            check(0, "test_apply_in_parts: memory");                                                             \
+            return;                                                                                              \
+        }                                                                                                        \
+        for (size_t k = 0; k < total; k++) {                                                                     \
+            p0[k] = (T)uniform(), g[k] = (T)(uniform() * 1e-2);                                                  \
+        }                                                                                                        \
+        mlp_activation acts[L] = {MLP_ACT(MLP_IDENTITY), MLP_ACT(MLP_IDENTITY), MLP_ACT(MLP_IDENTITY)};          \
+        for (int o = 0; o < 4; o++) {                                                                            \
+            const size_t n_buffers = mlp_optim_buffers(&opts[o]);                                                \
+            for (int r = 0; r < RUNS; r++) {                                                                     \
+                T *p = runs + (size_t)r * 3 * total, *b0 = p + total, *b1 = b0 + total;                          \
+                memcpy(p, p0, total * sizeof *p);                                                                \
+                memset(b0, 0, 2 * total * sizeof *b0);                                                           \
+                T *W[L], *b[L], *dW[L], *db[L], *s0[2 * L], *s1[2 * L];                                          \
+                for (size_t i = 0; i < 2 * L; i++) {                                                             \
+                    T **params = i % 2 ? b : W, **grads = i % 2 ? db : dW;                                       \
+                    params[i / 2] = p + off[i], grads[i / 2] = g + off[i];                                       \
+                    s0[i] = b0 + off[i], s1[i] = b1 + off[i];                                                    \
+                }                                                                                                \
+                const mlp_threads threads = {counts[r], r >= 3 ? team : NULL, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}; \
+                const mlp_net net = {L, sizes, acts, MLP_LOSS_MSE, threads};                                     \
+                const mlp_net_params_##SUFFIX pp = {W, b}, gg = {dW, db};                                        \
+                int64_t t = 0;                                                                                   \
+                const mlp_optim_state_##SUFFIX state = {{s0, s1}, &t};                                           \
+                for (int step = 0; step < 3; step++) {                                                           \
+                    mlp_net_apply_##SUFFIX(&net, &pp, &gg, &opts[o], &state);                                    \
+                }                                                                                                \
+                if (r > 0) {                                                                                     \
+                    char what[128];                                                                              \
+                    snprintf(what, sizeof what, "%s (%s), 3 steps on %zu threads%s: one thread's bits",          \
+                             mlp_optimizer_table(&(size_t){0})[opts[o].kind].name, #T, counts[r],                \
+                             r >= 3 ? " of a team of 2 helpers" : " started for it");                            \
+                    check(memcmp(p, runs, (1 + n_buffers) * total * sizeof *p) == 0, what);                      \
+                }                                                                                                \
+            }                                                                                                    \
+        }                                                                                                        \
+        if (team != NULL) {                                                                                      \
+            mlp_team_stop(team);                                                                                 \
+        }                                                                                                        \
+        free(team_memory), free(p0), free(g), free(runs);                                                        \
+    }
+APPLY_IN_PARTS(double, f64)
+APPLY_IN_PARTS(float, f32)
 
 /* What mlp_net_loss's gradient is of: the loss, but for the lecture's ½·Σ(y − P)² (its value is the figure the
    lecture prints, mean |y − P|). */
@@ -537,6 +608,8 @@ int main(void)
     test_optimizers();
     test_adam_paths_double();
     test_adam_paths_float();
+    test_apply_in_parts_double();
+    test_apply_in_parts_float();
     const mlp_activation_kind hidden[6] = {MLP_SIGMOID, MLP_TANH, MLP_RELU, MLP_LEAKY_RELU, MLP_IDENTITY, MLP_GELU};
     for (int h = 0; h < 6; h++) {
         test_gradient(MLP_LOSS_LECTURE, hidden[h], MLP_SIGMOID, 0);

@@ -15,12 +15,12 @@ SCRIPT = ROOT / "benchmarks" / "bench_ab.py"
 def test_two_builds_take_turns_and_agree():
     core = mlpext._core.__file__
     done = subprocess.run([sys.executable, str(SCRIPT), core, core, "--rounds", "2", "--only", "predict",
-                           "--only", "minibatch", "--markdown"], capture_output=True, text=True,
+                           "--only", "minibatch", "--only", "digits", "--markdown"], capture_output=True, text=True,
                           env=subprocess_env(), cwd=str(ROOT.parent), timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "same bits: yes" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| `")]
-    assert [row.split("`")[1] for row in rows] == ["minibatch", "predict"]
+    assert [row.split("`")[1] for row in rows] == ["minibatch", "predict", "digits"]
     for row in rows:
         # each build's time in µs, or in ms from 10 ms on (a slow build: the sanitizers')
         assert row.rstrip().endswith("× |") and len(re.findall(r" (µs|ms) \|", row)) == 2, row
