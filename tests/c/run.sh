@@ -10,8 +10,8 @@
 #      uses of uninitialized values, leaks (valgrind has no AVX-512, so the AVX2 path runs there);
 #   3. -O3, the flags setup.py ships with;
 #   4. -O1 with AddressSanitizer and UndefinedBehaviorSanitizer, aborting on the first report;
-#   5. test_kernels (whose tests split products among threads and share a team of helpers) at -O1 with
-#      ThreadSanitizer: data races in parallel.c or in the parts of a product.
+#   5. both at -O1 with ThreadSanitizer (test_kernels splits products among threads and shares a team of
+#      helpers, test_net optimizer steps): data races in parallel.c or in the parts of a product or a step.
 # Each run prints "k passed, m failed"; the last line of this script sums them: "N passed, M failed".
 # A run that crashes or that valgrind/ASan flags counts as one more failure. Exit status 0 only if M is 0.
 #
@@ -173,8 +173,12 @@ fi
 
 # 4. threads
 TSAN_FLAGS=(-O1 -g1 -fno-omit-frame-pointer -fsanitize=thread)
-if [ "${SANITIZE:-1}" != 0 ] && kernels tsan "${TSAN_FLAGS[@]}" && build tsan test_kernels "${TSAN_FLAGS[@]}"; then
-    TSAN_OPTIONS="halt_on_error=1:exitcode=66" run "test_kernels ThreadSanitizer" "$build/test_kernels_tsan"
+if [ "${SANITIZE:-1}" != 0 ] && kernels tsan "${TSAN_FLAGS[@]}"; then
+    for test in "${TESTS[@]}"; do
+        if build tsan "$test" "${TSAN_FLAGS[@]}"; then
+            TSAN_OPTIONS="halt_on_error=1:exitcode=66" run "$test ThreadSanitizer" "$build/${test}_tsan"
+        fi
+    done
 fi
 
 printf '\n%d passed, %d failed\n' "$total_passed" "$total_failed"

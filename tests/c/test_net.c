@@ -237,9 +237,11 @@ ADAM_PATHS(double, f64)
 ADAM_PATHS(float, f32)
 
 /* mlp_net_apply split among threads gives one thread's bits: every optimizer with its state (SGD with Nesterov
-   momentum and weight decay, Adam with weight decay, AdamW, RMSprop), in both precisions, on a network whose values
-   (21,880, sizes not multiples of 16) make several parts, cut inside tensors and between them; on 2 and 7 threads
-   started for the step, and on a team of 2 helpers asked for 3 and for 7 (then all its helpers), three steps each. */
+   momentum and weight decay, Adam with weight decay, AdamW, RMSprop, and Adam with an eps so small that its steps
+   keep subnormal states, which the helpers must then keep too), in both precisions, from states with subnormal
+   values and gradients with zeros, on a network whose values (21,880, sizes not multiples of 16) make several
+   parts, cut inside tensors and between them; on 2 and 7 threads started for the step, and on a team of 2 helpers
+   asked for 3 and for 7 (then all its helpers), three steps each. */
 #define APPLY_IN_PARTS(T, SUFFIX)                                                                                \
     static void test_apply_in_parts_##T(void)                                                                    \
     {                                                                                                            \
@@ -255,26 +257,31 @@ ADAM_PATHS(float, f32)
         mlp_team *team = team_memory != NULL ? mlp_team_start(team_memory, 2) : NULL;                            \
         check(team != NULL, "a team of 2 helpers starts");                                                       \
         const size_t counts[RUNS] = {1, 2, 7, 3, 7};                                                             \
-        const mlp_optimizer opts[4] = {{MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 1, 0.99},                     \
+        /* the last Adam's eps is too small to hide a flushed state: its step keeps subnormals (optim_impl.h) */   \
+        const mlp_optimizer opts[5] = {{MLP_SGD, 0.1, 0.9, 0.9, 0.999, 1e-8, 0.01, 1, 0.99},                     \
                                        {MLP_ADAM, 1e-3, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99},                   \
                                        {MLP_ADAMW, 1e-3, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.99},                  \
-                                       {MLP_RMSPROP, 1e-2, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.9}};                \
+                                       {MLP_RMSPROP, 1e-2, 0.0, 0.9, 0.999, 1e-8, 0.01, 0, 0.9},                 \
+                                       {MLP_ADAM, 1e-3, 0.0, 0.9, 0.999, 1e-30, 0.0, 0, 0.99}};                  \
         T *p0 = malloc(total * sizeof *p0), *g = malloc(total * sizeof *g);                                      \
+        T *s0 = malloc(2 * total * sizeof *s0); /* the state at the start */                                    \
         T *runs = malloc(RUNS * 3 * total * sizeof *runs); /* per run: parameters, then two state buffers */     \
-        if (p0 == NULL || g == NULL || runs == NULL) {                                                           \
+        if (p0 == NULL || g == NULL || s0 == NULL || runs == NULL) {                                             \
             check(0, "test_apply_in_parts: memory");                                                             \
             return;                                                                                              \
         }                                                                                                        \
-        for (size_t k = 0; k < total; k++) {                                                                     \
-            p0[k] = (T)uniform(), g[k] = (T)(uniform() * 1e-2);                                                  \
+        const T tiny = (T)(sizeof(T) == 4 ? 1e-39 : 1e-310); /* subnormal */                                     \
+        for (size_t k = 0; k < total; k++) { /* every 5th gradient 0, every 7th state subnormal */              \
+            p0[k] = (T)uniform(), g[k] = k % 5 ? (T)(uniform() * 1e-2) : 0;                                     \
+            s0[k] = k % 7 ? (T)(uniform() * 1e-3) : tiny, s0[total + k] = k % 7 ? (T)(fabs(uniform()) * 1e-5) : tiny; \
         }                                                                                                        \
         mlp_activation acts[L] = {MLP_ACT(MLP_IDENTITY), MLP_ACT(MLP_IDENTITY), MLP_ACT(MLP_IDENTITY)};          \
-        for (int o = 0; o < 4; o++) {                                                                            \
+        for (int o = 0; o < 5; o++) {                                                                            \
             const size_t n_buffers = mlp_optim_buffers(&opts[o]);                                                \
             for (int r = 0; r < RUNS; r++) {                                                                     \
                 T *p = runs + (size_t)r * 3 * total, *b0 = p + total, *b1 = b0 + total;                          \
                 memcpy(p, p0, total * sizeof *p);                                                                \
-                memset(b0, 0, 2 * total * sizeof *b0);                                                           \
+                memcpy(b0, s0, 2 * total * sizeof *b0);                                                          \
                 T *W[L], *b[L], *dW[L], *db[L], *s0[2 * L], *s1[2 * L];                                          \
                 for (size_t i = 0; i < 2 * L; i++) {                                                             \
                     T **params = i % 2 ? b : W, **grads = i % 2 ? db : dW;                                       \
@@ -291,8 +298,8 @@ ADAM_PATHS(float, f32)
                 }                                                                                                \
                 if (r > 0) {                                                                                     \
                     char what[128];                                                                              \
-                    snprintf(what, sizeof what, "%s (%s), 3 steps on %zu threads%s: one thread's bits",          \
-                             mlp_optimizer_table(&(size_t){0})[opts[o].kind].name, #T, counts[r],                \
+                    snprintf(what, sizeof what, "%s (%s, eps %g), 3 steps on %zu threads%s: one thread's bits",  \
+                             mlp_optimizer_table(&(size_t){0})[opts[o].kind].name, #T, opts[o].eps, counts[r],   \
                              r >= 3 ? " of a team of 2 helpers" : " started for it");                            \
                     check(memcmp(p, runs, (1 + n_buffers) * total * sizeof *p) == 0, what);                      \
                 }                                                                                                \
@@ -301,7 +308,7 @@ ADAM_PATHS(float, f32)
         if (team != NULL) {                                                                                      \
             mlp_team_stop(team);                                                                                 \
         }                                                                                                        \
-        free(team_memory), free(p0), free(g), free(runs);                                                        \
+        free(team_memory), free(p0), free(g), free(s0), free(runs);                                              \
     }
 APPLY_IN_PARTS(double, f64)
 APPLY_IN_PARTS(float, f32)
