@@ -1,6 +1,6 @@
 """Two builds of mlpext's extension taking turns in one process: how a change to the C core shows that it pays.
 
-    python benchmarks/bench_ab.py BUILD_A BUILD_B [--rounds 25] [--only NAME ...] [--markdown]
+    python benchmarks/bench_ab.py BUILD_A BUILD_B [--rounds 25] [--only NAME ...] [--markdown] [--shuffle]
 
 BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for example of the commit before a change
 and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
@@ -14,8 +14,8 @@ the first build alternating. Workloads (NAME for --only), float32; the first six
     wide       mlpext.train on 1024-1024-1024, batch 1024, 3 epochs a call
     deep       mlpext.MLP.fit on 784-512-512-10, batch 32 (one step an epoch), 20 epochs a call (time per epoch;
                mlpext.MLP runs on the build for the call)
-    adam       mlpext.MLP.fit on 784-128-10, relu, cross-entropy, Adam, 10 mini-batches of 128 an epoch (no
-               shuffle), 4 epochs a call (time per epoch)
+    adam       mlpext.MLP.fit on 784-128-10, relu, cross-entropy, Adam, 10 mini-batches of 128 an epoch (in
+               order; --shuffle: shuffled), 4 epochs a call (time per epoch)
     rmsprop    the same with RMSprop, 40 mini-batches of 32, 2 epochs a call
     momentum   the same with SGD, momentum 0.9, 10 mini-batches of 128, 4 epochs a call
     midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products too small to
@@ -98,7 +98,7 @@ def fit_workload(sizes, rows, epochs, batch_size=None, **kwargs):
         try:
             net = mlpext.MLP(list(sizes), dtype=np.float32, seed=0, **kwargs)
             start = time.perf_counter()
-            net.fit(X, y, epochs, batch_size=batch_size, shuffle=False)
+            net.fit(X, y, epochs, batch_size=batch_size, shuffle=SHUFFLE[0])
             elapsed = time.perf_counter() - start
         finally:
             mlpext.network._core = saved
@@ -106,6 +106,7 @@ def fit_workload(sizes, rows, epochs, batch_size=None, **kwargs):
     return run
 
 
+SHUFFLE = [False]  # --shuffle
 ADAM = {"activation": "relu", "loss": "cross_entropy", "optimizer": "adam", "learning_rate": 1e-3}
 WORKLOADS = {
     "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
@@ -135,7 +136,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--only", action="append", choices=list(WORKLOADS), metavar="NAME")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--shuffle", action="store_true",
+                        help="the MLP.fit workloads draw shuffled mini-batches (MLP.fit's default), not in order")
     args = parser.parse_args()
+    SHUFFLE[0] = args.shuffle
     builds = [load(os.path.abspath(args.build_a), "A"), load(os.path.abspath(args.build_b), "B")]
     print(f"Machine: {machine_line()}; {builds[0].build_info()['simd']} kernels; load average before: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -253,6 +253,11 @@ size_t mlp_dense_halves_at(size_t in, size_t out);
 #ifndef MLP_OPTIM_SPLIT_MIN /* (-D for measurements only) */
 #define MLP_OPTIM_SPLIT_MIN ((size_t)4096)
 #endif
+/* So is a shuffled mini-batch's gather (mlp_net_fit), in parts of its rows of at least this many values of X: a
+   copy of X's rows bound by memory, which ran on the calling thread before the products. */
+#ifndef MLP_GATHER_SPLIT_MIN /* (-D for measurements only) */
+#define MLP_GATHER_SPLIT_MIN ((size_t)8192)
+#endif
 
 /* Without the team's helpers, threads are started for a product only from this many multiply-adds on: below it,
    starting and joining them cost more than they save (docs/design.md, "Threads"). */

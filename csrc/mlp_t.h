@@ -142,7 +142,9 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
    Fisher–Yates permutation of the rows drawn from rng (j = next % (i + 1), i = n−1 … 1, from the identity), else
    the rows in order; then consecutive mini-batches of `batch` rows (the last may be smaller), each: loss and
    gradients, then one optimizer step. losses[e] is the sample-weighted mean of epoch e's mini-batch losses, each
-   taken before its update. y or labels as for mlp_net_loss.
+   taken before its update. y or labels as for mlp_net_loss. Products, steps (mlp_net_apply) and a shuffled
+   mini-batch's gather (from 2 × MLP_GATHER_SPLIT_MIN values of X on) are split among net->threads, with the same
+   bits on any number of them.
    work: mlp_net_workspace(net, batch, 1) scalars; iwork: mlp_net_iworkspace(n, batch). */
 void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
                          const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,

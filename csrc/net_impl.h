@@ -358,6 +358,32 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
     }
 }
 
+/* A shuffled mini-batch's gather (mlp_net_fit): rows perm[0 .. m) of X and y (or of the labels) copied to Xb and yb
+   (label_batch), the rows [m·part/parts, m·(part + 1)/parts) at a time. */
+typedef struct {
+    const MLP_T *X, *y;
+    const size_t *labels, *perm;
+    size_t in, o;
+    MLP_T *Xb, *yb;
+    size_t *label_batch;
+    size_t m;
+} MLP_FN(gather_job);
+
+static void MLP_FN(gather_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(gather_job) *j = arg;
+    const size_t lo = j->m * part / parts, hi = j->m * (part + 1) / parts, in = j->in, o = j->o;
+    for (size_t r = lo; r < hi; r++) {
+        const size_t src = j->perm[r];
+        memcpy(j->Xb + r * in, j->X + src * in, in * sizeof *j->X);
+        if (j->y) {
+            memcpy(j->yb + r * o, j->y + src * o, o * sizeof *j->y);
+        } else {
+            j->label_batch[r] = j->labels[src];
+        }
+    }
+}
+
 #include "tiny_impl.h" /* the one-pass epoch of the lecture's network on a few samples */
 
 /* Epochs after which mlp_net_fit_polled polls while it runs the one-pass epoch. */
@@ -394,14 +420,14 @@ static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, co
             const MLP_T *Xm = X + start * in, *ym = y ? y + start * o : NULL;
             const size_t *lm = y ? NULL : labels + start;
             if (gather) { /* rows perm[start .. start + m) */
-                for (size_t r = 0; r < m; r++) {
-                    const size_t src = perm[start + r];
-                    memcpy(w.Xb + r * in, X + src * in, in * sizeof *X);
-                    if (y) {
-                        memcpy(w.yb + r * o, y + src * o, o * sizeof *y);
-                    } else {
-                        label_batch[r] = labels[src];
-                    }
+                MLP_FN(gather_job) job = {X, y, labels, perm + start, in, o, w.Xb, w.yb, label_batch, m};
+                mlp_threads threads = net->threads; /* the products' threads, parts of MLP_GATHER_SPLIT_MIN (mlp.h) */
+                const size_t most = m * in / MLP_GATHER_SPLIT_MIN;
+                threads.count = threads.count < most ? threads.count : most;
+                if (threads.count > 1) {
+                    mlp_parallel(threads, 0, MLP_FN(gather_part), &job); /* 0: a busy team leaves it here */
+                } else {
+                    MLP_FN(gather_part)(&job, 0, 1);
                 }
                 Xm = w.Xb;
                 ym = y ? w.yb : NULL;

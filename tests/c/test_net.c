@@ -7,7 +7,8 @@
  *     steps split among threads against one thread's;
  *   - every loss × hidden activation: mlp_net_loss's gradient against central finite differences;
  *   - the cross-entropy's gradient bit for bit against its formula, for batches of 1 to 17 rows;
- *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice;
+ *   - mini-batch fit visits every row once per epoch, and the generator makes the same run twice; on threads
+ *     (its shuffled gather, products and steps split) it gives one thread's bits;
  *   - the untyped face (mlp_kernels_for: conversions, the state's flat layout) gives the typed kernels' bits.
  * Prints "k passed, m failed"; exit status 1 if anything failed.
  */
@@ -412,6 +413,65 @@ static void test_fit_visits_every_row(void)
     free(work);
 }
 
+/* mlp_net_fit on threads gives one thread's bits: shuffled mini-batches of 71 rows of 300 inputs (21,300 values:
+   a gather in 2 parts, MLP_GATHER_SPLIT_MIN) and the last one of 58, through 300-72-5 (products of 1.5 M
+   multiply-adds: split) with Adam (a step of 22,037 values: in up to 5 parts), against targets and against labels;
+   on 2 and 7 threads started for the call and on a team of 2 helpers asked for 3, two epochs each. */
+static void test_fit_on_threads(void)
+{
+    enum { n = 200, in = 300, hidden = 72, out = 5, batch = 71, RUNS = 4 };
+    const size_t sizes[3] = {in, hidden, out}, counts[RUNS] = {1, 2, 7, 3};
+    const size_t len[4] = {in * hidden, hidden, hidden * out, out}, total = in * hidden + hidden + hidden * out + out;
+    check(batch * in >= 2 * MLP_GATHER_SPLIT_MIN && total >= 4 * MLP_OPTIM_SPLIT_MIN,
+          "the fit's gather and step are large enough to split");
+    const mlp_activation acts[2] = {MLP_ACT(MLP_RELU), MLP_ACT(MLP_SOFTMAX)};
+    const mlp_optimizer adam = {MLP_ADAM, 1e-2, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
+    double *X = malloc(n * in * sizeof *X), *y = malloc(n * out * sizeof *y), *p0 = malloc(total * sizeof *p0);
+    double *runs = malloc(RUNS * 3 * total * sizeof *runs), losses[RUNS][2];
+    size_t labels[n], *iwork = malloc(mlp_net_iworkspace(n, batch) * sizeof *iwork);
+    void *team_memory = malloc(mlp_team_bytes());
+    mlp_team *team = team_memory != NULL ? mlp_team_start(team_memory, 2) : NULL;
+    mlp_net net = {2, sizes, acts, MLP_LOSS_CROSS_ENTROPY, MLP_THREADS(1)};
+    double *work = malloc(mlp_net_workspace(&net, batch, 1) * sizeof *work);
+    if (X == NULL || y == NULL || p0 == NULL || runs == NULL || iwork == NULL || work == NULL || team == NULL) {
+        check(0, "test_fit_on_threads: memory and a team of 2 helpers");
+        return;
+    }
+    fill(X, n * in, 1), fill(p0, total, 0.1);
+    for (size_t r = 0; r < n; r++) {
+        labels[r] = r % out;
+        for (size_t j = 0; j < out; j++) {
+            y[r * out + j] = j == labels[r] ? 0.8 : 0.05;
+        }
+    }
+    for (int targets = 0; targets < 2; targets++) {
+        for (int r = 0; r < RUNS; r++) {
+            double *p = runs + (size_t)r * 3 * total, *m = p + total, *v = m + total;
+            memcpy(p, p0, total * sizeof *p), memset(m, 0, 2 * total * sizeof *m);
+            double *W[2] = {p, p + len[0] + len[1]}, *b[2] = {p + len[0], p + len[0] + len[1] + len[2]};
+            double *mW[2] = {m, m + len[0] + len[1]}, *mb[2] = {m + len[0], m + len[0] + len[1] + len[2]};
+            double *vW[2] = {v, v + len[0] + len[1]}, *vb[2] = {v + len[0], v + len[0] + len[1] + len[2]};
+            double *ms[4] = {mW[0], mb[0], mW[1], mb[1]}, *vs[4] = {vW[0], vb[0], vW[1], vb[1]};
+            int64_t t = 0;
+            const mlp_optim_state_f64 state = {{ms, vs}, &t};
+            const mlp_net_params_f64 params = {W, b};
+            net.threads = (mlp_threads){counts[r], r == 3 ? team : NULL, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}};
+            uint64_t rng[4] = {1, 2, 3, 4};
+            mlp_net_fit_f64(&net, n, X, targets ? y : NULL, targets ? NULL : labels, &params, &adam, &state, 2,
+                            batch, 1, rng, losses[r], work, iwork);
+            if (r > 0) {
+                char what[128];
+                snprintf(what, sizeof what, "a shuffled Adam fit against %s on %zu threads%s: one thread's bits",
+                         targets ? "targets" : "labels", counts[r], r == 3 ? " of a team of 2 helpers" : "");
+                check(memcmp(p, runs, 3 * total * sizeof *p) == 0 && memcmp(losses[r], losses[0], sizeof losses[0]) == 0,
+                      what);
+            }
+        }
+    }
+    mlp_team_stop(team);
+    free(team_memory), free(X), free(y), free(p0), free(runs), free(iwork), free(work);
+}
+
 /* The cross-entropy's gradient bit for bit, on a one-layer softmax network small enough for the portable loops
    (3 inputs, 4 classes): G = (P − onehot)/m (labels) or (P·Σt − t)/m (targets), with the division written out,
    for batches of every size up to 17 (the powers of two multiply by the exact 1/m instead: the same bits); then
@@ -629,6 +689,7 @@ int main(void)
         test_gradient(MLP_LOSS_MAE, hidden[h], MLP_SIGMOID, 0);
     }
     test_fit_visits_every_row();
+    test_fit_on_threads();
     test_cross_entropy_gradient_bits();
     test_untyped_kernels();
     printf("%d passed, %d failed\n", passed, failed);
