@@ -32,6 +32,19 @@ static int mlp_output_needs_z(const mlp_net *net)
     return out.kind == MLP_SOFTMAX || net->loss == MLP_LOSS_CROSS_ENTROPY || mlp_needs_z(out);
 }
 
+/* fn(arg, part, parts) on the call's threads (those granted for its products), in at most `most` parts, or on the
+   calling thread alone: an optimizer step or a mini-batch's gather, split only where the products are (mlp.h,
+   MLP_OPTIM_SPLIT_MIN). ops 0 for mlp_parallel: a busy team leaves the work to the calling thread. */
+static void mlp_run_split(mlp_threads threads, size_t most, void (*fn)(void *arg, size_t part, size_t parts), void *arg)
+{
+    threads.count = threads.count < most ? threads.count : most;
+    if (threads.count > 1) {
+        mlp_parallel(threads, 0, fn, arg);
+    } else {
+        fn(arg, 0, 1);
+    }
+}
+
 /* SGD without momentum or weight decay: a step p − lr·g that mlp_net_fit applies as each gradient is made. */
 static int mlp_plain_sgd(const mlp_optimizer *opt)
 {

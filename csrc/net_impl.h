@@ -347,15 +347,7 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
         total += s[l] * s[l + 1] + s[l + 1];
     }
     MLP_FN(apply_job) job = {net, p, grads, opt, state, mlp_optim_scalars_of(opt, t), mlp_optim_buffers(opt), total};
-    /* on the threads granted for the call's products, in parts of at least MLP_OPTIM_SPLIT_MIN values (mlp.h) */
-    mlp_threads threads = net->threads;
-    const size_t most = total / MLP_OPTIM_SPLIT_MIN;
-    threads.count = threads.count < most ? threads.count : most;
-    if (threads.count > 1) {
-        mlp_parallel(threads, 0, MLP_FN(apply_part), &job); /* 0: a busy team leaves the step to this thread */
-    } else {
-        MLP_FN(apply_range)(&job, 0, total);
-    }
+    mlp_run_split(net->threads, total / MLP_OPTIM_SPLIT_MIN, MLP_FN(apply_part), &job);
 }
 
 /* A shuffled mini-batch's gather (mlp_net_fit): rows perm[0 .. m) of X and y (or of the labels) copied to Xb and yb
@@ -421,14 +413,7 @@ static MLP_NOINLINE size_t MLP_FN(net_fit_from)(const mlp_net *net, size_t n, co
             const size_t *lm = y ? NULL : labels + start;
             if (gather) { /* rows perm[start .. start + m) */
                 MLP_FN(gather_job) job = {X, y, labels, perm + start, in, o, w.Xb, w.yb, label_batch, m};
-                mlp_threads threads = net->threads; /* the products' threads, parts of MLP_GATHER_SPLIT_MIN (mlp.h) */
-                const size_t most = m * in / MLP_GATHER_SPLIT_MIN;
-                threads.count = threads.count < most ? threads.count : most;
-                if (threads.count > 1) {
-                    mlp_parallel(threads, 0, MLP_FN(gather_part), &job); /* 0: a busy team leaves it here */
-                } else {
-                    MLP_FN(gather_part)(&job, 0, 1);
-                }
+                mlp_run_split(net->threads, m * in / MLP_GATHER_SPLIT_MIN, MLP_FN(gather_part), &job);
                 Xm = w.Xb;
                 ym = y ? w.yb : NULL;
                 lm = y ? NULL : label_batch;

@@ -289,7 +289,8 @@ ADAM_PATHS(float, f32)
                     params[i / 2] = p + off[i], grads[i / 2] = g + off[i];                                       \
                     s0[i] = b0 + off[i], s1[i] = b1 + off[i];                                                    \
                 }                                                                                                \
-                const mlp_threads threads = {counts[r], r >= 3 ? team : NULL, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}}; \
+                mlp_threads threads = MLP_THREADS(counts[r]);                                                   \
+                threads.team = r >= 3 ? team : NULL;                                                             \
                 const mlp_net net = {L, sizes, acts, MLP_LOSS_MSE, threads};                                     \
                 const mlp_net_params_##SUFFIX pp = {W, b}, gg = {dW, db};                                        \
                 int64_t t = 0;                                                                                   \
@@ -463,7 +464,8 @@ static void test_fit_on_threads(void)
                 char what[128];
                 snprintf(what, sizeof what, "a shuffled Adam fit against %s on %zu threads%s: one thread's bits",
                          targets ? "targets" : "labels", counts[r], r == 3 ? " of a team of 2 helpers" : "");
-                check(memcmp(p, runs, 3 * total * sizeof *p) == 0 && memcmp(losses[r], losses[0], sizeof losses[0]) == 0,
+                check(memcmp(p, runs, 3 * total * sizeof *p) == 0 &&
+                          memcmp(losses[r], losses[0], sizeof losses[0]) == 0,
                       what);
             }
         }
