@@ -21,6 +21,9 @@ the first build alternating. Workloads (NAME for --only), float32; the first six
     midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products too small to
                split among threads)
     digits     the same on 64-64-10 (the digits' sizes)
+    autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
+               epochs a call (a wide output: the loss's pass is large)
+    autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work), or
@@ -126,6 +129,10 @@ WORKLOADS = {
                 fit_workload((128, 128, 10), 1792, 10, 32, **ADAM)),
     "digits": ("MLP.fit 64-64-10 relu, Adam, 56 batches of 32, per epoch",
                fit_workload((64, 64, 10), 1792, 10, 32, **ADAM)),
+    "autoencoder": ("MLP.fit 784-256-784 relu, sigmoid + BCE, Adam, 8 batches of 256, per epoch",
+                    fit_workload((784, 256, 784), 2048, 2, 256, **dict(ADAM, loss="bce"))),
+    "autoencoder-mse": ("MLP.fit 784-128-784 relu, MSE, Adam, 32 batches of 64, per epoch",
+                        fit_workload((784, 128, 784), 2048, 2, 64, **dict(ADAM, loss="mse"))),
 }
 
 

@@ -258,6 +258,12 @@ size_t mlp_dense_halves_at(size_t in, size_t out);
 #ifndef MLP_GATHER_SPLIT_MIN /* (-D for measurements only) */
 #define MLP_GATHER_SPLIT_MIN ((size_t)8192)
 #endif
+/* So is an element-wise loss (net_output_grad: its terms, their sum in NumPy's pairwise order, and the output
+   activation's backward), in parts of at least this many terms: on a wide output (an autoencoder's, say) one pass
+   over it, BCE's two logarithms a term, ran on the calling thread between the products. */
+#ifndef MLP_LOSS_SPLIT_MIN /* (-D for measurements only) */
+#define MLP_LOSS_SPLIT_MIN ((size_t)8192)
+#endif
 
 /* Without the team's helpers, threads are started for a product only from this many multiply-adds on: below it,
    starting and joining them cost more than they save (docs/design.md, "Threads"). */

@@ -118,8 +118,9 @@ void MLP_FN(mlp_net_forward)(const mlp_net *net, size_t n, const MLP_T *X, const
                              MLP_T *out, MLP_T *work);
 
 /* The loss on X (n, sizes[0]) against y (n, sizes[L]) — or, for cross-entropy with y NULL, labels (n) in
-   [0, sizes[L]) — and, if grads is not NULL, its gradient with respect to every parameter.
-   work: mlp_net_workspace(net, n, 0). */
+   [0, sizes[L]) — and, if grads is not NULL, its gradient with respect to every parameter. Products and an
+   element-wise loss (from 2 × MLP_LOSS_SPLIT_MIN terms on) are split among net->threads, with the same bits on
+   any number of them. work: mlp_net_workspace(net, n, 0). */
 double MLP_FN(mlp_net_loss)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
                             const MLP_FN(mlp_net_params) *p, const MLP_FN(mlp_net_params) *grads, MLP_T *work);
 
@@ -142,9 +143,9 @@ void MLP_FN(mlp_net_apply)(const mlp_net *net, const MLP_FN(mlp_net_params) *p, 
    Fisher–Yates permutation of the rows drawn from rng (j = next % (i + 1), i = n−1 … 1, from the identity), else
    the rows in order; then consecutive mini-batches of `batch` rows (the last may be smaller), each: loss and
    gradients, then one optimizer step. losses[e] is the sample-weighted mean of epoch e's mini-batch losses, each
-   taken before its update. y or labels as for mlp_net_loss. Products, steps (mlp_net_apply) and a shuffled
-   mini-batch's gather (from 2 × MLP_GATHER_SPLIT_MIN values of X on) are split among net->threads, with the same
-   bits on any number of them.
+   taken before its update. y or labels as for mlp_net_loss. Products, the loss (as in mlp_net_loss), steps
+   (mlp_net_apply) and a shuffled mini-batch's gather (from 2 × MLP_GATHER_SPLIT_MIN values of X on) are split
+   among net->threads, with the same bits on any number of them.
    work: mlp_net_workspace(net, batch, 1) scalars; iwork: mlp_net_iworkspace(n, batch). */
 void MLP_FN(mlp_net_fit)(const mlp_net *net, size_t n, const MLP_T *X, const MLP_T *y, const size_t *labels,
                          const MLP_FN(mlp_net_params) *p, const mlp_optimizer *opt,

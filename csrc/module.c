@@ -2443,7 +2443,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
     const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
     return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,"
-                         "s:N,s:N,s:N,s:n,s:n,s:n}",
+                         "s:N,s:N,s:N,s:n,s:n,s:n,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2469,7 +2469,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          table_names(&acts[0].name, &acts[0].hidden, sizeof *acts, n_acts), "output_activations",
                          table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows(),
                          "thread_limit", thread_limit, "optim_split_min", (Py_ssize_t)MLP_OPTIM_SPLIT_MIN,
-                         "gather_split_min", (Py_ssize_t)MLP_GATHER_SPLIT_MIN);
+                         "gather_split_min", (Py_ssize_t)MLP_GATHER_SPLIT_MIN, "loss_split_min",
+                         (Py_ssize_t)MLP_LOSS_SPLIT_MIN);
 }
 
 /* ------------------------------------------------------------------------------------------------------------

@@ -45,6 +45,51 @@ static void mlp_run_split(mlp_threads threads, size_t most, void (*fn)(void *arg
     }
 }
 
+/* A sum of n terms in NumPy's pairwise order (pairwise.h) on the call's threads: its tree cut into `leaves`
+   subtrees (a power of two, at most 2 per thread, each about MLP_LOSS_SPLIT_MIN terms or more), whole subtrees to
+   a part, their sums then added as the tree adds them: mlp_pairwise_sum's bits, whatever the parts. */
+#define MLP_PAIRWISE_LEAVES_MAX 64
+_Static_assert(MLP_LOSS_SPLIT_MIN >= MLP_PAIRWISE_BLOCK, "each subtree is cut as mlp_pairwise_range cuts it");
+typedef struct {
+    mlp_pairwise_terms terms;
+    const void *arg;
+    size_t leaves, lo[MLP_PAIRWISE_LEAVES_MAX + 1]; /* subtree q: terms lo[q] .. lo[q + 1] − 1 */
+    double sum[MLP_PAIRWISE_LEAVES_MAX];
+} mlp_pairwise_job;
+
+static void mlp_pairwise_part(void *arg, size_t part, size_t parts)
+{
+    mlp_pairwise_job *j = arg;
+    for (size_t q = j->leaves * part / parts; q < j->leaves * (part + 1) / parts; q++) {
+        j->sum[q] = mlp_pairwise_range(j->terms, j->arg, j->lo[q], j->lo[q + 1] - j->lo[q]);
+    }
+}
+
+static double mlp_pairwise_sum_split(mlp_threads threads, mlp_pairwise_terms terms, const void *arg, size_t n)
+{
+    mlp_pairwise_job j = {terms, arg, 1, {0, n}, {0}};
+    while (threads.count > 1 && j.leaves < 2 * threads.count && j.leaves < MLP_PAIRWISE_LEAVES_MAX &&
+           n / (2 * j.leaves) >= MLP_LOSS_SPLIT_MIN) {
+        for (size_t q = j.leaves; q-- > 0;) { /* each subtree's halves, cut where mlp_pairwise_range cuts it */
+            const size_t a = j.lo[q], b = j.lo[q + 1];
+            j.lo[2 * q + 2] = b;
+            j.lo[2 * q + 1] = a + mlp_pairwise_split(b - a);
+            j.lo[2 * q] = a;
+        }
+        j.leaves *= 2;
+    }
+    if (j.leaves == 1) {
+        return mlp_pairwise_sum(terms, arg, n);
+    }
+    mlp_run_split(threads, j.leaves, mlp_pairwise_part, &j);
+    for (size_t w = j.leaves; w > 1; w /= 2) {
+        for (size_t q = 0; q < w / 2; q++) {
+            j.sum[q] = j.sum[2 * q] + j.sum[2 * q + 1];
+        }
+    }
+    return 0.0 + j.sum[0];
+}
+
 /* SGD without momentum or weight decay: a step p − lr·g that mlp_net_fit applies as each gradient is made. */
 static int mlp_plain_sgd(const mlp_optimizer *opt)
 {

@@ -139,14 +139,39 @@ double MLP_FN(mlp_abs_difference_sum)(size_t len, const MLP_T *u, const MLP_T *v
     return mlp_pairwise_sum(MLP_FN(abs_difference_terms), &a, len);
 }
 
+/* The output layer's G ⊙ act'(Z, P) (m, o) on the call's threads (mlp.h, MLP_LOSS_SPLIT_MIN), rows
+   [m·part/parts, m·(part + 1)/parts) at a time. */
+typedef struct {
+    const mlp_net *net;
+    size_t m, o;
+    const MLP_T *Z, *P;
+    MLP_T *G;
+} MLP_FN(output_job);
+
+static void MLP_FN(output_backward_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(output_job) *j = arg;
+    const size_t lo = j->m * part / parts, hi = j->m * (part + 1) / parts, at = lo * j->o;
+    MLP_FN(mlp_activation_backward)(j->net->threads.isa, j->net->acts[j->net->n_layers - 1], hi - lo, j->o,
+                                    j->Z != NULL ? j->Z + at : NULL, j->P + at, j->G + at); /* (Z: none kept) */
+}
+
+static void MLP_FN(output_backward)(const mlp_net *net, size_t m, size_t o, const MLP_T *Z, const MLP_T *P, MLP_T *G)
+{
+    MLP_FN(output_job) job = {net, m, o, Z, P, G};
+    const size_t most = m * o / MLP_LOSS_SPLIT_MIN;
+    mlp_run_split(net->threads, most < m ? most : m, MLP_FN(output_backward_part), &job);
+}
+
 /* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
 static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels,
                                    const MLP_T *Z, const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t o = net->sizes[net->n_layers];
     (void)labels, (void)sums, (void)maxes;
-    const double loss = MLP_FN(mlp_abs_difference_sum)(m * o, P, y, G) / (double)(m * o);
-    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    const MLP_FN(loss_args) a = {P, y, G, 0}; /* (abs_difference_terms: e = P − y) */
+    const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(abs_difference_terms), &a, m * o) / (double)(m * o);
+    MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;
 }
 
@@ -166,8 +191,8 @@ static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
     const size_t o = net->sizes[net->n_layers], N = m * o;
     (void)labels, (void)sums, (void)maxes;
     const MLP_FN(loss_args) a = {y, P, G, (MLP_T)(2.0 / (double)N)};
-    const double loss = mlp_pairwise_sum(MLP_FN(mse_terms), &a, N) / (double)N;
-    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(mse_terms), &a, N) / (double)N;
+    MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;
 }
 
@@ -189,7 +214,7 @@ static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
     const size_t N = m * net->sizes[net->n_layers];
     (void)labels, (void)Z, (void)sums, (void)maxes;
     const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
-    return mlp_pairwise_sum(MLP_FN(bce_terms), &a, N) / (double)N;
+    return mlp_pairwise_sum_split(net->threads, MLP_FN(bce_terms), &a, N) / (double)N;
 }
 
 /* mean over rows of −Σ y·log_softmax(Z) (nn.CrossEntropyLoss); fused G = (P·Σy − y)/m; y NULL: labels */
@@ -227,8 +252,8 @@ static double MLP_FN(mae_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
     const size_t o = net->sizes[net->n_layers], N = m * o;
     (void)labels, (void)sums, (void)maxes;
     const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
-    const double loss = mlp_pairwise_sum(MLP_FN(mae_terms), &a, N) / (double)N;
-    MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[net->n_layers - 1], m, o, Z, P, G);
+    const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(mae_terms), &a, N) / (double)N;
+    MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;
 }
 

@@ -99,9 +99,9 @@ def show_config():
                   else f"the {cpus} CPU{'s' if cpus != 1 else ''} this process may use")
         threads = (f"a product of at least {info['parallel_min_ops']:.0f} multiply-adds is split among up to "
                    f"{count} thread{'s' if count != 1 else ''} ({source}; same results for any count), each part at "
-                   f"least {info['parallel_min_rows']} rows, and so are that call's optimizer step and shuffled "
-                   f"mini-batch gather, each part at least {info['optim_split_min']} and "
-                   f"{info['gather_split_min']} values; {team}")
+                   f"least {info['parallel_min_rows']} rows, and so are that call's optimizer step, shuffled "
+                   f"mini-batch gather and element-wise loss, each part at least {info['optim_split_min']}, "
+                   f"{info['gather_split_min']} and {info['loss_split_min']} values; {team}")
     print(f"  threads: {threads}; the GIL is released when a call does more than "
           f"{info['gil_release_min_work']:.0f} operations")
     print(f"  compiler: {info['compiler']}")

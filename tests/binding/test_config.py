@@ -52,13 +52,13 @@ def test_show_config_reports_the_caches(capsys):
 def test_show_config_reports_the_threads(capsys, monkeypatch):
     info = _core.build_info()
     assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**20 and info["parallel_min_rows"] == 48
-    assert info["optim_split_min"] == 4096 and info["gather_split_min"] == 8192
+    assert info["optim_split_min"] == 4096 and info["gather_split_min"] == 8192 and info["loss_split_min"] == 8192
     monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
     mlpext.show_config()
     text = capsys.readouterr().out
     assert f"up to {info['cpus']} threads" in text
-    assert ("and so are that call's optimizer step and shuffled mini-batch gather, each part at least 4096 and "
-            "8192 values" in text)
+    assert ("and so are that call's optimizer step, shuffled mini-batch gather and element-wise loss, each part at "
+            "least 4096, 8192 and 8192 values" in text)
     monkeypatch.setenv("MLPEXT_NUM_THREADS", "3")
     mlpext.show_config()
     assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out

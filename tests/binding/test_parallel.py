@@ -91,6 +91,27 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer, options)
             np.testing.assert_array_equal(got, want, err_msg=f"MLPEXT_NUM_THREADS={threads}")
 
 
+@pytest.mark.parametrize("loss, output", [("lecture", "sigmoid"), ("mse", "identity"), ("mse", "softmax"),
+                                          ("bce", "sigmoid"), ("mae", "sigmoid")])
+def test_wide_output_losses_same_bits_for_any_thread_count(monkeypatch, loss, output):
+    """An element-wise loss on a wide output, an autoencoder's (256 rows × 400 outputs: 102,400 terms), split among
+    the products' threads (MLP_LOSS_SPLIT_MIN, 8192 terms at least): its pairwise sum by subtrees, the output
+    activation's backward by rows. fit, gradients and loss as on one thread, bit for bit."""
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 1, (256, 400)).astype(np.float32)
+    results = {}
+    for threads in THREAD_COUNTS:
+        monkeypatch.setenv("MLPEXT_NUM_THREADS", threads)
+        net = mlpext.MLP([400, 128, 400], activation="relu", output_activation=output, loss=loss, optimizer="adam",
+                         learning_rate=1e-3, seed=4)
+        history = net.fit(X, X, epochs=2, batch_size=256)
+        grads = [g for pair in net.gradients(X, X) for g in pair]
+        results[threads] = [history, np.float64(net.loss(X, X)), *grads, *(a for pair in net.params for a in pair)]
+    for threads in THREAD_COUNTS[1:]:
+        for got, want in zip(results[threads], results["1"]):
+            np.testing.assert_array_equal(got, want, err_msg=f"MLPEXT_NUM_THREADS={threads}")
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "leaky_relu", "gelu", "identity"])
 def test_columns_cut_same_bits_for_any_thread_count(monkeypatch, activation):
     """90 rows, too few for two parts of 48: unpacked products cut by columns. Layers 300→200 (X·W + b, 5.4 M

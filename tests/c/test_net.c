@@ -474,6 +474,72 @@ static void test_fit_on_threads(void)
     free(team_memory), free(X), free(y), free(p0), free(runs), free(iwork), free(work);
 }
 
+/* mlp_net_loss with its loss split among threads (MLP_LOSS_SPLIT_MIN): the element-wise losses' pairwise sums cut
+   into subtrees, the output activation's backward into rows; one thread's loss and gradients, bit for bit, on 2
+   and 7 threads started for the call and on a team of 2 helpers asked for 3 (2 to 8 subtrees); and on one thread
+   held to the portable loops and to AVX2 (the same bits on every instruction set). */
+#define LOSS_ON_THREADS(T, SUFFIX)                                                                                 \
+    static void test_loss_on_threads_##SUFFIX(void)                                                                \
+    {                                                                                                              \
+        enum { n = 67, in = 6, out = 1031, RUNS = 6, CASES = 8 };                                                  \
+        const size_t sizes[2] = {in, out}, counts[RUNS] = {1, 2, 7, 3, 1, 1}, total = in * out + out;              \
+        const mlp_isa isas[RUNS] = {MLP_ISA_BEST, MLP_ISA_BEST, MLP_ISA_BEST, MLP_ISA_BEST, MLP_ISA_GENERIC,       \
+                                    MLP_ISA_AVX2};                                                                 \
+        check(n * out >= 8 * MLP_LOSS_SPLIT_MIN, "the losses are large enough to split in 8");                     \
+        const mlp_loss losses[CASES] = {MLP_LOSS_LECTURE, MLP_LOSS_MSE, MLP_LOSS_MSE,  MLP_LOSS_MSE,               \
+                                        MLP_LOSS_BCE,     MLP_LOSS_MAE, MLP_LOSS_MAE,  MLP_LOSS_LECTURE};          \
+        const mlp_activation_kind outs[CASES] = {MLP_SIGMOID, MLP_IDENTITY, MLP_SOFTMAX, MLP_GELU,                 \
+                                                 MLP_SIGMOID, MLP_SIGMOID,  MLP_TANH,    MLP_RELU};                \
+        T *X = malloc(n * in * sizeof *X), *y = malloc(n * out * sizeof *y), *W = malloc(total * sizeof *W);       \
+        T *grads = malloc(RUNS * total * sizeof *grads);                                                           \
+        void *team_memory = malloc(mlp_team_bytes());                                                              \
+        mlp_team *team = team_memory != NULL ? mlp_team_start(team_memory, 2) : NULL;                              \
+        mlp_activation act[1];                                                                                     \
+        mlp_net net = {1, sizes, act, MLP_LOSS_MSE, MLP_THREADS(1)};                                               \
+        T *work = malloc(mlp_net_workspace(&net, n, 0) * sizeof *work);                                            \
+        if (X == NULL || y == NULL || W == NULL || grads == NULL || team == NULL || work == NULL) {                \
+            check(0, "test_loss_on_threads: memory and a team of 2 helpers");                                      \
+            return;                                                                                                \
+        }                                                                                                          \
+        /* X in {0, ±½, ±1}, W multiples of 2^-8: every product exact, so fused and unfused sums (the SIMD and the  \
+           portable products) agree and the runs held to an instruction set compare the losses alone */          \
+        for (size_t k = 0; k < n * in; k++) {                                                                      \
+            X[k] = (T)((int)(k % 5) - 2) / 2;                                                                      \
+        }                                                                                                          \
+        for (size_t k = 0; k < total; k++) {                                                                       \
+            W[k] = (T)ldexp(floor(uniform() * 128), -8);                                                           \
+        }                                                                                                          \
+        for (int c = 0; c < CASES; c++) {                                                                          \
+            for (size_t k = 0; k < n * out; k++) { /* BCE: 0, ½, 1; else 2^-20 .. 2^20: sums that the order rounds */ \
+                y[k] = losses[c] == MLP_LOSS_BCE ? (T)(k % 3) / 2 : (T)ldexp(uniform(), (int)(k % 41) - 20);       \
+            }                                                                                                      \
+            act[0] = MLP_ACT(outs[c]), net.loss = losses[c];                                                       \
+            double value[RUNS];                                                                                    \
+            for (int r = 0; r < RUNS; r++) {                                                                       \
+                T *Ws[1] = {W}, *bs[1] = {W + in * out};                                                           \
+                T *dW[1] = {grads + r * total}, *db[1] = {grads + r * total + in * out};                           \
+                const mlp_net_params_##SUFFIX p = {Ws, bs}, g = {dW, db};                                          \
+                net.threads = (mlp_threads){counts[r], r == 3 ? team : NULL, isas[r], {0, 0, 0}, {malloc, free}};  \
+                value[r] = mlp_net_loss_##SUFFIX(&net, n, X, y, NULL, &p, &g, work);                               \
+                if (r > 0) {                                                                                       \
+                    char what[160];                                                                                \
+                    snprintf(what, sizeof what, "%s loss, %s output (%s) on %zu threads%s: one thread's bits",     \
+                             mlp_loss_table(&(size_t){0})[losses[c]].name,                                         \
+                             mlp_activation_table(&(size_t){0})[outs[c]].name, #T, counts[r],                      \
+                             r == 3 ? " of a team of 2 helpers" : r == 4 ? ", portable loops"                     \
+                             : r == 5 ? ", AVX2 at most" : " started for it");                                     \
+                    check(isfinite(value[r]) && memcmp(&value[r], &value[0], sizeof value[0]) == 0 &&              \
+                              memcmp(grads + r * total, grads, total * sizeof *grads) == 0,                        \
+                          what);                                                                                   \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        mlp_team_stop(team);                                                                                       \
+        free(team_memory), free(X), free(y), free(W), free(grads), free(work);                                     \
+    }
+LOSS_ON_THREADS(double, f64)
+LOSS_ON_THREADS(float, f32)
+
 /* The cross-entropy's gradient bit for bit, on a one-layer softmax network small enough for the portable loops
    (3 inputs, 4 classes): G = (P − onehot)/m (labels) or (P·Σt − t)/m (targets), with the division written out,
    for batches of every size up to 17 (the powers of two multiply by the exact 1/m instead: the same bits); then
@@ -692,6 +758,8 @@ int main(void)
     }
     test_fit_visits_every_row();
     test_fit_on_threads();
+    test_loss_on_threads_f64();
+    test_loss_on_threads_f32();
     test_cross_entropy_gradient_bits();
     test_untyped_kernels();
     printf("%d passed, %d failed\n", passed, failed);
