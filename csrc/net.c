@@ -10,7 +10,17 @@
 #include "vmath.h"
 
 #define MLP_LOG_OF(x) _Generic((x), float: logf, default: log)(x)
-#define MLP_LOG1P_OF(x) _Generic((x), float: log1pf, default: log1p)(x)
+/* BCE's ln p and ln(1 − p): float's computed in double and rounded once, by code that vectorizes (vmath.h: the
+   same bits on every build and instruction set); double's from the C library */
+static inline void mlp_log_and_log1m(double p, double *log_p, double *log_1mp)
+{
+    *log_p = log(p);
+    *log_1mp = log1p(-p);
+}
+#define MLP_BCE_LOGS(p, log_p, log_1mp) \
+    _Generic((p), float: mlp_log_and_log1m_f, default: mlp_log_and_log1m)((p), (log_p), (log_1mp))
+/* BCE's terms on fewer than this run the portable build (a block holds at most MLP_PAIRWISE_BLOCK) */
+#define MLP_BCE_SIMD_MIN 16
 #define MLP_ABS_OF(x) _Generic((x), float: fabsf, default: fabs)(x)
 /* A loss table row's function of the template's precision */
 #define MLP_LOSS_FN(row) _Generic((MLP_T)0, float: (row)->value_and_grad_f32, default: (row)->value_and_grad_f64)

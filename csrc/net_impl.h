@@ -121,6 +121,7 @@ typedef struct {
     const MLP_T *y, *P;
     MLP_T *G;
     MLP_T scale; /* what the loss multiplies or divides its gradient by */
+    mlp_isa isa; /* the widest loops the call may run (BCE's) */
 } MLP_FN(loss_args);
 
 /* The lecture's terms (mlp_pairwise_terms; loss_args' y and P stand for u and v): e = u − v into G, |e| into t. */
@@ -135,7 +136,7 @@ static void MLP_FN(abs_difference_terms)(const void *arg, size_t lo, size_t n, d
 }
 double MLP_FN(mlp_abs_difference_sum)(size_t len, const MLP_T *u, const MLP_T *v, MLP_T *e)
 {
-    const MLP_FN(loss_args) a = {u, v, e, 0};
+    const MLP_FN(loss_args) a = {u, v, e, 0, MLP_ISA_BEST};
     return mlp_pairwise_sum(MLP_FN(abs_difference_terms), &a, len);
 }
 
@@ -169,7 +170,7 @@ static double MLP_FN(lecture_loss)(const mlp_net *net, size_t m, const MLP_T *y,
 {
     const size_t o = net->sizes[net->n_layers];
     (void)labels, (void)sums, (void)maxes;
-    const MLP_FN(loss_args) a = {P, y, G, 0}; /* (abs_difference_terms: e = P − y) */
+    const MLP_FN(loss_args) a = {P, y, G, 0, net->threads.isa}; /* (abs_difference_terms: e = P − y) */
     const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(abs_difference_terms), &a, m * o) / (double)(m * o);
     MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;
@@ -190,30 +191,42 @@ static double MLP_FN(mse_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
 {
     const size_t o = net->sizes[net->n_layers], N = m * o;
     (void)labels, (void)sums, (void)maxes;
-    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)(2.0 / (double)N)};
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)(2.0 / (double)N), net->threads.isa};
     const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(mse_terms), &a, N) / (double)N;
     MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;
 }
 
-/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N */
+/* mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on a sigmoid); fused G = (P − y)/N.
+   n terms: t, and G's entries. The logarithms are MLP_BCE_LOGS' (net.c): float's vectorize, so the loop has a
+   build per instruction set (loss_simd_impl.h). */
+MLP_INLINE void MLP_FN(bce_loop)(size_t n, const MLP_T *y, const MLP_T *P, MLP_T *G, MLP_T scale, double *t)
+{
+    for (size_t i = 0; i < n; i++) {
+        const MLP_T p = P[i], yi = y[i];
+        MLP_T log_p, log_1mp;
+        MLP_BCE_LOGS(p, &log_p, &log_1mp);
+        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
+        t[i] = (double)((yi - 1) * l1mp - yi * lp);
+        G[i] = (p - yi) / scale;
+    }
+}
+
+#define MLP_ISA_IMPL "loss_simd_impl.h"
+#define MLP_ISA_SETS (MLP_SET_GENERIC | MLP_SET_AVX2 | MLP_SET_AVX512)
+#include "each_isa.h"
+
 static void MLP_FN(bce_terms)(const void *arg, size_t lo, size_t n, double *t)
 {
     const MLP_FN(loss_args) *a = arg;
-    for (size_t i = 0; i < n; i++) {
-        const MLP_T p = a->P[lo + i], y = a->y[lo + i];
-        const MLP_T log_p = MLP_LOG_OF(p), log_1mp = MLP_LOG1P_OF(-p);
-        const MLP_T lp = log_p < -100 ? (MLP_T)-100 : log_p, l1mp = log_1mp < -100 ? (MLP_T)-100 : log_1mp;
-        t[i] = (double)((y - 1) * l1mp - y * lp);
-        a->G[lo + i] = (p - y) / a->scale;
-    }
+    MLP_SIMD_CALL(bce_v, a->isa, n, MLP_BCE_SIMD_MIN, MLP_BCE_SIMD_MIN, (n, a->y + lo, a->P + lo, a->G + lo, a->scale, t));
 }
 static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
                                const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
 {
     const size_t N = m * net->sizes[net->n_layers];
     (void)labels, (void)Z, (void)sums, (void)maxes;
-    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N, net->threads.isa};
     return mlp_pairwise_sum_split(net->threads, MLP_FN(bce_terms), &a, N) / (double)N;
 }
 
@@ -251,7 +264,7 @@ static double MLP_FN(mae_loss)(const mlp_net *net, size_t m, const MLP_T *y, con
 {
     const size_t o = net->sizes[net->n_layers], N = m * o;
     (void)labels, (void)sums, (void)maxes;
-    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N};
+    const MLP_FN(loss_args) a = {y, P, G, (MLP_T)N, net->threads.isa};
     const double loss = mlp_pairwise_sum_split(net->threads, MLP_FN(mae_terms), &a, N) / (double)N;
     MLP_FN(output_backward)(net, m, o, Z, P, G);
     return loss;

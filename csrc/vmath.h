@@ -217,6 +217,40 @@ MLP_INLINE float mlp_sigmoidf(float z)
     return s < FLT_MIN ? 0.0f : s;
 }
 
+/* ln x in double, written to vectorize as mlp_exp is (BCE's float32 logarithms, net_impl.h). fdlibm's method
+   (e_log.c): x = 2^k·m, m in [√2/2, √2), f = m − 1, s = f/(2 + f), so that ln m = 2·atanh(s) = f − (f²/2 −
+   s·(f²/2 + R(s²))) with R a degree-7 minimax polynomial in s² (|s| <= 0.1716); then k·ln2 added in two parts,
+   the high one exact. Within 1 ulp (tests/c/test_kernels.c measures it against long double). x = 0: −inf;
+   x < 0 or NaN: NaN; +inf: +inf; a subnormal x is scaled by 2^54 first. */
+MLP_INLINE double mlp_log(double x)
+{
+    const double lg1 = 6.666666666666735130e-01, lg2 = 3.999999999940941908e-01, lg3 = 2.857142874366239149e-01;
+    const double lg4 = 2.222219843214978396e-01, lg5 = 1.818357216161805012e-01, lg6 = 1.531383769920937332e-01;
+    const double lg7 = 1.479819860511658591e-01;
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10; /* k·ln2_hi exact */
+    const int tiny = x < DBL_MIN;
+    /* + (0x3ff00000 − 0x3fe6a09e) in the high word: the exponent field then holds k + 1023, where m = x/2^k is
+       in [√2/2, √2) */
+    const uint64_t hx = mlp_bits(tiny ? x * 0x1p54 : x) + ((uint64_t)(0x3ff00000 - 0x3fe6a09e) << 32);
+    /* k as a double: 2^52 + the exponent field, less 2^52 + 1023 (and 54 if scaled); exact */
+    const double dk = (mlp_from_bits((hx >> 52) | 0x4330000000000000) - (0x1p52 + 1023)) - (tiny ? 54.0 : 0.0);
+    const double f = mlp_from_bits((hx & 0x000fffffffffffff) + ((uint64_t)0x3fe6a09e << 32)) - 1.0;
+    const double hfsq = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+    const double R = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6));
+    const double r = (((s * (hfsq + R) + dk * ln2_lo) - hfsq) + f) + dk * ln2_hi;
+    return x > 0 && x < (double)INFINITY ? r : x == 0 ? -(double)INFINITY : x > 0 ? x : (double)NAN;
+}
+
+/* ln p and ln(1 − p) for a float p in [0, 1], each computed in double (mlp_log) and rounded once: ln(1 − p) as
+   ln u + ((1 − u) − p), u = 1 − p rounded, whose rounding error (1 − u) − p is exact and is all that ln(1 − p) is
+   when p < 2^-53. NaN gives NaN. */
+MLP_INLINE void mlp_log_and_log1m_f(float p, float *log_p, float *log_1mp)
+{
+    const double pd = p, u = 1.0 - pd;
+    *log_p = (float)mlp_log(pd);
+    *log_1mp = (float)(mlp_log(u) + ((1.0 - u) - pd));
+}
+
 /* The sigmoid of the precision of z. */
 #define MLP_SIGMOID_OF(z) _Generic((z), float: mlp_sigmoidf, default: mlp_sigmoid)(z)
 

@@ -19,7 +19,7 @@
  * test_fmaf (correctly rounded whatever the C library's fma: dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
- *   - mlp_exp and mlp_sigmoid against long double (the documented bounds: 0.52 and 1.5 ulp);
+ *   - mlp_exp, mlp_sigmoid and mlp_log against long double (the documented bounds: 0.52, 1.5 and 1 ulp);
  *   - the sigmoid against the same formula built on libm's exp (two different exps);
  *   - the dense layer against sums accumulated in long double (another rounding order: the standard error
  *     bound of a k-term dot product, gamma_k * sum|terms|).
@@ -540,6 +540,71 @@ static void test_exp_accuracy(void)
     CHECK(isnan(mlp_exp(NAN)) && isnan(mlp_exp(-NAN)));
 }
 
+/* mlp_log's documented accuracy (vmath.h): within 1 ulp for every positive x, subnormal ones included (bound
+   1.002 against logl; 2 without extended precision); 0 at 1, −inf at 0, NaN below 0 and for NaN, +inf at +inf.
+   Then BCE's float32 pair (mlp_log_and_log1m_f): ln p and ln(1 − p) within one float ulp of the correctly rounded
+   values, and equal to them nearly always (a double within 1 ulp is rounded to float wrongly only when the exact
+   value lies within 2^-52 of a half-way point); both exact at 0 and 1. */
+static void test_log_accuracy(void)
+{
+    const int extended = long_double_is_extended();
+    const double bound = extended ? 1.002 : 2.0;
+    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
+    const long samples = samples_env ? atol(samples_env) : 400000;
+    double worst = 0, worst_x = 0;
+    for (long s = 0; s < samples; s++) {
+        const double x = s % 3 == 0   ? ldexp(rng_uniform(1.0, 2.0), (int)rng_uniform(-1074, 1024))
+                         : s % 3 == 1 ? 1.0 + rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-52, -1))
+                                      : rng_uniform(0.0, 1.0);
+        if (!(x > 0) || !isfinite(x)) {
+            continue;
+        }
+        const double err = ulp_error(mlp_log(x), logl((long double)x));
+        if (!(err <= worst)) {
+            worst = err;
+            worst_x = x;
+        }
+    }
+    CHECKF(worst <= bound, "mlp_log: %.4f ulp at x = %a (bound %.3f)", worst, worst_x, bound);
+    printf("     mlp_log: max error %.4f ulp over %ld samples (reference: %s)\n", worst, samples,
+           extended ? "long double logl" : "logl without extended precision, loose bound");
+    CHECK(mlp_log(1.0) == 0.0 && mlp_log(2.0) == 0x1.62e42fefa39efp-1 && mlp_log(0x1p-1074) < -744);
+    CHECK(mlp_log(0.0) == -INFINITY && mlp_log(-0.0) == -INFINITY && mlp_log(INFINITY) == INFINITY);
+    CHECK(isnan(mlp_log(-1.0)) && isnan(mlp_log(-INFINITY)) && isnan(mlp_log(NAN)) && isnan(mlp_log(-0x1p-1074)));
+
+    long off = 0, far = 0, n = 0;
+    for (long s = 0; s < samples; s++) {
+        const float p = s % 4 == 0   ? (float)rng_uniform(0.0, 1.0)
+                        : s % 4 == 1 ? (float)ldexp(rng_uniform(1.0, 2.0), (int)rng_uniform(-126, 0))
+                        : s % 4 == 2 ? 1.0f - (float)ldexp(rng_uniform(1.0, 2.0), (int)rng_uniform(-24, -1))
+                                     : (float)s / (float)samples;
+        if (!(p > 0 && p < 1)) {
+            continue;
+        }
+        float lp, l1mp;
+        mlp_log_and_log1m_f(p, &lp, &l1mp);
+        const float want_lp = (float)logl((long double)p), want_l1mp = (float)log1pl(-(long double)p);
+        for (int k = 0; k < 2; k++) {
+            const float got = k ? l1mp : lp, want = k ? want_l1mp : want_lp;
+            off += got != want;
+            far += got != want && nextafterf(got, want) != want;
+        }
+        n += 2;
+    }
+    CHECKF(far == 0 && off <= n / 100000 + (extended ? 0 : n / 100), "BCE's float logs: %ld of %ld not the "
+           "correctly rounded value, %ld more than one ulp from it", off, n, far);
+    printf("     BCE's float logs: %ld of %ld values not correctly rounded, none by more than one ulp\n", off, n);
+    float a, b;
+    mlp_log_and_log1m_f(0.0f, &a, &b);
+    CHECK(a == -INFINITY && b == 0.0f);
+    mlp_log_and_log1m_f(1.0f, &a, &b);
+    CHECK(a == 0.0f && b == -INFINITY);
+    mlp_log_and_log1m_f(FLT_MIN, &a, &b);
+    CHECK(a == (float)logl(FLT_MIN) && b == -FLT_MIN);
+    mlp_log_and_log1m_f(NAN, &a, &b);
+    CHECK(isnan(a) && isnan(b));
+}
+
 /* mlp_sigmoid's documented accuracy (vmath.h): within 1.5 ulp of the exact 1 / (1 + e^−z) where that is at least
    DBL_MIN; 0 below, exactly 1 for z > 708.39, 0.5 at 0; NaN -> NaN. The reference is computed in long double
    (about 2^-63 relative: 0.002 ulp of double, hence the bound 1.502); without extended precision (valgrind)
@@ -870,6 +935,7 @@ int main(void)
     run_test("parts_take_the_callers_fpmode", test_parts_take_the_callers_fpmode);
     run_test("block_kept", test_block_kept);
     run_test("exp_accuracy", test_exp_accuracy);
+    run_test("log_accuracy", test_log_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);

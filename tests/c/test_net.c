@@ -477,7 +477,7 @@ static void test_fit_on_threads(void)
 /* mlp_net_loss with its loss split among threads (MLP_LOSS_SPLIT_MIN): the element-wise losses' pairwise sums cut
    into subtrees, the output activation's backward into rows; one thread's loss and gradients, bit for bit, on 2
    and 7 threads started for the call and on a team of 2 helpers asked for 3 (2 to 8 subtrees); and on one thread
-   held to the portable loops and to AVX2 (the same bits on every instruction set). */
+   held to the portable loops and to AVX2 (BCE's logarithms vectorize: the same bits on every instruction set). */
 #define LOSS_ON_THREADS(T, SUFFIX)                                                                                 \
     static void test_loss_on_threads_##SUFFIX(void)                                                                \
     {                                                                                                              \
