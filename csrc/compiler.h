@@ -208,4 +208,29 @@ static inline void mlp_fpmode_restore(mlp_fpmode before)
     }
 }
 
+/* All of a thread's floating-point state that its results depend on, which the thread team gives the threads that
+   run a call's parts (parallel.c): the mode above and, on x86 with GCC or Clang, the x87 control word. A C library
+   whose functions compute on the x87 unit (mingw-w64's exp, under GELU's gradient) rounds by its precision, which
+   mingw-w64 sets to extended precision in the main thread while Windows starts other threads at double. */
+typedef struct {
+    mlp_fpmode mode;
+    unsigned short x87; /* (0 where not read) */
+} mlp_fpenv;
+#if defined(MLP_GNU) && !defined(MLP_PLAIN_C) && (defined(__x86_64__) || defined(__i386__))
+static inline mlp_fpenv mlp_fpenv_get(void)
+{
+    mlp_fpenv env = {mlp_fpmode_get(), 0};
+    __asm__ __volatile__("fnstcw %0" : "=m"(env.x87));
+    return env;
+}
+static inline void mlp_fpenv_set(mlp_fpenv env)
+{
+    mlp_fpmode_set(env.mode);
+    __asm__ __volatile__("fldcw %0" : : "m"(env.x87));
+}
+#else
+static inline mlp_fpenv mlp_fpenv_get(void) { return (mlp_fpenv){mlp_fpmode_get(), 0}; }
+static inline void mlp_fpenv_set(mlp_fpenv env) { mlp_fpmode_set(env.mode); }
+#endif
+
 #endif /* MLPEXT_COMPILER_H */

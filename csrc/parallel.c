@@ -185,7 +185,7 @@ struct mlp_team {
     mlp_part_fn fn;
     void *arg;
     size_t parts;
-    mlp_fpmode mode; /* the caller's floating-point mode, which its parts run in */
+    mlp_fpenv env; /* the caller's floating-point state, which its parts run in */
     mlp_pid pid;    /* the process that started the helpers */
     size_t helpers; /* how many were started */
     mlp_thread threads[MLP_MAX_THREADS - 1];
@@ -230,7 +230,7 @@ static MLP_THREAD_FN mlp_helper_main(void *p)
             return MLP_THREAD_RETURN;
         }
         if (mlp_atomic_cas_int(&h->state, PART_POSTED, PART_TAKEN)) { /* else the caller ran it */
-            mlp_fpmode_set(t->mode); /* a helper runs nothing else: no need to restore its own */
+            mlp_fpenv_set(t->env); /* a helper runs nothing else: no need to restore its own */
             t->fn(t->arg, h->part, t->parts);
             mlp_atomic_add_int(&t->pending, -1);
         }
@@ -444,7 +444,7 @@ static int mlp_team_run(mlp_team *t, size_t parts, mlp_part_fn fn, void *arg)
     t->fn = fn;
     t->arg = arg;
     t->parts = parts;
-    t->mode = mlp_fpmode_get();
+    t->env = mlp_fpenv_get();
     mlp_atomic_store_int(&t->pending, (int)parts - 1);
     mlp_mutex_lock(&t->lock);
     for (size_t k = 0; k + 1 < parts; k++) { /* only the caller holding `busy` writes the states and counters */
@@ -469,13 +469,13 @@ typedef struct {
     mlp_part_fn fn;
     void *arg;
     size_t part, parts;
-    mlp_fpmode mode;
+    mlp_fpenv env;
 } mlp_part;
 
 static MLP_THREAD_FN mlp_run_part(void *p)
 {
     const mlp_part *job = p;
-    mlp_fpmode_set(job->mode);
+    mlp_fpenv_set(job->env);
     job->fn(job->arg, job->part, job->parts);
     return MLP_THREAD_RETURN;
 }
@@ -487,7 +487,7 @@ static void mlp_start_parts(size_t parts, mlp_part_fn fn, void *arg)
     mlp_part jobs[MLP_MAX_THREADS];
     int started[MLP_MAX_THREADS] = {0};
     for (size_t t = 1; t < parts; t++) {
-        jobs[t] = (mlp_part){fn, arg, t, parts, mlp_fpmode_get()};
+        jobs[t] = (mlp_part){fn, arg, t, parts, mlp_fpenv_get()};
         started[t] = mlp_thread_start(&threads[t], mlp_run_part, &jobs[t]) == 0;
     }
     fn(arg, 0, parts);

@@ -744,15 +744,18 @@ static void test_thread_limit(void)
     }
 }
 
-/* Each part of a product records its thread's floating-point flush bits (test_parts_take_the_callers_fpmode). */
+/* Each part of a product records its thread's floating-point flush bits and x87 control word
+   (test_parts_take_the_callers_fpmode). */
 typedef struct {
     mlp_fpmode seen[MLP_MAX_THREADS];
+    unsigned short x87[MLP_MAX_THREADS];
     mlp_atomic_int ran; /* bit k: part k ran */
 } fpmode_parts;
 static void record_fpmode(void *arg, size_t part, size_t parts)
 {
     fpmode_parts *r = arg;
     r->seen[part] = mlp_fpmode_get() & MLP_FPMODE_FLUSH_BITS;
+    r->x87[part] = mlp_fpenv_get().x87;
     mlp_atomic_add_int(&r->ran, 1 << part);
     /* part 0 (the caller's) waits up to a second for the others, so that the helpers run theirs rather than the
        caller taking them over */
@@ -767,16 +770,22 @@ static void record_fpmode(void *arg, size_t part, size_t parts)
    sections: mlp_fpmode_flush) or kept (mlp_fpmode_keep) — on threads started for them and on a team's helpers,
    whatever mode the helpers ran their last part in; and the caller's mode is back after mlp_fpmode_restore. The
    mode as it holds: valgrind does not emulate FTZ and DAZ (it reads MXCSR back without them), so there both
-   rounds expect subnormals kept, and the arithmetic check is left out. */
+   rounds expect subnormals kept, and the arithmetic check is left out. On x86 with GCC the parts also take the
+   caller's x87 control word (mlp_fpenv), its precision set to double and to extended in turn. */
 static void test_parts_take_the_callers_fpmode(void)
 {
     const mlp_fpmode own = mlp_fpmode_get();
+    const mlp_fpenv own_env = mlp_fpenv_get();
     void *memory = malloc(mlp_team_bytes());
     mlp_team *team = mlp_team_start(memory, 2);
     CHECKF(team != NULL, "a team of 2 helpers starts");
     for (int round = 0; round < 4; round++) { /* flush, keep, flush, keep: each mode after the other on the team */
         const int flush = round % 2 == 0;
         for (int on_team = 0; on_team < 2; on_team++) {
+            mlp_fpenv precision = own_env; /* precision control, bits 8-9: 2 double, 3 extended */
+            precision.x87 = (unsigned short)((own_env.x87 & ~0x300u) | (round < 2 ? 0x200u : 0x300u));
+            mlp_fpenv_set(precision);
+            const unsigned short want_x87 = mlp_fpenv_get().x87;
             const mlp_fpmode before = flush ? mlp_fpmode_flush() : mlp_fpmode_keep();
             const mlp_fpmode want = mlp_fpmode_get() & MLP_FPMODE_FLUSH_BITS;
             fpmode_parts r;
@@ -793,7 +802,10 @@ static void test_parts_take_the_callers_fpmode(void)
             for (size_t k = 0; k < 3; k++) {
                 CHECKF(r.seen[k] == want, "part %zu (%s) ran with subnormals %s, as its caller", k,
                        on_team ? "on a team" : "started", flush ? "flushed" : "kept");
+                CHECKF(r.x87[k] == want_x87, "part %zu (%s) ran with the x87 control word %#x, its caller's %#x", k,
+                       on_team ? "on a team" : "started", r.x87[k], want_x87);
             }
+            mlp_fpenv_set(own_env);
             CHECKF(mlp_fpmode_get() == own, "the caller's own mode is back (round %d)", round);
         }
     }
