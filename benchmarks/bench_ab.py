@@ -24,6 +24,8 @@ the first build alternating. Workloads (NAME for --only), float32; the first six
     autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
                epochs a call (a wide output: the loss's pass is large)
     autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
+    gelu       mlpext.MLP.fit on 784-256-256-10, GELU, cross-entropy, Adam, 16 mini-batches of 128, 2 epochs a call
+               (hidden layers that keep z: their activation and its gradient are passes of their own)
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work), or
@@ -133,6 +135,8 @@ WORKLOADS = {
                     fit_workload((784, 256, 784), 2048, 2, 256, **dict(ADAM, loss="bce"))),
     "autoencoder-mse": ("MLP.fit 784-128-784 relu, MSE, Adam, 32 batches of 64, per epoch",
                         fit_workload((784, 128, 784), 2048, 2, 64, **dict(ADAM, loss="mse"))),
+    "gelu": ("MLP.fit 784-256-256-10 gelu, Adam, 16 batches of 128, per epoch",
+             fit_workload((784, 256, 256, 10), 2048, 2, 128, **dict(ADAM, activation="gelu"))),
 }
 
 

@@ -260,7 +260,9 @@ size_t mlp_dense_halves_at(size_t in, size_t out);
 #endif
 /* So is an element-wise loss (net_output_grad: its terms, their sum in NumPy's pairwise order, and the output
    activation's backward), in parts of at least this many terms: on a wide output (an autoencoder's, say) one pass
-   over it, BCE's two logarithms a term, ran on the calling thread between the products. */
+   over it, BCE's two logarithms a term, ran on the calling thread between the products. And so are the other
+   passes over a layer that are not its product's epilogue (net_impl.h, rows_job: a softmax, and the activation
+   and gradient of a layer that keeps z, GELU's erf and exp), in parts of rows of at least this many values. */
 #ifndef MLP_LOSS_SPLIT_MIN /* (-D for measurements only) */
 #define MLP_LOSS_SPLIT_MIN ((size_t)8192)
 #endif

@@ -100,6 +100,10 @@ static double mlp_pairwise_sum_split(mlp_threads threads, mlp_pairwise_terms ter
     return 0.0 + j.sum[0];
 }
 
+/* The element-wise passes over a layer that run after its product rather than as its epilogue (net_impl.h,
+   rows_job): the activation of a layer whose z is kept, a softmax output, an activation's gradient from z. */
+typedef enum { MLP_ROWS_ACTIVATE, MLP_ROWS_SOFTMAX, MLP_ROWS_BACKWARD } mlp_rows_pass;
+
 /* SGD without momentum or weight decay: a step p − lr·g that mlp_net_fit applies as each gradient is made. */
 static int mlp_plain_sgd(const mlp_optimizer *opt)
 {

@@ -51,6 +51,42 @@ static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_
     }
 }
 
+/* An element-wise pass over a layer's (m, cols) values, row by row, that is not a product's epilogue (net.c,
+   mlp_rows_pass): on the call's threads in parts of rows, each at least MLP_LOSS_SPLIT_MIN values (mlp.h). Each row
+   is computed alone, so the bits are one thread's. */
+typedef struct {
+    const mlp_net *net;
+    mlp_rows_pass pass;
+    mlp_activation act;
+    size_t m, cols;
+    const MLP_T *Z; /* z, or NULL where none is kept (BACKWARD, of an activation whose gradient reads a alone) */
+    const MLP_T *a; /* BACKWARD: the activation */
+    MLP_T *out;     /* ACTIVATE, SOFTMAX: the activation, from Z; BACKWARD: the delta, times act'(z, a) in place */
+    MLP_T *sums, *maxes; /* SOFTMAX: each row's, for the cross-entropy */
+} MLP_FN(rows_job);
+
+static void MLP_FN(rows_part)(void *arg, size_t part, size_t parts)
+{
+    const MLP_FN(rows_job) *j = arg;
+    const size_t lo = j->m * part / parts, rows = j->m * (part + 1) / parts - lo, at = lo * j->cols;
+    const mlp_isa isa = j->net->threads.isa;
+    if (j->pass == MLP_ROWS_ACTIVATE) {
+        memcpy(j->out + at, j->Z + at, rows * j->cols * sizeof *j->out);
+        MLP_FN(mlp_activate)(isa, j->act, rows, j->cols, j->out + at);
+    } else if (j->pass == MLP_ROWS_SOFTMAX) {
+        MLP_FN(mlp_softmax_rows)(isa, rows, j->cols, j->Z + at, j->out + at, j->sums + lo, j->maxes + lo);
+    } else {
+        MLP_FN(mlp_activation_backward)(isa, j->act, rows, j->cols, j->Z != NULL ? j->Z + at : NULL, j->a + at,
+                                        j->out + at);
+    }
+}
+
+static void MLP_FN(rows_pass)(const MLP_FN(rows_job) *job)
+{
+    const size_t most = job->m * job->cols / MLP_LOSS_SPLIT_MIN;
+    mlp_run_split(job->net->threads, most < job->m ? most : job->m, MLP_FN(rows_part), (void *)job);
+}
+
 /* m rows of X through every layer: A[1..L], and Z for the output layer (G[1]: the scratch of layers that sum in
    halves). */
 static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *X, const MLP_FN(mlp_net_params) *p,
@@ -62,8 +98,9 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
         if (w->Zh[l + 1] != NULL) { /* z kept for the backward: the layer without its activation, then a = act(z) */
             MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], MLP_ACT(MLP_IDENTITY), w->Zh[l + 1],
                                       w->G[1], net->threads);
-            memcpy(w->A[l + 1], w->Zh[l + 1], m * s[l + 1] * sizeof *w->A[l + 1]);
-            MLP_FN(mlp_activate)(net->threads.isa, net->acts[l], m, s[l + 1], w->A[l + 1]);
+            const MLP_FN(rows_job) job = {net, MLP_ROWS_ACTIVATE, net->acts[l], m, s[l + 1], w->Zh[l + 1], NULL,
+                                          w->A[l + 1], NULL, NULL};
+            MLP_FN(rows_pass)(&job);
         } else {
             MLP_FN(mlp_dense_forward)(m, s[l], s[l + 1], in, p->W[l], p->b[l], net->acts[l], w->A[l + 1],
                                       w->G[1], net->threads);
@@ -77,12 +114,11 @@ static void MLP_FN(net_forward_rows)(const mlp_net *net, size_t m, const MLP_T *
     }
     MLP_FN(mlp_dense_forward)(m, s[L - 1], s[L], in, p->W[L - 1], p->b[L - 1], MLP_ACT(MLP_IDENTITY), w->Z,
                               w->G[1], net->threads);
-    if (net->acts[L - 1].kind == MLP_SOFTMAX) { /* keeping the sums and maxes for the cross-entropy */
-        MLP_FN(mlp_softmax_rows)(net->threads.isa, m, s[L], w->Z, w->A[L], w->sums, w->maxes);
-        return;
-    }
-    memcpy(w->A[L], w->Z, m * s[L] * sizeof *w->Z);
-    MLP_FN(mlp_activate)(net->threads.isa, net->acts[L - 1], m, s[L], w->A[L]);
+    /* a softmax keeps its rows' sums and maxes for the cross-entropy */
+    const int softmax = net->acts[L - 1].kind == MLP_SOFTMAX;
+    const MLP_FN(rows_job) job = {net, softmax ? MLP_ROWS_SOFTMAX : MLP_ROWS_ACTIVATE, net->acts[L - 1], m, s[L], w->Z,
+                                  NULL, w->A[L], w->sums, w->maxes};
+    MLP_FN(rows_pass)(&job);
 }
 
 /* One row of the cross-entropy (net_output_grad): adds its loss −Σ y·log_softmax(z) to *sum (term by term, in
@@ -140,28 +176,10 @@ double MLP_FN(mlp_abs_difference_sum)(size_t len, const MLP_T *u, const MLP_T *v
     return mlp_pairwise_sum(MLP_FN(abs_difference_terms), &a, len);
 }
 
-/* The output layer's G ⊙ act'(Z, P) (m, o) on the call's threads (mlp.h, MLP_LOSS_SPLIT_MIN), rows
-   [m·part/parts, m·(part + 1)/parts) at a time. */
-typedef struct {
-    const mlp_net *net;
-    size_t m, o;
-    const MLP_T *Z, *P;
-    MLP_T *G;
-} MLP_FN(output_job);
-
-static void MLP_FN(output_backward_part)(void *arg, size_t part, size_t parts)
-{
-    const MLP_FN(output_job) *j = arg;
-    const size_t lo = j->m * part / parts, hi = j->m * (part + 1) / parts, at = lo * j->o;
-    MLP_FN(mlp_activation_backward)(j->net->threads.isa, j->net->acts[j->net->n_layers - 1], hi - lo, j->o,
-                                    j->Z != NULL ? j->Z + at : NULL, j->P + at, j->G + at); /* (Z: none kept) */
-}
-
 static void MLP_FN(output_backward)(const mlp_net *net, size_t m, size_t o, const MLP_T *Z, const MLP_T *P, MLP_T *G)
 {
-    MLP_FN(output_job) job = {net, m, o, Z, P, G};
-    const size_t most = m * o / MLP_LOSS_SPLIT_MIN;
-    mlp_run_split(net->threads, most < m ? most : m, MLP_FN(output_backward_part), &job);
+    const MLP_FN(rows_job) job = {net, MLP_ROWS_BACKWARD, net->acts[net->n_layers - 1], m, o, Z, P, G, NULL, NULL};
+    MLP_FN(rows_pass)(&job);
 }
 
 /* the figure the lecture prints, Σ|y − P|/N; G = (P − y) ⊙ act'(P), the lecture's −δ (the gradient of ½·Σ(y − P)²) */
@@ -295,8 +313,9 @@ static void MLP_FN(net_backward_rows)(const mlp_net *net, size_t m, const MLP_T 
                                              with_z ? MLP_ACT(MLP_IDENTITY) : net->acts[l - 1], w->G[1 - cur],
                                              net->threads);
             if (with_z) {
-                MLP_FN(mlp_activation_backward)(net->threads.isa, net->acts[l - 1], m, s[l], w->Zh[l], w->A[l],
-                                                w->G[1 - cur]);
+                const MLP_FN(rows_job) job = {net, MLP_ROWS_BACKWARD, net->acts[l - 1], m, s[l], w->Zh[l], w->A[l],
+                                              w->G[1 - cur], NULL, NULL};
+                MLP_FN(rows_pass)(&job);
             }
         }
         const MLP_T *in = l == 0 ? X : w->A[l];

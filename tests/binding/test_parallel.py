@@ -96,13 +96,14 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer, options)
 def test_wide_output_losses_same_bits_for_any_thread_count(monkeypatch, loss, output):
     """An element-wise loss on a wide output, an autoencoder's (256 rows × 400 outputs: 102,400 terms), split among
     the products' threads (MLP_LOSS_SPLIT_MIN, 8192 terms at least): its pairwise sum by subtrees, the output
-    activation's backward by rows. fit, gradients and loss as on one thread, bit for bit."""
+    activation (a softmax's rows too) and its backward by rows; and so are the hidden GELU layer's activation and
+    gradient, from the z it keeps (256 × 128 values). fit, gradients and loss as on one thread, bit for bit."""
     rng = np.random.default_rng(9)
     X = rng.uniform(0, 1, (256, 400)).astype(np.float32)
     results = {}
     for threads in THREAD_COUNTS:
         monkeypatch.setenv("MLPEXT_NUM_THREADS", threads)
-        net = mlpext.MLP([400, 128, 400], activation="relu", output_activation=output, loss=loss, optimizer="adam",
+        net = mlpext.MLP([400, 128, 400], activation="gelu", output_activation=output, loss=loss, optimizer="adam",
                          learning_rate=1e-3, seed=4)
         history = net.fit(X, X, epochs=2, batch_size=256)
         grads = [g for pair in net.gradients(X, X) for g in pair]
