@@ -237,7 +237,8 @@ MLP_INLINE void MLP_FN(bce_loop)(size_t n, const MLP_T *y, const MLP_T *P, MLP_T
 static void MLP_FN(bce_terms)(const void *arg, size_t lo, size_t n, double *t)
 {
     const MLP_FN(loss_args) *a = arg;
-    MLP_SIMD_CALL(bce_v, a->isa, n, MLP_BCE_SIMD_MIN, MLP_BCE_SIMD_MIN, (n, a->y + lo, a->P + lo, a->G + lo, a->scale, t));
+    MLP_SIMD_CALL(bce_v, a->isa, n, MLP_BCE_SIMD_MIN, MLP_BCE_SIMD_MIN,
+                  (n, a->y + lo, a->P + lo, a->G + lo, a->scale, t));
 }
 static double MLP_FN(bce_loss)(const mlp_net *net, size_t m, const MLP_T *y, const size_t *labels, const MLP_T *Z,
                                const MLP_T *P, MLP_T *sums, MLP_T *maxes, MLP_T *G)
