@@ -540,6 +540,51 @@ static void test_fit_on_threads(void)
 LOSS_ON_THREADS(double, f64)
 LOSS_ON_THREADS(float, f32)
 
+/* The pairwise sum's cut for many threads: MSE on 500 rows × 1200 outputs (600,000 terms) on 5, 13 and 64 threads
+   started for the call (8 to 64 subtrees, the cap), and on row counts that leave uneven subtrees; one thread's
+   loss and gradients each time. */
+static void test_loss_on_many_threads(void)
+{
+    enum { in = 2, out = 1200, most = 500 };
+    const size_t sizes[2] = {in, out}, counts[3] = {5, 13, 64}, rows[3] = {most, 333, 29};
+    const size_t total = in * out + out;
+    check(most * out >= 64 * MLP_LOSS_SPLIT_MIN, "the loss is large enough for 64 subtrees");
+    mlp_activation act[1] = {MLP_ACT(MLP_SIGMOID)};
+    const mlp_net one = {1, sizes, act, MLP_LOSS_MSE, MLP_THREADS(1)};
+    float *X = malloc(most * in * sizeof *X), *y = malloc(most * out * sizeof *y), *W = malloc(total * sizeof *W);
+    float *g0 = malloc(total * sizeof *g0), *g1 = malloc(total * sizeof *g1);
+    float *work = malloc(mlp_net_workspace(&one, most, 0) * sizeof *work);
+    if (X == NULL || y == NULL || W == NULL || g0 == NULL || g1 == NULL || work == NULL) {
+        check(0, "test_loss_on_many_threads: memory");
+        return;
+    }
+    for (size_t k = 0; k < most * in; k++) {
+        X[k] = (float)uniform();
+    }
+    for (size_t k = 0; k < most * out; k++) {
+        y[k] = (float)ldexp(uniform(), (int)(k % 41) - 20);
+    }
+    for (size_t k = 0; k < total; k++) {
+        W[k] = (float)uniform();
+    }
+    float *Ws[1] = {W}, *bs[1] = {W + in * out}, *d0W[1] = {g0}, *d0b[1] = {g0 + in * out};
+    float *d1W[1] = {g1}, *d1b[1] = {g1 + in * out};
+    const mlp_net_params_f32 p = {Ws, bs}, grads0 = {d0W, d0b}, grads1 = {d1W, d1b};
+    for (int r = 0; r < 3; r++) {
+        const double want = mlp_net_loss_f32(&one, rows[r], X, y, NULL, &p, &grads0, work);
+        for (int c = 0; c < 3; c++) {
+            mlp_net net = one;
+            net.threads = (mlp_threads){counts[c], NULL, MLP_ISA_BEST, {0, 0, 0}, {malloc, free}};
+            const double got = mlp_net_loss_f32(&net, rows[r], X, y, NULL, &p, &grads1, work);
+            char what[128];
+            snprintf(what, sizeof what, "MSE over %zu terms on %zu threads: one thread's bits", rows[r] * out,
+                     counts[c]);
+            check(memcmp(&got, &want, sizeof got) == 0 && memcmp(g0, g1, total * sizeof *g0) == 0, what);
+        }
+    }
+    free(X), free(y), free(W), free(g0), free(g1), free(work);
+}
+
 /* The cross-entropy's gradient bit for bit, on a one-layer softmax network small enough for the portable loops
    (3 inputs, 4 classes): G = (P − onehot)/m (labels) or (P·Σt − t)/m (targets), with the division written out,
    for batches of every size up to 17 (the powers of two multiply by the exact 1/m instead: the same bits); then
@@ -760,6 +805,7 @@ int main(void)
     test_fit_on_threads();
     test_loss_on_threads_f64();
     test_loss_on_threads_f32();
+    test_loss_on_many_threads();
     test_cross_entropy_gradient_bits();
     test_untyped_kernels();
     printf("%d passed, %d failed\n", passed, failed);
