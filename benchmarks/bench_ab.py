@@ -4,8 +4,9 @@
 
 BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for example of the commit before a change
 and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
-loaded into this process, so machine drift hits them alike; each round times every workload once on each build,
-the first build alternating. Workloads (NAME for --only), float32; the first six sigmoid with the lecture's update:
+loaded into one process, so machine drift hits them alike; each round times every workload once on each build,
+the first build alternating. Half the rounds run in a process that loads A first, half in one that loads B first:
+the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME for --only), float32; the first six sigmoid with the lecture's update:
 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
@@ -29,13 +30,15 @@ the first build alternating. Workloads (NAME for --only), float32; the first six
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work), or
-which results differ. The exit status is 0 whatever the figures, 1 if the bits differ.
+which results differ. The exit status is 0 whatever the figures, 1 if the bits differ, 2 if a run failed.
 """
 import argparse
 import gc
 import importlib.machinery
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -140,6 +143,29 @@ WORKLOADS = {
 }
 
 
+def time_builds(args, first_b):
+    """One process's turns: both builds loaded (B first if first_b), a warm-up call of each workload on each, then
+    --rounds rounds. Returns ({workload: {"A": [seconds], "B": [...]}}, [(workload, result) whose bits differ])."""
+    SHUFFLE[0] = args.shuffle
+    paths = {"A": os.path.abspath(args.build_a), "B": os.path.abspath(args.build_b)}
+    order = "BA" if first_b else "AB"
+    builds = [load(paths[tag], tag) for tag in order]
+    builds.sort(key=lambda b: b.tag)  # A, B: the turns below do not depend on the load order
+    differ, times = [], {}
+    gc.disable()
+    for name, (_, run) in WORKLOADS.items():
+        if args.only and name not in args.only:
+            continue
+        times[name] = {"A": [], "B": []}
+        results = {b.tag: run(b)[1] for b in builds}  # a warm-up call each, and their results
+        differ += [(name, key) for key in results["A"] if not np.array_equal(results["A"][key], results["B"][key])]
+        for r in range(args.rounds):
+            for core in (builds if r % 2 == 0 else builds[::-1]):
+                times[name][core.tag].append(run(core)[0])
+    gc.enable()
+    return times, differ
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("build_a")
@@ -149,36 +175,45 @@ def main():
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--shuffle", action="store_true",
                         help="the MLP.fit workloads draw shuffled mini-batches (MLP.fit's default), not in order")
+    parser.add_argument("--load-order", choices=["AB", "BA"], help=argparse.SUPPRESS)  # a child's: one order
     args = parser.parse_args()
-    SHUFFLE[0] = args.shuffle
-    builds = [load(os.path.abspath(args.build_a), "A"), load(os.path.abspath(args.build_b), "B")]
-    print(f"Machine: {machine_line()}; {builds[0].build_info()['simd']} kernels; load average before: "
+    if args.load_order:  # a child: time in this process, hand the times to the parent
+        times, differ = time_builds(args, args.load_order == "BA")
+        print(json.dumps({"times": times, "differ": differ}))
+        return 0
+    core = load(os.path.abspath(args.build_a), "A")
+    print(f"Machine: {machine_line()}; {core.build_info()['simd']} kernels; load average before: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"A: {args.build_a}\nB: {args.build_b}")
-    differ = []  # (workload, result) whose bits differ
-    rows = []
-    gc.disable()
-    for name, (title, run) in WORKLOADS.items():
-        if args.only and name not in args.only:
+    # Half the rounds in a process that loads A first, half in one that loads B first: the build loaded second
+    # gets its memory elsewhere from glibc, which moved small fits by up to 5 % (docs/benchmarks.md).
+    times, differ = {}, []
+    for order, rounds in (("AB", (args.rounds + 1) // 2), ("BA", args.rounds // 2)):
+        if rounds == 0:
             continue
-        times = {"A": [], "B": []}
-        results = {b.tag: run(b)[1] for b in builds}  # a warm-up call each, and their results
-        differ += [(name, key) for key in results["A"] if not np.array_equal(results["A"][key], results["B"][key])]
-        for r in range(args.rounds):
-            for core in (builds if r % 2 == 0 else builds[::-1]):
-                times[core.tag].append(run(core)[0])
-        q = {}
-        for tag in "AB":
-            t = sorted(times[tag])
-            q[tag] = (t[0], t[len(t) // 4], t[len(t) // 2])
-        rows.append((name, title, q))
-    gc.enable()
+        command = [sys.executable, os.path.abspath(__file__), args.build_a, args.build_b, "--rounds", str(rounds),
+                   "--load-order", order] + [f"--only={name}" for name in args.only or []]
+        command += ["--shuffle"] if args.shuffle else []
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr)
+            return 2
+        child = json.loads(done.stdout.splitlines()[-1])
+        for name, per_build in child["times"].items():
+            for tag, samples in per_build.items():
+                times.setdefault(name, {"A": [], "B": []})[tag].extend(samples)
+        differ += [tuple(d) for d in child["differ"] if tuple(d) not in differ]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"same bits: {'yes' if not differ else 'NO: ' + ', '.join(f'{w} {r}' for w, r in differ)}\n")
     if args.markdown:
         print("| workload | A: best / q25 / median | B: best / q25 / median | B's speed-up (q25) |")
         print("|---|---:|---:|---:|")
-    for name, title, q in rows:
+    for name, per_build in times.items():
+        title = WORKLOADS[name][0]
+        q = {}
+        for tag in "AB":
+            t = sorted(per_build[tag])
+            q[tag] = (t[0], t[len(t) // 4], t[len(t) // 2])
         unit, scale = ("ms", 1e3) if q["A"][0] >= 0.01 else ("µs", 1e6)
         a, b = (" / ".join(f"{x * scale:.1f}" for x in q[tag]) + f" {unit}" for tag in "AB")
         ratio = q["A"][1] / q["B"][1]
