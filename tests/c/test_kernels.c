@@ -485,6 +485,13 @@ static int long_double_is_extended(void)
     return LDBL_MANT_DIG >= 64 && one + tiny != one;
 }
 
+/* How many points the accuracy tests (exp, log, sigmoid) sample: MLPEXT_C_EXP_SAMPLES, or 400,000. */
+static long accuracy_samples(void)
+{
+    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
+    return samples_env ? atol(samples_env) : 400000;
+}
+
 /* Error of y against the exact value ref, in ulps of double at ref. */
 static double ulp_error(double y, long double ref)
 {
@@ -502,8 +509,7 @@ static void test_exp_accuracy(void)
 {
     const int extended = long_double_is_extended();
     const double bound = extended ? 0.522 : 2.0;
-    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
-    const long samples = samples_env ? atol(samples_env) : 400000;
+    const long samples = accuracy_samples();
     double worst = 0, worst_x = 0;
     for (long s = 0; s < samples + 64; s++) {
         double x;
@@ -549,8 +555,7 @@ static void test_log_accuracy(void)
 {
     const int extended = long_double_is_extended();
     const double bound = extended ? 1.002 : 2.0;
-    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
-    const long samples = samples_env ? atol(samples_env) : 400000;
+    const long samples = accuracy_samples();
     double worst = 0, worst_x = 0;
     for (long s = 0; s < samples; s++) {
         const double x = s % 3 == 0   ? ldexp(rng_uniform(1.0, 2.0), (int)rng_uniform(-1074, 1024))
@@ -613,8 +618,7 @@ static void test_sigmoid_accuracy(void)
 {
     const int extended = long_double_is_extended();
     const double bound = extended ? 1.502 : 3.0;
-    const char *samples_env = getenv("MLPEXT_C_EXP_SAMPLES");
-    const long samples = samples_env ? atol(samples_env) : 400000;
+    const long samples = accuracy_samples();
     double worst = 0, worst_z = 0;
     for (long s = 0; s < samples; s++) {
         const double z = s % 3 == 0   ? rng_uniform(-MLP_SIGMOID_FLUSH, MLP_SIGMOID_FLUSH)
