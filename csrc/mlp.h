@@ -188,6 +188,9 @@ mlp_costs mlp_net_costs(const mlp_net *net);
 /* The same for the lecture's network of sizes d (lecture.c). */
 mlp_costs mlp_lecture_costs(const mlp_dims *d);
 
+/* A cache line's bytes: the workspace's parts start on one (mlp_net_workspace). */
+#define MLP_LINE_BYTES 64
+
 /* Scalars of workspace for the net kernels on `batch` rows at a time (all n rows for forward and loss); `train`:
    room for gradients and the mini-batch gather too. 0 if the count overflows. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train);

@@ -113,7 +113,7 @@ static int mlp_plain_sgd(const mlp_optimizer *opt)
 /* Workspace (see net_layout in net_impl.h): the activations A[1..L] and the output's pre-activation Z (and that
    of each hidden layer whose activation needs it), two delta buffers of the widest layer, a softmax's row sums
    and maxes, all for `batch` rows; for training also the gradients of every parameter and the gathered
-   mini-batch of X and y. */
+   mini-batch of X and y. Each starts a cache line: a product's tiles then store whole lines of C. */
 size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
 {
     size_t count;
@@ -134,6 +134,9 @@ size_t mlp_net_workspace(const mlp_net *net, size_t batch, int train)
         per_row = mlp_size_add(per_row, mlp_size_add(s[0], s[L], &ok), &ok);
     }
     size_t total = mlp_size_add(mlp_size_mul(batch, per_row, &ok), train ? params : 0, &ok);
+    /* each of its parts from a cache line (net_layout): at most 4L + 6 parts, and the start */
+    const size_t line = MLP_LINE_BYTES / sizeof(float), gaps = 4 * L + 7; /* (float's: the more scalars) */
+    total = mlp_size_add(total, mlp_size_mul(gaps, line, &ok), &ok);
     return ok ? total : 0;
 }
 

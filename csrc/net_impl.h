@@ -13,41 +13,43 @@ typedef struct {
     MLP_T *Xb, *yb;               /* train: the gathered mini-batch, (batch, sizes[0]) and (batch, sizes[L]) */
 } MLP_FN(net_work);
 
+/* The next part of the workspace, of len scalars, from a cache line: *work advanced past it (to a line). */
+static MLP_T *MLP_FN(take_lines)(MLP_T **work, size_t len)
+{
+    const size_t line = MLP_LINE_BYTES / sizeof(MLP_T);
+    MLP_T *part = *work;
+    *work += (len + line - 1) / line * line;
+    return part;
+}
+
 static void MLP_FN(net_layout)(const mlp_net *net, size_t batch, int train, MLP_T *work, MLP_FN(net_work) *w)
 {
     const size_t L = net->n_layers, *s = net->sizes;
     size_t widest = 0;
+    work += (MLP_LINE_BYTES - (uintptr_t)work % MLP_LINE_BYTES) % MLP_LINE_BYTES / sizeof(MLP_T); /* to a line */
     for (size_t l = 1; l <= L; l++) {
-        w->A[l] = work;
-        work += batch * s[l];
+        w->A[l] = MLP_FN(take_lines)(&work, batch * s[l]);
         widest = s[l] > widest ? s[l] : widest;
     }
-    w->Z = work; /* the output's z, or, where neither its activation's backward nor the loss reads it, A[L] */
+    w->Z = MLP_FN(take_lines)(&work, batch * s[L]); /* the output's z, or, where neither its activation's backward
+                                                       nor the loss reads it, A[L] */
     if (!mlp_output_needs_z(net)) {
         w->Z = w->A[L];
     }
-    work += batch * s[L];
     for (size_t l = 1; l < L; l++) {
-        w->Zh[l] = NULL;
-        if (MLP_NEEDS_Z(net->acts[l - 1])) {
-            w->Zh[l] = work;
-            work += batch * s[l];
-        }
+        w->Zh[l] = MLP_NEEDS_Z(net->acts[l - 1]) ? MLP_FN(take_lines)(&work, batch * s[l]) : NULL;
     }
-    w->G[0] = work;
-    w->G[1] = work + batch * widest;
-    work += 2 * batch * widest;
-    w->sums = work;
-    w->maxes = work + batch;
-    work += 2 * batch;
+    w->G[0] = MLP_FN(take_lines)(&work, batch * widest);
+    w->G[1] = MLP_FN(take_lines)(&work, batch * widest);
+    w->sums = MLP_FN(take_lines)(&work, batch);
+    w->maxes = MLP_FN(take_lines)(&work, batch);
     if (train) {
         for (size_t l = 0; l < L; l++) {
-            w->dW[l] = work;
-            w->db[l] = work + s[l] * s[l + 1];
-            work += s[l] * s[l + 1] + s[l + 1];
+            w->dW[l] = MLP_FN(take_lines)(&work, s[l] * s[l + 1]);
+            w->db[l] = MLP_FN(take_lines)(&work, s[l + 1]);
         }
-        w->Xb = work;
-        w->yb = work + batch * s[0];
+        w->Xb = MLP_FN(take_lines)(&work, batch * s[0]);
+        w->yb = MLP_FN(take_lines)(&work, batch * s[L]);
     }
 }
 
@@ -386,7 +388,7 @@ static void MLP_FN(apply_range)(const MLP_FN(apply_job) *j, size_t lo, size_t hi
 static void MLP_FN(apply_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(apply_job) *j = arg;
-    const size_t line = 64 / sizeof(MLP_T);
+    const size_t line = MLP_LINE_BYTES / sizeof(MLP_T);
     const size_t lo = part == 0 ? 0 : j->total / parts * part / line * line;
     const size_t hi = part + 1 == parts ? j->total : j->total / parts * (part + 1) / line * line;
     MLP_FN(apply_range)(j, lo, hi);

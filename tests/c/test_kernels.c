@@ -692,8 +692,9 @@ static void test_workspace_sizes(void)
     /* update: dW1 (2·3) + db1 (3) + dW2 (3·1) + db2 (1) */
     CHECK(mlp_lecture_update_workspace(&d) == 6 + 3 + 3 + 1);
     /* step: the engine's for training the 2-3-1 network on batches of 4 rows: per row Z (1), A1 (3), P (1), two
-       deltas (2·3), a row sum and max (2), the gathered X and y (2 + 1); then the gradients, as the update's */
-    CHECK(mlp_lecture_step_workspace(&d) == 4 * (1 + 3 + 1 + 6 + 2 + 3) + 13);
+       deltas (2·3), a row sum and max (2), the gathered X and y (2 + 1); then the gradients, as the update's; and
+       a float's cache line for each of its 4L + 6 parts and its start, which net_layout puts on lines */
+    CHECK(mlp_lecture_step_workspace(&d) == 4 * (1 + 3 + 1 + 6 + 2 + 3) + 13 + (4 * 2 + 7) * MLP_LINE_BYTES / 4);
     const size_t big = SIZE_MAX / 2 + 1;
     const mlp_threads one = MLP_THREADS(1);
     mlp_dims huge_n = {big, 1, 1, 1, one}, huge_in = {1, big, 3, 1, one}, huge_hidden = {1, 1, SIZE_MAX, 1, one};

@@ -386,11 +386,13 @@ static void test_fit_visits_every_row(void)
     const size_t sizes[3] = {2, 3, 2};
     const mlp_activation acts[2] = {MLP_ACT(MLP_TANH), MLP_ACT(MLP_IDENTITY)};
     const mlp_net net = {2, sizes, acts, MLP_LOSS_MSE, MLP_THREADS(1)};
-    double W0[6], b0[3], W1[6], b1[2], X[n * 2], y[n * 2], full_work[512], losses[3];
+    double W0[6], b0[3], W1[6], b1[2], X[n * 2], y[n * 2], losses[3];
     fill(W0, 6, 1), fill(b0, 3, 1), fill(W1, 6, 1), fill(b1, 2, 1), fill(X, n * 2, 1), fill(y, n * 2, 1);
     double *Ws[2] = {W0, W1}, *bs[2] = {b0, b1};
     const mlp_net_params_f64 p = {Ws, bs};
+    double *full_work = malloc(mlp_net_workspace(&net, n, 0) * sizeof *full_work);
     const double full = mlp_net_loss_f64(&net, n, X, y, NULL, &p, NULL, full_work);
+    free(full_work);
     const mlp_optimizer sgd = {MLP_SGD, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};
     const mlp_optim_state_f64 none = {{NULL}, NULL};
     uint64_t rng[4] = {5, 6, 7, 8}, rng2[4] = {5, 6, 7, 8};
@@ -670,6 +672,72 @@ static void test_workspace_keeps_z_where_asked(void)
           "the workspace keeps a hidden layer's z only for an activation whose backward needs it (gelu)");
 }
 
+/* The workspace's parts start on cache lines (net_layout), whatever the address it is given: fits and a forward
+   pass from a workspace of exactly mlp_net_workspace scalars at every offset within a line (valgrind and ASan see
+   any access past its end) give the bits of a workspace that starts a line. A GELU hidden layer (its z kept),
+   a softmax output and Adam: every part is there. */
+#define WORKSPACE_ANYWHERE(T, SUFFIX)                                                                              \
+    static void test_workspace_anywhere_##SUFFIX(void)                                                             \
+    {                                                                                                              \
+        enum { n = 19, batch = 7, in = 5, hid = 6, out = 3, total = in * hid + hid + hid * out + out };            \
+        const size_t sizes[3] = {in, hid, out}, line = MLP_LINE_BYTES / sizeof(T);                                 \
+        const mlp_activation acts[2] = {MLP_ACT(MLP_GELU), MLP_ACT(MLP_SOFTMAX)};                                  \
+        const mlp_net net = {2, sizes, acts, MLP_LOSS_CROSS_ENTROPY, MLP_THREADS(1)};                              \
+        const size_t train_len = mlp_net_workspace(&net, batch, 1), forward_len = mlp_net_workspace(&net, n, 0);  \
+        const mlp_optimizer adam = {MLP_ADAM, 0.01, 0.0, 0.9, 0.999, 1e-8, 0.0, 0, 0.99};                          \
+        T X[n * in], y[n * out], first[total], firstout[n * out];                                                  \
+        for (size_t k = 0; k < n * in; k++) {                                                                      \
+            X[k] = (T)uniform();                                                                                   \
+        }                                                                                                          \
+        for (size_t k = 0; k < n * out; k++) { /* rows of probabilities: softmax targets */                        \
+            y[k] = (T)(k % out == k / out % out);                                                                  \
+        }                                                                                                          \
+        int same = 1;                                                                                              \
+        for (size_t off = 0; off <= line; off++) { /* off == line: the reference, a workspace from a line */       \
+            const size_t at = off == line ? 0 : off;                                                               \
+            T *tw = malloc((train_len + at) * sizeof(T)), *fw = malloc((forward_len + at) * sizeof(T));            \
+            T params[total], m[total], v[total], outv[n * out];                                                    \
+            if (tw == NULL || fw == NULL || (off == line && ((uintptr_t)tw % MLP_LINE_BYTES != 0 ||               \
+                                                              (uintptr_t)fw % MLP_LINE_BYTES != 0))) {             \
+                free(tw), free(fw); /* (malloc's blocks are 16-byte aligned: one at a line is tried below) */     \
+                if (off == line) {                                                                                 \
+                    tw = aligned_alloc(MLP_LINE_BYTES, (train_len * sizeof(T) + 63) / 64 * 64);                    \
+                    fw = aligned_alloc(MLP_LINE_BYTES, (forward_len * sizeof(T) + 63) / 64 * 64);                  \
+                }                                                                                                  \
+                if (tw == NULL || fw == NULL) {                                                                    \
+                    check(0, "test_workspace_anywhere: memory");                                                   \
+                    return;                                                                                        \
+                }                                                                                                  \
+            }                                                                                                      \
+            for (size_t k = 0; k < total; k++) { /* the same parameters for every offset */                        \
+                params[k] = (T)((double)((k * 37) % 17) / 16 - 0.5);                                               \
+            }                                                                                                      \
+            memset(m, 0, sizeof m), memset(v, 0, sizeof v);                                                        \
+            T *Ws[2] = {params, params + in * hid + hid}, *bs[2] = {params + in * hid, params + total - out};       \
+            T *const ms[4] = {m, m + in * hid, m + in * hid + hid, m + total - out};                               \
+            T *const vs[4] = {v, v + in * hid, v + in * hid + hid, v + total - out};                               \
+            const mlp_net_params_##SUFFIX p = {Ws, bs};                                                            \
+            int64_t t = 0;                                                                                         \
+            const mlp_optim_state_##SUFFIX state = {{ms, vs}, &t};                                                 \
+            uint64_t rng[4] = {1, 2, 3, 4};                                                                        \
+            double losses[2];                                                                                      \
+            size_t iwork[n + batch];                                                                               \
+            T *work = off == line ? tw : tw + at, *fwork = off == line ? fw : fw + at;                             \
+            mlp_net_fit_##SUFFIX(&net, n, X, y, NULL, &p, &adam, &state, 2, batch, 1, rng, losses, work, iwork);   \
+            mlp_net_forward_##SUFFIX(&net, n, X, &p, outv, fwork);                                                 \
+            if (off == 0) {                                                                                        \
+                memcpy(first, params, sizeof first), memcpy(firstout, outv, sizeof firstout);                      \
+            } else {                                                                                               \
+                same &= memcmp(first, params, sizeof first) == 0 && memcmp(firstout, outv, sizeof firstout) == 0;  \
+            }                                                                                                      \
+            free(tw), free(fw);                                                                                    \
+        }                                                                                                          \
+        check(same, "a fit and a forward pass (" #T ") from a workspace of exactly its size at any offset: the "   \
+                    "bits of one that starts a line");                                                             \
+    }
+WORKSPACE_ANYWHERE(double, f64)
+WORKSPACE_ANYWHERE(float, f32)
+
 /* The untyped face (mlp_kernels_for) against the typed kernels: conversion from every source type, C order and
    strided (a negative stride among them), to both precisions, equals C's cast; an Adam fit and an SGD-momentum
    step through the table, with the state flattened as its row lays it out (step, then each buffer's tensors), give
@@ -784,6 +852,8 @@ static void test_untyped_kernels(void)
 int main(void)
 {
     test_workspace_keeps_z_where_asked();
+    test_workspace_anywhere_f64();
+    test_workspace_anywhere_f32();
     test_plain_sgd_paths();
     test_optimizers();
     test_adam_paths_double();
