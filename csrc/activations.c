@@ -2,8 +2,8 @@
  * activations.c — activation functions over buffers and their derivatives, from the activation table.
  *
  * The sigmoid and softmax's exponentials run on vmath.h. Their loops are compiled for the x86-64 baseline (SSE2),
- * AVX2 and AVX-512 (simd.h), and chosen at run time; all three agree to the bit. float32 is computed in double
- * and rounded once.
+ * AVX2 and AVX-512 (simd.h), and chosen at run time; all three agree to the bit (the sigmoid's AVX2 and AVX-512
+ * loops are vmath.h's steps in intrinsics, sigmoid_simd_impl.h). float32 is computed in double and rounded once.
  */
 #include <math.h>
 #include <string.h>
@@ -15,8 +15,8 @@
 /* tanh of the argument's own precision, as NumPy's np.tanh keeps the dtype. */
 #define MLP_TANH_OF(x) _Generic((x), float: tanhf, default: tanh)(x)
 
-/* Below this length, AVX-512's wider vectors (and its gathers) cost more than they bring: on the lecture's 4×3
-   and 4×1 activations, the AVX2 loop has the lower latency. */
+/* Below this length, AVX-512's wider vectors cost more than they bring: on the lecture's 4×3 and 4×1
+   activations, the AVX2 loop has the lower latency. */
 #define MLP_SIGMOID_AVX512_MIN 64
 /* Exponentials of a softmax: fewer than this run the portable build (one short row, say). */
 #define MLP_EXP_SIMD_MIN 16
@@ -70,6 +70,12 @@ int mlp_isa_available(mlp_isa isa)
         return 0;
     }
 }
+
+#ifdef MLP_X86_DISPATCH /* the sigmoid's loops for the AVX2 and AVX-512 builds of activations_simd_impl.h */
+#define MLP_ISA_IMPL "sigmoid_simd_impl.h"
+#define MLP_ISA_SETS (MLP_SET_AVX2 | MLP_SET_AVX512)
+#include "each_isa.h"
+#endif
 
 #define MLP_IMPL "activations_impl.h"
 #include "each_precision.h"

@@ -1,7 +1,14 @@
 /* activations_simd_impl.h — the element loops of activations_impl.h built for one instruction set (each_isa.h):
    each an out-of-line function of that set's target, its always-inline body compiled for it. */
 
-MLP_ISA_TARGET static void MLP_FK(sigmoid_v)(size_t len, MLP_T *a) { MLP_FN(sigmoid)(len, a); }
+MLP_ISA_TARGET static void MLP_FK(sigmoid_v)(size_t len, MLP_T *a)
+{
+#if MLP_ISA_LEVEL >= 2 /* the table look-ups as permutes (sigmoid_simd_impl.h), not gathers */
+    MLP_FK(mlp_sigmoid_lanes)(len, a);
+#else
+    MLP_FN(sigmoid)(len, a);
+#endif
+}
 
 MLP_ISA_TARGET static void MLP_FK(exp_v)(size_t len, MLP_T *a) { MLP_FN(exp_all)(len, a); }
 

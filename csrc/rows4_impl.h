@@ -14,7 +14,7 @@
  * which leaves any sum unchanged. It is faster than the one-pass epoch the compiler vectorizes (tiny_impl.h):
  * docs/benchmarks.md, "The lecture's one-pass epochs".
  */
-#include "sigmoid4_impl.h"
+#include "sigmoid_simd_impl.h"
 
 #define MLP_V_INLINE MLP_TARGET_INLINE(MLP_ISA_ATTR)
 

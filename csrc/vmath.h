@@ -172,7 +172,7 @@ static inline double mlp_fma_soft(double a, double b, double c)
 /* The lecture's sigmoid 1 / (1 + e^−z), in double, with an exp of its own built for latency: in the lecture's
    one-pass epoch two sigmoids sit on the chain of dependent operations and are most of it. Every step is an
    IEEE operation (FMA included), so this scalar code, the loops the compiler vectorizes from it and the hand-
-   written SIMD version (sigmoid4_impl.h) give the same bits.
+   written SIMD versions (sigmoid_simd_impl.h) give the same bits.
 
    Method: −z = m·ln2/8 − rn with m = 8k + j an integer (the FMA makes m·ln2_hi exact), |rn| <= ln2/16; then
        e^−z = 2^k · 2^(j/8) · e^r,  r = −rn,  e^r = 1 + r + r²·c(r),  c(r) = 1/2 + r/6 + ... + r⁶/8!

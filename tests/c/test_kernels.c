@@ -67,7 +67,7 @@
 #include "../../csrc/simd.h"
 
 #ifdef MLP_X86_DISPATCH /* the SIMD sigmoid of the lecture's four-row epoch (net.c builds it the same way) */
-#define MLP_ISA_IMPL "sigmoid4_impl.h"
+#define MLP_ISA_IMPL "sigmoid_simd_impl.h"
 #define MLP_ISA_SETS (MLP_SET_AVX2 | MLP_SET_AVX512VL)
 #include "../../csrc/each_isa.h"
 /* Out-of-line callers (a function without the target cannot inline them), taking and returning memory. */
@@ -646,7 +646,7 @@ static void test_sigmoid_accuracy(void)
     CHECK(isnan(mlp_sigmoid(NAN)) && isnan(mlp_sigmoid(-NAN)));
 }
 
-/* The SIMD sigmoid (sigmoid4_impl.h, both look-ups where the CPU has them) gives the scalar one's bits in every
+/* The SIMD sigmoid (sigmoid_simd_impl.h's four lanes, both look-ups where the CPU has them) gives the scalar one's bits in every
    lane. */
 static void test_sigmoid4_same_bits(void)
 {
@@ -684,6 +684,56 @@ static void test_sigmoid4_same_bits(void)
     CHECKF(mismatches == 0, "%ld lanes differ from the scalar sigmoid", mismatches);
     printf("     sigmoid4: %s%s against the scalar sigmoid\n", has_avx2 ? "avx2 " : "", has_vl ? "avx512vl " : "");
 #endif
+}
+
+/* A sigmoid layer's loop (mlp_activate) in each build the CPU has — portable, AVX2 (sigmoid_simd_impl.h's four
+   lanes), AVX-512 (its eight, from 64 values on) — gives the scalar function's bits in both precisions, on buffers
+   of every length up to 80 and one of 1000 (full vectors and every tail), specials included. */
+static void test_sigmoid_loops_same_bits(void)
+{
+    const double special[] = {0.0, -0.0, 1e-300, 0.5, -0.5, MLP_SIGMOID_FLUSH, -MLP_SIGMOID_FLUSH, 708.5, -708.5,
+                              88.7, -88.7, 87.3, -87.4, 103.3, -103.3, 1e300, -1e300, INFINITY, -INFINITY, NAN,
+                              16.6, -16.6, 36.7, -36.7};
+    const size_t nspecial = sizeof special / sizeof special[0];
+    const mlp_isa isas[] = {MLP_ISA_GENERIC, MLP_ISA_AVX2, MLP_ISA_AVX512};
+    static double z64[1000], a64[1000];
+    static float z32[1000], a32[1000];
+    long mismatches = 0, runs = 0;
+    for (size_t len = 1; len <= 1000; len = len < 80 ? len + 1 : len == 80 ? 1000 : 1001) {
+        for (int round = 0; round < 20; round++) {
+            for (size_t k = 0; k < len; k++) {
+                const size_t pick = (size_t)(rng_next() % (4 * nspecial));
+                z64[k] = pick < nspecial ? special[pick]
+                         : k % 2        ? rng_uniform(-120, 120)
+                                        : rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-30, 6));
+                z32[k] = (float)z64[k];
+            }
+            for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+                if (!mlp_isa_available(isas[i])) {
+                    continue;
+                }
+                runs++;
+                memcpy(a64, z64, len * sizeof *a64);
+                memcpy(a32, z32, len * sizeof *a32);
+                mlp_activate_f64(isas[i], MLP_ACT(MLP_SIGMOID), 1, len, a64);
+                mlp_activate_f32(isas[i], MLP_ACT(MLP_SIGMOID), 1, len, a32);
+                for (size_t k = 0; k < len; k++) {
+                    const double want = mlp_sigmoid(z64[k]);
+                    const float want32 = mlp_sigmoidf(z32[k]);
+                    const int same64 = memcmp(&want, &a64[k], sizeof want) == 0 || (isnan(want) && isnan(a64[k]));
+                    const int same32 = memcmp(&want32, &a32[k], sizeof want32) == 0 ||
+                                       (isnan(want32) && isnan(a32[k]));
+                    if ((!same64 || !same32) && mismatches++ < 4) {
+                        CHECKF(0, "sigmoid loop (isa %d, length %zu): z = %a gives %a / %a, scalar %a / %a",
+                               (int)isas[i], len, z64[k], a64[k], (double)a32[k], want, (double)want32);
+                    }
+                }
+            }
+        }
+    }
+    CHECKF(mismatches == 0, "%ld values differ from the scalar sigmoid", mismatches);
+    printf("     sigmoid loops: %ld runs against the scalar sigmoid (avx2 %s, avx512 %s)\n", runs,
+           mlp_isa_available(MLP_ISA_AVX2) ? "yes" : "no", mlp_isa_available(MLP_ISA_AVX512) ? "yes" : "no");
 }
 
 static void test_workspace_sizes(void)
@@ -955,6 +1005,7 @@ int main(void)
     run_test("log_accuracy", test_log_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
+    run_test("sigmoid_loops_same_bits", test_sigmoid_loops_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);
     run_test("dense_halves", test_dense_halves);
     run_test("fma_hard_cases", test_fma_hard_cases);
