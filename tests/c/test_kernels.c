@@ -646,8 +646,8 @@ static void test_sigmoid_accuracy(void)
     CHECK(isnan(mlp_sigmoid(NAN)) && isnan(mlp_sigmoid(-NAN)));
 }
 
-/* The SIMD sigmoid (sigmoid_simd_impl.h's four lanes, both look-ups where the CPU has them) gives the scalar one's bits in every
-   lane. */
+/* The SIMD sigmoid (sigmoid_simd_impl.h's four lanes, both look-ups where the CPU has them) gives the scalar one's
+   bits in every lane. */
 static void test_sigmoid4_same_bits(void)
 {
 #ifdef MLP_X86_DISPATCH
