@@ -27,6 +27,7 @@ the build loaded second gets its memory elsewhere from glibc, which moved small 
     autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
     gelu       mlpext.MLP.fit on 784-256-256-10, GELU, cross-entropy, Adam, 16 mini-batches of 128, 2 epochs a call
                (hidden layers that keep z: their activation and its gradient are passes of their own)
+    tanh       mlpext.MLP.fit on 784-256-10, tanh, cross-entropy, Adam, 8 mini-batches of 128, 4 epochs a call
 
 Prints, per workload and build, the best / first quartile / median time of --rounds rounds, and B's speed-up at the
 first quartile; and whether the two builds gave the same bits (they must, for a change that only moves work), or
@@ -140,6 +141,8 @@ WORKLOADS = {
                         fit_workload((784, 128, 784), 2048, 2, 64, **dict(ADAM, loss="mse"))),
     "gelu": ("MLP.fit 784-256-256-10 gelu, Adam, 16 batches of 128, per epoch",
              fit_workload((784, 256, 256, 10), 2048, 2, 128, **dict(ADAM, activation="gelu"))),
+    "tanh": ("MLP.fit 784-256-10 tanh, Adam, 8 batches of 128, per epoch",
+             fit_workload((784, 256, 10), 1024, 4, 128, **dict(ADAM, activation="tanh"))),
 }
 
 

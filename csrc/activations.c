@@ -12,11 +12,12 @@
 #include "simd.h"
 #include "vmath.h"
 
-/* tanh of the argument's own precision, as NumPy's np.tanh keeps the dtype. */
-#define MLP_TANH_OF(x) _Generic((x), float: tanhf, default: tanh)(x)
+/* tanh of the argument's own precision, as NumPy's np.tanh keeps the dtype: float's from the sigmoid in double
+   (vmath.h's mlp_tanhf), double's libm's. */
+#define MLP_TANH_OF(x) _Generic((x), float: mlp_tanhf, default: tanh)(x)
 
 /* Below this length, AVX-512's wider vectors cost more than they bring: on the lecture's 4×3 and 4×1
-   activations, the AVX2 loop has the lower latency. */
+   activations, the AVX2 loop has the lower latency. (float32's tanh, on the sigmoid's lanes, too.) */
 #define MLP_SIGMOID_AVX512_MIN 64
 /* Exponentials of a softmax: fewer than this run the portable build (one short row, say). */
 #define MLP_EXP_SIMD_MIN 16

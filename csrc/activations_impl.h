@@ -8,6 +8,14 @@ MLP_INLINE void MLP_FN(sigmoid)(size_t len, MLP_T *a)
     }
 }
 
+/* a[0..len) = tanh a, in the element's precision (MLP_TANH_OF). */
+MLP_INLINE void MLP_FN(tanh_all)(size_t len, MLP_T *a)
+{
+    for (size_t k = 0; k < len; k++) {
+        a[k] = MLP_TANH_OF(a[k]);
+    }
+}
+
 /* a[0..len) = e^a, in double (vmath.h's mlp_exp) and rounded once: one loop over a whole block, so the
    SIMD builds take several rows' exponentials at a time. */
 MLP_INLINE void MLP_FN(exp_all)(size_t len, MLP_T *a)
@@ -121,10 +129,9 @@ static void MLP_FN(sigmoid_backward)(mlp_isa isa, mlp_activation act, size_t row
 
 static void MLP_FN(tanh_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
-    (void)isa, (void)act;
-    for (size_t k = 0; k < rows * cols; k++) {
-        a[k] = MLP_TANH_OF(a[k]);
-    }
+    const size_t len = rows * cols;
+    (void)act;
+    MLP_SIMD_CALL(tanh_v, isa, len, 1, MLP_SIGMOID_AVX512_MIN, (len, a));
 }
 
 static void MLP_FN(tanh_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,

@@ -10,6 +10,17 @@ MLP_ISA_TARGET static void MLP_FK(sigmoid_v)(size_t len, MLP_T *a)
 #endif
 }
 
+MLP_ISA_TARGET static void MLP_FK(tanh_v)(size_t len, MLP_T *a)
+{
+#if MLP_ISA_LEVEL >= 2 /* float's on the sigmoid's lanes; double's is libm's, one call a value */
+    if (sizeof(MLP_T) == sizeof(float)) {
+        MLP_FI(mlp_tanh_lanes_f32)(len, (float *)a);
+        return;
+    }
+#endif
+    MLP_FN(tanh_all)(len, a);
+}
+
 MLP_ISA_TARGET static void MLP_FK(exp_v)(size_t len, MLP_T *a) { MLP_FN(exp_all)(len, a); }
 
 MLP_ISA_TARGET static void MLP_FK(rectify_v)(size_t len, MLP_T *a, int leaky, MLP_T slope)

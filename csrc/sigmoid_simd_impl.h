@@ -2,7 +2,7 @@
  * sigmoid_simd_impl.h — vmath.h's mlp_sigmoid written out in intrinsics: on the four doubles of an AVX2 vector
  * (mlp_sigmoid4: the lecture's four-row epoch, rows4_impl.h), on the eight of an AVX-512 vector (mlp_sigmoid8),
  * and over a buffer of either precision (mlp_sigmoid_lanes_f64 and _f32: a sigmoid layer's activations,
- * activations_simd_impl.h).
+ * activations_simd_impl.h), with float's tanh on it (mlp_tanh_lanes_f32: vmath.h's mlp_tanhf).
  *
  * A template body, included once per instruction set through each_isa.h, with MLP_FI(name) (the suffix),
  * MLP_ISA_ATTR (the target attribute), MLP_ISA_LEVEL (3: AVX-512) and MLP_ISA_VL where AVX-512VL may be used. It
@@ -136,6 +136,34 @@ MLP_V_FN void MLP_FI(mlp_sigmoid_lanes_f32)(size_t len, float *a)
 #endif
     for (; k < len; k++) {
         a[k] = mlp_sigmoidf(a[k]);
+    }
+}
+
+/* a[0..len) = mlp_tanhf(a), in place: 2·σ(2x) − 1 on the sigmoid's lanes, x itself where |x| < 2^-12. */
+MLP_V_FN void MLP_FI(mlp_tanh_lanes_f32)(size_t len, float *a)
+{
+    size_t k = 0;
+#if MLP_ISA_LEVEL == 3
+    const __m512d two = _mm512_set1_pd(2.0), one = _mm512_set1_pd(1.0);
+    const __m256 tiny = _mm256_set1_ps(0x1p-12f), sign = _mm256_set1_ps(-0.0f);
+    for (; k + 8 <= len; k += 8) {
+        const __m256 x = _mm256_loadu_ps(a + k);
+        const __m512d s = MLP_FI(mlp_sigmoid8)(_mm512_mul_pd(two, _mm512_cvtps_pd(x)));
+        const __m256 t = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_mul_pd(two, s), one));
+        _mm256_storeu_ps(a + k, _mm256_blendv_ps(t, x, _mm256_cmp_ps(_mm256_andnot_ps(sign, x), tiny, _CMP_LT_OQ)));
+    }
+#else
+    const __m256d two = _mm256_set1_pd(2.0), one = _mm256_set1_pd(1.0);
+    const __m128 tiny = _mm_set1_ps(0x1p-12f), sign = _mm_set1_ps(-0.0f);
+    for (; k + 4 <= len; k += 4) {
+        const __m128 x = _mm_loadu_ps(a + k);
+        const __m256d s = MLP_FI(mlp_sigmoid4)(_mm256_mul_pd(two, _mm256_cvtps_pd(x)));
+        const __m128 t = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_mul_pd(two, s), one));
+        _mm_storeu_ps(a + k, _mm_blendv_ps(t, x, _mm_cmp_ps(_mm_andnot_ps(sign, x), tiny, _CMP_LT_OQ)));
+    }
+#endif
+    for (; k < len; k++) {
+        a[k] = mlp_tanhf(a[k]);
     }
 }
 #undef MLP_V_FN

@@ -217,6 +217,17 @@ MLP_INLINE float mlp_sigmoidf(float z)
     return s < FLT_MIN ? 0.0f : s;
 }
 
+/* tanh for float from the sigmoid in double: 2·σ(2x) − 1, rounded once; x itself where |x| < 2^-12 (there tanh x
+   rounds to x, and the formula's absolute error, a few ulps of 1/2 in double, would be large beside x). Elsewhere
+   that error is below 2^-40 of the result, so it is nearly always the correctly rounded float (tests/c/
+   test_kernels.c measures it against long double); ±1 beyond |x| > 9.01, NaN for NaN. libm's tanhf is a scalar
+   call, several times the sigmoid's cost. */
+MLP_INLINE float mlp_tanhf(float x)
+{
+    const float t = (float)(2.0 * mlp_sigmoid(2.0 * (double)x) - 1.0);
+    return fabsf(x) < 0x1p-12f ? x : t;
+}
+
 /* ln x in double, written to vectorize as mlp_exp is (BCE's float32 logarithms, net_impl.h). fdlibm's method
    (e_log.c): x = 2^k·m, m in [√2/2, √2), f = m − 1, s = f/(2 + f), so that ln m = 2·atanh(s) = f − (f²/2 −
    s·(f²/2 + R(s²))) with R a degree-7 minimax polynomial in s² (|s| <= 0.1716); then k·ln2 added in two parts,

@@ -475,10 +475,13 @@ static void MLP_FN(test_mul_activation_grad_exact)(void)
 }
 
 /* The other activations (tanh, ReLU, leaky ReLU, softmax) and their gradients, against the formulas of mlp.h,
-   in the kernel's precision: tanh of the element's own type (tanhf for float, as NumPy keeps the dtype), softmax
-   row by row as e^(z − max) / Σ e^(z − max) with the exp in double rounded to the type and the sum in the type,
+   in the kernel's precision: tanh of the element's own type (vmath.h's mlp_tanhf for float, as NumPy keeps the
+   dtype), softmax row by row as e^(z − max) / Σ e^(z − max) with the exp in double rounded to the type and the sum in the type,
    in column order. Exact. */
-static MLP_T MLP_FN(naive_tanh)(MLP_T z) { return sizeof(MLP_T) == 4 ? (MLP_T)tanhf((float)z) : (MLP_T)tanh((double)z); }
+static MLP_T MLP_FN(naive_tanh)(MLP_T z)
+{
+    return sizeof(MLP_T) == 4 ? (MLP_T)mlp_tanhf((float)z) : (MLP_T)tanh((double)z);
+}
 
 static void MLP_FN(naive_softmax_row)(size_t cols, MLP_T *row)
 {

@@ -646,6 +646,37 @@ static void test_sigmoid_accuracy(void)
     CHECK(isnan(mlp_sigmoid(NAN)) && isnan(mlp_sigmoid(-NAN)));
 }
 
+/* mlp_tanhf (vmath.h: 2·σ(2x) − 1 in double, rounded once) against tanhl rounded to float: within one ulp, and the
+   correctly rounded value but for at most one in 10,000 (the double's error is below 2^-40 of the result); x itself
+   below 2^-12 in magnitude, ±1 beyond 9.01, NaN for NaN. Without extended precision (valgrind) the reference is
+   only double's, and up to one in 100 may differ. */
+static void test_tanhf_accuracy(void)
+{
+    const int extended = long_double_is_extended();
+    const long samples = accuracy_samples();
+    long off = 0, far = 0;
+    float worst_x = 0;
+    for (long s = 0; s < samples; s++) {
+        const float x = s % 3 == 0   ? (float)rng_uniform(-10, 10)
+                        : s % 3 == 1 ? (float)rng_uniform(-1, 1)
+                                     : (float)(rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-30, 0)));
+        const float got = mlp_tanhf(x), want = (float)tanhl((long double)x);
+        off += got != want;
+        if (got != want && nextafterf(got, want) != want) {
+            far++;
+            worst_x = x;
+        }
+    }
+    CHECKF(far == 0 && off <= samples / 10000 + (extended ? 0 : samples / 100), "mlp_tanhf: %ld of %ld not the "
+           "correctly rounded value, %ld more than one ulp from it (one at x = %a)", off, samples, far,
+           (double)worst_x);
+    printf("     mlp_tanhf: %ld of %ld values not correctly rounded, none by more than one ulp\n", off, samples);
+    CHECK(mlp_tanhf(0x1p-13f) == 0x1p-13f && mlp_tanhf(-0x1p-13f) == -0x1p-13f && signbit(mlp_tanhf(-0.0f)));
+    CHECK(mlp_tanhf(9.1f) == 1.0f && mlp_tanhf(-9.1f) == -1.0f && mlp_tanhf(INFINITY) == 1.0f &&
+          mlp_tanhf(-INFINITY) == -1.0f && mlp_tanhf(1e30f) == 1.0f && mlp_tanhf(-1e30f) == -1.0f);
+    CHECK(isnan(mlp_tanhf(NAN)));
+}
+
 /* The SIMD sigmoid (sigmoid_simd_impl.h's four lanes, both look-ups where the CPU has them) gives the scalar one's
    bits in every lane. */
 static void test_sigmoid4_same_bits(void)
@@ -688,7 +719,8 @@ static void test_sigmoid4_same_bits(void)
 
 /* A sigmoid layer's loop (mlp_activate) in each build the CPU has — portable, AVX2 (sigmoid_simd_impl.h's four
    lanes), AVX-512 (its eight, from 64 values on) — gives the scalar function's bits in both precisions, on buffers
-   of every length up to 80 and one of 1000 (full vectors and every tail), specials included. */
+   of every length up to 80 and one of 1000 (full vectors and every tail), specials included; and so does float's
+   tanh, which runs on the same lanes. */
 static void test_sigmoid_loops_same_bits(void)
 {
     const double special[] = {0.0, -0.0, 1e-300, 0.5, -0.5, MLP_SIGMOID_FLUSH, -MLP_SIGMOID_FLUSH, 708.5, -708.5,
@@ -697,7 +729,7 @@ static void test_sigmoid_loops_same_bits(void)
     const size_t nspecial = sizeof special / sizeof special[0];
     const mlp_isa isas[] = {MLP_ISA_GENERIC, MLP_ISA_AVX2, MLP_ISA_AVX512};
     static double z64[1000], a64[1000];
-    static float z32[1000], a32[1000];
+    static float z32[1000], a32[1000], t32[1000];
     long mismatches = 0, runs = 0;
     for (size_t len = 1; len <= 1000; len = len < 80 ? len + 1 : len == 80 ? 1000 : 1001) {
         for (int round = 0; round < 20; round++) {
@@ -715,24 +747,29 @@ static void test_sigmoid_loops_same_bits(void)
                 runs++;
                 memcpy(a64, z64, len * sizeof *a64);
                 memcpy(a32, z32, len * sizeof *a32);
+                memcpy(t32, z32, len * sizeof *t32);
                 mlp_activate_f64(isas[i], MLP_ACT(MLP_SIGMOID), 1, len, a64);
                 mlp_activate_f32(isas[i], MLP_ACT(MLP_SIGMOID), 1, len, a32);
+                mlp_activate_f32(isas[i], MLP_ACT(MLP_TANH), 1, len, t32);
                 for (size_t k = 0; k < len; k++) {
                     const double want = mlp_sigmoid(z64[k]);
-                    const float want32 = mlp_sigmoidf(z32[k]);
+                    const float want32 = mlp_sigmoidf(z32[k]), tanh32 = mlp_tanhf(z32[k]);
                     const int same64 = memcmp(&want, &a64[k], sizeof want) == 0 || (isnan(want) && isnan(a64[k]));
-                    const int same32 = memcmp(&want32, &a32[k], sizeof want32) == 0 ||
-                                       (isnan(want32) && isnan(a32[k]));
+                    const int same32 = (memcmp(&want32, &a32[k], sizeof want32) == 0 ||
+                                        (isnan(want32) && isnan(a32[k]))) &&
+                                       (memcmp(&tanh32, &t32[k], sizeof tanh32) == 0 ||
+                                        (isnan(tanh32) && isnan(t32[k])));
                     if ((!same64 || !same32) && mismatches++ < 4) {
-                        CHECKF(0, "sigmoid loop (isa %d, length %zu): z = %a gives %a / %a, scalar %a / %a",
-                               (int)isas[i], len, z64[k], a64[k], (double)a32[k], want, (double)want32);
+                        CHECKF(0, "sigmoid loops (isa %d, length %zu): z = %a gives %a / %a, tanh %a; scalar %a / "
+                               "%a, tanh %a", (int)isas[i], len, z64[k], a64[k], (double)a32[k], (double)t32[k], want,
+                               (double)want32, (double)tanh32);
                     }
                 }
             }
         }
     }
     CHECKF(mismatches == 0, "%ld values differ from the scalar sigmoid", mismatches);
-    printf("     sigmoid loops: %ld runs against the scalar sigmoid (avx2 %s, avx512 %s)\n", runs,
+    printf("     sigmoid loops: %ld runs against the scalar sigmoid and tanhf (avx2 %s, avx512 %s)\n", runs,
            mlp_isa_available(MLP_ISA_AVX2) ? "yes" : "no", mlp_isa_available(MLP_ISA_AVX512) ? "yes" : "no");
 }
 
@@ -1004,6 +1041,7 @@ int main(void)
     run_test("exp_accuracy", test_exp_accuracy);
     run_test("log_accuracy", test_log_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
+    run_test("tanhf_accuracy", test_tanhf_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("sigmoid_loops_same_bits", test_sigmoid_loops_same_bits);
     run_test("workspace_sizes", test_workspace_sizes);
