@@ -204,6 +204,38 @@ def test_the_weights_check_catches_adam_without_bias_correction():
     assert check["numpy"][1] and check["sklearn"][1], check
 
 
+def test_no_sigmoid_workload_trains_into_subnormal_deltas():
+    # At full size and for the epochs of a timed run: a network driven into saturation makes subnormal deltas,
+    # and the peers that keep them (NumPy here) would be timed on microcode assists instead of their code.
+    for w in run.WORKLOADS:
+        if w.kind != "sigmoid":
+            continue
+        X, y, params = run.sigmoid_arrays(w)
+        with np.errstate(over="ignore"):
+            run.numpy_sigmoid_loop(X, y, params, w.lr, w.epochs)
+        assert run.subnormal_share(X, y, params) == 0.0, w.name
+
+
+def test_the_subnormal_share_counts_saturated_deltas():
+    # sizes 4-3-2, float32: the output's z = -88 gives ŷ ≈ 6e-39, so ŷ(1 − ŷ) and δ_L are subnormal where y = 1,
+    # and δ_1 = δ_L·W2ᵀ·a(1 − a) is too (a = 0.5)
+    X = np.ones((5, 4), np.float32)
+    y = np.zeros((5, 2), np.float32)
+    y[:2] = 1  # 4 of the 10 output deltas
+    params = [np.zeros((4, 3), np.float32), np.zeros(3, np.float32), np.zeros((3, 2), np.float32),
+              np.full(2, -88, np.float32)]
+    share = run.subnormal_share(X, y, params)
+    assert share == 4 / (10 + 15)  # δ_1 is 0 times W2 = 0: only the output's
+    params[2][...] = 1.0
+    params[3][...] = -89.5  # z = 3·0.5 − 89.5 = −88 again
+    assert run.subnormal_share(X, y, params) == (4 + 6) / (10 + 15)  # δ_1's first two rows, ~3e-39 each
+    params[3][...] = 0.0
+    assert run.subnormal_share(X, y, params) == 0.0
+    note = run.subnormal_note(run.WORKLOADS[0], {"subnormal": share, "epochs": 3})
+    assert note.startswith("WARNING: 16.00% of xor's deltas are subnormal after its 3 epochs")
+    assert run.subnormal_note(run.WORKLOADS[0], {"subnormal": 0.0, "epochs": 3}) is None
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory is measured through /proc (Linux)")
 def test_peak_memory_sees_an_allocation_during_the_run():
     if not run.reset_peak():
