@@ -47,7 +47,7 @@ def table(out):
             break
         if re.match(r"\S.*\(\d+ epochs; weights tolerance", line):
             current = sections.setdefault(line.split(" (")[0], [])
-        elif line.startswith("  ") and current is not None:
+        elif line.startswith("  ") and not line.startswith("  WARNING") and current is not None:
             label, rest = re.split(r"\s{2,}", line.strip(), maxsplit=1)
             current.append((label, rest))
     return sections
@@ -234,6 +234,14 @@ def test_the_subnormal_share_counts_saturated_deltas():
     note = run.subnormal_note(run.WORKLOADS[0], {"subnormal": share, "epochs": 3})
     assert note.startswith("WARNING: 16.00% of xor's deltas are subnormal after its 3 epochs")
     assert run.subnormal_note(run.WORKLOADS[0], {"subnormal": 0.0, "epochs": 3}) is None
+    # the written section gives every sigmoid workload's share, and the warning where one is not 0
+    impl = run.Impl("train", "mlpext.train", None, lambda *a: None, mlpext_side=True)
+    results = [(w, {"impls": [impl], "per_epoch": {"train": 1e-3}, "check": {}, "epochs": 3, "subnormal": s})
+               for w, s in zip(run.WORKLOADS[1:3], (0.0, share))]
+    env = {"machine": "m", "versions": {}, "blas": [], "env": {}, "load": None, "unset": [], "isa": []}
+    flat = " ".join(run.markdown_section(results, {}, {"skipped": "x"}, env, 1, False, None).split())
+    assert "Subnormal deltas after the epochs, at mlpext's weights: small 0.00%, mnist 16.00%." in flat
+    assert "WARNING: 16.00% of mnist's deltas" in flat and "small's deltas" not in flat
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory is measured through /proc (Linux)")
