@@ -37,8 +37,8 @@ static MLP_T MLP_FN(state_flush_below)(double eps, double scale, mlp_fpmode *mod
 
 /* Adam's loop over the parameters (mlp_optim_update); compiled for SSE2 and AVX2 (simd.h): its square roots and
    divisions are correctly rounded at every width, so the builds agree to the bit. There is no AVX-512 build: the
-   loop is bound by the core's one divider (two divisions and a square root per parameter), which takes about as
-   long per value at 512 bits as at 256. */
+   loop waits on its square root and two divisions, which take about as long per value at 512 bits as at 256, and
+   one measured gained too little (benchmarks.md, "Does Adam's loop pay on AVX-512, or with one division fewer?"). */
 MLP_INLINE void MLP_FN(adam_loop)(size_t len, MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay, MLP_T wd,
                                   int lerp_low, MLP_T weight, MLP_T beta2, MLP_T one_minus_beta2, MLP_T step_size,
                                   MLP_T bias_correction2_sqrt, MLP_T eps, MLP_T flush_below)
