@@ -53,14 +53,15 @@ enum { MLP_CHUNK_FREE, MLP_CHUNK_TAKEN, MLP_CHUNK_READY };
 
 /* The blocks for a register tile of mr rows × nr columns of `size`-byte scalars (docs/design.md, "Dense kernels"):
    a packed strip of B (kc × nr, contiguous, so spread evenly over L1's sets whatever its ways) as large as L1 in
-   float64, twice that in float32 (streamed from L2 in part; fewer passes over C: docs/benchmarks.md, "A float32
-   strip of B twice L1"); the A block (mc × kc, a multiple of mr rows) half of L2; the B block (kc × nc, a multiple
-   of nr columns) at most 4 × L2 (a share of L3, whose size virtual machines misreport). */
+   float64, 8⁄3 of it in float32 (streamed from L2 in part, its rows prefetched; fewer passes over C:
+   docs/benchmarks.md, "A float32 strip of B larger than L1"); the A block (mc × kc, a multiple of mr rows) half of
+   L2; the B block (kc × nc, a multiple of nr columns) at most 4 × L2 (a share of L3, whose size virtual machines
+   misreport). */
 static mlp_blocks mlp_blocks_for(const mlp_cache *cache, size_t mr, size_t nr, size_t size)
 {
     const mlp_cache c = mlp_cache_or_fallback(cache);
     mlp_blocks b;
-    b.kc = (size == 4 ? 2 : 1) * c.l1_bytes / (nr * size);
+    b.kc = (size == 4 ? 8 : 3) * c.l1_bytes / (3 * nr * size);
     b.kc = b.kc < 1 ? 1 : b.kc > 4096 ? 4096 : b.kc;
     b.mc = c.l2_bytes / 2 / (b.kc * size) / mr * mr;
     b.mc = b.mc < mr ? mr : b.mc > 4096 ? 4096 / mr * mr : b.mc;

@@ -5,6 +5,7 @@
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C. AVX-512: 32 vector registers, a
  *                  12 × 2-vector tile (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums)
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
+ *   MLP_PREFETCH_A, MLP_PREFETCH_B  how far ahead the packed tile's loop prefetches its panels (gemm_tile)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
  * (vectors) times a scalar of A per row of the tile (broadcast), added into the tile. A is read either by rows
@@ -71,9 +72,14 @@ MLP_KFN void MLP_FK(tile_term)(const int start, const int fused, const size_t mr
     }
 }
 
-MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv, const int masked, const int trans_a,
-                               size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
-                               int first, const MLP_T *bias, MLP_M last)
+/* packed: A and B are packed panels (pack_a, pack_b: A(i, p) at A[p·MLP_MR + i], B's rows MLP_NR apart), streamed
+   from L2 as the full tile's loop runs, so it prefetches their rows a few iterations ahead (the next tile's, past
+   the panels' end: a prefetch never faults). */
+#define MLP_PREFETCH_A 32 /* terms of the sum ahead: 1.5 KB of A's panel for the AVX-512 float32 tile */
+#define MLP_PREFETCH_B 8  /* rows of B's strip ahead: 1 KB for it */
+MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t mr, const size_t nv, const int masked,
+                               const int trans_a, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
+                               MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last)
 {
     MLP_V acc[MLP_MR][MLP_NV];
     size_t p = 0;
@@ -92,6 +98,13 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const size_t mr, const size_t nv
     if (mr == MLP_MR && nv == MLP_NV && !masked) { /* a full tile, the large products' loop: 4 terms a turn */
 #pragma GCC unroll 4
         for (; p < kc; p++) {
+            if (packed) {
+                _mm_prefetch((const char *)(A + (p + MLP_PREFETCH_A) * MLP_MR), _MM_HINT_T0);
+                const char *b_ahead = (const char *)(B + (p + MLP_PREFETCH_B) * MLP_NR);
+                for (size_t line = 0; line < MLP_NR * sizeof(MLP_T); line += 64) {
+                    _mm_prefetch(b_ahead + line, _MM_HINT_T0);
+                }
+            }
             MLP_FK(tile_term)(0, fused, MLP_MR, MLP_NV, 0, trans_a, p, A, lda, B, ldb, last, acc);
         }
     } else {
@@ -133,12 +146,12 @@ MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int mask
     const size_t astep = trans_a ? 1 : lda; /* from A's row i to row i + 1 */
     size_t i = 0;
     for (; i + MLP_MR <= rows; i += MLP_MR) {
-        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first,
-                          bias, last);
+        MLP_FK(gemm_tile)(fused, 0, MLP_MR, nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc,
+                          first, bias, last);
     }
 #define MLP_TAIL_TILE(R)                                                                                         \
     if (rows - i >= (R)) {                                                                                       \
-        MLP_FK(gemm_tile)(fused, (R), nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first, \
+        MLP_FK(gemm_tile)(fused, 0, (R), nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first, \
                           bias, last);                                                                           \
         i += (R);                                                                                                \
     }
@@ -387,7 +400,7 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
                 _mm_prefetch((const char *)(c + ncols - 1), _MM_HINT_T0);
             }
         }
-        MLP_FK(gemm_tile)(fused, MLP_MR, nv, masked, 1, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
+        MLP_FK(gemm_tile)(fused, 1, MLP_MR, nv, masked, 1, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
                           bias, last);
     }
     if (i < rows) { /* the last panel's fewer than MLP_MR rows, A(i + r, p) at ap[i·kc + p·MLP_MR + r] */
@@ -640,3 +653,5 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_MR
 #undef MLP_NV
 #undef MLP_KC
+#undef MLP_PREFETCH_A
+#undef MLP_PREFETCH_B
