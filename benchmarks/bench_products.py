@@ -1,4 +1,4 @@
-"""The dense layer's products against the machine's FMA peak and NumPy's BLAS, in one run.
+"""The dense layer's products against the machine's FMA peak, NumPy's BLAS and PyTorch's, in one run.
 
     python benchmarks/bench_products.py [--size 1024] [--threads 2] [--markdown] [--isa avx2]
 
@@ -7,8 +7,9 @@ it: the FMA peak of 1 and --threads cores (independent vector FMAs of the widest
 once, best of 3) and the three float32 products of a (size, size) layer — X·W + b, D·Wᵀ and Xᵀ·D with the bias
 gradient's column sums — through the core's kernels on 1 and --threads threads. Then times NumPy's np.matmul on the same
 products, its BLAS on as many threads (set OPENBLAS_NUM_THREADS before running to change that; the script leaves
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for NumPy, as the suite does). Prints GFLOP/s (best / first quartile
-/ median of 30) and each product's first quartile as a share of the peak. Nothing is asserted.
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for NumPy, as the suite does), and PyTorch's torch.matmul (its
+BLAS, MKL on x86-64) on --threads threads where PyTorch is installed. Prints GFLOP/s (best / first quartile /
+median of 30) and each product's first quartile as a share of the peak. Nothing is asserted.
 """
 import argparse
 import os
@@ -24,6 +25,8 @@ for _name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # before NumPy loads Op
 # CPU's, as benchmarks/run.py --isa avx2 takes them
 if "--isa=avx2" in sys.argv or any(a == "--isa" and b == "avx2" for a, b in zip(sys.argv, sys.argv[1:])):
     os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    os.environ["ATEN_CPU_CAPABILITY"] = "avx2"  # PyTorch's kernels and its MKL, as run.py --isa avx2 holds them
+    os.environ["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"
 
 import numpy as np  # noqa: E402
 
@@ -62,13 +65,15 @@ def run_core(exe, size, threads, isa="native"):
     return peaks, products
 
 
-def run_numpy(size):
-    """{name: (best, q25, median)} for np.matmul with NumPy's BLAS threads."""
+def run_library(size, lib=np):
+    """{name: (best, q25, median)} for lib.matmul (NumPy's, or PyTorch's on torch tensors) with its BLAS threads."""
     rng = np.random.default_rng(1)
     X, W, D = (rng.uniform(-0.5, 0.5, (size, size)).astype(np.float32) for _ in range(3))
     C = np.empty((size, size), np.float32)
-    cases = {"X.W+b": lambda: np.matmul(X, W, out=C), "D.W^T": lambda: np.matmul(D, W.T, out=C),
-             "X^T.D+colsums": lambda: (np.matmul(X.T, D, out=C), D.sum(axis=0))}
+    if lib is not np:
+        X, W, D, C = (lib.from_numpy(a) for a in (X, W, D, C))
+    cases = {"X.W+b": lambda: lib.matmul(X, W, out=C), "D.W^T": lambda: lib.matmul(D, W.T, out=C),
+             "X^T.D+colsums": lambda: (lib.matmul(X.T, D, out=C), D.sum(0))}
     flops = 2.0 * size ** 3
     result = {}
     for name, fn in cases.items():
@@ -104,7 +109,17 @@ def main():
     print(f"Machine: {machine_line()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         peaks, core = run_core(build(tmp), args.size, args.threads, args.isa)
-    numpy_rows = run_numpy(args.size)
+    numpy_rows = run_library(args.size)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        print(f"PyTorch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+              f"{torch.get_num_threads()} threads")
+        time.sleep(1.0)  # OpenBLAS's threads spin a while after NumPy's last product: let them go idle first
+    torch_rows = run_library(args.size, torch) if torch is not None else {}
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.isa == "avx2":
         print("held to AVX2: mlpext's AVX2 kernels, the AVX2 FMA peak, OpenBLAS's "
@@ -113,20 +128,29 @@ def main():
                                              for t, p in sorted(peaks.items())))
     n = args.size
     head = f"{n}³ float32, GFLOP/s (best / first quartile / median)"
+    libraries = [("NumPy", "`np.matmul`", numpy_rows)] + ([("PyTorch", "`torch.matmul`", torch_rows)] if torch_rows else [])
     if args.markdown:
-        print(f"\n| {head} | threads | mlpext | share of the peak | NumPy (`np.matmul`, {args.threads} BLAS threads) |")
-        print("|---|---:|---:|---:|---:|")
+        columns = "".join(f" {label} ({call}, {args.threads} threads) | share |" for label, call, _ in libraries)
+        print(f"\n| {head} | threads | mlpext | share of the peak |{columns}")
+        print("|---|---:|---:|---:|" + "---:|---:|" * len(libraries))
     else:
         print(f"\n{head}")
+
+    def cell(rows, name, threads):
+        """A library's figures for this product and its share of the peak ('' on other thread counts)."""
+        if threads != args.threads:
+            return "", ""
+        return " / ".join(f"{x:.0f}" for x in rows[name]), f"{rows[name][1] / peaks[threads]:.0%}"
+
     for (name, threads), (best, q25, median) in sorted(core.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         share = q25 / peaks[threads] if peaks.get(threads) else float("nan")
-        numpy_text = ("/".join(f"{x:.0f}" for x in numpy_rows[name]) if threads == args.threads else "")
         mine = f"{best:.0f} / {q25:.0f} / {median:.0f}"
+        cells = [cell(rows, name, threads) for _, _, rows in libraries]
         if args.markdown:
-            print(f"| `{name}` | {threads} | {mine} | {share:.0%} | {numpy_text.replace('/', ' / ')} |")
+            print(f"| `{name}` | {threads} | {mine} | {share:.0%} |" + "".join(f" {f} | {sh} |" for f, sh in cells))
         else:
             print(f"  {name:<14} {threads} thread(s): mlpext {mine} ({share:.0%} of peak)"
-                  + (f"; NumPy {numpy_text}" if numpy_text else ""))
+                  + "".join(f"; {label} {f} ({sh})" for (label, _, _), (f, sh) in zip(libraries, cells) if f))
 
 
 if __name__ == "__main__":
