@@ -504,8 +504,8 @@ static void MLP_FN(product_pack)(MLP_FN(product) *p, size_t parts, const mlp_thr
 {
 #ifdef MLP_X86_DISPATCH
     if (p->n * p->k * p->m >= MLP_DENSE_PACK_MIN && threads->alloc.take != NULL && p->build != MLP_BUILD_GENERIC) {
-        /* B shared by the parts on the AVX2 kernels, where that paid (benchmarks.md, "Does sharing packed B pay?") */
-        MLP_FN(product_pack_memory)(p, parts, p->build == MLP_BUILD_AVX2, threads->alloc.take);
+        /* B packed once for all the parts (benchmarks.md, "Does sharing packed B pay?") */
+        MLP_FN(product_pack_memory)(p, parts, 1, threads->alloc.take);
     } /* else, or without the memory, the unpacked kernels: the same result */
 #else
     (void)p, (void)parts, (void)threads;
