@@ -39,9 +39,9 @@ typedef struct {
 
 /* B packed once for all the parts of a product, which each pack a share of it (gemm_packed): its blocks one after
    another, and for each block a flag per chunk of its columns (MLP_CHUNK_FREE, then _TAKEN by the part that packs
-   it, then _READY). For the AVX2 kernels' parts cut by rows, which all read the whole of B (dense_product): each
-   packing all of it took a few percent of its time, more with both threads streaming B at once
-   (docs/benchmarks.md, "Does sharing packed B pay?"). */
+   it, then _READY). For the parts cut by rows, which all read the whole of B (dense_product): each packing all of
+   it took a few percent of its time, more with both threads streaming B at once, and as much memory again
+   (docs/benchmarks.md, "Does sharing packed B pay?", "A float32 strip of B larger than L1"). */
 typedef struct {
     void *bp;              /* block (jc, pc) at bp + jc·k + pc·(its columns, a multiple of the tile's) */
     mlp_atomic_int *ready; /* the flags, block after block in the order gemm_packed walks them */
