@@ -128,7 +128,9 @@ def main():
                                              for t, p in sorted(peaks.items())))
     n = args.size
     head = f"{n}³ float32, GFLOP/s (best / first quartile / median)"
-    libraries = [("NumPy", "`np.matmul`", numpy_rows)] + ([("PyTorch", "`torch.matmul`", torch_rows)] if torch_rows else [])
+    libraries = [("NumPy", "`np.matmul`", numpy_rows)]
+    if torch_rows:
+        libraries.append(("PyTorch", "`torch.matmul`", torch_rows))
     if args.markdown:
         columns = "".join(f" {label} ({call}, {args.threads} threads) | share |" for label, call, _ in libraries)
         print(f"\n| {head} | threads | mlpext | share of the peak |{columns}")
