@@ -142,23 +142,35 @@ def _count_rate(seconds):
 
 @pytest.mark.parametrize("call", ["train", "forward"])
 def test_gil_released_during_long_calls(call):
-    """While one thread is inside a single long call (~0.3 s), the main thread keeps running Python code at a
+    """While one thread is inside a single long call (0.15 s or more), the main thread keeps running Python code at a
     good fraction of its normal speed: the call released the GIL. (Were the GIL held, the main thread could not
     run at all until the call returned.)"""
-    rows = 1024
-    X, y, params = make(11, rows, 64, 256, 10, np.float64)
-    start = time.perf_counter()
-    mlpext.train(X, y, *[p.copy() for p in params], 0.01, 1)
-    epoch = time.perf_counter() - start
-    if call == "train":
-        size = max(2, int(0.3 / epoch))  # epochs for ~0.3 s
-        def work():
-            mlpext.train(X, y, *params, 0.01, size)
-    else:  # one forward pass costs about a third of an epoch: enough rows for ~0.3 s
-        size = int(rows * max(1.0, 0.5 / epoch))
-        Xbig = np.resize(X, (size, X.shape[1]))
-        def work():
-            mlpext.forward(Xbig, *params)
+    if call == "train":  # size epochs of a small network
+        X, y, params = make(11, 1024, 64, 256, 10, np.float64)
+    else:  # a forward pass over size rows of a wide one (wide, so a long call needs little memory: 16 KB a row)
+        X, y, params = make(11, 256, 1024, 1024, 10, np.float64)
+
+    def make_work(size):
+        if call == "train":
+            def work():
+                mlpext.train(X, y, *params, 0.01, size)
+        else:
+            Xbig = np.resize(X, (size, X.shape[1]))
+            def work():
+                mlpext.forward(Xbig, *params)
+        return work
+
+    # Calibrate on the call itself, growing it until it takes 0.15 s alone: a guess from another call's time can be
+    # off several-fold on a loaded machine or while the thread pool starts. (Capped: 8192 rows are 128 MB.)
+    size, cap = (1, 1 << 14) if call == "train" else (64, 1 << 13)
+    while True:
+        work = make_work(size)
+        start = time.perf_counter()
+        work()
+        took = time.perf_counter() - start
+        if took >= 0.15 or size >= cap:
+            break
+        size = min(cap, max(size * 2, int(size * 0.2 / max(took, 1e-4))))
 
     baseline = _count_rate(0.05)
     inside, done = threading.Event(), threading.Event()
