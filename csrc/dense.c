@@ -112,6 +112,10 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VSTOREU_f32_avx512 _mm512_storeu_ps
 #define MLP_VSTOREU_f64_avx2 _mm256_storeu_pd
 #define MLP_VSTOREU_f32_avx2 _mm256_storeu_ps
+#define MLP_VADD_f64_avx512 _mm512_add_pd
+#define MLP_VADD_f32_avx512 _mm512_add_ps
+#define MLP_VADD_f64_avx2 _mm256_add_pd
+#define MLP_VADD_f32_avx2 _mm256_add_ps
 /* masked load (dead lanes read as 0, their memory untouched) and store (dead lanes not written) */
 #define MLP_VLOADM_f64_avx512(p, k) _mm512_maskz_loadu_pd((k), (p))
 #define MLP_VLOADM_f32_avx512(p, k) _mm512_maskz_loadu_ps((k), (p))

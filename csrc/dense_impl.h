@@ -335,12 +335,12 @@ static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->whi
 typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, size_t rows, size_t cols,
                                    size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                    size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory,
-                                   const mlp_shared_b *share);
+                                   const mlp_shared_b *share, MLP_T *sums);
 
 /* Rows lo .. hi − 1 (product_cut_rows) of a product, part `part` of `parts`, both factors packed by `packed`: its
-   A (and unless p->shared_b its B) in `memory`. */
+   A (and unless p->shared_b its B) in `memory`. For Xᵀ·D, sums as gemm_packed's: D's column sums, or NULL. */
 static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, size_t part, size_t parts,
-                                MLP_FN(packed_fn) packed, unsigned char *memory)
+                                MLP_FN(packed_fn) packed, unsigned char *memory, MLP_T *sums)
 {
     const size_t rows = hi - lo, n = p->n, k = p->k, m = p->m;
     const MLP_T *A = p->A, *B = p->B;
@@ -350,13 +350,13 @@ static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, 
     switch (p->which) {
     case MLP_NN_BIAS:
         packed(p->fused, 0, 0, rows, m, k, A + lo * p->lda, p->lda, B, m, C + lo * m, m, p->bias, cache, memory,
-               share);
+               share, NULL);
         break;
     case MLP_NT:
-        packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share);
+        packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share, NULL);
         break;
     default:
-        packed(p->fused, 1, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share);
+        packed(p->fused, 1, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share, sums);
     }
 }
 
@@ -412,7 +412,12 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
 {
     const MLP_FN(product) *p = arg;
     size_t lo, hi;
-    if (p->which == MLP_TN && p->epi.col_sums != NULL) { /* B = D (n, m): this part's share of its column sums */
+    /* Xᵀ·D's bias gradient, the column sums of B = D (n, m): made as D is packed where one packing of D serves all
+       the parts (shared, or one part), else this part's share of them first (the same bits either way) */
+    MLP_T *const packed_sums = p->which == MLP_TN && p->pack != NULL && (p->shared_b != NULL || parts == 1)
+                                   ? p->epi.col_sums
+                                   : NULL;
+    if (p->which == MLP_TN && p->epi.col_sums != NULL && packed_sums == NULL) {
         MLP_FN(part_rows)(p->m, 32, part, parts, &lo, &hi);
         MLP_SIMD_CALL(sum_rows_v, p->isa, p->n * (hi - lo), MLP_SUM_ROWS_SIMD_MIN, MLP_SUM_ROWS_SIMD_MIN,
                       (p->n, hi - lo, p->m, p->B + lo, p->epi.col_sums + lo));
@@ -438,7 +443,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     case BUILD:                                                                                                  \
         if (p->pack != NULL) {                                                                                   \
             MLP_FN(packed_part)(p, lo, hi, part, parts, MLP_FKI(simd_gemm_packed, ISA),                          \
-                                p->pack + part * p->pack_bytes);                                                 \
+                                p->pack + part * p->pack_bytes, packed_sums);                                    \
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
@@ -724,17 +729,18 @@ int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size
 
 /* For the C tests: as mlp_dense_product_path (paths 1 to 4 only), through the packed kernels (gemm_packed)
    blocked for `cache` (NULL: MLP_CACHE_FALLBACK) in memory from `alloc`, whatever the size, in `parts` parts run
-   one after another on this thread, the last first (sharing B, on either instruction set). Returns 0, and does
+   one after another on this thread, the last first (sharing B, on either instruction set); for Aᵀ·B (which 2),
+   B's column sums into `sums` too, if not NULL (the bias gradient's, made as B is packed). Returns 0, and does
    nothing, if this CPU or compiler lacks the path or the memory could not be had. */
 int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
                                       size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B, const MLP_T *bias,
-                                      MLP_T *C)
+                                      MLP_T *C, MLP_T *sums)
 {
 #ifdef MLP_X86_DISPATCH
     const mlp_cache fallback = MLP_CACHE_FALLBACK;
     MLP_FN(product) p = {(mlp_product_kind)which, MLP_BUILD_GENERIC, path <= 2, 0, n, k, m, A, B, bias, k, C,
                          cache != NULL ? cache : &fallback, NULL, 0, NULL, NULL, MLP_ISA_BEST,
-                         {MLP_ACT(MLP_IDENTITY), C, NULL, 0, NULL}}; /* (an epilogue that changes nothing) */
+                         {MLP_ACT(MLP_IDENTITY), C, NULL, 0, which == 2 ? sums : NULL}}; /* (no other epilogue) */
     p.build = (path == 2 || path == 4) && MLP_CPU_AVX512()  ? MLP_BUILD_AVX512
               : (path == 1 || path == 3) && MLP_CPU_AVX2_FMA() ? MLP_BUILD_AVX2
                                                               : MLP_BUILD_GENERIC;
@@ -752,7 +758,7 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
     return 1;
 #else
     (void)which, (void)path, (void)cache, (void)alloc, (void)parts, (void)n, (void)k, (void)m, (void)A, (void)B,
-        (void)bias, (void)C;
+        (void)bias, (void)C, (void)sums;
     return 0;
 #endif
 }

@@ -33,6 +33,7 @@
 #define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
 #define MLP_NR (MLP_NV * MLP_VL)               /* columns of a full tile */
 #define MLP_CHUNK (8 * MLP_NR)                  /* columns of a shared B that a part packs at a time */
+#define MLP_SUM_VECS 8                          /* vectors of columns whose sums pack_b keeps in registers */
 #define MLP_KFN MLP_TARGET_INLINE(MLP_ISA_ATTR)
 
 /* The register tile: C (mr, nv vectors) (+)= A (mr, kc) · B (kc, nv vectors). fused, mr, nv, masked, trans_a
@@ -341,8 +342,12 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
 }
 
 /* Packs B's block (kc, cols) — B(p, c) = B[p·ldb + c], or B[c·ldb + p] if trans_b — into strips MLP_NR wide:
-   B(p, s + c) at bp[s·kc + p·MLP_NR + c] for s a multiple of MLP_NR, zeros past the last column. */
-MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP_T *B, size_t ldb, MLP_T *bp)
+   B(p, s + c) at bp[s·kc + p·MLP_NR + c] for s a multiple of MLP_NR, zeros past the last column. With sums (B not
+   transposed), also carries its columns' sums down the block's rows, in their order as sum_rows: sums[c] =
+   B(0, c) + B(1, c) + ... if first (the sum's first block), else sums[c] + B(0, c) + ... (Xᵀ·D's B is D: so its
+   column sums, the bias gradient, cost no second pass over D.) */
+MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP_T *B, size_t ldb, MLP_T *bp,
+                            MLP_T *sums, int first)
 {
     for (size_t s = 0; s < cols; s += MLP_NR) {
         const size_t w = cols - s < MLP_NR ? cols - s : MLP_NR;
@@ -368,11 +373,45 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
                     dst[p * MLP_NR + c] = c < w ? B[p * ldb + s + c] : 0;
                 }
             }
+            for (size_t p = 0; p < kc && sums != NULL; p++) {
+                for (size_t c = 0; c < w; c++) {
+                    sums[s + c] = first && p == 0 ? dst[c] : sums[s + c] + dst[p * MLP_NR + c];
+                }
+            }
         }
     }
     /* The full strips of B, row by row: each of B's rows read from start to end (prefetched), not a strip's
        kc lines ldb apart. */
     const size_t full = trans_b ? 0 : cols / MLP_NR * MLP_NR;
+    if (sums != NULL) { /* the same, MLP_SUM_VECS vectors of columns at a time: their sums in registers */
+        for (size_t g = 0; g < full / MLP_VL; g += MLP_SUM_VECS) {
+            const size_t live = full / MLP_VL - g; /* vectors of this group, if fewer than MLP_SUM_VECS */
+            MLP_V acc[MLP_SUM_VECS];
+            for (size_t j = 0; j < MLP_SUM_VECS; j++) {
+                acc[j] = MLP_FK(MLP_VSET1)(0); /* (the live ones are set at row 0) */
+            }
+            for (size_t p = 0; p < kc; p++) {
+#pragma GCC unroll 16
+                for (size_t j = 0; j < MLP_SUM_VECS; j++) {
+                    if (j < live) {
+                        const size_t col = (g + j) * MLP_VL;
+                        const MLP_V x = MLP_FK(MLP_VLOADU)(B + p * ldb + col);
+                        MLP_FK(MLP_VSTOREU)(bp + col / MLP_NR * MLP_NR * kc + p * MLP_NR + col % MLP_NR, x);
+                        acc[j] = p > 0   ? MLP_FK(MLP_VADD)(acc[j], x)
+                                 : first ? x /* (a copy, as sum_rows starts) */
+                                         : MLP_FK(MLP_VADD)(MLP_FK(MLP_VLOADU)(sums + col), x);
+                    }
+                }
+            }
+#pragma GCC unroll 16
+            for (size_t j = 0; j < MLP_SUM_VECS; j++) {
+                if (j < live) {
+                    MLP_FK(MLP_VSTOREU)(sums + (g + j) * MLP_VL, acc[j]);
+                }
+            }
+        }
+        return;
+    }
     for (size_t p = 0; p < kc && full > 0; p++) {
         const MLP_T *row = B + p * ldb;
         for (size_t s = 0; s < full; s += MLP_NR) {
@@ -413,13 +452,13 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
    waits for the part that did. That part waits for nothing while it packs, so this ends whichever threads run
    the parts and in whatever order (a part run after another, on the same thread, finds every chunk ready). */
 MLP_KFN void MLP_FK(take_chunk)(mlp_atomic_int *ready, const int trans_b, size_t kc, size_t cols, const MLP_T *B,
-                                size_t ldb, MLP_T *bp)
+                                size_t ldb, MLP_T *bp, MLP_T *sums, int first)
 {
     if (mlp_atomic_load_int(ready) == MLP_CHUNK_READY) {
         return;
     }
     if (mlp_atomic_cas_int(ready, MLP_CHUNK_FREE, MLP_CHUNK_TAKEN)) {
-        MLP_FK(pack_b)(trans_b, kc, cols, B, ldb, bp);
+        MLP_FK(pack_b)(trans_b, kc, cols, B, ldb, bp, sums, first);
         mlp_atomic_store_int(ready, MLP_CHUNK_READY);
         return;
     }
@@ -433,11 +472,13 @@ MLP_KFN void MLP_FK(take_chunk)(mlp_atomic_int *ready, const int trans_b, size_t
    MLP_CHUNK columns, strips of MLP_NR columns (a strip of B stays in L1) and tiles of rows (the A block stays in
    L2). With `share`, B is packed in share->bp, one chunk at a time by whichever part needs it first; each part
    walks a block's chunks from its own place (part/parts of the way), so that the parts start by packing
-   different ones. */
+   different ones. With sums (B not transposed), B's column sums (cols) as pack_b makes them: the packing of a
+   chunk of block pc continues the sums of the same chunk of block pc − 1, which every part has seen ready before
+   it reaches block pc. */
 MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, size_t rows, size_t cols,
                                  size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
                                  MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp,
-                                 const mlp_shared_b *share)
+                                 const mlp_shared_b *share, MLP_T *sums)
 {
     mlp_atomic_int *ready = share != NULL ? share->ready : NULL; /* the next block's flags */
     const size_t block_chunks = ((cols < bk->nc ? cols : bk->nc) + MLP_CHUNK - 1) / MLP_CHUNK;
@@ -455,7 +496,7 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
             if (share != NULL) {
                 bb = (MLP_T *)share->bp + jc * k + pc * ((nc + MLP_NR - 1) / MLP_NR * MLP_NR);
             } else {
-                MLP_FK(pack_b)(trans_b, kc, nc, Bb, ldb, bp);
+                MLP_FK(pack_b)(trans_b, kc, nc, Bb, ldb, bp, sums != NULL ? sums + jc : NULL, first);
             }
             for (size_t ic = 0; ic < rows; ic += bk->mc) {
                 const size_t mc = rows - ic < bk->mc ? rows - ic : bk->mc;
@@ -465,7 +506,7 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
                     const size_t c0 = chunk * width, c1 = nc - c0 < width ? nc : c0 + width;
                     if (share != NULL) {
                         MLP_FK(take_chunk)(&ready[chunk], trans_b, kc, c1 - c0, trans_b ? Bb + c0 * ldb : Bb + c0,
-                                           ldb, bb + c0 * kc);
+                                           ldb, bb + c0 * kc, sums != NULL ? sums + jc + c0 : NULL, first);
                     }
                     for (size_t jr = c0; jr < c1; jr += MLP_NR) {
                         const size_t w = c1 - jr < MLP_NR ? c1 - jr : MLP_NR;
@@ -519,12 +560,13 @@ MLP_TARGET(MLP_ISA_ATTR) static size_t MLP_FK(shared_b_len)(const mlp_cache *cac
 }
 
 /* gemm_packed for a constant `fused`, its A block (and unless `share` is given its B block) in `memory`
-   (pack_bytes of it, for dimensions this large). */
+   (pack_bytes of it, for dimensions this large); with sums, B's column sums too. */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int trans_a, int trans_b, size_t rows,
                                                               size_t cols, size_t k, const MLP_T *A,
                                                               size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                                               size_t ldc, const MLP_T *bias, const mlp_cache *cache,
-                                                              unsigned char *memory, const mlp_shared_b *share)
+                                                              unsigned char *memory, const mlp_shared_b *share,
+                                                              MLP_T *sums)
 {
     const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
     const size_t mc = rows < bk.mc ? rows : bk.mc, kc = k < bk.kc ? k : bk.kc;
@@ -536,9 +578,9 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const size_t even_mc = MLP_FK(even_block)(rows, bk.mc);
     const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
-        MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share);
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share, sums);
     } else {
-        MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share);
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share, sums);
     }
 }
 
@@ -649,6 +691,7 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_VL
 #undef MLP_NR
 #undef MLP_CHUNK
+#undef MLP_SUM_VECS
 #undef MLP_KFN
 #undef MLP_MR
 #undef MLP_NV

@@ -1033,7 +1033,8 @@ static void MLP_FN(test_dense_team_same_bits)(void)
    machine's or the fallback (NULL), 32 KB 8-way, 48 KB 12-way, tiny caches whose blocks cut every dimension many
    times (kc of 8 to 48, mc of a tile or two), odd sizes, and implausible ones (the fallback) — give the bits of
    the naive loop, fused and unfused, and those of the unblocked kernels; in one part, and in 2 and 3 parts run
-   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. */
+   last first, so that parts find B's chunks packed by others, or pack those an empty part would have. Aᵀ·B also
+   sums B's columns as it packs B (the bias gradient): the bits of summing them row after row. */
 static void MLP_FN(test_dense_products_blocked)(void)
 {
     const mlp_cache detected = mlp_cache_detect();
@@ -1056,15 +1057,25 @@ static void MLP_FN(test_dense_products_blocked)(void)
                     MLP_T *A0 = MLP_FN(copy_of)(A, la), *B0 = MLP_FN(copy_of)(B, lb);
                     MLP_FN(naive_product)(which, path == 1 || path == 2, n, k, m, A, B, bias, ref);
                     MLP_FN(mlp_dense_product_path)(which, path, n, k, m, A, B, bias, unblocked);
+                    MLP_T *sums = MLP_FN(buf)(m), *sums_ref = MLP_FN(buf)(m); /* Aᵀ·B: B (n, m)'s column sums */
+                    for (size_t c = 0; c < m && which == 2; c++) {
+                        sums_ref[c] = B[c];
+                        for (size_t r = 1; r < n; r++) {
+                            sums_ref[c] += B[r * m + c];
+                        }
+                    }
                     for (size_t parts = 1; parts <= 3; parts++) {
                         memset(C, 0, rows * cols * sizeof *C);
+                        memset(sums, 0xff, m * sizeof *sums); /* NaN: every sum must be written */
                         if (!MLP_FN(mlp_dense_product_blocked)(which, path, cache, (mlp_alloc){malloc, free},
-                                                               parts, n, k, m, A, B, bias, C)) {
+                                                               parts, n, k, m, A, B, bias, C,
+                                                               which == 2 ? sums : NULL)) {
                             continue;
                         }
                         ran = 1;
                         if (!SAME("blocked product", C, ref, rows * cols) ||
-                            !SAME("blocked = unblocked", C, unblocked, rows * cols)) {
+                            !SAME("blocked = unblocked", C, unblocked, rows * cols) ||
+                            (which == 2 && !SAME("B's column sums as it is packed", sums, sums_ref, m))) {
                             report(__LINE__, "  which %d path %d, %zu parts: rows %zu cols %zu depth %zu, "
                                    "cache %zu/%zu/%zu", which, path, parts, rows, cols, depth,
                                    cache ? cache->l1_bytes : 0, cache ? cache->l1_ways : 0,
@@ -1073,8 +1084,9 @@ static void MLP_FN(test_dense_products_blocked)(void)
                         SAME("A unchanged", A, A0, la);
                         SAME("B unchanged", B, B0, lb);
                         GUARDS_OK(C);
+                        GUARDS_OK(sums);
                     }
-                    MLP_T *all[] = {A, B, bias, C, ref, unblocked, A0, B0};
+                    MLP_T *all[] = {A, B, bias, C, ref, unblocked, A0, B0, sums, sums_ref};
                     for (size_t q = 0; q < COUNT(all); q++) {
                         guarded_free(all[q]);
                     }

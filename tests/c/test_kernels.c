@@ -258,13 +258,13 @@ int mlp_dense_product_path_f32(int which, int path, size_t n, size_t k, size_t m
                                const float *bias, float *C);
 /* and through the packed kernels of large products, blocked for `cache` (NULL: the fallback geometry), in memory
    from `alloc`, in `parts` parts run one after another, the last first (B shared by them, on either instruction
-   set) */
+   set); for which 2, B's column sums into sums if not NULL */
 int mlp_dense_product_blocked_f64(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
                                   size_t n, size_t k, size_t m, const double *A, const double *B, const double *bias,
-                                  double *C);
+                                  double *C, double *sums);
 int mlp_dense_product_blocked_f32(int which, int path, const mlp_cache *cache, mlp_alloc alloc, size_t parts,
                                   size_t n, size_t k, size_t m, const float *A, const float *B, const float *bias,
-                                  float *C);
+                                  float *C, float *sums);
 
 /* Does a dense layer (in, out) sum with fused multiply-adds? dense.c's dispatch: layers more than 4 wide
    (MLP_SMALL_WIDTH) with at least MLP_DENSE_FMA_MIN weights (256) do, if the CPU has AVX-512 or AVX2 with FMA,
