@@ -5,11 +5,12 @@
 Builds benchmarks/products.c with the C core (cc, the shipped build's flags; x86-64 with GCC or Clang) and runs
 it: the FMA peak of 1 and --threads cores (independent vector FMAs of the widest set the CPU has, all cores at
 once, best of 3) and the three float32 products of a (size, size) layer — X·W + b, D·Wᵀ and Xᵀ·D with the bias
-gradient's column sums — through the core's kernels on 1 and --threads threads. Then times NumPy's np.matmul on the same
-products, its BLAS on as many threads (set OPENBLAS_NUM_THREADS before running to change that; the script leaves
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for NumPy, as the suite does), and PyTorch's torch.matmul (its
-BLAS, MKL on x86-64) on --threads threads where PyTorch is installed. Prints GFLOP/s (best / first quartile /
-median of 30) and each product's first quartile as a share of the peak. Nothing is asserted.
+gradient's column sums, then Xᵀ·D alone (what the sums cost) — through the core's kernels on 1 and --threads
+threads. Then times NumPy's np.matmul on the same products, its BLAS on as many threads (set OPENBLAS_NUM_THREADS
+before running to change that; the script leaves OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for NumPy, as the
+suite does), and PyTorch's torch.matmul (its BLAS, MKL on x86-64) on --threads threads where PyTorch is installed.
+Prints GFLOP/s (best / first quartile / median of 30) and each product's first quartile as a share of the peak.
+Nothing is asserted.
 """
 import argparse
 import os
@@ -73,7 +74,8 @@ def run_library(size, lib=np):
     if lib is not np:
         X, W, D, C = (lib.from_numpy(a) for a in (X, W, D, C))
     cases = {"X.W+b": lambda: lib.matmul(X, W, out=C), "D.W^T": lambda: lib.matmul(D, W.T, out=C),
-             "X^T.D+colsums": lambda: (lib.matmul(X.T, D, out=C), D.sum(0))}
+             "X^T.D+colsums": lambda: (lib.matmul(X.T, D, out=C), D.sum(0)),
+             "X^T.D": lambda: lib.matmul(X.T, D, out=C)}
     flops = 2.0 * size ** 3
     result = {}
     for name, fn in cases.items():

@@ -1,5 +1,6 @@
 /*
- * products.c — the dense layer's three products (float32, n = in = out = N) against this machine's FMA peak.
+ * products.c — the dense layer's three products (float32, n = in = out = N) against this machine's FMA peak:
+ * X·W + b, D·Wᵀ, Xᵀ·D with the bias gradient's column sums, and Xᵀ·D alone (what the sums cost).
  * Built and run by benchmarks/bench_products.py, which also times NumPy's np.matmul on the same products.
  *
  *     products N THREADS [avx2]
@@ -155,8 +156,8 @@ int main(int argc, char **argv)
         }
         printf("peak %zu %.1f\n", threads, best_peak);
         const mlp_threads th = {threads, threads > 1 ? team : NULL, isa, mlp_cache_detect(), {malloc, free}};
-        static const char *const names[3] = {"X.W+b", "D.W^T", "X^T.D+colsums"};
-        for (int which = 0; which < 3; which++) {
+        static const char *const names[4] = {"X.W+b", "D.W^T", "X^T.D+colsums", "X^T.D"};
+        for (int which = 0; which < 4; which++) {
             double ns[REPS];
             for (int r = -3; r < REPS; r++) {
                 const int64_t start = mlp_now_ns();
@@ -165,7 +166,7 @@ int main(int argc, char **argv)
                 } else if (which == 1) {
                     mlp_dense_backward_delta_f32(N, N, N, D, W, X, MLP_ACT(MLP_IDENTITY), C, th);
                 } else {
-                    mlp_dense_param_grads_f32(N, N, N, X, D, C, db, th);
+                    mlp_dense_param_grads_f32(N, N, N, X, D, C, which == 2 ? db : NULL, th); /* NULL: no sums */
                 }
                 if (r >= 0) {
                     ns[r] = (double)(mlp_now_ns() - start);
