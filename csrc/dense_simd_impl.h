@@ -578,9 +578,11 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const size_t even_mc = MLP_FK(even_block)(rows, bk.mc);
     const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
-        MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share, sums);
+        MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share,
+                            sums);
     } else {
-        MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share, sums);
+        MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share,
+                            sums);
     }
 }
 
