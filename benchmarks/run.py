@@ -1081,8 +1081,9 @@ def print_table(results, memory):
     print("  ".join(f"{title:<{width}}" for title, _, width in COLUMNS))
     for w, result in results:
         print(f"{w.title} ({result['epochs']} epochs; weights tolerance {w.tolerance():g})")
-        if subnormal_note(w, result):
-            print("  " + subnormal_note(w, result))
+        note = subnormal_note(w, result)
+        if note:
+            print("  " + note)
         for row in rows(w, result, memory.get(w.name)):
             if not row["installed"]:
                 print(f"  {row['label']:<32}  not installed")
@@ -1294,7 +1295,7 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after, isa="
             title = ""
     tolerances = ", ".join(f"{w.name} {w.tolerance():g}" for w, _ in results)
     shares = [(w, r["subnormal"]) for w, r in results if r.get("subnormal") is not None]
-    notes = [subnormal_note(w, r) for w, r in results if subnormal_note(w, r)]
+    notes = [note for note in (subnormal_note(w, r) for w, r in results) if note]
     lines += [
         "",
         *([" ".join(["Subnormal deltas after the epochs, at mlpext's weights:",
