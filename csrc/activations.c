@@ -57,6 +57,9 @@ int mlp_isa_parse(const char *name, mlp_isa *isa)
 
 int mlp_isa_available(mlp_isa isa)
 {
+#ifdef MLP_X86_DISPATCH
+    MLP_CPU_INIT();
+#endif
     switch (isa) {
     case MLP_ISA_BEST:
     case MLP_ISA_GENERIC:

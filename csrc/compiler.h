@@ -14,7 +14,7 @@
  *   MLP_OPAQUE(x)       hides a variable's value from the optimizer (an empty asm on GCC/Clang)
  *   MLP_CPU_RELAX()     the spin-wait hint of the CPU
  *   MLP_TARGET(isa)     compile one function for an instruction set (GCC/Clang only: see MLP_HAS_TARGET), and
- *                       MLP_CPU_SUPPORTS(feature) to ask whether the CPU has it
+ *                       MLP_CPU_SUPPORTS(feature) to ask whether the CPU has it (after MLP_CPU_INIT())
  *   mlp_atomic_int, mlp_atomic_ptr and their operations: C11 <stdatomic.h> on GCC/Clang, Interlocked* on MSVC
  *   mlp_fpmode and its operations: the thread's floating-point mode, to flush subnormal numbers to zero
  *
@@ -84,6 +84,9 @@
 #define MLP_TARGET(isa) __attribute__((target(isa)))
 #define MLP_TARGET_INLINE(isa) __attribute__((always_inline, target(isa))) static inline
 #define MLP_CPU_SUPPORTS(feature) __builtin_cpu_supports(feature) /* at run time: "avx2", "fma", "avx512f"... */
+/* Runs the runtime's CPU detection (libgcc's, or compiler-rt's under clang-cl), which is idempotent. Its load-time
+   constructor runs it too, but a compiler-rt built without constructors (MSVC) would leave every feature unset. */
+#define MLP_CPU_INIT() __builtin_cpu_init()
 #endif
 
 /* ---- atomics: an int and a pointer, with the orders the thread team and the module state need ----

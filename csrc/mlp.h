@@ -333,7 +333,8 @@ const char *mlp_simd_path(mlp_isa isa);
 /* The cap named `name` ("generic", "avx2", "avx512"; "" or "auto": MLP_ISA_BEST) into *isa: 1, or 0 if the name is
    not one of those. */
 int mlp_isa_parse(const char *name, mlp_isa *isa);
-/* Whether this build and CPU have the kernels of `isa` (MLP_ISA_BEST and MLP_ISA_GENERIC: always). */
+/* Whether this build and CPU have the kernels of `isa` (MLP_ISA_BEST and MLP_ISA_GENERIC: always). It first runs the
+   CPU detection that every dispatch reads, so a binding calls it before any kernel (the module's import does). */
 int mlp_isa_available(mlp_isa isa);
 
 #define MLP_T double

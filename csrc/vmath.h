@@ -152,13 +152,13 @@ static inline double mlp_fma_soft(double a, double b, double c)
    - GCC/Clang where the target has FMA (aarch64, x86 built with -mfma): the instruction;
    - GCC/Clang on x86 otherwise: MLP_BUILTIN_FMA, the instruction in the functions built for AVX2 or AVX-512
      (simd.h) and the C library's fma() in the portable ones — glibc's and macOS's round correctly;
-   - mingw-w64 and MSVC, whose C libraries' fma() is not to be trusted, or a build with -DMLP_SOFT_FMA:
-     mlp_fma_soft above, in every function (slower, the same bits).
+   - Windows (mingw-w64, MSVC, clang-cl), whose C libraries' fma() is not to be trusted, or a build with
+     -DMLP_SOFT_FMA: mlp_fma_soft above, in every function (slower, the same bits).
    MLP_FMA_LIBM says whether the build calls the C library's fma() anywhere (tests/c checks that it rounds right). */
 #if defined(MLP_GNU) && (defined(__FMA__) || defined(__aarch64__))
 #define MLP_FMA(a, b, c) MLP_BUILTIN_FMA((a), (b), (c))
 #define MLP_FMA_LIBM 0
-#elif defined(MLP_GNU) && !defined(__MINGW32__) && !defined(MLP_SOFT_FMA)
+#elif defined(MLP_GNU) && !defined(_WIN32) && !defined(MLP_SOFT_FMA)
 #define MLP_FMA(a, b, c) MLP_BUILTIN_FMA((a), (b), (c))
 #define MLP_FMA_LIBM 1
 #else
