@@ -1,6 +1,8 @@
 """Build of mlpext's C extension, mlpext._core. Everything else about the package is in pyproject.toml."""
 import glob
 import os
+import shutil
+import subprocess
 
 import numpy
 from setuptools import Extension, setup
@@ -35,6 +37,27 @@ GNU_ARGS = [
 # defaults to code page 949), and IEEE semantics with no contraction (/fp:precise contracts nothing in C).
 # Atomics are Interlocked* (compiler.h), so no /experimental:c11atomics. Only the portable kernels (docs/design.md).
 MSVC_ARGS = ["/std:c11", "/utf-8", "/O2", "/fp:precise"]
+# clang-cl (LLVM's MSVC-compatible driver; MLPEXT_CC=clang-cl, as the Windows wheels are built): MSVC's command line,
+# ABI and C library, Clang's compiler, so the x86 kernels and their run-time dispatch are built as with GCC/Clang
+# (docs/design.md, "Portability"). Clang's own options go through /clang:; no /fp:precise, which clang-cl takes
+# as leave to contract a·b + c into an FMA.
+CLANG_CL_ARGS = ["/std:c11", "/utf-8", "/O2"] + ["/clang:" + a for a in GNU_ARGS if a.startswith("-f")]
+
+
+def clang_cl():
+    """The clang-cl that MLPEXT_CC=clang-cl asks for (on PATH, else LLVM's default install), and the compiler-rt
+    builtins library to link: it holds __cpu_model, which the run-time dispatch (__builtin_cpu_supports) reads."""
+    cc = shutil.which("clang-cl") or os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "LLVM", "bin",
+                                                  "clang-cl.exe")
+    if not os.path.isfile(cc):
+        raise RuntimeError(f"MLPEXT_CC=clang-cl: clang-cl is not on PATH nor at {cc}; install LLVM, or unset "
+                           "MLPEXT_CC")
+    builtins = subprocess.run([cc, "/clang:--rtlib=compiler-rt", "/clang:-print-libgcc-file-name"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    if not os.path.isfile(builtins):
+        raise RuntimeError(f"MLPEXT_CC=clang-cl: {cc} names {builtins!r} as its compiler-rt builtins, which is "
+                           "not there; install LLVM with compiler-rt")
+    return cc, builtins
 
 
 class BuildExt(build_ext):
@@ -44,9 +67,21 @@ class BuildExt(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
         args = list(MSVC_ARGS if msvc else GNU_ARGS)
+        link = [] if msvc or os.name == "nt" else ["-pthread"]
+        wanted = os.environ.get("MLPEXT_CC", "")
+        if wanted not in ("", "clang-cl"):
+            raise RuntimeError(f"MLPEXT_CC must be clang-cl or unset, got {wanted!r}")
+        if wanted == "clang-cl":
+            if not msvc:
+                raise RuntimeError("MLPEXT_CC=clang-cl needs setuptools' MSVC toolchain (Windows), whose linker, "
+                                   f"SDK and C library it uses; this build's compiler is {self.compiler.compiler_type}")
+            if not getattr(self.compiler, "initialized", False):
+                self.compiler.initialize()  # finds MSVC's linker, the SDK and their environment (sets cc: cl.exe)
+            self.compiler.cc, builtins = clang_cl()
+            args, link = list(CLANG_CL_ARGS), [builtins]
         # MLPEXT_CFLAGS / MLPEXT_LDFLAGS add flags to a local build (e.g. sanitizers); the shipped build sets neither.
         args += os.environ.get("MLPEXT_CFLAGS", "").split()
-        link = ([] if msvc or os.name == "nt" else ["-pthread"]) + os.environ.get("MLPEXT_LDFLAGS", "").split()
+        link += os.environ.get("MLPEXT_LDFLAGS", "").split()
         for ext in self.extensions:
             ext.extra_compile_args = args
             ext.extra_link_args = link

@@ -1,5 +1,6 @@
 """Small helpers shared by mlpext's test modules (plain functions, no fixtures, so Hypothesis tests can use them)."""
 import os
+import platform
 import threading
 
 import numpy as np
@@ -98,3 +99,12 @@ def subprocess_env(**extra):
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(mlpext.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     return env
+
+
+def x86_avx2():
+    """Whether this is an x86-64 CPU with AVX2 and FMA, as NumPy sees it (its own kernels dispatch on them)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # NumPy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    return platform.machine() in ("x86_64", "AMD64") and features.get("AVX2", False) and features.get("FMA3", False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mlpext
-from mlp_helpers import subprocess_env
+from mlp_helpers import subprocess_env, x86_avx2
 from mlpext import _core
 
 
@@ -18,6 +18,16 @@ def test_build_info_names_a_known_simd_path():
     assert info["max_layers"] == 64
     assert "-ffast-math" not in info["cflags"] and "-march" not in info["cflags"]
     assert "-ffp-contract=off" in info["cflags"]
+
+
+def test_an_x86_cpu_with_avx2_gets_simd_kernels():
+    """The run-time dispatch finds the AVX2 (or AVX-512) that NumPy finds on this CPU. A build whose CPU detection
+    never ran (compiler-rt's, under clang-cl, if built without load-time constructors) would run the portable
+    kernels, many times slower, with every result still right: only this test would tell."""
+    info = _core.build_info()
+    if not x86_avx2() or info["simd_forced"] is not None:
+        pytest.skip("needs an x86-64 CPU with AVX2 and FMA, and MLPEXT_SIMD unset")
+    assert info["simd"].split()[0] in {"avx2", "avx512f"}, info["simd"]
 
 
 def test_show_config_prints_the_build(capsys):

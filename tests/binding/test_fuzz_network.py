@@ -19,7 +19,6 @@ Examples per method: the hypothesis profile's (HYPOTHESIS_PROFILE=ci in .ci/run)
 """
 import math
 import os
-import platform
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from unittest import mock
 
 import mlpext.reference_net as reference_net
 from mlpext.network import MLP
+from mlp_helpers import x86_avx2
 from mlpext.reference_net import NumpyMLP
 
 SCALE = int(os.environ.get("MLPEXT_FUZZ_SCALE", "1"))
@@ -230,15 +230,6 @@ def pinned(c):
     rng = np.random.default_rng(c["seed"])
     X, y = make_x(c, rng), make_y(c, rng)
     return X, y, build(c, MLP), build(c, NumpyMLP)
-
-
-def x86_avx2():
-    """Whether this is an x86-64 CPU with AVX2 and FMA, as NumPy sees it (its own kernels dispatch on them)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # NumPy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as features
-    return platform.machine() in ("x86_64", "AMD64") and features.get("AVX2", False) and features.get("FMA3", False)
 
 
 # The pinned cases below were found by this fuzz on x86-64 with AVX2, and their tests assert what happened there,
