@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from unittest import mock
 
 import mlpext.reference_net as reference_net
-from mlpext.network import MLP
 from mlp_helpers import x86_avx2
+from mlpext.network import MLP
 from mlpext.reference_net import NumpyMLP
 
 SCALE = int(os.environ.get("MLPEXT_FUZZ_SCALE", "1"))
