@@ -1088,31 +1088,32 @@ def test_float32_training_with_a_large_gain_is_compared_loosely(_):
     per row: W1 ends 5e-4 apart, past the strict tolerance. The oracle compares such a case (gain lr · n · max|X|
     above 64) by shape and type only, as it does an infinite rate; with a small gain the same case stays strict."""
     f32 = np.float32
-    values = {
-        "X": np.array([[0, 0], [2, 255], [0, 0], [254, 253]], dtype=np.uint8),
-        "y": np.array([[0.88901377, 0.8372586], [0.213988, 0.40162793], [0.9438238, 0.16931716],
-                       [0.2272339, 0.5238476]], f32),
-        "W1": np.array([[-0.68562967, -1.173081], [-1.3895158, 0.04372029]], f32),
-        "b1": np.array([-0.38707703, -0.3085845], f32),
-        "W2": np.array([[-1.371531, -0.10926055], [-0.27456683, 2.4981904]], f32),
-        "b2": np.array([0.5895913, -1.1574725], f32),
-        "learning_rate": 2.0, "epochs": 2, "log_every": ABSENT}
-    case = Case("train", np.dtype(f32), {"n": 4, "in": 2, "hidden": 2, "out": 2}, values)
-    case.owners = [values[k] for k in ("X", "y", "W1", "b1", "W2", "b2")]
-    expected = reference_result(case)
-    result = mlpext.train(*(values[k] for k in ("X", "y", "W1", "b1", "W2", "b2")), 2.0, 2)
-    gap = float(np.max(np.abs(values["W1"].astype(np.float64) - expected[1][0])))
+
+    def trained(X):
+        """The case with this X, mlpext.train's result on it (in place) and the reference's."""
+        values = {
+            "X": np.array(X, dtype=np.uint8),
+            "y": np.array([[0.88901377, 0.8372586], [0.213988, 0.40162793], [0.9438238, 0.16931716],
+                           [0.2272339, 0.5238476]], f32),
+            "W1": np.array([[-0.68562967, -1.173081], [-1.3895158, 0.04372029]], f32),
+            "b1": np.array([-0.38707703, -0.3085845], f32),
+            "W2": np.array([[-1.371531, -0.10926055], [-0.27456683, 2.4981904]], f32),
+            "b2": np.array([0.5895913, -1.1574725], f32),
+            "learning_rate": 2.0, "epochs": 2, "log_every": ABSENT}
+        case = Case("train", np.dtype(f32), {"n": 4, "in": 2, "hidden": 2, "out": 2}, values)
+        case.owners = [values[k] for k in ("X", "y", "W1", "b1", "W2", "b2")]
+        expected = reference_result(case)
+        return case, mlpext.train(*case.owners, 2.0, 2), expected
+
+    case, result, expected = trained([[0, 0], [2, 255], [0, 0], [254, 253]])
+    gap = float(np.max(np.abs(case.values["W1"].astype(np.float64) - expected[1][0])))
     assert gap > 3e-4 * 1.4  # beyond the strict tolerance: the case is as found
     check_result(case, result, expected)  # accepted: the gain is 2 · 4 · 255
-    small = Case("train", np.dtype(f32), case.dims, dict(values, X=np.array(
-        [[0, 0], [2, 1], [0, 0], [1, 1]], dtype=np.uint8), W1=np.array([[-0.68562967, -1.173081],
-                                                                      [-1.3895158, 0.04372029]], f32)))
-    small_expected = reference_result(small)
-    small_result = mlpext.train(*(small.values[k] for k in ("X", "y", "W1", "b1", "W2", "b2")), 2.0, 2)
-    check_result(small, small_result, small_expected)  # a gain of 2 · 4 · 2: within the strict tolerance
+    small, result, expected = trained([[0, 0], [2, 1], [0, 0], [1, 1]])
+    check_result(small, result, expected)  # a gain of 2 · 4 · 2: within the strict tolerance
     small.values["W1"][1, 1] += 1e-3
     with pytest.raises(AssertionError):  # and compared strictly: 1e-3 off fails
-        check_result(small, small_result, small_expected)
+        check_result(small, result, expected)
 
 
 # ------------------------------------------------------------------------------------------------------------
