@@ -18,21 +18,15 @@ fi
 build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-arm.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
 
-KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+source tools/c_core.sh
 FLAGS=(-std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 status=0
-echo "==> $CC ${FLAGS[*]}: the kernels"
-objs=()
-for k in "${KERNELS[@]}"; do
-    "$CC" "${FLAGS[@]}" -c "$k" -o "$build/$(basename "$k" .c).o"
-    objs+=("$build/$(basename "$k" .c).o")
-done
+compile_core "$build" "$CC" "${FLAGS[@]}"
+[ "$status" -eq 0 ] || exit 1
 for t in test_kernels test_net; do
     echo "==> $CC tests/c/$t.c (static), then qemu-aarch64 $t"
     # qemu-user aborts when a forked child of a threaded process starts threads: that one check is left out here.
     "$CC" "${FLAGS[@]}" -DMLP_TEST_NO_FORK "tests/c/$t.c" "${objs[@]}" -static -lm -pthread -o "$build/$t"
-    out="$(qemu-aarch64 "$build/$t" 2>&1)" || status=1
-    printf '%s\n' "$out" | grep -v '^ok '
-    printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$' || status=1
+    run_c_test qemu-aarch64 "$build/$t"
 done
 exit "$status"

@@ -21,7 +21,7 @@ build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-win.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
 export WINEPREFIX="$build/wine" WINEDEBUG=-all
 
-KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+source tools/c_core.sh
 FLAGS=(-std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 status=0
 for compiler in gcc clang; do
@@ -30,21 +30,14 @@ for compiler in gcc clang; do
     else
         CC=(clang --target=x86_64-w64-mingw32)
     fi
-    out_dir="$build/$compiler"
-    mkdir -p "$out_dir"
-    echo "==> ${CC[*]} ${FLAGS[*]}: the kernels"
-    objs=()
-    for k in "${KERNELS[@]}"; do
-        "${CC[@]}" "${FLAGS[@]}" -c "$k" -o "$out_dir/$(basename "$k" .c).o"
-        objs+=("$out_dir/$(basename "$k" .c).o")
-    done
+    mkdir -p "$build/$compiler"
+    compile_core "$build/$compiler" "${CC[@]}" "${FLAGS[@]}"
+    [ "$status" -eq 0 ] || exit 1
     for t in test_kernels test_net; do
         echo "==> $LINK tests/c/$t.c (static) with those kernels, then wine $t.exe"
         # the tests themselves use POSIX threads (mingw-w64's winpthreads); the core uses Win32's
-        "$LINK" "${FLAGS[@]}" "tests/c/$t.c" "${objs[@]}" -static -lpthread -o "$out_dir/$t.exe"
-        out="$(wine "$out_dir/$t.exe" 2>&1 | tr -d '\r')" || status=1 # Windows ends its lines with CR LF
-        printf '%s\n' "$out" | grep -v '^ok ' | grep -v '^wine: '
-        printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$' || status=1
+        "$LINK" "${FLAGS[@]}" "tests/c/$t.c" "${objs[@]}" -static -lpthread -o "$build/$compiler/$t.exe"
+        run_c_test wine "$build/$compiler/$t.exe"
     done
 done
 exit "$status"

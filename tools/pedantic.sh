@@ -19,22 +19,15 @@ fi
 
 build="$(mktemp -d "${TMPDIR:-/tmp}/mlpext-pedantic.XXXXXX")"
 trap 'rm -rf "$build"' EXIT
-KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+source tools/c_core.sh
 STRICT=(-std=c11 -pedantic-errors -Wall -Wextra -Werror -Wvla -DMLP_PLAIN_C -O2 -ffp-contract=off)
-echo "==> $CC ${STRICT[*]}: the kernels"
-objs=()
-for k in "${KERNELS[@]}"; do
-    "$CC" "${STRICT[@]}" -c "$k" -o "$build/$(basename "$k" .c).o" || status=1
-    objs+=("$build/$(basename "$k" .c).o")
-done
+compile_core "$build" "$CC" "${STRICT[@]}"
 [ "$status" -eq 0 ] || exit 1
 # The tests are not held to -pedantic (their own x86 helpers use GCC's attributes); they check the plain build.
 for t in test_kernels test_net; do
     echo "==> tests/c/$t.c against that build"
     "$CC" -std=c11 -O2 -Wall -Wextra -Werror -DMLP_PLAIN_C -ffp-contract=off "tests/c/$t.c" "${objs[@]}" -lm \
         -pthread -o "$build/$t"
-    out="$("$build/$t" 2>&1)" || status=1
-    printf '%s\n' "$out" | grep -v '^ok '
-    printf '%s\n' "$out" | grep -qE '^[0-9]+ passed, 0 failed$' || status=1
+    run_c_test "$build/$t"
 done
 exit "$status"
