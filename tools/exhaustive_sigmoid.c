@@ -1,0 +1,144 @@
+/*
+ * exhaustive_sigmoid.c — every one of the 2^32 floats through the float sigmoid and tanh loops of each instruction
+ * set this CPU has (mlp_activate_f32: AVX2's four lanes, AVX-512's eight), against the scalar functions
+ * (mlp_sigmoidf, mlp_tanhf): the same bits, NaN for NaN. tests/c/test_kernels.c samples the same comparison; this
+ * proves it for float, whose every input can be tried (about a minute on two cores).
+ *
+ *     bash tools/exhaustive_sigmoid.sh [STRIDE]
+ *
+ * STRIDE (default 1): check every STRIDE-th float only, from a random start, for a quicker run. Prints each
+ * set's count of values checked and differing (and the first), then "N passed, M failed": one check per
+ * instruction set and function; a set the CPU lacks is skipped.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../csrc/mlp.h"
+#include "../csrc/vmath.h"
+
+#define CHUNK 65536
+
+/* The scalar functions, compiled here with the FMA instruction (the portable build calls the C library's fma(),
+   the same operation, only slower). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define REFERENCE_TARGET __attribute__((target("avx2,fma")))
+#else
+#define REFERENCE_TARGET
+#endif
+REFERENCE_TARGET static void reference(size_t len, const float *z, float *sig, float *th)
+{
+    for (size_t k = 0; k < len; k++) {
+        sig[k] = mlp_sigmoidf(z[k]);
+        th[k] = mlp_tanhf(z[k]);
+    }
+}
+
+typedef struct {
+    mlp_isa isa;
+    uint64_t start, stride, count; /* floats start, start + stride, ... (count of them), modulo 2^32 */
+    uint64_t checked, differ[2];   /* sigmoid, tanh */
+    uint32_t first[2];             /* the first differing input's bits */
+} job;
+
+static int same(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
+
+static void *run(void *arg)
+{
+    job *j = arg;
+    float *z = malloc(5 * CHUNK * sizeof *z);
+    if (z == NULL) {
+        return arg;
+    }
+    float *sig = z + CHUNK, *th = z + 2 * CHUNK, *want_sig = z + 3 * CHUNK, *want_th = z + 4 * CHUNK;
+    for (uint64_t done = 0; done < j->count;) {
+        const size_t len = j->count - done < CHUNK ? (size_t)(j->count - done) : CHUNK;
+        for (size_t k = 0; k < len; k++) {
+            const uint32_t bits = (uint32_t)(j->start + (done + k) * j->stride);
+            memcpy(&z[k], &bits, sizeof bits);
+        }
+        memcpy(sig, z, len * sizeof *z);
+        memcpy(th, z, len * sizeof *z);
+        mlp_activate_f32(j->isa, MLP_ACT(MLP_SIGMOID), 1, len, sig);
+        mlp_activate_f32(j->isa, MLP_ACT(MLP_TANH), 1, len, th);
+        reference(len, z, want_sig, want_th);
+        for (size_t k = 0; k < len; k++) {
+            const int bad[2] = {!same(sig[k], want_sig[k]), !same(th[k], want_th[k])};
+            for (int f = 0; f < 2; f++) {
+                if (bad[f] && j->differ[f]++ == 0) {
+                    memcpy(&j->first[f], &z[k], sizeof j->first[f]);
+                }
+            }
+        }
+        j->checked += len;
+        done += len;
+    }
+    free(z);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const uint64_t stride = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
+    if (stride < 1 || stride > ((uint64_t)1 << 31)) {
+        fprintf(stderr, "usage: %s [STRIDE], STRIDE from 1 to 2^31\n", argv[0]);
+        return 2;
+    }
+    srand((unsigned)time(NULL));
+    const uint64_t start = stride == 1 ? 0 : (uint64_t)rand() % stride;
+    const uint64_t total = (((uint64_t)1 << 32) - start + stride - 1) / stride;
+    const mlp_isa isas[] = {MLP_ISA_AVX2, MLP_ISA_AVX512};
+    const char *names[] = {"avx2", "avx512"};
+    int passed = 0, failed = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!mlp_isa_available(isas[i])) {
+            printf("%s: not on this CPU or build, skipped\n", names[i]);
+            continue;
+        }
+        enum { THREADS = 2 };
+        job jobs[THREADS];
+        pthread_t threads[THREADS];
+        for (int t = 0; t < THREADS; t++) {
+            const uint64_t lo = total * (uint64_t)t / THREADS, hi = total * (uint64_t)(t + 1) / THREADS;
+            jobs[t] = (job){isas[i], start + lo * stride, stride, hi - lo, 0, {0, 0}, {0, 0}};
+            if (pthread_create(&threads[t], NULL, run, &jobs[t]) != 0) {
+                run(&jobs[t]);
+                threads[t] = pthread_self();
+            }
+        }
+        uint64_t checked = 0, differ[2] = {0, 0};
+        uint32_t first[2] = {0, 0};
+        for (int t = 0; t < THREADS; t++) {
+            if (!pthread_equal(threads[t], pthread_self())) {
+                pthread_join(threads[t], NULL);
+            }
+            checked += jobs[t].checked;
+            for (int f = 0; f < 2; f++) {
+                if (jobs[t].differ[f] != 0 && differ[f] == 0) {
+                    first[f] = jobs[t].first[f];
+                }
+                differ[f] += jobs[t].differ[f];
+            }
+        }
+        for (int f = 0; f < 2; f++) {
+            const char *what = f == 0 ? "sigmoid" : "tanh";
+            const int ok = checked == total && differ[f] == 0;
+            passed += ok;
+            failed += !ok;
+            float z;
+            memcpy(&z, &first[f], sizeof z);
+            printf("%s %s: %llu of %llu floats checked (every %llu-th from %llu), %llu differ%s", names[i], what,
+                   (unsigned long long)checked, (unsigned long long)total, (unsigned long long)stride,
+                   (unsigned long long)start, (unsigned long long)differ[f], differ[f] ? ", the first at " : "\n");
+            if (differ[f]) {
+                printf("%a (bits 0x%08x)\n", (double)z, (unsigned)first[f]);
+            }
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
