@@ -1,5 +1,6 @@
-# Sourced by tools/pedantic.sh, cross_windows.sh and cross_aarch64.sh: the C core's sources (csrc/ but the binding),
-# and the two steps each of them takes with its own compiler, flags and runner.
+# Sourced by tools/pedantic.sh, cross_windows.sh, cross_aarch64.sh and exhaustive_sigmoid.sh: the C core's sources
+# (csrc/ but the binding), and the two steps each of them takes with its own compiler, flags and runner. tests/c/run.sh
+# takes the source list (it compiles them its own way, several builds at once).
 #
 #   compile_core OUT_DIR COMPILER_COMMAND...   compiles each of KERNELS with the command (compiler and flags) into
 #                                              OUT_DIR; their object files in the array `objs`

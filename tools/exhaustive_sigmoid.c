@@ -27,14 +27,15 @@
 #include <time.h>
 
 #include "../csrc/mlp.h"
+#include "../csrc/simd.h"
 #include "../csrc/vmath.h"
 
 #define CHUNK 65536
 
-/* The scalar functions, compiled here with the FMA instruction (the portable build calls the C library's fma(),
-   the same operation, only slower). */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define REFERENCE_TARGET __attribute__((target("avx2,fma")))
+/* The scalar functions, compiled here with the FMA instruction where the core has x86 kernels (the portable build
+   calls the C library's fma(), the same operation, only slower). */
+#ifdef MLP_X86_DISPATCH
+#define REFERENCE_TARGET MLP_TARGET("avx2,fma")
 #else
 #define REFERENCE_TARGET
 #endif

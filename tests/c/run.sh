@@ -24,7 +24,7 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 CC="${CC:-cc}"
-KERNELS=(csrc/activations.c csrc/dense.c csrc/kernels.c csrc/lecture.c csrc/net.c csrc/optim.c csrc/parallel.c)
+source tools/c_core.sh # KERNELS, the core's sources
 TESTS=(test_kernels test_net) # tests/c/NAME.c, each its own program
 COMMON=(-std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 
