@@ -125,6 +125,54 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VSTOREM_f32_avx512(p, k, v) _mm512_mask_storeu_ps((p), (k), (v))
 #define MLP_VSTOREM_f64_avx2(p, k, v) _mm256_maskstore_pd((p), (k), (v))
 #define MLP_VSTOREM_f32_avx2(p, k, v) _mm256_maskstore_ps((p), (k), (v))
+/* the first n lanes stored (1 ≤ n ≤ the vector's length), the memory past them untouched. AVX2's masked store
+   (vmaskmovps/pd) costs a dozen cycles or more on AMD's cores, where it took a fifth of a 1024³ Xᵀ·D's time
+   in packing A: there, whole 128-bit halves and then 64- and 32-bit pieces (docs/benchmarks.md, "A masked store
+   on AMD"). */
+MLP_AVX2_FN void mlp_vstoren_f32_avx2(float *p, size_t n, __m256 v)
+{
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+        if (n == 4) {
+            _mm_storeu_ps(p, part);
+            return;
+        }
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1) {
+        _mm_store_ss(p, part);
+    }
+}
+MLP_AVX2_FN void mlp_vstoren_f64_avx2(double *p, size_t n, __m256d v)
+{
+    __m128d part = _mm256_castpd256_pd128(v);
+    if (n >= 2) {
+        _mm_storeu_pd(p, part);
+        part = _mm256_extractf128_pd(v, 1);
+        p += 2;
+        n -= 2;
+        if (n == 2) {
+            _mm_storeu_pd(p, part);
+            return;
+        }
+    }
+    if (n == 1) {
+        _mm_store_sd(p, part);
+    }
+}
+#define MLP_VSTOREN_f64_avx512(p, n, v) _mm512_mask_storeu_pd((p), mlp_mask_first_f64_avx512(n), (v))
+#define MLP_VSTOREN_f32_avx512(p, n, v) _mm512_mask_storeu_ps((p), mlp_mask_first_f32_avx512(n), (v))
+#define MLP_VSTOREN_f64_avx2 mlp_vstoren_f64_avx2
+#define MLP_VSTOREN_f32_avx2 mlp_vstoren_f32_avx2
 /* a·b + c, rounded once */
 #define MLP_VFMA_f64_avx512 _mm512_fmadd_pd
 #define MLP_VFMA_f32_avx512 _mm512_fmadd_ps

@@ -270,13 +270,12 @@ MLP_KFN void MLP_FK(copy_transposed)(const size_t rows, const size_t cols, const
             r[j] = t[j];
         }
     }
-    const MLP_M out = MLP_FK(mlp_mask_first)(rows < 1 ? 1 : rows);
 #pragma GCC unroll 16
     for (size_t j = 0; j < MLP_VL && j < cols; j++) {
         if (pad || rows == MLP_VL) {
             MLP_FK(MLP_VSTOREU)(dst + j * dst_ld, r[j]);
         } else {
-            MLP_FK(MLP_VSTOREM)(dst + j * dst_ld, out, r[j]);
+            MLP_FK(MLP_VSTOREN)(dst + j * dst_ld, rows < 1 ? 1 : rows, r[j]);
         }
     }
 }
@@ -317,7 +316,7 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
                         MLP_FK(MLP_VSTOREU)(dst, MLP_FK(MLP_VLOADU)(row + t + i));
                     } else {
                         const MLP_M live = MLP_FK(mlp_mask_first)(MLP_MR - i);
-                        MLP_FK(MLP_VSTOREM)(dst, live, MLP_FK(MLP_VLOADM)(row + t + i, live));
+                        MLP_FK(MLP_VSTOREN)(dst, MLP_MR - i, MLP_FK(MLP_VLOADM)(row + t + i, live));
                     }
                 }
             }
