@@ -125,10 +125,10 @@ MLP_AVX2_FN __m256i mlp_mask_first_f32_avx2(size_t live)
 #define MLP_VSTOREM_f32_avx512(p, k, v) _mm512_mask_storeu_ps((p), (k), (v))
 #define MLP_VSTOREM_f64_avx2(p, k, v) _mm256_maskstore_pd((p), (k), (v))
 #define MLP_VSTOREM_f32_avx2(p, k, v) _mm256_maskstore_ps((p), (k), (v))
-/* the first n lanes stored (1 ≤ n ≤ the vector's length), the memory past them untouched. AVX2's masked store
-   (vmaskmovps/pd) costs a dozen cycles or more on AMD's cores, where it took a fifth of a 1024³ Xᵀ·D's time
-   in packing A: there, whole 128-bit halves and then 64- and 32-bit pieces (docs/benchmarks.md, "A masked store
-   on AMD"). */
+/* The first n lanes stored (1 ≤ n ≤ the vector's length), the memory past them untouched. AVX2's masked store
+   (vmaskmovps/pd) takes a dozen cycles or more on AMD's cores: packing A with it took a fifth of a 1024³ Xᵀ·D
+   held to AVX2 on a Zen 4. So AVX2 stores whole 128-bit halves, then 64- and 32-bit pieces (docs/benchmarks.md,
+   "A masked store on AMD"); AVX-512's opmask stores are fast on both vendors' cores. */
 MLP_AVX2_FN void mlp_vstoren_f32_avx2(float *p, size_t n, __m256 v)
 {
     __m128 part = _mm256_castps256_ps128(v);
