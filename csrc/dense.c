@@ -152,22 +152,10 @@ MLP_AVX2_FN void mlp_vstoren_f32_avx2(float *p, size_t n, __m256 v)
         _mm_store_ss(p, part);
     }
 }
+/* n doubles are 2n floats' bits: the same pieces, never the 32-bit one */
 MLP_AVX2_FN void mlp_vstoren_f64_avx2(double *p, size_t n, __m256d v)
 {
-    __m128d part = _mm256_castpd256_pd128(v);
-    if (n >= 2) {
-        _mm_storeu_pd(p, part);
-        part = _mm256_extractf128_pd(v, 1);
-        p += 2;
-        n -= 2;
-        if (n == 2) {
-            _mm_storeu_pd(p, part);
-            return;
-        }
-    }
-    if (n == 1) {
-        _mm_store_sd(p, part);
-    }
+    mlp_vstoren_f32_avx2((float *)(void *)p, 2 * n, _mm256_castpd_ps(v));
 }
 #define MLP_VSTOREN_f64_avx512(p, n, v) _mm512_mask_storeu_pd((p), mlp_mask_first_f64_avx512(n), (v))
 #define MLP_VSTOREN_f32_avx512(p, n, v) _mm512_mask_storeu_ps((p), mlp_mask_first_f32_avx512(n), (v))
