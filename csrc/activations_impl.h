@@ -41,6 +41,21 @@ MLP_INLINE void MLP_FN(rectify_grad)(size_t len, const MLP_T *a, MLP_T *d, MLP_T
     }
 }
 
+/* d = d·(a·(1 − a)) and d = d·(1 − a·a): the sigmoid's and tanh's gradient from their output. */
+MLP_INLINE void MLP_FN(sigmoid_grad)(size_t len, const MLP_T *a, MLP_T *d)
+{
+    for (size_t k = 0; k < len; k++) {
+        d[k] = d[k] * (a[k] * ((MLP_T)1 - a[k]));
+    }
+}
+
+MLP_INLINE void MLP_FN(tanh_grad)(size_t len, const MLP_T *a, MLP_T *d)
+{
+    for (size_t k = 0; k < len; k++) {
+        d[k] = d[k] * ((MLP_T)1 - a[k] * a[k]);
+    }
+}
+
 /* Their builds for each instruction set (activations_simd_impl.h), among which MLP_SIMD_CALL picks per call. */
 #define MLP_ISA_IMPL "activations_simd_impl.h"
 #define MLP_ISA_SETS (MLP_SET_GENERIC | MLP_SET_AVX2 | MLP_SET_AVX512)
@@ -121,10 +136,9 @@ static void MLP_FN(sigmoid_forward)(mlp_isa isa, mlp_activation act, size_t rows
 static void MLP_FN(sigmoid_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
                                      const MLP_T *a, MLP_T *d)
 {
-    (void)isa, (void)act, (void)z;
-    for (size_t k = 0; k < rows * cols; k++) {
-        d[k] = d[k] * (a[k] * ((MLP_T)1 - a[k]));
-    }
+    const size_t len = rows * cols;
+    (void)act, (void)z;
+    MLP_SIMD_CALL(sigmoid_grad_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, d));
 }
 
 static void MLP_FN(tanh_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
@@ -137,10 +151,9 @@ static void MLP_FN(tanh_forward)(mlp_isa isa, mlp_activation act, size_t rows, s
 static void MLP_FN(tanh_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
                                   const MLP_T *a, MLP_T *d)
 {
-    (void)isa, (void)act, (void)z;
-    for (size_t k = 0; k < rows * cols; k++) {
-        d[k] = d[k] * ((MLP_T)1 - a[k] * a[k]);
-    }
+    const size_t len = rows * cols;
+    (void)act, (void)z;
+    MLP_SIMD_CALL(tanh_grad_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, d));
 }
 
 /* z < 0 ? 0 : z keeps NaN */
@@ -148,7 +161,7 @@ static void MLP_FN(relu_forward)(mlp_isa isa, mlp_activation act, size_t rows, s
 {
     const size_t len = rows * cols;
     (void)act;
-    MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 0, 0));
+    MLP_SIMD_CALL(rectify_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, 0, 0));
 }
 
 /* d·0, not 0: NaN and infinities in d stay NaN */
@@ -157,14 +170,14 @@ static void MLP_FN(relu_backward)(mlp_isa isa, mlp_activation act, size_t rows, 
 {
     const size_t len = rows * cols;
     (void)act, (void)z;
-    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, 0));
+    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, d, 0));
 }
 
 static void MLP_FN(leaky_relu_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)
 {
     const size_t len = rows * cols;
     const MLP_T slope = (MLP_T)act.slope;
-    MLP_SIMD_CALL(rectify_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, 1, slope));
+    MLP_SIMD_CALL(rectify_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, 1, slope));
 }
 
 static void MLP_FN(leaky_relu_backward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, const MLP_T *z,
@@ -173,7 +186,7 @@ static void MLP_FN(leaky_relu_backward)(mlp_isa isa, mlp_activation act, size_t 
     const size_t len = rows * cols;
     const MLP_T slope = (MLP_T)act.slope;
     (void)z;
-    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_RECTIFY_SIMD_MIN, MLP_RECTIFY_SIMD_MIN, (len, a, d, slope));
+    MLP_SIMD_CALL(rectify_grad_v, isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN, (len, a, d, slope));
 }
 
 static void MLP_FN(softmax_forward)(mlp_isa isa, mlp_activation act, size_t rows, size_t cols, MLP_T *a)

@@ -32,3 +32,10 @@ MLP_ISA_TARGET static void MLP_FK(rectify_grad_v)(size_t len, const MLP_T *a, ML
 {
     MLP_FN(rectify_grad)(len, a, d, slope);
 }
+
+MLP_ISA_TARGET static void MLP_FK(sigmoid_grad_v)(size_t len, const MLP_T *a, MLP_T *d)
+{
+    MLP_FN(sigmoid_grad)(len, a, d);
+}
+
+MLP_ISA_TARGET static void MLP_FK(tanh_grad_v)(size_t len, const MLP_T *a, MLP_T *d) { MLP_FN(tanh_grad)(len, a, d); }

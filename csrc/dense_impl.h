@@ -258,7 +258,25 @@ MLP_INLINE void MLP_FN(sum_rows)(size_t n, size_t m, size_t ld, const MLP_T *D, 
     }
 }
 
-#define MLP_ISA_IMPL "sum_rows_impl.h"
+/* p += g·lr, element by element: the lecture's update (mlp_add_scaled, and dense_loops_impl.h's builds). */
+MLP_INLINE void MLP_FN(add_scaled_all)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)
+{
+    for (size_t k = 0; k < len; k++) {
+        p[k] += g[k] * lr;
+    }
+}
+
+/* a = (a + t) + bias, bias repeated every `cols` values of the len: a layer's two halves joined, row by row. */
+MLP_INLINE void MLP_FN(join_rows)(size_t len, size_t cols, MLP_T *a, const MLP_T *t, const MLP_T *bias)
+{
+    for (size_t r = 0; r < len; r += cols) {
+        for (size_t j = 0; j < cols; j++) {
+            a[r + j] = (a[r + j] + t[r + j]) + bias[j];
+        }
+    }
+}
+
+#define MLP_ISA_IMPL "dense_loops_impl.h"
 #define MLP_ISA_SETS (MLP_SET_GENERIC | MLP_SET_AVX2 | MLP_SET_AVX512)
 #include "each_isa.h"
 
@@ -472,7 +490,8 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
        of the columns (strided in C), one call per row */
     if (p->which == MLP_TN) {
         if (p->epi.update != NULL) {
-            MLP_FN(mlp_add_scaled)(rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m);
+            MLP_SIMD_CALL(add_scaled_v, p->isa, rows * m, MLP_LOOP_SIMD_MIN, MLP_LOOP_SIMD_MIN,
+                          (rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m));
         }
         return;
     }
@@ -583,14 +602,10 @@ static void MLP_FN(halves_join_part)(void *arg, size_t part, size_t parts)
     const MLP_FN(halves_sum) *s = arg;
     size_t lo, hi;
     MLP_FN(part_rows)(s->n, 16, part, parts, &lo, &hi);
-    for (size_t r = lo; r < hi; r++) {
-        MLP_T *a = s->A + r * s->out;
-        const MLP_T *t = s->S + r * s->out;
-        for (size_t j = 0; j < s->out; j++) {
-            a[j] = (a[j] + t[j]) + s->bias[j];
-        }
-    }
     if (lo < hi) {
+        const size_t len = (hi - lo) * s->out;
+        MLP_SIMD_CALL(join_rows_v, s->isa, len, MLP_LOOP_SIMD_MIN, MLP_LOOP_SIMD_MIN,
+                      (len, s->out, s->A + lo * s->out, s->S + lo * s->out, s->bias));
         MLP_FN(mlp_activate)(s->isa, s->act, hi - lo, s->out, s->A + lo * s->out);
     }
 }
@@ -763,9 +778,4 @@ int MLP_FN(mlp_dense_product_blocked)(int which, int path, const mlp_cache *cach
 #endif
 }
 
-void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p)
-{
-    for (size_t k = 0; k < len; k++) {
-        p[k] += g[k] * lr;
-    }
-}
+void MLP_FN(mlp_add_scaled)(size_t len, const MLP_T *g, MLP_T lr, MLP_T *p) { MLP_FN(add_scaled_all)(len, g, lr, p); }

@@ -568,18 +568,26 @@ static void MLP_FN(test_all_activations_exact)(void)
                 report(__LINE__, "  activation kind %d slope %g, shape (%zu, %zu)", (int)acts[i].kind,
                        acts[i].slope, rows, cols);
             }
-            /* the gradient, taken from the activation just computed */
-            MLP_T *d = MLP_FN(rand_buf)(len, -2, 2), *dref = MLP_FN(copy_of)(d, len), *a0 = MLP_FN(copy_of)(a, len);
-            MLP_FN(mlp_mul_activation_grad)(MLP_ISA_BEST, acts[i], rows, cols, a, d);
+            /* the gradient, taken from the activation just computed, in each build the CPU has */
+            MLP_T *d0 = MLP_FN(rand_buf)(len, -2, 2), *dref = MLP_FN(copy_of)(d0, len), *a0 = MLP_FN(copy_of)(a, len);
             MLP_FN(naive_mul_activation_grad)(acts[i], rows, cols, a, dref);
-            if (!MLP_FN(same_bits_or_nan)(__LINE__, "activation gradient", d, dref, len)) {
-                report(__LINE__, "  activation kind %d slope %g, shape (%zu, %zu)", (int)acts[i].kind,
-                       acts[i].slope, rows, cols);
+            static const mlp_isa isas[] = {MLP_ISA_GENERIC, MLP_ISA_AVX2, MLP_ISA_AVX512};
+            for (size_t k = 0; k < COUNT(isas); k++) {
+                if (!mlp_isa_available(isas[k])) {
+                    continue;
+                }
+                MLP_T *d = MLP_FN(copy_of)(d0, len);
+                MLP_FN(mlp_mul_activation_grad)(isas[k], acts[i], rows, cols, a, d);
+                if (!MLP_FN(same_bits_or_nan)(__LINE__, "activation gradient", d, dref, len)) {
+                    report(__LINE__, "  activation kind %d slope %g, shape (%zu, %zu), isa %d", (int)acts[i].kind,
+                           acts[i].slope, rows, cols, (int)isas[k]);
+                }
+                GUARDS_OK(d);
+                guarded_free(d);
             }
             SAME("a unchanged by the gradient", a, a0, len);
             GUARDS_OK(a);
-            GUARDS_OK(d);
-            MLP_T *all[] = {a, ref, d, dref, a0};
+            MLP_T *all[] = {a, ref, d0, dref, a0};
             for (size_t k = 0; k < COUNT(all); k++) {
                 guarded_free(all[k]);
             }
