@@ -21,9 +21,6 @@
 #define MLP_SIGMOID_AVX512_MIN 64
 /* Exponentials of a softmax: fewer than this run the portable build (one short row, say). */
 #define MLP_EXP_SIMD_MIN 16
-/* The element loops (ReLU and leaky ReLU, their gradients, and the sigmoid's and tanh's) on fewer values than this
-   run the portable build. */
-#define MLP_ELEMENT_SIMD_MIN 64
 /* Rows whose softmax is taken together (their exponentials in one loop). */
 #define MLP_SOFTMAX_BLOCK 64
 /* 1/√2 and 1/√(2π), GELU's constants, to double's precision */

@@ -11,8 +11,6 @@
 #define MLP_DENSE_SIMD_MIN 2048
 /* The bias gradient's column sums on fewer values than this run the portable build. */
 #define MLP_SUM_ROWS_SIMD_MIN 256
-/* So do dense_loops_impl.h's other loops, below this many values. */
-#define MLP_LOOP_SIMD_MIN 64
 
 /* mlp.h: the geometry to block for (4 GB written as 2^22 KB, for a 32-bit size_t) */
 mlp_cache mlp_cache_or_fallback(const mlp_cache *cache)

@@ -490,7 +490,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
        of the columns (strided in C), one call per row */
     if (p->which == MLP_TN) {
         if (p->epi.update != NULL) {
-            MLP_SIMD_CALL(add_scaled_v, p->isa, rows * m, MLP_LOOP_SIMD_MIN, MLP_LOOP_SIMD_MIN,
+            MLP_SIMD_CALL(add_scaled_v, p->isa, rows * m, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN,
                           (rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m));
         }
         return;
@@ -604,7 +604,7 @@ static void MLP_FN(halves_join_part)(void *arg, size_t part, size_t parts)
     MLP_FN(part_rows)(s->n, 16, part, parts, &lo, &hi);
     if (lo < hi) {
         const size_t len = (hi - lo) * s->out;
-        MLP_SIMD_CALL(join_rows_v, s->isa, len, MLP_LOOP_SIMD_MIN, MLP_LOOP_SIMD_MIN,
+        MLP_SIMD_CALL(join_rows_v, s->isa, len, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN,
                       (len, s->out, s->A + lo * s->out, s->S + lo * s->out, s->bias));
         MLP_FN(mlp_activate)(s->isa, s->act, hi - lo, s->out, s->A + lo * s->out);
     }

@@ -60,4 +60,8 @@
 #define MLP_SIMD_CALL(NAME, isa, size, MIN2, MIN512, ARGS) ((void)(isa), MLP_FKI(NAME, generic) ARGS)
 #endif
 
+/* Element loops (an activation, its gradient, an update, a join) on fewer values than this run the generic build:
+   dispatch would cost more than the wider vectors bring. */
+#define MLP_ELEMENT_SIMD_MIN 64
+
 #endif /* MLPEXT_SIMD_H */
