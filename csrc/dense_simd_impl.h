@@ -301,12 +301,23 @@ MLP_KFN void MLP_FK(pack_panel)(size_t kc, const MLP_T *A, size_t lda, MLP_T *ds
    A(t + i, p) at ap[t·kc + p·MLP_MR + i] for t a multiple of MLP_MR (the last panel may have fewer rows). The
    source is read along its rows (up to MLP_VL of them at once, transposed in registers: pack_panel; or with
    trans_a one at a time, in vectors), never down a column of lines lda apart, which the hardware does not
-   prefetch. */
+   prefetch. With trans_a each of the kc rows gives only `rows` values, a few lines, and the next row is lda
+   further (a page further at 1024 float32): the hardware does not prefetch that walk either, so the loop fetches
+   the lines of the row MLP_PACK_A_AHEAD ahead (Xᵀ·D at 1024³ on one Zen 3 thread: 83 to 89 % of its FMA peak;
+   docs/benchmarks.md, "Does prefetching Xᵀ's rows pay?"). */
+#define MLP_PACK_A_AHEAD 8
 MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP_T *A, size_t lda, MLP_T *ap)
 {
     if (trans_a) {
         for (size_t p = 0; p < kc; p++) {
             const MLP_T *row = A + p * lda;
+            if (p + MLP_PACK_A_AHEAD < kc) {
+                const MLP_T *ahead = row + MLP_PACK_A_AHEAD * lda;
+                for (size_t at = 0; at < rows; at += 64 / sizeof(MLP_T)) {
+                    _mm_prefetch((const char *)(ahead + at), _MM_HINT_T0);
+                }
+                _mm_prefetch((const char *)(ahead + rows - 1), _MM_HINT_T0); /* (a row that crosses a line more) */
+            }
             size_t t = 0;
             for (; t + MLP_MR <= rows; t += MLP_MR) {
 #pragma GCC unroll 4
@@ -698,4 +709,5 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_NV
 #undef MLP_KC
 #undef MLP_PREFETCH_A
+#undef MLP_PACK_A_AHEAD
 #undef MLP_PREFETCH_B
