@@ -316,7 +316,7 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
                 for (size_t at = 0; at < rows; at += 64 / sizeof(MLP_T)) {
                     _mm_prefetch((const char *)(ahead + at), _MM_HINT_T0);
                 }
-                _mm_prefetch((const char *)(ahead + rows - 1), _MM_HINT_T0); /* (a row that crosses a line more) */
+                _mm_prefetch((const char *)(ahead + rows - 1), _MM_HINT_T0); /* its last line, if it starts mid-line */
             }
             size_t t = 0;
             for (; t + MLP_MR <= rows; t += MLP_MR) {
