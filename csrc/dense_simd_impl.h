@@ -313,7 +313,7 @@ MLP_KFN void MLP_FK(pack_a)(const int trans_a, size_t rows, size_t kc, const MLP
             const MLP_T *row = A + p * lda;
             if (p + MLP_PACK_A_AHEAD < kc) {
                 const MLP_T *ahead = row + MLP_PACK_A_AHEAD * lda;
-                for (size_t at = 0; at < rows; at += 64 / sizeof(MLP_T)) {
+                for (size_t at = 0; at < rows; at += MLP_LINE_BYTES / sizeof(MLP_T)) {
                     _mm_prefetch((const char *)(ahead + at), _MM_HINT_T0);
                 }
                 _mm_prefetch((const char *)(ahead + rows - 1), _MM_HINT_T0); /* its last line, if it starts mid-line */
