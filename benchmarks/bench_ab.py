@@ -6,7 +6,7 @@ BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for ex
 and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
 loaded into one process, so machine drift hits them alike; each round times every workload once on each build,
 the first build alternating. Half the rounds run in a process that loads A first, half in one that loads B first:
-the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME for --only), float32; the first six sigmoid with the lecture's update:
+the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME for --only), float32; the first six, rows96 and predict100 sigmoid with the lecture's update:
 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
@@ -19,9 +19,16 @@ the build loaded second gets its memory elsewhere from glibc, which moved small 
                order; --shuffle: shuffled), 4 epochs a call (time per epoch)
     rmsprop    the same with RMSprop, 40 mini-batches of 32, 2 epochs a call
     momentum   the same with SGD, momentum 0.9, 10 mini-batches of 128, 4 epochs a call
-    midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products too small to
-               split among threads)
+    midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products of 2¹⁹
+               multiply-adds, the smallest split among threads; cut by columns)
     digits     the same on 64-64-10 (the digits' sizes)
+    digits64   the same on 64-64-10 with 28 mini-batches of 64 (its first layer 2¹⁸ multiply-adds)
+    digits128  the same on 64-64-10 with 14 mini-batches of 128 (its first layer 2¹⁹ multiply-adds, cut by rows)
+    cols200    the same on 200-100-10 with 56 mini-batches of 32, 10 epochs a call (0.64 M, cut by columns)
+    halves32   the same on 784-32-10 with 56 mini-batches of 32, 4 epochs a call (0.8 M; its first layer sums in
+               halves)
+    rows96     mlpext.train on 96-96-96, batch 96, 40 epochs a call (0.88 M, cut by rows)
+    predict100 mlpext.predict of 64 rows through 100-100-10 (0.64 M, cut by columns; time per call)
     autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
                epochs a call (a wide output: the loss's pass is large)
     autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
@@ -135,6 +142,16 @@ WORKLOADS = {
                 fit_workload((128, 128, 10), 1792, 10, 32, **ADAM)),
     "digits": ("MLP.fit 64-64-10 relu, Adam, 56 batches of 32, per epoch",
                fit_workload((64, 64, 10), 1792, 10, 32, **ADAM)),
+    "digits64": ("MLP.fit 64-64-10 relu, Adam, 28 batches of 64, per epoch",
+                 fit_workload((64, 64, 10), 1792, 10, 64, **ADAM)),
+    "digits128": ("MLP.fit 64-64-10 relu, Adam, 14 batches of 128, per epoch",
+                  fit_workload((64, 64, 10), 1792, 10, 128, **ADAM)),
+    "cols200": ("MLP.fit 200-100-10 relu, Adam, 56 batches of 32, per epoch",
+                fit_workload((200, 100, 10), 1792, 10, 32, **ADAM)),
+    "halves32": ("MLP.fit 784-32-10 relu, Adam, 56 batches of 32, per epoch",
+                 fit_workload((784, 32, 10), 1792, 4, 32, **ADAM)),
+    "rows96": ("train 96-96-96, batch 96, per epoch", train_workload((96, 96, 96, 96), 40)),
+    "predict100": ("predict 64 rows, 100-100-10, per call", predict_workload((64, 100, 100, 10), 40)),
     "autoencoder": ("MLP.fit 784-256-784 relu, sigmoid + BCE, Adam, 8 batches of 256, per epoch",
                     fit_workload((784, 256, 784), 2048, 2, 256, **dict(ADAM, loss="bce"))),
     "autoencoder-mse": ("MLP.fit 784-128-784 relu, MSE, Adam, 32 batches of 64, per epoch",

@@ -23,7 +23,7 @@ per epoch than scikit-learn at batch 32, and at least 10x with Adam. The floors 
 (the exit status is 0 whatever the figures).
 
 NumPy (and so scikit-learn) uses its BLAS's threads as configured (see the machine line; --blas-threads N sets
-them through threadpoolctl); mlpext runs on one thread here (it splits only products of at least 2**20
+them through threadpoolctl); mlpext runs on one thread here (it splits only products of at least 2**19
 multiply-adds among threads, far above this network's 32·64·64).
 """
 import argparse

@@ -235,9 +235,10 @@ size_t mlp_dense_halves_at(size_t in, size_t out);
 
 /* A matrix product of at least this many multiply-adds is split among the threads a call allows (mlp_dims.threads,
    mlp_net.threads), if each part gets at least MLP_PARALLEL_MIN_ROWS of the rows it is cut by; smaller ones run
-   on the calling thread, where waking a helper would cost more than it saves (docs/benchmarks.md, "Threads"). */
+   on the calling thread, where waking a helper would cost more than it saves (docs/benchmarks.md, "Threads", and
+   "Does splitting from 2¹⁹ multiply-adds pay?"). */
 #ifndef MLP_PARALLEL_MIN_OPS /* (-D for measurements only) */
-#define MLP_PARALLEL_MIN_OPS ((size_t)1 << 20)
+#define MLP_PARALLEL_MIN_OPS ((size_t)1 << 19)
 #endif
 #ifndef MLP_PARALLEL_MIN_ROWS
 #define MLP_PARALLEL_MIN_ROWS 48

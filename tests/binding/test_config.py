@@ -61,7 +61,7 @@ def test_show_config_reports_the_caches(capsys):
 
 def test_show_config_reports_the_threads(capsys, monkeypatch):
     info = _core.build_info()
-    assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**20 and info["parallel_min_rows"] == 48
+    assert info["cpus"] >= 1 and info["parallel_min_ops"] == 2**19 and info["parallel_min_rows"] == 48
     assert info["optim_split_min"] == 4096 and info["gather_split_min"] == 8192 and info["loss_split_min"] == 8192
     monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
     mlpext.show_config()

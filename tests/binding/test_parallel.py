@@ -1,4 +1,4 @@
-"""Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**20) multiply-adds are split among up
+"""Threads inside one call: matrix products of at least MLP_PARALLEL_MIN_OPS (2**19) multiply-adds are split among up
 to MLPEXT_NUM_THREADS threads (default: the CPUs the process may use), by ranges of output rows of at least
 MLP_PARALLEL_MIN_ROWS (48) rows each — or, for X·W + b and D·Wᵀ below the packed size (2**25) with an element-wise
 epilogue on rows too few for a second such part per thread, by ranges of output columns, multiples of MLP_COLS_ALIGN
@@ -38,6 +38,10 @@ THREAD_COUNTS = ["1", "2", "3", "5"]
 # threads and packed into an empty buffer: a heap overflow.)
 FEW_ROWS = (40, 1024, 1025, 1)
 FEW_INPUTS = (2100, 16, 1000, 1)
+# Between 2**19 and 2**20 multiply-adds, split since the threshold is 2**19: 200-100 on 32 rows (0.64 M; X·W1 + b1
+# cut by columns, Xᵀ·D by rows of G) and 96-96 on 96 rows (0.88 M; cut by rows).
+MIDSIZE_COLUMNS = (32, 200, 100, 10)
+MIDSIZE_ROWS = (96, 96, 96, 96)
 
 
 def lecture_problem(dtype, sizes=(N, IN, HIDDEN, OUT)):
@@ -50,8 +54,9 @@ def lecture_problem(dtype, sizes=(N, IN, HIDDEN, OUT)):
     return X, y, params
 
 
-@pytest.mark.parametrize("sizes", [(N, IN, HIDDEN, OUT), MNIST, FEW_ROWS, FEW_INPUTS],
-                         ids=["packed", "by-columns", "packed-few-rows", "packed-few-inputs"])
+@pytest.mark.parametrize("sizes", [(N, IN, HIDDEN, OUT), MNIST, FEW_ROWS, FEW_INPUTS, MIDSIZE_COLUMNS, MIDSIZE_ROWS],
+                         ids=["packed", "by-columns", "packed-few-rows", "packed-few-inputs", "midsize-by-columns",
+                              "midsize-by-rows"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_lecture_api_same_bits_for_any_thread_count(monkeypatch, dtype, sizes):
     X, y, params = lecture_problem(dtype, sizes)
