@@ -6,7 +6,8 @@ BUILD_A and BUILD_B are built extension files (mlpext/_core*.so or .pyd), for ex
 and of the change: `python setup.py build_ext --inplace` in each checkout, then copy each file somewhere. Both are
 loaded into one process, so machine drift hits them alike; each round times every workload once on each build,
 the first build alternating. Half the rounds run in a process that loads A first, half in one that loads B first:
-the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME for --only), float32; the first six, rows96 and predict100 sigmoid with the lecture's update:
+the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME
+for --only), float32; the first six, rows96 and predict100 sigmoid with the lecture's update:
 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
@@ -20,7 +21,7 @@ the build loaded second gets its memory elsewhere from glibc, which moved small 
     rmsprop    the same with RMSprop, 40 mini-batches of 32, 2 epochs a call
     momentum   the same with SGD, momentum 0.9, 10 mini-batches of 128, 4 epochs a call
     midsize    the same with Adam on 128-128-10, 56 mini-batches of 32, 10 epochs a call (products of 2¹⁹
-               multiply-adds, the smallest split among threads; cut by columns)
+               multiply-adds, the smallest that are split among threads; cut by columns)
     digits     the same on 64-64-10 (the digits' sizes)
     digits64   the same on 64-64-10 with 28 mini-batches of 64 (its first layer 2¹⁸ multiply-adds)
     digits128  the same on 64-64-10 with 14 mini-batches of 128 (its first layer 2¹⁹ multiply-adds, cut by rows)
