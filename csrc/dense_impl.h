@@ -306,8 +306,9 @@ static void MLP_FN(gemm_tn_generic)(size_t n, size_t k, size_t m, const MLP_T *X
 /* What each part of a product does to its rows of C right after computing them, on its own thread and while they
    are warm: X·W + b is activated with act; D·Wᵀ is multiplied by act'(act_of), act_of the layer's input
    activation (shaped as C); Xᵀ·D, when update is not NULL, is added to update times rate (update += C·rate,
-   rounded as mlp_add_scaled), and when col_sums is not NULL, the part also sums a share of D's columns into it
-   (the bias gradient, sum_rows: the same bits however the columns are shared). */
+   rounded as mlp_add_scaled: by the SIMD kernels as they store the finished sums, which then never reach C; by
+   a pass after the product on the portable build), and when col_sums is not NULL, the part also sums a share of
+   D's columns into it (the bias gradient, sum_rows: the same bits however the columns are shared). */
 typedef struct {
     mlp_activation act;
     const MLP_T *act_of;
@@ -353,7 +354,7 @@ static size_t MLP_FN(product_cut_rows)(const MLP_FN(product) *p) { return p->whi
 typedef void (*MLP_FN(packed_fn))(int fused, int trans_a, int trans_b, size_t rows, size_t cols,
                                    size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                    size_t ldc, const MLP_T *bias, const mlp_cache *cache, unsigned char *memory,
-                                   const mlp_shared_b *share, MLP_T *sums);
+                                   const mlp_shared_b *share, MLP_T *sums, MLP_T *U, MLP_T rate);
 
 /* Rows lo .. hi − 1 (product_cut_rows) of a product, part `part` of `parts`, both factors packed by `packed`: its
    A (and unless p->shared_b its B) in `memory`. For Xᵀ·D, sums as gemm_packed's: D's column sums, or NULL. */
@@ -368,13 +369,15 @@ static void MLP_FN(packed_part)(const MLP_FN(product) *p, size_t lo, size_t hi, 
     switch (p->which) {
     case MLP_NN_BIAS:
         packed(p->fused, 0, 0, rows, m, k, A + lo * p->lda, p->lda, B, m, C + lo * m, m, p->bias, cache, memory,
-               share, NULL);
+               share, NULL, NULL, 0);
         break;
     case MLP_NT:
-        packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share, NULL);
+        packed(p->fused, 0, 1, rows, k, m, A + lo * m, m, B, m, C + lo * k, k, NULL, cache, memory, share, NULL, NULL,
+               0);
         break;
     default:
-        packed(p->fused, 1, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share, sums);
+        packed(p->fused, 1, 0, rows, m, n, A + lo, k, B, m, C + lo * m, m, NULL, cache, memory, share, sums,
+               p->epi.update != NULL ? p->epi.update + lo * m : NULL, p->epi.rate);
     }
 }
 
@@ -453,6 +456,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         return;
     }
     const size_t rows = hi - lo;
+    int updated = 0; /* the update is done (in the product's store) */
     const MLP_T *A = p->A, *B = p->B;
     MLP_T *C = p->C;
     switch (p->build) {
@@ -462,6 +466,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         if (p->pack != NULL) {                                                                                   \
             MLP_FN(packed_part)(p, lo, hi, part, parts, MLP_FKI(simd_gemm_packed, ISA),                          \
                                 p->pack + part * p->pack_bytes, packed_sums);                                    \
+            updated = p->epi.update != NULL;                                                                     \
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
@@ -470,7 +475,10 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
                                             c0, c1);                                                             \
             break;                                                                                               \
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
-        case MLP_TN: MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi); break;                 \
+        case MLP_TN:                                                                                             \
+            MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi, p->epi.update, p->epi.rate);     \
+            updated = p->epi.update != NULL;                                                                     \
+            break;                                                                                               \
         }                                                                                                        \
         break;
     MLP_BUILD_CASE(MLP_BUILD_AVX512, avx512)
@@ -489,7 +497,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     /* the epilogue: element by element, or softmax row by row, so the same wherever the rows are cut; on a share
        of the columns (strided in C), one call per row */
     if (p->which == MLP_TN) {
-        if (p->epi.update != NULL) {
+        if (p->epi.update != NULL && !updated) {
             MLP_SIMD_CALL(add_scaled_v, p->isa, rows * m, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN,
                           (rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m));
         }

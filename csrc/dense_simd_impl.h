@@ -41,7 +41,9 @@
    A(i, p) is A[i·lda + p], or A[p·lda + i] if trans_a. B's rows are ldb apart, C's ldc.
    If masked, the last vector has only the lanes of `last`: the others read 0 and are not written. first: start
    the sums (C's values are not read); else continue the sums held in C. bias (NULL if none): added to the
-   finished sums. */
+   finished sums. U (NULL if none; shaped as C, rows ldc apart): U += sums · rate in place of storing the sums to C
+   (the lecture's update W += dW·lr with dW's sums as they are finished, rounded as mlp_add_scaled: the product,
+   then the sum). */
 #define MLP_AIP(i, p) (trans_a ? A[(p) * lda + (i)] : A[(i) * lda + (p)])
 #define MLP_LOADV(v, ptr) (masked && (v) == nv - 1 ? MLP_FK(MLP_VLOADM)((ptr), last) : MLP_FK(MLP_VLOADU)(ptr))
 
@@ -80,7 +82,8 @@ MLP_KFN void MLP_FK(tile_term)(const int start, const int fused, const size_t mr
 #define MLP_PREFETCH_B 8  /* rows of B's strip ahead: 1 KB for it */
 MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t mr, const size_t nv, const int masked,
                                const int trans_a, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
-                               MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last)
+                               MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, MLP_T *U,
+                               const MLP_T rate)
 {
     MLP_V acc[MLP_MR][MLP_NV];
     size_t p = 0;
@@ -127,6 +130,16 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t m
     for (size_t i = 0; i < mr; i++) {
 #pragma GCC unroll 4
         for (size_t v = 0; v < nv; v++) {
+            if (U != NULL) {
+                MLP_T *u = U + i * ldc + v * MLP_VL;
+                const MLP_V step = acc[i][v] * MLP_FK(MLP_VSET1)(rate);
+                if (masked && v == nv - 1) {
+                    MLP_FK(MLP_VSTOREM)(u, last, MLP_FK(MLP_VLOADM)(u, last) + step);
+                } else {
+                    MLP_FK(MLP_VSTOREU)(u, MLP_FK(MLP_VLOADU)(u) + step);
+                }
+                continue;
+            }
             MLP_T *c = C + i * ldc + v * MLP_VL;
             if (masked && v == nv - 1) {
                 MLP_FK(MLP_VSTOREM)(c, last, acc[i][v]);
@@ -139,21 +152,22 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t m
 #undef MLP_AIP
 #undef MLP_LOADV
 
-/* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4, 2, 1. */
+/* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4, 2, 1. U, rate:
+   gemm_tile's, for the strip (NULL: none). */
 MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a, size_t rows,
                                 size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
-                                int first, const MLP_T *bias, MLP_M last)
+                                int first, const MLP_T *bias, MLP_M last, MLP_T *U, const MLP_T rate)
 {
     const size_t astep = trans_a ? 1 : lda; /* from A's row i to row i + 1 */
     size_t i = 0;
     for (; i + MLP_MR <= rows; i += MLP_MR) {
         MLP_FK(gemm_tile)(fused, 0, MLP_MR, nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc,
-                          first, bias, last);
+                          first, bias, last, U != NULL ? U + i * ldc : NULL, rate);
     }
 #define MLP_TAIL_TILE(R)                                                                                         \
     if (rows - i >= (R)) {                                                                                       \
         MLP_FK(gemm_tile)(fused, 0, (R), nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first, \
-                          bias, last);                                                                           \
+                          bias, last, U != NULL ? U + i * ldc : NULL, rate);                                     \
         i += (R);                                                                                                \
     }
 #if MLP_MR > 8
@@ -191,27 +205,29 @@ MLP_KFN void MLP_FK(pack_strip)(const size_t nv, const int masked, size_t kc, co
 #define MLP_PACK_SPAN (32 * 1024)
 MLP_KFN void MLP_FK(gemm_strip_packed)(const int fused, const size_t nv, const int masked, const int trans_a,
                                        size_t rows, size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
-                                       MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, MLP_T *panel)
+                                       MLP_T *C, size_t ldc, int first, const MLP_T *bias, MLP_M last, MLP_T *panel,
+                                       MLP_T *U, const MLP_T rate)
 {
     if (panel != NULL && rows > MLP_MR && kc * ldb * sizeof(MLP_T) > MLP_PACK_SPAN) {
         MLP_FK(pack_strip)(nv, masked, kc, B, ldb, panel, last);
         B = panel;
         ldb = MLP_NR;
     }
-    MLP_FK(gemm_strip)(fused, nv, masked, trans_a, rows, kc, A, lda, B, ldb, C, ldc, first, bias, last);
+    MLP_FK(gemm_strip)(fused, nv, masked, trans_a, rows, kc, A, lda, B, ldb, C, ldc, first, bias, last, U, rate);
 }
 
 /* C (rows, cols) (+)= A (rows, kc) · B (kc, cols): strips of MLP_NV vectors, then one narrower strip whose last
-   vector is masked. panel: MLP_KC × MLP_NR scalars to pack B's strips into, or NULL to read B in place. */
+   vector is masked. panel: MLP_KC × MLP_NR scalars to pack B's strips into, or NULL to read B in place. U, rate:
+   gemm_tile's, for the block (NULL: none). */
 MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, size_t rows, size_t cols, size_t kc,
                                 const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc, int first,
-                                const MLP_T *bias, MLP_T *panel)
+                                const MLP_T *bias, MLP_T *panel, MLP_T *U, const MLP_T rate)
 {
     size_t j = 0;
     const MLP_M all = MLP_FK(mlp_mask_first)(MLP_VL);
     for (; j + MLP_NR <= cols; j += MLP_NR) {
         MLP_FK(gemm_strip_packed)(fused, MLP_NV, 0, trans_a, rows, kc, A, lda, B + j, ldb, C + j, ldc, first,
-                                  bias != NULL ? bias + j : NULL, all, panel);
+                                  bias != NULL ? bias + j : NULL, all, panel, U != NULL ? U + j : NULL, rate);
     }
     if (j < cols) {
         const size_t rest = cols - j, nv = (rest + MLP_VL - 1) / MLP_VL;
@@ -219,7 +235,7 @@ MLP_KFN void MLP_FK(gemm_block)(const int fused, const int trans_a, size_t rows,
         const MLP_T *bj = bias != NULL ? bias + j : NULL;
 #define MLP_STRIP(NV)                                                                                            \
     MLP_FK(gemm_strip_packed)(fused, (NV), 1, trans_a, rows, kc, A, lda, B + j, ldb, C + j, ldc, first, bj, last,   \
-                              panel)
+                              panel, U != NULL ? U + j : NULL, rate)
         switch (nv) {
 #if MLP_NV > 3
         case 4: MLP_STRIP(4); break;
@@ -437,7 +453,7 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
    (pack_b: kc × MLP_NR): tiles of MLP_MR rows, the rest in tiles of 8, 4, 2, 1. */
 MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int masked, size_t rows, size_t kc,
                                    const MLP_T *ap, const MLP_T *bp, MLP_T *C, size_t ldc, int first, const MLP_T *bias,
-                                   MLP_M last, size_t ncols)
+                                   MLP_M last, size_t ncols, MLP_T *U, const MLP_T rate)
 {
     size_t i = 0;
     for (; i + MLP_MR <= rows; i += MLP_MR) {
@@ -450,11 +466,11 @@ MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int m
             }
         }
         MLP_FK(gemm_tile)(fused, 1, MLP_MR, nv, masked, 1, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
-                          bias, last);
+                          bias, last, U != NULL ? U + i * ldc : NULL, rate);
     }
     if (i < rows) { /* the last panel's fewer than MLP_MR rows, A(i + r, p) at ap[i·kc + p·MLP_MR + r] */
         MLP_FK(gemm_strip)(fused, nv, masked, 1, rows - i, kc, ap + i * kc, MLP_MR, bp, MLP_NR, C + i * ldc, ldc, first,
-                           bias, last);
+                           bias, last, U != NULL ? U + i * ldc : NULL, rate);
     }
 }
 
@@ -484,11 +500,12 @@ MLP_KFN void MLP_FK(take_chunk)(mlp_atomic_int *ready, const int trans_b, size_t
    walks a block's chunks from its own place (part/parts of the way), so that the parts start by packing
    different ones. With sums (B not transposed), B's column sums (cols) as pack_b makes them: the packing of a
    chunk of block pc continues the sums of the same chunk of block pc − 1, which every part has seen ready before
-   it reaches block pc. */
+   it reaches block pc. With U (shaped as C), the last block of the sum adds its finished sums times rate to U
+   instead of storing them (gemm_tile): C then holds only the earlier blocks' partial sums. */
 MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int trans_b, size_t rows, size_t cols,
                                  size_t k, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb,
                                  MLP_T *C, size_t ldc, const MLP_T *bias, const mlp_blocks *bk, MLP_T *ap, MLP_T *bp,
-                                 const mlp_shared_b *share, MLP_T *sums)
+                                 const mlp_shared_b *share, MLP_T *sums, MLP_T *U, const MLP_T rate)
 {
     mlp_atomic_int *ready = share != NULL ? share->ready : NULL; /* the next block's flags */
     const size_t block_chunks = ((cols < bk->nc ? cols : bk->nc) + MLP_CHUNK - 1) / MLP_CHUNK;
@@ -501,6 +518,7 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
             const size_t kc = k - pc < bk->kc ? k - pc : bk->kc;
             const int first = pc == 0;
             const MLP_T *bias_block = bias != NULL && pc + kc == k ? bias + jc : NULL;
+            MLP_T *U_block = U != NULL && pc + kc == k ? U + jc : NULL;
             const MLP_T *Bb = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
             MLP_T *bb = bp;
             if (share != NULL) {
@@ -521,15 +539,15 @@ MLP_KFN void MLP_FK(gemm_packed)(const int fused, const int trans_a, const int t
                     for (size_t jr = c0; jr < c1; jr += MLP_NR) {
                         const size_t w = c1 - jr < MLP_NR ? c1 - jr : MLP_NR;
                         const MLP_T *bs = bb + jr * kc, *bj = bias_block != NULL ? bias_block + jr : NULL;
-                        MLP_T *Cs = C + ic * ldc + jc + jr;
+                        MLP_T *Cs = C + ic * ldc + jc + jr, *Us = U_block != NULL ? U_block + ic * ldc + jr : NULL;
                         if (w == MLP_NR) {
                             MLP_FK(gemm_strip_pa)(fused, MLP_NV, 0, mc, kc, ap, bs, Cs, ldc, first, bj,
-                                                  MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR);
+                                                  MLP_FK(mlp_mask_first)(MLP_VL), MLP_NR, Us, rate);
                             continue;
                         }
                         const size_t nv = (w + MLP_VL - 1) / MLP_VL;
                         const MLP_M last = MLP_FK(mlp_mask_first)(w - (nv - 1) * MLP_VL);
-#define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, mc, kc, ap, bs, Cs, ldc, first, bj, last, w)
+#define MLP_STRIP(NV) MLP_FK(gemm_strip_pa)(fused, (NV), 1, mc, kc, ap, bs, Cs, ldc, first, bj, last, w, Us, rate)
                         switch (nv) {
 #if MLP_NV > 3
                         case 4: MLP_STRIP(4); break;
@@ -576,7 +594,7 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
                                                               size_t lda, const MLP_T *B, size_t ldb, MLP_T *C,
                                                               size_t ldc, const MLP_T *bias, const mlp_cache *cache,
                                                               unsigned char *memory, const mlp_shared_b *share,
-                                                              MLP_T *sums)
+                                                              MLP_T *sums, MLP_T *U, MLP_T rate)
 {
     const mlp_blocks bk = mlp_blocks_for(cache, MLP_MR, MLP_NR, sizeof(MLP_T));
     const size_t mc = rows < bk.mc ? rows : bk.mc, kc = k < bk.kc ? k : bk.kc;
@@ -589,10 +607,10 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
     const mlp_blocks use = {MLP_FK(even_block)(k, bk.kc), (even_mc + MLP_MR - 1) / MLP_MR * MLP_MR, bk.nc};
     if (fused) {
         MLP_FK(gemm_packed)(1, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share,
-                            sums);
+                            sums, U, rate);
     } else {
         MLP_FK(gemm_packed)(0, trans_a, trans_b, rows, cols, k, A, lda, B, ldb, C, ldc, bias, &use, ap, bp, share,
-                            sums);
+                            sums, U, rate);
     }
 }
 
@@ -608,7 +626,7 @@ MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m,
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
         MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, lda, B + pc * m + c0, m, C + c0, m, pc == 0,
-                           pc + kc == k && bias != NULL ? bias + c0 : NULL, panel);
+                           pc + kc == k && bias != NULL ? bias + c0 : NULL, panel, NULL, 0);
     }
 }
 
@@ -636,22 +654,23 @@ MLP_KFN void MLP_FK(nt_body)(const int fused, size_t n, size_t k, size_t m, cons
             }
             const MLP_T *wt = panel;
             MLP_OPAQUE(wt); /* hides that wt is on the stack: else GCC copies its rows to spill slots */
-            MLP_FK(gemm_block)(fused, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL);
+            MLP_FK(gemm_block)(fused, 0, n, cols, kc, D + pc, m, wt, MLP_NR, C + q0, k, pc == 0, NULL, NULL, NULL, 0);
         }
     }
 }
 
 /* G (k, m) = Xᵀ · D, X (n, k), D (n, m): the sums run down the rows of X and D, in place; tiles of G broadcast X
-   and take D in vectors. G's rows q0 .. q1 − 1. */
+   and take D in vectors. G's rows q0 .. q1 − 1. With U (k, m), U += G·rate as the last block of the sum finishes
+   each tile, G then holding only the earlier blocks' partial sums (gemm_tile). */
 MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *X, const MLP_T *D, MLP_T *G,
-                             size_t q0, size_t q1)
+                             size_t q0, size_t q1, MLP_T *U, MLP_T rate)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
     const size_t depth = MLP_FK(even_block)(n, MLP_KC);
     for (size_t pc = 0; pc < n; pc += depth) {
         const size_t kc = n - pc < depth ? n - pc : depth;
         MLP_FK(gemm_block)(fused, 1, q1 - q0, m, kc, X + pc * k + q0, k, D + pc * m, m, G + q0 * m, m, pc == 0, NULL,
-                           panel);
+                           panel, U != NULL && pc + kc == n ? U + q0 * m : NULL, rate);
     }
 }
 
@@ -679,22 +698,22 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nt)(int fused, size_t n, s
     }
 }
 
-/* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D. */
+/* G's rows q0 .. q1 − 1 (of k) of Xᵀ·D; with U, added to U times rate instead (tn_body). */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn_rows)(int fused, size_t n, size_t k, size_t m,
                                                                const MLP_T *X, const MLP_T *D, MLP_T *G, size_t q0,
-                                                               size_t q1)
+                                                               size_t q1, MLP_T *U, MLP_T rate)
 {
     if (fused) {
-        MLP_FK(tn_body)(1, n, k, m, X, D, G, q0, q1);
+        MLP_FK(tn_body)(1, n, k, m, X, D, G, q0, q1, U, rate);
     } else {
-        MLP_FK(tn_body)(0, n, k, m, X, D, G, q0, q1);
+        MLP_FK(tn_body)(0, n, k, m, X, D, G, q0, q1, U, rate);
     }
 }
 
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, size_t k, size_t m,
                                                           const MLP_T *X, const MLP_T *D, MLP_T *G)
 {
-    MLP_FK(simd_gemm_tn_rows)(fused, n, k, m, X, D, G, 0, k);
+    MLP_FK(simd_gemm_tn_rows)(fused, n, k, m, X, D, G, 0, k, NULL, 0);
 }
 
 #undef MLP_PACK_SPAN

@@ -47,7 +47,8 @@ void MLP_FN(mlp_dense_backward_delta)(size_t n, size_t in, size_t out, const MLP
 void MLP_FN(mlp_dense_param_grads)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                    MLP_T *db, mlp_threads threads);
 /* mlp_dense_param_grads, then the lecture's update W += dW·lr, b += db·lr (each rounded as mlp_add_scaled), W's
-   split among the product's threads. */
+   split among the product's threads. dW is working memory: the SIMD kernels add the finished sums to W as they
+   store them, so dW need not end holding the gradient (db does). */
 void MLP_FN(mlp_dense_param_step)(size_t n, size_t in, size_t out, const MLP_T *X, const MLP_T *D, MLP_T *dW,
                                   MLP_T *db, MLP_T lr, MLP_T *W, MLP_T *b, mlp_threads threads);
 

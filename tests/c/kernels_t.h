@@ -866,8 +866,9 @@ static void MLP_FN(split_case_free)(MLP_FN(split_case) *c)
     }
 }
 
-/* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db; and the update mlp_dense_param_step
-   makes of copies of W and b (its own dW and db written to the same buffers again). */
+/* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db (mlp_dense_param_grads); and the
+   update mlp_dense_param_step makes of copies of W and b, its dW and db in working buffers of their own (the SIMD
+   kernels add the sums to W as they store them, and leave dW unfinished). */
 static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads threads, MLP_T *out[SPLIT_OUTS])
 {
     const size_t n = c->n, in = c->in, m = c->out;
@@ -879,7 +880,13 @@ static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads thre
     MLP_FN(mlp_dense_forward)(n, in, m, c->X, c->W, c->b, MLP_ACT(MLP_SIGMOID), out[0], S, threads);
     guarded_free(S);
     MLP_FN(mlp_dense_backward_delta)(n, in, m, c->D, c->W, c->X, MLP_ACT(MLP_TANH), out[1], threads);
-    MLP_FN(mlp_dense_param_step)(n, in, m, c->X, c->D, out[2], out[3], SPLIT_LR, out[4], out[5], threads);
+    MLP_FN(mlp_dense_param_grads)(n, in, m, c->X, c->D, out[2], out[3], threads);
+    MLP_T *dW = MLP_FN(buf)(in * m), *db = MLP_FN(buf)(m);
+    MLP_FN(mlp_dense_param_step)(n, in, m, c->X, c->D, dW, db, SPLIT_LR, out[4], out[5], threads);
+    GUARDS_OK(dW);
+    GUARDS_OK(db);
+    guarded_free(dW);
+    guarded_free(db);
 }
 
 /* Checks split_case_run's buffers against the one-thread results, and frees them. */
