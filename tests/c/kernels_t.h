@@ -868,7 +868,7 @@ static void MLP_FN(split_case_free)(MLP_FN(split_case) *c)
 
 /* The case's three products with `threads`, into fresh buffers: A, Dp, dW, db (mlp_dense_param_grads); and the
    update mlp_dense_param_step makes of copies of W and b, its dW and db in working buffers of their own (the SIMD
-   kernels add the sums to W as they store them, and leave dW unfinished). */
+   kernels add the sums to W as they store them, and leave dW unfinished; db is checked here). */
 static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads threads, MLP_T *out[SPLIT_OUTS])
 {
     const size_t n = c->n, in = c->in, m = c->out;
@@ -883,6 +883,7 @@ static void MLP_FN(split_case_run)(const MLP_FN(split_case) *c, mlp_threads thre
     MLP_FN(mlp_dense_param_grads)(n, in, m, c->X, c->D, out[2], out[3], threads);
     MLP_T *dW = MLP_FN(buf)(in * m), *db = MLP_FN(buf)(m);
     MLP_FN(mlp_dense_param_step)(n, in, m, c->X, c->D, dW, db, SPLIT_LR, out[4], out[5], threads);
+    SAME("Σ D, mlp_dense_param_step's db", db, c->db, m);
     GUARDS_OK(dW);
     GUARDS_OK(db);
     guarded_free(dW);
