@@ -456,7 +456,6 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         return;
     }
     const size_t rows = hi - lo;
-    int updated = 0; /* the update is done (in the product's store) */
     const MLP_T *A = p->A, *B = p->B;
     MLP_T *C = p->C;
     switch (p->build) {
@@ -466,7 +465,6 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         if (p->pack != NULL) {                                                                                   \
             MLP_FN(packed_part)(p, lo, hi, part, parts, MLP_FKI(simd_gemm_packed, ISA),                          \
                                 p->pack + part * p->pack_bytes, packed_sums);                                    \
-            updated = p->epi.update != NULL;                                                                     \
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
@@ -477,7 +475,6 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
         case MLP_TN:                                                                                             \
             MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi, p->epi.update, p->epi.rate);     \
-            updated = p->epi.update != NULL;                                                                     \
             break;                                                                                               \
         }                                                                                                        \
         break;
@@ -497,7 +494,7 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
     /* the epilogue: element by element, or softmax row by row, so the same wherever the rows are cut; on a share
        of the columns (strided in C), one call per row */
     if (p->which == MLP_TN) {
-        if (p->epi.update != NULL && !updated) {
+        if (p->epi.update != NULL && p->build == MLP_BUILD_GENERIC) { /* SIMD builds: in the store */
             MLP_SIMD_CALL(add_scaled_v, p->isa, rows * m, MLP_ELEMENT_SIMD_MIN, MLP_ELEMENT_SIMD_MIN,
                           (rows * m, C + lo * m, p->epi.rate, p->epi.update + lo * m));
         }
