@@ -1,8 +1,9 @@
 /*
- * sigmoid_simd_impl.h — vmath.h's mlp_sigmoid written out in intrinsics: on the four doubles of an AVX2 vector
- * (mlp_sigmoid4: the lecture's four-row epoch, rows4_impl.h), on the eight of an AVX-512 vector (mlp_sigmoid8),
- * and over a buffer of either precision (mlp_sigmoid_lanes_f64 and _f32: a sigmoid layer's activations,
- * activations_simd_impl.h), with float's tanh on it (mlp_tanh_lanes_f32: vmath.h's mlp_tanhf).
+ * sigmoid_simd_impl.h — vmath.h's sigmoids written out in intrinsics: mlp_sigmoid on the four doubles of an AVX2
+ * vector (mlp_sigmoid4: the lecture's four-row epoch, rows4_impl.h) and on the eight of an AVX-512 vector
+ * (mlp_sigmoid8), mlp_sigmoidf's leaner double likewise (mlp_sigmoidf4, mlp_sigmoidf8), and over a buffer of
+ * either precision (mlp_sigmoid_lanes_f64 and _f32: a sigmoid layer's activations, activations_simd_impl.h), with
+ * float's tanh on mlp_sigmoid (mlp_tanh_lanes_f32: vmath.h's mlp_tanhf).
  *
  * A template body, included once per instruction set through each_isa.h, with MLP_FI(name) (the suffix),
  * MLP_ISA_ATTR (the target attribute), MLP_ISA_LEVEL (3: AVX-512) and MLP_ISA_VL where AVX-512VL may be used. It
@@ -116,6 +117,60 @@ MLP_V_FN void MLP_FI(mlp_sigmoid_lanes_f64)(size_t len, double *a)
     }
 }
 
+/* mlp_sigmoidf (vmath.h) of each lane, step for step: z the floats widened to double, the result the doubles
+   before their rounding to float. max(LOW, z) and min(HIGH, ·) return their second operand where it is NaN, so
+   NaN is kept, as the scalar clamp keeps it. */
+MLP_V_FN __m256d MLP_FI(mlp_sigmoidf4)(__m256d z)
+{
+#define MLP_C(x) _mm256_set1_pd(x)
+    const __m256d x = _mm256_min_pd(MLP_C(MLP_SIGMOIDF_HIGH), _mm256_max_pd(MLP_C(MLP_SIGMOIDF_LOW), z));
+    __m256d md = _mm256_fmadd_pd(x, MLP_C(-0x1.71547652b82fep0), MLP_C(0x1.8p52));
+    const __m256i mi = _mm256_castpd_si256(md);
+    md = _mm256_sub_pd(md, MLP_C(0x1.8p52));
+    const __m256d rn = _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-1), x);
+    __m256d p = MLP_C(MLP_SIGMOIDF_C9);
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C8));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C7));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C6));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C5));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C4));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C3));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C2));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C1));
+    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C0));
+    const __m256i scale = _mm256_add_epi64(_mm256_slli_epi64(mi, 52), _mm256_set1_epi64x((int64_t)1023 << 52));
+    const __m256d e = _mm256_mul_pd(p, _mm256_castsi256_pd(scale));
+    return _mm256_div_pd(MLP_C(1.0), _mm256_add_pd(MLP_C(1.0), e));
+#undef MLP_C
+}
+
+#if MLP_ISA_LEVEL == 3
+/* mlp_sigmoidf4's steps on the eight lanes of an AVX-512 vector. */
+MLP_V_FN __m512d MLP_FI(mlp_sigmoidf8)(__m512d z)
+{
+#define MLP_C(x) _mm512_set1_pd(x)
+    const __m512d x = _mm512_min_pd(MLP_C(MLP_SIGMOIDF_HIGH), _mm512_max_pd(MLP_C(MLP_SIGMOIDF_LOW), z));
+    __m512d md = _mm512_fmadd_pd(x, MLP_C(-0x1.71547652b82fep0), MLP_C(0x1.8p52));
+    const __m512i mi = _mm512_castpd_si512(md);
+    md = _mm512_sub_pd(md, MLP_C(0x1.8p52));
+    const __m512d rn = _mm512_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-1), x);
+    __m512d p = MLP_C(MLP_SIGMOIDF_C9);
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C8));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C7));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C6));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C5));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C4));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C3));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C2));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C1));
+    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C0));
+    const __m512i scale = _mm512_add_epi64(_mm512_slli_epi64(mi, 52), _mm512_set1_epi64((int64_t)1023 << 52));
+    const __m512d e = _mm512_mul_pd(p, _mm512_castsi512_pd(scale));
+    return _mm512_div_pd(MLP_C(1.0), _mm512_add_pd(MLP_C(1.0), e));
+#undef MLP_C
+}
+#endif
+
 /* a[0..len) = mlp_sigmoidf(a), in place: each value widened to double, its sigmoid rounded to float once and 0
    below FLT_MIN (NaN kept), as the scalar function does. */
 MLP_V_FN void MLP_FI(mlp_sigmoid_lanes_f32)(size_t len, float *a)
@@ -124,13 +179,13 @@ MLP_V_FN void MLP_FI(mlp_sigmoid_lanes_f32)(size_t len, float *a)
 #if MLP_ISA_LEVEL == 3
     const __m256 min = _mm256_set1_ps(FLT_MIN);
     for (; k + 8 <= len; k += 8) {
-        const __m256 s = _mm512_cvtpd_ps(MLP_FI(mlp_sigmoid8)(_mm512_cvtps_pd(_mm256_loadu_ps(a + k))));
+        const __m256 s = _mm512_cvtpd_ps(MLP_FI(mlp_sigmoidf8)(_mm512_cvtps_pd(_mm256_loadu_ps(a + k))));
         _mm256_storeu_ps(a + k, _mm256_and_ps(s, _mm256_cmp_ps(s, min, _CMP_NLT_UQ)));
     }
 #else
     const __m128 min = _mm_set1_ps(FLT_MIN);
     for (; k + 4 <= len; k += 4) {
-        const __m128 s = _mm256_cvtpd_ps(MLP_FI(mlp_sigmoid4)(_mm256_cvtps_pd(_mm_loadu_ps(a + k))));
+        const __m128 s = _mm256_cvtpd_ps(MLP_FI(mlp_sigmoidf4)(_mm256_cvtps_pd(_mm_loadu_ps(a + k))));
         _mm_storeu_ps(a + k, _mm_and_ps(s, _mm_cmp_ps(s, min, _CMP_NLT_UQ)));
     }
 #endif

@@ -207,13 +207,59 @@ MLP_INLINE double mlp_sigmoid(double z)
     return z > MLP_SIGMOID_FLUSH ? 1.0 : z < -MLP_SIGMOID_FLUSH ? 0.0 : s;
 }
 
-/* The same for float: computed in double and rounded once, and a result below FLT_MIN (z < −87.3) flushed to 0.
-   NumPy's float32 sigmoid returns 0 from z < −88.7 on (its float exp overflows); a subnormal activation would only
-   slow every product it enters (a multiply-add on a subnormal takes a microcode assist) for a difference below
-   FLT_MIN. */
+/* Where mlp_sigmoidf clamps z: below, σ(z) < 6.1e-39 is flushed to 0 either way; above, σ(z) is 1 in double. */
+#define MLP_SIGMOIDF_LOW -88.0
+#define MLP_SIGMOIDF_HIGH 40.0
+/* e^−rn's Taylor coefficients (−1)^k / k!, k = 0 .. 9, for mlp_sigmoidf's Horner rule (highest first there) */
+#define MLP_SIGMOIDF_C0 1.0
+#define MLP_SIGMOIDF_C1 -1.0
+#define MLP_SIGMOIDF_C2 (1.0 / 2)
+#define MLP_SIGMOIDF_C3 (-1.0 / 6)
+#define MLP_SIGMOIDF_C4 (1.0 / 24)
+#define MLP_SIGMOIDF_C5 (-1.0 / 120)
+#define MLP_SIGMOIDF_C6 (1.0 / 720)
+#define MLP_SIGMOIDF_C7 (-1.0 / 5040)
+#define MLP_SIGMOIDF_C8 (1.0 / 40320)
+#define MLP_SIGMOIDF_C9 (-1.0 / 362880)
+
+/* The sigmoid for float: computed in double and rounded once, and a result below FLT_MIN (z < −87.34) flushed to
+   0. NumPy's float32 sigmoid returns 0 from z < −88.7 on (its float exp overflows); a subnormal activation would
+   only slow every product it enters (a multiply-add on a subnormal takes a microcode assist) for a difference below
+   FLT_MIN.
+
+   A float keeps 24 bits, so the double it is rounded from needs far fewer than mlp_sigmoid's 53, and is made with
+   half the work (docs/benchmarks.md, "A leaner float32 sigmoid"):
+       z clamped to [−88, 40] (MLP_SIGMOIDF_LOW, _HIGH; NaN kept),  e^−z = 2^n · e^−rn,  n = round(−z/ln2),
+       rn = z + n·ln2 in one FMA (|rn| <= ln2/2; ln2's rounding error times |n| <= 127 moves rn by under 2^-45),
+       e^−rn by its Taylor polynomial of degree 9 (Horner's rule; truncation below 1.1e-11 of e^−rn),
+       1 / (1 + 2^n·e^−rn) in double, then rounded to float.
+   The double is within about 1.1e-11 (2^-36) of the exact value; rounded to float it is the correctly rounded float
+   but where the exact value lies within that of a point halfway between two floats: tools/exhaustive_sigmoid.c
+   --accuracy counts those over every float (docs/design.md, "Exactness"), and no result is more than an ulp off.
+   Every step is one IEEE operation (the FMA included), so this scalar code and the SIMD loops
+   (sigmoid_simd_impl.h) give the same bits. */
 MLP_INLINE float mlp_sigmoidf(float z)
 {
-    const float s = (float)mlp_sigmoid((double)z);
+    double x = z;
+    x = x > MLP_SIGMOIDF_HIGH ? MLP_SIGMOIDF_HIGH : x;
+    x = x < MLP_SIGMOIDF_LOW ? MLP_SIGMOIDF_LOW : x;
+    double md = MLP_FMA(x, -0x1.71547652b82fep0, 0x1.8p52); /* + 2^52·1.5 rounds −x/ln2 to an integer n */
+    const uint64_t mi = mlp_bits(md);                        /* its low bits: n */
+    md -= 0x1.8p52;
+    const double rn = MLP_FMA(md, 0x1.62e42fefa39efp-1, x); /* x + n·ln2 */
+    double p = MLP_SIGMOIDF_C9;
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C8);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C7);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C6);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C5);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C4);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C3);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C2);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C1);
+    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C0);
+    /* 2^n: n (in [−58, 127]) into the exponent bits, modulo the shift's bits, which the bias clears */
+    const double e = p * mlp_from_bits((mi << 52) + ((uint64_t)1023 << 52));
+    const float s = (float)(1.0 / (1.0 + e));
     return s < FLT_MIN ? 0.0f : s;
 }
 

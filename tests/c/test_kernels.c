@@ -11,7 +11,7 @@
  * Exact (bit-for-bit) comparisons: the naive loops evaluate the same operations in the same order as the
  * kernels document (dense_impl.h: "every sum runs over its index in increasing order, starting from the first
  * product", each product rounded before it is added unless the layer fuses; sigmoid = vmath.h's
- * (T)mlp_sigmoid(z)), and both
+ * MLP_SIGMOID_OF(z): mlp_sigmoid, or mlp_sigmoidf for float), and both
  * are compiled with -ffp-contract=off on x86-64 (FLT_EVAL_METHOD 0), so IEEE arithmetic gives one answer. Any
  * difference is a kernel bug: a reordered sum, a contracted FMA, a SIMD path that differs from the scalar one, a
  * read or write of the wrong element. The dense layers of at least 256 weights sum with fused multiply-adds
@@ -19,7 +19,8 @@
  * test_fmaf (correctly rounded whatever the C library's fma: dense_fused, below), still bit for bit.
  *
  * Tolerances only where the two sides compute differently, each explained where it is used:
- *   - mlp_exp, mlp_sigmoid and mlp_log against long double (the documented bounds: 0.52, 1.5 and 1 ulp);
+ *   - mlp_exp, mlp_sigmoid and mlp_log against long double (the documented bounds: 0.52, 1.5 and 1 ulp), and
+ *     mlp_sigmoidf and mlp_tanhf against it rounded to float (within one ulp, nearly always that float);
  *   - the sigmoid against the same formula built on libm's exp (two different exps);
  *   - the dense layer against sums accumulated in long double (another rounding order: the standard error
  *     bound of a k-term dot product, gamma_k * sum|terms|).
@@ -646,6 +647,41 @@ static void test_sigmoid_accuracy(void)
     CHECK(isnan(mlp_sigmoid(NAN)) && isnan(mlp_sigmoid(-NAN)));
 }
 
+/* mlp_sigmoidf (vmath.h: a leaner double, within about 2^-36 of σ(z), rounded once) against 1/(1 + expl(−z))
+   rounded to float: within one ulp, and the correctly rounded value but for at most one in 10,000 (every float
+   through it, tools/exhaustive_sigmoid.sh --accuracy: 702 of them); 0 where σ(z) < FLT_MIN (z < −87.34), 1 from
+   z = 17.33 on, 0.5 at 0, NaN for NaN. Without extended precision (valgrind) the reference is only double's, and
+   up to one in 100 may differ. */
+static void test_sigmoidf_accuracy(void)
+{
+    const int extended = long_double_is_extended();
+    const long samples = accuracy_samples();
+    long off = 0, far = 0;
+    float worst_z = 0;
+    for (long s = 0; s < samples; s++) {
+        const float z = s % 3 == 0   ? (float)rng_uniform(-90, 20)
+                        : s % 3 == 1 ? (float)rng_uniform(-4, 4)
+                                     : (float)(rng_uniform(-1.0, 1.0) * pow(2.0, rng_uniform(-30, 0)));
+        const long double exact = 1.0L / (1.0L + expl(-(long double)z));
+        const float got = mlp_sigmoidf(z), want = exact < FLT_MIN ? 0.0f : (float)exact;
+        off += got != want;
+        if (got != want && nextafterf(got, want) != want) {
+            far++;
+            worst_z = z;
+        }
+    }
+    CHECKF(far == 0 && off <= samples / 10000 + (extended ? 0 : samples / 100), "mlp_sigmoidf: %ld of %ld not the "
+           "correctly rounded value, %ld more than one ulp from it (one at z = %a)", off, samples, far,
+           (double)worst_z);
+    printf("     mlp_sigmoidf: %ld of %ld values not correctly rounded, none by more than one ulp\n", off, samples);
+    CHECK(mlp_sigmoidf(0.0f) == 0.5f && mlp_sigmoidf(-0.0f) == 0.5f);
+    CHECK(mlp_sigmoidf(-87.33f) >= FLT_MIN && mlp_sigmoidf(-87.34f) == 0.0f && mlp_sigmoidf(-88.0f) == 0.0f &&
+          mlp_sigmoidf(-1e30f) == 0.0f && mlp_sigmoidf(-INFINITY) == 0.0f);
+    CHECK(mlp_sigmoidf(17.0f) < 1.0f && mlp_sigmoidf(17.5f) == 1.0f && mlp_sigmoidf(40.5f) == 1.0f &&
+          mlp_sigmoidf(1e30f) == 1.0f && mlp_sigmoidf(INFINITY) == 1.0f);
+    CHECK(isnan(mlp_sigmoidf(NAN)) && isnan(mlp_sigmoidf(-NAN)));
+}
+
 /* mlp_tanhf (vmath.h: 2·σ(2x) − 1 in double, rounded once) against tanhl rounded to float: within one ulp, and the
    correctly rounded value but for at most one in 10,000 (the double's error is below 2^-40 of the result); x itself
    below 2^-12 in magnitude, ±1 beyond 9.01, NaN for NaN. Without extended precision (valgrind) the reference is
@@ -1041,6 +1077,7 @@ int main(void)
     run_test("exp_accuracy", test_exp_accuracy);
     run_test("log_accuracy", test_log_accuracy);
     run_test("sigmoid_accuracy", test_sigmoid_accuracy);
+    run_test("sigmoidf_accuracy", test_sigmoidf_accuracy);
     run_test("tanhf_accuracy", test_tanhf_accuracy);
     run_test("sigmoid4_same_bits", test_sigmoid4_same_bits);
     run_test("sigmoid_loops_same_bits", test_sigmoid_loops_same_bits);
