@@ -231,9 +231,9 @@ MLP_INLINE double mlp_sigmoid(double z)
    half the work (docs/benchmarks.md, "A leaner float32 sigmoid"):
        z clamped to [−88, 40] (MLP_SIGMOIDF_LOW, _HIGH; NaN kept),  e^−z = 2^n · e^−rn,  n = round(−z/ln2),
        rn = z + n·ln2 in one FMA (|rn| <= ln2/2; ln2's rounding error times |n| <= 127 moves rn by under 2^-45),
-       e^−rn by its Taylor polynomial of degree 9 (Horner's rule; truncation below 1.1e-11 of e^−rn),
-       1 / (1 + 2^n·e^−rn) in double, then rounded to float.
-   The double is within about 1.1e-11 (2^-36) of the exact value; rounded to float it is the correctly rounded float
+       e^−rn by its Taylor polynomial of degree 9 (Horner's rule; truncation below 1.4e-11 of e^−rn: |rn|^10/10!
+       · e^|rn| over e^−|rn|), 1 / (1 + 2^n·e^−rn) in double, then rounded to float.
+   The double is within about 1.4e-11 (2^-36) of the exact value; rounded to float it is the correctly rounded float
    but where the exact value lies within that of a point halfway between two floats: tools/exhaustive_sigmoid.c
    --accuracy counts those over every float (docs/design.md, "Exactness"), and no result is more than an ulp off.
    Every step is one IEEE operation (the FMA included), so this scalar code and the SIMD loops
