@@ -128,16 +128,10 @@ MLP_V_FN __m256d MLP_FI(mlp_sigmoidf4)(__m256d z)
     const __m256i mi = _mm256_castpd_si256(md);
     md = _mm256_sub_pd(md, MLP_C(0x1.8p52));
     const __m256d rn = _mm256_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-1), x);
-    __m256d p = MLP_C(MLP_SIGMOIDF_C9);
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C8));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C7));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C6));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C5));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C4));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C3));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C2));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C1));
-    p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C0));
+    __m256d p = MLP_C(MLP_SIGMOIDF_TAYLOR[MLP_SIGMOIDF_DEGREE]);
+    for (int k = MLP_SIGMOIDF_DEGREE - 1; k >= 0; k--) {
+        p = _mm256_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_TAYLOR[k]));
+    }
     const __m256i scale = _mm256_add_epi64(_mm256_slli_epi64(mi, 52), _mm256_set1_epi64x((int64_t)1023 << 52));
     const __m256d e = _mm256_mul_pd(p, _mm256_castsi256_pd(scale));
     return _mm256_div_pd(MLP_C(1.0), _mm256_add_pd(MLP_C(1.0), e));
@@ -154,16 +148,10 @@ MLP_V_FN __m512d MLP_FI(mlp_sigmoidf8)(__m512d z)
     const __m512i mi = _mm512_castpd_si512(md);
     md = _mm512_sub_pd(md, MLP_C(0x1.8p52));
     const __m512d rn = _mm512_fmadd_pd(md, MLP_C(0x1.62e42fefa39efp-1), x);
-    __m512d p = MLP_C(MLP_SIGMOIDF_C9);
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C8));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C7));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C6));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C5));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C4));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C3));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C2));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C1));
-    p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_C0));
+    __m512d p = MLP_C(MLP_SIGMOIDF_TAYLOR[MLP_SIGMOIDF_DEGREE]);
+    for (int k = MLP_SIGMOIDF_DEGREE - 1; k >= 0; k--) {
+        p = _mm512_fmadd_pd(p, rn, MLP_C(MLP_SIGMOIDF_TAYLOR[k]));
+    }
     const __m512i scale = _mm512_add_epi64(_mm512_slli_epi64(mi, 52), _mm512_set1_epi64((int64_t)1023 << 52));
     const __m512d e = _mm512_mul_pd(p, _mm512_castsi512_pd(scale));
     return _mm512_div_pd(MLP_C(1.0), _mm512_add_pd(MLP_C(1.0), e));

@@ -210,17 +210,10 @@ MLP_INLINE double mlp_sigmoid(double z)
 /* Where mlp_sigmoidf clamps z: below, σ(z) < 6.1e-39 is flushed to 0 either way; above, σ(z) is 1 in double. */
 #define MLP_SIGMOIDF_LOW -88.0
 #define MLP_SIGMOIDF_HIGH 40.0
-/* e^−rn's Taylor coefficients (−1)^k / k!, k = 0 .. 9, for mlp_sigmoidf's Horner rule (highest first there) */
-#define MLP_SIGMOIDF_C0 1.0
-#define MLP_SIGMOIDF_C1 -1.0
-#define MLP_SIGMOIDF_C2 (1.0 / 2)
-#define MLP_SIGMOIDF_C3 (-1.0 / 6)
-#define MLP_SIGMOIDF_C4 (1.0 / 24)
-#define MLP_SIGMOIDF_C5 (-1.0 / 120)
-#define MLP_SIGMOIDF_C6 (1.0 / 720)
-#define MLP_SIGMOIDF_C7 (-1.0 / 5040)
-#define MLP_SIGMOIDF_C8 (1.0 / 40320)
-#define MLP_SIGMOIDF_C9 (-1.0 / 362880)
+/* e^−rn's Taylor coefficients (−1)^k / k!, k = 0 .. MLP_SIGMOIDF_DEGREE, for mlp_sigmoidf's Horner rule */
+#define MLP_SIGMOIDF_DEGREE 9
+static const double MLP_SIGMOIDF_TAYLOR[MLP_SIGMOIDF_DEGREE + 1] = {
+    1.0, -1.0, 1.0 / 2, -1.0 / 6, 1.0 / 24, -1.0 / 120, 1.0 / 720, -1.0 / 5040, 1.0 / 40320, -1.0 / 362880};
 
 /* The sigmoid for float: computed in double and rounded once, and a result below FLT_MIN (z < −87.34) flushed to
    0. NumPy's float32 sigmoid returns 0 from z < −88.7 on (its float exp overflows); a subnormal activation would
@@ -247,16 +240,10 @@ MLP_INLINE float mlp_sigmoidf(float z)
     const uint64_t mi = mlp_bits(md);                        /* its low bits: n */
     md -= 0x1.8p52;
     const double rn = MLP_FMA(md, 0x1.62e42fefa39efp-1, x); /* x + n·ln2 */
-    double p = MLP_SIGMOIDF_C9;
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C8);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C7);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C6);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C5);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C4);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C3);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C2);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C1);
-    p = MLP_FMA(p, rn, MLP_SIGMOIDF_C0);
+    double p = MLP_SIGMOIDF_TAYLOR[MLP_SIGMOIDF_DEGREE];
+    for (int k = MLP_SIGMOIDF_DEGREE - 1; k >= 0; k--) {
+        p = MLP_FMA(p, rn, MLP_SIGMOIDF_TAYLOR[k]);
+    }
     /* 2^n: n (in [−58, 127]) into the exponent bits, modulo the shift's bits, which the bias clears */
     const double e = p * mlp_from_bits((mi << 52) + ((uint64_t)1023 << 52));
     const float s = (float)(1.0 / (1.0 + e));
