@@ -47,7 +47,9 @@ are waited for (block_until_ready) inside the timed run. Runs of the networks la
 Each row gives the time per epoch, "best peer ÷ this" (the fastest implementation that is not mlpext, in this
 run, over this one: for mlpext's rows, its speed-up over the best peer), the speed-up over the NumPy loop, the
 peak memory of one training run and how far its weights end from mlpext's. The project's floors are reported,
-never asserted: the exit status is 0 whatever the figures.
+never asserted: the exit status is 0 whatever the figures. A floor's verdict compares the best runs, and adds the
+lowest and highest of the same ratio taken round by round (each implementation's run in a round against the
+peers' runs in the same round): where those straddle the floor, the machine's noise decides the verdict.
 
 Same work: after the warm-up run (the timed run's epochs from the timed run's initial weights) every
 implementation's weights are compared with mlpext's: the largest |w − w_mlpext| over the largest |w_mlpext| of each
@@ -823,10 +825,12 @@ def check_weights(w, impls, arrays, epochs, trained=None):
 
 
 def time_impls(impls, arrays, epochs, repeats, settle):
-    """({key: best seconds per epoch}, {key: weights after the warm-up run}). The warm-up run is a full run
-    (JAX compiles for the epoch count); the timed runs take turns."""
+    """({key: best seconds per epoch}, {key: weights after the warm-up run}, {key: [seconds per epoch of each
+    round]}). The warm-up run is a full run (JAX compiles for the epoch count); the timed runs take turns, one run
+    of each implementation a round."""
     available = [i for i in impls if i.run is not None]
     best = {i.key: float("inf") for i in available}
+    by_round = {i.key: [] for i in available}
     trained = {}
     for impl in available:
         state = impl.prepare(arrays)
@@ -846,7 +850,8 @@ def time_impls(impls, arrays, epochs, repeats, settle):
                 if enabled:
                     gc.enable()
             best[impl.key] = min(best[impl.key], elapsed)
-    return {key: seconds / epochs for key, seconds in best.items()}, trained
+            by_round[impl.key].append(elapsed / epochs)
+    return {key: seconds / epochs for key, seconds in best.items()}, trained, by_round
 
 
 def measure(w, peers, epochs, repeats, left_out=()):
@@ -859,7 +864,7 @@ def measure(w, peers, epochs, repeats, left_out=()):
     impls = [impl for impl in impls if impl.family not in left_out]
     settle = SETTLE if w.kind == "sigmoid" and w.multiply_adds() >= 1 << 22 else 0.0
     with np.errstate(over="ignore"):  # NumPy's sigmoid: exp(-z) overflows to inf for z < -88 (float32), giving 0
-        per_epoch, trained = time_impls(impls, arrays, epochs, repeats, settle)
+        per_epoch, trained, by_round = time_impls(impls, arrays, epochs, repeats, settle)
         if w.kind == "digits":  # the timed runs shuffle, each with its own generator: compared without shuffling
             check = check_weights(w, impls, arrays, min(epochs, DIGITS_CHECK_EPOCHS))
         else:
@@ -867,7 +872,8 @@ def measure(w, peers, epochs, repeats, left_out=()):
     # the deltas at mlpext's weights after the warm-up run (the timed runs' epochs): subnormal ones slow the peers
     # that keep them, whatever their code
     subnormal = subnormal_share(arrays[0], arrays[1], trained[impls[0].key]) if w.kind == "sigmoid" else None
-    return {"epochs": epochs, "impls": impls, "per_epoch": per_epoch, "check": check, "subnormal": subnormal}
+    return {"epochs": epochs, "impls": impls, "per_epoch": per_epoch, "by_round": by_round, "check": check,
+            "subnormal": subnormal}
 
 
 def subnormal_note(w, result):
@@ -1035,6 +1041,18 @@ def best_peer(result, keys=None):
     return min(times) if times else (None, None)
 
 
+def round_ratios(result, key, keys):
+    """The floor's ratio in each round: the fastest of `keys` (the peers; None: every one not mlpext's) in that
+    round over `key`'s time in it. [] without per-round times (or with a peer missing from a round)."""
+    by_round = result.get("by_round") or {}
+    peers = [i.key for i in result["impls"]
+             if not i.mlpext_side and i.key in by_round and (keys is None or i.key in keys)]
+    own = by_round.get(key, [])
+    if not peers or not own or any(len(by_round[k]) != len(own) for k in peers):
+        return []
+    return [min(by_round[k][r] for k in peers) / own[r] for r in range(len(own))]
+
+
 def rows(w, result, memory=None):
     """One dict per implementation, in the workload's order: the table's cells."""
     per_epoch, check = result["per_epoch"], result["check"]
@@ -1067,7 +1085,9 @@ def rows(w, result, memory=None):
                 row["verdict"] = "n/a (not installed)"
             else:
                 ratio = against / seconds
-                row["verdict"] = f"{'meets' if ratio >= floor else 'BELOW'} ({ratio:.2f}× {against_key})"
+                spread = round_ratios(result, impl.key, keys)
+                spread = f"; rounds {min(spread):.2f}–{max(spread):.2f}×" if len(spread) > 1 else ""
+                row["verdict"] = f"{'meets' if ratio >= floor else 'BELOW'} ({ratio:.2f}× {against_key}{spread})"
         out.append(row)
     return out
 
@@ -1264,7 +1284,9 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after, isa="
         "peer. The peak memory is that of one training run, each in a process of its own; the weights gap is "
         "how far the implementation's weights end from mlpext's after the same epochs from the same weights "
         "(largest |w − w_mlpext| / largest |w_mlpext| of any array). The floors are the project's targets, "
-        "reported and never asserted. `python benchmarks/run.py --help` describes each workload, implementation "
+        "reported and never asserted; a verdict compares the best runs, then gives the same ratio's lowest and "
+        "highest round by round (\"rounds\"), each implementation's run against the peers' runs of the same "
+        "round: where those straddle the floor, the machine's noise decides the verdict. `python benchmarks/run.py --help` describes each workload, implementation "
         "and measurement. "
         + ("This section and [speedup.png](speedup.png) are rewritten by each run without `--no-write`."
            if isa == "native" else f"This section is rewritten by each `--isa {isa}` run without `--no-write`."),
@@ -1459,7 +1481,8 @@ def main(argv=None):
         print(f"  measured {w.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     load_after = load_average()
     print(f"\nbest of {repeats} runs; time per epoch; \"best peer ÷\": the fastest non-mlpext implementation's time "
-          "over this one's; floors are reported, never asserted\n")
+          "over this one's; a verdict's \"rounds\": its ratio round by round, lowest to highest; floors are reported, "
+          "never asserted\n")
     print_table(results, memory)
     print(f"\nload average after: {format_load(load_after)}")
 

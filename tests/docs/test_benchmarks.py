@@ -73,6 +73,10 @@ def test_the_table_has_a_row_per_implementation_and_all_agree():
     printed = table(out)
     expected = expected_rows()
     assert set(printed) == set(expected)
+    # every floor's verdict, with the two runs (--tiny) of each implementation compared round by round
+    verdicts = re.findall(r"(?:meets|BELOW) \([\d.]+× \S+; rounds ([\d.]+)–([\d.]+)×\)", out)
+    assert verdicts and len(verdicts) == len(re.findall(r"(?:meets|BELOW) \(", out)), out
+    assert all(float(lo) <= float(hi) for lo, hi in verdicts)
     for title, (w, impls) in expected.items():
         rows = printed[title]
         assert [label for label, _ in rows] == [label for label, _ in impls], title
@@ -174,6 +178,35 @@ def test_the_weights_check_catches_a_wrong_implementation(name):
     rows = {row["key"]: row for row in run.rows(w, result)}
     assert rows["lr off"]["weights"].endswith("DISAGREES")
     assert "DISAGREES" not in rows["numpy"]["weights"]
+
+
+def test_a_verdict_gives_the_ratio_round_by_round():
+    # the verdict compares the best runs; "rounds" is the same ratio within each round, lowest to highest, against
+    # the fastest of the floor's peers in that round (here numpy in round 0, jax in rounds 1 and 2)
+    w = next(w for w in run.WORKLOADS if w.name == "mnist")
+    assert w.floors["train"] == (1.5, None)
+    impls = [run.Impl("train", "mlpext.train", None, print, mlpext_side=True),
+             run.Impl("train_step", "mlpext.train_step loop", None, print, mlpext_side=True),
+             run.Impl("numpy", "NumPy loop", None, print), run.Impl("jax", "JAX", None, print)]
+    by_round = {"train": [2.0, 1.0, 4.0], "train_step": [1.0, 1.0, 1.0], "numpy": [3.0, 9.0, 5.0],
+                "jax": [5.0, 1.8, 4.2]}
+    result = {"impls": impls, "per_epoch": {k: min(v) for k, v in by_round.items()}, "by_round": by_round,
+              "check": {}, "epochs": 1}
+    assert run.round_ratios(result, "train", None) == [1.5, 1.8, 4.2 / 4.0]
+    assert run.round_ratios(result, "train", ("numpy",)) == [1.5, 9.0, 1.25]
+    row = {r["key"]: r for r in run.rows(w, result)}["train"]
+    assert row["verdict"] == "meets (1.80× jax; rounds 1.05–1.80×)"  # best 1.8 / best 1.0
+    by_round["train"] = [3.0, 1.25, 4.0]  # best 1.25: 1.8 / 1.25 = 1.44
+    result["per_epoch"]["train"] = 1.25
+    row = {r["key"]: r for r in run.rows(w, result)}["train"]
+    assert row["verdict"] == "BELOW (1.44× jax; rounds 1.00–1.44×)"
+    # one round, or no per-round times: the best runs' ratio alone
+    one = {k: v[:1] for k, v in by_round.items()}
+    row = {r["key"]: r for r in run.rows(w, {**result, "by_round": one})}["train"]
+    assert row["verdict"] == "BELOW (1.44× jax)"
+    result.pop("by_round")
+    assert run.round_ratios(result, "train", None) == []
+    assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax)"
 
 
 def test_the_weights_check_catches_adam_without_bias_correction():
