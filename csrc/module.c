@@ -460,11 +460,28 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     } else { /* half, long double, byte-swapped, misaligned: NumPy casts into a temporary C array. Labels are
                 always copied: they are range-checked once, and Python code run later (a signal handler, another
                 thread) could change the caller's array, which call_prove does not read */
-        c->unproved = 1; /* a subclass's __array_finalize__ */
+        c->unproved = 1; /* NumPy's cast (no Python code is known to run in it; proved all the same) */
         const int copy = s->role == LABELS ? NPY_ARRAY_ENSURECOPY : 0;
+        /* ENSUREARRAY: the copy is a base-class ndarray. A subclass's would run its __array_finalize__ on the
+           copy before NumPy fills it, which could give it other memory, keep it and change the labels after
+           their range check, ... */
         PyArrayObject *conv = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(target), 0, 0,
-                                                               NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST | copy, NULL);
+                                                               NPY_ARRAY_CARRAY_RO | NPY_ARRAY_FORCECAST |
+                                                                   NPY_ARRAY_ENSUREARRAY | copy,
+                                                               NULL);
         if (conv == NULL) {
+            return -1;
+        }
+        /* ... and, whatever NumPy does, the kernels read v->len values of `target` from v->data: the copy must be
+           that, laid out as validated */
+        int same = Py_IS_TYPE(conv, &PyArray_Type) && PyArray_TYPE(conv) == target && PyArray_ISNOTSWAPPED(conv) &&
+                   PyArray_IS_C_CONTIGUOUS(conv) && PyArray_ISALIGNED(conv) && PyArray_NDIM(conv) == PyArray_NDIM(a);
+        for (int d = 0; same && d < PyArray_NDIM(a); d++) {
+            same = PyArray_DIM(conv, d) == PyArray_DIM(a, d);
+        }
+        if (!same || (size_t)PyArray_SIZE(conv) != v->len) {
+            Py_DECREF(conv);
+            PyErr_Format(PyExc_ValueError, "%s(): %s changed while NumPy converted it", c->fname, s->name);
             return -1;
         }
         Py_SETREF(v->arr, conv);

@@ -13,6 +13,7 @@ Before this, each case below read or wrote freed memory (a crash, "free(): corru
 Results are compared with the NumPy reference (mlpext.reference, mlpext.reference_net.NumpyMLP) or with the same
 computation on untouched copies.
 """
+import signal
 import sys
 import threading
 
@@ -212,43 +213,121 @@ def test_mlp_forward_params_replaced_by_X_conversion():
     np.testing.assert_allclose(out, ref.forward(X), rtol=1e-10, atol=1e-12)
 
 
-class BigEndian(np.ndarray):
-    """A big-endian X: the binding casts it with NumPy, which makes an instance of this subclass and so runs
-    __array_finalize__ — here, code that replaces the network's optimizer state while armed."""
-    on_finalize = None
-
-    def __array_finalize__(self, obj):
-        if BigEndian.on_finalize is not None:
-            action, BigEndian.on_finalize = BigEndian.on_finalize, None
-            action()
-
-
-def test_mlp_fit_state_replaced_by_X_finalize():
-    """MLP.fit with a big-endian X subclass whose __array_finalize__ replaces net._state entries (Adam's
-    moments): the call trains the state arrays it was given, exactly as a fit with a native X does."""
+def test_mlp_fit_state_replaced_by_X_conversion():
+    """The fit's X an object whose __array__ (run as the call validates X, after it took the optimizer's state
+    list) replaces net._state entries (Adam's moments): the call trains the state arrays it was given, exactly as
+    a fit with a plain X does."""
     rng = np.random.default_rng(2)
     X = rng.standard_normal((40, 4))
     y = rng.standard_normal((40, 2))
     net = mlpext.MLP([4, 300, 2], activation="tanh", optimizer="adam", seed=0, dtype=np.float64)
     twin = mlpext.MLP([4, 300, 2], activation="tanh", optimizer="adam", seed=0, dtype=np.float64)
     expected = twin.fit(X, y, 3, batch_size=8, shuffle=False)
-    Xb = X.astype(">f8").view(BigEndian)
     state = list(net._state)  # what the call is given
+    ran = []
 
     def replace():
+        ran.append(1)
         net._state[1:] = [np.zeros_like(a) for a in net._state[1:]]
         [np.full(a.shape, 7.0) for a in state[1:]]
 
-    BigEndian.on_finalize = replace
-    try:
-        losses = net.fit(Xb, y, 3, batch_size=8, shuffle=False)
-    finally:
-        BigEndian.on_finalize = None
+    # (MLP.fit turns a non-array X into one before the call: its private _net_fit is what passes X as it is)
+    losses = net._net_fit(ArrayLike(X.astype(">f8"), replace), y, 3, 8, False)
+    assert ran == [1]
+    assert net._state[1] is not state[1]  # replaced, for later calls
     assert np.array_equal(losses, expected)
     for (W, b), (W2, b2) in zip(net.params, twin.params):
         assert np.array_equal(W, W2) and np.array_equal(b, b2)
     for a, a2 in zip(state, twin._state):
         assert np.array_equal(a, a2)
+
+
+class Keeper(np.ndarray):
+    """Keeps every instance NumPy makes of it (views, and copies made with the subclass kept): on_finalize(self),
+    if set, runs as each is made."""
+    kept = []
+    on_finalize = None
+
+    def __array_finalize__(self, obj):
+        Keeper.kept.append(self)
+        if Keeper.on_finalize is not None:
+            Keeper.on_finalize(self)
+
+
+@pytest.fixture
+def keeper():
+    yield Keeper
+    Keeper.kept.clear()
+    Keeper.on_finalize = None
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_class_labels_stay_private_from_a_subclass(keeper):
+    """y's class labels are copied and range-checked once. With y a subclass, the copy NumPy makes would be one
+    too, reachable from __array_finalize__: a signal handler run between mini-batches then wrote labels 2**40
+    into it, and the fit indexed far out of the gradient (a crash). The copy is a plain ndarray: the handler
+    changes only the arrays it can reach, and the fit gives the plain labels' losses and weights."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2048, 16))
+    labels = rng.integers(0, 10, 2048).astype(np.intp)
+    twin = mlpext.MLP([16, 64, 10], loss="cross_entropy", seed=0, dtype=np.float64)
+    expected = twin.fit(X, labels, 30, batch_size=32)
+    y = labels.view(keeper)
+    calls = []
+
+    def clobber(*_):
+        calls.append(1)
+        for a in keeper.kept:
+            if a.dtype == np.intp and not np.shares_memory(a, labels):  # any copy of the labels
+                a[...] = 1 << 40
+
+    net = mlpext.MLP([16, 64, 10], loss="cross_entropy", seed=0, dtype=np.float64)
+    previous = signal.signal(signal.SIGALRM, clobber)
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    try:
+        losses = net.fit(X, y, 30, batch_size=32)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert calls  # the handler ran during the fit
+    assert np.array_equal(losses, expected)
+    for (W, b), (W2, b2) in zip(net.params, twin.params):
+        assert np.array_equal(W, W2) and np.array_equal(b, b2)
+
+
+@pytest.mark.parametrize("what", ["X float16", "X big-endian", "labels int8"])
+@pytest.mark.parametrize("change", ["dtype", "shape"])
+def test_a_subclass_never_sees_the_cast_copy(keeper, what, change):
+    """An input the binding has NumPy cast (here float16, big-endian, and class labels, which are always copied):
+    a subclass's __array_finalize__ ran on NumPy's copy before it was filled, and could give it other memory of
+    another dtype or shape, which the call then read as the validated array (wrong numbers, or a read past the
+    buffer). The copy is a plain ndarray: the hook never runs on it, and the results are the reference's."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((6, 3))
+    armed = [True]
+
+    def swap(self):  # on the first array of the call's dtype made after arming: other memory, the wrong size
+        if armed[0] and self.dtype in (np.float64, np.intp):
+            armed[0] = False
+            dtype, shape = (np.float32, self.shape) if change == "dtype" else (self.dtype, (0,) * self.ndim)
+            self.__setstate__((1, shape, np.dtype(dtype), False, bytes(int(np.prod(shape)) * np.dtype(dtype).itemsize)))
+
+    if what.startswith("X"):
+        W1, b1, W2, b2 = make_params(11, 3, 4, 2, np.float64)
+        Xc = X.astype(np.float16 if what == "X float16" else ">f8")
+        expected = reference.predict(Xc.astype(np.float64), W1, b1, W2, b2)
+        Xs = Xc.view(keeper)
+        keeper.on_finalize = swap
+        got = mlpext.predict(Xs, W1, b1, W2, b2)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    else:
+        net = mlpext.MLP([3, 5, 4], loss="cross_entropy", seed=0, dtype=np.float64)
+        labels = rng.integers(0, 4, 6).astype(np.int8)
+        expected = net.loss(X, labels.astype(np.intp))
+        ys = labels.view(keeper)
+        keeper.on_finalize = swap
+        assert net.loss(X, ys) == expected
+    assert armed[0]  # no array of the call's dtype was made a Keeper
 
 
 def test_fit_while_another_thread_resets_adam():
