@@ -755,6 +755,18 @@ static int take_outputs(call_ctx *c, const arg_spec *specs, PyObject **items, in
             shape[a] = c->dims[specs[k].dims[a]];
         }
         items[k] = new_result(sites != NULL ? &sites[k] : NULL, specs[k].ndim, shape, c->type_num);
+        if (items[k] == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) || /* NumPy: "array is too big" */
+                                 PyErr_ExceptionMatches(PyExc_MemoryError))) {
+            PyErr_Clear();
+            if (specs[k].ndim > 1) {
+                PyErr_Format(PyExc_MemoryError, "%s(): the result %s, %s of shape (%zd, %zd), does not fit in "
+                             "memory", c->fname, specs[k].name, dtype_name(c->type_num), (Py_ssize_t)shape[0],
+                             (Py_ssize_t)shape[1]);
+            } else {
+                PyErr_Format(PyExc_MemoryError, "%s(): the result %s, %s of shape (%zd,), does not fit in memory",
+                             c->fname, specs[k].name, dtype_name(c->type_num), (Py_ssize_t)shape[0]);
+            }
+        }
         if (items[k] == NULL) {
             for (int j = 0; j < k; j++) {
                 Py_CLEAR(items[j]);
@@ -1566,6 +1578,11 @@ static int train_options(const char *fname, PyObject *const *v, lecture_options 
     if (v[9] != NULL && v[9] != Py_None) {
         static const char *const history_names[] = {"all", "log"};
         if ((o->history = parse_name(fname, "history", v[9], history_names, sizeof *history_names, 2)) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_TypeError)) {
+                PyErr_Clear(); /* parse_name's message names the strings only */
+                PyErr_Format(PyUnicode_Check(v[9]) ? PyExc_ValueError : PyExc_TypeError, "%s(): unknown history %R; "
+                             "expected 'all', 'log' or None", fname, v[9]);
+            }
             return -1;
         }
     } else if (v[9] == Py_None) {
@@ -1927,10 +1944,15 @@ static void add_tensors(net_call *nc, PyObject *const *items, const char (*names
 }
 
 /* y for this loss: (n, out) values, or for cross-entropy also (n,) integer labels. */
-static int net_add_y(net_call *nc, PyObject *y)
+static int net_add_y(net_call *nc, PyObject *y, const char *fname)
 {
     nc->y_array = PyArray_FromAny(y, NULL, 0, 0, 0, NULL);
     if (nc->y_array == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* as take_array's: e.g. ragged nested lists */
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s(): y must be a real numeric array, got %.200s that NumPy cannot turn "
+                         "into one", fname, Py_TYPE(y)->tp_name);
+        }
         return -1;
     }
     PyArrayObject *ya = (PyArrayObject *)nc->y_array;
@@ -2024,7 +2046,7 @@ static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py
         nc->x = nc->nspecs;
         add_spec(nc, v[NK_X], "X", INPUT, 2, DIM_N, DIM_SIZE(0));
     }
-    if (v[NK_Y] != NULL && net_add_y(nc, v[NK_Y]) < 0) {
+    if (v[NK_Y] != NULL && net_add_y(nc, v[NK_Y], fname) < 0) {
         return -1;
     }
     if (v[NK_GRADS] != NULL) {

@@ -337,6 +337,38 @@ def test_network_entry_messages_name_function_and_argument():
             net.fit(np.ones((3, 3)), labels, 1)
 
 
+def test_network_entry_ragged_y_is_a_type_error_naming_y():
+    # as a ragged X is: NumPy's own ValueError named neither the function nor the argument
+    X, y, W, b = np.ones((3, 2)), np.ones((3, 1)), [np.ones((2, 1))], [np.zeros(1)]
+    ragged = [[1.0], [2.0, 3.0], [4.0]]
+    message = r"{}\(\): {} must be a real numeric array, got list that NumPy cannot turn into one"
+    with pytest.raises(TypeError, match=message.format("MLP.loss", "X")):
+        _core.net_loss(ragged, y, W, b, ["identity"], 0.0, "mse")
+    with pytest.raises(TypeError, match=message.format("MLP.loss", "y")):
+        _core.net_loss(X, ragged, W, b, ["identity"], 0.0, "mse")
+    net = mlpext.MLP([2, 1], activation="identity", seed=0)
+    with pytest.raises(TypeError, match=message.format("MLP.fit", "y")):
+        net._net_fit(X, ragged, 1, 3, False)
+
+
+@pytest.mark.parametrize("fname", ["forward", "predict"])
+def test_a_result_too_large_is_a_memory_error_naming_it(fname):
+    # X a broadcast view (no memory); the float64 result (2**59, 4) would need 2**64 bytes: NumPy's "array is
+    # too big" ValueError named no argument
+    X = np.broadcast_to(np.bool_(True), (2**59, 3))
+    W1, b1, W2, b2 = np.ones((3, 4)), np.ones(4), np.ones((4, 2)), np.ones(2)
+    shape = "(576460752303423488, 4)" if fname == "forward" else "(576460752303423488, 2)"
+    with pytest.raises(MemoryError, match=rf"{fname}\(\): the result .*float64 of shape {re.escape(shape)}, does "
+                                          "not fit in memory"):
+        getattr(mlpext, fname)(X, W1, b1, W2, b2)
+
+
+@pytest.mark.parametrize("bad, exc", [("every", ValueError), (3, TypeError)])
+def test_unknown_history_lists_every_choice(bad, exc):
+    with pytest.raises(exc, match=r"train\(\): unknown history .*; expected 'all', 'log' or None"):
+        call("train", dict(fresh(), learning_rate=0.1, epochs=3), history=bad)
+
+
 def test_numpy_integer_counts_accepted():
     v, w = fresh(), fresh()
     v["epochs"] = np.int64(3)
