@@ -22,15 +22,23 @@ What maps to what
   penalty beside ``alpha``; use :class:`mlpext.MLP` for them.
 - ``alpha`` (the L2 penalty): scikit-learn adds ``0.5 * alpha * ||W||²`` to the *sum* of a batch's losses, so the
   gradient of the *mean* batch loss grows by ``(alpha / batch_size) * W``. mlpext's optimizers take a
-  torch-style ``weight_decay`` that adds ``weight_decay * p`` to the mean gradient, so we pass
-  ``weight_decay = alpha / batch_size`` (the batch size actually used). That is the same penalty per step on the
-  weights for every full batch (``partial_fit``: the batch size of that call). Unlike scikit-learn, mlpext's
-  weight decay also applies to the biases (a negligible difference at the usual values of ``alpha``).
+  torch-style ``weight_decay`` that adds ``weight_decay * p`` to the mean gradient, so the classifier passes
+  ``weight_decay = alpha / batch_size`` (the batch size actually used; ``partial_fit``: that call's). That is the
+  same penalty per step on the weights for every full batch. Unlike scikit-learn, mlpext's weight decay also
+  applies to the biases (a negligible difference at the usual values of ``alpha``).
+- The regressor's loss: mlpext's MSE is ``mean((y - ŷ)²)`` over the batch's ``n·k`` values (``k`` targets), whose
+  gradient is ``2/k`` times the one scikit-learn's squared loss steps by. So the regressor passes ``2/k`` times
+  the classifier's weight decay, ``k/2`` times ``learning_rate_init`` with ``solver="sgd"`` (with ``"adam"``,
+  whose steps do not depend on the gradient's scale, ``2/k`` times ``epsilon``), and reports half mlpext's
+  loss: each step, ``loss_``, ``loss_curve_`` and ``tol`` are scikit-learn's (a linear model trained to
+  convergence lands on ``Ridge(alpha)``), but that the loss leaves out scikit-learn's L2 term.
 - ``batch_size``: ``"auto"`` is ``min(200, n_samples)``; an int is clipped to ``[1, n_samples]`` with a warning,
   as scikit-learn does.
 - ``max_iter``, ``tol``, ``n_iter_no_change``: epochs and stopping as in scikit-learn. Training stops when the
   epoch's loss (or, with ``early_stopping=True``, the validation score) has not improved by ``tol`` for more than
-  ``n_iter_no_change`` consecutive epochs; reaching ``max_iter`` first raises a ``ConvergenceWarning``.
+  ``n_iter_no_change`` consecutive epochs; reaching ``max_iter`` first raises a ``ConvergenceWarning``. A fit
+  whose loss or weights are no longer finite (it diverged: unscaled data, too large a learning rate) stops at that
+  epoch and raises scikit-learn's ``ValueError`` ("Solver produced non-finite parameter weights").
 - ``random_state``: an int is passed to :class:`mlpext.MLP` as its ``seed`` (so ``random_state=0`` gives the same
   initial weights as ``mlpext.MLP(..., seed=0)``); the same seed drives the shuffling. Same ``random_state``,
   same data, same result.
@@ -47,8 +55,7 @@ What maps to what
 Losses: mlpext.MLP's ``"mae"`` is not offered (scikit-learn's ``MLPRegressor`` has no absolute-error loss). The
 classifier minimises the log-loss, with one sigmoid output unit and binary cross-entropy for two
 classes (as scikit-learn) and a softmax output with cross-entropy for more. The regressor minimises the mean
-squared error over all outputs, ``mean((y - ŷ)²)``; scikit-learn reports half of it, so ``loss_curve_`` values
-are about twice scikit-learn's for one output.
+squared error over all outputs, reported as scikit-learn does, ``mean((y - ŷ)²) / 2`` (see ``alpha`` above).
 
 Distributed training: ``fit(X, y, comm=comm)`` and ``partial_fit(..., comm=comm)`` train across the ranks of an
 mpi4py communicator (:mod:`mlpext.distributed`): ``X``, ``y`` are this rank's rows, the data set is the
@@ -74,6 +81,7 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -289,14 +297,24 @@ class _BaseMLP(BaseEstimator):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     # ------------------------------------------------------------------ the network
-    def _net_kwargs(self, loss, batch_size, activation, dtype, seed):
-        """mlpext.MLP's keyword arguments for the current hyper-parameters."""
+    # mlpext's loss against scikit-learn's, for the same outputs: the gradient of mlpext's mean batch loss is
+    # _gradient_scale(n_outputs) times the gradient scikit-learn steps by, and mlpext's reported loss times
+    # _LOSS_SCALE is scikit-learn's (its L2 term aside). 1 for the classifier's log-losses.
+    _LOSS_SCALE = 1.0
+
+    def _gradient_scale(self, n_outputs):
+        return 1.0
+
+    def _net_kwargs(self, loss, batch_size, activation, dtype, seed, n_outputs):
+        """mlpext.MLP's keyword arguments for the current hyper-parameters: each step the step scikit-learn's
+        solver takes (see the module docstring)."""
+        scale = self._gradient_scale(n_outputs)
         kwargs = dict(
             activation=activation,
             loss=loss,
             optimizer=self.solver,
-            learning_rate=float(self.learning_rate_init),
-            weight_decay=float(self.alpha) / batch_size,
+            learning_rate=float(self.learning_rate_init) / (scale if self.solver == "sgd" else 1.0),
+            weight_decay=scale * float(self.alpha) / batch_size,
             dtype=dtype,
             seed=seed,
         )
@@ -304,11 +322,11 @@ class _BaseMLP(BaseEstimator):
             kwargs.update(momentum=float(self.momentum),
                           nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
-            kwargs.update(betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+            kwargs.update(betas=(float(self.beta_1), float(self.beta_2)), eps=scale * float(self.epsilon))
         return kwargs
 
     def _make_net(self, n_features, n_outputs, loss, batch_size, activation, hidden, dtype, seed):
-        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed)
+        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed, n_outputs)
         self._net = _mlp_class()([n_features, *hidden, n_outputs], **kwargs)
 
     def _changed_config(self, kwargs):
@@ -349,14 +367,14 @@ class _BaseMLP(BaseEstimator):
         # A new network for fit() (unless warm_start) and for the first partial_fit(); otherwise continue.
         continuing = fitted and (incremental or self.warm_start)
         X, y = self._validate_xy(X, y, reset=not continuing, dtype=dtype)
-        y_net, n_outputs, loss = self._encode_y(y, continuing, classes)
+        y_net, n_outputs, loss = self._encode_y(y, continuing, classes, incremental)
         if continuing and self._net_sizes() != [X.shape[1], *hidden, n_outputs]:
             if incremental:
                 raise ValueError(
                     f"partial_fit: the network's layer sizes {self._net_sizes()} do not match "
                     f"{[X.shape[1], *hidden, n_outputs]} (were hidden_layer_sizes changed?)")
             continuing = False  # a new network: y encoded for it
-            y_net, n_outputs, loss = self._encode_y(y, False, classes)
+            y_net, n_outputs, loss = self._encode_y(y, False, classes, incremental)
 
         early_stopping = bool(self.early_stopping) and not incremental
         X_val = y_val = None
@@ -373,7 +391,7 @@ class _BaseMLP(BaseEstimator):
             y_val = self._decode_y(y_val)
         batch_size = self._batch_size(X.shape[0] if n_total is None else n_total)
         seed = self._seed if early_stopping or continuing else self._draw_seed()
-        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed)
+        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed, n_outputs)
         if continuing and incremental:  # the network and its optimizer's state go on: nothing else may change
             changed = self._changed_config(kwargs)
             if changed:
@@ -452,23 +470,27 @@ class _BaseMLP(BaseEstimator):
         n_samples = X.shape[0] if n_total is None else n_total
         verbose = self.verbose and (comm is None or comm.Get_rank() == 0)
         best_params = None
+        diverged = False
         for _ in range(1 if incremental else self.max_iter):
             try:
                 losses = net.fit(X, y, epochs=1, batch_size=batch_size, shuffle=bool(self.shuffle), comm=comm)
             except KeyboardInterrupt:
                 warnings.warn("Training interrupted by user.")
                 break
-            loss = float(np.asarray(losses, dtype=np.float64).ravel()[-1])
+            loss = float(np.asarray(losses, dtype=np.float64).ravel()[-1]) * self._LOSS_SCALE
             self.n_iter_ += 1
             self.t_ += n_samples
             self.loss_ = loss
             self.loss_curve_.append(loss)
             if verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
+            diverged = not math.isfinite(loss)
+            if diverged:  # no later epoch mends it: raised below, as scikit-learn does
+                break
 
             if X_val is not None:
                 self._expose_params()
-                score = self.score(X_val, y_val)
+                score = self._validation_score(X_val, y_val)
                 self.validation_scores_.append(score)
                 if verbose:
                     print("Validation score: %f" % score)
@@ -506,6 +528,17 @@ class _BaseMLP(BaseEstimator):
                 W[...] = W_best
                 b[...] = b_best
         self._expose_params()
+        if diverged or not all(np.isfinite(a).all() for pair in net.params for a in pair):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
+                             "and need to be preprocessed.")
+
+    def _validation_score(self, X_val, y_val):
+        """score(X_val, y_val) of the split fit() validated already: not validated again (a DataFrame's feature
+        names, checked once, are not there to warn about)."""
+        out = np.asarray(self._net.forward(X_val), dtype=np.float64)
+        if isinstance(self, ClassifierMixin):
+            return accuracy_score(y_val, self._classes_of(out))
+        return r2_score(y_val, self._decode_y(out))
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_net")
@@ -546,7 +579,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         return X, y
 
-    def _encode_y(self, y, continuing, classes=None):
+    def _encode_y(self, y, continuing, classes=None, incremental=False):
         """Labels -> what the network trains on: (n, 1) 0/1 floats for 2 classes (bce), else int indices."""
         if not continuing:
             self.classes_ = unique_labels(y if classes is None else classes)
@@ -585,11 +618,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
-        out = self._forward(X)
+        return self._proba_of(self._forward(X))
+
+    @staticmethod
+    def _proba_of(out):
         if out.shape[1] == 1:
             p = out[:, 0]
             return np.column_stack([1.0 - p, p])
         return out
+
+    def _classes_of(self, out):
+        return self.classes_[np.argmax(self._proba_of(out), axis=1)]
 
     def predict_log_proba(self, X):
         """The logarithm of ``predict_proba(X)``."""
@@ -598,8 +637,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """The most probable class of each row, as one of ``classes_``."""
-        proba = self.predict_proba(X)  # checks that the estimator is fitted
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self._classes_of(self._forward(X))  # (which checks that the estimator is fitted)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -614,9 +652,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                               multi_output=True, y_numeric=True)
         return X, y
 
-    def _encode_y(self, y, continuing, classes=None):
+    # mlpext's MSE is mean((ŷ − y)²) over the batch's n·k values: its gradient 2(ŷ − y)/(n·k), where
+    # scikit-learn's squared loss, ½·mean((ŷ − y)²), steps by (ŷ − y)/n
+    _LOSS_SCALE = 0.5
+
+    def _gradient_scale(self, n_outputs):
+        return 2.0 / n_outputs
+
+    def _encode_y(self, y, continuing, classes=None, incremental=False):
+        """y as the network's (n, n_targets) outputs. The output shape predict gives is this y's, but for a
+        partial_fit going on, which keeps that of its first call."""
         y = np.asarray(y, dtype=np.dtype(self.dtype))
-        if not continuing:
+        if not (continuing and incremental):
             self._y_1d = y.ndim == 1
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         return np.ascontiguousarray(y2), y2.shape[1], "mse"
@@ -631,8 +678,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """The network's output: (n_samples,) for a 1-D ``y`` at fit time, else (n_samples, n_targets)."""
-        out = self._forward(X)  # checks that the estimator is fitted
-        return out[:, 0] if self._y_1d else out
+        return self._decode_y(self._forward(X))  # (which checks that the estimator is fitted)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

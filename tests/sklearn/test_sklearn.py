@@ -410,3 +410,110 @@ def test_matches_scikit_learn_accuracy(digits):
         ours = MLPClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
         theirs = SkMLPClassifier(**params).fit(X_train, y_train).score(X_test, y_test)
     assert ours >= theirs - 0.02, (ours, theirs)
+
+
+# ------------------------------------------------------------------------- the regressor's steps are scikit-learn's
+@pytest.mark.parametrize("n_targets", [1, 3])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_regressor_sgd_step_is_scikit_learns(n_targets, momentum):
+    # scikit-learn's squared loss ½·mean((ŷ − y)²) steps by W −= lr·(Xᵀ(ŷ − y) + alpha·W)/n (a linear model here,
+    # one full batch an epoch); mlpext's mean((ŷ − y)²) over n·k values has 2/k of that gradient, which the
+    # estimator's learning rate and weight decay make up for. Two epochs, by hand:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    y = rng.standard_normal((40, n_targets))
+    y = y[:, 0] if n_targets == 1 else y
+    lr, alpha = 0.05, 0.7
+    reg = MLPRegressor(hidden_layer_sizes=(), solver="sgd", learning_rate_init=lr, alpha=alpha, momentum=momentum,
+                       nesterovs_momentum=False, batch_size=40, shuffle=False, random_state=0)
+    W0, b0 = (a.copy() for a in MLP([5, n_targets], activation="identity", seed=0, dtype=np.float64).params[0])
+    reg.partial_fit(X, y)
+    reg.partial_fit(X, y)
+    W, b, vW, vb = W0.copy(), b0.copy(), np.zeros_like(W0), np.zeros_like(b0)
+    Y = y.reshape(40, -1)
+    losses = []
+    for _ in range(2):
+        E = X @ W + b - Y
+        losses.append(0.5 * np.mean(E**2))
+        gW, gb = (X.T @ E + alpha * W) / 40, (E.sum(0) + alpha * b) / 40  # mlpext decays the bias too
+        vW, vb = momentum * vW + gW, momentum * vb + gb
+        W, b = W - lr * vW, b - lr * vb
+    np.testing.assert_allclose(reg.coefs_[0], W, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(reg.intercepts_[0], b, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(reg.loss_curve_, losses, rtol=1e-12)  # scikit-learn's scale of the loss
+
+
+@pytest.mark.parametrize("n_targets", [1, 4])
+def test_regressor_alpha_is_scikit_learns_ridge_penalty(n_targets):
+    # A linear model trained to convergence on centred data lands where scikit-learn's does: Ridge(alpha) (before,
+    # mlpext's went to Ridge(alpha·k/2): half the penalty for one target, twice it for four)
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 3))
+    X -= X.mean(0)
+    y = X @ rng.standard_normal((3, n_targets)) + 0.3 * rng.standard_normal((60, n_targets))
+    y -= y.mean(0)
+    alpha = 20.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(hidden_layer_sizes=(), alpha=alpha, batch_size=60, learning_rate_init=0.01,
+                           max_iter=4000, tol=0, n_iter_no_change=10**6, random_state=0).fit(X, y)
+    ridge = Ridge(alpha=alpha, fit_intercept=False).fit(X, y)
+    np.testing.assert_allclose(reg.coefs_[0], np.reshape(ridge.coef_, (n_targets, 3)).T, atol=2e-3)
+
+
+def test_a_diverged_fit_raises_as_scikit_learns_does():
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4)) * 1e4  # unscaled data, a large SGD step: the weights blow up
+    y = X.sum(1)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, max_iter=50, random_state=0)
+    message = "Solver produced non-finite parameter weights"
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match=message):
+            SkMLPRegressor(**params).fit(X, y)
+    reg = MLPRegressor(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # not "raise max_iter": it stopped at the first bad epoch
+        with pytest.raises(ValueError, match=message):
+            reg.fit(X, y)
+    assert reg.n_iter_ < 50 and not np.isfinite(reg.loss_curve_[-1])
+    assert np.isfinite(reg.loss_curve_[:-1]).all()
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_early_stopping_on_named_features_scores_without_warnings(Estimator):
+    # each epoch scores the validation split fit() made and checked already: scoring it through score() checked
+    # it again, plain, against the feature names, and warned once an epoch
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True)
+    frame = pd.DataFrame(X, columns=["sepal length", "sepal width", "petal length", "petal width"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(hidden_layer_sizes=(8,), early_stopping=True, max_iter=15, random_state=0).fit(frame, y)
+    assert list(est.feature_names_in_) == list(frame.columns)
+    assert len(est.validation_scores_) == est.n_iter_ >= 2
+    # the scores are score()'s on that split
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, est._encode_y(y, True)[0] if Estimator is MLPRegressor else y, random_state=np.random.RandomState(est._seed),
+        test_size=0.1, stratify=None)
+    assert est.validation_scores_[-1] == pytest.approx(est._validation_score(X_val, est._decode_y(y_val))
+                                                       if Estimator is MLPRegressor else est._validation_score(X_val, y_val))
+
+
+def test_warm_start_takes_the_shape_of_the_new_y():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(hidden_layer_sizes=(4,), warm_start=True, max_iter=3, random_state=0)
+        assert reg.fit(X, y.reshape(-1, 1)).predict(X).shape == (60, 1)
+        assert reg.fit(X, y).predict(X).shape == (60,)  # as its docstring says: y's shape at fit time
+        assert reg.fit(X, y.reshape(-1, 1)).predict(X).shape == (60, 1)
+        reg.partial_fit(X, y)  # partial_fit goes on with the output shape of the network's first call
+        assert reg.predict(X).shape == (60, 1)
