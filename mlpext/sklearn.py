@@ -30,8 +30,8 @@ What maps to what
   gradient is ``2/k`` times the one scikit-learn's squared loss steps by. So the regressor passes ``2/k`` times
   the classifier's weight decay, ``k/2`` times ``learning_rate_init`` with ``solver="sgd"`` (with ``"adam"``,
   whose steps do not depend on the gradient's scale, ``2/k`` times ``epsilon``), and reports half mlpext's
-  loss: each step, ``loss_``, ``loss_curve_`` and ``tol`` are scikit-learn's (a linear model trained to
-  convergence lands on ``Ridge(alpha)``), but that the loss leaves out scikit-learn's L2 term.
+  loss. Each step, ``loss_``, ``loss_curve_`` and ``tol`` are then scikit-learn's (a linear model trained to
+  convergence lands on ``Ridge(alpha)``), but for the L2 term scikit-learn adds to the loss it reports.
 - ``batch_size``: ``"auto"`` is ``min(200, n_samples)``; an int is clipped to ``[1, n_samples]`` with a warning,
   as scikit-learn does.
 - ``max_iter``, ``tol``, ``n_iter_no_change``: epochs and stopping as in scikit-learn. Training stops when the
