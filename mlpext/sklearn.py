@@ -344,10 +344,14 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(self.coefs_) + 1
 
     # ------------------------------------------------------------------ training
-    def _fit(self, X, y, incremental, classes=None, comm=None):
+    def _fit(self, X, y, incremental, classes=None, comm=None, precheck=None):
+        """precheck: the caller's own checks of its arguments (raising ValueError), run where the other checks
+        are, so that with comm one rank's error raises on every rank."""
         saved = dict(self.__dict__)  # a fit that raises before training leaves the estimator as it was
         try:
-            training = self._prepare_fit(X, y, incremental, classes, comm)
+            if comm is None and precheck is not None:
+                precheck()
+            training = self._prepare_fit(X, y, incremental, classes, comm, precheck)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -355,11 +359,11 @@ class _BaseMLP(BaseEstimator):
         self._train(*training)
         return self
 
-    def _prepare_fit(self, X, y, incremental, classes, comm):
+    def _prepare_fit(self, X, y, incremental, classes, comm, precheck=None):
         """Checks everything, then makes or updates the network; returns _train's arguments."""
         n_total = None
         if comm is not None:  # the ranks' rows are one data set: agree on its size and classes, or all raise
-            X, y, classes, n_total = self._agree_on_rows(X, y, incremental, classes, comm)
+            X, y, classes, n_total = self._agree_on_rows(X, y, incremental, classes, comm, precheck)
         hidden, activation, dtype = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -427,14 +431,17 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
         return X, y_net, X_val, y_val, batch_size, incremental, comm, n_total
 
-    def _agree_on_rows(self, X, y, incremental, classes, comm):
-        """fit(comm=...): every rank validates its rows, then one collective (mlpext.distributed.agree) gives the
-        number of rows of the whole data set and, for a new classifier, its classes; any rank's error raises on
-        every rank. Returns (X, y) validated, the classes to encode with and the number of rows."""
+    def _agree_on_rows(self, X, y, incremental, classes, comm, precheck=None):
+        """fit(comm=...): every rank validates its rows (at least one), then one collective
+        (mlpext.distributed.agree) gives the number of rows of the whole data set and, for a new classifier, its
+        classes; any rank's error raises on every rank. Returns (X, y) validated, the classes to encode with and
+        the number of rows."""
         from mlpext.distributed import agree
         kept = []
 
         def check():
+            if precheck is not None:
+                precheck()
             _, _, dtype = self._check_params()
             if self.early_stopping and not incremental:
                 raise ValueError("early_stopping=True is not supported with comm (each rank's validation split "
@@ -445,16 +452,18 @@ class _BaseMLP(BaseEstimator):
             labels = None
             if isinstance(self, ClassifierMixin):
                 labels = unique_labels(yc)
-                if continuing:
-                    unknown = np.setdiff1d(labels, self.classes_)
+                known = self.classes_ if continuing else unique_labels(classes) if classes is not None else None
+                if known is not None:
+                    unknown = np.setdiff1d(labels, known)
                     if unknown.size:
-                        raise ValueError(f"y has labels that are not in classes_ {self.classes_!r}: {unknown!r}")
+                        raise ValueError(f"y has labels that are not in classes_ {known!r}: {unknown!r}")
             return Xc.shape[0], labels
 
         reports = agree(comm, check)
+        n_total = sum(n for n, _ in reports)
         if classes is None and isinstance(self, ClassifierMixin):
             classes = unique_labels(*[labels for _, labels in reports])
-        return kept[0], kept[1], classes, sum(n for n, _ in reports)
+        return kept[0], kept[1], classes, n_total
 
     def _draw_seed(self):
         """The seed of a new network: random_state itself when it is an int, else one drawn from it."""
@@ -608,13 +617,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ``classes`` (every label that will ever appear) is required on the first call, as in scikit-learn.
         ``comm``: as for ``fit``.
         """
-        if not hasattr(self, "_net"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
-            raise ValueError(
-                "`classes=%r` is not the same as on last call to partial_fit, was: %r" % (classes, self.classes_))
-        return self._fit(X, y, incremental=True, classes=classes if not hasattr(self, "_net") else None, comm=comm)
+        fitted = hasattr(self, "_net")
+
+        def check_classes():
+            if not fitted:
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit.")
+            elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+                raise ValueError(
+                    "`classes=%r` is not the same as on last call to partial_fit, was: %r" % (classes, self.classes_))
+
+        return self._fit(X, y, incremental=True, classes=classes if not fitted else None, comm=comm,
+                         precheck=check_classes)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""

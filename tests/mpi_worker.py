@@ -187,7 +187,20 @@ def run_sklearn(job, comm):
         refused = None
     except Exception as exc:
         refused = type(exc).__name__
-    np.savez(os.path.join(job["out"], f"sklearn.rank{rank}.npz"), classes=clf.classes_,
+    # partial_fit's own checks, failing on the last rank only (a label outside classes; no classes on a first
+    # call): what each rank raised (every rank must raise, or the others would wait for it for ever)
+    last = comm.Get_size() - 1
+    partial = []
+    for bad_label, classes in ((True, ["a", "b", "c"]), (False, None if rank == last else ["a", "b", "c"])):
+        yb = yr.copy()
+        if bad_label and rank == last:
+            yb[0] = "z"
+        try:
+            MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(Xr, yb, classes=classes, comm=comm)
+            partial.append("none")
+        except Exception as exc:
+            partial.append(type(exc).__name__)
+    np.savez(os.path.join(job["out"], f"sklearn.rank{rank}.npz"), classes=clf.classes_, partial=np.array(partial),
              loss_curve=np.array(clf.loss_curve_), t=clf.t_, refused=np.array(refused),
              reg_loss_curve=np.array(reg.loss_curve_),
              **{f"coef{k}": W for k, W in enumerate(clf.coefs_)}, **{f"reg{k}": W for k, W in enumerate(reg.coefs_)})

@@ -265,7 +265,8 @@ def test_ctrl_c_stops_every_rank(tmp_path):
 @needs_mpi
 def test_sklearn_estimators_fit_across_ranks(tmp_path):
     """The scikit-learn face's route: fit(X, y, comm=comm). Rank 0's rows lack one class; the classes, the batch
-    size and the result are the whole data set's, on both ranks; only rank 0 prints; early_stopping is refused."""
+    size and the result are the whole data set's, on both ranks; only rank 0 prints; early_stopping is refused; a
+    partial_fit whose own checks fail on one rank raises on both."""
     pytest.importorskip("sklearn")
     from mlpext.sklearn import MLPClassifier, MLPRegressor
     done, out = _run_job(tmp_path, 2, "sklearn", [])
@@ -289,7 +290,10 @@ def test_sklearn_estimators_fit_across_ranks(tmp_path):
             np.testing.assert_allclose(got[f"coef{k}"], W, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(W))))
         for k, W in enumerate(reg.coefs_):
             np.testing.assert_allclose(got[f"reg{k}"], W, rtol=1e-12, atol=1e-12 * float(np.max(np.abs(W))))
-    for key in ranks[0]:
+    # partial_fit's checks failing on rank 1 only raise on both ranks (before, rank 0 waited for rank 1 for ever)
+    assert list(ranks[1]["partial"]) == ["ValueError", "ValueError"]
+    assert list(ranks[0]["partial"]) == ["DistributedError", "DistributedError"]
+    for key in set(ranks[0]) - {"partial"}:
         np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
     assert done.stdout.count("Iteration 1, loss = ") == 1
 
