@@ -1286,8 +1286,8 @@ def markdown_section(results, memory, cg, env, repeats, quick, load_after, isa="
         "(largest |w − w_mlpext| / largest |w_mlpext| of any array). The floors are the project's targets, "
         "reported and never asserted; a verdict compares the best runs, then gives the same ratio's lowest and "
         "highest round by round (\"rounds\"), each implementation's run against the peers' runs of the same "
-        "round: where those straddle the floor, the machine's noise decides the verdict. `python benchmarks/run.py --help` describes each workload, implementation "
-        "and measurement. "
+        "round: where those straddle the floor, the machine's noise decides the verdict. `python "
+        "benchmarks/run.py --help` describes each workload, implementation and measurement. "
         + ("This section and [speedup.png](speedup.png) are rewritten by each run without `--no-write`."
            if isa == "native" else f"This section is rewritten by each `--isa {isa}` run without `--no-write`."),
         *capped,
