@@ -109,6 +109,13 @@ def _activations():
 
     return {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
 
+def _check_labels_in(labels, classes):
+    """ValueError if any of labels (unique) is not one of classes."""
+    unknown = np.setdiff1d(labels, classes)
+    if unknown.size:
+        raise ValueError(f"y has labels that are not in classes_ {classes!r}: {unknown!r}")
+
+
 _SOLVERS = ("sgd", "adam")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -454,9 +461,7 @@ class _BaseMLP(BaseEstimator):
                 labels = unique_labels(yc)
                 known = self.classes_ if continuing else unique_labels(classes) if classes is not None else None
                 if known is not None:
-                    unknown = np.setdiff1d(labels, known)
-                    if unknown.size:
-                        raise ValueError(f"y has labels that are not in classes_ {known!r}: {unknown!r}")
+                    _check_labels_in(labels, known)
             return Xc.shape[0], labels
 
         reports = agree(comm, check)
@@ -598,9 +603,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 "MLPClassifier needs samples of at least 2 classes in the data, but the data contains only one "
                 "class: %r" % classes[0]
             )
-        unknown = np.setdiff1d(unique_labels(y), classes)
-        if unknown.size:
-            raise ValueError(f"y has labels that are not in classes_ {classes!r}: {unknown!r}")
+        _check_labels_in(unique_labels(y), classes)
         index = np.searchsorted(classes, y)
         if len(classes) == 2:
             return np.ascontiguousarray(index.reshape(-1, 1), dtype=np.dtype(self.dtype)), 1, "bce"
