@@ -157,11 +157,9 @@ def fit(net, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=No
     if not isinstance(comm, MPI.Intracomm):
         raise TypeError(f"comm must be an mpi4py intracommunicator (MPI.COMM_WORLD or one split from it), got "
                         f"{type(comm).__name__}")
-    if not isinstance(net, MLP):
-        raise TypeError(f"fit(comm=...) trains mlpext.MLP, got {type(net).__name__}")
     size, rank = comm.Get_size(), comm.Get_rank()
     try:
-        return _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm)
+        return _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm)
     except _Agreed as agreed:
         raise agreed.exc from None
     except BaseException as exc:
@@ -174,11 +172,14 @@ def fit(net, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=No
         raise
 
 
-def _fit(MPI, net, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm):
+def _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, progress, comm):
     rank = comm.Get_rank()
-    # --- every rank checks its arguments and data; then all agree (one collective) before anything is written
+    # --- every rank checks its arguments and data; then all agree (one collective) before anything is written.
+    # (comm's own type is checked before: a rank without a communicator cannot take part.)
     def check():
         nonlocal epochs, batch_size, verbose, shuffle, X, y, tqdm
+        if not isinstance(net, MLP):
+            raise TypeError(f"fit(comm=...) trains mlpext.MLP, got {type(net).__name__}")
         epochs = _count(epochs, "epochs")
         if batch_size is not None:
             batch_size = _count(batch_size, "batch_size", low=1)

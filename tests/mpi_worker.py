@@ -95,6 +95,16 @@ def run_errors(job, comm):
         bad_y[0] = case["net"]["layer_sizes"][-1]  # a label out of range
     attempt("bad_label", make_net(case), y=bad_y)
     attempt("batch_mismatch", make_net(case), batch_size=5 if rank == last else 4)
+    # mlpext.distributed.fit called directly, with a network that is not an mlpext.MLP on the last rank only
+    from mlpext import distributed
+    from mlpext.reference_net import NumpyMLP
+    net = make_net(case)
+    other = NumpyMLP(case["net"]["layer_sizes"], seed=0) if rank == last else net
+    try:
+        distributed.fit(other, Xr, yr, epochs=3, batch_size=4, comm=comm)
+        outcomes["not_mlp"] = {"raised": None}
+    except Exception as exc:
+        outcomes["not_mlp"] = {"raised": type(exc).__name__, "message": str(exc)}
 
     def failing(epoch, loss):
         if rank == last and epoch == 1:

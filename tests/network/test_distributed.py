@@ -198,6 +198,10 @@ def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
             else:
                 assert got["raised"] == "DistributedError" and "rank 2 of 3" in got["message"], (name, rank, got)
             assert got["unchanged"], (name, rank)
+    # a direct distributed.fit whose network is not an mlpext.MLP on the last rank: a TypeError there, the others
+    # name it (before, they waited for it in the first collective for ever)
+    assert [o["not_mlp"]["raised"] for o in outcomes] == ["DistributedError", "DistributedError", "TypeError"]
+    assert "rank 2 of 3" in outcomes[0]["not_mlp"]["message"] and "NumpyMLP" in outcomes[0]["not_mlp"]["message"]
     # a callback that raises on the last rank after epoch 1: every rank stops there, with the same parameters
     assert [o["callback_raises"]["raised"] for o in outcomes] == ["DistributedError", "DistributedError",
                                                                  "ValueError"]
