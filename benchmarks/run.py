@@ -1411,7 +1411,7 @@ def plot(results, path, machine):
 
 def make_parser():
     names = [w.name for w in WORKLOADS]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer epochs and 2 repeats: a sanity run")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per implementation (default 5; 2 "
                         "with --quick)")

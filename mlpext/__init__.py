@@ -1,6 +1,6 @@
 """mlpext — the lecture's multilayer perceptron, trained in place on NumPy arrays by a C core.
 
-The six functions below carry the lecture's variable names and do what its NumPy script does, in C:
+The seven functions below carry the lecture's variable names and do what its NumPy script does, in C:
 
     hidden_activation, predicted_output = mlpext.forward(X, W1, b1, W2, b2)
     delta_output, delta_hidden = mlpext.backward(y, hidden_activation, predicted_output, W2)
@@ -12,7 +12,7 @@ The six functions below carry the lecture's variable names and do what its NumPy
 
 `mlpext.reference` holds the same functions in pure NumPy, written as the lecture writes them.
 
-Networks of any depth, with other activations, losses (PyTorch's definitions) and optimizers (SGD, Adam),
+Networks of any depth, with other activations, losses (PyTorch's definitions) and optimizers (SGD, Adam, RMSprop, AdamW),
 trained by the same C core:
 
     net = mlpext.MLP([2, 16, 1], activation="tanh", loss="bce", optimizer="adam", learning_rate=0.01, seed=0)
