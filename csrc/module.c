@@ -1654,11 +1654,11 @@ static PyObject *train_run(call *k, const lecture_options *o, double lr)
                 }
             }
         }
-        if (done < total) {
-            k->c.unproved = 1; /* a signal handler is Python code */
-            if (PyErr_CheckSignals() < 0) {
-                goto failed;
-            }
+        /* After the last chunk too: a signal that came during it raises here, with the epochs attached, not in the
+           interpreter once train has returned, where its losses would be lost */
+        k->c.unproved = 1; /* a signal handler is Python code */
+        if (PyErr_CheckSignals() < 0) {
+            goto failed;
         }
     }
     PyMem_Free(buffer);
@@ -2294,8 +2294,10 @@ static PyObject *net_fit_run(net_call *nc)
         PyEval_RestoreThread(poll.save);
     }
     PyMem_Free(iwork);
-    if (epochs_done < (size_t)nc->epochs) { /* fit_poll_stop raised */
-        attach_progress(epochs_done, loss_out, epochs_done, batches);
+    /* fit_poll_stop raised; or, once every epoch ran, a signal came after the last poll: it raises here, with the
+       epochs attached, not in the interpreter once the call has returned, where its losses would be lost */
+    if (epochs_done < (size_t)nc->epochs || PyErr_CheckSignals() < 0) {
+        attach_progress(epochs_done, loss_out, epochs_done, epochs_done < (size_t)nc->epochs ? batches : 0);
         Py_CLEAR(losses);
     }
     return call_end(k, losses);

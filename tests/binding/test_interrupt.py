@@ -258,3 +258,69 @@ def test_net_fit_interrupted_at_an_epoch_boundary_reports_its_losses(default_sig
         net_fit(X[k * 16:(k + 1) * 16], y[k * 16:(k + 1) * 16], Wr, br, sr, 1, 16)
     for a, r in zip(W + b + state, Wr + br + sr):
         assert a.tobytes() == r.tobytes()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A signal during a call's last step: raised by the call, with the call's epochs, not by the interpreter after it
+# ------------------------------------------------------------------------------------------------------------
+
+def one_long_epoch(target=0.15):
+    """float64 data (n, 1024) -> 512 -> 10, n doubled until one full-batch epoch of train takes `target` seconds
+    here: a call of one epoch is one chunk, with no check for signals inside it."""
+    n = 256
+    while True:
+        X, y, params = make(n, 1024, 512, 10, np.float64)
+        start = time.perf_counter()
+        mlpext.train_step(X, y, *[a.copy() for a in params], 0.01)
+        if time.perf_counter() - start >= target or n >= 1 << 15:
+            return X, y, params
+        n *= 2
+
+
+def test_train_interrupted_in_its_last_chunk_reports_it(default_sigint):
+    """A Ctrl-C that comes while train's only chunk runs raises from train itself, with that epoch and its loss
+    attached. (It used to wait for the interpreter, once train had returned: no mlpext_epochs, the losses lost.)"""
+    X, y, params = one_long_epoch()
+    initial = [a.copy() for a in params]
+    e = interrupt_call(lambda: mlpext.train(X, y, *params, 0.01, 1), after=0.02)
+    assert e.mlpext_epochs == 1 and e.mlpext_batches == 0
+    ref = [a.copy() for a in initial]
+    assert e.mlpext_losses.tolist() == [mlpext.train_step(X, y, *ref, 0.01)]
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(params, ref))
+
+
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_fit_interrupted_in_its_last_step_reports_it(default_sigint, with_callback):
+    """MLP.fit, Ctrl-C during the last (full-batch) step of a C call: alone, fit's only call; with a callback, each
+    epoch's own call, here the second. The exception's mlpext_epochs and mlpext_losses count that step, and the
+    network equals a twin trained that many epochs. (They used to leave it out: fit reported 0 and 1 epochs.)"""
+    X, y, _ = one_long_epoch()
+    make_net = lambda: mlpext.MLP([X.shape[1], 512, 10], seed=3, dtype=np.float64)  # noqa: E731
+    net = make_net()
+    main = threading.main_thread().ident
+    timers = []
+
+    def arm():
+        timers.append(threading.Timer(0.02, signal.pthread_kill, (main, signal.SIGINT)))
+        timers[-1].start()
+
+    def callback(epoch, loss):
+        if epoch == 0:
+            arm()
+    if not with_callback:
+        arm()
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            net.fit(X, y, epochs=2 if with_callback else 1, callback=callback if with_callback else None)
+    finally:
+        for t in timers:
+            t.cancel()
+            t.join()
+    e = info.value
+    epochs = 2 if with_callback else 1
+    twin = make_net()
+    losses = twin.fit(X, y, epochs=epochs)
+    assert e.mlpext_epochs == epochs and e.mlpext_batches == 0
+    assert e.mlpext_losses.tolist() == losses.tolist()
+    for (W, b), (Wt, bt) in zip(net.params, twin.params):
+        assert W.tobytes() == Wt.tobytes() and b.tobytes() == bt.tobytes()
