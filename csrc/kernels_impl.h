@@ -1,17 +1,21 @@
 /* kernels_impl.h — template body of kernels.c (see each_precision.h): the untyped face of this precision's
    kernels. Each function turns its pointers into the typed kernel's arguments and calls it. */
 
-#define MLP_CONVERT_FROM(SRC_T)                                                                                  \
+/* A source value as a number: itself, or for NumPy's bool (a byte) whether it is nonzero, as NumPy's casts read
+   it; a bool array viewed from other bytes holds 2 or 255 for True. */
+#define MLP_AS_IS(v) (v)
+#define MLP_NONZERO(v) ((v) != 0)
+#define MLP_CONVERT_FROM(SRC_T, VALUE)                                                                           \
     if (cs == (ptrdiff_t)sizeof(SRC_T) && rs == (ptrdiff_t)cols * cs) { /* C order: one loop */                  \
         for (size_t k = 0; k < rows * cols; k++) {                                                               \
-            out[k] = (MLP_T)((const SRC_T *)src)[k];                                                             \
+            out[k] = (MLP_T)VALUE(((const SRC_T *)src)[k]);                                                      \
         }                                                                                                        \
         break;                                                                                                   \
     }                                                                                                            \
     for (size_t r = 0; r < rows; r++) {                                                                          \
         const char *p = (const char *)src + (ptrdiff_t)r * rs;                                                   \
         for (size_t c = 0; c < cols; c++, p += cs) {                                                             \
-            *out++ = (MLP_T) * (const SRC_T *)p;                                                                 \
+            *out++ = (MLP_T)VALUE(*(const SRC_T *)p);                                                            \
         }                                                                                                        \
     }                                                                                                            \
     break
@@ -21,20 +25,22 @@ static void MLP_FN(convert)(mlp_source type, const void *src, size_t rows, size_
 {
     MLP_T *out = dst;
     switch (type) {
-    case MLP_SRC_BOOL: MLP_CONVERT_FROM(uint8_t);
-    case MLP_SRC_I8: MLP_CONVERT_FROM(int8_t);
-    case MLP_SRC_U8: MLP_CONVERT_FROM(uint8_t);
-    case MLP_SRC_I16: MLP_CONVERT_FROM(int16_t);
-    case MLP_SRC_U16: MLP_CONVERT_FROM(uint16_t);
-    case MLP_SRC_I32: MLP_CONVERT_FROM(int32_t);
-    case MLP_SRC_U32: MLP_CONVERT_FROM(uint32_t);
-    case MLP_SRC_I64: MLP_CONVERT_FROM(int64_t);
-    case MLP_SRC_U64: MLP_CONVERT_FROM(uint64_t);
-    case MLP_SRC_F32: MLP_CONVERT_FROM(float);
-    case MLP_SRC_F64: MLP_CONVERT_FROM(double);
+    case MLP_SRC_BOOL: MLP_CONVERT_FROM(uint8_t, MLP_NONZERO);
+    case MLP_SRC_I8: MLP_CONVERT_FROM(int8_t, MLP_AS_IS);
+    case MLP_SRC_U8: MLP_CONVERT_FROM(uint8_t, MLP_AS_IS);
+    case MLP_SRC_I16: MLP_CONVERT_FROM(int16_t, MLP_AS_IS);
+    case MLP_SRC_U16: MLP_CONVERT_FROM(uint16_t, MLP_AS_IS);
+    case MLP_SRC_I32: MLP_CONVERT_FROM(int32_t, MLP_AS_IS);
+    case MLP_SRC_U32: MLP_CONVERT_FROM(uint32_t, MLP_AS_IS);
+    case MLP_SRC_I64: MLP_CONVERT_FROM(int64_t, MLP_AS_IS);
+    case MLP_SRC_U64: MLP_CONVERT_FROM(uint64_t, MLP_AS_IS);
+    case MLP_SRC_F32: MLP_CONVERT_FROM(float, MLP_AS_IS);
+    case MLP_SRC_F64: MLP_CONVERT_FROM(double, MLP_AS_IS);
     }
 }
 #undef MLP_CONVERT_FROM
+#undef MLP_AS_IS
+#undef MLP_NONZERO
 
 /* ---- the lecture's network: params = W1, b1, W2, b2 ---- */
 

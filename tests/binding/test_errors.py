@@ -605,6 +605,28 @@ def test_argument_given_twice(fname):
 # ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bool_data_from_other_bytes_reads_as_numpy_reads_it(dtype):
+    """A bool array viewed from bytes other than 0 and 1 (np.frombuffer, a uint8 array's .view(bool)) holds True as
+    2 or 255: X and y read every nonzero byte as 1, as NumPy's casts do, C order and strided, in the lecture's
+    functions and the network's (they read 2, 255, 128 as those numbers)."""
+    raw = np.array([[0, 2, 255], [1, 0, 128], [7, 0, 1], [0, 3, 0]], dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(s).astype(dtype) for s in ((3, 4), (4,), (4, 2), (2,))]
+    for Xb in (raw.view(bool), raw.view(bool)[::-1], np.asfortranarray(raw).view(bool)):
+        Xf = Xb.astype(dtype)
+        assert not np.array_equal(Xb.view(np.uint8), Xf)  # the bytes themselves are not the values
+        for got, want in zip(mlpext.forward(Xb, *params), mlpext.forward(Xf, *params)):
+            assert got.tobytes() == want.tobytes()
+        yb = raw[:len(Xb), 1:].view(bool)
+        p1, p2 = copies(params), copies(params)
+        assert mlpext.train_step(Xb, yb, *p1, 0.1) == mlpext.train_step(Xf, yb.astype(dtype), *p2, 0.1)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(p1, p2))
+        net = mlpext.MLP([Xb.shape[1], 4, 2], dtype=dtype, seed=0)
+        assert net.forward(Xb).tobytes() == net.forward(Xf).tobytes()
+        assert net.loss(Xb, yb) == net.loss(Xf, yb.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_inputs_propagate(dtype, bad):
     v = fresh(dtype)

@@ -784,6 +784,18 @@ static void test_untyped_kernels(void)
     CONVERT_CHECK(MLP_SRC_F32, f32);
     CONVERT_CHECK(MLP_SRC_F64, f64);
 #undef CONVERT_CHECK
+    {   /* NumPy's bool is a byte read as nonzero: a bool array viewed from other bytes holds 2 or 255 for True */
+        const uint8_t raw[6] = {0, 2, 255, 1, 0, 128};
+        double d[6];
+        float f[6];
+        k64->convert(MLP_SRC_BOOL, raw, 2, 3, 3, 1, d);
+        k32->convert(MLP_SRC_BOOL, raw + 5, 3, 2, -1, -3, f); /* strided: f[r][c] = raw[5 − r − 3c] */
+        int ok = 1;
+        for (int i = 0; i < 6; i++) {
+            ok &= d[i] == (raw[i] != 0) && f[i] == (raw[5 - i / 2 - 3 * (i % 2)] != 0);
+        }
+        check(ok, "convert from MLP_SRC_BOOL: any nonzero byte is 1");
+    }
 
     /* an Adam fit, typed and through the table, from the same start */
     enum { n = 9, P = 3 * 4 + 4 + 4 * 2 + 2 };
