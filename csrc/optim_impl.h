@@ -98,14 +98,16 @@ static void MLP_FN(sgd_step)(mlp_isa isa, const mlp_optimizer *opt, const mlp_op
 static void MLP_FN(adam_update)(mlp_isa isa, const mlp_optimizer *opt, const mlp_optim_scalars *sc, size_t len,
                                 MLP_T *p, const MLP_T *g, MLP_T *m, MLP_T *v, int decay)
 {
+    /* the mode first: in the kernel section's flush-to-zero mode, an eps below the smallest normal would round
+       to 0 as it is converted, and 0 / 0 give NaN where a gradient is 0 */
+    mlp_fpmode mode;
+    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, sc->bias_correction2_sqrt, &mode);
     const MLP_T wd = (MLP_T)opt->weight_decay;
     const MLP_T weight = (MLP_T)(1.0 - opt->beta1), beta2 = (MLP_T)opt->beta2;
     const MLP_T one_minus_beta2 = (MLP_T)(1.0 - opt->beta2);
     const MLP_T step_size = (MLP_T)sc->step_size, eps = (MLP_T)opt->eps;
     const MLP_T bias_correction2_sqrt = (MLP_T)sc->bias_correction2_sqrt;
     const int lerp_low = 1.0 - opt->beta1 < 0.5;
-    mlp_fpmode mode;
-    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, sc->bias_correction2_sqrt, &mode);
 #ifdef MLP_X86_DISPATCH
     if (len >= MLP_ADAM_SIMD_MIN && MLP_HAS_AVX2_FMA(isa)) {
         MLP_FN(adam_loop_avx2) MLP_ADAM_ARGS;
@@ -145,11 +147,11 @@ static void MLP_FN(rmsprop_step)(mlp_isa isa, const mlp_optimizer *opt, const ml
                                  MLP_T *p, const MLP_T *g, MLP_T *const *state)
 {
     (void)isa, (void)sc;
+    mlp_fpmode mode; /* first: see adam_update */
+    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, 1.0, &mode);
     const MLP_T lr = (MLP_T)opt->lr, wd = (MLP_T)opt->weight_decay, eps = (MLP_T)opt->eps;
     const MLP_T alpha = (MLP_T)opt->alpha, one_minus_alpha = (MLP_T)(1.0 - opt->alpha);
     const int decay = opt->weight_decay != 0.0;
-    mlp_fpmode mode;
-    const MLP_T flush_below = MLP_FN(state_flush_below)(opt->eps, 1.0, &mode);
     MLP_T *sq = state[0];
     for (size_t k = 0; k < len; k++) {
         const MLP_T gk = decay ? g[k] + wd * p[k] : g[k]; /* grad.add(param, alpha=weight_decay) */

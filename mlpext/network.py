@@ -206,6 +206,9 @@ class _NetBase:
                              f"does not use it (for an L2 penalty, pass weight_decay), got alpha={alpha!r}")
         leaky_slope = _real(leaky_slope, "leaky_slope")
         dtype = _float_dtype(dtype)
+        if optimizer in ("adam", "adamw", "rmsprop") and dtype.type(eps) == 0:  # 0 / 0 again, in the network's dtype
+            raise ValueError(f"eps must not round to 0 in {dtype.name} (its smallest positive value is "
+                             f"{float(np.finfo(dtype).smallest_subnormal):.3g}), got {eps!r}")
         if seed is not None:
             seed = _count(seed, "seed")
         return dict(layer_sizes=sizes, activation_config=activation_config,
@@ -1027,7 +1030,8 @@ class MLP(_NetBase):
         weight_decay=None is each optimizer's torch default: 0.01 for adamw, 0 for the others.
         Scalars are computed in float64 and rounded to dtype, as torch does for float32 tensors.
         momentum and nesterov are used by sgd only (rmsprop refuses momentum != 0), betas by adam and adamw, eps
-        by adam, adamw and rmsprop (all checked, otherwise ignored); alpha by rmsprop only (another optimizer
+        by adam, adamw and rmsprop (all checked, otherwise ignored; those three refuse an eps that rounds to 0 in
+        dtype, below about 7e-46 in float32); alpha by rmsprop only (another optimizer
         with alpha other than its default 0.99 is a ValueError: scikit-learn's alpha is an L2 penalty, here
         weight_decay).
         The state each keeps is named by the C core's optimizer table (torch's state keys: momentum_buffer;

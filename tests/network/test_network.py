@@ -878,6 +878,32 @@ def test_optimizer_state_is_flushed_below_the_normal_range(opt):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opt", ["adam", "adamw", "rmsprop"])
+def test_subnormal_eps_leaves_a_weight_without_gradient_alone(opt, dtype):
+    """eps below the smallest normal number of the dtype (1e-40 in float32, 1e-310 in float64): a weight whose
+    gradient is exactly 0 keeps its value, as in NumpyMLP and torch. eps was converted in the kernel section's
+    flush-to-zero mode, became 0, and 0 / 0 made that weight NaN. An eps that rounds to 0 in the dtype is refused."""
+    eps, tiny = (1e-40, 1e-46) if dtype == np.float32 else (1e-310, None)  # (every positive float is a float64)
+    X = np.array([[1.0, 0.0], [2.0, 0.0]], dtype)  # the second input is 0: its weight's gradient is exactly 0
+    y = np.array([[1.0], [0.0]], dtype)
+    nets = []
+    for cls in (MLP, NumpyMLP):
+        net = cls([2, 1], loss="mse", optimizer=opt, learning_rate=1e-3, eps=eps, weight_decay=0.0, dtype=dtype,
+                  seed=0)
+        for _ in range(3):
+            net.step(X, y)
+        nets.append(net)
+    c, r = nets
+    assert c.params[0][0][1, 0] == r.params[0][0][1, 0] and np.isfinite(c.params[0][0]).all()
+    for p, q in zip(flat_params(c), flat_params(r)):
+        assert_close_to_scale(p, q, RTOL[np.dtype(dtype)])
+    if tiny is not None:
+        with pytest.raises(ValueError, match=f"eps must not round to 0 in {np.dtype(dtype).name}"):
+            MLP([2, 1], optimizer=opt, eps=tiny, dtype=dtype)
+    MLP([2, 1], optimizer="sgd", eps=1e-46, dtype=dtype)  # SGD does not use eps
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt", ["adam", "adamw", "rmsprop"])
 def test_state_is_kept_where_eps_is_too_small_to_hide_it(opt, dtype):
     """A gradient g whose square is subnormal (1e-20 in float32, 1e-160 in float64) gives a subnormal v. Flushed,
     it left eps alone in the denominator: with eps = 1e-30 the step became lr·m/eps, and the weight went from 0.5
