@@ -939,8 +939,16 @@ static void convert_inputs(const call_ctx *c)
         const arg_val *v = &c->args[k];
         if (v->convert) { /* 2-D: INPUT and INTERMEDIATE specs are */
             PyArrayObject *a = v->arr;
+            /* A float source is read with IEEE subnormals, as NumPy's casts read it: float32's subnormals are
+               normal float64 numbers, which a kernel section's flush-to-zero mode would read as 0. (Integers make
+               no subnormal; the kernels then read the converted values in their own mode.) */
+            const int ieee = v->source == MLP_SRC_F32 || v->source == MLP_SRC_F64;
+            const mlp_fpmode mode = ieee ? mlp_fpmode_keep() : 0;
             c->K->convert(v->source, PyArray_DATA(a), (size_t)PyArray_DIM(a, 0), (size_t)PyArray_DIM(a, 1),
                           PyArray_STRIDE(a, 0), PyArray_STRIDE(a, 1), v->data);
+            if (ieee) {
+                mlp_fpmode_restore(mode);
+            }
         }
     }
 }
@@ -2122,9 +2130,7 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
         nc->data[i] = k->c.args[i].data;
     }
     if (nc->y >= 0) {
-        const mlp_fpmode mode = mlp_fpmode_flush(); /* converted as in a kernel section (BEGIN_KERNEL) */
-        convert_inputs(&k->c);
-        mlp_fpmode_restore(mode);
+        convert_inputs(&k->c); /* (in the caller's mode: only float sources would care, read in IEEE mode) */
         if (net_check_labels(nc) < 0) {
             call_end(k, NULL);
             return -1;

@@ -75,6 +75,24 @@ def test_subnormal_inputs_are_read_as_zero(dtype):
         np.testing.assert_allclose(out, X.astype(np.float64) @ net.params[0][0].astype(np.float64), rtol=1e-2)
 
 
+def test_float32_subnormal_data_reaches_a_float64_network_as_the_numbers_they_are():
+    """float32 data below float32's smallest normal number are normal float64 numbers: a float64 network, the
+    lecture's functions included, reads them as NumPy's cast does, whichever byte order they come in (native
+    float32 was converted in the kernels' flush-to-zero mode, and read as 0; big-endian went through NumPy)."""
+    X32 = np.array([[1e-39], [-5e-40], [1e-38], [2e-38]], dtype=np.float32)  # the first three are subnormal
+    assert (np.abs(X32[:3]) < np.finfo(np.float32).tiny).all()
+    want = X32.astype(np.float64) * 1e38
+    for X in (X32, X32.astype(">f4")):
+        net = mlpext.MLP([1, 1], output_activation="identity", loss="mse", dtype=np.float64, seed=0)
+        net.params[0][0][...], net.params[0][1][...] = 1e38, 0.0
+        np.testing.assert_allclose(net.forward(X), want, rtol=1e-15)
+        W1, b1 = np.full((1, 1), 1e38), np.zeros(1)
+        W2, b2 = np.ones((1, 1)), np.zeros(1)
+        A1, _ = mlpext.forward(X, W1, b1, W2, b2)
+        np.testing.assert_allclose(A1, 1 / (1 + np.exp(-want)), rtol=1e-15)
+    assert ieee_here()
+
+
 def test_the_callers_mode_is_back_after_every_kind_of_call():
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]])
