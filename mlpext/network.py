@@ -818,7 +818,8 @@ def _opening_kind(f):
 def _load(cls, f, name):
     save = f"{SAVE_FORMAT}.save"
     try:
-        size = f.seek(0, os.SEEK_END)
+        f.seek(0, os.SEEK_END)
+        size = f.tell()  # (not seek's result: io's contract gives it, some file-likes return None)
         f.seek(0)
     except (AttributeError, io.UnsupportedOperation) as exc:  # a zip archive is read from its end
         raise ValueError(f"{name}: load needs a seekable binary file ({exc})") from None
