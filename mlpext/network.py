@@ -88,6 +88,18 @@ def _real(value, what, low=0.0, high=math.inf, high_open=False, low_open=False):
     return value
 
 
+def _as_array(value, what):
+    """value as an ndarray (itself if it is one); NumPy's failure to make one (a ragged list, an __array__ that
+    returns something else) is the TypeError naming `what` that the computation's own checks raise."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be a real numeric array, got {type(value).__name__} that NumPy cannot turn "
+                        f"into one ({exc})") from None
+
+
 def _count(value, what, low=0):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be an int, got {type(value).__name__}")
@@ -391,12 +403,12 @@ class _NetBase:
         """y as given, except that a 1-D y becomes a column when the network has one output and the loss is not
         cross_entropy, and that cross_entropy's 1-D y must hold integers (class labels)."""
         if self._loss == "cross_entropy":
-            y = y if isinstance(y, np.ndarray) else np.asarray(y)
+            y = _as_array(y, "y")
             if y.ndim == 1 and y.dtype.kind not in "iu":
                 raise ValueError(f"cross_entropy takes y as int class labels (n,) or as rows (n, classes); got a "
                                  f"1-D array of dtype {y.dtype} (if these are labels, pass y.astype(int))")
         elif self._layer_sizes[-1] == 1:
-            y = y if isinstance(y, np.ndarray) else np.asarray(y)
+            y = _as_array(y, "y")
             if y.ndim == 1:
                 y = y.reshape(-1, 1)
         return y
@@ -404,7 +416,10 @@ class _NetBase:
     @staticmethod
     def _rows(X):
         """The number of rows of X (0 if X is not at least 1-D); the computation reports bad shapes."""
-        shape = np.shape(X)
+        try:
+            shape = np.shape(X)
+        except (TypeError, ValueError):  # NumPy cannot make an array of X: the computation says so, naming X
+            return 0
         return shape[0] if len(shape) >= 1 else 0
 
     # --- the public methods
@@ -512,7 +527,7 @@ class _NetBase:
                                   "(or pass progress=False)") from None
         shuffle = bool(shuffle)
         try:  # the checks of X and y: their errors carry mlpext_epochs = 0 as the computation's do
-            X = X if isinstance(X, np.ndarray) else np.asarray(X)
+            X = _as_array(X, "X")
             y = self._prepare_y(y)
         except BaseException as exc:
             _record_run(exc, np.empty(0), from_computation=False)
@@ -527,7 +542,13 @@ class _NetBase:
                 _record_run(exc, np.empty(0), from_computation=True)
                 raise
 
-        history = np.empty(epochs, dtype=np.float64)
+        try:
+            history = np.empty(epochs, dtype=np.float64)
+        except (MemoryError, ValueError):  # (NumPy's "array is too big" is a ValueError): as the computation says it
+            exc = MemoryError(f"MLP.fit(): the loss history of {epochs} epochs ({epochs * 8 / 2**30:.1f} GiB) does "
+                              "not fit in memory; run fewer epochs per call")
+            _record_run(exc, np.empty(0), from_computation=False)
+            raise exc from None
         done = 0
         chunk = 1  # with a progress bar alone: grown so that each call lasts about 0.1 s
         write = print

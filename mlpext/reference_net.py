@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from mlpext.network import _NetBase
+from mlpext.network import _NetBase, _as_array
 
 __all__ = ["NumpyMLP", "activate", "activation_derivative", "xoshiro256ss_next", "shuffled_order"]
 
@@ -252,7 +252,7 @@ class NumpyMLP(_NetBase):
                     raise ValueError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
 
     def _data(self, a, what, shape):
-        a = np.asarray(a)
+        a = _as_array(a, what)
         if a.dtype.kind not in "biuf":
             raise TypeError(f"{what} must hold real numbers, got dtype {a.dtype}")
         if a.ndim != len(shape) or any(s is not None and d != s for d, s in zip(a.shape, shape)):
@@ -267,7 +267,7 @@ class NumpyMLP(_NetBase):
 
     def _check_y(self, y, n):
         classes = self._layer_sizes[-1]
-        y = np.asarray(y)
+        y = _as_array(y, "y")
         if self._loss == "cross_entropy" and y.ndim == 1 and y.dtype.kind in "iu":  # class labels
             if y.shape != (n,):
                 raise ValueError(f"y has shape {y.shape}, expected ({n},)")

@@ -388,12 +388,19 @@ def test_errors_of_the_data_checks_carry_zero_epochs(cls):
         assert info.value.mlpext_epochs == 0 and info.value.mlpext_losses.shape == (0,)
         assert info.value.mlpext_batches == 0
     assert snapshot(net) == before
-    # the checks made before the computation is called: float class labels, ragged X
+    # the checks made before the computation is called: float class labels (ValueError); data NumPy cannot make
+    # an array of (TypeError naming it, as the computation's own check says it), in fit and in step
     classifier = cls([3, 4, 2], loss="cross_entropy", seed=0)
-    for X_bad, y_bad in ((np.ones((4, 3)), np.zeros(4)), ([[1.0, 2.0, 3.0], [1.0]], np.zeros(2, dtype=int))):
-        with pytest.raises(ValueError) as info:
+    ragged = [[1.0, 2.0, 3.0], [1.0]]
+    for X_bad, y_bad, error, name in ((np.ones((4, 3)), np.zeros(4), ValueError, "cross_entropy"),
+                                      (ragged, np.zeros(2, dtype=int), TypeError, "X"),
+                                      (np.ones((2, 3)), [[1, 0], [1]], TypeError, "y")):
+        with pytest.raises(error, match=f"{name} ") as info:
             classifier.fit(X_bad, y_bad, 2)
         assert info.value.mlpext_epochs == 0 and info.value.mlpext_batches == 0
+        with pytest.raises(error, match=f"{name} "):
+            classifier.step(X_bad, y_bad)
+    assert snapshot(classifier) == snapshot(cls([3, 4, 2], loss="cross_entropy", seed=0))
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
@@ -925,3 +932,16 @@ def test_state_is_kept_where_eps_is_too_small_to_hide_it(opt, dtype):
     for a, b in zip(c._optimizer_state(), r._optimizer_state()):
         if a.dtype.kind == "f":
             np.testing.assert_allclose(a, b, rtol=RTOL[np.dtype(dtype)], atol=0)  # the subnormal v kept too
+
+
+@pytest.mark.parametrize("hooks", [{}, {"callback": lambda e, loss: None}, {"verbose": 1}])
+def test_a_loss_history_too_large_is_the_same_memory_error_with_or_without_hooks(hooks):
+    """fit(epochs=2**62): the history of 2**62 losses cannot be allocated. Without hooks the computation says so;
+    with a callback or verbose fit allocates it itself, and said NumPy's "array is too big" (a ValueError). Both
+    are now the MemoryError naming the history, with mlpext_epochs = 0 and the network untouched."""
+    net = MLP([2, 3, 1], seed=0)
+    before = snapshot(net)
+    with pytest.raises(MemoryError, match=r"MLP\.fit\(\): the loss history of 4611686018427387904 epochs") as info:
+        net.fit(np.zeros((4, 2)), np.zeros((4, 1)), 2**62, **hooks)
+    assert info.value.mlpext_epochs == 0 and info.value.mlpext_batches == 0
+    assert snapshot(net) == before
