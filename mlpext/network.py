@@ -14,12 +14,14 @@ NumPy, so a file saved by one loads into the other.
 """
 import contextlib
 import difflib
+import functools
 import inspect
 import io
 import json
 import math
 import numbers
 import os
+import re
 import shutil
 import stat
 import struct
@@ -98,6 +100,32 @@ def _as_array(value, what):
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be a real numeric array, got {type(value).__name__} that NumPy cannot turn "
                         f"into one ({exc})") from None
+
+
+_CORE_ENTRIES = ("MLP.forward()", "MLP.loss()", "MLP.fit()")  # the names the computation's entry points give
+_CORE_LISTS = re.compile(r"\b(weights|biases)\[(\d+)\]")  # its list arguments: params[k][0], params[k][1]
+
+
+def _named(method):
+    """A public method whose errors from the computation name it and the network's own attributes: the
+    computation's entry points name themselves (MLP.forward, MLP.loss, MLP.fit, which predict, gradients and step
+    call too) and the parameters as their list arguments weights[k] and biases[k], which are params[k][0] and
+    params[k][1]. The exception keeps its type and attributes; only its message changes."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def named(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except (TypeError, ValueError, MemoryError) as exc:
+                text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
+                entry = next((e for e in _CORE_ENTRIES if text.startswith(e)), None)
+                if entry is not None:
+                    text = _CORE_LISTS.sub(lambda m: f"params[{m[2]}][{0 if m[1] == 'weights' else 1}]",
+                                           text[len(entry):])
+                    exc.args = (f"{method}(){text}",)
+                raise
+        return named
+    return wrap
 
 
 def _count(value, what, low=0):
@@ -424,10 +452,12 @@ class _NetBase:
 
     # --- the public methods
 
+    @_named("MLP.forward")
     def forward(self, X):
         """The network's output for X (n, inputs): the output activation's values, (n, outputs)."""
         return self._net_forward(X)
 
+    @_named("MLP.predict")
     def predict(self, X):
         """Predictions for X.
 
@@ -442,6 +472,7 @@ class _NetBase:
             return (out >= 0.5).astype(np.int64)
         return out
 
+    @_named("MLP.predict_proba")
     def predict_proba(self, X):
         """Class probabilities for X; classification losses only (bce: the sigmoid outputs, cross_entropy: the
         softmax rows). ValueError for the regression losses."""
@@ -450,10 +481,12 @@ class _NetBase:
                              f"loss is {self._loss!r}")
         return self._net_forward(X)
 
+    @_named("MLP.loss")
     def loss(self, X, y):
         """The loss of the network on (X, y), a float. Nothing is updated."""
         return self._net_loss(X, self._prepare_y(y), None)
 
+    @_named("MLP.gradients")
     def gradients(self, X, y):
         """∂loss/∂param on (X, y): a list of (dW, db) pairs of new arrays, one per layer. Nothing is updated.
 
@@ -463,12 +496,14 @@ class _NetBase:
         self._net_loss(X, self._prepare_y(y), flat)
         return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(flat) // 2)]
 
+    @_named("MLP.step")
     def step(self, X, y):
         """One optimizer step on the batch (X, y), in place; returns the loss before the step."""
         y = self._prepare_y(y)
         losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False)
         return float(losses[0])
 
+    @_named("MLP.fit")
     def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False, comm=None):
         """Train for `epochs` epochs on (X, y), in place; returns each epoch's mean loss (float64 array).
 

@@ -230,13 +230,13 @@ def test_private_functions_check_their_arrays():
 
 
 def test_errors_name_the_public_method():
-    """Messages from the C side name the MLP method that ran (MLP.fit for fit and step, MLP.forward for forward,
-    predict and predict_proba, MLP.loss for loss and gradients), not the private _core function."""
+    """Messages from the C side name the MLP method the caller called (predict, not the forward pass it runs;
+    tests/network/test_network.py checks every method), not the private _core function."""
     net = mlpext.MLP([2, 3, 1], seed=0)
     bad_X, y = np.zeros((4, 3)), np.zeros((4, 1))
     calls = {
         "MLP.fit()": lambda: net.fit(bad_X, y, epochs=1),
-        "MLP.forward()": lambda: net.predict(bad_X),
+        "MLP.predict()": lambda: net.predict(bad_X),
         "MLP.loss()": lambda: net.loss(bad_X, y),
     }
     for name, call in calls.items():

@@ -945,3 +945,28 @@ def test_a_loss_history_too_large_is_the_same_memory_error_with_or_without_hooks
         net.fit(np.zeros((4, 2)), np.zeros((4, 1)), 2**62, **hooks)
     assert info.value.mlpext_epochs == 0 and info.value.mlpext_batches == 0
     assert snapshot(net) == before
+
+
+def test_errors_name_the_method_called_and_the_networks_own_arrays():
+    """predict, predict_proba, gradients and step run the computation's forward, loss and fit entry points: their
+    errors name the method the caller called, and a parameter as params[k][0] or params[k][1] (the computation's
+    weights[k] and biases[k]); the exception keeps its type and attributes."""
+    net = MLP([3, 4, 2], loss="cross_entropy", seed=0)
+    X, y = np.ones((5, 3)), np.zeros(5, dtype=np.int64)
+    for method, call in (("forward", lambda: net.forward(X[:, :2])), ("predict", lambda: net.predict(X[:, :2])),
+                         ("predict_proba", lambda: net.predict_proba(X[:, :2])),
+                         ("loss", lambda: net.loss(X[:, :2], y)), ("gradients", lambda: net.gradients(X[:, :2], y)),
+                         ("step", lambda: net.step(X[:, :2], y)), ("fit", lambda: net.fit(X[:, :2], y, 1))):
+        with pytest.raises(ValueError, match=rf"^MLP\.{method}\(\): X must have shape \(5, 3\) to match "
+                                             rf"params\[0\]\[0\] of shape \(3, 4\), got shape \(5, 2\)$"):
+            call()
+    W, b = net.params[1]
+    net.params[1] = (np.asfortranarray(W), b)
+    with pytest.raises(ValueError, match=r"^MLP\.step\(\): params\[1\]\[0\] must be C-contiguous.*"
+                                         r"np\.ascontiguousarray\(params\[1\]\[0\]\)") as info:
+        net.step(X, y)
+    assert info.type is ValueError
+    net.params[1] = (W, b[:1])
+    with pytest.raises(ValueError, match=r"^MLP\.fit\(\): params\[1\]\[1\] ") as info:
+        net.fit(X, y, 1)
+    assert info.value.mlpext_epochs == 0
