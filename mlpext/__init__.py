@@ -12,8 +12,8 @@ The seven functions below carry the lecture's variable names and do what its Num
 
 `mlpext.reference` holds the same functions in pure NumPy, written as the lecture writes them.
 
-Networks of any depth, with other activations, losses (PyTorch's definitions) and optimizers (SGD, Adam, RMSprop, AdamW),
-trained by the same C core:
+Networks of any depth, with other activations, losses (PyTorch's definitions) and optimizers (SGD, Adam,
+RMSprop, AdamW), trained by the same C core:
 
     net = mlpext.MLP([2, 16, 1], activation="tanh", loss="bce", optimizer="adam", learning_rate=0.01, seed=0)
     history = net.fit(X, y, epochs=500, batch_size=32)

@@ -1088,9 +1088,8 @@ class MLP(_NetBase):
         Scalars are computed in float64 and rounded to dtype, as torch does for float32 tensors.
         momentum and nesterov are used by sgd only (rmsprop refuses momentum != 0), betas by adam and adamw, eps
         by adam, adamw and rmsprop (all checked, otherwise ignored; those three refuse an eps that rounds to 0 in
-        dtype, below about 7e-46 in float32); alpha by rmsprop only (another optimizer
-        with alpha other than its default 0.99 is a ValueError: scikit-learn's alpha is an L2 penalty, here
-        weight_decay).
+        dtype, below about 7e-46 in float32); alpha by rmsprop only (another optimizer with alpha other than its
+        default 0.99 is a ValueError: scikit-learn's alpha is an L2 penalty, here weight_decay).
         The state each keeps is named by the C core's optimizer table (torch's state keys: momentum_buffer;
         step, exp_avg, exp_avg_sq; square_avg): see mlpext.network.state_names.
         learning_rate and weight_decay can be changed between calls (net.learning_rate = 0.001).
