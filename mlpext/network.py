@@ -4,17 +4,17 @@
 parameters and the optimizer state, the `fit` loop's printing / callback / progress bar, `predict`,
 `predict_proba`, `save` and `load`. A subclass supplies three computations:
 
-    _net_forward(X)                           -> the network's output
-    _net_loss(X, y, grads)                    -> the loss (float); fills grads (list of 2L arrays) if given
-    _net_fit(X, y, epochs, batch_size, shuffle) -> float64 losses of each epoch; updates the parameters, the
-                                                 optimizer state and the shuffle RNG state in place
+    _net_forward(X, where)                    -> the network's output
+    _net_loss(X, y, grads, where)             -> the loss (float); fills grads (list of 2L arrays) if given
+    _net_fit(X, y, epochs, batch_size, shuffle, where) -> float64 losses of each epoch; updates the parameters,
+                                                 the optimizer state and the shuffle RNG state in place
+    (where, with a default: the public method called, for the names in an error's message)
 
 `MLP` supplies them from the C core; the NumPy oracle `mlpext.reference_net.NumpyMLP` supplies them in plain
 NumPy, so a file saved by one loads into the other.
 """
 import contextlib
 import difflib
-import functools
 import inspect
 import io
 import json
@@ -106,26 +106,16 @@ _CORE_ENTRIES = ("MLP.forward()", "MLP.loss()", "MLP.fit()")  # the names the co
 _CORE_LISTS = re.compile(r"\b(weights|biases)\[(\d+)\]")  # its list arguments: params[k][0], params[k][1]
 
 
-def _named(method):
-    """A public method whose errors from the computation name it and the network's own attributes: the
+def _name_core_error(exc, where):
+    """exc, raised by the computation for the public method `where`, named as the caller knows things: the
     computation's entry points name themselves (MLP.forward, MLP.loss, MLP.fit, which predict, gradients and step
     call too) and the parameters as their list arguments weights[k] and biases[k], which are params[k][0] and
     params[k][1]. The exception keeps its type and attributes; only its message changes."""
-    def wrap(fn):
-        @functools.wraps(fn)
-        def named(self, *args, **kwargs):
-            try:
-                return fn(self, *args, **kwargs)
-            except (TypeError, ValueError, MemoryError) as exc:
-                text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
-                entry = next((e for e in _CORE_ENTRIES if text.startswith(e)), None)
-                if entry is not None:
-                    text = _CORE_LISTS.sub(lambda m: f"params[{m[2]}][{0 if m[1] == 'weights' else 1}]",
-                                           text[len(entry):])
-                    exc.args = (f"{method}(){text}",)
-                raise
-        return named
-    return wrap
+    text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
+    entry = next((e for e in _CORE_ENTRIES if text.startswith(e)), None)
+    if entry is not None:
+        text = _CORE_LISTS.sub(lambda m: f"params[{m[2]}][{0 if m[1] == 'weights' else 1}]", text[len(entry):])
+        exc.args = (f"{where}(){text}",)
 
 
 def _count(value, what, low=0):
@@ -452,12 +442,10 @@ class _NetBase:
 
     # --- the public methods
 
-    @_named("MLP.forward")
     def forward(self, X):
         """The network's output for X (n, inputs): the output activation's values, (n, outputs)."""
         return self._net_forward(X)
 
-    @_named("MLP.predict")
     def predict(self, X):
         """Predictions for X.
 
@@ -465,45 +453,40 @@ class _NetBase:
         cross_entropy: the index of the largest output, int64 (n,). An integer cannot be NaN: a row whose outputs
         are NaN (NaN in X, or a network that diverged) predicts 0; predict_proba shows the NaN.
         """
-        out = self._net_forward(X)
+        out = self._net_forward(X, "MLP.predict")
         if self._loss == "cross_entropy":
             return np.argmax(out, axis=1).astype(np.int64)
         if self._loss == "bce":
             return (out >= 0.5).astype(np.int64)
         return out
 
-    @_named("MLP.predict_proba")
     def predict_proba(self, X):
         """Class probabilities for X; classification losses only (bce: the sigmoid outputs, cross_entropy: the
         softmax rows). ValueError for the regression losses."""
         if self._loss not in CLASSIFICATION_LOSSES:
             raise ValueError(f"predict_proba needs a classification loss (bce or cross_entropy); this network's "
                              f"loss is {self._loss!r}")
-        return self._net_forward(X)
+        return self._net_forward(X, "MLP.predict_proba")
 
-    @_named("MLP.loss")
     def loss(self, X, y):
         """The loss of the network on (X, y), a float. Nothing is updated."""
         return self._net_loss(X, self._prepare_y(y), None)
 
-    @_named("MLP.gradients")
     def gradients(self, X, y):
         """∂loss/∂param on (X, y): a list of (dW, db) pairs of new arrays, one per layer. Nothing is updated.
 
         For loss="lecture", the gradient of ½·Σ(y − ŷ)², the objective whose step the lecture takes (loss() reports
         the figure the lecture prints, mean |y − ŷ|)."""
         flat = [np.empty_like(a) for pair in self.params for a in pair]
-        self._net_loss(X, self._prepare_y(y), flat)
+        self._net_loss(X, self._prepare_y(y), flat, "MLP.gradients")
         return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(flat) // 2)]
 
-    @_named("MLP.step")
     def step(self, X, y):
         """One optimizer step on the batch (X, y), in place; returns the loss before the step."""
         y = self._prepare_y(y)
-        losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False)
+        losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False, "MLP.step")
         return float(losses[0])
 
-    @_named("MLP.fit")
     def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False, comm=None):
         """Train for `epochs` epochs on (X, y), in place; returns each epoch's mean loss (float64 array).
 
@@ -1142,14 +1125,26 @@ class MLP(_NetBase):
 
     _MAX_LAYERS = 64  # the C core's MLP_MAX_LAYERS
 
-    def _net_forward(self, X):
-        return _core.net_forward(X, self._weights(), self._biases(), self._activations, self._leaky_slope)
+    def _net_forward(self, X, where="MLP.forward"):
+        try:
+            return _core.net_forward(X, self._weights(), self._biases(), self._activations, self._leaky_slope)
+        except (TypeError, ValueError, MemoryError) as exc:
+            _name_core_error(exc, where)
+            raise
 
-    def _net_loss(self, X, y, grads):
-        return _core.net_loss(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
-                              self._loss, grads)
+    def _net_loss(self, X, y, grads, where="MLP.loss"):
+        try:
+            return _core.net_loss(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
+                                  self._loss, grads)
+        except (TypeError, ValueError, MemoryError) as exc:
+            _name_core_error(exc, where)
+            raise
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle):
-        return _core.net_fit(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
-                             self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
-                             batch_size, shuffle, self._rng)
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit"):
+        try:
+            return _core.net_fit(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
+                                 self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
+                                 batch_size, shuffle, self._rng)
+        except (TypeError, ValueError, MemoryError) as exc:
+            _name_core_error(exc, where)
+            raise

@@ -313,10 +313,10 @@ class NumpyMLP(_NetBase):
         for k, (p, g) in enumerate(zip(params, grads)):
             step(self, p, g, [state[name][k] for name in state if name != "step"], t)
 
-    def _net_forward(self, X):
+    def _net_forward(self, X, where=None):
         return self._forward_all(self._check_X(X))[0][-1]
 
-    def _net_loss(self, X, y, grads):
+    def _net_loss(self, X, y, grads, where=None):
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         A, Z = self._forward_all(X)
@@ -327,7 +327,7 @@ class NumpyMLP(_NetBase):
             out[...] = g
         return loss
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where=None):
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         n = X.shape[0]

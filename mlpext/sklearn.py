@@ -109,6 +109,7 @@ def _activations():
 
     return {"logistic": "sigmoid", **{name: name for name in HIDDEN_ACTIVATIONS}}
 
+
 def _check_labels_in(labels, classes):
     """ValueError if any of labels (unique) is not one of classes."""
     unknown = np.setdiff1d(labels, classes)

@@ -2,7 +2,8 @@
 
 A call can run Python code after it validated an array and before it uses it: the conversion of a later argument
 (`__array__`), the `train` log line written to `sys.stdout`, a signal handler, other threads once the GIL is taken
-back. (A subclass's `__array_finalize__` ran on the copies NumPy made for a call, too; they are plain arrays now.) The binding (csrc/module.c) therefore
+back. (A subclass's `__array_finalize__` ran on the copies NumPy made for a call, too; they are plain arrays now.)
+The binding (csrc/module.c) therefore
   - owns every array it uses from validation to last use (a strong reference, taken to each item of each list of
     arrays when the call starts), so replacing a list's items frees nothing the call still uses;
   - records each validated array (data pointer, dtype, flags, shape, strides) and, after any point where Python
