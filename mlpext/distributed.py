@@ -85,7 +85,7 @@ def _local_data(net, X, y):
     if X.ndim != 2 or X.shape[1] != inputs:
         raise ValueError(f"MLP.fit(): X must have shape (n, {inputs}) (this rank's rows), got shape {X.shape}")
     n = X.shape[0]
-    y = net._prepare_y(y)
+    y, _ = net._prepare_y(y)
     y = y if isinstance(y, np.ndarray) else np.asarray(y)
     if net.loss_name == "cross_entropy" and y.ndim == 1 and y.dtype.kind in "iu":
         if y.shape != (n,):

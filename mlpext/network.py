@@ -5,10 +5,11 @@ parameters and the optimizer state, the `fit` loop's printing / callback / progr
 `predict_proba`, `save` and `load`. A subclass supplies three computations:
 
     _net_forward(X, where)                    -> the network's output
-    _net_loss(X, y, grads, where)             -> the loss (float); fills grads (list of 2L arrays) if given
-    _net_fit(X, y, epochs, batch_size, shuffle, where) -> float64 losses of each epoch; updates the parameters,
-                                                 the optimizer state and the shuffle RNG state in place
-    (where, with a default: the public method called, for the names in an error's message)
+    _net_loss(X, y, grads, where, vector)     -> the loss (float); fills grads (list of 2L arrays) if given
+    _net_fit(X, y, epochs, batch_size, shuffle, where, vector) -> float64 losses of each epoch; updates the
+                                                 parameters, the optimizer state and the shuffle RNG state in place
+    (where and vector, with defaults: the public method called and whether the caller's y was 1-D, made a
+    column by _prepare_y; for the names and shapes in an error's message)
 
 `MLP` supplies them from the C core; the NumPy oracle `mlpext.reference_net.NumpyMLP` supplies them in plain
 NumPy, so a file saved by one loads into the other.
@@ -106,15 +107,22 @@ _CORE_ENTRIES = ("MLP.forward()", "MLP.loss()", "MLP.fit()")  # the names the co
 _CORE_LISTS = re.compile(r"\b(weights|biases)\[(\d+)\]")  # its list arguments: params[k][0], params[k][1]
 
 
-def _name_core_error(exc, where):
+_CORE_Y_COLUMN = re.compile(r"^(: y must have shape \((\d+), 1\))(.*, got shape )\((\d+), 1\)$", re.S)
+
+
+def _name_core_error(exc, where, vector=False):
     """exc, raised by the computation for the public method `where`, named as the caller knows things: the
     computation's entry points name themselves (MLP.forward, MLP.loss, MLP.fit, which predict, gradients and step
     call too) and the parameters as their list arguments weights[k] and biases[k], which are params[k][0] and
-    params[k][1]. The exception keeps its type and attributes; only its message changes."""
+    params[k][1]. vector: the caller's y was 1-D, and the computation got it as a column (_prepare_y); a shape
+    error then gives the shape the caller passed, and says that (n,) is taken too. The exception keeps its type
+    and attributes; only its message changes."""
     text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
     entry = next((e for e in _CORE_ENTRIES if text.startswith(e)), None)
     if entry is not None:
         text = _CORE_LISTS.sub(lambda m: f"params[{m[2]}][{0 if m[1] == 'weights' else 1}]", text[len(entry):])
+        if vector:
+            text = _CORE_Y_COLUMN.sub(lambda m: f"{m[1]} or ({m[2]},){m[3]}({m[4]},)", text)
         exc.args = (f"{where}(){text}",)
 
 
@@ -418,8 +426,9 @@ class _NetBase:
         return out
 
     def _prepare_y(self, y):
-        """y as given, except that a 1-D y becomes a column when the network has one output and the loss is not
-        cross_entropy, and that cross_entropy's 1-D y must hold integers (class labels)."""
+        """(y, vector): y as given, except that a 1-D y becomes a column when the network has one output and the
+        loss is not cross_entropy (vector is then True, for the computations' errors to name it by the shape
+        given), and that cross_entropy's 1-D y must hold integers (class labels)."""
         if self._loss == "cross_entropy":
             y = _as_array(y, "y")
             if y.ndim == 1 and y.dtype.kind not in "iu":
@@ -428,8 +437,8 @@ class _NetBase:
         elif self._layer_sizes[-1] == 1:
             y = _as_array(y, "y")
             if y.ndim == 1:
-                y = y.reshape(-1, 1)
-        return y
+                return y.reshape(-1, 1), True
+        return y, False
 
     @staticmethod
     def _rows(X):
@@ -470,7 +479,8 @@ class _NetBase:
 
     def loss(self, X, y):
         """The loss of the network on (X, y), a float. Nothing is updated."""
-        return self._net_loss(X, self._prepare_y(y), None)
+        y, vector = self._prepare_y(y)
+        return self._net_loss(X, y, None, vector=vector)
 
     def gradients(self, X, y):
         """∂loss/∂param on (X, y): a list of (dW, db) pairs of new arrays, one per layer. Nothing is updated.
@@ -478,13 +488,14 @@ class _NetBase:
         For loss="lecture", the gradient of ½·Σ(y − ŷ)², the objective whose step the lecture takes (loss() reports
         the figure the lecture prints, mean |y − ŷ|)."""
         flat = [np.empty_like(a) for pair in self.params for a in pair]
-        self._net_loss(X, self._prepare_y(y), flat, "MLP.gradients")
+        y, vector = self._prepare_y(y)
+        self._net_loss(X, y, flat, "MLP.gradients", vector=vector)
         return [(flat[2 * k], flat[2 * k + 1]) for k in range(len(flat) // 2)]
 
     def step(self, X, y):
         """One optimizer step on the batch (X, y), in place; returns the loss before the step."""
-        y = self._prepare_y(y)
-        losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False, "MLP.step")
+        y, vector = self._prepare_y(y)
+        losses = self._net_fit(X, y, 1, max(self._rows(X), 1), False, "MLP.step", vector=vector)
         return float(losses[0])
 
     def fit(self, X, y, epochs, batch_size=None, shuffle=True, verbose=0, callback=None, progress=False, comm=None):
@@ -546,7 +557,7 @@ class _NetBase:
         shuffle = bool(shuffle)
         try:  # the checks of X and y: their errors carry mlpext_epochs = 0 as the computation's do
             X = _as_array(X, "X")
-            y = self._prepare_y(y)
+            y, vector = self._prepare_y(y)
         except BaseException as exc:
             _record_run(exc, np.empty(0), from_computation=False)
             raise
@@ -555,7 +566,7 @@ class _NetBase:
 
         if not (verbose or callback is not None or progress):
             try:
-                return self._net_fit(X, y, epochs, batch_size, shuffle)
+                return self._net_fit(X, y, epochs, batch_size, shuffle, vector=vector)
             except BaseException as exc:
                 _record_run(exc, np.empty(0), from_computation=True)
                 raise
@@ -588,7 +599,7 @@ class _NetBase:
                 stop = min(stop, epochs)
                 started = time.perf_counter()
                 computing = True
-                losses = self._net_fit(X, y, stop - done, batch_size, shuffle)
+                losses = self._net_fit(X, y, stop - done, batch_size, shuffle, vector=vector)
                 history[done:stop] = losses
                 applied, computing = stop, False
                 elapsed = time.perf_counter() - started
@@ -1132,19 +1143,19 @@ class MLP(_NetBase):
             _name_core_error(exc, where)
             raise
 
-    def _net_loss(self, X, y, grads, where="MLP.loss"):
+    def _net_loss(self, X, y, grads, where="MLP.loss", vector=False):
         try:
             return _core.net_loss(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
                                   self._loss, grads)
         except (TypeError, ValueError, MemoryError) as exc:
-            _name_core_error(exc, where)
+            _name_core_error(exc, where, vector)
             raise
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit"):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit", vector=False):
         try:
             return _core.net_fit(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
                                  self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
                                  batch_size, shuffle, self._rng)
         except (TypeError, ValueError, MemoryError) as exc:
-            _name_core_error(exc, where)
+            _name_core_error(exc, where, vector)
             raise

@@ -316,7 +316,7 @@ class NumpyMLP(_NetBase):
     def _net_forward(self, X, where=None):
         return self._forward_all(self._check_X(X))[0][-1]
 
-    def _net_loss(self, X, y, grads, where=None):
+    def _net_loss(self, X, y, grads, where=None, vector=False):
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         A, Z = self._forward_all(X)
@@ -327,7 +327,7 @@ class NumpyMLP(_NetBase):
             out[...] = g
         return loss
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle, where=None):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where=None, vector=False):
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         n = X.shape[0]

@@ -356,11 +356,11 @@ class InterruptedMLP(MLP):
     mlpext's C core does for an interrupt between mini-batches (here at an epoch boundary)."""
     calls = 0
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, vector=False):
         type(self).calls += 1
         if type(self).calls < 3:
-            return super()._net_fit(X, y, epochs, batch_size, shuffle)
-        losses = super()._net_fit(X, y, 1, batch_size, shuffle)
+            return super()._net_fit(X, y, epochs, batch_size, shuffle, vector=vector)
+        losses = super()._net_fit(X, y, 1, batch_size, shuffle, vector=vector)
         exc = KeyboardInterrupt()
         exc.mlpext_epochs, exc.mlpext_losses, exc.mlpext_batches = 1, losses, 0
         raise exc
@@ -945,6 +945,24 @@ def test_a_loss_history_too_large_is_the_same_memory_error_with_or_without_hooks
         net.fit(np.zeros((4, 2)), np.zeros((4, 1)), 2**62, **hooks)
     assert info.value.mlpext_epochs == 0 and info.value.mlpext_batches == 0
     assert snapshot(net) == before
+
+
+@pytest.mark.parametrize("hooks", [{}, {"callback": lambda e, loss: None}])
+def test_a_one_d_y_of_the_wrong_length_is_named_by_its_own_shape(hooks):
+    """A 1-D y for a one-output network reaches the computation as a column; its shape errors said "got shape
+    (4, 1)" for the y of shape (4,) the caller passed. They give the shape passed, and that (n,) is taken; a 2-D
+    y's error is unchanged."""
+    net = MLP([3, 4, 1], seed=0)
+    X = np.zeros((5, 3))
+    for method, call in (("loss", lambda y: net.loss(X, y)), ("gradients", lambda y: net.gradients(X, y)),
+                         ("step", lambda y: net.step(X, y)), ("fit", lambda y: net.fit(X, y, 2, **hooks))):
+        for y in (np.zeros(4), [0.0] * 4, np.zeros(8)[::2]):
+            with pytest.raises(ValueError, match=rf"^MLP\.{method}\(\): y must have shape \(5, 1\) or \(5,\) to "
+                                                 rf"match X of shape \(5, 3\), got shape \(4,\)$"):
+                call(y)
+        with pytest.raises(ValueError, match=rf"^MLP\.{method}\(\): y must have shape \(5, 1\) to match X of "
+                                             rf"shape \(5, 3\), got shape \(4, 1\)$"):
+            call(np.zeros((4, 1)))
 
 
 def test_errors_name_the_method_called_and_the_networks_own_arrays():
