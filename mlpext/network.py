@@ -267,6 +267,7 @@ class _NetBase:
         self._eps = c["eps"]
         self._weight_decay = c["weight_decay"]
         self._dtype = c["dtype"]
+        self._weight_shapes = [(a, b) for a, b in zip(self._layer_sizes[:-1], self._layer_sizes[1:])]
         self._seed = c["seed"]
         self._leaky_slope = c["leaky_slope"]
         self._alpha = c["alpha"]
@@ -400,11 +401,40 @@ class _NetBase:
 
     # --- pieces the subclasses pass to their computations
 
-    def _weights(self):
-        return [W for W, _ in self.params]
+    def _weights(self, where="MLP.fit"):
+        """The weights, for the computation, which checks that the parameters agree with each other, with X, y and
+        the optimizer state. All of them replaced by arrays of another dtype or other hidden sizes agree with each
+        other, and would run another network than the configuration's (one save() could not write): so they are
+        checked against it here, a comparison of the shapes while they match."""
+        weights = [W for W, _ in self.params]
+        if ([getattr(W, "shape", None) for W in weights] != self._weight_shapes
+                or getattr(weights[0], "dtype", None) != self._dtype):
+            self._check_layers(where, arrays_only=True)
+        return weights
 
     def _biases(self):
         return [b for _, b in self.params]
+
+    def _check_layers(self, where, arrays_only=False):
+        """TypeError (not an array, another dtype) or ValueError (another count or shape) naming params[k][i], unless
+        net.params holds one (W, b) pair per layer of the configuration's dtype and shapes (layer_sizes).
+        arrays_only: items that are not arrays are left to the computation, whose messages say what it takes."""
+        sizes = self._layer_sizes
+        if len(self.params) != len(sizes) - 1:
+            raise ValueError(f"{where}(): params must hold {len(sizes) - 1} (W, b) pairs, one per layer of "
+                             f"layer_sizes {list(sizes)}, got {len(self.params)}")
+        for k, (W, b) in enumerate(self.params):
+            for i, a, shape in ((0, W, tuple(sizes[k:k + 2])), (1, b, (sizes[k + 1],))):
+                if not isinstance(a, np.ndarray):
+                    if arrays_only:
+                        continue
+                    raise TypeError(f"{where}(): params[{k}][{i}] must be a numpy array, got {type(a).__name__}")
+                if a.dtype != self._dtype:
+                    raise TypeError(f"{where}(): params[{k}][{i}] must have the network's dtype {self._dtype}, got "
+                                    f"{a.dtype}")
+                if a.shape != shape:
+                    raise ValueError(f"{where}(): params[{k}][{i}] must have shape {shape} (layer_sizes "
+                                     f"{list(sizes)}), got shape {a.shape}")
 
     def _hyper(self):
         beta1, beta2 = self._betas
@@ -648,6 +678,7 @@ class _NetBase:
         in place, as open(path, "wb") would: a read-only file is a PermissionError, a device or FIFO is written to,
         a hard link stays linked.
         """
+        self._check_layers("MLP.save")  # (a file load() would refuse)
         arrays = {"config": np.array(json.dumps({"format": SAVE_FORMAT, "version": SAVE_VERSION,
                                                  "config": self.get_config()})),
                   "rng": self._rng}
@@ -1091,7 +1122,9 @@ class MLP(_NetBase):
     Parameters and reproducibility
         net.params is the list of (W, b) pairs, W (fan_in, fan_out) and b (fan_out,), C-contiguous arrays of
         `dtype` (float32 or float64; the computation runs in it) that the C core updates in place. Read them, or
-        assign into them (W[...] = values). Initialization is PyTorch's nn.Linear default: with
+        assign into them (W[...] = values). Arrays put in their place must have the configuration's dtype and
+        shapes (layer_sizes): every method, and save(), raises TypeError / ValueError naming params[k][i]
+        otherwise, before anything is written. Initialization is PyTorch's nn.Linear default: with
         rng = np.random.default_rng(seed), for each layer in order W = rng.uniform(−k, k, (fan_in, fan_out)) and
         then b = rng.uniform(−k, k, fan_out), k = 1/√fan_in, drawn in float64 and cast to dtype; then the
         state of the mini-batch shuffler (xoshiro256**, 4 × uint64, redrawn while all zero) is
@@ -1138,14 +1171,14 @@ class MLP(_NetBase):
 
     def _net_forward(self, X, where="MLP.forward"):
         try:
-            return _core.net_forward(X, self._weights(), self._biases(), self._activations, self._leaky_slope)
+            return _core.net_forward(X, self._weights(where), self._biases(), self._activations, self._leaky_slope)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where)
             raise
 
     def _net_loss(self, X, y, grads, where="MLP.loss", vector=False):
         try:
-            return _core.net_loss(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
+            return _core.net_loss(X, y, self._weights(where), self._biases(), self._activations, self._leaky_slope,
                                   self._loss, grads)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where, vector)
@@ -1153,7 +1186,7 @@ class MLP(_NetBase):
 
     def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit", vector=False):
         try:
-            return _core.net_fit(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
+            return _core.net_fit(X, y, self._weights(where), self._biases(), self._activations, self._leaky_slope,
                                  self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
                                  batch_size, shuffle, self._rng)
         except (TypeError, ValueError, MemoryError) as exc:

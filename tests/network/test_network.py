@@ -19,6 +19,7 @@ exp/tanh implementations, so they differ by rounding only. Arrays are compared r
 The RNG state is compared exactly: both sides must draw the same permutations.
 """
 import _thread
+import re
 import sys
 import threading
 import time
@@ -828,6 +829,42 @@ def test_bad_parameters_touch_nothing(cls):
             assert snapshot(net) == before
     net.params[0] = (W0, b0)
     net.step(X, y)
+
+
+@pytest.mark.parametrize("cls", [MLP, NumpyMLP])
+@pytest.mark.parametrize("change", ["dtype", "hidden", "fewer_layers"])
+def test_all_parameters_replaced_consistently_are_checked_against_the_configuration(cls, change, tmp_path):
+    """Every parameter replaced, so that they agree with each other and with X and y, but not with the
+    configuration (another dtype, another hidden width, another number of layers), with plain SGD (no optimizer
+    state to disagree with): MLP ran another network than its own (net.dtype and net.layer_sizes stale) and
+    save() wrote a file load() refuses. Now every method raises, naming params[k][i], with nothing written."""
+    X, y = make_data("real")
+    net = cls([X.shape[1], 4, y.shape[1]], seed=0, optimizer="sgd", dtype=np.float32)
+    if change == "dtype":
+        net.params = [(W.astype(np.float64), b.astype(np.float64)) for W, b in net.params]
+        error, where = TypeError, r"params\[0\]\[0\] must have the network's dtype float32, got float64"
+    elif change == "hidden":
+        wider = cls([X.shape[1], 8, y.shape[1]], seed=1, optimizer="sgd", dtype=np.float32)
+        net.params = wider.params
+        error, where = ValueError, r"params\[0\]\[0\] must have shape \(\d+, 4\) .*got shape \(\d+, 8\)"
+    else:
+        single = cls([X.shape[1], y.shape[1]], seed=1, optimizer="sgd", dtype=np.float32)
+        net.params = single.params
+        error, where = ValueError, r"params must hold 2 \(W, b\) pairs, one per layer of layer_sizes .*, got 1"
+    before = snapshot(net)
+    calls = {"fit": lambda: net.fit(X, y, 2, batch_size=3), "step": lambda: net.step(X, y),
+             "forward": lambda: net.forward(X), "predict": lambda: net.predict(X), "loss": lambda: net.loss(X, y),
+             "gradients": lambda: net.gradients(X, y)}
+    for method, call in calls.items():
+        with pytest.raises(error) as info:
+            call()
+        if cls is MLP:
+            assert re.search(rf"^MLP\.{method}\(\): {where}", str(info.value)), str(info.value)
+        assert snapshot(net) == before
+    if cls is MLP:
+        with pytest.raises(error, match=rf"^MLP\.save\(\): {where}"):
+            net.save(tmp_path / "net.npz")
+        assert not (tmp_path / "net.npz").exists()
 
 
 def test_mlp_rejects_what_the_c_core_needs():
