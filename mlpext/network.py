@@ -644,17 +644,22 @@ class _NetBase:
                 if bar is not None:
                     bar.update(stop - done)
                     bar.set_postfix(loss=f"{history[stop - 1]:.4g}", refresh=False)
-                    chunk = max(1, min(chunk * 4, int(chunk * 0.1 / max(elapsed, 1e-9))))
+                    # from the epochs this call ran (a callback's or verbose's calls run fewer than chunk)
+                    ran = stop - done
+                    chunk = max(1, min(ran * 4, int(ran * 0.1 / max(elapsed, 1e-9))))
                 done = stop
                 if halt:
-                    return history[:done].copy()
+                    break
+            if bar is not None:
+                bar, closing = None, bar
+                closing.close()  # (an error here still says what ran: every epoch done)
         except BaseException as exc:
             _record_run(exc, history[:applied], from_computation=computing)
+            if bar is not None:  # the bar's last write failing too (a closed stderr) must not replace exc
+                with contextlib.suppress(Exception):
+                    bar.close()
             raise
-        finally:
-            if bar is not None:
-                bar.close()
-        return history
+        return history if done == epochs else history[:done].copy()
 
     def _verbose_line(self, epoch, loss):
         """verbose's line: the lecture's `Epoch: e, Loss: l`, l with 4 significant digits (a regression loss of

@@ -19,6 +19,8 @@ exp/tanh implementations, so they differ by rounding only. Arrays are compared r
 The RNG state is compared exactly: both sides must draw the same permutations.
 """
 import _thread
+import contextlib
+import io
 import re
 import sys
 import threading
@@ -350,6 +352,75 @@ def test_raising_progress_bar_carries_what_ran(cls, monkeypatch):
         net.fit(X, y, epochs=10**6, batch_size=4, progress=True)
     assert info.value.mlpext_epochs >= 2
     check_carried(cls, info.value, X, y, net, None)
+
+
+def fake_tqdm(monkeypatch, bar):
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = bar
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+
+
+class QuietBar:
+    def __init__(self, total, unit):
+        pass
+
+    def update(self, k):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def write(self, line):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("hooks", [{"callback": lambda e, loss: None}, {"verbose": 1}], ids=["callback", "verbose"])
+def test_a_progress_bar_with_a_callback_or_verbose_runs_every_epoch(cls, hooks, monkeypatch):
+    """With a callback (or verbose=1) every call to the computation runs one epoch, whatever the bar's chunk
+    length says; that length grew fourfold a call regardless, and after about 512 calls int(chunk * 0.1 /
+    elapsed) met an infinite float: OverflowError in the middle of the fit. 1200 epochs, as many as the hooks
+    alone (bit for bit)."""
+    fake_tqdm(monkeypatch, QuietBar)
+    X, y = make_data("real", n=6)
+    net, twin = cls(SIZES, **NET_KWARGS), cls(SIZES, **NET_KWARGS)
+    with contextlib.redirect_stdout(io.StringIO()):
+        history = net.fit(X, y, 1200, batch_size=4, progress=True, **hooks)
+    assert history.tobytes() == twin.fit(X, y, 1200, batch_size=4).tobytes()
+    assert snapshot(net) == snapshot(twin)
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("stop", ["callback", "bar", "none"])
+def test_a_progress_bar_that_cannot_close_does_not_hide_what_ran(cls, stop, monkeypatch):
+    """The bar's close() writes its last state; with stderr a closed pipe it raises too. It ran in fit's finally
+    clause, so its exception replaced the one fit had recorded (a callback's KeyboardInterrupt became the bar's
+    BrokenPipeError, without mlpext_epochs), and after a complete fit it escaped with no attributes at all. Now
+    the first exception propagates with what ran, and a close() that fails after every epoch says they all ran."""
+    class BrokenPipeBar(QuietBar):
+        def update(self, k):
+            if stop == "bar":
+                raise BrokenPipeError(32, "Broken pipe")
+
+        def close(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    fake_tqdm(monkeypatch, BrokenPipeBar)
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+
+    def callback(epoch, loss):
+        if stop == "callback" and epoch == 4:
+            raise KeyboardInterrupt
+
+    expected = {"callback": KeyboardInterrupt, "bar": BrokenPipeError, "none": BrokenPipeError}[stop]
+    with pytest.raises(expected) as info:
+        net.fit(X, y, 7, batch_size=4, progress=True, callback=callback)
+    check_carried(cls, info.value, X, y, net, {"callback": 5, "bar": 1, "none": 7}[stop])
 
 
 class InterruptedMLP(MLP):
