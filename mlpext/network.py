@@ -340,7 +340,9 @@ class _NetBase:
 
     @property
     def weight_decay(self):
-        """The L2 penalty coefficient added to the gradients (writable: takes effect at the next step or fit)."""
+        """The weight decay: weight_decay·p added to each gradient (sgd, adam, rmsprop: an L2 penalty), or for adamw
+        decoupled, p = p·(1 − learning_rate·weight_decay) before the step. Writable: takes effect at the next step
+        or fit."""
         return self._weight_decay
 
     @weight_decay.setter
