@@ -3,6 +3,7 @@
 Skipped when scikit-learn or Pillow is missing (pip install scikit-learn Pillow, or pip install ".[digits]").
 """
 import importlib.util
+import io
 import json
 import os
 import re
@@ -190,6 +191,27 @@ def test_shipped_network_loads_and_reads_the_digits(data):
     rendered = np.array([digits.image_to_digit(draw(x)) for x in X[::5]])
     accuracy = np.mean(net.predict(rendered.astype(np.float32) / 16.0) == y[::5])
     assert accuracy >= 0.97
+
+
+@pytest.mark.skipif(not mlpext._core.build_info()["simd"].startswith(("avx2", "avx512f")),
+                    reason="the shipped network was trained by the fused (FMA) kernels; the portable kernels round "
+                           "each product and train other bits (docs/design.md, 'Which layers fuse')")
+def test_the_shipped_network_is_what_its_regeneration_writes():
+    """The README: `python -m mlpext.digits --save-model mlpext/data/digits_mlp.npz` regenerates the shipped
+    network. It trains train_model() on every digit: the shipped file must be that network as save() writes it
+    now, every array bit for bit (weights, Adam's state, the shuffle RNG) and the configuration (the save format's
+    version too), so that a loaded copy continues as a regenerated one. (A file saved by an older format or core
+    failed this: version 1, and 287 of Adam's moments 0 where the core now leaves about 1e-37.)"""
+    trained = io.BytesIO()
+    digits.train_model().save(trained)
+    trained.seek(0)
+    with np.load(digits.MODEL_PATH) as shipped, np.load(trained) as regenerated:
+        assert sorted(shipped.files) == sorted(regenerated.files)
+        assert json.loads(str(shipped["config"])) == json.loads(str(regenerated["config"]))
+        for key in shipped.files:
+            if key != "config":
+                assert shipped[key].dtype == regenerated[key].dtype, key
+                assert shipped[key].tobytes() == regenerated[key].tobytes(), key
 
 
 def test_load_model_trains_only_when_the_shipped_network_is_missing(tmp_path, monkeypatch, capsys):
