@@ -5,6 +5,10 @@ Each notebook ends with a cell that asserts that the NumPy and mlpext numbers ag
 notebooks' claims against the current build. Skipped unless the `notebooks` extra is installed (nbclient,
 nbformat, ipykernel, matplotlib).
 
+The lecture's `Epoch: e, Loss: l` lines that the notebooks print (the lecture's loop, mlpext.train, MLP.fit's
+verbose) are deterministic, unlike the timings: each code cell must print the same ones as its committed outputs, so
+that a change of what the code prints fails here until the notebooks are re-executed (notebooks/execute.py).
+
 The kernel is started from this interpreter (sys.executable), and the directory that this process imports mlpext
 from is put first on its PYTHONPATH, so the kernel imports the same mlpext as the tests (the installed package, or
 the checkout's in-place build). A cell appended to each notebook (in memory; the files are not written) checks that.
@@ -12,6 +16,7 @@ the checkout's in-place build). A cell appended to each notebook (in memory; the
 import json
 import os
 import pathlib
+import re
 import sys
 
 import pytest
@@ -54,6 +59,32 @@ def kernel_env():
 
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("ko/*.ipynb"))
 
+# The lecture's line, `Epoch: e, Loss: l`, as a line of its own: the only printed lines compared with the committed
+# outputs. Timings, and the last-bit agreement of NumPy and mlpext (BLAS and CPU dependent), are not.
+EPOCH_LINE = re.compile(r"Epoch: \d+, Loss: \S+")
+
+
+def epoch_lines(nb):
+    """{code cell index: its `Epoch: e, Loss: l` lines on stdout}, for the cells that print any. The cell's
+    stdout is joined first: the kernel cuts a printout into stream outputs wherever its output was flushed."""
+    lines = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        stdout = "".join(out.text for out in cell.get("outputs", [])
+                         if out.output_type == "stream" and out.name == "stdout")
+        found = [line for line in stdout.splitlines() if EPOCH_LINE.fullmatch(line)]
+        if found:
+            lines[index] = found
+    return lines
+
+
+def test_the_notebooks_commit_epoch_lines():
+    # Without committed Epoch lines, the comparison in test_notebook_runs would compare nothing.
+    committed = {path.relative_to(NOTEBOOKS).as_posix() for path in PATHS
+                 if epoch_lines(nbformat.read(path, as_version=4))}
+    assert {"02_xor_training.ipynb", "06_digits.ipynb", "ko/02_xor_training.ipynb"} <= committed
+
 
 def test_there_are_korean_notebooks():
     assert len(list(NOTEBOOKS.glob("ko/*.ipynb"))) >= 4
@@ -62,6 +93,7 @@ def test_there_are_korean_notebooks():
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: str(p.relative_to(NOTEBOOKS)))
 def test_notebook_runs(path, kernel_specs):
     nb = nbformat.read(path, as_version=4)
+    committed = epoch_lines(nb)  # before the execution replaces the outputs
     expected = str(pathlib.Path(mlpext.__file__).resolve())
     nb.cells.append(nbformat.v4.new_code_cell(
         "import pathlib as _pathlib, mlpext as _mlpext\n"
@@ -76,3 +108,8 @@ def test_notebook_runs(path, kernel_specs):
             client.kc.stop_channels()
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+    printed = epoch_lines(nb)
+    for index in sorted(committed.keys() | printed.keys()):
+        assert committed.get(index, []) == printed.get(index, []), (
+            f"{path.relative_to(NOTEBOOKS)}, cell {index}: the committed outputs' Epoch lines (first) are not what "
+            f"the cell prints now (second); re-execute the notebook with notebooks/execute.py")
