@@ -7,7 +7,8 @@ nbformat, ipykernel, matplotlib).
 
 The lecture's `Epoch: e, Loss: l` lines that the notebooks print (the lecture's loop, mlpext.train, MLP.fit's
 verbose) are deterministic, unlike the timings: each code cell must print the same ones as its committed outputs, so
-that a change of what the code prints fails here until the notebooks are re-executed (notebooks/execute.py).
+that a change of what the code prints fails here until the notebooks are re-executed (notebooks/execute.py). On
+the fused (FMA) kernels only, which wrote them.
 
 The kernel is started from this interpreter (sys.executable), and the directory that this process imports mlpext
 from is put first on its PYTHONPATH, so the kernel imports the same mlpext as the tests (the installed package, or
@@ -62,6 +63,9 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("ko/*.ipynb"))
 # The lecture's line, `Epoch: e, Loss: l`, as a line of its own: the only printed lines compared with the committed
 # outputs. Timings, and the last-bit agreement of NumPy and mlpext (BLAS and CPU dependent), are not.
 EPOCH_LINE = re.compile(r"Epoch: \d+, Loss: \S+")
+# They are compared where the kernels are those that wrote them, the fused (FMA) ones: the portable kernels (Apple
+# silicon, MSVC, MLPEXT_SIMD=generic) round each product, and a long float32 training drifts apart from those bits.
+FUSED = mlpext._core.build_info()["simd"].startswith(("avx2", "avx512f"))
 
 
 def epoch_lines(nb):
@@ -108,6 +112,8 @@ def test_notebook_runs(path, kernel_specs):
             client.kc.stop_channels()
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+    if not FUSED:  # the committed outputs come from the fused kernels; the portable ones train other bits
+        return
     printed = epoch_lines(nb)
     for index in sorted(committed.keys() | printed.keys()):
         assert committed.get(index, []) == printed.get(index, []), (
