@@ -1802,11 +1802,11 @@ static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, m
 /* The arguments a network entry may take. Each entry takes some of them, in this order (its keywords). */
 enum {
     NK_X, NK_Y, NK_WEIGHTS, NK_BIASES, NK_ACTIVATIONS, NK_SLOPE, NK_LOSS, NK_GRADS, NK_OPTIMIZER, NK_HYPER, NK_STATE,
-    NK_EPOCHS, NK_BATCH_SIZE, NK_SHUFFLE, NK_RNG, NK_OUT, N_NET_KEYS
+    NK_EPOCHS, NK_BATCH_SIZE, NK_SHUFFLE, NK_RNG, NK_OUT, NK_RECORD, N_NET_KEYS
 };
 static const char *const net_keywords[N_NET_KEYS] = {
     "X", "y", "weights", "biases", "activations", "slope", "loss", "grads", "optimizer", "hyper", "state", "epochs",
-    "batch_size", "shuffle", "rng", "out"};
+    "batch_size", "shuffle", "rng", "out", "record"};
 #define NK(key) (1u << NK_##key)
 
 typedef struct net_call net_call;
@@ -2038,6 +2038,11 @@ static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py
         (v[NK_SHUFFLE] != NULL && (nc->shuffle = PyObject_IsTrue(v[NK_SHUFFLE])) < 0)) {
         return -1;
     }
+    if (v[NK_RECORD] != NULL && !PyList_CheckExact(v[NK_RECORD])) {
+        PyErr_Format(PyExc_TypeError, "%s(): record must be a list or None, got %.200s", fname,
+                     Py_TYPE(v[NK_RECORD])->tp_name);
+        return -1;
+    }
     if (v[NK_BATCH_SIZE] != NULL && nc->batch < 1) {
         PyErr_Format(PyExc_ValueError, "%s(): batch_size must be at least 1", fname);
         return -1;
@@ -2212,7 +2217,7 @@ NET_METHOD(net_loss)
 
 PyDoc_STRVAR(net_fit_doc,
 "net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
-"        shuffle, rng)\n--\n\n"
+"        shuffle, rng, record=None)\n--\n\n"
 "`epochs` epochs of mini-batch training in place on the parameters, the optimizer state and rng; returns the\n"
 "per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay, alpha);\n"
 "state: the optimizer's, as optimizer_state(optimizer, momentum) names it: the step count (int64 (1,)) if\n"
@@ -2225,6 +2230,8 @@ PyDoc_STRVAR(net_fit_doc,
 "applied), e.mlpext_losses (float64 array of their losses) and e.mlpext_batches (int, the mini-batch steps\n"
 "applied in the unfinished epoch; 0 if it stopped at an epoch's end). The parameters, optimizer state and\n"
 "rng are exactly as after those steps.\n"
+"record: a list, or None. When every epoch ran, the losses are appended to it before the call returns, so that\n"
+"a signal raised by the interpreter as the call returns (after its last check) cannot lose them.\n"
 "Private: mlpext.MLP.fit and .step are the public face.");
 
 /* How a fit whose kernel runs without the GIL looks at Python between its mini-batches (mlp_poll): after about
@@ -2301,8 +2308,11 @@ static PyObject *net_fit_run(net_call *nc)
     }
     PyMem_Free(iwork);
     /* fit_poll_stop raised; or, once every epoch ran, a signal came after the last poll: it raises here, with the
-       epochs attached, not in the interpreter once the call has returned, where its losses would be lost */
-    if (epochs_done < (size_t)nc->epochs || PyErr_CheckSignals() < 0) {
+       epochs attached, not in the interpreter once the call has returned, where its losses would be lost. A
+       signal can still come after this check: the interpreter raises it as the call returns, so the losses go
+       to record first (appending runs no Python code), where the caller finds them either way. */
+    if (epochs_done < (size_t)nc->epochs || PyErr_CheckSignals() < 0 ||
+        (nc->v[NK_RECORD] != NULL && PyList_Append(nc->v[NK_RECORD], losses) < 0)) {
         attach_progress(epochs_done, loss_out, epochs_done, epochs_done < (size_t)nc->epochs ? batches : 0);
         Py_CLEAR(losses);
     }
@@ -2310,7 +2320,8 @@ static PyObject *net_fit_run(net_call *nc)
 }
 static const net_entry net_fit_entry = {"MLP.fit", NK(X) | NK(Y) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
                                         NK(SLOPE) | NK(LOSS) | NK(OPTIMIZER) | NK(HYPER) | NK(STATE) | NK(EPOCHS) |
-                                        NK(BATCH_SIZE) | NK(SHUFFLE) | NK(RNG), 0, PARAM_RW, PARAM, net_fit_run};
+                                        NK(BATCH_SIZE) | NK(SHUFFLE) | NK(RNG) | NK(RECORD), NK(RECORD), PARAM_RW,
+                                        PARAM, net_fit_run};
 NET_METHOD(net_fit)
 
 /* ------------------------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def net_loss(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequ
 def net_fit(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param],
             activations: Sequence[str], slope: _Real, loss: str, optimizer: str,
             hyper: Tuple[float, float, bool, float, float, float, float, float], state: Sequence[NDArray[Any]],
-            epochs: int, batch_size: int, shuffle: bool, rng: NDArray[np.uint64]) -> NDArray[np.float64]: ...
+            epochs: int, batch_size: int, shuffle: bool, rng: NDArray[np.uint64],
+            record: Optional[list[Any]] = None) -> NDArray[np.float64]: ...
 # Private: the C side of mlpext.distributed (data-parallel fit).
 def net_apply(weights: Sequence[_Param], biases: Sequence[_Param], grads: Sequence[_Param], optimizer: str,
               hyper: Tuple[float, float, bool, float, float, float, float, float],

@@ -6,8 +6,10 @@ parameters and the optimizer state, the `fit` loop's printing / callback / progr
 
     _net_forward(X, where)                    -> the network's output
     _net_loss(X, y, grads, where, vector)     -> the loss (float); fills grads (list of 2L arrays) if given
-    _net_fit(X, y, epochs, batch_size, shuffle, where, vector) -> float64 losses of each epoch; updates the
-                                                 parameters, the optimizer state and the shuffle RNG state in place
+    _net_fit(X, y, epochs, batch_size, shuffle, where, vector, record) -> float64 losses of each epoch;
+                                                 updates the parameters, the optimizer state and the shuffle RNG
+                                                 state in place; once every epoch ran, also appends the losses to
+                                                 the list record (if given) before it returns
     (where and vector, with defaults: the public method called and whether the caller's y was 1-D, made a
     column by _prepare_y; for the names and shapes in an error's message)
 
@@ -596,11 +598,14 @@ class _NetBase:
         if batch_size is None:
             batch_size, shuffle = max(self._rows(X), 1), False
 
+        # The computation appends the losses of a call that ran every epoch to `record` before returning: a signal
+        # the interpreter raises as it returns (after the computation's last check) then still finds them there.
+        record = []
         if not (verbose or callback is not None or progress):
             try:
-                return self._net_fit(X, y, epochs, batch_size, shuffle, vector=vector)
+                return self._net_fit(X, y, epochs, batch_size, shuffle, vector=vector, record=record)
             except BaseException as exc:
-                _record_run(exc, np.empty(0), from_computation=True)
+                _record_run(exc, record[0] if record else np.empty(0), from_computation=not record)
                 raise
 
         try:
@@ -631,9 +636,10 @@ class _NetBase:
                 stop = min(stop, epochs)
                 started = time.perf_counter()
                 computing = True
-                losses = self._net_fit(X, y, stop - done, batch_size, shuffle, vector=vector)
-                history[done:stop] = losses
+                self._net_fit(X, y, stop - done, batch_size, shuffle, vector=vector, record=record)
+                history[done:stop] = record[0]  # (read, not popped: an interrupt before the next line finds it)
                 applied, computing = stop, False
+                record.clear()
                 elapsed = time.perf_counter() - started
                 halt = False
                 for e in range(done, stop):
@@ -656,6 +662,9 @@ class _NetBase:
                 bar, closing = None, bar
                 closing.close()  # (an error here still says what ran: every epoch done)
         except BaseException as exc:
+            if computing and record:  # every epoch of the call ran: raised as it returned, or just after
+                history[done:stop] = record[0]
+                applied, computing = stop, False
             _record_run(exc, history[:applied], from_computation=computing)
             if bar is not None:  # the bar's last write failing too (a closed stderr) must not replace exc
                 with contextlib.suppress(Exception):
@@ -1191,11 +1200,11 @@ class MLP(_NetBase):
             _name_core_error(exc, where, vector)
             raise
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit", vector=False):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit", vector=False, record=None):
         try:
             return _core.net_fit(X, y, self._weights(where), self._biases(), self._activations, self._leaky_slope,
                                  self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
-                                 batch_size, shuffle, self._rng)
+                                 batch_size, shuffle, self._rng, record)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where, vector)
             raise

@@ -327,7 +327,7 @@ class NumpyMLP(_NetBase):
             out[...] = g
         return loss
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle, where=None, vector=False):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, where=None, vector=False, record=None):
         X = self._check_X(X)
         y = self._check_y(y, X.shape[0])
         n = X.shape[0]
@@ -351,4 +351,6 @@ class NumpyMLP(_NetBase):
                 total += loss * len(rows)
             losses[epoch] = loss if batch_size >= n else total / n  # one batch: its loss as it is
         self._rng[...] = np.array(state, dtype=np.uint64)
+        if record is not None:
+            record.append(losses)
         return losses

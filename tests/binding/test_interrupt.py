@@ -324,3 +324,63 @@ def test_fit_interrupted_in_its_last_step_reports_it(default_sigint, with_callba
     assert e.mlpext_losses.tolist() == losses.tolist()
     for (W, b), (Wt, bt) in zip(net.params, twin.params):
         assert W.tobytes() == Wt.tobytes() and b.tobytes() == bt.tobytes()
+
+
+@pytest.mark.parametrize("hooks", [{}, {"callback": lambda epoch, loss: None}], ids=["plain", "callback"])
+def test_fit_interrupted_as_the_computation_returns_reports_its_epochs(monkeypatch, hooks):
+    """A signal that comes after the computation's last check is raised by the interpreter as the call returns,
+    with its result lost: fit counted only the earlier calls' epochs (0 without a callback; one short with one),
+    though the network had trained them all. The computation now appends its losses to fit's `record` before
+    returning. Simulated here deterministically: net_fit runs, then KeyboardInterrupt is raised in its place."""
+    real = _core.net_fit
+    calls = []
+
+    def returns_then_interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2 or not hooks:
+            raise KeyboardInterrupt
+
+    X, y, W, b = net_problem(40, [6, 8, 3])
+    make_net = lambda: mlpext.MLP([6, 8, 3], optimizer="adam", seed=5)  # noqa: E731
+    net = make_net()
+    monkeypatch.setattr(mlpext.network._core, "net_fit", returns_then_interrupted)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=3, batch_size=16, **hooks)
+    monkeypatch.setattr(mlpext.network._core, "net_fit", real)
+    epochs = 2 if hooks else 3
+    twin = make_net()
+    losses = twin.fit(X, y, epochs=epochs, batch_size=16)
+    e = info.value
+    assert e.mlpext_epochs == epochs and e.mlpext_batches == 0
+    assert e.mlpext_losses.tobytes() == losses.tobytes()
+    for (W1, b1), (W2, b2) in zip(net.params, twin.params):
+        assert W1.tobytes() == W2.tobytes() and b1.tobytes() == b2.tobytes()
+
+
+def test_net_fit_record_takes_the_losses_of_a_complete_call_only():
+    """record: a list (else TypeError, before anything is written), to which a call that ran every epoch appends
+    its losses (the array it returns); a call that stops early (here on a bad label) appends nothing."""
+    X, y, W, b = net_problem(12, [4, 5, 2])
+    state = adam_state(W, b)
+    hyper = (1e-3, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99)
+    rng = np.array([1, 2, 3, 4], dtype=np.uint64)
+
+    def fit(epochs, record, labels=None):
+        acts, loss = (["tanh", "identity"], "mse") if labels is None else (["tanh", "softmax"], "cross_entropy")
+        return _core.net_fit(X, y if labels is None else labels, W, b, acts, 0.01, loss, "adam", hyper, state,
+                             epochs, 4, True, rng, record)
+
+    before = [a.copy() for a in W + b]
+    for bad in ((), {}, "list", np.zeros(0)):
+        with pytest.raises(TypeError, match=r"record must be a list or None"):
+            fit(2, bad)
+    assert all(a.tobytes() == c.tobytes() for a, c in zip(W + b, before))
+    record = ["earlier"]
+    losses = fit(2, record)
+    assert len(record) == 2 and record[0] == "earlier" and record[1] is losses and losses.shape == (2,)
+    assert fit(1, None).shape == (1,)
+    record = []
+    with pytest.raises(ValueError):
+        fit(2, record, labels=np.full(12, 7))
+    assert record == []

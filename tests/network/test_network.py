@@ -428,11 +428,11 @@ class InterruptedMLP(MLP):
     mlpext's C core does for an interrupt between mini-batches (here at an epoch boundary)."""
     calls = 0
 
-    def _net_fit(self, X, y, epochs, batch_size, shuffle, vector=False):
+    def _net_fit(self, X, y, epochs, batch_size, shuffle, vector=False, record=None):
         type(self).calls += 1
         if type(self).calls < 3:
-            return super()._net_fit(X, y, epochs, batch_size, shuffle, vector=vector)
-        losses = super()._net_fit(X, y, 1, batch_size, shuffle, vector=vector)
+            return super()._net_fit(X, y, epochs, batch_size, shuffle, vector=vector, record=record)
+        losses = super()._net_fit(X, y, 1, batch_size, shuffle, vector=vector)  # (a call cut short: no record)
         exc = KeyboardInterrupt()
         exc.mlpext_epochs, exc.mlpext_losses, exc.mlpext_batches = 1, losses, 0
         raise exc
