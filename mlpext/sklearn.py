@@ -351,6 +351,14 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = [b for _, b in self._net.params]
         self.n_layers_ = len(self.coefs_) + 1
 
+    def __setstate__(self, state):
+        """Unpickling: coefs_ and intercepts_ are the network's own arrays again. pickle restores that sharing by
+        itself, but joblib (and any pickler that stores arrays on their own) brings back copies, which an edit in
+        place would no longer reach and the next partial_fit would not update."""
+        super().__setstate__(state)
+        if hasattr(self, "_net"):
+            self._expose_params()
+
     # ------------------------------------------------------------------ training
     def _fit(self, X, y, incremental, classes=None, comm=None, precheck=None):
         """precheck: the caller's own checks of its arguments (raising ValueError), run where the other checks
@@ -583,8 +591,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (for DataFrames with string column
     names), ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``t_``, ``coefs_`` and ``intercepts_``
-    (the network's own weight arrays, ``W`` of shape (fan_in, fan_out)), ``n_layers_``, ``n_outputs_``,
-    ``out_activation_``, ``validation_scores_`` and ``best_validation_score_`` (with ``early_stopping``).
+    (the network's own weight arrays, also after pickle or joblib.load; ``W`` of shape (fan_in, fan_out)),
+    ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``validation_scores_`` and ``best_validation_score_``
+    (with ``early_stopping``).
     """
 
     def _validate_xy(self, X, y, reset, dtype):

@@ -232,6 +232,29 @@ def test_pickle_roundtrip(digits):
     assert not np.array_equal(clone.coefs_[0], clf.coefs_[0])
 
 
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_joblib_load_keeps_coefs_the_networks_own_arrays(Estimator, tmp_path):
+    # joblib pickles each array on its own, so the loaded coefs_ were copies: an edit in place (pruning, say) no
+    # longer reached predict, as it does with scikit-learn's estimators and with plain pickle
+    joblib = pytest.importorskip("joblib")
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    loaded = joblib.load(tmp_path / "est.joblib")
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    assert all(W is W_net and b is b_net
+               for W, b, (W_net, b_net) in zip(loaded.coefs_, loaded.intercepts_, loaded._net.params))
+    loaded.coefs_[-1][...] = 0.0  # the output layer zeroed: a constant output
+    loaded.intercepts_[-1][...] = 0.0
+    if Estimator is MLPClassifier:
+        np.testing.assert_array_equal(loaded.predict_proba(X), np.full((150, 3), 1 / 3))  # softmax of zeros
+    else:
+        np.testing.assert_array_equal(loaded.predict(X), np.zeros(150))
+
+
 def test_errors():
     X, y = load_iris(return_X_y=True)
     with pytest.raises(NotFittedError):
