@@ -66,7 +66,7 @@ communicator belongs to the run, not to the model (``clone`` and ``get_params`` 
 stop it at a different epoch).
 
 Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling", "adaptive"), ``power_t``,
-``max_fun``, ``sample_weight``, sparse input (rejected with scikit-learn's usual ``TypeError``) and
+``max_fun``, ``sample_weight``, a sparse ``X`` or ``y`` (rejected with scikit-learn's usual ``TypeError``) and
 multi-label classification.
 """
 import difflib
@@ -85,7 +85,8 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
-    from sklearn.utils.validation import check_is_fitted, column_or_1d
+    from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
+    from scipy.sparse import issparse  # (a dependency of scikit-learn)
 except ModuleNotFoundError as error:
     if not (error.name == "sklearn" or (error.name or "").startswith("sklearn.")):
         raise
@@ -675,6 +676,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     def _validate_xy(self, X, y, reset, dtype):
+        if issparse(y):  # multi_output=True lets a sparse y through: scikit-learn's TypeError, as the classifier
+            check_array(y, accept_sparse=False, ensure_2d=False, input_name="y")
         X, y = _validate_data(self, X, y, reset=reset, dtype=dtype, order="C", accept_sparse=False,
                               multi_output=True, y_numeric=True)
         return X, y

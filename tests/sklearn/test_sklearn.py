@@ -280,6 +280,28 @@ def test_errors():
             MLPClassifier(batch_size=1000, max_iter=1).fit(X, y)
 
 
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_regressor_refuses_a_sparse_y_as_the_classifier_does(method, n_targets):
+    # the regressor's y was validated with multi_output=True, which lets a sparse matrix through, and then NumPy
+    # failed on it ("setting an array element with a sequence"); the classifier gives scikit-learn's TypeError
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = load_iris(return_X_y=True)
+    Y = sparse.csr_matrix(np.column_stack([y] * n_targets))
+    with pytest.raises(TypeError) as expected:
+        MLPClassifier().fit(X, sparse.csr_matrix(y.reshape(-1, 1)))
+    reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y)
+    before, W = reg.predict(X), reg.coefs_[0].copy()
+    with pytest.raises(TypeError) as error:
+        getattr(reg, method)(X, Y)
+    assert str(error.value) == str(expected.value)
+    assert str(error.value).startswith("Sparse data was passed for y, but dense data is required")
+    assert reg.n_iter_ == 1 and reg.coefs_[0] is reg._net.params[0][0]
+    np.testing.assert_array_equal(reg.coefs_[0], W)
+    np.testing.assert_array_equal(reg.predict(X), before)
+
+
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("keyword, hint", [
     ("lr", "; did you mean 'learning_rate_init'?"),
