@@ -43,7 +43,8 @@ What maps to what
   initial weights as ``mlpext.MLP(..., seed=0)``); the same seed drives the shuffling. Same ``random_state``,
   same data, same result.
 - ``dtype``: the precision the network computes in, ``"float64"`` (the default, as scikit-learn) or
-  ``"float32"`` (faster). Predictions and probabilities are returned as float64 either way.
+  ``"float32"`` (faster). ``X`` and the regressor's ``y`` must be finite in it (a value beyond float32's range is
+  refused, as scikit-learn refuses inf). Predictions and probabilities are returned as float64 either way.
 - ``warm_start=True``: as in scikit-learn, ``fit`` starts from the weights the last fit left and takes every
   hyper-parameter as it is now, with a new optimizer (no momentum or Adam moments carried over); with other
   layer sizes it starts a new network. ``partial_fit`` goes on with the network *and* its optimizer's state, so it
@@ -680,6 +681,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             check_array(y, accept_sparse=False, ensure_2d=False, input_name="y")
         X, y = _validate_data(self, X, y, reset=reset, dtype=dtype, order="C", accept_sparse=False,
                               multi_output=True, y_numeric=True)
+        # y is validated as float64: in float32 a value beyond its range is inf, refused as X's would be
+        with np.errstate(over="ignore"):
+            y = np.asarray(y, dtype=dtype)
+        check_array(y, ensure_2d=False, dtype=None, input_name="y")
         return X, y
 
     # mlpext's MSE is mean((ŷ − y)²) over the batch's n·k values: its gradient 2(ŷ − y)/(n·k), where

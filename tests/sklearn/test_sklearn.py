@@ -302,6 +302,27 @@ def test_regressor_refuses_a_sparse_y_as_the_classifier_does(method, n_targets):
     np.testing.assert_array_equal(reg.predict(X), before)
 
 
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_float32_regressor_refuses_a_y_beyond_float32_as_it_does_an_x(method):
+    # y was validated as float64 and cast to float32 unchecked: 1e39 became inf, training started on it, the
+    # fitted estimator was overwritten and the fit then raised "Solver produced non-finite parameter weights"
+    X, y = load_iris(return_X_y=True)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0, dtype="float32").partial_fit(X, y)
+    before, W, curve = reg.predict(X), reg.coefs_[0].copy(), list(reg.loss_curve_)
+    X_big, y_big = X.copy(), y.astype(np.float64)
+    X_big[3, 1] = y_big[3] = 1e39  # finite in float64, beyond float32's range
+    with pytest.raises(ValueError) as expected, np.errstate(over="ignore"):  # (NumPy's warning for the cast)
+        getattr(reg, method)(X_big, y)
+    assert str(expected.value) == "Input X contains infinity or a value too large for dtype('float32')."
+    with pytest.raises(ValueError) as error:
+        getattr(reg, method)(X, y_big)
+    assert str(error.value) == str(expected.value).replace("Input X", "Input y")
+    assert reg.n_iter_ == 1 and reg.loss_curve_ == curve and reg.coefs_[0] is reg._net.params[0][0]
+    np.testing.assert_array_equal(reg.coefs_[0], W)
+    np.testing.assert_array_equal(reg.predict(X), before)
+
+
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("keyword, hint", [
     ("lr", "; did you mean 'learning_rate_init'?"),
