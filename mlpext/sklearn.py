@@ -64,17 +64,19 @@ concatenation of every rank's rows, and every rank ends with the same fitted est
 size are those of the whole data set; only rank 0 prints). A fit parameter, not a constructor one, since a
 communicator belongs to the run, not to the model (``clone`` and ``get_params`` never see it); in a ``Pipeline``,
 ``pipe.fit(X, y, mlpclassifier__comm=comm)``. Not with ``early_stopping=True`` (each rank's validation split would
-stop it at a different epoch).
+stop it at a different epoch). A ``comm`` that is neither None nor an mpi4py intracommunicator is a ``TypeError``
+before anything is done: scikit-learn's ``fit(X, y, sample_weight)``, say, whose third argument is here ``comm``.
 
 Not supported: ``solver="lbfgs"``, the ``learning_rate`` schedules ("invscaling", "adaptive"), ``power_t``,
-``max_fun``, ``sample_weight``, a sparse ``X`` or ``y`` (rejected with scikit-learn's usual ``TypeError``) and
-multi-label classification.
+``max_fun``, ``sample_weight`` (``fit(..., sample_weight=w)`` is a ``TypeError``), a sparse ``X`` or ``y``
+(rejected with scikit-learn's usual ``TypeError``) and multi-label classification.
 """
 import difflib
 import functools
 import inspect
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -189,6 +191,43 @@ def _public_init(init):
         init(self, *args, **kwargs)
 
     return __init__
+
+
+def _public_fit(method):
+    """Wraps fit and partial_fit so that a call they cannot take raises Python's TypeError naming the public class
+    and method (MLPClassifier.fit(), not _BaseMLP.fit()), sample_weight with a note that it is not supported, and a
+    comm that is not an mpi4py communicator (scikit-learn's sample_weight passed as the third argument, say) is a
+    TypeError before anything is done. The signature stays method's (inspect.signature follows __wrapped__): no
+    sample_weight in it, so scikit-learn's has_fit_parameter(est, "sample_weight") stays False."""
+    signature = inspect.signature(method)
+    arguments = ", ".join(name for name in signature.parameters if name != "self")
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        name = f"{type(self).__name__}.{method.__name__}"
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as error:
+            unknown = [key for key in kwargs if key not in signature.parameters]
+            if unknown:
+                message = f"{name}() got an unexpected keyword argument {unknown[0]!r}"
+                if unknown[0] == "sample_weight":
+                    message += " (mlpext.sklearn does not support sample_weight)"
+            else:
+                message = f"{name}(): {error}"
+            raise TypeError(message) from None
+        comm = bound.arguments.get("comm")
+        if comm is not None:
+            MPI = sys.modules.get("mpi4py.MPI")  # (a communicator was made with it: imported already)
+            if MPI is None or not isinstance(comm, MPI.Intracomm):
+                message = (f"{name}(): comm must be an mpi4py intracommunicator or None, got "
+                           f"{type(comm).__name__}")
+                if isinstance(comm, (list, tuple)) or hasattr(comm, "__array__"):
+                    message += f" ({name} takes {arguments}: scikit-learn's sample_weight is not supported)"
+                raise TypeError(message)
+        return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def _mlp_class():
@@ -577,6 +616,7 @@ class _BaseMLP(BaseEstimator):
                            accept_sparse=False)
         return np.asarray(self._net.forward(X), dtype=np.float64)
 
+    @_public_fit
     def fit(self, X, y, comm=None):
         """Train the network on ``X`` (n_samples, n_features) and ``y`` for up to ``max_iter`` epochs.
 
@@ -626,6 +666,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[y_net[:, 0].astype(np.intp)]
         return self.classes_[y_net.astype(np.intp)]
 
+    @_public_fit
     def partial_fit(self, X, y, classes=None, comm=None):
         """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls.
 
@@ -706,6 +747,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode_y(self, y_net):
         return y_net[:, 0] if self._y_1d else y_net
 
+    @_public_fit
     def partial_fit(self, X, y, comm=None):
         """One epoch over ``(X, y)``, keeping the network and the optimizer's state between calls (``comm``: as
         for ``fit``)."""

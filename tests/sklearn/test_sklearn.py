@@ -2,6 +2,7 @@
 
 Skipped when scikit-learn is not installed (pip install scikit-learn, or pip install ".[sklearn]" from the checkout).
 """
+import inspect
 import pickle
 import subprocess
 import sys
@@ -349,10 +350,47 @@ def test_bad_positional_arguments_name_the_class():
         MLPRegressor((8,), "tanh", activation="relu")
 
 
+
+@pytest.mark.parametrize("Estimator, method, arguments", [
+    (MLPClassifier, "fit", "X, y, comm"),
+    (MLPRegressor, "fit", "X, y, comm"),
+    (MLPRegressor, "partial_fit", "X, y, comm"),
+    (MLPClassifier, "partial_fit", "X, y, classes, comm"),  # (its third argument is classes, as scikit-learn's was)
+])
+def test_sample_weight_passed_as_scikit_learn_takes_it_is_a_type_error(Estimator, method, arguments):
+    # scikit-learn's fit(X, y, sample_weight) and MLPRegressor.partial_fit(X, y, sample_weight): positionally the
+    # weights were taken for a communicator and died in mlpext.distributed ("'numpy.ndarray' object has no
+    # attribute 'allgather'"); by keyword, Python's TypeError named the private _BaseMLP.fit()
+    from sklearn.utils.validation import has_fit_parameter
+
+    X, y = load_iris(return_X_y=True)
+    est = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    name = f"{Estimator.__name__}.{method}()"
+    note = f" ({name[:-2]} takes {arguments}: scikit-learn's sample_weight is not supported)"
+    for weights in (np.ones(150), list(np.ones(150))):
+        with pytest.raises(TypeError) as error:
+            if "classes" in arguments:
+                est.partial_fit(X, y, [0, 1, 2], weights)
+            else:
+                getattr(est, method)(X, y, weights)
+        assert str(error.value) == (f"{name}: comm must be an mpi4py intracommunicator or None, got "
+                                    f"{type(weights).__name__}{note}")
+    with pytest.raises(TypeError) as error:
+        getattr(est, method)(X, y, comm="not a communicator")
+    assert str(error.value) == f"{name}: comm must be an mpi4py intracommunicator or None, got str"
+    with pytest.raises(TypeError) as error:
+        getattr(est, method)(X, y, sample_weight=np.ones(150))
+    assert str(error.value) == (f"{name} got an unexpected keyword argument 'sample_weight' (mlpext.sklearn "
+                                f"does not support sample_weight)")
+    with pytest.raises(TypeError, match=f"^{name[:-2]}\\(\\) got an unexpected keyword argument 'epochs'$"):
+        getattr(est, method)(X, y, epochs=3)
+    assert not hasattr(est, "_net") and not hasattr(est, "n_features_in_")  # nothing was done
+    assert not has_fit_parameter(est, "sample_weight")  # scikit-learn's meta-estimators do not pass weights
+    assert list(inspect.signature(getattr(est, method)).parameters) == arguments.split(", ")
+
+
 def test_the_checked_init_keeps_the_parameters_visible():
     """get_params, clone and help() read the signature of __init__: it is still the full parameter list."""
-    import inspect
-
     from sklearn.base import clone
 
     names = list(inspect.signature(MLPClassifier).parameters)
