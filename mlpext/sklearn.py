@@ -358,12 +358,15 @@ class _BaseMLP(BaseEstimator):
         """mlpext.MLP's keyword arguments for the current hyper-parameters: each step the step scikit-learn's
         solver takes (see the module docstring)."""
         scale = self._gradient_scale(n_outputs)
+        lr_scale = scale if self.solver == "sgd" else 1.0
         kwargs = dict(
             activation=activation,
             loss=loss,
             optimizer=self.solver,
-            learning_rate=float(self.learning_rate_init) / (scale if self.solver == "sgd" else 1.0),
-            weight_decay=scale * float(self.alpha) / batch_size,
+            learning_rate=self._scaled("learning_rate_init", "learning rate", lambda v: v / lr_scale,
+                                       f"learning_rate_init / {lr_scale:g}", positive=True),
+            weight_decay=self._scaled("alpha", "weight decay", lambda v: scale * v / batch_size,
+                                      f"{scale:g} * alpha / {batch_size}", positive=False),
             dtype=dtype,
             seed=seed,
         )
@@ -371,8 +374,24 @@ class _BaseMLP(BaseEstimator):
             kwargs.update(momentum=float(self.momentum),
                           nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
-            kwargs.update(betas=(float(self.beta_1), float(self.beta_2)), eps=scale * float(self.epsilon))
+            kwargs.update(betas=(float(self.beta_1), float(self.beta_2)),
+                          eps=self._scaled("epsilon", "epsilon", lambda v: scale * v, f"{scale:g} * epsilon",
+                                           positive=True))
         return kwargs
+
+    def _scaled(self, name, what, rescale, formula, positive):
+        """rescale(float(parameter `name`)): the value mlpext.MLP takes for it, checked here so that a parameter
+        _check_params accepts but whose rescaling leaves the floats (alpha=1e308) raises naming it, before the
+        network or its settings change (partial_fit sets the learning rate and the weight decay of the network
+        it goes on with: neither may then fail)."""
+        try:
+            value = rescale(float(getattr(self, name)))
+        except OverflowError:  # (an int beyond the floats)
+            value = math.inf
+        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise ValueError(f"{name}={getattr(self, name)!r} is out of mlpext's range: the {what} it gives the "
+                             f"network, {formula}, is {value!r} (it must be finite and {'>' if positive else '>='} 0)")
+        return value
 
     def _make_net(self, n_features, n_outputs, loss, batch_size, activation, hidden, dtype, seed):
         kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed, n_outputs)

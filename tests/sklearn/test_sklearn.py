@@ -460,6 +460,33 @@ def test_partial_fit_refuses_settings_its_network_cannot_take(change):
     assert clf._net.learning_rate == 0.01
 
 
+
+def test_partial_fit_checks_the_new_learning_rate_and_alpha_before_setting_either():
+    # alpha passes the estimator's check (finite, >= 0) but its weight decay, 2/k * alpha / batch_size, is inf:
+    # partial_fit had set the network's new learning rate before the weight decay's setter raised, naming
+    # mlpext.MLP's weight_decay
+    X, y = load_iris(return_X_y=True)
+    reg = MLPRegressor(random_state=0, solver="sgd", batch_size=1).partial_fit(X, y)
+    assert (reg._net.learning_rate, reg._net.weight_decay) == (0.001 / 2, 2 * 0.0001 / 1)
+    W = reg.coefs_[0].copy()
+    reg.set_params(learning_rate_init=0.5, alpha=1e308)
+    message = ("alpha=1e+308 is out of mlpext's range: the weight decay it gives the network, 2 * alpha / 1, is "
+               "inf (it must be finite and >= 0)")
+    for call in (lambda: reg.partial_fit(X, y), lambda: MLPRegressor(**reg.get_params()).fit(X, y)):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert str(error.value) == message
+    assert (reg._net.learning_rate, reg._net.weight_decay) == (0.001 / 2, 2 * 0.0001 / 1)
+    assert reg.n_iter_ == 1
+    np.testing.assert_array_equal(reg.coefs_[0], W)
+    # the learning rate the network takes for sgd is learning_rate_init * k / 2: beyond a float for three targets
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1.5e308, max_iter=1)
+    with pytest.raises(ValueError) as error:
+        reg.fit(X, np.column_stack([y] * 3))
+    assert str(error.value) == ("learning_rate_init=1.5e+308 is out of mlpext's range: the learning rate it gives "
+                                "the network, learning_rate_init / 0.666667, is inf (it must be finite and > 0)")
+
+
 def test_a_fit_that_raises_leaves_the_estimator_as_it_was():
     X, y = load_iris(return_X_y=True)
     labels = np.array(["a", "b", "c"])[y]
