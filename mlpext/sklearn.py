@@ -502,9 +502,13 @@ class _BaseMLP(BaseEstimator):
         if early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
-        elif not continuing:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+            self.best_loss_ = None  # as scikit-learn: the validation score is the measure
+        else:
+            if not continuing:
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+            if self.best_loss_ is None:  # going on after an early-stopping fit, which had no best loss
+                self.best_loss_ = np.inf
         return X, y_net, X_val, y_val, batch_size, incremental, comm, n_total
 
     def _agree_on_rows(self, X, y, incremental, classes, comm, precheck=None):
@@ -651,10 +655,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Labels can be of any type (ints, strings, ...); ``predict`` returns them as given.
 
     Attributes: ``classes_``, ``n_features_in_``, ``feature_names_in_`` (for DataFrames with string column
-    names), ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``t_``, ``coefs_`` and ``intercepts_``
-    (the network's own weight arrays, also after pickle or joblib.load; ``W`` of shape (fan_in, fan_out)),
-    ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``validation_scores_`` and ``best_validation_score_``
-    (with ``early_stopping``).
+    names), ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_`` (None with ``early_stopping``, as in
+    scikit-learn), ``t_``, ``coefs_`` and ``intercepts_`` (the network's own weight arrays, also after pickle or
+    joblib.load; ``W`` of shape (fan_in, fan_out)), ``n_layers_``, ``n_outputs_``, ``out_activation_``,
+    ``validation_scores_`` and ``best_validation_score_`` (with ``early_stopping``).
     """
 
     def _validate_xy(self, X, y, reset, dtype):

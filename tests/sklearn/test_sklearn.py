@@ -185,6 +185,30 @@ def test_early_stopping_on_validation_score(digits):
         clf.partial_fit(X_train, y_train)
 
 
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_best_loss_is_none_with_early_stopping_as_scikit_learns(Estimator):
+    # scikit-learn documents best_loss_ as None with early_stopping=True (best_validation_score_ is the measure);
+    # it was np.inf, as if no finite loss had been reached
+    from sklearn import neural_network
+
+    X, y = load_iris(return_X_y=True)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = getattr(neural_network, Estimator.__name__)(early_stopping=True, **params).fit(X, y)
+        ours = Estimator(early_stopping=True, warm_start=True, **params).fit(X, y)
+        assert theirs.best_loss_ is None and ours.best_loss_ is None
+        # without early stopping again (warm start, then partial_fit): a loss, not compared with None
+        ours.set_params(early_stopping=False).fit(X, y)
+        assert ours.best_loss_ == min(ours.loss_curve_[-5:])
+        again = Estimator(early_stopping=True, **params).fit(X, y)
+        again.set_params(early_stopping=False).partial_fit(X, y)
+        assert again.best_loss_ == again.loss_curve_[-1]
+        again.set_params(early_stopping=True, warm_start=True).fit(X, y)
+        assert again.best_loss_ is None
+
+
 def test_deterministic_with_random_state():
     X, y = load_iris(return_X_y=True)
     a = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=3)
