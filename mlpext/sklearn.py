@@ -38,7 +38,12 @@ What maps to what
   epoch's loss (or, with ``early_stopping=True``, the validation score) has not improved by ``tol`` for more than
   ``n_iter_no_change`` consecutive epochs; reaching ``max_iter`` first raises a ``ConvergenceWarning``. A fit
   whose loss or weights are no longer finite (it diverged: unscaled data, too large a learning rate) stops at that
-  epoch and raises scikit-learn's ``ValueError`` ("Solver produced non-finite parameter weights").
+  epoch and raises scikit-learn's ``ValueError`` ("Solver produced non-finite parameter weights"). With
+  ``early_stopping=True``, a network whose predictions are not all finite scores NaN, as in scikit-learn, which
+  counts as no improvement (scikit-learn's comparison would start the count again); a fit whose loss is no longer
+  finite stops at that epoch (its validation score NaN) and keeps the weights of the best validation score, with a
+  ``ConvergenceWarning`` saying so; it raises the ``ValueError`` only when there are none to keep (it diverged in
+  its first epoch, say) or they are not finite.
 - ``random_state``: an int is passed to :class:`mlpext.MLP` as its ``seed`` (so ``random_state=0`` gives the same
   initial weights as ``mlpext.MLP(..., seed=0)``); the same seed drives the shuffling. Same ``random_state``,
   same data, same result.
@@ -556,7 +561,7 @@ class _BaseMLP(BaseEstimator):
         net = self._net
         n_samples = X.shape[0] if n_total is None else n_total
         verbose = self.verbose and (comm is None or comm.Get_rank() == 0)
-        best_params = None
+        best_params = best_epoch = None
         diverged = False
         for _ in range(1 if incremental else self.max_iter):
             try:
@@ -572,7 +577,9 @@ class _BaseMLP(BaseEstimator):
             if verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, loss))
             diverged = not math.isfinite(loss)
-            if diverged:  # no later epoch mends it: raised below, as scikit-learn does
+            if diverged:  # no later epoch mends it: stop (below: the best epoch's weights, or raise)
+                if X_val is not None:
+                    self.validation_scores_.append(np.nan)  # (one score an epoch: this one has none)
                 break
 
             if X_val is not None:
@@ -581,13 +588,15 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_.append(score)
                 if verbose:
                     print("Validation score: %f" % score)
-                if score < self.best_validation_score_ + self.tol:
+                # NaN (non-finite predictions) is no improvement (scikit-learn's comparison resets the count)
+                if not score >= self.best_validation_score_ + self.tol:
                     self._no_improvement_count += 1
                 else:
                     self._no_improvement_count = 0
                 if score > self.best_validation_score_:
                     self.best_validation_score_ = score
                     best_params = [(W.copy(), b.copy()) for W, b in net.params]
+                    best_epoch = self.n_iter_
             else:
                 if loss > self.best_loss_ - self.tol:
                     self._no_improvement_count += 1
@@ -615,17 +624,25 @@ class _BaseMLP(BaseEstimator):
                 W[...] = W_best
                 b[...] = b_best
         self._expose_params()
-        if diverged or not all(np.isfinite(a).all() for pair in net.params for a in pair):
+        finite = all(np.isfinite(a).all() for pair in net.params for a in pair)
+        if (diverged and best_params is None) or not finite:
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large values "
                              "and need to be preprocessed.")
+        if diverged:  # early_stopping, with the finite weights of an earlier epoch
+            warnings.warn(f"Training diverged at epoch {self.n_iter_} (its loss is {self.loss_}): stopped there, "
+                          f"with the weights of epoch {best_epoch}, the best validation score.", ConvergenceWarning)
 
     def _validation_score(self, X_val, y_val):
         """score(X_val, y_val) of the split fit() validated already: not validated again (a DataFrame's feature
-        names, checked once, are not there to warn about)."""
+        names, checked once, are not there to warn about). NaN when the network's outputs are not all finite, as
+        scikit-learn's _score_with_function."""
         out = np.asarray(self._net.forward(X_val), dtype=np.float64)
+        if not np.isfinite(out).all():
+            return np.nan
         if isinstance(self, ClassifierMixin):
             return accuracy_score(y_val, self._classes_of(out))
-        return r2_score(y_val, self._decode_y(out))
+        with np.errstate(over="ignore"):  # finite outputs whose squared errors overflow: a score of -inf
+            return r2_score(y_val, self._decode_y(out))
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_net")

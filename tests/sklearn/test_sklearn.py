@@ -639,6 +639,87 @@ def test_a_diverged_fit_raises_as_scikit_learns_does():
     assert np.isfinite(reg.loss_curve_[:-1]).all()
 
 
+
+def _badly_scaled_regression():
+    """One feature 300 times the others': SGD learns for a few epochs, then its steps blow up."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0])
+    X[:, 0] *= 300.0
+    return X, y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_early_stopping_keeps_the_best_weights_of_a_fit_that_diverges(dtype):
+    # the validation score of a diverging network was r2_score() on its non-finite predictions, whose input check
+    # raised "Input contains NaN" (float32: the predictions overflow before the loss does); now NaN, as
+    # scikit-learn's _score_with_function, and the fit stops at the epoch whose loss is not finite, keeping the
+    # weights of the best validation score, with a warning: scikit-learn's fit returns too
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+
+    X, y = (a.astype(dtype) for a in _badly_scaled_regression())
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e-4, max_iter=60, batch_size=180,
+                  early_stopping=True, n_iter_no_change=100, random_state=0)  # (180 training rows: one batch)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        SkMLPRegressor(**params).fit(X, y)
+    reg = MLPRegressor(**params, dtype=dtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg.fit(X, y)
+    scores = np.array(reg.validation_scores_)
+    n, best = reg.n_iter_, int(np.nanargmax(scores)) + 1
+    assert [(w.category, str(w.message)) for w in caught] == [(
+        ConvergenceWarning, f"Training diverged at epoch {n} (its loss is {reg.loss_}): stopped there, with the "
+                            f"weights of epoch {best}, the best validation score.")]
+    assert 2 < best < n < 60 and not np.isfinite(reg.loss_) and np.isfinite(reg.loss_curve_[:-1]).all()
+    assert len(scores) == n and np.isnan(scores[-1]) and reg.best_validation_score_ == scores[best - 1]
+    if dtype == "float32":
+        assert np.isnan(scores[-2])  # the predictions overflowed an epoch before the loss
+    # the weights are those of the best epoch: a fit stopped there has the same
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stopped = MLPRegressor(**{**params, "max_iter": best}, dtype=dtype).fit(X, y)
+    for W, W_best in zip(reg.coefs_ + reg.intercepts_, stopped.coefs_ + stopped.intercepts_):
+        np.testing.assert_array_equal(W, W_best)
+    np.testing.assert_array_equal(reg.predict(X), stopped.predict(X))
+
+
+def test_early_stopping_counts_a_nan_validation_score_as_no_improvement():
+    # float32, as above: epochs 5 to 8 do not improve on epoch 4's score, epoch 9's is NaN (its predictions
+    # overflow), epoch 10's loss is inf. With n_iter_no_change=4, the NaN is the fifth epoch without improvement:
+    # the fit stops there, without diverging (scikit-learn's comparison would reset the count on NaN)
+    X, y = (a.astype(np.float32) for a in _badly_scaled_regression())
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e-4, max_iter=60, batch_size=180,
+                  early_stopping=True, random_state=0, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        diverging = MLPRegressor(**params, n_iter_no_change=100).fit(X, y)
+    assert diverging.n_iter_ == 10 and int(np.nanargmax(diverging.validation_scores_)) == 3
+    assert np.isnan(diverging.validation_scores_[8]) and np.isfinite(diverging.loss_curve_[8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = MLPRegressor(**params, n_iter_no_change=4).fit(X, y)
+    assert reg.n_iter_ == 9 and np.isnan(reg.validation_scores_[-1]) and np.isfinite(reg.loss_)
+    np.testing.assert_array_equal(reg.validation_scores_[:8], diverging.validation_scores_[:8])
+    for W, W_best in zip(reg.coefs_, diverging.coefs_):
+        np.testing.assert_array_equal(W, W_best)  # epoch 4's
+
+
+def test_early_stopping_fit_diverging_in_its_first_epoch_raises():
+    # no epoch's weights to keep: scikit-learn's ValueError, as without early stopping
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4)) * 1e4
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1.0, batch_size=1,
+                       early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ValueError, match="^Solver produced non-finite parameter weights"):
+            reg.fit(X, X.sum(1))
+    assert reg.n_iter_ == 1 and not np.isfinite(reg.loss_)
+    assert len(reg.validation_scores_) == 1 and np.isnan(reg.validation_scores_[0])  # (one an epoch)
+
+
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 def test_early_stopping_on_named_features_scores_without_warnings(Estimator):
     # each epoch scores the validation split fit() made and checked already: scoring it through score() checked
