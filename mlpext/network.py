@@ -18,6 +18,7 @@ NumPy, so a file saved by one loads into the other.
 """
 import contextlib
 import difflib
+import functools
 import inspect
 import io
 import json
@@ -269,7 +270,7 @@ class _NetBase:
         self._eps = c["eps"]
         self._weight_decay = c["weight_decay"]
         self._dtype = c["dtype"]
-        self._weight_shapes = [(a, b) for a, b in zip(self._layer_sizes[:-1], self._layer_sizes[1:])]
+        self.__dict__.pop("_weight_shapes", None)  # (derived from the sizes: made again when next asked for)
         self._seed = c["seed"]
         self._leaky_slope = c["leaky_slope"]
         self._alpha = c["alpha"]
@@ -404,6 +405,12 @@ class _NetBase:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # --- pieces the subclasses pass to their computations
+
+    @functools.cached_property
+    def _weight_shapes(self):
+        """[(fan_in, fan_out) of each layer], from layer_sizes: what _weights compares the weights' shapes with.
+        Derived, not set, so a network pickled before it existed has it too."""
+        return [(a, b) for a, b in zip(self._layer_sizes[:-1], self._layer_sizes[1:])]
 
     def _weights(self, where="MLP.fit"):
         """The weights, for the computation, which checks that the parameters agree with each other, with X, y and

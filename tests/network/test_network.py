@@ -938,6 +938,29 @@ def test_all_parameters_replaced_consistently_are_checked_against_the_configurat
         assert not (tmp_path / "net.npz").exists()
 
 
+def test_a_network_pickled_before_the_shape_check_existed_still_runs():
+    """The check above compares the weights' shapes with _weight_shapes. A network pickled by a version that had no
+    such attribute has none in its state: it is derived from layer_sizes when first asked for (as here after a
+    pickle round trip of a state without it), so such a network still runs, and is still checked."""
+    import pickle
+
+    X, y = make_data("real")
+    net = MLP(SIZES, seed=0)
+    before = net.predict(X)
+    state = dict(net.__dict__)
+    state.pop("_weight_shapes", None)
+    old = MLP.__new__(MLP)
+    old.__dict__.update(state)
+    revived = pickle.loads(pickle.dumps(old))
+    assert "_weight_shapes" not in revived.__dict__
+    assert revived.predict(X).tobytes() == before.tobytes()
+    assert revived.step(X, y) == MLP(SIZES, seed=0).step(X, y)
+    other = np.float64 if revived.dtype == np.float32 else np.float32
+    revived.params = [(W.astype(other), b.astype(other)) for W, b in revived.params]
+    with pytest.raises(TypeError, match=rf"params\[0\]\[0\] must have the network's dtype {revived.dtype}"):
+        revived.predict(X)
+
+
 def test_mlp_rejects_what_the_c_core_needs():
     """The C core's own checks stay reachable through MLP: non-contiguous or read-only parameters."""
     X, y = make_data("real")
