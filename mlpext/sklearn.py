@@ -39,11 +39,11 @@ What maps to what
   ``n_iter_no_change`` consecutive epochs; reaching ``max_iter`` first raises a ``ConvergenceWarning``. A fit
   whose loss or weights are no longer finite (it diverged: unscaled data, too large a learning rate) stops at that
   epoch and raises scikit-learn's ``ValueError`` ("Solver produced non-finite parameter weights"). With
-  ``early_stopping=True``, a network whose predictions are not all finite scores NaN, as in scikit-learn, which
-  counts as no improvement (scikit-learn's comparison would start the count again); a fit whose loss is no longer
-  finite stops at that epoch (its validation score NaN) and keeps the weights of the best validation score, with a
-  ``ConvergenceWarning`` saying so; it raises the ``ValueError`` only when there are none to keep (it diverged in
-  its first epoch, say) or they are not finite.
+  ``early_stopping=True``, a network whose predictions are not all finite scores NaN, as in scikit-learn from 1.6
+  on, which counts as no improvement (scikit-learn's comparison would start the count again); a fit whose loss is
+  no longer finite stops at that epoch (its validation score NaN) and keeps the weights of the best validation
+  score, with a ``ConvergenceWarning`` saying so; it raises the ``ValueError`` only when there are none to keep (it
+  diverged in its first epoch, say) or they are not finite.
 - ``random_state``: an int is passed to :class:`mlpext.MLP` as its ``seed`` (so ``random_state=0`` gives the same
   initial weights as ``mlpext.MLP(..., seed=0)``); the same seed drives the shuffling. Same ``random_state``,
   same data, same result.

@@ -653,16 +653,19 @@ def _badly_scaled_regression():
 def test_early_stopping_keeps_the_best_weights_of_a_fit_that_diverges(dtype):
     # the validation score of a diverging network was r2_score() on its non-finite predictions, whose input check
     # raised "Input contains NaN" (float32: the predictions overflow before the loss does); now NaN, as
-    # scikit-learn's _score_with_function, and the fit stops at the epoch whose loss is not finite, keeping the
-    # weights of the best validation score, with a warning: scikit-learn's fit returns too
+    # scikit-learn's _score_with_function (from 1.6 on), and the fit stops at the epoch whose loss is not finite,
+    # keeping the weights of the best validation score, with a warning: scikit-learn's fit returns too (from 1.6
+    # on; before, its r2_score raised as mlpext's did)
+    import sklearn
     from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 
     X, y = (a.astype(dtype) for a in _badly_scaled_regression())
     params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=1e-4, max_iter=60, batch_size=180,
                   early_stopping=True, n_iter_no_change=100, random_state=0)  # (180 training rows: one batch)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        SkMLPRegressor(**params).fit(X, y)
+    if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 6):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            SkMLPRegressor(**params).fit(X, y)
     reg = MLPRegressor(**params, dtype=dtype)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
