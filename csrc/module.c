@@ -1802,11 +1802,11 @@ static int parse_optimizer(const char *fname, PyObject *name, PyObject *hyper, m
 /* The arguments a network entry may take. Each entry takes some of them, in this order (its keywords). */
 enum {
     NK_X, NK_Y, NK_WEIGHTS, NK_BIASES, NK_ACTIVATIONS, NK_SLOPE, NK_LOSS, NK_GRADS, NK_OPTIMIZER, NK_HYPER, NK_STATE,
-    NK_EPOCHS, NK_BATCH_SIZE, NK_SHUFFLE, NK_RNG, NK_OUT, NK_RECORD, N_NET_KEYS
+    NK_EPOCHS, NK_BATCH_SIZE, NK_SHUFFLE, NK_RNG, NK_OUT, NK_RECORD, NK_EXPECT, N_NET_KEYS
 };
 static const char *const net_keywords[N_NET_KEYS] = {
     "X", "y", "weights", "biases", "activations", "slope", "loss", "grads", "optimizer", "hyper", "state", "epochs",
-    "batch_size", "shuffle", "rng", "out", "record"};
+    "batch_size", "shuffle", "rng", "out", "record", "expect"};
 #define NK(key) (1u << NK_##key)
 
 typedef struct net_call net_call;
@@ -1845,6 +1845,8 @@ struct net_call {
     PyObject *y_array;        /* y as an array (owned), to look at its ndim before choosing its spec */
     PyObject *held[MAX_ARGS]; /* the items of the lists of arrays (weights, biases, grads, state), owned */
     int nheld;
+    int expect_type;                       /* expect=: the parameters' dtype (type number), or -1: not given */
+    Py_ssize_t expect[MLP_MAX_LAYERS + 1]; /* and the layer sizes */
 };
 
 /* The items of *o, a list or tuple of arrays, as references the call owns (taken before any Python code can run):
@@ -1901,6 +1903,70 @@ static int parse_list(net_call *nc, const char *fname, const char *what, PyObjec
     if (rc > 0 || n != count) {
         PyErr_Format(PyExc_ValueError, "%s(): %s must hold %d arrays here, got %zd", fname, what, count, n);
         return -1;
+    }
+    return 0;
+}
+
+/* expect=: (dtype number, sizes[0], ..., sizes[L]), the network's configuration (mlpext.MLP passes it), which the
+   parameters must match: checked after their validation (net_expected), but their count here, before the
+   arguments sized by it (activations) say otherwise. None: nothing expected (expect_type -1). */
+static int parse_expect(net_call *nc, const char *fname, PyObject *expect)
+{
+    nc->expect_type = -1;
+    if (expect == NULL) {
+        return 0;
+    }
+    if (!PyTuple_CheckExact(expect) || PyTuple_GET_SIZE(expect) < 3 ||
+        PyTuple_GET_SIZE(expect) > MLP_MAX_LAYERS + 2) {
+        PyErr_Format(PyExc_TypeError, "%s(): expect must be a tuple (dtype number, sizes[0], ..., sizes[L]) or None",
+                     fname);
+        return -1;
+    }
+    const Py_ssize_t layers = PyTuple_GET_SIZE(expect) - 2;
+    for (Py_ssize_t i = 0; i < layers + 2; i++) {
+        const Py_ssize_t value = PyLong_AsSsize_t(PyTuple_GET_ITEM(expect, i));
+        if (value < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_ValueError, "%s(): expect holds a negative number", fname);
+            }
+            return -1;
+        }
+        if (i == 0) {
+            nc->expect_type = (int)value;
+        } else {
+            nc->expect[i - 1] = value;
+        }
+    }
+    if (layers != nc->L) {
+        PyErr_Format(PyExc_ValueError, "%s(): params must hold %zd (W, b) pairs, one per layer of the network, "
+                     "got %d", fname, layers, nc->L);
+        return -1;
+    }
+    return 0;
+}
+
+/* After validation: the parameters against expect= (parse_expect). They agree with each other already, so the
+   first weight's dtype and each layer's size are theirs. */
+static int net_expected(net_call *nc)
+{
+    const call_ctx *c = &nc->k.c;
+    if (nc->expect_type < 0) {
+        return 0;
+    }
+    if (c->type_num != nc->expect_type) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must have the network's dtype %s, got %s", c->fname,
+                     nc->names->weights[0], dtype_name(nc->expect_type == NPY_FLOAT ? NPY_FLOAT : NPY_DOUBLE),
+                     dtype_name(c->type_num));
+        return -1;
+    }
+    for (int l = 0; l < nc->L; l++) {
+        const npy_intp in = c->dims[DIM_SIZE(l)], out = c->dims[DIM_SIZE(l + 1)];
+        if (in != nc->expect[l] || out != nc->expect[l + 1]) {
+            PyErr_Format(PyExc_ValueError, "%s(): %s must have shape (%zd, %zd), the network's layer sizes, got "
+                         "shape (%zd, %zd)", c->fname, nc->names->weights[l], nc->expect[l], nc->expect[l + 1],
+                         (Py_ssize_t)in, (Py_ssize_t)out);
+            return -1;
+        }
     }
     return 0;
 }
@@ -2028,7 +2094,7 @@ static int net_parse(net_call *nc, const net_entry *e, PyObject *const *args, Py
     nc->labels = 0;
     nc->nspecs = 0;
     if (parse_layers(nc, fname, "weights", &v[NK_WEIGHTS], &nc->L) < 0 ||
-        parse_layers(nc, fname, "biases", &v[NK_BIASES], &nc->L) < 0 ||
+        parse_layers(nc, fname, "biases", &v[NK_BIASES], &nc->L) < 0 || parse_expect(nc, fname, v[NK_EXPECT]) < 0 ||
         (v[NK_SLOPE] != NULL && parse_real(fname, "slope", v[NK_SLOPE], &slope) < 0) ||
         (v[NK_ACTIVATIONS] != NULL && parse_activations(nc, fname, v[NK_ACTIVATIONS], slope) < 0) ||
         (v[NK_LOSS] != NULL && (loss = parse_loss(fname, v[NK_LOSS])) < 0) ||
@@ -2117,6 +2183,10 @@ static int net_validate(net_call *nc, const net_entry *e, PyObject *module)
                       &nc->out_spec, nouts, nc->v[NK_OUT], NULL, NULL, NULL) < 0) {
         return -1;
     }
+    if (net_expected(nc) < 0) {
+        call_abort(k);
+        return -1;
+    }
     for (int l = 0; l <= nc->L; l++) {
         nc->sizes[l] = (size_t)k->c.dims[DIM_SIZE(l)];
     }
@@ -2180,8 +2250,11 @@ static PyObject *net_call_run(PyObject *m, const net_entry *e, PyObject *const *
 #define NET_LABELS(nc) ((nc)->labels ? (const size_t *)(nc)->data[(nc)->y] : NULL)
 
 PyDoc_STRVAR(net_forward_doc,
-"net_forward($module, X, weights, biases, activations, slope, out=None)\n--\n\n"
-"A network's output for X (n, sizes[0]): (n, sizes[L]). Private: mlpext.MLP.forward is the public face.");
+"net_forward($module, X, weights, biases, activations, slope, out=None, expect=None)\n--\n\n"
+"A network's output for X (n, sizes[0]): (n, sizes[L]).\n"
+"expect (every network entry): None, or (dtype number, sizes[0], ..., sizes[L]), the network's configuration,\n"
+"which the parameters must match (TypeError / ValueError before anything is written).\n"
+"Private: mlpext.MLP.forward is the public face.");
 
 static PyObject *net_forward_run(net_call *nc)
 {
@@ -2193,11 +2266,12 @@ static PyObject *net_forward_run(net_call *nc)
     return call_end(k, call_outputs(k, NULL));
 }
 static const net_entry net_forward_entry = {"MLP.forward", NK(X) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
-                                            NK(SLOPE) | NK(OUT), NK(OUT), PARAM, PARAM, net_forward_run};
+                                            NK(SLOPE) | NK(OUT) | NK(EXPECT), NK(OUT) | NK(EXPECT), PARAM, PARAM,
+                                            net_forward_run};
 NET_METHOD(net_forward)
 
 PyDoc_STRVAR(net_loss_doc,
-"net_loss($module, X, y, weights, biases, activations, slope, loss, grads=None)\n--\n\n"
+"net_loss($module, X, y, weights, biases, activations, slope, loss, grads=None, expect=None)\n--\n\n"
 "A network's loss on (X, y), and with grads (a list of 2L arrays dW_0, db_0, dW_1, ...) its gradient.\n"
 "Private: mlpext.MLP.loss and .gradients are the public face.");
 
@@ -2212,12 +2286,13 @@ static PyObject *net_loss_run(net_call *nc)
     return call_end(k, PyFloat_FromDouble(value));
 }
 static const net_entry net_loss_entry = {"MLP.loss", NK(X) | NK(Y) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
-                                         NK(SLOPE) | NK(LOSS) | NK(GRADS), NK(GRADS), PARAM, OUTPUT, net_loss_run};
+                                         NK(SLOPE) | NK(LOSS) | NK(GRADS) | NK(EXPECT), NK(GRADS) | NK(EXPECT), PARAM,
+                                         OUTPUT, net_loss_run};
 NET_METHOD(net_loss)
 
 PyDoc_STRVAR(net_fit_doc,
 "net_fit($module, X, y, weights, biases, activations, slope, loss, optimizer, hyper, state, epochs, batch_size,\n"
-"        shuffle, rng, record=None)\n--\n\n"
+"        shuffle, rng, record=None, expect=None)\n--\n\n"
 "`epochs` epochs of mini-batch training in place on the parameters, the optimizer state and rng; returns the\n"
 "per-epoch losses. hyper = (learning_rate, momentum, nesterov, beta1, beta2, eps, weight_decay, alpha);\n"
 "state: the optimizer's, as optimizer_state(optimizer, momentum) names it: the step count (int64 (1,)) if\n"
@@ -2320,8 +2395,8 @@ static PyObject *net_fit_run(net_call *nc)
 }
 static const net_entry net_fit_entry = {"MLP.fit", NK(X) | NK(Y) | NK(WEIGHTS) | NK(BIASES) | NK(ACTIVATIONS) |
                                         NK(SLOPE) | NK(LOSS) | NK(OPTIMIZER) | NK(HYPER) | NK(STATE) | NK(EPOCHS) |
-                                        NK(BATCH_SIZE) | NK(SHUFFLE) | NK(RNG) | NK(RECORD), NK(RECORD), PARAM_RW,
-                                        PARAM, net_fit_run};
+                                        NK(BATCH_SIZE) | NK(SHUFFLE) | NK(RNG) | NK(RECORD) | NK(EXPECT),
+                                        NK(RECORD) | NK(EXPECT), PARAM_RW, PARAM, net_fit_run};
 NET_METHOD(net_fit)
 
 /* ------------------------------------------------------------------------------------------------------------

@@ -42,15 +42,16 @@ def trace_step(
 
 # Private: the C side of mlpext.MLP (mlpext/network.py).
 def net_forward(X: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param], activations: Sequence[str],
-                slope: _Real, out: Optional[NDArray[Any]] = None) -> NDArray[Any]: ...
+                slope: _Real, out: Optional[NDArray[Any]] = None,
+                expect: Optional[Tuple[int, ...]] = None) -> NDArray[Any]: ...
 def net_loss(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param],
              activations: Sequence[str], slope: _Real, loss: str,
-             grads: Optional[Sequence[NDArray[Any]]] = None) -> float: ...
+             grads: Optional[Sequence[NDArray[Any]]] = None, expect: Optional[Tuple[int, ...]] = None) -> float: ...
 def net_fit(X: ArrayLike, y: ArrayLike, weights: Sequence[_Param], biases: Sequence[_Param],
             activations: Sequence[str], slope: _Real, loss: str, optimizer: str,
             hyper: Tuple[float, float, bool, float, float, float, float, float], state: Sequence[NDArray[Any]],
             epochs: int, batch_size: int, shuffle: bool, rng: NDArray[np.uint64],
-            record: Optional[list[Any]] = None) -> NDArray[np.float64]: ...
+            record: Optional[list[Any]] = None, expect: Optional[Tuple[int, ...]] = None) -> NDArray[np.float64]: ...
 # Private: the C side of mlpext.distributed (data-parallel fit).
 def net_apply(weights: Sequence[_Param], biases: Sequence[_Param], grads: Sequence[_Param], optimizer: str,
               hyper: Tuple[float, float, bool, float, float, float, float, float],

@@ -270,7 +270,7 @@ class _NetBase:
         self._eps = c["eps"]
         self._weight_decay = c["weight_decay"]
         self._dtype = c["dtype"]
-        self.__dict__.pop("_weight_shapes", None)  # (derived from the sizes: made again when next asked for)
+        self.__dict__.pop("_expect", None)  # (derived from the configuration: made again when next asked for)
         self._seed = c["seed"]
         self._leaky_slope = c["leaky_slope"]
         self._alpha = c["alpha"]
@@ -407,29 +407,24 @@ class _NetBase:
     # --- pieces the subclasses pass to their computations
 
     @functools.cached_property
-    def _weight_shapes(self):
-        """[(fan_in, fan_out) of each layer], from layer_sizes: what _weights compares the weights' shapes with.
-        Derived, not set, so a network pickled before it existed has it too."""
-        return [(a, b) for a, b in zip(self._layer_sizes[:-1], self._layer_sizes[1:])]
+    def _expect(self):
+        """(dtype number, *layer_sizes): the configuration the computation holds the parameters to (its expect=
+        argument). It checks that they agree with each other, with X, y and the optimizer state; all of them
+        replaced by arrays of another dtype or other sizes agree with each other, and would run another network
+        than this one (one save() could not write). Derived, not set, so a network pickled before it existed has
+        it too."""
+        return (self._dtype.num, *self._layer_sizes)
 
-    def _weights(self, where="MLP.fit"):
-        """The weights, for the computation, which checks that the parameters agree with each other, with X, y and
-        the optimizer state. All of them replaced by arrays of another dtype or other hidden sizes agree with each
-        other, and would run another network than the configuration's (one save() could not write): so they are
-        checked against it here, a comparison of the shapes while they match."""
-        weights = [W for W, _ in self.params]
-        if ([getattr(W, "shape", None) for W in weights] != self._weight_shapes
-                or getattr(weights[0], "dtype", None) != self._dtype):
-            self._check_layers(where, arrays_only=True)
-        return weights
+    def _weights(self):
+        return [W for W, _ in self.params]
 
     def _biases(self):
         return [b for _, b in self.params]
 
-    def _check_layers(self, where, arrays_only=False):
+    def _check_layers(self, where):
         """TypeError (not an array, another dtype) or ValueError (another count or shape) naming params[k][i], unless
-        net.params holds one (W, b) pair per layer of the configuration's dtype and shapes (layer_sizes).
-        arrays_only: items that are not arrays are left to the computation, whose messages say what it takes."""
+        net.params holds one (W, b) pair per layer of the configuration's dtype and shapes (layer_sizes): for
+        save(), whose file load() would refuse otherwise (the computations check the same with expect=)."""
         sizes = self._layer_sizes
         if len(self.params) != len(sizes) - 1:
             raise ValueError(f"{where}(): params must hold {len(sizes) - 1} (W, b) pairs, one per layer of "
@@ -437,8 +432,6 @@ class _NetBase:
         for k, (W, b) in enumerate(self.params):
             for i, a, shape in ((0, W, tuple(sizes[k:k + 2])), (1, b, (sizes[k + 1],))):
                 if not isinstance(a, np.ndarray):
-                    if arrays_only:
-                        continue
                     raise TypeError(f"{where}(): params[{k}][{i}] must be a numpy array, got {type(a).__name__}")
                 if a.dtype != self._dtype:
                     raise TypeError(f"{where}(): params[{k}][{i}] must have the network's dtype {self._dtype}, got "
@@ -1194,24 +1187,25 @@ class MLP(_NetBase):
 
     def _net_forward(self, X, where="MLP.forward"):
         try:
-            return _core.net_forward(X, self._weights(where), self._biases(), self._activations, self._leaky_slope)
+            return _core.net_forward(X, self._weights(), self._biases(), self._activations, self._leaky_slope,
+                                     None, self._expect)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where)
             raise
 
     def _net_loss(self, X, y, grads, where="MLP.loss", vector=False):
         try:
-            return _core.net_loss(X, y, self._weights(where), self._biases(), self._activations, self._leaky_slope,
-                                  self._loss, grads)
+            return _core.net_loss(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
+                                  self._loss, grads, self._expect)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where, vector)
             raise
 
     def _net_fit(self, X, y, epochs, batch_size, shuffle, where="MLP.fit", vector=False, record=None):
         try:
-            return _core.net_fit(X, y, self._weights(where), self._biases(), self._activations, self._leaky_slope,
+            return _core.net_fit(X, y, self._weights(), self._biases(), self._activations, self._leaky_slope,
                                  self._loss, self._optimizer, self._hyper(), self._optimizer_state(), epochs,
-                                 batch_size, shuffle, self._rng, record)
+                                 batch_size, shuffle, self._rng, record, self._expect)
         except (TypeError, ValueError, MemoryError) as exc:
             _name_core_error(exc, where, vector)
             raise

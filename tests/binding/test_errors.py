@@ -351,6 +351,38 @@ def test_network_entry_ragged_y_is_a_type_error_naming_y():
         net._net_fit(X, ragged, 1, 3, False)
 
 
+def test_network_entries_hold_the_parameters_to_expect():
+    """expect=(dtype number, sizes[0], ..., sizes[L]): the configuration mlpext.MLP gives each network entry. The
+    parameters agree with each other and with X and y here, in every case, but not with it: TypeError (dtype) or
+    ValueError (count, sizes) naming the first weight that differs, before anything is written."""
+    rng = np.random.default_rng(0)
+    W = [rng.standard_normal((3, 4)), rng.standard_normal((4, 2))]
+    b = [np.zeros(4), np.zeros(2)]
+    X, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    acts, hyper = ["tanh", "identity"], (0.1, 0.0, False, 0.9, 0.999, 1e-8, 0.0, 0.99)
+    rng_state = np.array([1, 2, 3, 4], dtype=np.uint64)
+    before = snapshot(W + b + [rng_state])
+    calls = {"MLP.forward": lambda e: _core.net_forward(X, W, b, acts, 0.0, expect=e),
+             "MLP.loss": lambda e: _core.net_loss(X, y, W, b, acts, 0.0, "mse", expect=e),
+             "MLP.fit": lambda e: _core.net_fit(X, y, W, b, acts, 0.0, "mse", "sgd", hyper, [], 2, 2, True,
+                                                rng_state, expect=e)}
+    f64, f32 = np.dtype(np.float64).num, np.dtype(np.float32).num
+    cases = [((f32, 3, 4, 2), TypeError, r"weights\[0\] must have the network's dtype float32, got float64"),
+             ((f64, 3, 5, 2), ValueError, r"weights\[0\] must have shape \(3, 5\), the network's layer sizes, got "
+                                          r"shape \(3, 4\)"),
+             ((f64, 3, 4, 4, 2), ValueError, r"params must hold 3 \(W, b\) pairs, one per layer of the network, "
+                                             r"got 2"),
+             ((f64, 3), TypeError, r"expect must be a tuple"), ([f64, 3, 4, 2], TypeError, r"expect must be a tuple"),
+             ((f64, 3, -4, 2), ValueError, r"expect holds a negative number")]
+    for name, call in calls.items():
+        for expect, error, message in cases:
+            with pytest.raises(error, match=rf"^{re.escape(name)}\(\): {message}"):
+                call(expect)
+            assert snapshot(W + b + [rng_state]) == before
+        call((f64, 3, 4, 2))  # the configuration they match
+        call(None)
+
+
 @pytest.mark.parametrize("fname", ["forward", "predict"])
 def test_a_result_too_large_is_a_memory_error_naming_it(fname):
     # X a broadcast view (no memory); the float64 result (2**59, 4) would need 2**64 bytes: NumPy's "array is

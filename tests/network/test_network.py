@@ -917,11 +917,11 @@ def test_all_parameters_replaced_consistently_are_checked_against_the_configurat
     elif change == "hidden":
         wider = cls([X.shape[1], 8, y.shape[1]], seed=1, optimizer="sgd", dtype=np.float32)
         net.params = wider.params
-        error, where = ValueError, r"params\[0\]\[0\] must have shape \(\d+, 4\) .*got shape \(\d+, 8\)"
+        error, where = ValueError, r"params\[0\]\[0\] must have shape \(\d+, 4\).*, got shape \(\d+, 8\)"
     else:
         single = cls([X.shape[1], y.shape[1]], seed=1, optimizer="sgd", dtype=np.float32)
         net.params = single.params
-        error, where = ValueError, r"params must hold 2 \(W, b\) pairs, one per layer of layer_sizes .*, got 1"
+        error, where = ValueError, r"params must hold 2 \(W, b\) pairs, one per layer of .*, got 1"
     before = snapshot(net)
     calls = {"fit": lambda: net.fit(X, y, 2, batch_size=3), "step": lambda: net.step(X, y),
              "forward": lambda: net.forward(X), "predict": lambda: net.predict(X), "loss": lambda: net.loss(X, y),
@@ -939,20 +939,21 @@ def test_all_parameters_replaced_consistently_are_checked_against_the_configurat
 
 
 def test_a_network_pickled_before_the_shape_check_existed_still_runs():
-    """The check above compares the weights' shapes with _weight_shapes. A network pickled by a version that had no
-    such attribute has none in its state: it is derived from layer_sizes when first asked for (as here after a
-    pickle round trip of a state without it), so such a network still runs, and is still checked."""
+    """The check above holds the parameters to _expect, the configuration the computation is given. A network
+    pickled by a version that had no such attribute has none in its state: it is derived from the configuration
+    when first asked for (as here after a pickle round trip of a state without it), so such a network still runs,
+    and is still checked."""
     import pickle
 
     X, y = make_data("real")
     net = MLP(SIZES, seed=0)
     before = net.predict(X)
     state = dict(net.__dict__)
-    state.pop("_weight_shapes", None)
+    state.pop("_expect", None)
     old = MLP.__new__(MLP)
     old.__dict__.update(state)
     revived = pickle.loads(pickle.dumps(old))
-    assert "_weight_shapes" not in revived.__dict__
+    assert "_expect" not in revived.__dict__
     assert revived.predict(X).tobytes() == before.tobytes()
     assert revived.step(X, y) == MLP(SIZES, seed=0).step(X, y)
     other = np.float64 if revived.dtype == np.float32 else np.float32
