@@ -319,41 +319,6 @@ def test_raising_stdout_carries_what_ran(cls, monkeypatch):
     check_carried(cls, info.value, X, y, net, 7)
 
 
-@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
-def test_raising_progress_bar_carries_what_ran(cls, monkeypatch):
-    """The bar's update fails on its second call, after a chunk whose length the timing chose."""
-    class FailingBar:
-        calls = 0
-
-        def __init__(self, total, unit):
-            pass
-
-        def update(self, k):
-            FailingBar.calls += 1
-            if FailingBar.calls == 2:
-                raise OSError("the notebook's frontend went away")
-
-        def set_postfix(self, **kwargs):
-            pass
-
-        def write(self, line):
-            pass
-
-        def close(self):
-            pass
-
-    auto = types.ModuleType("tqdm.auto")
-    auto.tqdm = FailingBar
-    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
-    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
-    X, y = make_data("real", n=14)
-    net = cls(SIZES, **NET_KWARGS)
-    with pytest.raises(OSError) as info:
-        net.fit(X, y, epochs=10**6, batch_size=4, progress=True)
-    assert info.value.mlpext_epochs >= 2
-    check_carried(cls, info.value, X, y, net, None)
-
-
 def fake_tqdm(monkeypatch, bar):
     auto = types.ModuleType("tqdm.auto")
     auto.tqdm = bar
@@ -376,6 +341,26 @@ class QuietBar:
 
     def close(self):
         pass
+
+
+@pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
+def test_raising_progress_bar_carries_what_ran(cls, monkeypatch):
+    """The bar's update fails on its second call, after a chunk whose length the timing chose."""
+    class FailingBar(QuietBar):
+        calls = 0
+
+        def update(self, k):
+            FailingBar.calls += 1
+            if FailingBar.calls == 2:
+                raise OSError("the notebook's frontend went away")
+
+    fake_tqdm(monkeypatch, FailingBar)
+    X, y = make_data("real", n=14)
+    net = cls(SIZES, **NET_KWARGS)
+    with pytest.raises(OSError) as info:
+        net.fit(X, y, epochs=10**6, batch_size=4, progress=True)
+    assert info.value.mlpext_epochs >= 2
+    check_carried(cls, info.value, X, y, net, None)
 
 
 @pytest.mark.parametrize("cls", IMPLEMENTATIONS, ids=lambda c: c.__name__)
@@ -504,15 +489,12 @@ def test_callback_returning_true_stops(cls):
 def test_progress_bar(cls, monkeypatch, capsys):
     events = []
 
-    class FakeBar:
+    class FakeBar(QuietBar):
         def __init__(self, total, unit):
             events.append(("total", total))
 
         def update(self, k):
             events.append(("update", k))
-
-        def set_postfix(self, **kwargs):
-            pass
 
         def write(self, line):
             events.append(("write", line))
@@ -520,10 +502,7 @@ def test_progress_bar(cls, monkeypatch, capsys):
         def close(self):
             events.append(("close",))
 
-    auto = types.ModuleType("tqdm.auto")
-    auto.tqdm = FakeBar
-    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
-    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    fake_tqdm(monkeypatch, FakeBar)
     X, y = make_data("real", n=12)
     net, twin = cls(SIZES, seed=1), cls(SIZES, seed=1)
     history = net.fit(X, y, epochs=40, batch_size=5, progress=True, verbose=25)
