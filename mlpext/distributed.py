@@ -23,7 +23,8 @@ Contract (net.fit(..., comm=comm) calls fit() below):
 - Only rank 0 prints (verbose) and shows a progress bar; the callback runs on every rank with the global loss,
   and training stops after an epoch where it returned True on any rank. A callback that changes the network
   (net.learning_rate = ...) must do so on every rank, or the ranks part ways (DistributedError at the end).
-- Errors: bad arguments on any rank raise on every rank before anything is written (the rank at fault raises
+- Errors: bad arguments on any rank (the data, fit's arguments, or net.params arrays of another dtype or shape,
+  read-only or not C-contiguous) raise on every rank before anything is written (the rank at fault raises
   its own TypeError / ValueError, the others DistributedError naming it). An exception on one rank during
   training (a callback's, say) is carried by the next collective, so every rank raises at the same step with
   the parameters still identical (that step not taken). KeyboardInterrupt (Ctrl-C) or an MPI error on one rank
@@ -195,6 +196,11 @@ def _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, pr
         shuffle = bool(shuffle)
         try:  # the checks of X and y: their errors carry mlpext_epochs = 0, as single-process fit's do
             X, y = _local_data(net, X, y)
+            # the parameters, optimizer state and generator state, as the computation checks them (dtype, shapes,
+            # C-contiguous, writable): 0 epochs on one row of zeros, which writes nothing. Here, before the
+            # broadcast writes into them: a bad array on one rank must raise on every rank, not end the job
+            net._net_fit(np.zeros((1, X.shape[1]), dtype=X.dtype), np.zeros((1,) + y.shape[1:], dtype=y.dtype), 0,
+                         1, False)
         except Exception as exc:
             _record_progress(exc, np.empty(0), 0)
             raise

@@ -95,6 +95,17 @@ def run_errors(job, comm):
         bad_y[0] = case["net"]["layer_sizes"][-1]  # a label out of range
     attempt("bad_label", make_net(case), y=bad_y)
     attempt("batch_mismatch", make_net(case), batch_size=5 if rank == last else 4)
+    # net.params arrays the computation refuses, on the last rank only: checked with the data, before rank 0's
+    # parameters are broadcast into them (a wider W ended the job in the broadcast, a read-only one in the copy)
+    wide = make_net(case)
+    if rank == last:
+        W, b = wide.params[0]
+        wide.params[0] = (np.zeros((W.shape[0], W.shape[1] + 1), dtype=W.dtype), b)
+    attempt("bad_param_shape", wide)
+    frozen = make_net(case)
+    if rank == last:
+        frozen.params[-1][1].flags.writeable = False
+    attempt("read_only_param", frozen)
     # mlpext.distributed.fit called directly, with a network that is not an mlpext.MLP on the last rank only
     from mlpext import distributed
     from mlpext.reference_net import NumpyMLP

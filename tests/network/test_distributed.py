@@ -188,7 +188,8 @@ def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
     _, out = _run_job(tmp_path, 3, "errors", [ERROR_CASE])
     outcomes = [json.loads((out / f"errors.rank{r}.json").read_text()) for r in range(3)]
     # bad data or arguments on the last rank: it raises its own error, the others name it; nothing trained
-    for name, error in (("bad_shape", "ValueError"), ("bad_label", "ValueError"), ("batch_mismatch", "ValueError")):
+    for name, error in (("bad_shape", "ValueError"), ("bad_label", "ValueError"), ("batch_mismatch", "ValueError"),
+                        ("bad_param_shape", "ValueError"), ("read_only_param", "ValueError")):
         for rank, outcome in enumerate(outcomes):
             got = outcome[name]
             if name == "batch_mismatch":  # every rank sees that the arguments differ
@@ -200,6 +201,8 @@ def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
             assert got["unchanged"], (name, rank)
     # a direct distributed.fit whose network is not an mlpext.MLP on the last rank: a TypeError there, the others
     # name it (before, they waited for it in the first collective for ever)
+    assert "params[0][1] must have shape" in outcomes[2]["bad_param_shape"]["message"]
+    assert "params[1][1] is read-only" in outcomes[2]["read_only_param"]["message"]
     assert [o["not_mlp"]["raised"] for o in outcomes] == ["DistributedError", "DistributedError", "TypeError"]
     assert "rank 2 of 3" in outcomes[0]["not_mlp"]["message"] and "NumpyMLP" in outcomes[0]["not_mlp"]["message"]
     # a callback that raises on the last rank after epoch 1: every rank stops there, with the same parameters
