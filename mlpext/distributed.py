@@ -262,6 +262,7 @@ def _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, pr
     # a sum
     mean = LOSS_TABLE[net.loss_name]["mean"]
     weights, biases = net._weights(), net._biases()
+    X1, y1 = np.zeros((1, X.shape[1]), dtype=X.dtype), np.zeros((1,) + y.shape[1:], dtype=y.dtype)  # (checks)
     Xb = np.empty((min(batch, n_local), X.shape[1]), dtype=X.dtype)
     yb = np.empty((min(batch, n_local),) + y.shape[1:], dtype=y.dtype)
     history = np.empty(epochs, dtype=np.float64)
@@ -275,6 +276,10 @@ def _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, pr
             contributions = np.zeros(steps, dtype=np.float64)  # this rank's part of each step's batch loss
             failure = None
             try:
+                if epoch and epoch_status:  # a callback may have put other arrays in net.params (single-process fit
+                    # trains those): check them as before the first epoch, and train them
+                    net._net_fit(X1, y1, 0, 1, False)
+                    weights, biases = net._weights(), net._biases()
                 if gather:
                     position = _core.net_shuffle(n, net._rng) - lo  # every rank draws the same permutation
                     mine = (position >= 0) & (position < n_local)
@@ -353,6 +358,7 @@ def _fit(MPI, MLP, net, X, y, epochs, batch_size, shuffle, verbose, callback, pr
             bar.close()
 
     # --- the contract: every rank holds the same parameters, optimizer state and generator state
+    params = [a for pair in net.params for a in pair]  # (a callback may have replaced them)
     sums = comm.allgather(_checksum(params + state + [net._rng]))
     if len(set(sums)) != 1:
         raise _Agreed(DistributedError(

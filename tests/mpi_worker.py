@@ -66,6 +66,16 @@ def run_fit(job, comm):
         np.savez(os.path.join(job["out"], f"{case['name']}.rank{rank}.npz"), **result_arrays(net, history))
 
 
+def replace_params(net, read_only=False):
+    """A callback that puts copies of the parameters in net.params after epoch 0 (read-only ones if asked)."""
+    def callback(epoch, loss):
+        if epoch == 0:
+            net.params = [(W.copy(), b.copy()) for W, b in net.params]
+            if read_only:
+                net.params[0][0].flags.writeable = False
+    return callback
+
+
 def run_errors(job, comm):
     """Each scenario raises on every rank; the rank records what it raised and the parameters it ends with."""
     from mlpext.distributed import DistributedError  # noqa: F401 (the name the test expects)
@@ -137,6 +147,15 @@ def run_errors(job, comm):
     net = make_net(case)
     history = net.fit(Xr, yr, epochs=4, batch_size=4, comm=comm, callback=stopping)
     outcomes["callback_stops"] = {"epochs": len(history)}
+
+    # a callback that puts new arrays in net.params on every rank: training goes on with them, as single-process
+    # fit's does (replace_params, which the test runs alone too); then one whose new array is read-only on the last
+    # rank only: a ValueError there, DistributedError on the others (it used to end the job, or train the old arrays)
+    net = make_net(case)
+    history = net.fit(Xr, yr, epochs=3, batch_size=4, comm=comm, callback=replace_params(net))
+    np.savez(os.path.join(job["out"], f"replaced.rank{rank}.npz"), **result_arrays(net, history))
+    frozen = make_net(case)
+    attempt("replaced_read_only", frozen, callback=replace_params(frozen, read_only=rank == last))
     with open(os.path.join(job["out"], f"errors.rank{rank}.json"), "w") as f:
         json.dump(outcomes, f)
 

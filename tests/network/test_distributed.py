@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from mlp_helpers import subprocess_env
-from mpi_worker import make_data, make_net, result_arrays, sklearn_data
+from mpi_worker import make_data, make_net, replace_params, result_arrays, sklearn_data
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, this file being in tests/network/
 WORKER = os.path.join(TESTS, "mpi_worker.py")
@@ -231,6 +231,22 @@ def test_errors_raise_on_every_rank_and_write_nothing(tmp_path):
         assert "differ across ranks" in outcome["diverges"]["message"]
     # a callback asking rank 0 to stop after epoch 1 stops every rank there
     assert [o["callback_stops"]["epochs"] for o in outcomes] == [2, 2, 2]
+    # a callback that puts new arrays in net.params: the ranks train those, as single-process fit does
+    net = make_net(ERROR_CASE)
+    expected = result_arrays(net, net.fit(X, y, epochs=3, batch_size=4, callback=replace_params(net)))
+    replaced = [_load(out, {"name": "replaced"}, rank) for rank in range(3)]
+    for key, want in expected.items():
+        for rank in (1, 2):
+            np.testing.assert_array_equal(replaced[rank][key], replaced[0][key], err_msg=f"rank {rank} {key}")
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(replaced[0][key], want, rtol=1e-12,
+                                       atol=1e-12 * float(np.max(np.abs(want))), err_msg=key)
+        else:
+            np.testing.assert_array_equal(replaced[0][key], want, err_msg=key)
+    # ... and a read-only one on the last rank is that rank's ValueError, the others' DistributedError
+    assert [o["replaced_read_only"]["raised"] for o in outcomes] == ["DistributedError", "DistributedError",
+                                                                    "ValueError"]
+    assert "params[0][0] is read-only" in outcomes[2]["replaced_read_only"]["message"]
 
 
 @needs_mpi
