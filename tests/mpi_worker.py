@@ -240,7 +240,40 @@ def run_sklearn(job, comm):
             partial.append("none")
         except Exception as exc:
             partial.append(type(exc).__name__)
+    # the ranks would make different networks (a feature fewer on the last rank; an activation changed there before
+    # a partial_fit goes on; a warm start where only rank 0 has a network): every rank raises, and the estimator
+    # is left as it was (before, fit left an untrained network behind, and partial_fit waited for ever on rank 0)
+    disagree = []
+    fresh = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    outcome = []
+    try:
+        fresh.fit(Xr[:, :-1] if rank == last else Xr, yr, comm=comm)
+        outcome.append("none")
+    except Exception as exc:
+        outcome.append(type(exc).__name__)
+    disagree.append(f"{outcome[-1]} fitted={hasattr(fresh, 'coefs_')}")
+    going = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(Xr, yr, classes=["a", "b", "c"],
+                                                                               comm=comm)
+    before = [W.copy() for W in going.coefs_]
+    going.set_params(activation="tanh" if rank == last else "relu")
+    try:
+        going.partial_fit(Xr, yr, comm=comm)
+        outcome.append("none")
+    except Exception as exc:
+        outcome.append(type(exc).__name__)
+    same = all(np.array_equal(a, b) for a, b in zip(before, going.coefs_))
+    disagree.append(f"{outcome[-1]} t_={going.t_} same={same}")
+    warm = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0, warm_start=True)
+    if rank == 0:
+        warm.fit(X, y)
+    try:
+        warm.fit(Xr, yr, comm=comm)
+        outcome.append("none")
+    except Exception as exc:
+        outcome.append(type(exc).__name__)
+    disagree.append(f"{outcome[-1]} t_={getattr(warm, 't_', None)}")
     np.savez(os.path.join(job["out"], f"sklearn.rank{rank}.npz"), classes=clf.classes_, partial=np.array(partial),
+             disagree=np.array(disagree),
              loss_curve=np.array(clf.loss_curve_), t=clf.t_, refused=np.array(refused),
              reg_loss_curve=np.array(reg.loss_curve_),
              **{f"coef{k}": W for k, W in enumerate(clf.coefs_)}, **{f"reg{k}": W for k, W in enumerate(reg.coefs_)})

@@ -316,7 +316,11 @@ def test_sklearn_estimators_fit_across_ranks(tmp_path):
     # partial_fit's checks failing on rank 1 only raise on both ranks (before, rank 0 waited for rank 1 for ever)
     assert list(ranks[1]["partial"]) == ["ValueError", "ValueError"]
     assert list(ranks[0]["partial"]) == ["DistributedError", "DistributedError"]
-    for key in set(ranks[0]) - {"partial"}:
+    # ranks that would make different networks: every rank raises before the estimator changes (no rank waits)
+    assert list(ranks[1]["disagree"])[:2] == ["ValueError fitted=False", "ValueError t_=50 same=True"]
+    assert list(ranks[0]["disagree"])[:2] == ["ValueError fitted=False", "DistributedError t_=50 same=True"]
+    assert [str(r["disagree"][2]) for r in ranks] == ["ValueError t_=100", "ValueError t_=None"]
+    for key in set(ranks[0]) - {"partial", "disagree"}:
         np.testing.assert_array_equal(ranks[1][key], ranks[0][key], err_msg=key)
     assert done.stdout.count("Iteration 1, loss = ") == 1
 
