@@ -82,6 +82,7 @@ import inspect
 import math
 import numbers
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -446,77 +447,30 @@ class _BaseMLP(BaseEstimator):
         if comm is not None:  # the ranks' rows are one data set: agree on its size and classes, or all raise
             X, y, classes, n_total = self._agree_on_rows(X, y, incremental, classes, comm, precheck)
 
-        def plan(X, y):  # the rest of the checks, and what the network will be; changes nothing but self._seed
-            hidden, activation, dtype = self._check_params()
-            if incremental and self.early_stopping:
-                raise ValueError("partial_fit does not support early_stopping=True")
-            fitted = hasattr(self, "_net")
-            # A new network for fit() (unless warm_start) and for the first partial_fit(); otherwise continue.
-            continuing = fitted and (incremental or self.warm_start)
-            X, y = self._validate_xy(X, y, reset=not continuing, dtype=dtype)
-            y_net, n_outputs, loss = self._encode_y(y, continuing, classes, incremental)
-            if continuing and self._net_sizes() != [X.shape[1], *hidden, n_outputs]:
-                if incremental:
-                    raise ValueError(
-                        f"partial_fit: the network's layer sizes {self._net_sizes()} do not match "
-                        f"{[X.shape[1], *hidden, n_outputs]} (were hidden_layer_sizes changed?)")
-                continuing = False  # a new network: y encoded for it
-                y_net, n_outputs, loss = self._encode_y(y, False, classes, incremental)
-
-            early_stopping = bool(self.early_stopping) and not incremental
-            X_val = y_val = None
-            if early_stopping:
-                # stratified for two classes only, as scikit-learn does (its n_outputs_ == 1)
-                stratify = y_net if isinstance(self, ClassifierMixin) and y_net.ndim == 2 else None
-                X, X_val, y_net, y_val = train_test_split(
-                    X, y_net, random_state=np.random.RandomState(self._seed if continuing else self._draw_seed()),
-                    test_size=self.validation_fraction, stratify=stratify)
-                if X_val.shape[0] < 2:
-                    raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
-                                     "of your dataset.")
-                X, y_net = np.ascontiguousarray(X), np.ascontiguousarray(y_net)
-                y_val = self._decode_y(y_val)
-            batch_size = self._batch_size(X.shape[0] if n_total is None else n_total)
-            seed = self._seed if early_stopping or continuing else self._draw_seed()
-            kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed, n_outputs)
-            if continuing and incremental:  # the network and its optimizer's state go on: nothing else may change
-                changed = self._changed_config(kwargs)
-                if changed:
-                    raise ValueError(f"partial_fit continues the network and its optimizer's state, but these "
-                                     f"settings changed since it was made: {', '.join(changed)} (call fit() to "
-                                     "start again)")
-            signature = ([X.shape[1], *hidden, n_outputs], {k: v for k, v in kwargs.items() if k != "seed"},
-                         batch_size, continuing, bool(self.shuffle))
-            return (hidden, activation, dtype, continuing, X, y_net, n_outputs, loss, early_stopping, X_val, y_val,
-                    batch_size, seed, kwargs), signature
-
         if comm is None:
-            planned, _ = plan(X, y)
+            p = self._plan_fit(X, y, incremental, classes, n_total)
         else:  # every rank's checks, then one collective: any rank's error raises on every rank, and the ranks
             # must make the same network (mlpext.distributed.fit would refuse it only after this estimator changed)
             from mlpext.distributed import agree
             kept = []
 
             def check():
-                planned, signature = plan(X, y)
-                kept.append(planned)
-                return signature
+                kept.append(self._plan_fit(X, y, incremental, classes, n_total))
+                return kept[0].signature
 
             signatures = agree(comm, check)
-            planned = kept[0]
+            p = kept[0]
             for rank, signature in enumerate(signatures[1:], 1):
                 if signature != signatures[0]:
                     raise ValueError(
                         f"fit(comm=...): rank {rank} would train another network than rank 0's (the layer sizes, "
                         f"the network's settings, the batch size, shuffle and whether the estimator's network goes "
                         f"on must agree): {signature!r} against {signatures[0]!r}")
-        (hidden, activation, dtype, continuing, X, y_net, n_outputs, loss, early_stopping, X_val, y_val, batch_size,
-         seed, kwargs) = planned
 
-        if not continuing:
-            self._make_net(X.shape[1], n_outputs, loss, batch_size, activation, hidden, dtype, seed)
-            self.n_outputs_ = n_outputs
-            self.out_activation_ = {"bce": "logistic", "cross_entropy": "softmax", "mse": "identity"}[loss]
+        if not p.continuing:
+            self._make_net(p.X.shape[1], p.n_outputs, p.loss, p.batch_size, p.activation, p.hidden, p.dtype, p.seed)
+            self.n_outputs_ = p.n_outputs
+            self.out_activation_ = {"bce": "logistic", "cross_entropy": "softmax", "mse": "identity"}[p.loss]
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
@@ -524,27 +478,75 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0
         elif not incremental:  # warm start: the weights go on, every hyper-parameter is taken afresh and the
             old = self._net      # optimizer starts again, as in scikit-learn
-            self._make_net(X.shape[1], n_outputs, loss, batch_size, activation, hidden, dtype, seed)
+            self._make_net(p.X.shape[1], p.n_outputs, p.loss, p.batch_size, p.activation, p.hidden, p.dtype, p.seed)
             for (W, b), (W_old, b_old) in zip(self._net.params, old.params):
                 W[...] = W_old
                 b[...] = b_old
         else:  # partial_fit: the learning rate and alpha may have been changed with set_params
-            self._net.learning_rate = kwargs["learning_rate"]
-            self._net.weight_decay = kwargs["weight_decay"]
+            self._net.learning_rate = p.kwargs["learning_rate"]
+            self._net.weight_decay = p.kwargs["weight_decay"]
         if not incremental:
             self.n_iter_ = 0
             self._no_improvement_count = 0
-        if early_stopping:
+        if p.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None  # as scikit-learn: the validation score is the measure
         else:
-            if not continuing:
+            if not p.continuing:
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
             if self.best_loss_ is None:  # going on after an early-stopping fit, which had no best loss
                 self.best_loss_ = np.inf
-        return X, y_net, X_val, y_val, batch_size, incremental, comm, n_total
+        return p.X, p.y_net, p.X_val, p.y_val, p.batch_size, incremental, comm, n_total
+
+    def _plan_fit(self, X, y, incremental, classes, n_total):
+        """The checks after the rows', and what the network will be: a namespace of _prepare_fit's values, whose
+        `signature` the ranks of fit(comm=...) compare. Changes nothing but the seed drawn."""
+        hidden, activation, dtype = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        fitted = hasattr(self, "_net")
+        # A new network for fit() (unless warm_start) and for the first partial_fit(); otherwise continue.
+        continuing = fitted and (incremental or self.warm_start)
+        X, y = self._validate_xy(X, y, reset=not continuing, dtype=dtype)
+        y_net, n_outputs, loss = self._encode_y(y, continuing, classes, incremental)
+        if continuing and self._net_sizes() != [X.shape[1], *hidden, n_outputs]:
+            if incremental:
+                raise ValueError(
+                    f"partial_fit: the network's layer sizes {self._net_sizes()} do not match "
+                    f"{[X.shape[1], *hidden, n_outputs]} (were hidden_layer_sizes changed?)")
+            continuing = False  # a new network: y encoded for it
+            y_net, n_outputs, loss = self._encode_y(y, False, classes, incremental)
+
+        early_stopping = bool(self.early_stopping) and not incremental
+        X_val = y_val = None
+        if early_stopping:
+            # stratified for two classes only, as scikit-learn does (its n_outputs_ == 1)
+            stratify = y_net if isinstance(self, ClassifierMixin) and y_net.ndim == 2 else None
+            X, X_val, y_net, y_val = train_test_split(
+                X, y_net, random_state=np.random.RandomState(self._seed if continuing else self._draw_seed()),
+                test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                 "of your dataset.")
+            X, y_net = np.ascontiguousarray(X), np.ascontiguousarray(y_net)
+            y_val = self._decode_y(y_val)
+        batch_size = self._batch_size(X.shape[0] if n_total is None else n_total)
+        seed = self._seed if early_stopping or continuing else self._draw_seed()
+        kwargs = self._net_kwargs(loss, batch_size, activation, dtype, seed, n_outputs)
+        if continuing and incremental:  # the network and its optimizer's state go on: nothing else may change
+            changed = self._changed_config(kwargs)
+            if changed:
+                raise ValueError(f"partial_fit continues the network and its optimizer's state, but these "
+                                 f"settings changed since it was made: {', '.join(changed)} (call fit() to "
+                                 "start again)")
+        signature = ([X.shape[1], *hidden, n_outputs], {k: v for k, v in kwargs.items() if k != "seed"},
+                     batch_size, continuing, bool(self.shuffle))
+        return types.SimpleNamespace(
+            hidden=hidden, activation=activation, dtype=dtype, continuing=continuing, X=X, y_net=y_net,
+            n_outputs=n_outputs, loss=loss, early_stopping=early_stopping, X_val=X_val, y_val=y_val,
+            batch_size=batch_size, seed=seed, kwargs=kwargs, signature=signature)
 
     def _agree_on_rows(self, X, y, incremental, classes, comm, precheck=None):
         """fit(comm=...): every rank validates its rows (at least one), then one collective
