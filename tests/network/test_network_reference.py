@@ -202,6 +202,39 @@ def test_mae_is_torchs_l1_loss():
         assert np.isnan(db[0]) and db[1:].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("logits, label", [
+    ([-math.inf, 0.0, 1.0], 2),  # a masked class: probability 0, loss and gradient finite
+    ([-math.inf, -math.inf, 0.0], 2),  # one class left: probability 1, loss 0, no gradient
+    ([1e30, 1e30, -1e30], 0),  # equal logits far beyond exp's range: an even split
+    ([1e30, 0.0, -1e30], 1),  # the right class 1e30 below the best: loss 1e30, gradient finite
+], ids=["masked", "one-left", "equal-huge", "wrong-huge"])
+def test_softmax_cross_entropy_at_infinite_and_huge_logits(dtype, logits, label):
+    """nn.CrossEntropyLoss on logits that exp cannot take as they are (±inf, ±1e30): softmax and log-softmax after
+    subtracting the row's maximum, so a −inf logit is a class of probability 0, equal huge logits split evenly and a
+    right class far below the best costs its distance; the fused gradient softmax − onehot stays finite. Expected
+    values from the definitions in the math module; the C core and the oracle alike, both dtypes."""
+    top = max(logits)
+    shifted = [z - top for z in logits]
+    total = sum(math.exp(v) for v in shifted)
+    probabilities = [math.exp(v) / total for v in shifted]
+    loss = math.log(total) - shifted[label]
+    gradient = [p - (k == label) for k, p in enumerate(probabilities)]
+    rtol = 1e-15 if dtype == np.float64 else 1e-6
+    for cls in (NumpyMLP, mlpext.MLP):
+        net = cls([1, 3], loss="cross_entropy", dtype=dtype)
+        net.params[0][0][...] = 0
+        net.params[0][1][...] = logits
+        with np.errstate(invalid="ignore", over="ignore"):  # (the oracle's −inf − (−inf) never reaches a result)
+            out = net.forward([[0.0]])
+            value = net.loss([[0.0]], [label])
+            (dW, db), = net.gradients([[0.0]], [label])
+        np.testing.assert_allclose(out[0], probabilities, rtol=rtol, atol=0, err_msg=cls.__name__)
+        assert value == pytest.approx(loss, rel=rtol, abs=rtol), cls.__name__
+        np.testing.assert_allclose(db, gradient, rtol=rtol, atol=0, err_msg=cls.__name__)
+        assert dW.tolist() == [[0.0, 0.0, 0.0]], cls.__name__  # X = 0
+
+
 def test_known_pytorch_values():
     # torch.nn.CrossEntropyLoss()(torch.tensor([[1., 2., 3.]]), torch.tensor([2])) = 0.40760596444438
     net = NumpyMLP([1, 3], loss="cross_entropy", dtype=np.float64)
