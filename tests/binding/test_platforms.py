@@ -110,3 +110,43 @@ def test_float32_bce_has_the_same_bits_on_every_instruction_set():
     assert "generic" in runs
     for value, result in runs.items():
         assert result == runs["generic"], f"MLPEXT_SIMD={value}"
+
+
+CHECK_UNFUSED_FIT = """
+import json, numpy as np, mlpext
+rng = np.random.default_rng(7)
+X = 3 * rng.standard_normal((200, 12))
+labels, Y = rng.integers(0, 4, 200), rng.standard_normal((200, 4))
+runs = []
+for dtype in (np.float32, np.float64):
+    for optimizer, options in (("sgd", {}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),
+                               ("adam", {"weight_decay": 1e-3}), ("adamw", {}), ("rmsprop", {"weight_decay": 1e-3})):
+        for activation, loss, output in (("sigmoid", "cross_entropy", None), ("tanh", "bce", None),
+                                         ("gelu", "mse", "softmax"), ("leaky_relu", "mae", "sigmoid")):
+            net = mlpext.MLP([12, 20, 4], activation=activation, output_activation=output, loss=loss,
+                             optimizer=optimizer, learning_rate=1e-2, dtype=dtype, seed=3, **options)
+            y = labels if loss == "cross_entropy" else (Y > 0).astype(dtype) if loss == "bce" else Y
+            history = net.fit(X, y, 3, batch_size=64)
+            arrays = [history, net.forward(X), *(a for pair in net.params for a in pair), *net._state, net._rng]
+            runs.append([np.ascontiguousarray(a).tobytes().hex() for a in arrays])
+print(json.dumps(runs))
+"""
+
+
+def test_networks_whose_layers_do_not_fuse_train_to_the_same_bits_on_every_instruction_set():
+    """Layers of fewer than MLP_DENSE_FMA_MIN weights (12·20, 20·4) round every product on every path, and the rest
+    of a step is held to the portable kernels' bits too (docs/design.md): the sigmoid's and tanh's SIMD lanes, the
+    element loops, softmax, the losses, and the optimizers' steps (Adam's loop has AVX2 builds from 64 values; every
+    division and square root correctly rounded). So a whole fit with shuffled mini-batches — every optimizer, both
+    dtypes — ends with the same parameters, optimizer state, losses and outputs under MLPEXT_SIMD=generic and on
+    each wider instruction set this CPU has."""
+    runs = {}
+    for value in ("generic", "avx2", "avx512"):
+        done = run_python(CHECK_UNFUSED_FIT, MLPEXT_SIMD=value)
+        if done.returncode == 0:
+            runs[value] = json.loads(done.stdout)
+        else:
+            assert "does not have" in done.stderr, done.stderr
+    assert "generic" in runs
+    for value, result in runs.items():
+        assert result == runs["generic"], f"MLPEXT_SIMD={value}"
