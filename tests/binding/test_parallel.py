@@ -76,11 +76,17 @@ def test_lecture_api_same_bits_for_any_thread_count(monkeypatch, dtype, sizes):
 
 @pytest.mark.parametrize("optimizer, options", [
     ("sgd", {}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}), ("adam", {}),
-    ("adam", {"dtype": np.float64, "weight_decay": 1e-2}), ("adamw", {}), ("rmsprop", {})],
-    ids=["sgd", "sgd-momentum", "adam", "adam-float64", "adamw", "rmsprop"])
+    ("adam", {"dtype": np.float64, "weight_decay": 1e-2}), ("adamw", {}), ("rmsprop", {}),
+    ("sgd", {"dtype": np.float64}), ("sgd", {"dtype": np.float64, "momentum": 0.9, "nesterov": True,
+                                             "weight_decay": 1e-2}),
+    ("adamw", {"dtype": np.float64}), ("rmsprop", {"dtype": np.float64, "weight_decay": 1e-2})],
+    ids=["sgd", "sgd-momentum", "adam", "adam-float64", "adamw", "rmsprop", "sgd-float64", "sgd-momentum-float64",
+         "adamw-float64", "rmsprop-float64"])
 def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer, options):
     """Products split by rows, and the optimizer's step (but plain SGD's, fused with the gradients' products) split
-    among the same threads in parts of the values (MLP_OPTIM_SPLIT_MIN, 4096 at least: 2 to 5 parts here)."""
+    among the same threads in parts of the values (MLP_OPTIM_SPLIT_MIN, 4096 at least: 2 to 5 parts here), in both
+    dtypes; the optimizer's state (momentum buffer, Adam's step count and averages, RMSprop's) and the shuffle
+    generator's too, which the next fit continues from."""
     rng = np.random.default_rng(8)
     X = rng.standard_normal((300, IN)).astype(np.float32)
     labels = rng.integers(0, 10, 300)
@@ -90,7 +96,8 @@ def test_mlp_fit_same_bits_for_any_thread_count(monkeypatch, optimizer, options)
         net = mlpext.MLP([IN, HIDDEN, HIDDEN, 10], activation="tanh", loss="cross_entropy", optimizer=optimizer,
                          learning_rate=1e-3, seed=3, **options)
         history = net.fit(X, labels, epochs=2, batch_size=256)
-        results[threads] = [history, net.forward(X), *(a for pair in net.params for a in pair)]
+        results[threads] = [history, net.forward(X), *(a for pair in net.params for a in pair), *net._state,
+                            net._rng]
     for threads in THREAD_COUNTS[1:]:
         for got, want in zip(results[threads], results["1"]):
             np.testing.assert_array_equal(got, want, err_msg=f"MLPEXT_NUM_THREADS={threads}")
