@@ -102,13 +102,14 @@ def loss_value(loss, Z, P, y):
     bce            mean of (y − 1)·max(log1p(−P), −100) − y·max(log P, −100) (nn.BCELoss on sigmoid outputs)
     cross_entropy  mean over the rows of −Σ_c y_c·log_softmax(Z)_c (nn.CrossEntropyLoss); y int labels (n,) or
                    probability rows (n, classes)
-    Elementwise terms are computed in the dtype, their sum in float64.
+    Elementwise terms are computed in the dtype, their sum in float64; mse squares its term (P − y, rounded to the
+    dtype) in float64, as the C core does, so a float32 residual beyond 1.8e19 gives a finite loss, not inf.
     """
     if loss == "lecture":
         return float(np.sum(np.abs(y - P), dtype=np.float64) / P.size)
     if loss == "mse":
-        e = P - y
-        return float(np.sum(e * e, dtype=np.float64) / e.size)
+        e = (P - y).astype(np.float64)
+        return float(np.sum(e * e) / e.size)
     if loss == "mae":
         return float(np.sum(np.abs(P - y), dtype=np.float64) / P.size)
     if loss == "bce":

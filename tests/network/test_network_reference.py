@@ -427,3 +427,17 @@ def test_initialization_is_nn_linear_default_from_default_rng(dtype):
         assert W.flags.c_contiguous and b.flags.c_contiguous and W.flags.writeable
     assert np.array_equal(net._rng, rng.integers(0, 2**64 - 1, size=4, dtype=np.uint64, endpoint=True))
     assert net._rng.dtype == np.uint64 and net._rng.any()
+
+
+@pytest.mark.parametrize("residual", [1e30, 1e-30])
+def test_float32_mse_loss_squares_in_double_in_the_oracle_too(residual):
+    """A float32 residual whose square leaves float32's range (1e30: 1e60; 1e-30: 1e-60) gives the same loss in the
+    C core and the oracle: both square P − y in float64, not inf or 0."""
+    losses = []
+    for cls in (mlpext.MLP, NumpyMLP):
+        net = cls([1, 1], output_activation="identity", loss="mse", dtype=np.float32)
+        net.params[0][0][...] = 0
+        net.params[0][1][...] = 0
+        losses.append(net.loss(np.zeros((2, 1), np.float32), np.full((2, 1), residual, np.float32)))
+    expected = float(np.float32(residual)) ** 2
+    assert losses[0] == losses[1] == expected
