@@ -995,13 +995,17 @@ MLP_INLINE int parse_args(const char *fname, PyObject *const *args, Py_ssize_t n
     return 0;
 }
 
-/* A finite real number: int, float, or a NumPy integer/floating scalar (not bool, not complex). Every scalar the
-   entry points take is a hyperparameter (a learning rate, a slope, ...), and NaN or inf there would make every
-   parameter NaN or inf without an error; NaN and inf in data propagate instead. */
+/* Whether o is a NumPy timedelta64 scalar: NumPy makes it a signedinteger, but a duration is no count and no
+   hyperparameter (float() and __index__ of one with a unit fail with messages that name no argument). */
+static inline int is_timedelta(PyObject *o) { return PyArray_IsScalar(o, Timedelta); }
+
+/* A finite real number: int, float, or a NumPy integer/floating scalar (not bool, not complex, not timedelta64).
+   Every scalar the entry points take is a hyperparameter (a learning rate, a slope, ...), and NaN or inf there
+   would make every parameter NaN or inf without an error; NaN and inf in data propagate instead. */
 static int parse_real(const char *fname, const char *name, PyObject *o, double *value)
 {
-    if (PyBool_Check(o) || !(PyFloat_Check(o) || PyLong_Check(o) || PyArray_IsScalar(o, Integer) ||
-                             PyArray_IsScalar(o, Floating))) {
+    if (PyBool_Check(o) || is_timedelta(o) ||
+        !(PyFloat_Check(o) || PyLong_Check(o) || PyArray_IsScalar(o, Integer) || PyArray_IsScalar(o, Floating))) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be a real number (int or float), got %.200s", fname, name,
                      Py_TYPE(o)->tp_name);
         return -1;
@@ -1022,10 +1026,10 @@ static int parse_real(const char *fname, const char *name, PyObject *o, double *
     return 0;
 }
 
-/* A non-negative int (Python or NumPy integer, not bool). */
+/* A non-negative int (Python or NumPy integer, not bool, not timedelta64). */
 static int parse_count(const char *fname, const char *name, PyObject *o, Py_ssize_t *value)
 {
-    if (PyBool_Check(o) || !(PyLong_Check(o) || PyArray_IsScalar(o, Integer))) {
+    if (PyBool_Check(o) || is_timedelta(o) || !(PyLong_Check(o) || PyArray_IsScalar(o, Integer))) {
         PyErr_Format(PyExc_TypeError, "%s(): %s must be an int, got %.200s", fname, name, Py_TYPE(o)->tp_name);
         return -1;
     }

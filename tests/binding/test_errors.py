@@ -281,9 +281,13 @@ def test_bad_intermediate(fname, arg, mutation):
 # ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fname", ["update", "train_step", "train"])
-@pytest.mark.parametrize("lr", ["0.5", True, np.bool_(True), 1j, np.complex128(1), None, [0.5]],
-                         ids=["str", "bool", "np.bool", "complex", "np.complex", "None", "list"])
+@pytest.mark.parametrize("lr", ["0.5", True, np.bool_(True), 1j, np.complex128(1), None, [0.5], np.timedelta64(1),
+                                np.timedelta64(1, "s")],
+                         ids=["str", "bool", "np.bool", "complex", "np.complex", "None", "list", "timedelta",
+                              "timedelta_s"])
 def test_bad_learning_rate(fname, lr):
+    """timedelta64 is a NumPy signedinteger, but no learning rate: it was taken as a number (no unit), or failed in
+    float() with a message naming neither the function nor the argument (a unit)."""
     v = fresh()
     v["learning_rate"] = lr
     expect_error(fname, v, TypeError, names(fname, "learning_rate"))
@@ -302,8 +306,10 @@ def test_real_learning_rates_accepted(lr):
 @pytest.mark.parametrize("arg", ["epochs", "log_every"])
 @pytest.mark.parametrize("value, exc", [(True, TypeError), (np.bool_(False), TypeError), (3.0, TypeError),
                                         (np.float64(3), TypeError), ("3", TypeError), (None, TypeError),
-                                        (-1, ValueError), (np.int64(-5), ValueError)],
-                         ids=["bool", "np.bool", "float", "np.float", "str", "None", "negative", "np.negative"])
+                                        (-1, ValueError), (np.int64(-5), ValueError),
+                                        (np.timedelta64(3), TypeError), (np.timedelta64(3, "D"), TypeError)],
+                         ids=["bool", "np.bool", "float", "np.float", "str", "None", "negative", "np.negative",
+                              "timedelta", "timedelta_days"])
 def test_bad_count(arg, value, exc):
     v = fresh()
     kwargs = {}
