@@ -76,9 +76,14 @@ def _name(value, what, choices):
     return value
 
 
+# Not numbers although numbers.Real and numbers.Integral take them: bools, and NumPy's timedelta64 (a signedinteger
+# to NumPy; float() of one with a unit fails with a message that names no parameter).
+_NOT_NUMBERS = (bool, np.bool_, np.timedelta64)
+
+
 def _real(value, what, low=0.0, high=math.inf, high_open=False, low_open=False):
-    """value as a float in [low, high] (( for low_open, ) for high_open), finite; not a bool."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    """value as a float in [low, high] (( for low_open, ) for high_open), finite; not a bool or a timedelta64."""
+    if isinstance(value, _NOT_NUMBERS) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
     try:
         value = float(value)
@@ -130,7 +135,7 @@ def _name_core_error(exc, where, vector=False):
 
 
 def _count(value, what, low=0):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if isinstance(value, _NOT_NUMBERS) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{what} must be an int, got {type(value).__name__}")
     value = int(value)
     if value < low:
