@@ -362,6 +362,51 @@ static void memory_extent(PyArrayObject *a, size_t len, const char **lo, const c
     *hi = high + PyArray_ITEMSIZE(a);
 }
 
+/* NumPy's array of obj, the data argument `name` of fname. Where NumPy cannot make one (ragged nested lists, a dtype
+   it does not understand in an __array_interface__, an __array__ that raises TypeError or ValueError), a TypeError
+   naming the function and the argument, with NumPy's reason in its message and as its __cause__. Other exceptions
+   (MemoryError, KeyboardInterrupt, whatever else an __array__ raises) pass as they are. A new reference, or NULL. */
+static PyObject *array_of_data(const char *fname, const char *name, PyObject *obj)
+{
+    PyObject *a = PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
+    if (a != NULL || !(PyErr_ExceptionMatches(PyExc_ValueError) || PyErr_ExceptionMatches(PyExc_TypeError))) {
+        return a;
+    }
+    PyObject *type, *cause, *tb;
+    PyErr_Fetch(&type, &cause, &tb);
+    PyErr_NormalizeException(&type, &cause, &tb);
+    if (cause != NULL && tb != NULL) {
+        PyException_SetTraceback(cause, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    PyObject *reason = cause != NULL ? PyObject_Str(cause) : NULL; /* an exception's __str__ may fail: then none */
+    if (reason == NULL) {
+        PyErr_Clear();
+    }
+    if (reason != NULL && PyUnicode_GET_LENGTH(reason) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real numeric array, got %.200s that NumPy cannot turn into "
+                     "one (%U)", fname, name, Py_TYPE(obj)->tp_name, reason);
+    } else {
+        PyErr_Format(PyExc_TypeError, "%s(): %s must be a real numeric array, got %.200s that NumPy cannot turn into "
+                     "one", fname, name, Py_TYPE(obj)->tp_name);
+    }
+    Py_XDECREF(reason);
+    if (cause != NULL) { /* raise ... from cause */
+        PyObject *etype, *value, *etb;
+        PyErr_Fetch(&etype, &value, &etb);
+        PyErr_NormalizeException(&etype, &value, &etb);
+        if (value != NULL) {
+            PyException_SetContext(value, Py_NewRef(cause));
+            PyException_SetCause(value, cause); /* steals cause */
+        } else {
+            Py_DECREF(cause);
+        }
+        PyErr_Restore(etype, value, etb);
+    }
+    return NULL;
+}
+
 /* Validates the object passed for spec s (argument index) and records it. The call's dtype is already known. */
 static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
 {
@@ -386,13 +431,8 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
         return -1;
     } else {
         c->unproved = 1; /* __array__, __len__, __getitem__, ... */
-        v->arr = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL);
+        v->arr = (PyArrayObject *)array_of_data(c->fname, s->name, obj);
         if (v->arr == NULL) {
-            if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* e.g. ragged nested lists */
-                PyErr_Clear();
-                PyErr_Format(PyExc_TypeError, "%s(): %s must be a real numeric array, got %.200s that NumPy cannot "
-                             "turn into one", c->fname, s->name, Py_TYPE(obj)->tp_name);
-            }
             return -1;
         }
     }
@@ -2024,13 +2064,8 @@ static void add_tensors(net_call *nc, PyObject *const *items, const char (*names
 /* y for this loss: (n, out) values, or for cross-entropy also (n,) integer labels. */
 static int net_add_y(net_call *nc, PyObject *y, const char *fname)
 {
-    nc->y_array = PyArray_FromAny(y, NULL, 0, 0, 0, NULL);
+    nc->y_array = array_of_data(fname, "y", y); /* as take_array's */
     if (nc->y_array == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* as take_array's: e.g. ragged nested lists */
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "%s(): y must be a real numeric array, got %.200s that NumPy cannot turn "
-                         "into one", fname, Py_TYPE(y)->tp_name);
-        }
         return -1;
     }
     PyArrayObject *ya = (PyArrayObject *)nc->y_array;

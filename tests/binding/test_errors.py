@@ -357,6 +357,51 @@ def test_network_entry_ragged_y_is_a_type_error_naming_y():
         net._net_fit(X, ragged, 1, 3, False)
 
 
+class _UnknownDtype:
+    """An __array_interface__ whose dtype NumPy does not understand ('<x8'): NumPy's conversion raises TypeError."""
+
+    def __init__(self, shape, memory):
+        self.__array_interface__ = {"shape": shape, "typestr": "<x8", "data": (memory.ctypes.data, True), "version": 3}
+
+
+class _Refuses:
+    """An array-like whose __array__ raises, saying why."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __array__(self, dtype=None, copy=None):
+        raise self.error
+
+
+def test_data_numpy_cannot_convert_is_a_type_error_naming_it_and_why():
+    """X or y that NumPy cannot turn into an array: a TypeError naming the function and the argument, with NumPy's
+    reason in its message and as its __cause__. Before, NumPy's TypeError (a dtype it does not understand) came
+    through naming neither, and its ValueError's reason (an __array__ that says why it fails) was dropped."""
+    memory = np.zeros(8)
+    reason = re.escape("(data type '<x8' not understood)")
+    for fname, arg, shape in [("forward", "X", (4, 2)), ("train_step", "y", (4, 1)), ("train", "X", (4, 2))]:
+        v = fresh()
+        v[arg] = _UnknownDtype(shape, memory)
+        expect_error(fname, v, TypeError, names(fname, arg) + r" must be a real numeric array, got _UnknownDtype that "
+                                                              r"NumPy cannot turn into one " + reason)
+    v = fresh()
+    v["X"] = _Refuses(ValueError("sensor 3 is offline"))
+    with pytest.raises(TypeError, match=r"^forward\(\): X .* cannot turn into one \(sensor 3 is offline\)$") as info:
+        call("forward", v)
+    assert isinstance(info.value.__cause__, ValueError) and str(info.value.__cause__) == "sensor 3 is offline"
+    v["X"] = _Refuses(KeyError("not NumPy's"))  # what else an __array__ raises passes as it is
+    with pytest.raises(KeyError, match="not NumPy's"):
+        call("forward", v)
+    W, b = [np.ones((2, 1))], [np.zeros(1)]
+    for X, y, arg in [(_UnknownDtype((3, 2), memory), np.ones((3, 1)), "X"),
+                      (np.ones((3, 2)), _UnknownDtype((3, 1), memory), "y")]:
+        with pytest.raises(TypeError, match=rf"^MLP.loss\(\): {arg} must be .*NumPy cannot turn into one {reason}"):
+            _core.net_loss(X, y, W, b, ["identity"], 0.0, "mse")
+    with pytest.raises(TypeError, match=rf"^MLP.forward\(\): X must be .*NumPy cannot turn into one {reason}"):
+        mlpext.MLP([2, 3, 1]).forward(_UnknownDtype((4, 2), memory))
+
+
 def test_network_entries_hold_the_parameters_to_expect():
     """expect=(dtype number, sizes[0], ..., sizes[L]): the configuration mlpext.MLP gives each network entry. The
     parameters agree with each other and with X and y here, in every case, but not with it: TypeError (dtype) or
