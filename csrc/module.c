@@ -362,6 +362,29 @@ static void memory_extent(PyArrayObject *a, size_t len, const char **lo, const c
     *hi = high + PyArray_ITEMSIZE(a);
 }
 
+/* The ValueError for an array used in place (a parameter, an out= array, a counter) that is not a C array: what
+   came (strides that are not C order's, or data at an address that is no multiple of the item size) and what gives
+   one. np.ascontiguousarray copies a non-contiguous array, but returns a misaligned C-contiguous one as it is: a
+   copy (.copy()) is aligned. */
+MLP_COLD static int layout_error(const call_ctx *c, const arg_spec *s, PyArrayObject *a)
+{
+    const char *use = s->role == PARAM ? "used" : "written";
+    if (!PyArray_IS_C_CONTIGUOUS(a)) {
+        char shape[96], strides[96];
+        shape_str(shape, sizeof shape, PyArray_NDIM(a), PyArray_DIMS(a));
+        shape_str(strides, sizeof strides, PyArray_NDIM(a), PyArray_STRIDES(a));
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous and aligned (it is %s in place, so it is never "
+                     "copied), got a%s array of shape %s with strides %s; pass np.ascontiguousarray(%s) and keep that "
+                     "array", c->fname, s->name, use, PyArray_IS_F_CONTIGUOUS(a) ? " Fortran-ordered" :
+                     " non-contiguous", shape, strides, s->name);
+    } else {
+        PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous and aligned (it is %s in place, so it is never "
+                     "copied), got data at an address that is not a multiple of its %zd-byte items; pass %s.copy() "
+                     "and keep that array", c->fname, s->name, use, (Py_ssize_t)PyArray_ITEMSIZE(a), s->name);
+    }
+    return -1;
+}
+
 /* NumPy's array of obj, the data argument `name` of fname. Where NumPy cannot make one (ragged nested lists, a dtype
    it does not understand in an __array_interface__, an __array__ that raises TypeError or ValueError), a TypeError
    naming the function and the argument, with NumPy's reason in its message and as its __cause__. Other exceptions
@@ -474,10 +497,7 @@ static int take_array(call_ctx *c, const arg_spec *s, PyObject *obj)
     const int carray = PyArray_IS_C_CONTIGUOUS(a) && PyArray_ISALIGNED(a);
     if (exact) {
         if (!carray) {
-            PyErr_Format(PyExc_ValueError, "%s(): %s must be C-contiguous and aligned (it is %s in place, so it "
-                         "is never copied); pass np.ascontiguousarray(%s) and keep that array", c->fname, s->name,
-                         s->role == PARAM ? "used" : "written", s->name);
-            return -1;
+            return layout_error(c, s, a);
         }
         if (s->role != PARAM && !PyArray_ISWRITEABLE(a)) {
             PyErr_Format(PyExc_ValueError, "%s(): %s is read-only, but it is %s in place", c->fname, s->name,

@@ -161,6 +161,26 @@ def test_fortran_order_weights():
             expect_error(fname, v, ValueError, names(fname, p) + ".*C-contiguous")
 
 
+@pytest.mark.parametrize("fname", ["forward", "train"])
+def test_layout_message_says_what_came_and_its_advice_works(fname):
+    """A parameter that is not a C array: the message says what came (its strides, or misaligned data) and how to get
+    one, and that advice works. np.ascontiguousarray returns a misaligned C-contiguous array as it is, so a message
+    that advised it for one (as it did) sent the caller round in circles; a copy is aligned."""
+    v = fresh(n_out=2)
+    use = "used" if fname == "forward" else "written"
+    cases = [(misaligned(v["W1"]), rf"got data at an address that is not a multiple of its 8-byte items; pass "
+                                   rf"W1\.copy\(\) and keep that array$", lambda a: a.copy()),
+             (np.asfortranarray(v["W1"]), r"got a Fortran-ordered array of shape \(2, 3\) with strides \(8, 16\); "
+                                          r"pass np\.ascontiguousarray\(W1\)", np.ascontiguousarray),
+             (strided(v["W1"]), r"got a non-contiguous array of shape \(2, 3\) with strides \(48, 16\); pass "
+                                r"np\.ascontiguousarray\(W1\)", np.ascontiguousarray)]
+    for bad, message, advice in cases:
+        w = dict(v, W1=bad)
+        expect_error(fname, w, ValueError, rf"^{fname}\(\): W1 must be C-contiguous and aligned \(it is {use} in "
+                                           rf"place, so it is never copied\), {message}")
+        call(fname, dict(w, W1=advice(bad)))  # as the message says: accepted
+
+
 @pytest.mark.parametrize("fname", sorted(IN_PLACE))
 @pytest.mark.parametrize("param", PARAMS)
 def test_read_only_parameter_of_in_place_function(fname, param):
