@@ -129,6 +129,17 @@ def _check_labels_in(labels, classes):
 
 _SOLVERS = ("sgd", "adam")
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Not numbers, although numbers.Real and numbers.Integral take them: bools, and NumPy's timedelta64 (a
+# signedinteger to NumPy; a duration is no count, rate or seed).
+_NOT_NUMBERS = (bool, np.bool_, np.timedelta64)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, _NOT_NUMBERS)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, _NOT_NUMBERS)
 
 
 def _validate_data(estimator, *args, **kwargs):
@@ -304,7 +315,7 @@ class _BaseMLP(BaseEstimator):
             hidden = tuple(hidden)
         except TypeError:
             raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints, got {hidden!r}.") from None
-        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
+        if not all(_is_int(h) and h >= 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must contain only positive ints, got {self.hidden_layer_sizes!r}.")
         if not isinstance(self.activation, str) or self.activation not in _activations():
             raise ValueError(
@@ -315,27 +326,29 @@ class _BaseMLP(BaseEstimator):
                              f"are mlpext.MLP's only), got {self.solver!r}.")
         for name, low in (("max_iter", 1), ("n_iter_no_change", 1)):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+            if not _is_int(value) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
         for name in ("learning_rate_init", "epsilon"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+            if not _is_real(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a finite real number > 0, got {value!r}.")
         for name in ("alpha", "tol", "momentum"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+            if not _is_real(value) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite real number >= 0, got {value!r}.")
         if not 0 <= self.momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}.")
         for name in ("beta_1", "beta_2"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not 0 <= value < 1:
+            if not _is_real(value) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
-        if not isinstance(self.validation_fraction, numbers.Real) or not 0 < self.validation_fraction < 1:
+        if not _is_real(self.validation_fraction) or not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}.")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
-                                              and not isinstance(self.batch_size, bool))):
+        if not (_is_int(self.batch_size) or (isinstance(self.batch_size, str) and self.batch_size == "auto")):
             raise ValueError(f"batch_size must be 'auto' or an int, got {self.batch_size!r}.")
+        if isinstance(self.random_state, np.timedelta64):  # an int to check_random_state, whose seeding then fails
+            raise ValueError(f"random_state must be None, an int or a numpy.random.RandomState, got "
+                             f"{self.random_state!r}.")
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
@@ -582,7 +595,7 @@ class _BaseMLP(BaseEstimator):
 
     def _draw_seed(self):
         """The seed of a new network: random_state itself when it is an int, else one drawn from it."""
-        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+        if _is_int(self.random_state):
             self._seed = int(self.random_state)
         else:
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
