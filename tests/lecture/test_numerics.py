@@ -254,3 +254,20 @@ def test_phase_and_engine_losses_are_train_steps(shape):
                      dtype=np.float64)
     net.params = [(params[0].copy(), params[1].copy()), (params[2].copy(), params[3].copy())]
     assert first == net.loss(X, y) == mlpext.train_step(X, y, *params, 0.1)
+
+@pytest.mark.parametrize("n, out", [(4, 1), (7, 1), (8, 2), (64, 3)])
+def test_bias_update_is_numpys_sum_where_the_design_says(n, out):
+    """docs/design.md: the bias update sums δ row by row, which is np.sum(δ, axis=0)'s order for two columns or
+    more, or fewer than 8 rows (a single column of 8 rows or more NumPy sums pairwise). There b2 is the
+    reference's to the bit; W2 is not compared (np.dot's BLAS order is not specified)."""
+    import mlpext.reference as reference
+
+    rng = np.random.default_rng(n * 10 + out)
+    for _ in range(50):
+        X, A1, d1 = rng.normal(size=(n, 2)), rng.random((n, 3)), rng.normal(size=(n, 3))
+        d2 = rng.normal(size=(n, out)) * 10.0 ** rng.integers(-6, 6, size=(n, out))
+        params = [rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(3, out)), rng.normal(size=out)]
+        expected = [p.copy() for p in params]
+        mlpext.update(X, A1, d2, d1, *params, 0.5)
+        reference.update(X, A1, d2, d1, *expected, 0.5)
+        np.testing.assert_array_equal(params[3], expected[3])
