@@ -3,9 +3,10 @@
 X = [[1, 0]], y = [[1]], W1 = [[.1, .2], [.3, .4]], b1 = [.5, .6], W2 = [[.7], [.8]], b2 = [.9], η = 0.1.
 
 The API does not return Z1, Z2, E1 or E2; we check what it returns (A1, ŷ, δ2, δ1 and the updated parameters),
-E2 through y − ŷ, and |E2| as the loss of train_step / train; trace_step returns all twelve. Every value must be
-the JSON's to the bit, for the C core (mlpext) and for the pure NumPy oracle (mlpext.reference) alike: the example
-is promised bit-exact, and a tolerance (1e-13 relative was ~450 ulp here) would let a changed order pass.
+E2 through y − ŷ, and |E2| as the loss of train_step / train; trace_step returns all twelve. The C core (mlpext)
+must give the JSON's every value to the bit: the example is promised bit-exact, its exp is its own, and a tolerance
+(1e-13 relative was ~450 ulp here) would let a changed order pass. The pure NumPy oracle (mlpext.reference) is
+held to 2 ulp: it calls NumPy's exp, which some NumPy builds (AVX-512, Apple's libm) may round otherwise.
 """
 import json
 import pathlib
@@ -37,16 +38,27 @@ def slide_params():
     return [W1, b1, W2, b2]
 
 
-def check(actual, key):
+def check(actual, key, impl=mlpext, expected=None):
+    """actual is the JSON's value of key (or expected, derived from it): to the bit from the C core, within 2 ulp
+    from the NumPy oracle."""
+    expected = EXPECTED[key] if expected is None else expected
     actual = np.asarray(actual)
-    assert actual.dtype == np.float64
-    assert actual.shape == EXPECTED[key].shape, key
-    np.testing.assert_array_equal(actual, EXPECTED[key], err_msg=key, strict=True)
+    assert actual.dtype == np.float64, key
+    assert actual.shape == expected.shape, key
+    if impl is mlpext:
+        np.testing.assert_array_equal(actual, expected, err_msg=key)
+    else:
+        np.testing.assert_array_max_ulp(actual, expected, maxulp=2)
 
 
-def check_updated_params(params):
+def check_loss(losses, impl):
+    """The loss of train_step / train: |E2|, the lecture's mean |y − ŷ| of one value."""
+    check(losses, "E2", impl, expected=np.abs(EXPECTED["E2"]).ravel())
+
+
+def check_updated_params(params, impl):
     for array, key in zip(params, ["W1_new", "b1_new", "W2_new", "b2_new"]):
-        check(array, key)
+        check(array, key, impl)
 
 
 def test_json_copy_is_self_consistent():
@@ -61,15 +73,15 @@ def test_json_copy_is_self_consistent():
 def test_forward(impl):
     X, _ = slide_data()
     A1, y_hat = impl.forward(X, *slide_params())
-    check(A1, "A1")
-    check(y_hat, "y_hat")
+    check(A1, "A1", impl)
+    check(y_hat, "y_hat", impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 def test_output_error_through_y_minus_y_hat(impl):
     X, y = slide_data()
     _, y_hat = impl.forward(X, *slide_params())
-    check(y - y_hat, "E2")
+    check(y - y_hat, "E2", impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -77,8 +89,8 @@ def test_backward(impl):
     _, y = slide_data()
     W2 = slide_params()[2]
     delta2, delta1 = impl.backward(y, EXPECTED["A1"], EXPECTED["y_hat"], W2)
-    check(delta2, "delta2")
-    check(delta1, "delta1")
+    check(delta2, "delta2", impl)
+    check(delta1, "delta1", impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -87,8 +99,8 @@ def test_backward_from_own_forward(impl):
     params = slide_params()
     A1, y_hat = impl.forward(X, *params)
     delta2, delta1 = impl.backward(y, A1, y_hat, params[2])
-    check(delta2, "delta2")
-    check(delta1, "delta1")
+    check(delta2, "delta2", impl)
+    check(delta1, "delta1", impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -97,7 +109,7 @@ def test_update(impl):
     params = slide_params()
     result = impl.update(X, EXPECTED["A1"], EXPECTED["delta2"], EXPECTED["delta1"], *params, LEARNING_RATE)
     assert result is None
-    check_updated_params(params)
+    check_updated_params(params, impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -107,7 +119,7 @@ def test_phase_by_phase(impl):
     A1, y_hat = impl.forward(X, *params)
     delta2, delta1 = impl.backward(y, A1, y_hat, params[2])
     impl.update(X, A1, delta2, delta1, *params, LEARNING_RATE)
-    check_updated_params(params)
+    check_updated_params(params, impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -116,8 +128,8 @@ def test_train_step(impl):
     params = slide_params()
     loss = impl.train_step(X, y, *params, LEARNING_RATE)
     assert type(loss) is float
-    assert loss == abs(EXPECTED["E2"][0, 0])
-    check_updated_params(params)
+    check_loss([loss], impl)
+    check_updated_params(params, impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -126,8 +138,8 @@ def test_train_one_epoch(impl):
     params = slide_params()
     losses = impl.train(X, y, *params, LEARNING_RATE, 1)
     assert losses.dtype == np.float64 and losses.shape == (1,)
-    np.testing.assert_array_equal(losses, np.abs(EXPECTED["E2"]).ravel())
-    check_updated_params(params)
+    check_loss(losses, impl)
+    check_updated_params(params, impl)
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
@@ -135,8 +147,8 @@ def test_integer_input_as_on_the_slide(impl):
     """X and y written as integers, as on the slide, give the same step."""
     params = slide_params()
     loss = impl.train_step([[1, 0]], [[1]], *params, LEARNING_RATE)
-    assert loss == abs(EXPECTED["E2"][0, 0])
-    check_updated_params(params)
+    check_loss([loss], impl)
+    check_updated_params(params, impl)
 
 
 def test_predict_is_y_hat():
@@ -153,6 +165,6 @@ def test_trace_step_gives_every_quantity_of_the_slides(impl):
     trace = impl.trace_step(X, y, *params, LEARNING_RATE)
     assert sorted(trace) == sorted(EXPECTED)
     for key in EXPECTED:
-        check(trace[key], key)
+        check(trace[key], key, impl)
     for array, original in zip(params, slide_params()):
         np.testing.assert_array_equal(array, original)
