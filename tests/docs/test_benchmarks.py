@@ -12,6 +12,7 @@
 
 No timing is asserted: the figures of a tiny run mean nothing.
 """
+import importlib.util
 import os
 import pathlib
 import re
@@ -53,14 +54,25 @@ def table(out):
     return sections
 
 
+def importable_peers():
+    """The peers run.py, run by this interpreter, can import (found, not imported here: importing JAX or PyTorch
+    would change this process)."""
+    return {name for name, module in (("numba", "numba"), ("jax", "jax"), ("torch", "torch"), ("sklearn", "sklearn"))
+            if importlib.util.find_spec(module) is not None}
+
+
 def expected_rows():
-    peers = run.import_peers(("sklearn",))
+    """{title: (workload, [(label, installed)])}. A peer's rows have the same labels whether it is installed or not;
+    installed are mlpext's and NumPy's rows and those of every importable peer (a test environment with the bench
+    extra has them all, and their weights must agree too)."""
+    found = importable_peers()
+    peers = run.import_peers(("sklearn",) if "sklearn" in found else ())
     out = {}
     for w in run.WORKLOADS:
         w = w.shrink()
         setup = run.workload_setup(w, peers)
         if setup is not None:
-            out[w.title] = (w, [(i.label, i.run is not None) for i in setup[1]])
+            out[w.title] = (w, [(i.label, i.run is not None or i.family in found) for i in setup[1]])
     return out
 
 
@@ -73,6 +85,9 @@ def test_the_table_has_a_row_per_implementation_and_all_agree():
     printed = table(out)
     expected = expected_rows()
     assert set(printed) == set(expected)
+    # run.py names the peers it could not import: those this interpreter cannot find, no more, no fewer
+    said_missing = set(re.findall(r"^(\w+): not installed", out, re.M))
+    assert said_missing == set(run.PEERS) - importable_peers(), out
     # every floor's verdict, with the two runs (--tiny) of each implementation compared round by round
     verdicts = re.findall(r"(?:meets|BELOW) \([\d.]+× \S+; rounds ([\d.]+)–([\d.]+)×\)", out)
     assert verdicts and len(verdicts) == len(re.findall(r"(?:meets|BELOW) \(", out)), out
