@@ -55,9 +55,11 @@ Same work: after the warm-up run (the timed run's epochs from the timed run's in
 implementation's weights are compared with mlpext's: the largest |w − w_mlpext| over the largest |w_mlpext| of each
 array, the worst array printed. Beyond the tolerance (float64 1e-9; float32 1e-4; float32 Adam 1e-3, since Adam
 divides each gradient by its own scale and so magnifies rounding differences in near-zero gradients) the row says
-DISAGREES. The digits' weights are compared after 2 epochs without shuffling (each implementation shuffles with
-its own generator) and with Adam's eps at 1e-14 (scikit-learn adds eps elsewhere than torch.optim.Adam and mlpext,
-which with eps = 1e-8 alone moves its weights by about 1 %; with eps tiny the computations are the same).
+DISAGREES; so does it, with a gap of inf, where the weights are not of the workload's dtype (mlpext's float64
+digits row: float64), since a float64 run where float32 is claimed ends within any tolerance. The digits' weights
+are compared after 2 epochs without shuffling (each implementation shuffles with its own generator) and with Adam's
+eps at 1e-14 (scikit-learn adds eps elsewhere than torch.optim.Adam and mlpext, which with eps = 1e-8 alone moves
+its weights by about 1 %; with eps tiny the computations are the same).
 
 Peak memory (unless --no-memory): each implementation runs again in a child process of its own, which imports
 the modules, builds the data and the initial weights, makes one warm-up run (JIT compilation), frees it
@@ -278,11 +280,12 @@ def blas_threads():
 # ---------------------------------------------------------------------------------------------------------------
 
 class Impl:
-    def __init__(self, key, label, prepare, run, weights=None, mlpext_side=False, family=None):
+    def __init__(self, key, label, prepare, run, weights=None, mlpext_side=False, family=None, dtype=None):
         self.key, self.label, self.prepare, self.run = key, label, prepare, run
         self.weights = weights or (lambda state: state["params"])
         self.mlpext_side = mlpext_side
         self.family = family or ("mlpext" if mlpext_side else key.split()[0])
+        self.dtype = None if dtype is None else np.dtype(dtype)  # its weights' dtype; None: the workload's
 
 
 def sigmoid(x):
@@ -603,7 +606,7 @@ def digits_impls(w, peers):
         def run(s, epochs, a):
             s["net"].fit(s["X"], a[1], epochs, batch_size=DIGITS_BATCH, shuffle=s["shuffle"])
         impls.append(Impl(key, label, prepare, run, lambda s: [p for pair in s["net"].params for p in pair],
-                          mlpext_side=mlpext_side, family="mlpext" if mlpext_side else "numpy"))
+                          mlpext_side=mlpext_side, family="mlpext" if mlpext_side else "numpy", dtype=dtype))
 
     from mlpext.reference_net import NumpyMLP
 
@@ -785,10 +788,14 @@ def workload_setup(w, peers):
     return sigmoid_arrays(w), sigmoid_impls(w, peers)
 
 
-def weight_gap(weights, reference):
-    """The largest, over the arrays, of max|w − w_ref| / max|w_ref| (inf if the shapes differ)."""
+def weight_gap(weights, reference, dtype=None):
+    """The largest, over the arrays, of max|w − w_ref| / max|w_ref| (inf if the shapes differ, or if an array is not
+    of `dtype`, the one the implementation claims to compute in: one in float64 where float32 is claimed ends
+    closer to the exact weights than mlpext, within any tolerance, and is slower for it)."""
     worst = 0.0
     if len(weights) != len(reference):
+        return float("inf")
+    if dtype is not None and any(np.asarray(a).dtype != dtype for a in weights):
         return float("inf")
     for a, r in zip(weights, reference):
         a, r = np.asarray(a, np.float64), np.asarray(r, np.float64)
@@ -819,7 +826,7 @@ def check_weights(w, impls, arrays, epochs, trained=None):
     out = {}
     for impl in impls[1:]:
         if impl.key in trained:
-            gap = weight_gap(trained[impl.key], reference)
+            gap = weight_gap(trained[impl.key], reference, impl.dtype or w.dtype)
             out[impl.key] = (gap, bool(gap <= tolerance))
     return out
 

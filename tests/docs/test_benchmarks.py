@@ -4,7 +4,7 @@
   (Numba, JAX, PyTorch) that is not importable, and every installed implementation's weights agree with
   mlpext's within the workload's tolerance.
 - The weights check catches an implementation that does other work: a wrong learning rate, a missing sigmoid
-  derivative, Adam without its bias correction.
+  derivative, Adam without its bias correction, float64 where float32 is claimed.
 - The peak-memory method sees an allocation made during the measured run.
 - Run as a script, run.py removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE before NumPy is imported, and says so.
 - benchmarks/bench_run_length.py prints a row per implementation and run length, and counts the stalled runs
@@ -193,6 +193,34 @@ def test_the_weights_check_catches_a_wrong_implementation(name):
     rows = {row["key"]: row for row in run.rows(w, result)}
     assert rows["lr off"]["weights"].endswith("DISAGREES")
     assert "DISAGREES" not in rows["numpy"]["weights"]
+
+
+def test_the_weights_check_catches_an_implementation_in_float64_where_float32_is_claimed():
+    # float64 ends nearer the exact weights than mlpext's float32: within any tolerance, so the dtype decides
+    w = next(w for w in run.WORKLOADS if w.name == "mnist").shrink()
+    assert w.dtype == np.float32
+    arrays, impls = run.workload_setup(w, run.import_peers(()))
+
+    def in_float64(s, epochs, a):
+        s["params"][:] = [p.astype(np.float64) for p in s["params"]]
+        run.numpy_sigmoid_loop(np.asarray(a[0], np.float64), np.asarray(a[1], np.float64), s["params"], w.lr,
+                               epochs)
+
+    impls.append(wrong_sigmoid("float64", in_float64))
+    with np.errstate(over="ignore"):
+        check = run.check_weights(w, impls, arrays, w.epochs)
+    assert check["float64"] == (float("inf"), False), check
+    assert check["numpy"][1], check
+    gap = run.weight_gap([np.asarray(p, np.float64) for p in arrays[2]], arrays[2])
+    assert gap == 0.0  # without a dtype the values alone are compared
+    assert run.weight_gap([np.asarray(p, np.float64) for p in arrays[2]], arrays[2], np.float32) == float("inf")
+    # mlpext's own float64 row of the digits claims float64, and agrees
+    if "sklearn" in importable_peers():
+        digits = next(w for w in run.WORKLOADS if w.kind == "digits").shrink()
+        arrays, impls = run.workload_setup(digits, run.import_peers(("sklearn",)))
+        f64 = next(i for i in impls if i.key == "fit f64")
+        assert f64.dtype == np.float64
+        assert run.check_weights(digits, [impls[0], f64], arrays, 1)["fit f64"][1]
 
 
 def test_a_verdict_gives_the_ratio_round_by_round():
