@@ -49,7 +49,8 @@ run, over this one: for mlpext's rows, its speed-up over the best peer), the spe
 peak memory of one training run and how far its weights end from mlpext's. The project's floors are reported,
 never asserted: the exit status is 0 whatever the figures. A floor's verdict compares the best runs, and adds the
 lowest and highest of the same ratio taken round by round (each implementation's run in a round against the
-peers' runs in the same round): where those straddle the floor, the machine's noise decides the verdict.
+peers' runs in the same round): where those straddle the floor, the machine's noise decides the verdict. A
+verdict whose mlpext row or peer DISAGREES (below) says so: it compares other work.
 
 Same work: after the warm-up run (the timed run's epochs from the timed run's initial weights) every
 implementation's weights are compared with mlpext's: the largest |w − w_mlpext| over the largest |w_mlpext| of each
@@ -1094,7 +1095,11 @@ def rows(w, result, memory=None):
                 ratio = against / seconds
                 spread = round_ratios(result, impl.key, keys)
                 spread = f"; rounds {min(spread):.2f}–{max(spread):.2f}×" if len(spread) > 1 else ""
-                row["verdict"] = f"{'meets' if ratio >= floor else 'BELOW'} ({ratio:.2f}× {against_key}{spread})"
+                # a verdict against other work than mlpext's decides nothing: it says so
+                unlike = [k for k in (impl.key, against_key) if k in check and not check[k][1]]
+                unlike = f"; {' and '.join(unlike)} DISAGREES" if unlike else ""
+                row["verdict"] = (f"{'meets' if ratio >= floor else 'BELOW'} ({ratio:.2f}× {against_key}{spread}"
+                                  f"{unlike})")
         out.append(row)
     return out
 

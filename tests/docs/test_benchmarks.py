@@ -250,6 +250,11 @@ def test_a_verdict_gives_the_ratio_round_by_round():
     result.pop("by_round")
     assert run.round_ratios(result, "train", None) == []
     assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax)"
+    # a verdict against a peer whose weights ended elsewhere says so
+    result["check"] = {"train_step": (0.0, True), "numpy": (1e-7, True), "jax": (5e-3, False)}
+    assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax; jax DISAGREES)"
+    result["check"]["jax"] = (1e-7, True)
+    assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax)"
 
 
 def test_the_weights_check_catches_adam_without_bias_correction():
