@@ -35,8 +35,9 @@ PyTorch) then take microcode assists on Intel cores and ran 5-16x slower there, 
 workload, not them. After the timed runs each sigmoid workload prints the share of its deltas (at mlpext's
 weights) that are subnormal, with a warning where any is.
 Every implementation of a workload starts from the same initial weights. A peer is timed only when importable;
-its rows say "not installed" otherwise (`pip install ".[bench]"` installs them all). Numba and JAX get the XOR's
-integer X and y as float64 arrays, converted before the timing (mlpext converts them inside each call).
+its rows say "not installed" otherwise (`pip install ".[bench]"` installs them all). Numba, JAX and PyTorch get
+the XOR's integer X and y as float64 arrays (PyTorch's as tensors), converted before the timing (mlpext converts
+them inside each call).
 
 Timing: best of --repeats runs (default 5), time.perf_counter, garbage collector off, the implementations taking
 turns in this one process after a warm-up run (which also compiles Numba's and JAX's functions); JAX's results
@@ -136,6 +137,7 @@ import ctypes  # noqa: E402
 import datetime  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -1098,7 +1100,9 @@ def rows(w, result, memory=None):
                 # a verdict against other work than mlpext's decides nothing: it says so
                 unlike = [k for k in (impl.key, against_key) if k in check and not check[k][1]]
                 unlike = f"; {' and '.join(unlike)} DISAGREES" if unlike else ""
-                row["verdict"] = (f"{'meets' if ratio >= floor else 'BELOW'} ({ratio:.2f}× {against_key}{spread}"
+                # a ratio just below the floor is shown rounded down (1.4996 as 1.49, not a BELOW at "1.50×")
+                shown = ratio if ratio >= floor else math.floor(ratio * 100) / 100
+                row["verdict"] = (f"{'meets' if ratio >= floor else 'BELOW'} ({shown:.2f}× {against_key}{spread}"
                                   f"{unlike})")
         out.append(row)
     return out
@@ -1413,7 +1417,8 @@ def plot(results, path, machine):
     top.set_ylabel("time per epoch (s), lower is better")
     bottom.set_ylabel("time ÷ mlpext's time\n(above 1: mlpext is faster)")
     bottom.set_xlabel("network size: multiply-adds per epoch (one full-batch step)")
-    top.set_title("Sigmoid networks (XOR to 1024-1024-1024-1024), the lecture's update, best of one run\n"
+    top.set_title("Sigmoid networks (XOR to 1024-1024-1024-1024), the lecture's update, one suite run (best of its "
+                  "repeats)\n"
                   + textwrap.fill(machine, 110), fontsize=9)
     top.legend(fontsize=8)
     fig.tight_layout()

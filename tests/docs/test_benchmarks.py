@@ -255,6 +255,11 @@ def test_a_verdict_gives_the_ratio_round_by_round():
     assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax; jax DISAGREES)"
     result["check"]["jax"] = (1e-7, True)
     assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.44× jax)"
+    # just below the floor: shown rounded down, never a BELOW that reads as the floor itself
+    result["per_epoch"].update(train=1.2, jax=1.2 * 1.4996)
+    assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "BELOW (1.49× jax)"
+    result["per_epoch"].update(jax=1.2 * 1.5004)
+    assert {r["key"]: r for r in run.rows(w, result)}["train"]["verdict"] == "meets (1.50× jax)"
 
 
 def test_the_weights_check_catches_adam_without_bias_correction():
