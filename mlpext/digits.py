@@ -541,12 +541,35 @@ def _varied_digits(X, seed):
     return np.array(out)
 
 
+def _digits_rows(X, y):
+    """(X, y) checked as load_digits(return_X_y=True) gives them: X (n, 64) (or n 8x8 images) of values 0-16,
+    y n labels. Rows on another scale would be drawn as wrong pictures (0-255 ones wrap around in uint8)."""
+    if y is None:
+        raise ValueError("y is None: pass the labels of X (or neither, for all of scikit-learn's digits)")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 3 and X.shape[1:] == (8, 8):
+        X = X.reshape(len(X), 64)
+    if X.ndim != 2 or X.shape[1] != 64 or len(X) == 0:
+        raise ValueError(f"X must be digits-format rows, shape (n, 64) or (n, 8, 8) with n >= 1; got shape "
+                         f"{X.shape}")
+    y = np.asarray(y)
+    if y.shape != (len(X),):
+        raise ValueError(f"y must hold one label per row of X: shape ({len(X)},), got {y.shape}")
+    low, high = float(X.min()), float(X.max())
+    if not (np.isfinite(low) and np.isfinite(high) and low >= 0 and high <= 16):
+        raise ValueError(f"X must hold the data set's values 0-16 (load_digits().data); got {low:g} to {high:g}")
+    if high <= 1:
+        raise ValueError("X's values are all at most 1: pass the data set's values 0-16, not X / 16 (the "
+                         "network is fed X / 16 by train_model)")
+    return X, y
+
+
 def training_set(X, y, seed=SEED):
     """The demo network's training data from digits-format rows (X, y), 4 x len(X) rows: each digit as it is;
     normalized as image_to_digit normalizes a picture; drawn as a small picture and read back; and drawn turned
-    a little, with thicker or thinner strokes, and read back (the variations drawn from seed)."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
+    a little, with thicker or thinner strokes, and read back (the variations drawn from seed). X: (n, 64) rows or
+    (n, 8, 8) images of values 0-16, y: n labels (ValueError otherwise)."""
+    X, y = _digits_rows(X, y)
     rows = [X, _normalized_digits(X), _rendered_digits(X), _varied_digits(X, seed)]
     return np.vstack(rows), np.concatenate([y] * len(rows))
 
@@ -555,9 +578,12 @@ def train_model(X=None, y=None, epochs=None, seed=SEED, progress=False):
     """Train the demo network (64-64-10, ReLU, softmax, Adam, batch 32) on digits-format rows (X, y).
 
     X, y default to all 1797 of scikit-learn's digits (needs scikit-learn). Either way they are expanded by
-    training_set() and fed as X / 16.
+    training_set() and fed as X / 16. X must hold the data set's values 0-16 (not X / 16, not 0-255 pixels),
+    as (n, 64) rows or (n, 8, 8) images, and y one label per row; ValueError otherwise.
     """
     if X is None:
+        if y is not None:
+            raise ValueError("y given without X: pass both, or neither for all of scikit-learn's digits")
         try:
             from sklearn.datasets import load_digits
         except ImportError:

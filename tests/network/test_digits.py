@@ -226,6 +226,32 @@ def test_load_model_trains_only_when_the_shipped_network_is_missing(tmp_path, mo
     assert [W.shape for W, _ in net.params] == [(64, 64), (64, 10)]
 
 
+@pytest.mark.parametrize("rows, labels, says", [
+    (lambda X: X * 255 / 16, None, "values 0-16"),  # 0-255 pixels: would be drawn wrapped around in uint8
+    (lambda X: X / 16, None, "not X / 16"),         # already scaled: every rendered picture would be "blank"
+    (lambda X: -X, None, "values 0-16"),
+    (lambda X: np.where(X > 8, np.nan, X), None, "values 0-16"),
+    (lambda X: X[:, :32], None, "shape (n, 64)"),
+    (lambda X: X, lambda y: y[:-1], "one label per row"),
+    (lambda X: X, lambda y: None, "y is None"),
+])
+def test_training_set_refuses_rows_that_are_not_the_data_sets(data, rows, labels, says):
+    X, y = data[0][:6], data[1][:6]
+    y = labels(y) if labels else y
+    with pytest.raises(ValueError, match=re.escape(says)):
+        digits.training_set(rows(X), y)
+    with pytest.raises(ValueError, match=re.escape(says)):
+        digits.train_model(rows(X), y, epochs=1)
+
+
+def test_training_set_takes_8x8_images_and_train_model_needs_x_with_y(data):
+    X, y = data[0][:4], data[1][:4]
+    from_images, labels = digits.training_set(X.reshape(4, 8, 8), y)
+    assert np.array_equal(from_images, digits.training_set(X, y)[0]) and len(labels) == 16
+    with pytest.raises(ValueError, match="y given without X"):
+        digits.train_model(None, y, epochs=1)
+
+
 # ---------------------------------------------------------------------------------------------------- preprocessing
 def test_image_to_digit_recovers_a_scaled_up_sample(data):
     """A data set digit drawn at 8x8, 64x64 or 200x200, dark on light or light on dark, reads as normalize_digit
