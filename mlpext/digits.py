@@ -481,6 +481,8 @@ def _read(image):
     else:
         image = _open_image(image)
     gray = _gray(image)
+    if gray.size == 0:
+        raise ValueError("no digit found: the image is empty (0 pixels)")
     if max(gray.shape) < FINE_SIDE // 2:  # a tiny image: enlarged by whole pixels before it is blurred
         f = -(-FINE_SIDE // (2 * max(gray.shape)))
         gray = np.repeat(np.repeat(gray, f, axis=0), f, axis=1)

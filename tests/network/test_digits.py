@@ -253,6 +253,12 @@ def test_training_set_takes_8x8_images_and_train_model_needs_x_with_y(data):
 
 
 # ---------------------------------------------------------------------------------------------------- preprocessing
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (5, 0)])
+def test_an_empty_image_has_no_digit(size):
+    with pytest.raises(ValueError, match="no digit found: the image is empty"):
+        digits.image_to_digit(Image.new("L", size))
+
+
 def test_image_to_digit_recovers_a_scaled_up_sample(data):
     """A data set digit drawn at 8x8, 64x64 or 200x200, dark on light or light on dark, reads as normalize_digit
     reads its 8x8 values, up to the edges of the strokes."""
