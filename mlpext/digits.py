@@ -478,8 +478,12 @@ def _read(image):
 
     if isinstance(image, Image.Image):
         image = _reduced(image)
-    else:
+    elif isinstance(image, (str, bytes, os.PathLike)):
         image = _open_image(image)
+    else:
+        raise TypeError(f"expected an image file's path or a PIL image, got {type(image).__name__}"
+                        + (": for an array of pixels pass PIL.Image.fromarray(array); for an array of ink "
+                           "strengths (0 = paper) call normalize_digit" if isinstance(image, np.ndarray) else ""))
     gray = _gray(image)
     if gray.size == 0:
         raise ValueError("no digit found: the image is empty (0 pixels)")
@@ -499,7 +503,7 @@ def image_to_digit(image):
     (the border's level) and its noise are subtracted; whichever side of the paper the image goes farther to is
     the ink, so dark ink on light paper and light ink on dark paper are read alike. Raises ValueError for a path
     that is not a regular file, an image too large to decode, or an image with no digit; OSError when the file
-    cannot be read.
+    cannot be read; TypeError for anything but a path or a PIL image (a NumPy array: Image.fromarray it).
     """
     return _read(image)[0]
 

@@ -253,6 +253,16 @@ def test_training_set_takes_8x8_images_and_train_model_needs_x_with_y(data):
 
 
 # ---------------------------------------------------------------------------------------------------- preprocessing
+def test_an_array_is_refused_with_what_to_pass_instead():
+    net = MLP([64, 64, 10], loss="cross_entropy", seed=0)
+    pixels = np.full((20, 20), 255, np.uint8)
+    for read in (digits.image_to_digit, lambda image: digits.read_digit(net, image)):
+        with pytest.raises(TypeError, match=r"Image\.fromarray\(array\).*normalize_digit"):
+            read(pixels)
+    with pytest.raises(TypeError, match="got list"):
+        digits.image_to_digit([[0, 1]])
+
+
 @pytest.mark.parametrize("size", [(0, 0), (0, 5), (5, 0)])
 def test_an_empty_image_has_no_digit(size):
     with pytest.raises(ValueError, match="no digit found: the image is empty"):
