@@ -37,6 +37,8 @@ def main():
     parser.add_argument("--save", metavar="PATH", help="rank 0 saves the trained network there (MLP.load reads it)")
     parser.add_argument("--check", action="store_true", help="compare with training in one process (rank 0)")
     args = parser.parse_args()
+    if args.epochs < 1:  # the report divides by the epochs (and reads the last epoch's loss)
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()

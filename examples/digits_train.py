@@ -49,6 +49,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="the network's seed (default 0)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args()
+    if args.epochs < 1:  # the report divides by the epochs (and reads the last epoch's loss)
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
 
     accuracy, seconds, net = train_and_evaluate(args.hidden, args.epochs, args.batch_size, args.lr, args.seed,
                                                 np.dtype(args.dtype).type)

@@ -552,6 +552,15 @@ def test_memory_is_bounded_on_hostile_images(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- the example
+@pytest.mark.parametrize("epochs", ["0", "-1"])
+def test_example_digits_train_refuses_fewer_than_one_epoch(epochs, tmp_path):
+    # It reported ms per epoch after training: --epochs 0 ended in a ZeroDivisionError traceback.
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "digits_train.py"), "--epochs", epochs],
+                            capture_output=True, text=True, env=subprocess_env(), timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"--epochs must be >= 1, got {epochs}" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_example_digits_train_reaches_97_percent():
     spec = importlib.util.spec_from_file_location("digits_train", os.path.join(ROOT, "examples", "digits_train.py"))
     module = importlib.util.module_from_spec(spec)
