@@ -610,12 +610,13 @@ def load_model(path=None, train=False, quiet=False, epochs=None, seed=SEED):
 
     A path given explicitly must hold a network saved by MLP.save: anything else raises (FileNotFoundError when
     there is no such file, ValueError when it holds no such network). Only when the shipped network is missing
-    or unreadable (a broken installation) is one trained instead, with a message on stderr unless quiet."""
+    or unreadable or holds another network than the digits' (a broken installation) is one trained instead, with
+    a message on stderr unless quiet."""
     if not train:
         if path is not None:
             return _load_explicit(path)
         try:
-            return _mlp_class().load(MODEL_PATH)
+            return _check_network(_mlp_class().load(MODEL_PATH), MODEL_PATH)
         except FileNotFoundError:
             if not quiet:
                 print(f"No trained network at {MODEL_PATH}; training one now.", file=sys.stderr)
@@ -643,6 +644,11 @@ def _load_explicit(path):
     except Exception as exc:  # np.load's messages (allow_pickle, zip errors) do not say what the file should be
         raise ValueError(f"{path} is not a network saved by mlpext.MLP.save ({type(exc).__name__}: {exc})") \
             from None
+    return _check_network(net, path)
+
+
+def _check_network(net, path):
+    """net, if it can read digits (64 inputs, 10 outputs, a classifier's loss); ValueError otherwise."""
     sizes = [W.shape for W, _ in net.params]
     if not sizes or sizes[0][0] != 64 or sizes[-1][1] != 10:
         raise ValueError(f"{path} holds a network of {sizes[0][0] if sizes else 0} inputs and "

@@ -252,6 +252,22 @@ def test_training_set_takes_8x8_images_and_train_model_needs_x_with_y(data):
         digits.train_model(None, y, epochs=1)
 
 
+@pytest.mark.parametrize("kind", ["wrong_shape", "regressor", "truncated"])
+def test_load_model_trains_when_the_shipped_file_is_no_digits_network(kind, tmp_path, monkeypatch, capsys):
+    # The shipped file gets the checks that --model gets: a broken installation falls back to training.
+    shipped = tmp_path / "digits_mlp.npz"
+    if kind == "wrong_shape":
+        MLP([2, 3, 1], seed=0).save(str(shipped))
+    elif kind == "regressor":
+        MLP([64, 8, 10], loss="mse", seed=0).save(str(shipped))
+    else:
+        shipped.write_bytes(open(digits.MODEL_PATH, "rb").read()[:1000])
+    monkeypatch.setattr(digits, "MODEL_PATH", str(shipped))
+    monkeypatch.setattr(digits, "train_model", lambda **kw: "trained")
+    assert digits.load_model() == "trained"
+    assert "training a network now" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------------- preprocessing
 def test_an_array_is_refused_with_what_to_pass_instead():
     net = MLP([64, 64, 10], loss="cross_entropy", seed=0)
