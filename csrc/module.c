@@ -2609,7 +2609,8 @@ PyDoc_STRVAR(build_info_doc,
 "\"output_activations\" (tuples of names), \"losses\" ({name: {natural_output, requires_natural_output,\n"
 "classification, labels, mean}}) and \"optimizers\" (a tuple of names; optimizer_state gives their state).\n"
 "\"thread_limit\": the most threads a call may use now (MLPEXT_NUM_THREADS or the CPUs, at most 64; 0 if\n"
-"MLPEXT_NUM_THREADS is not a positive integer).");
+"MLPEXT_NUM_THREADS is not a positive integer); \"num_threads_env\": the MLPEXT_NUM_THREADS it was read from\n"
+"(None if unset), from the process environment the calls read, which os.environ need not match.");
 
 #define MLP_STR2(x) #x
 #define MLP_STR(x) MLP_STR2(x)
@@ -2633,9 +2634,16 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
     size_t n_acts, n_opts;
     const mlp_activation_info *acts = mlp_activation_table(&n_acts);
     const mlp_optimizer_info *opts = mlp_optimizer_table(&n_opts);
-    const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(getenv("MLPEXT_NUM_THREADS")); /* 0: invalid */
+    /* read once: the limit and the value show_config names come from the same reading, of the environment the
+       calls read (getenv), which os.environ need not match (os.putenv, a library's setenv) */
+    const char *env = getenv("MLPEXT_NUM_THREADS");
+    const Py_ssize_t thread_limit = (Py_ssize_t)mlp_thread_limit(env); /* 0: invalid */
+    PyObject *env_value = env != NULL ? PyUnicode_DecodeFSDefault(env) : Py_NewRef(Py_None); /* as os.environ */
+    if (env_value == NULL) {
+        return NULL;
+    }
     return Py_BuildValue("{s:s,s:z,s:s,s:s,s:s,s:d,s:i,s:n,s:d,s:n,s:n,s:n,s:n,s:n,s:d,s:n,s:n,s:n,s:O,s:O,s:n,s:n,s:N,"
-                         "s:N,s:N,s:N,s:n,s:n,s:n,s:n}",
+                         "s:N,s:N,s:N,s:n,s:N,s:n,s:n,s:n}",
                          "simd", mlp_simd_path(isa),
                          "simd_forced", forced[isa], "compiler",
 #ifdef __VERSION__
@@ -2660,7 +2668,7 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "hidden_activations",
                          table_names(&acts[0].name, &acts[0].hidden, sizeof *acts, n_acts), "output_activations",
                          table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows(),
-                         "thread_limit", thread_limit, "optim_split_min", (Py_ssize_t)MLP_OPTIM_SPLIT_MIN,
+                         "thread_limit", thread_limit, "num_threads_env", env_value, "optim_split_min", (Py_ssize_t)MLP_OPTIM_SPLIT_MIN,
                          "gather_split_min", (Py_ssize_t)MLP_GATHER_SPLIT_MIN, "loss_split_min",
                          (Py_ssize_t)MLP_LOSS_SPLIT_MIN);
 }

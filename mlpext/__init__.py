@@ -85,7 +85,7 @@ def show_config():
     print(f"  workspace: a call's block of more than 4 KiB is kept for the next call if at most "
           f"{info['kept_block_max'] // 2 ** 20} MiB (now {info['kept_block_bytes'] / 2 ** 20:.1f} MiB kept); "
           f"mlpext.release_memory() frees it")
-    env = os.environ.get("MLPEXT_NUM_THREADS")
+    env = info["num_threads_env"]  # as the core read it (getenv), with thread_limit: os.environ may differ
     cpus = info["cpus"]
     helpers = info["team_helpers"]
     team = (f"a team of {helpers} helper thread{'s' if helpers != 1 else ''} kept between products" if helpers > 0

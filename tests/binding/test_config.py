@@ -147,3 +147,21 @@ def test_the_python_vocabulary_is_the_cores_tables():
         _core.optimizer_state(None, 0.0)
     with pytest.raises(ValueError, match="momentum"):
         _core.optimizer_state("sgd", float("nan"))
+
+
+def test_show_config_names_the_thread_count_the_core_reads(capsys, monkeypatch):
+    """The calls read MLPEXT_NUM_THREADS with getenv, which os.putenv (or a C library's setenv) changes without
+    os.environ: show_config names the value the core read, not os.environ's copy."""
+    monkeypatch.delenv("MLPEXT_NUM_THREADS", raising=False)
+    try:
+        os.putenv("MLPEXT_NUM_THREADS", "3")  # the process environment only
+        info = _core.build_info()
+        assert info["thread_limit"] == 3 and info["num_threads_env"] == "3"
+        mlpext.show_config()
+        assert "up to 3 threads (MLPEXT_NUM_THREADS='3'" in capsys.readouterr().out
+        os.putenv("MLPEXT_NUM_THREADS", "zero")
+        mlpext.show_config()
+        assert "MLPEXT_NUM_THREADS='zero' is not a positive integer" in capsys.readouterr().out
+    finally:
+        os.unsetenv("MLPEXT_NUM_THREADS")
+    assert _core.build_info()["num_threads_env"] is None
