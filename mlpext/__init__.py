@@ -69,9 +69,13 @@ def show_config():
     print(f"mlpext {__version__}")
     print(f"  kernels: {info['simd']} (chosen at run time; the AVX2 and AVX-512 paths give the same bits)")
     print(f"  kernels forced by MLPEXT_SIMD: {info['simd_forced'] or 'no (the widest this CPU has)'}")
+    # only the AVX2+FMA and AVX-512 kernels fuse: not the portable ones (sse2, generic), MLPEXT_SIMD=generic included
+    fused = (f"use fused multiply-adds (these kernels have them), the others round like NumPy's loops"
+             if info["simd"].startswith("avx") else
+             f"use fused multiply-adds only with the AVX2+FMA or AVX-512 kernels: with these ({info['simd']}) every "
+             f"layer rounds like NumPy's loops")
     print(f"  matrix products: mlpext's own register-tiled kernels, no BLAS; layers more than 4 wide with at least "
-          f"{info['fma_min_weights']} weights use fused multiply-adds where the CPU has them (AVX2+FMA, AVX-512), "
-          f"the others round like NumPy's loops; a layer more than 4 wide with at least {info['halves_min_in']} "
+          f"{info['fma_min_weights']} weights {fused}; a layer more than 4 wide with at least {info['halves_min_in']} "
           f"inputs and at most {info['halves_max_weights']} weights sums its inputs in two halves (each in order, "
           f"then added), one per thread, so that each thread keeps the rows of W it updates")
     source = "as the system reports them" if info["cache_detected"] else "a fallback: the system reports none"

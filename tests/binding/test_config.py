@@ -165,3 +165,22 @@ def test_show_config_names_the_thread_count_the_core_reads(capsys, monkeypatch):
     finally:
         os.unsetenv("MLPEXT_NUM_THREADS")
     assert _core.build_info()["num_threads_env"] is None
+
+
+@pytest.mark.parametrize("simd", ["generic", "auto"])
+def test_show_config_says_whether_these_kernels_fuse(simd, tmp_path):
+    """Only the AVX2+FMA and AVX-512 kernels fuse a product and its sum: under MLPEXT_SIMD=generic (or on a CPU
+    without them) show_config says every layer rounds like NumPy, even where the CPU has FMA."""
+    import subprocess
+    import sys
+
+    script = "import mlpext; mlpext.show_config(); print(mlpext._core.build_info()['simd'])"
+    done = subprocess.run([sys.executable, "-c", script], env=subprocess_env(MLPEXT_SIMD=simd), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text, path = done.stdout.rsplit("\n", 2)[0], done.stdout.split()[-1]
+    fuses = path.startswith("avx")
+    assert ("use fused multiply-adds (these kernels have them)" in text) == fuses
+    assert ("every layer rounds like NumPy's loops" in text) == (not fuses)
+    if simd == "generic":
+        assert not fuses
