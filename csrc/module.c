@@ -2668,7 +2668,8 @@ static PyObject *py_build_info(PyObject *m, PyObject *Py_UNUSED(args))
                          "hidden_activations",
                          table_names(&acts[0].name, &acts[0].hidden, sizeof *acts, n_acts), "output_activations",
                          table_names(&acts[0].name, &acts[0].output, sizeof *acts, n_acts), "losses", loss_rows(),
-                         "thread_limit", thread_limit, "num_threads_env", env_value, "optim_split_min", (Py_ssize_t)MLP_OPTIM_SPLIT_MIN,
+                         "thread_limit", thread_limit, "num_threads_env", env_value, "optim_split_min",
+                         (Py_ssize_t)MLP_OPTIM_SPLIT_MIN,
                          "gather_split_min", (Py_ssize_t)MLP_GATHER_SPLIT_MIN, "loss_split_min",
                          (Py_ssize_t)MLP_LOSS_SPLIT_MIN);
 }

@@ -70,7 +70,7 @@ def show_config():
     print(f"  kernels: {info['simd']} (chosen at run time; the AVX2 and AVX-512 paths give the same bits)")
     print(f"  kernels forced by MLPEXT_SIMD: {info['simd_forced'] or 'no (the widest this CPU has)'}")
     # only the AVX2+FMA and AVX-512 kernels fuse: not the portable ones (sse2, generic), MLPEXT_SIMD=generic included
-    fused = (f"use fused multiply-adds (these kernels have them), the others round like NumPy's loops"
+    fused = ("use fused multiply-adds (these kernels have them), the others round like NumPy's loops"
              if info["simd"].startswith("avx") else
              f"use fused multiply-adds only with the AVX2+FMA or AVX-512 kernels: with these ({info['simd']}) every "
              f"layer rounds like NumPy's loops")
