@@ -96,13 +96,11 @@ print(json.dumps([float(net.loss(X, y.astype(np.float32))).hex(), [a.tobytes().h
 """
 
 
-def test_float32_bce_has_the_same_bits_on_every_instruction_set():
-    """BCE's float32 logarithms are computed in double by code that vectorizes (csrc/vmath.h, mlp_log): the
-    portable loop and the AVX2 and AVX-512 ones give the same loss and gradients, bit for bit. (A 6 → 40 layer:
-    fewer than MLP_DENSE_FMA_MIN weights, so its products round alike on every path too.)"""
+def assert_same_output_on_every_instruction_set(script):
+    """script prints JSON: the same under MLPEXT_SIMD=generic and each wider instruction set this CPU has."""
     runs = {}
     for value in ("generic", "avx2", "avx512"):
-        done = run_python(CHECK_BCE, MLPEXT_SIMD=value)
+        done = run_python(script, MLPEXT_SIMD=value)
         if done.returncode == 0:
             runs[value] = json.loads(done.stdout)
         else:
@@ -110,6 +108,13 @@ def test_float32_bce_has_the_same_bits_on_every_instruction_set():
     assert "generic" in runs
     for value, result in runs.items():
         assert result == runs["generic"], f"MLPEXT_SIMD={value}"
+
+
+def test_float32_bce_has_the_same_bits_on_every_instruction_set():
+    """BCE's float32 logarithms are computed in double by code that vectorizes (csrc/vmath.h, mlp_log): the
+    portable loop and the AVX2 and AVX-512 ones give the same loss and gradients, bit for bit. (A 6 → 40 layer:
+    fewer than MLP_DENSE_FMA_MIN weights, so its products round alike on every path too.)"""
+    assert_same_output_on_every_instruction_set(CHECK_BCE)
 
 
 CHECK_UNFUSED_FIT = """
@@ -140,13 +145,4 @@ def test_networks_whose_layers_do_not_fuse_train_to_the_same_bits_on_every_instr
     division and square root correctly rounded). So a whole fit with shuffled mini-batches — every optimizer, both
     dtypes — ends with the same parameters, optimizer state, losses and outputs under MLPEXT_SIMD=generic and on
     each wider instruction set this CPU has."""
-    runs = {}
-    for value in ("generic", "avx2", "avx512"):
-        done = run_python(CHECK_UNFUSED_FIT, MLPEXT_SIMD=value)
-        if done.returncode == 0:
-            runs[value] = json.loads(done.stdout)
-        else:
-            assert "does not have" in done.stderr, done.stderr
-    assert "generic" in runs
-    for value, result in runs.items():
-        assert result == runs["generic"], f"MLPEXT_SIMD={value}"
+    assert_same_output_on_every_instruction_set(CHECK_UNFUSED_FIT)
