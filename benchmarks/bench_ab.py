@@ -54,7 +54,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-from demo import machine_line  # noqa: E402
+from demo import machine_line, tolerant_stdout  # noqa: E402
 
 
 def load(path, tag):
@@ -246,4 +246,5 @@ def main():
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     sys.exit(main())

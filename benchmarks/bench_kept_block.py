@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples"))
 
 import mlpext  # noqa: E402
-from demo import format_time, machine_line  # noqa: E402
+from demo import format_time, machine_line, tolerant_stdout  # noqa: E402
 
 WORKLOADS = [  # (label, sizes, batch, epochs per call)
     ("1024-1024-1024, batch 1024, 1 epoch a call", (1024, 1024, 1024), 1024, 1),
@@ -92,4 +92,5 @@ def main():
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     main()

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples"))
 
-from demo import format_time, machine_info, machine_line, time_modes  # noqa: E402
+from demo import format_time, machine_info, machine_line, time_modes, tolerant_stdout  # noqa: E402
 
 # The speed-ups over the NumPy loop that mlpext aims at (per epoch, this network).
 FLOORS = {"phases": 30.0, "train_step": 80.0, "train": 300.0}
@@ -85,4 +85,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     sys.exit(main())

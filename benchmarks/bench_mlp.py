@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples"))
 
 import mlpext  # noqa: E402
-from demo import format_time, machine_info, machine_line  # noqa: E402
+from demo import format_time, machine_info, machine_line, tolerant_stdout  # noqa: E402
 from mlpext.reference_net import NumpyMLP  # noqa: E402
 
 MLP = mlpext.MLP
@@ -213,4 +213,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     sys.exit(main())

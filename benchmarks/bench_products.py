@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
-from demo import machine_line  # noqa: E402
+from demo import machine_line, tolerant_stdout  # noqa: E402
 
 CORE = ["activations.c", "dense.c", "kernels.c", "lecture.c", "net.c", "optim.c", "parallel.c"]
 FLAGS = ["-std=c11", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-pthread"]
@@ -158,4 +158,5 @@ def main():
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     main()

@@ -156,8 +156,8 @@ sys.path.insert(0, HERE)
 
 import mlpext  # noqa: E402
 from demo import (  # noqa: E402
-    LEARNING_RATE, SETTLE, cpu_model, format_time, lecture_arrays, numpy_loop, phases_loop, train_loop,
-    train_step_loop,
+    LEARNING_RATE, SETTLE, cpu_model, format_time, lecture_arrays, numpy_loop, phases_loop, tolerant_stdout,
+    train_loop, train_step_loop,
 )
 
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -1523,4 +1523,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     sys.exit(main())

@@ -12,8 +12,11 @@
      train       mlpext.train: the whole loop in one C call
 
 The timing functions below are also what benchmarks/bench_lecture.py measures (it imports this file).
-Takes a few seconds.
+Takes a few seconds. Its output may be redirected to a file on any system: where stdout's encoding lacks a
+character it prints (the Korean Windows code page cp949 has no "—" or "µ"), it prints the ASCII form
+(tolerant_stdout, which the benchmark scripts use too).
 """
+import codecs
 import contextlib
 import gc
 import io
@@ -204,6 +207,30 @@ def machine_line(info=None):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Printing where the output cannot show every character
+# ---------------------------------------------------------------------------------------------------------------
+
+# Output redirected to a file or a pipe is encoded in the locale's code page, and on a Korean or a Japanese Windows
+# (cp949, cp932) that has no "—" or "µ": print() would raise UnicodeEncodeError. Where stdout lacks a character
+# these scripts print, it prints the character's ASCII form instead ("?" for any other).
+ASCII_FORMS = {"—": "-", "–": "-", "−": "-", "×": "x", "µ": "u", "≥": ">=", "≤": "<=", "÷": "/", "…": "..."}
+
+
+def _ascii_forms(error):
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    return "".join(ASCII_FORMS.get(c, "?") for c in error.object[error.start:error.end]), error.end
+
+
+def tolerant_stdout():
+    """From now on, stdout prints the ASCII forms of the characters its encoding lacks instead of failing (a
+    console shows them all: nothing changes there, nor where the encoding is UTF-8)."""
+    codecs.register_error("mlpext_ascii_forms", _ascii_forms)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="mlpext_ascii_forms")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The demo
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -252,4 +279,5 @@ def main():
 
 
 if __name__ == "__main__":
+    tolerant_stdout()
     sys.exit(main())

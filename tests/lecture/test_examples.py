@@ -9,10 +9,14 @@ import ast
 import contextlib
 import io
 import pathlib
+import re
 import runpy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from mlp_helpers import subprocess_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]  # the repository: this file is tests/<concern>/*.py
 LECTURE = ROOT / "tests" / "data" / "lecture_MLP.py"
@@ -64,3 +68,31 @@ def test_the_three_scripts_print_the_same():
         np.testing.assert_array_equal(numpy_vars[name], lecture_vars[name], err_msg=name)   # the same NumPy code
         np.testing.assert_allclose(mlpext_vars[name], numpy_vars[name], rtol=1e-10, atol=1e-14, err_msg=name)
     np.testing.assert_array_equal(mlpext_vars["predicted_final"].round(), numpy_vars["predicted_final"].round())
+
+
+def test_the_demo_runs_where_stdout_lacks_its_characters():
+    """The README's main command with its output redirected to a file on a Korean Windows: stdout is then encoded in
+    the code page cp949, which has no "—" or "µ". The demo printed its first line and stopped with
+    UnicodeEncodeError; it now prints their ASCII forms there."""
+    done = subprocess.run([sys.executable, str(EXAMPLES / "demo.py")], env=subprocess_env(PYTHONIOENCODING="cp949"),
+                          cwd=EXAMPLES, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode("cp949", "replace")
+    out = done.stdout.decode("cp949")
+    assert out.startswith("mlpext demo - the lecture's NumPy MLP")
+    assert "Printed outputs: identical." in out
+    assert re.search(r"mlpext\.train \(one call\) +[0-9.]+ (ns|us) ", out)
+
+
+@pytest.mark.parametrize("encoding, printed", [
+    ("utf-8", "a — 1.5 µs, 2× ≥ 학습률"),       # a console, or UTF-8: unchanged
+    ("cp949", "a - 1.5 us, 2× ≥ 학습률"),       # Korean Windows: only what cp949 lacks
+    ("cp932", "a - 1.5 us, 2× >= ???"),        # Japanese Windows: no hangul either
+    ("cp1252", "a — 1.5 µs, 2× >= ???"),       # Western European Windows
+    ("ascii", "a - 1.5 us, 2x >= ???"),
+])
+def test_tolerant_stdout_replaces_only_what_the_encoding_lacks(encoding, printed):
+    code = "import demo; demo.tolerant_stdout(); print('a — 1.5 µs, 2× ≥ 학습률')"
+    done = subprocess.run([sys.executable, "-c", code], env=subprocess_env(PYTHONIOENCODING=encoding), cwd=EXAMPLES,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(encoding, "replace")
+    assert done.stdout.decode(encoding).rstrip("\r\n") == printed
