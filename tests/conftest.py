@@ -15,8 +15,10 @@ uses stay here: this file, mlp_helpers.py, mpi_worker.py and data/.
 import importlib.abc
 import importlib.machinery
 import os
+import signal
 import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # mlp_helpers.py and mpi_worker.py live next to this file; make them importable from every directory below,
@@ -46,3 +48,13 @@ settings.register_profile("default", max_examples=100, deadline=None,
 settings.register_profile("ci", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler (raise KeyboardInterrupt) for the test, whatever the runner installed. A process
+    started with SIGINT ignored (under nohup, as a background job of a script, by some CI runners) has none, and
+    _thread.interrupt_main() then does nothing: a test waiting for its KeyboardInterrupt would run on for minutes."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

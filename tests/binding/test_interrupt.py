@@ -50,14 +50,6 @@ def sized_for_epoch_time(target, dtype):
         n *= 2
 
 
-@pytest.fixture
-def default_sigint():
-    """Python's own SIGINT handler (raise KeyboardInterrupt) for the test, whatever the runner installed."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def interrupt_train(X, y, params, lr, epochs, how):
     """Runs train() in the main thread and interrupts it from another thread after SEND_AFTER seconds.
     Returns the latency from sending to catching KeyboardInterrupt."""

@@ -180,6 +180,7 @@ def test_replay_of_mini_batch_steps_is_fit():
     assert state_bytes(replay(sizes, 5, X, y, 2, 3, 64)[0]) != state_bytes(fitted)
 
 
+@pytest.mark.usefixtures("default_sigint")
 @pytest.mark.parametrize("chunked", [False, True])
 def test_ctrl_c_in_fit_carries_what_ran(chunked):
     """KeyboardInterrupt from another thread during a long fit (in one call to the computation, or in fit's

@@ -328,6 +328,7 @@ def test_concurrent_training_matches_serial():
     assert_same_training(train_each(setups, 0.2, 3000, at_once=True), serial)
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_gil_is_released_while_training():
     """While train runs in the main thread, another thread runs Python code: it reads W1 (which needs the GIL)
     and sees it at two different values after the start, so it read W1 while train was still writing it.

@@ -526,6 +526,7 @@ def test_progress_without_tqdm_is_a_clear_import_error(cls, monkeypatch):
     assert snapshot(net) == before
 
 
+@pytest.mark.usefixtures("default_sigint")
 @pytest.mark.parametrize("chunked", [False, True])
 def test_ctrl_c_stops_at_an_epoch(chunked):
     """KeyboardInterrupt (here from another thread, as Ctrl-C would be) stops a long fit within a fraction of a
