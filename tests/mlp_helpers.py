@@ -2,6 +2,7 @@
 import os
 import platform
 import threading
+import warnings
 
 import numpy as np
 
@@ -108,3 +109,15 @@ def x86_avx2():
     except ImportError:  # NumPy < 2
         from numpy.core._multiarray_umath import __cpu_features__ as features
     return platform.machine() in ("x86_64", "AMD64") and features.get("AVX2", False) and features.get("FMA3", False)
+
+
+def unitless_timedelta(n):
+    """np.timedelta64(n), in NumPy's generic unit: a signed integer to NumPy, so it passes for a number wherever its
+    unit is not looked at (mlpext refuses it). NumPy 2.5 deprecates the generic unit; where NumPy no longer makes
+    one, np.timedelta64(n, "s"), which mlpext refuses the same way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return np.timedelta64(n)
+        except (TypeError, ValueError):
+            return np.timedelta64(n, "s")

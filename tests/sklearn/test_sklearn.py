@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from mlp_helpers import subprocess_env  # noqa: E402
+from mlp_helpers import subprocess_env, unitless_timedelta  # noqa: E402
 from mlpext import MLP  # noqa: E402
 from mlpext.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
@@ -549,13 +549,13 @@ def test_early_stopping_stratifies_two_classes_only():
     (dict(epsilon=0.0), "epsilon must be a finite real number > 0"),
     (dict(alpha=float("nan")), "alpha must be a finite real number >= 0"),
     # NumPy's timedelta64 is a signedinteger, so numbers.Integral and numbers.Real take it; bools are numbers too
-    (dict(learning_rate_init=np.timedelta64(1)), "learning_rate_init must be a finite real number > 0"),
+    (dict(learning_rate_init=unitless_timedelta(1)), "learning_rate_init must be a finite real number > 0"),
     (dict(alpha=np.timedelta64(1, "s")), "alpha must be a finite real number >= 0"),
     (dict(momentum=True), "momentum must be a finite real number >= 0"),
-    (dict(max_iter=np.timedelta64(5)), "max_iter must be an int >= 1"),
-    (dict(batch_size=np.timedelta64(4)), "batch_size must be 'auto' or an int"),
-    (dict(hidden_layer_sizes=(np.timedelta64(3),)), "hidden_layer_sizes must contain only positive ints"),
-    (dict(random_state=np.timedelta64(3)), "random_state must be None, an int or a numpy.random.RandomState"),
+    (dict(max_iter=unitless_timedelta(5)), "max_iter must be an int >= 1"),
+    (dict(batch_size=unitless_timedelta(4)), "batch_size must be 'auto' or an int"),
+    (dict(hidden_layer_sizes=(unitless_timedelta(3),)), "hidden_layer_sizes must contain only positive ints"),
+    (dict(random_state=unitless_timedelta(3)), "random_state must be None, an int or a numpy.random.RandomState"),
 ])
 def test_bad_parameters_are_value_errors_naming_them(params, words):
     X, y = load_iris(return_X_y=True)
