@@ -26,6 +26,11 @@ from mlpext import _core, reference
 from mlpext.reference_net import NumpyMLP
 from mlp_helpers import make_params
 
+# These tests change validated arrays in place, as another thread or an __array__ could: `a.shape = ...` and
+# `a.dtype = ...`, which NumPy 2.5 deprecates (a DeprecationWarning, no change of behaviour). Where NumPy removes
+# them, those ways of changing an array under a call are gone too, and the tests that use them must go with them.
+pytestmark = pytest.mark.filterwarnings("ignore:Setting the (shape|dtype) on a NumPy array:DeprecationWarning")
+
 
 def lecture_problem(dtype=np.float64, n=6, n_in=3, hidden=5, n_out=2):
     rng = np.random.default_rng(7)
