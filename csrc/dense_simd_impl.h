@@ -5,6 +5,7 @@
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C. AVX-512: 32 vector registers, a
  *                  12 × 2-vector tile (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums)
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
+ *   MLP_KC_ROW, MLP_FEW_ROWS  the depth for up to MLP_FEW_ROWS rows of X through a W larger than L2 (nn_depth)
  *   MLP_PREFETCH_A, MLP_PREFETCH_B  how far ahead the packed tile's loop prefetches its panels (gemm_tile)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
@@ -28,6 +29,8 @@
 #endif
 #define MLP_NV 2
 #define MLP_KC 256
+#define MLP_KC_ROW 8
+#define MLP_FEW_ROWS 3
 #define MLP_V MLP_FK(mlp_vec)
 #define MLP_M MLP_FK(mlp_mask)
 #define MLP_VL (sizeof(MLP_V) / sizeof(MLP_T)) /* lanes */
@@ -617,12 +620,25 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart. */
+/* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` columns of B (k, ·): MLP_KC, or
+   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes). So few rows read each
+   element of B once (one row tile), from memory when B is larger than L2; at depth MLP_KC a tile walks its columns
+   down MLP_KC rows of B, m apart, more streams of lines than the prefetchers follow. At MLP_KC_ROW a block is
+   MLP_KC_ROW streams, each read on along its row by the next tile. Inside L2, or with more rows to reuse B, the
+   deeper blocks win: fewer stores and loads of C (docs/benchmarks.md, "One row through a layer larger than L2").
+   Either depth gives the same bits. */
+MLP_KFN size_t MLP_FK(nn_depth)(size_t n, size_t k, size_t cols, size_t l2_bytes)
+{
+    return n <= MLP_FEW_ROWS && cols > 0 && k > l2_bytes / sizeof(MLP_T) / cols ? MLP_KC_ROW : MLP_KC;
+}
+
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart; blocks
+   of the sum for an L2 of l2_bytes (nn_depth). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, size_t lda,
-                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t c0, size_t c1, size_t l2_bytes)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    const size_t depth = MLP_FK(even_block)(k, MLP_KC);
+    const size_t depth = MLP_FK(even_block)(k, MLP_FK(nn_depth)(n, k, c1 - c0, l2_bytes));
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
         MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, lda, B + pc * m + c0, m, C + c0, m, pc == 0,
@@ -674,15 +690,16 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, cons
     }
 }
 
-/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias; A's rows lda apart. */
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias; A's rows lda apart; for an L2 of l2_bytes. */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
                                                                const MLP_T *A, size_t lda, const MLP_T *B,
-                                                               const MLP_T *bias, MLP_T *C, size_t c0, size_t c1)
+                                                               const MLP_T *bias, MLP_T *C, size_t c0, size_t c1,
+                                                               size_t l2_bytes)
 {
     if (fused) {
-        MLP_FK(nn_bias_body)(1, n, k, m, A, lda, B, bias, C, c0, c1);
+        MLP_FK(nn_bias_body)(1, n, k, m, A, lda, B, bias, C, c0, c1, l2_bytes);
     } else {
-        MLP_FK(nn_bias_body)(0, n, k, m, A, lda, B, bias, C, c0, c1);
+        MLP_FK(nn_bias_body)(0, n, k, m, A, lda, B, bias, C, c0, c1, l2_bytes);
     }
 }
 
@@ -727,6 +744,8 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_tn)(int fused, size_t n, s
 #undef MLP_MR
 #undef MLP_NV
 #undef MLP_KC
+#undef MLP_KC_ROW
+#undef MLP_FEW_ROWS
 #undef MLP_PREFETCH_A
 #undef MLP_PACK_A_AHEAD
 #undef MLP_PREFETCH_B

@@ -753,22 +753,30 @@ static void MLP_FN(test_dense_param_grads_exact)(void)
 /* Each build of each product (the portable one; AVX2 and AVX-512, fused and unfused: those this CPU has) against
    the naive loop, bit for bit: the portable build and the unfused kernels sum products rounded one by one, the
    fused kernels chains of fma (see dense_simd_impl.h), in the same order. Sizes around the register tiles (AVX-512: 12 rows × 2 vectors, AVX2:
-   6 × 2; a vector is 16 or 8 floats, 8 or 4 doubles), their masked last vectors, and the blocks of the sum
-   (256 deep). */
+   6 × 2; a vector is 16 or 8 floats, 8 or 4 doubles), their masked last vectors, the blocks of the sum
+   (256 deep), and for up to 3 rows of A times a B larger than mlp_dense_product_path's L2 (512 KB), the blocks
+   of 8 (nn_depth; the same sizes with 4 rows keep 256). */
 static void MLP_FN(test_dense_products_each_path)(void)
 {
     static const size_t ROWS[] = {1, 2, 5, 6, 7, 8, 11, 12, 13, 24, 25};
     static const size_t COLS[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 50};
     static const size_t DEPTH[] = {1, 2, 7};
     static const size_t DEEP_ROWS[] = {1, 13, 25}, DEEP_COLS[] = {1, 17, 33}, DEEP[] = {255, 256, 257, 600};
+    /* 1031 × 129 floats: more than 512 KB */
+    static const size_t ROW_ROWS[] = {1, 3, 4}, ROW_COLS[] = {129, 250}, ROW_DEEP[] = {1031};
+    static const size_t *const GROUP_ROWS[] = {ROWS, DEEP_ROWS, ROW_ROWS};
+    static const size_t *const GROUP_COLS[] = {COLS, DEEP_COLS, ROW_COLS};
+    static const size_t *const GROUP_DEPTH[] = {DEPTH, DEEP, ROW_DEEP};
+    static const size_t GROUP_SIZES[][3] = {{COUNT(ROWS), COUNT(COLS), COUNT(DEPTH)},
+                                            {COUNT(DEEP_ROWS), COUNT(DEEP_COLS), COUNT(DEEP)},
+                                            {COUNT(ROW_ROWS), COUNT(ROW_COLS), COUNT(ROW_DEEP)}};
     static const char *const names[] = {"A·B + bias", "A·Bᵀ", "Aᵀ·B"}, *const paths[] = {"portable", "avx2 fused", "avx512 fused", "avx2 unfused", "avx512 unfused"};
     int ran[5] = {0, 0, 0, 0, 0};
     for (int which = 0; which < 3; which++) {
         for (int path = 0; path < 5; path++) {
-            for (size_t g = 0; g < 2; g++) {
-                const size_t *R = g ? DEEP_ROWS : ROWS, *Cs = g ? DEEP_COLS : COLS, *K = g ? DEEP : DEPTH;
-                const size_t nr = g ? COUNT(DEEP_ROWS) : COUNT(ROWS), nc = g ? COUNT(DEEP_COLS) : COUNT(COLS);
-                const size_t nk = g ? COUNT(DEEP) : COUNT(DEPTH);
+            for (size_t g = 0; g < COUNT(GROUP_ROWS); g++) {
+                const size_t *R = GROUP_ROWS[g], *Cs = GROUP_COLS[g], *K = GROUP_DEPTH[g];
+                const size_t nr = GROUP_SIZES[g][0], nc = GROUP_SIZES[g][1], nk = GROUP_SIZES[g][2];
                 for (size_t ir = 0; ir < nr; ir++) {
                     for (size_t ic = 0; ic < nc; ic++) {
                         for (size_t ik = 0; ik < nk; ik++) {
