@@ -7,7 +7,8 @@ and of the change: `python setup.py build_ext --inplace` in each checkout, then 
 loaded into one process, so machine drift hits them alike; each round times every workload once on each build,
 the first build alternating. Half the rounds run in a process that loads A first, half in one that loads B first:
 the build loaded second gets its memory elsewhere from glibc, which moved small fits by up to 5 %. Workloads (NAME
-for --only), float32; the first six, rows96 and predict100 sigmoid with the lecture's update:
+for --only), float32 unless named; the first six, rows96, predict100 and the row ones sigmoid with the lecture's
+update:
 
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
@@ -30,6 +31,14 @@ for --only), float32; the first six, rows96 and predict100 sigmoid with the lect
                halves)
     rows96     mlpext.train on 96-96-96, batch 96, 40 epochs a call (0.88 M, cut by rows)
     predict100 mlpext.predict of 64 rows through 100-100-10 (0.64 M, cut by columns; time per call)
+    row        mlpext.predict of one row through 784-2048-10 (W1 6.4 MB, larger than L2; time per call)
+    row64      the same in float64 (12.8 MB)
+    rows3      3 rows through 784-2048-10
+    rows4      4 rows through 784-2048-10 (more than MLP_FEW_ROWS: the deep blocks, as before)
+    row-l2     one row through 784-128-10 (W1 400 KB, inside a 512 KB L2)
+    row-l2x2   the same in float64 (800 KB: just larger than a 512 KB L2)
+    row-1mb    one row through 4096-64-10 (W1 1 MB)
+    online     mlpext.MLP.fit on 784-1024-10, 64 mini-batches of one row, 4 epochs a call (time per epoch)
     autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
                epochs a call (a wide output: the loss's pass is large)
     autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
@@ -68,11 +77,11 @@ def load(path, tag):
     return module
 
 
-def lecture_problem(n, n_in, hidden, n_out, seed=0):
+def lecture_problem(n, n_in, hidden, n_out, seed=0, dtype=np.float32):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, n_in)).astype(np.float32)
-    y = rng.uniform(size=(n, n_out)).astype(np.float32)
-    params = [(0.05 * rng.standard_normal(s)).astype(np.float32)
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = rng.uniform(size=(n, n_out)).astype(dtype)
+    params = [(0.05 * rng.standard_normal(s)).astype(dtype)
               for s in ((n_in, hidden), (hidden,), (hidden, n_out), (n_out,))]
     return X, y, params
 
@@ -88,8 +97,8 @@ def train_workload(sizes, epochs):
     return run
 
 
-def predict_workload(sizes, calls):
-    X, _, params = lecture_problem(*sizes)
+def predict_workload(sizes, calls, dtype=np.float32):
+    X, _, params = lecture_problem(*sizes, dtype=dtype)
 
     def run(core):
         start = time.perf_counter()
@@ -153,6 +162,16 @@ WORKLOADS = {
                  fit_workload((784, 32, 10), 1792, 4, 32, **ADAM)),
     "rows96": ("train 96-96-96, batch 96, per epoch", train_workload((96, 96, 96, 96), 40)),
     "predict100": ("predict 64 rows, 100-100-10, per call", predict_workload((64, 100, 100, 10), 40)),
+    "row": ("predict 1 row, 784-2048-10, per call", predict_workload((1, 784, 2048, 10), 200)),
+    "row64": ("predict 1 row, 784-2048-10, float64, per call",
+              predict_workload((1, 784, 2048, 10), 100, np.float64)),
+    "rows3": ("predict 3 rows, 784-2048-10, per call", predict_workload((3, 784, 2048, 10), 100)),
+    "rows4": ("predict 4 rows, 784-2048-10, per call", predict_workload((4, 784, 2048, 10), 100)),
+    "row-l2": ("predict 1 row, 784-128-10, per call", predict_workload((1, 784, 128, 10), 2000)),
+    "row-l2x2": ("predict 1 row, 784-128-10, float64, per call",
+                 predict_workload((1, 784, 128, 10), 1000, np.float64)),
+    "row-1mb": ("predict 1 row, 4096-64-10, per call", predict_workload((1, 4096, 64, 10), 500)),
+    "online": ("MLP.fit 784-1024-10, 64 batches of 1, per epoch", fit_workload((784, 1024, 10), 64, 4, 1)),
     "autoencoder": ("MLP.fit 784-256-784 relu, sigmoid + BCE, Adam, 8 batches of 256, per epoch",
                     fit_workload((784, 256, 784), 2048, 2, 256, **dict(ADAM, loss="bce"))),
     "autoencoder-mse": ("MLP.fit 784-128-784 relu, MSE, Adam, 32 batches of 64, per epoch",

@@ -394,3 +394,26 @@ def test_bench_run_length_times_each_length_and_reads_the_helpers():
         else:
             assert cells[4] == "—", cells
     assert len(per_run) == (6 if read else 0)
+
+
+def test_bench_rows_times_each_implementation_and_checks_the_outputs(monkeypatch, capsys):
+    """benchmarks/bench_rows.py: a row per dtype and batch with mlpext's and NumPy's times, and the exit status 1
+    when mlpext's output differs from NumPy's beyond float tolerance (here a wrong predict)."""
+    script = ROOT / "benchmarks" / "bench_rows.py"
+    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--only", "64-64-10", "--settle", "0",
+                           "--markdown"], capture_output=True, text=True, env=subprocess_env(), cwd=str(ROOT.parent),
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+            if line.startswith("| 64-64-10")]
+    assert [(r[1], r[2]) for r in rows] == [("float32", "1"), ("float32", "4"), ("float64", "1"), ("float64", "4")]
+    for cells in rows:
+        assert all(float(t) > 0 for t in cells[3:5]) and cells[-1].endswith("×"), cells
+    spec = importlib.util.spec_from_file_location("bench_rows", script)
+    bench_rows = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_rows)
+    right = bench_rows.mlpext.predict
+    monkeypatch.setattr(bench_rows.mlpext, "predict", lambda X, *p: right(X, *p) + 1e-3)
+    monkeypatch.setattr(sys, "argv", ["bench_rows.py", "--rounds", "1", "--only", "64-64-10", "--settle", "0"])
+    assert bench_rows.main() == 1
+    assert "outputs differ beyond tolerance: 64-64-10 float32 1 row(s)" in capsys.readouterr().out
