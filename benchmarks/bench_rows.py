@@ -7,7 +7,8 @@ reads every weight once and reuses none, so it is bound by memory once a layer o
 hidden layers, a sigmoid output: the lecture's), float32 and float64, batches of 1 and 4 rows:
 
     mlpext        mlpext.predict(X, W1, b1, W2, b2)
-    numpy         sigmoid(sigmoid(X @ W1 + b1) @ W2 + b2) in NumPy, its BLAS on its default threads
+    numpy         mlpext.reference.predict: sigmoid(sigmoid(X @ W1 + b1) @ W2 + b2) in NumPy, its BLAS on its
+                  default threads
     numpy 1t      the same with the BLAS held to one thread (threadpoolctl; skipped without it)
 
 Each round times every implementation once (the first one rotating), each for about 20 ms of calls that start
@@ -28,19 +29,16 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples"))
 
 import mlpext  # noqa: E402
+from mlpext import reference  # noqa: E402
 from demo import SETTLE, machine_line, tolerant_stdout  # noqa: E402
 
 NETWORKS = [(784, 2048, 10), (4096, 64, 10), (784, 128, 10), (64, 64, 10)]
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
 def implementations():
     """{name: (function, a context to time it in)}."""
-    numpy = lambda X, p: sigmoid(sigmoid(X @ p[0] + p[1]) @ p[2] + p[3])  # noqa: E731
+    numpy = lambda X, p: reference.predict(X, *p)  # noqa: E731
     impls = {"mlpext": (lambda X, p: mlpext.predict(X, *p), contextlib.nullcontext),
              "numpy": (numpy, contextlib.nullcontext)}
     try:
