@@ -27,6 +27,7 @@
 #else
 #define MLP_MR 6
 #endif
+_Static_assert(MLP_MR == 6 || MLP_MR == 12, "gemm_strip has a tile for every rest of rows");
 #define MLP_NV 2
 #define MLP_KC 256
 #define MLP_KC_ROW 8
@@ -155,8 +156,11 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t m
 #undef MLP_AIP
 #undef MLP_LOADV
 
-/* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in tiles of 8, 4, 2, 1. U, rate:
-   gemm_tile's, for the strip (NULL: none). */
+/* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in one tile of as many rows, so
+   that every tile reads its own rows of A and the strip of B once. Rows fewer than a tile in tiles of 8, 4, 2, 1
+   read B once per tile: from memory, when the strip is deep and B's rows a page or more apart (its lines fall
+   into few sets of L1, and do not stay), which made 5 and 7 rows slower than 12 (docs/benchmarks.md, "A few rows
+   in one tile"). U, rate: gemm_tile's, for the strip (NULL: none). */
 MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a, size_t rows,
                                 size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
                                 int first, const MLP_T *bias, MLP_M last, MLP_T *U, const MLP_T rate)
@@ -168,21 +172,26 @@ MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int mask
                           first, bias, last, U != NULL ? U + i * ldc : NULL, rate);
     }
 #define MLP_TAIL_TILE(R)                                                                                         \
-    if (rows - i >= (R)) {                                                                                       \
+    case (R):                                                                                                    \
         MLP_FK(gemm_tile)(fused, 0, (R), nv, masked, trans_a, kc, A + i * astep, lda, B, ldb, C + i * ldc, ldc, first, \
                           bias, last, U != NULL ? U + i * ldc : NULL, rate);                                     \
-        i += (R);                                                                                                \
+        break;
+    switch (rows - i) {
+        MLP_TAIL_TILE(1)
+        MLP_TAIL_TILE(2)
+        MLP_TAIL_TILE(3)
+        MLP_TAIL_TILE(4)
+        MLP_TAIL_TILE(5)
+#if MLP_MR > 6
+        MLP_TAIL_TILE(6)
+        MLP_TAIL_TILE(7)
+        MLP_TAIL_TILE(8)
+        MLP_TAIL_TILE(9)
+        MLP_TAIL_TILE(10)
+        MLP_TAIL_TILE(11)
+#endif
+    default: break; /* none */
     }
-#if MLP_MR > 8
-    MLP_TAIL_TILE(8)
-#endif
-#if MLP_MR > 4
-    MLP_TAIL_TILE(4)
-#endif
-#if MLP_MR > 2
-    MLP_TAIL_TILE(2)
-#endif
-    MLP_TAIL_TILE(1)
 #undef MLP_TAIL_TILE
 }
 
@@ -453,7 +462,7 @@ MLP_KFN void MLP_FK(pack_b)(const int trans_b, size_t kc, size_t cols, const MLP
 }
 
 /* One strip of C, nv vectors (ncols columns) wide, from packed A (pack_a: rows, kc) and a packed strip of B
-   (pack_b: kc × MLP_NR): tiles of MLP_MR rows, the rest in tiles of 8, 4, 2, 1. */
+   (pack_b: kc × MLP_NR): tiles of MLP_MR rows, the rest in one tile (gemm_strip). */
 MLP_KFN void MLP_FK(gemm_strip_pa)(const int fused, const size_t nv, const int masked, size_t rows, size_t kc,
                                    const MLP_T *ap, const MLP_T *bp, MLP_T *C, size_t ldc, int first, const MLP_T *bias,
                                    MLP_M last, size_t ncols, MLP_T *U, const MLP_T rate)
