@@ -35,10 +35,13 @@ update:
     row64      the same in float64 (12.8 MB)
     rows3      3 rows through 784-2048-10
     rows4      4 rows through 784-2048-10 (more than MLP_FEW_ROWS: the deep blocks, as before)
+    rows5, rows6, rows10  5, 6 and 10 rows through 784-2048-10: fewer than AVX-512's tile of 12 rows, in tiles
+               of 8, 4, 2, 1 (AVX2's tile is 6 rows: 4 + 1, one tile, 6 + 4)
     row-l2     one row through 784-128-10 (W1 400 KB, inside a 512 KB L2)
     row-l2x2   the same in float64 (800 KB: just larger than a 512 KB L2)
     row-1mb    one row through 4096-64-10 (W1 1 MB)
     online     mlpext.MLP.fit on 784-1024-10, 64 mini-batches of one row, 4 epochs a call (time per epoch)
+    batch10    the same with 64 mini-batches of 10 rows
     autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
                epochs a call (a wide output: the loss's pass is large)
     autoencoder-mse  the same on 784-128-784 with MSE and an identity output, 32 mini-batches of 64
@@ -167,11 +170,15 @@ WORKLOADS = {
               predict_workload((1, 784, 2048, 10), 100, np.float64)),
     "rows3": ("predict 3 rows, 784-2048-10, per call", predict_workload((3, 784, 2048, 10), 100)),
     "rows4": ("predict 4 rows, 784-2048-10, per call", predict_workload((4, 784, 2048, 10), 100)),
+    "rows5": ("predict 5 rows, 784-2048-10, per call", predict_workload((5, 784, 2048, 10), 100)),
+    "rows6": ("predict 6 rows, 784-2048-10, per call", predict_workload((6, 784, 2048, 10), 100)),
+    "rows10": ("predict 10 rows, 784-2048-10, per call", predict_workload((10, 784, 2048, 10), 100)),
     "row-l2": ("predict 1 row, 784-128-10, per call", predict_workload((1, 784, 128, 10), 2000)),
     "row-l2x2": ("predict 1 row, 784-128-10, float64, per call",
                  predict_workload((1, 784, 128, 10), 1000, np.float64)),
     "row-1mb": ("predict 1 row, 4096-64-10, per call", predict_workload((1, 4096, 64, 10), 500)),
     "online": ("MLP.fit 784-1024-10, 64 batches of 1, per epoch", fit_workload((784, 1024, 10), 64, 4, 1)),
+    "batch10": ("MLP.fit 784-1024-10, 64 batches of 10, per epoch", fit_workload((784, 1024, 10), 640, 4, 10)),
     "autoencoder": ("MLP.fit 784-256-784 relu, sigmoid + BCE, Adam, 8 batches of 256, per epoch",
                     fit_workload((784, 256, 784), 2048, 2, 256, **dict(ADAM, loss="bce"))),
     "autoencoder-mse": ("MLP.fit 784-128-784 relu, MSE, Adam, 32 batches of 64, per epoch",

@@ -1,10 +1,10 @@
 """Inference of a few rows: mlpext.predict against NumPy's own chain, taking turns in one process.
 
-    python benchmarks/bench_rows.py [--rounds 9] [--only NETWORK ...] [--settle 0.3] [--markdown]
+    python benchmarks/bench_rows.py [--rounds 9] [--only NETWORK ...] [--rows 1,4] [--settle 0.3] [--markdown]
 
 Predicting one sample at a time (a served model, an interactive notebook) is a matrix-vector product per layer: it
 reads every weight once and reuses none, so it is bound by memory once a layer outgrows L2. Per network (sigmoid
-hidden layers, a sigmoid output: the lecture's), float32 and float64, batches of 1 and 4 rows:
+hidden layers, a sigmoid output: the lecture's), float32 and float64, batches of 1 and 4 rows (--rows: others):
 
     mlpext        mlpext.predict(X, W1, b1, W2, b2)
     numpy         mlpext.reference.predict: sigmoid(sigmoid(X @ W1 + b1) @ W2 + b2) in NumPy, its BLAS on its
@@ -61,12 +61,25 @@ def per_call(f, X, p, seconds=0.02):
             return elapsed / calls
 
 
+def batch_sizes(text):
+    """--rows: '1,4,6' -> (1, 4, 6), each at least 1."""
+    try:
+        rows = tuple(int(field) for field in text.split(","))
+    except ValueError:
+        rows = ()
+    if not rows or min(rows) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers separated by commas, got {text!r}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--only", action="append", metavar="NETWORK",
                         choices=["-".join(map(str, s)) for s in NETWORKS],
                         help="time only this network (784-2048-10, ...; repeatable)")
+    parser.add_argument("--rows", type=batch_sizes, default=(1, 4), metavar="N,N,...",
+                        help="the batches' rows, comma-separated (default 1,4)")
     parser.add_argument("--settle", type=float, default=SETTLE, help="seconds before each turn (default %(default)s)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
@@ -84,7 +97,7 @@ def main():
         for dtype in (np.float32, np.float64):
             p = [(0.05 * rng.standard_normal(s)).astype(dtype)
                  for s in ((sizes[0], sizes[1]), (sizes[1],), (sizes[1], sizes[2]), (sizes[2],))]
-            for n in (1, 4):
+            for n in args.rows:
                 X = rng.standard_normal((n, sizes[0])).astype(dtype)
                 outs = {}
                 for name, (f, context) in impls.items():  # (also the warm-up)

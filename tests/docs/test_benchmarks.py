@@ -417,3 +417,14 @@ def test_bench_rows_times_each_implementation_and_checks_the_outputs(monkeypatch
     monkeypatch.setattr(sys, "argv", ["bench_rows.py", "--rounds", "1", "--only", "64-64-10", "--settle", "0"])
     assert bench_rows.main() == 1
     assert "outputs differ beyond tolerance: 64-64-10 float32 1 row(s)" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["bench_rows.py", "--rounds", "1", "--only", "64-64-10", "--settle", "0",
+                                      "--rows", "3,7"])
+    assert bench_rows.main() == 1
+    out = capsys.readouterr().out
+    assert "float32 3 row(s): mlpext" in out and "float64 7 row(s): mlpext" in out and " 1 row(s)" not in out, out
+    for bad in ("0", "2,x", ""):
+        monkeypatch.setattr(sys, "argv", ["bench_rows.py", "--rows", bad])
+        with pytest.raises(SystemExit) as exit_info:
+            bench_rows.main()
+        assert exit_info.value.code == 2
+        assert "expected positive whole numbers separated by commas" in capsys.readouterr().err
