@@ -35,8 +35,8 @@ update:
     row64      the same in float64 (12.8 MB)
     rows3      3 rows through 784-2048-10
     rows4      4 rows through 784-2048-10 (more than MLP_FEW_ROWS: the deep blocks, as before)
-    rows5, rows6, rows10  5, 6 and 10 rows through 784-2048-10: fewer than AVX-512's tile of 12 rows, in tiles
-               of 8, 4, 2, 1 (AVX2's tile is 6 rows: 4 + 1, one tile, 6 + 4)
+    rows5, rows6, rows10  5, 6 and 10 rows through 784-2048-10: fewer than AVX-512's tile of 12 rows, so one tile
+               of their own (on AVX2, whose tile is 6 rows: one tile, a full one, a full one and 4)
     row-l2     one row through 784-128-10 (W1 400 KB, inside a 512 KB L2)
     row-l2x2   the same in float64 (800 KB: just larger than a 512 KB L2)
     row-1mb    one row through 4096-64-10 (W1 1 MB)

@@ -27,7 +27,7 @@
 #else
 #define MLP_MR 6
 #endif
-_Static_assert(MLP_MR == 6 || MLP_MR == 12, "gemm_strip has a tile for every rest of rows");
+_Static_assert(MLP_MR == 6 || MLP_MR == 12, "gemm_strip has a tile for each count of rows left after full tiles");
 #define MLP_NV 2
 #define MLP_KC 256
 #define MLP_KC_ROW 8
@@ -158,9 +158,9 @@ MLP_KFN void MLP_FK(gemm_tile)(const int fused, const int packed, const size_t m
 
 /* One strip of C, nv vectors wide: its `rows` rows in tiles of MLP_MR, the rest in one tile of as many rows, so
    that every tile reads its own rows of A and the strip of B once. Rows fewer than a tile in tiles of 8, 4, 2, 1
-   read B once per tile: from memory, when the strip is deep and B's rows a page or more apart (its lines fall
-   into few sets of L1, and do not stay), which made 5 and 7 rows slower than 12 (docs/benchmarks.md, "A few rows
-   in one tile"). U, rate: gemm_tile's, for the strip (NULL: none). */
+   read the strip once per tile: from L3 or memory when it is deep and B's rows a multiple of 4 KB apart (its lines
+   fall into a few sets of L1 and L2, and do not stay), which made 5 and 7 rows slower than 12 (docs/benchmarks.md,
+   "A few rows in one tile"). U, rate: gemm_tile's, for the strip (NULL: none). */
 MLP_KFN void MLP_FK(gemm_strip)(const int fused, const size_t nv, const int masked, const int trans_a, size_t rows,
                                 size_t kc, const MLP_T *A, size_t lda, const MLP_T *B, size_t ldb, MLP_T *C, size_t ldc,
                                 int first, const MLP_T *bias, MLP_M last, MLP_T *U, const MLP_T rate)
