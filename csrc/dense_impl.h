@@ -468,10 +468,12 @@ static void MLP_FN(product_part)(void *arg, size_t part, size_t parts)
             break;                                                                                               \
         }                                                                                                        \
         switch (p->which) {                                                                                      \
-        case MLP_NN_BIAS:                                                                                        \
+        case MLP_NN_BIAS: {                                                                                      \
+            const mlp_cache cache = mlp_cache_or_fallback(p->cache);                                             \
             MLP_FKI(simd_gemm_nn_bias, ISA)(p->fused, rows, k, m, A + lo * p->lda, p->lda, B, p->bias, C + lo * m, \
-                                            c0, c1, mlp_cache_or_fallback(p->cache).l2_bytes);                   \
+                                            c0, c1, &cache);                                                     \
             break;                                                                                               \
+        }                                                                                                        \
         case MLP_NT: MLP_FKI(simd_gemm_nt, ISA)(p->fused, rows, k, m, A + lo * m, B, C + lo * k, c0, c1); break; \
         case MLP_TN:                                                                                             \
             MLP_FKI(simd_gemm_tn_rows, ISA)(p->fused, n, k, m, A, B, C, lo, hi, p->epi.update, p->epi.rate);     \
@@ -711,15 +713,15 @@ void MLP_FN(mlp_dense_param_step)(size_t n, size_t in, size_t out, const MLP_T *
 /* For the C tests (tests/c): one product through one build, whatever its size. which: 0 C (n, m) = A (n, k) ·
    B (k, m) + bias; 1 C (n, k) = A (n, m) · Bᵀ, B (k, m); 2 C (k, m) = Aᵀ · B, A (n, k), B (n, m). path: 0 the
    portable build; 1 AVX2 and 2 AVX-512, fused; 3 AVX2 and 4 AVX-512, unfused (A·B + bias blocked for
-   MLP_CACHE_FALLBACK's L2: nn_depth). Returns 0, and does nothing, if this CPU or compiler lacks the path. */
+   MLP_CACHE_FALLBACK's caches: nn_depth). Returns 0, and does nothing, if this CPU or compiler lacks the path. */
 int MLP_FN(mlp_dense_product_path)(int which, int path, size_t n, size_t k, size_t m, const MLP_T *A, const MLP_T *B,
                                    const MLP_T *bias, MLP_T *C)
 {
 #ifdef MLP_X86_DISPATCH
-    const size_t l2 = MLP_CACHE_FALLBACK.l2_bytes;
+    const mlp_cache cache = MLP_CACHE_FALLBACK;
 #define MLP_PATH_CASES(ISA, fused)                                                                               \
     switch (which) {                                                                                             \
-    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, k, B, bias, C, 0, m, l2); return 1;             \
+    case 0: MLP_FKI(simd_gemm_nn_bias, ISA)((fused), n, k, m, A, k, B, bias, C, 0, m, &cache); return 1;         \
     case 1: MLP_FKI(simd_gemm_nt, ISA)((fused), n, k, m, A, B, C, 0, k); return 1;                               \
     default: MLP_FKI(simd_gemm_tn, ISA)((fused), n, k, m, A, B, C); return 1;                                    \
     }

@@ -5,7 +5,8 @@
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C. AVX-512: 32 vector registers, a
  *                  12 × 2-vector tile (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums)
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
- *   MLP_KC_ROW, MLP_FEW_ROWS  the depth for up to MLP_FEW_ROWS rows of X through a W larger than L2 (nn_depth)
+ *   MLP_KC_ROW, MLP_FEW_ROWS  the depth for up to MLP_FEW_ROWS rows of X through a W larger than L2 whose rows
+ *                  are a multiple of an L1 way apart (nn_depth)
  *   MLP_PREFETCH_A, MLP_PREFETCH_B  how far ahead the packed tile's loop prefetches its panels (gemm_tile)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
@@ -629,25 +630,32 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` columns of B (k, ·): MLP_KC, or
-   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes). So few rows read each
-   element of B once (one row tile), from memory when B is larger than L2; at depth MLP_KC a tile walks its columns
-   down MLP_KC rows of B, m apart, more streams of lines than the prefetchers follow. At MLP_KC_ROW a block is
-   MLP_KC_ROW streams, each read on along its row by the next tile. Inside L2, or with more rows to reuse B, the
-   deeper blocks win: fewer stores and loads of C (docs/benchmarks.md, "One row through a layer larger than L2").
-   Either depth gives the same bits. */
-MLP_KFN size_t MLP_FK(nn_depth)(size_t n, size_t k, size_t cols, size_t l2_bytes)
+/* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` columns of B (k, m): MLP_KC, or
+   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes) and whose rows of B are
+   a multiple of an L1 way (way_bytes: L1's bytes over its ways) apart. At MLP_KC a tile walks its columns down
+   MLP_KC rows of B, m apart, and with such a stride every one of them falls in the same few sets of L1 and L2:
+   more lines than those sets hold, and more streams than the prefetchers follow, all read from memory. At
+   MLP_KC_ROW a block is MLP_KC_ROW streams, each read on along its row by the next tile, at the cost of storing
+   and loading C every MLP_KC_ROW terms. Any other stride spreads the deep walk over the sets, and the deeper
+   blocks win, as they do inside L2 or with more rows to reuse B: fewer stores and loads of C (docs/benchmarks.md,
+   "One row through a layer larger than L2", "Rows of W a multiple of 4 KB apart"). Either depth gives the same
+   bits. */
+MLP_KFN size_t MLP_FK(nn_depth)(size_t n, size_t k, size_t m, size_t cols, size_t l2_bytes, size_t way_bytes)
 {
-    return n <= MLP_FEW_ROWS && cols > 0 && k > l2_bytes / sizeof(MLP_T) / cols ? MLP_KC_ROW : MLP_KC;
+    return n <= MLP_FEW_ROWS && cols > 0 && k > l2_bytes / sizeof(MLP_T) / cols && m * sizeof(MLP_T) % way_bytes == 0
+               ? MLP_KC_ROW
+               : MLP_KC;
 }
 
 /* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart; blocks
-   of the sum for an L2 of l2_bytes (nn_depth). */
+   of the sum for the caches `cache` (nn_depth). */
 MLP_KFN void MLP_FK(nn_bias_body)(const int fused, size_t n, size_t k, size_t m, const MLP_T *A, size_t lda,
-                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t c0, size_t c1, size_t l2_bytes)
+                                  const MLP_T *B, const MLP_T *bias, MLP_T *C, size_t c0, size_t c1,
+                                  const mlp_cache *cache)
 {
     _Alignas(64) MLP_T panel[MLP_KC * MLP_NR];
-    const size_t depth = MLP_FK(even_block)(k, MLP_FK(nn_depth)(n, k, c1 - c0, l2_bytes));
+    const size_t way_bytes = cache->l1_bytes / cache->l1_ways;
+    const size_t depth = MLP_FK(even_block)(k, MLP_FK(nn_depth)(n, k, m, c1 - c0, cache->l2_bytes, way_bytes));
     for (size_t pc = 0; pc < k; pc += depth) {
         const size_t kc = k - pc < depth ? k - pc : depth;
         MLP_FK(gemm_block)(fused, 0, n, c1 - c0, kc, A + pc, lda, B + pc * m + c0, m, C + c0, m, pc == 0,
@@ -699,16 +707,17 @@ MLP_KFN void MLP_FK(tn_body)(const int fused, size_t n, size_t k, size_t m, cons
     }
 }
 
-/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias; A's rows lda apart; for an L2 of l2_bytes. */
+/* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias; A's rows lda apart; for the caches `cache` (as
+   mlp_cache_or_fallback returns it). */
 MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_nn_bias)(int fused, size_t n, size_t k, size_t m,
                                                                const MLP_T *A, size_t lda, const MLP_T *B,
                                                                const MLP_T *bias, MLP_T *C, size_t c0, size_t c1,
-                                                               size_t l2_bytes)
+                                                               const mlp_cache *cache)
 {
     if (fused) {
-        MLP_FK(nn_bias_body)(1, n, k, m, A, lda, B, bias, C, c0, c1, l2_bytes);
+        MLP_FK(nn_bias_body)(1, n, k, m, A, lda, B, bias, C, c0, c1, cache);
     } else {
-        MLP_FK(nn_bias_body)(0, n, k, m, A, lda, B, bias, C, c0, c1, l2_bytes);
+        MLP_FK(nn_bias_body)(0, n, k, m, A, lda, B, bias, C, c0, c1, cache);
     }
 }
 
