@@ -10,6 +10,9 @@ the build loaded second gets its memory elsewhere from glibc, which moved small 
 for --only), float32 unless named; the first six, rows96, predict100 and the row ones sigmoid with the lecture's
 update:
 
+    step       a Python loop of mlpext.train_step on the lecture's XOR (2-3-1, integer X and y as on its slides,
+               float64 parameters), 20000 epochs (time per epoch: one call's overhead more than its arithmetic)
+    phases     the same loop with forward, backward and update (three calls an epoch), 5000 epochs
     mnist      mlpext.train on 784-128-10, batch 128, 20 epochs a call (time per epoch)
     minibatch  mlpext.train on 784-512-10, batch 32, 20 epochs a call (time per epoch)
     predict    mlpext.predict of 32 rows through 784-1024-10 (time per call)
@@ -40,6 +43,10 @@ update:
     row-l2     one row through 784-128-10 (W1 400 KB, inside a 512 KB L2)
     row-l2x2   the same in float64 (800 KB: just larger than a 512 KB L2)
     row-1mb    one row through 4096-64-10 (W1 1 MB)
+    row-1k     one row through 4096-256-10 (W1 4 MB, its rows 1 KB apart: not a multiple of an L1 way, so the
+               blocks of the sum are 256 deep, not 8: nn_depth)
+    rows3-3k   3 rows through 2048-768-10 (W1 6 MB, rows 3 KB apart)
+    rows2-6k   2 rows through 2048-768-10 in float64 (W1 12 MB, rows 6 KB apart)
     online     mlpext.MLP.fit on 784-1024-10, 64 mini-batches of one row, 4 epochs a call (time per epoch)
     batch10    the same with 64 mini-batches of 10 rows
     autoencoder  mlpext.MLP.fit on 784-256-784, relu, a sigmoid output and BCE, Adam, 8 mini-batches of 256, 2
@@ -135,9 +142,34 @@ def fit_workload(sizes, rows, epochs, batch_size=None, **kwargs):
     return run
 
 
+def lecture_loop_workload(mode, epochs):
+    """The lecture's XOR (examples/demo.py: integer X and y, float64 parameters) trained one call per epoch
+    (mode "step": train_step) or three ("phases": forward, backward, update); time per epoch."""
+    from demo import lecture_arrays
+    X, y, *params = lecture_arrays()
+
+    def run(core):
+        W1, b1, W2, b2 = (a.copy() for a in params)
+        start = time.perf_counter()
+        if mode == "step":
+            for _ in range(epochs):
+                loss = core.train_step(X, y, W1, b1, W2, b2, 0.5)
+        else:
+            for _ in range(epochs):
+                A1, P = core.forward(X, W1, b1, W2, b2)
+                D2, D1 = core.backward(y, A1, P, W2)
+                core.update(X, A1, D2, D1, W1, b1, W2, b2, 0.5)
+            loss = np.mean(np.abs(y - P))
+        elapsed = time.perf_counter() - start
+        return elapsed / epochs, {"loss": np.array(loss), "W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    return run
+
+
 SHUFFLE = [False]  # --shuffle
 ADAM = {"activation": "relu", "loss": "cross_entropy", "optimizer": "adam", "learning_rate": 1e-3}
 WORKLOADS = {
+    "step": ("train_step loop, lecture XOR 2-3-1, float64, per epoch", lecture_loop_workload("step", 20000)),
+    "phases": ("forward/backward/update loop, lecture XOR, per epoch", lecture_loop_workload("phases", 5000)),
     "mnist": ("train 784-128-10, batch 128, per epoch", train_workload((128, 784, 128, 10), 20)),
     "minibatch": ("train 784-512-10, batch 32, per epoch", train_workload((32, 784, 512, 10), 20)),
     "predict": ("predict 32 rows, 784-1024-10, per call", predict_workload((32, 784, 1024, 10), 20)),
@@ -177,6 +209,10 @@ WORKLOADS = {
     "row-l2x2": ("predict 1 row, 784-128-10, float64, per call",
                  predict_workload((1, 784, 128, 10), 1000, np.float64)),
     "row-1mb": ("predict 1 row, 4096-64-10, per call", predict_workload((1, 4096, 64, 10), 500)),
+    "row-1k": ("predict 1 row, 4096-256-10, per call", predict_workload((1, 4096, 256, 10), 200)),
+    "rows3-3k": ("predict 3 rows, 2048-768-10, per call", predict_workload((3, 2048, 768, 10), 100)),
+    "rows2-6k": ("predict 2 rows, 2048-768-10, float64, per call",
+                 predict_workload((2, 2048, 768, 10), 100, np.float64)),
     "online": ("MLP.fit 784-1024-10, 64 batches of 1, per epoch", fit_workload((784, 1024, 10), 64, 4, 1)),
     "batch10": ("MLP.fit 784-1024-10, 64 batches of 10, per epoch", fit_workload((784, 1024, 10), 640, 4, 10)),
     "autoencoder": ("MLP.fit 784-256-784 relu, sigmoid + BCE, Adam, 8 batches of 256, per epoch",
@@ -261,7 +297,7 @@ def main():
         for tag in "AB":
             t = sorted(per_build[tag])
             q[tag] = (t[0], t[len(t) // 4], t[len(t) // 2])
-        unit, scale = ("ms", 1e3) if q["A"][0] >= 0.01 else ("µs", 1e6)
+        unit, scale = ("ms", 1e3) if q["A"][0] >= 0.01 else ("µs", 1e6) if q["A"][0] >= 1e-6 else ("ns", 1e9)
         a, b = (" / ".join(f"{x * scale:.1f}" for x in q[tag]) + f" {unit}" for tag in "AB")
         ratio = q["A"][1] / q["B"][1]
         if args.markdown:

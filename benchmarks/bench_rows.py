@@ -32,7 +32,7 @@ import mlpext  # noqa: E402
 from mlpext import reference  # noqa: E402
 from demo import SETTLE, machine_line, tolerant_stdout  # noqa: E402
 
-NETWORKS = [(784, 2048, 10), (4096, 64, 10), (784, 128, 10), (64, 64, 10)]
+NETWORKS = [(784, 2048, 10), (4096, 256, 10), (2048, 768, 10), (4096, 64, 10), (784, 128, 10), (64, 64, 10)]
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 
