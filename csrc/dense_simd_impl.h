@@ -5,8 +5,8 @@
  *   MLP_MR, MLP_NV the register tile: MLP_MR rows × MLP_NV vectors of C. AVX-512: 32 vector registers, a
  *                  12 × 2-vector tile (24 sums); AVX2: 16 registers, a 6 × 2-vector tile (12 sums)
  *   MLP_KC         the depth of a block of the sum (a strip of B, MLP_KC × MLP_NV vectors, stays in L1)
- *   MLP_KC_ROW, MLP_FEW_ROWS  the depth for up to MLP_FEW_ROWS rows of X through a W larger than L2 whose rows
- *                  are a multiple of an L1 way apart (nn_depth)
+ *   MLP_KC_ROW, MLP_FEW_ROWS  the depth for up to MLP_FEW_ROWS rows of X through some Ws larger than L2
+ *                  (nn_depth says which)
  *   MLP_PREFETCH_A, MLP_PREFETCH_B  how far ahead the packed tile's loop prefetches its panels (gemm_tile)
  *
  * One micro-kernel serves all three products: a tile of C in registers, and for each p one row of B
@@ -631,20 +631,24 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
    choosing between the two at its entry. */
 
 /* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` columns of B (k, m): MLP_KC, or
-   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes) and whose rows of B are
-   a multiple of an L1 way (way_bytes: L1's bytes over its ways) apart. At MLP_KC a tile walks its columns down
-   MLP_KC rows of B, m apart, and with such a stride every one of them falls in the same few sets of L1 and L2:
-   more lines than those sets hold, and more streams than the prefetchers follow, all read from memory. At
+   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes), unless a block of the
+   share MLP_KC deep fits in L2 and B's rows are not a multiple of an L1 way (way_bytes: L1's bytes over its ways)
+   apart. Few rows read each element of B once. At MLP_KC a tile walks its columns down MLP_KC rows of B, m apart,
+   and the next tile walks the lines beside them. With rows a multiple of an L1 way apart, all those lines fall in
+   the same few sets of L1 and L2, and evict each other and the prefetchers' lines before they are read; with a
+   block larger than L2, the lines the prefetchers brought for the next tile are gone when it comes. At
    MLP_KC_ROW a block is MLP_KC_ROW streams, each read on along its row by the next tile, at the cost of storing
-   and loading C every MLP_KC_ROW terms. Any other stride spreads the deep walk over the sets, and the deeper
-   blocks win, as they do inside L2 or with more rows to reuse B: fewer stores and loads of C (docs/benchmarks.md,
-   "One row through a layer larger than L2", "Rows of W a multiple of 4 KB apart"). Either depth gives the same
-   bits. */
+   and loading C every MLP_KC_ROW terms. Otherwise the deep walk is one constant stride, which the prefetchers
+   follow, and the deeper blocks win, as they do inside L2 or with more rows to reuse B: fewer stores and loads of
+   C (docs/benchmarks.md, "One row through a layer larger than L2", "Rows of W a multiple of 4 KB apart"). Either
+   depth gives the same bits. */
 MLP_KFN size_t MLP_FK(nn_depth)(size_t n, size_t k, size_t m, size_t cols, size_t l2_bytes, size_t way_bytes)
 {
-    return n <= MLP_FEW_ROWS && cols > 0 && k > l2_bytes / sizeof(MLP_T) / cols && m * sizeof(MLP_T) % way_bytes == 0
-               ? MLP_KC_ROW
-               : MLP_KC;
+    const size_t l2_scalars = l2_bytes / sizeof(MLP_T);
+    if (n > MLP_FEW_ROWS || cols == 0 || k <= l2_scalars / cols) {
+        return MLP_KC;
+    }
+    return m * sizeof(MLP_T) % way_bytes == 0 || cols > l2_scalars / MLP_KC ? MLP_KC_ROW : MLP_KC;
 }
 
 /* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart; blocks
