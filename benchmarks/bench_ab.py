@@ -43,8 +43,8 @@ update:
     row-l2     one row through 784-128-10 (W1 400 KB, inside a 512 KB L2)
     row-l2x2   the same in float64 (800 KB: just larger than a 512 KB L2)
     row-1mb    one row through 4096-64-10 (W1 1 MB)
-    row-1k     one row through 4096-256-10 (W1 4 MB, its rows 1 KB apart: not a multiple of an L1 way, so the
-               blocks of the sum are 256 deep, not 8: nn_depth)
+    row-1k     one row through 4096-256-10 (W1 4 MB, its rows 1 KB apart: not a multiple of an L1 way, so split
+               among threads its blocks of the sum are 256 deep, not 8: nn_depth)
     rows3-3k   3 rows through 2048-768-10 (W1 6 MB, rows 3 KB apart)
     rows2-6k   2 rows through 2048-768-10 in float64 (W1 12 MB, rows 6 KB apart)
     online     mlpext.MLP.fit on 784-1024-10, 64 mini-batches of one row, 4 epochs a call (time per epoch)

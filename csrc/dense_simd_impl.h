@@ -630,25 +630,27 @@ MLP_TARGET(MLP_ISA_ATTR) static void MLP_FK(simd_gemm_packed)(int fused, int tra
 /* The three products, as always-inline bodies for a constant `fused`, then one function each (per instruction set)
    choosing between the two at its entry. */
 
-/* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` columns of B (k, m): MLP_KC, or
-   MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes), unless a block of the
-   share MLP_KC deep fits in L2 and B's rows are not a multiple of an L1 way (way_bytes: L1's bytes over its ways)
-   apart. Few rows read each element of B once. At MLP_KC a tile walks its columns down MLP_KC rows of B, m apart,
-   and the next tile walks the lines beside them. With rows a multiple of an L1 way apart, all those lines fall in
-   the same few sets of L1 and L2, and evict each other and the prefetchers' lines before they are read; with a
-   block larger than L2, the lines the prefetchers brought for the next tile are gone when it comes. At
-   MLP_KC_ROW a block is MLP_KC_ROW streams, each read on along its row by the next tile, at the cost of storing
-   and loading C every MLP_KC_ROW terms. Otherwise the deep walk is one constant stride, which the prefetchers
-   follow, and the deeper blocks win, as they do inside L2 or with more rows to reuse B: fewer stores and loads of
-   C (docs/benchmarks.md, "One row through a layer larger than L2", "Rows of W a multiple of 4 KB apart"). Either
-   depth gives the same bits. */
+/* The depth of nn_bias_body's blocks of the sum, for n rows of A and `cols` of B's m columns (B: k × m): MLP_KC,
+   or MLP_KC_ROW for at most MLP_FEW_ROWS rows whose share of B is larger than L2 (l2_bytes), unless three things
+   hold: the product is split among parts by columns (cols < m), B's rows are not a multiple of an L1 way
+   (way_bytes: L1's bytes over its ways) apart, and a block of the share MLP_KC deep fits in L2. Few rows read each
+   element of B once. At MLP_KC a tile walks its columns down MLP_KC rows of B, m apart, and the next tile walks
+   the lines beside them. With rows a multiple of an L1 way apart, all those lines fall in the same few sets of L1
+   and L2, and evict each other and the prefetchers' lines before they are read; with a block larger than L2, the
+   lines the prefetchers brought for the next tile are gone when it comes. At MLP_KC_ROW a block is MLP_KC_ROW
+   streams, each read on along its row by the next tile, at the cost of storing and loading C every MLP_KC_ROW
+   terms. When all three hold the deep walk is one constant stride, which the prefetchers follow, and the deeper
+   blocks win: fewer stores and loads of C. On one thread they lost one and two rows (measured, not understood), so
+   an unsplit product keeps MLP_KC_ROW (docs/benchmarks.md, "One row through a layer larger than L2", "Rows of W a
+   multiple of 4 KB apart"). Either depth gives the same bits. */
 MLP_KFN size_t MLP_FK(nn_depth)(size_t n, size_t k, size_t m, size_t cols, size_t l2_bytes, size_t way_bytes)
 {
     const size_t l2_scalars = l2_bytes / sizeof(MLP_T);
     if (n > MLP_FEW_ROWS || cols == 0 || k <= l2_scalars / cols) {
         return MLP_KC;
     }
-    return m * sizeof(MLP_T) % way_bytes == 0 || cols > l2_scalars / MLP_KC ? MLP_KC_ROW : MLP_KC;
+    const int deep_walk_pays = cols < m && m * sizeof(MLP_T) % way_bytes != 0 && cols <= l2_scalars / MLP_KC;
+    return deep_walk_pays ? MLP_KC : MLP_KC_ROW;
 }
 
 /* Columns c0 .. c1 − 1 of C (n, m) = A (n, k) · B (k, m) + bias (m, or none if NULL); A's rows lda apart; blocks
