@@ -527,11 +527,14 @@ def test_progress_without_tqdm_is_a_clear_import_error(cls, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("sizes", [(784, 2048, 10), (1024, 1024, 1024), (300, 40, 300), (64, 64, 10), (2, 3, 1)])
+@pytest.mark.parametrize("sizes", [(784, 2048, 10), (4096, 256, 10), (1024, 1024, 1024), (300, 40, 300), (64, 64, 10),
+                                   (2, 3, 1)])
 def test_a_row_gives_the_same_bits_in_any_batch(dtype, sizes):
     """docs/design.md, "Numerics": a row's output is the same in any batch. One row, a few, or 300 (with 300 rows
     the first layers of the two large networks pass 2**25 multiply-adds: packed in cache-sized blocks, split among
-    threads): the same bits, so predicting one sample at a time agrees exactly with predicting the batch."""
+    threads): the same bits, so predicting one sample at a time agrees exactly with predicting the batch. Up to
+    three rows through 784-2048-10 sum in blocks of 8 terms; through 4096-256-10, split among threads, 256 deep
+    (nn_depth)."""
     rng = np.random.default_rng(7)
     net = MLP(list(sizes), activation="tanh", dtype=dtype, seed=3)
     X = rng.normal(size=(300, sizes[0])).astype(dtype)
