@@ -755,9 +755,8 @@ static void MLP_FN(test_dense_param_grads_exact)(void)
    fused kernels chains of fma (see dense_simd_impl.h), in the same order. Sizes around the register tiles
    (AVX-512: 12 rows × 2 vectors, AVX2: 6 × 2; a vector is 16 or 8 floats, 8 or 4 doubles), every count of rows
    fewer than a tile (one tile of their own: gemm_strip), their masked last vectors, the blocks of the sum
-   (256 deep), and for up to 3 rows of A times a B larger than mlp_dense_product_path's L2 (512 KB) whose rows
-   are a multiple of its L1 way (4 KB) apart, the blocks of 8 (nn_depth; the same sizes with 4 rows, or with rows
-   of B 129 or 250 columns long, keep 256). */
+   (256 deep), and for up to 3 rows of A times a B larger than mlp_dense_product_path's L2 (512 KB), the blocks
+   of 8 (nn_depth: that path runs a product unsplit; the same sizes with 4 rows keep 256). */
 static void MLP_FN(test_dense_products_each_path)(void)
 {
     static const size_t ROWS[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 24, 25};
@@ -765,7 +764,7 @@ static void MLP_FN(test_dense_products_each_path)(void)
     static const size_t DEPTH[] = {1, 2, 7};
     static const size_t DEEP_ROWS[] = {1, 3, 5, 7, 10, 13, 25}, DEEP_COLS[] = {1, 17, 33};
     static const size_t DEEP[] = {255, 256, 257, 600};
-    /* 1031 × 129 floats: more than 512 KB; rows of 4096 bytes: a multiple of an L1 way */
+    /* 1031 × 129 floats: more than 512 KB; and rows of 4096 bytes, a multiple of an L1 way, as 784-2048-10's */
     static const size_t ROW_ROWS[] = {1, 3, 4, 5, 7}, ROW_COLS[] = {129, 250, 4096 / sizeof(MLP_T)};
     static const size_t ROW_DEEP[] = {1031};
     static const size_t *const GROUP_ROWS[] = {ROWS, DEEP_ROWS, ROW_ROWS};
